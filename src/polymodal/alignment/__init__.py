@@ -1,1 +1,13 @@
-"""polymodal.alignment."""
+"""polymodal.alignment: explicit alignment (DTW family) between sequences."""
+
+from polymodal.alignment.dtw import DTWResult, dtw, local_cost_matrix
+from polymodal.alignment.step_patterns import STEP_PATTERNS, StepPattern, get_step_pattern
+
+__all__ = [
+    "DTWResult",
+    "dtw",
+    "local_cost_matrix",
+    "STEP_PATTERNS",
+    "StepPattern",
+    "get_step_pattern",
+]
