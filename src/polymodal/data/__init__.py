@@ -1,1 +1,35 @@
-"""polymodal.data."""
+"""Data model: modality specs, datasets, batches, splits, loaders, the catalog."""
+
+from polymodal.data import mfeat as _mfeat  # noqa: F401  (registers "mfeat")
+from polymodal.data.batch import Batch
+from polymodal.data.catalog import DatasetInfo, list_datasets, load_dataset, register_dataset
+from polymodal.data.collate import collate, pad_sequences
+from polymodal.data.datamodule import MultimodalDataModule
+from polymodal.data.dataset import TASKS, MultimodalDataset
+from polymodal.data.loader import IndexBatchLoader, make_loader
+from polymodal.data.mfeat import MFEAT_VIEWS, load_mfeat
+from polymodal.data.spec import MODALITY_KINDS, ModalitySpec
+from polymodal.data.splits import Split, stratified_split
+from polymodal.data.transforms import Standardizer
+
+__all__ = [
+    "Batch",
+    "DatasetInfo",
+    "IndexBatchLoader",
+    "MFEAT_VIEWS",
+    "MODALITY_KINDS",
+    "ModalitySpec",
+    "MultimodalDataModule",
+    "MultimodalDataset",
+    "Split",
+    "Standardizer",
+    "TASKS",
+    "collate",
+    "list_datasets",
+    "load_dataset",
+    "load_mfeat",
+    "make_loader",
+    "pad_sequences",
+    "register_dataset",
+    "stratified_split",
+]

@@ -1,1 +1,5 @@
-"""polymodal.encoders."""
+"""Unimodal encoders (registered by name for configs)."""
+
+from polymodal.encoders.mlp import ACTIVATIONS, MLP, Identity
+
+__all__ = ["ACTIVATIONS", "Identity", "MLP"]

@@ -1,0 +1,135 @@
+"""``polymodal`` command line: demo, train, evaluate, datasets, score-captions.
+
+Errors in the user's input (a :class:`~polymodal.errors.PolymodalError`) are
+printed as one line ``error: ...`` with exit status 2, never a stack trace.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from polymodal.errors import PolymodalError
+
+__all__ = ["main"]
+
+
+def _register_parts() -> None:
+    import polymodal.encoders  # noqa: F401  (fills the registry)
+    import polymodal.fusion  # noqa: F401
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from polymodal.benchmarks.demo import run_demo
+    from polymodal.benchmarks.report import format_leaderboard, leaderboard
+
+    runs, report = run_demo(seeds=args.seeds, out_dir=args.out, workers=args.workers, max_epochs=args.max_epochs)
+    print()
+    print(format_leaderboard(leaderboard(runs)))
+    print(f"\nreport: {report.resolve()}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    _register_parts()
+    from polymodal.training.config import load_config
+    from polymodal.training.engine import fit
+
+    config = load_config(args.config, args.overrides)
+    result = fit(config, resume=args.resume or False, overwrite=args.overwrite)
+    if result is None:  # a non-zero DDP rank
+        return 0
+    print(f"best checkpoint: {result.best_checkpoint}")
+    for split, values in (("val", result.val_metrics), ("test", result.test_metrics)):
+        print(f"{split}: " + ", ".join(f"{k}={v:.4f}" for k, v in values.items()))
+    print(f"epochs: {result.epochs}, parameters: {result.n_parameters:,}, train seconds: {result.train_seconds:.2f}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    _register_parts()
+    from polymodal.training.engine import evaluate, load_trained
+
+    model, task, config, datamodule = load_trained(args.checkpoint)
+    if args.drop:
+        datamodule.dataset.check_modalities(args.drop)
+    loader = datamodule.val_dataloader() if args.split == "val" else datamodule.test_dataloader()
+    values = evaluate(model, task, loader, drop=tuple(args.drop or ()))
+    dropped = f" without {', '.join(args.drop)}" if args.drop else ""
+    print(f"{config.name} on the {args.split} split{dropped}: " + ", ".join(f"{k}={v:.4f}" for k, v in values.items()))
+    return 0
+
+
+def cmd_datasets(args: argparse.Namespace) -> int:
+    from polymodal.data import list_datasets
+
+    for info in list_datasets():
+        ok, how = info.availability()
+        print(f"{info.name}: {info.description}")
+        print(f"    source:  {info.source}")
+        print(f"    licence: {info.licence}")
+        print(f"    here:    {'available' if ok else 'NOT available'} ({how})")
+    return 0
+
+
+def cmd_score_captions(args: argparse.Namespace) -> int:
+    try:
+        from polymodal.metrics.captioning import score_captions_cli
+    except ImportError:
+        print("error: captioning metrics are not installed in this build", file=sys.stderr)
+        return 2
+    return score_captions_cli(args.rest)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="polymodal", description="Multimodal machine learning toolkit.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = sub.add_parser("demo", help="all fusion methods on the bundled mfeat dataset, 5 seeds, with a report",
+                          description="Train each view alone and early/late/hybrid/intermediate fusion of all six "
+                          "mfeat views on several seeds; print a leaderboard and write report.md + PNGs.")
+    demo.add_argument("--seeds", type=int, default=5, help="number of seeds (default 5)")
+    demo.add_argument("--out", type=Path, default=Path("reports/demo"), help="report folder (default reports/demo)")
+    demo.add_argument("--workers", type=int, default=None, help="parallel training processes (default: 2 or #cores)")
+    demo.add_argument("--max-epochs", type=int, default=40, help="epoch limit per model (default 40)")
+    demo.set_defaults(func=cmd_demo)
+
+    train = sub.add_parser("train", help="train the experiment a YAML config describes",
+                           description="Train from a YAML experiment file; override keys with key.sub=value.")
+    train.add_argument("config", type=Path, help="YAML experiment file")
+    train.add_argument("overrides", nargs="*", help="dotted overrides, e.g. trainer.max_epochs=20 seed=3")
+    train.add_argument("--resume", nargs="?", const=True, default=None, metavar="CHECKPOINT",
+                       help="continue the run (from its last.ckpt, or the given checkpoint)")
+    train.add_argument("--overwrite", action="store_true", help="replace an existing run's checkpoints")
+    train.set_defaults(func=cmd_train)
+
+    ev = sub.add_parser("evaluate", help="evaluate a checkpoint on its run's test split",
+                        description="Rebuild the model from a checkpoint written by `polymodal train` and score it.")
+    ev.add_argument("checkpoint", type=Path)
+    ev.add_argument("--split", choices=["val", "test"], default="test")
+    ev.add_argument("--drop", nargs="+", metavar="MODALITY", help="modalities missing at test time")
+    ev.set_defaults(func=cmd_evaluate)
+
+    ds = sub.add_parser("datasets", help="list the datasets, their sources and whether they load here")
+    ds.set_defaults(func=cmd_datasets)
+
+    sc = sub.add_parser("score-captions", help="BLEU/ROUGE-L/CIDEr-D/METEOR of captions (COCO conventions)",
+                        add_help=False)
+    sc.add_argument("rest", nargs=argparse.REMAINDER)
+    sc.set_defaults(func=cmd_score_captions)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except PolymodalError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

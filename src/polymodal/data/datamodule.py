@@ -1,0 +1,83 @@
+"""Lightning `DataModule` over a :class:`MultimodalDataset`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import lightning.pytorch as pl
+import numpy as np
+
+from polymodal.data.catalog import load_dataset
+from polymodal.data.dataset import MultimodalDataset
+from polymodal.data.loader import make_loader
+from polymodal.data.splits import Split, stratified_split
+from polymodal.data.transforms import Standardizer
+
+__all__ = ["MultimodalDataModule"]
+
+
+class MultimodalDataModule(pl.LightningDataModule):
+    """Seeded stratified split, train-fitted standardisation, fast loaders.
+
+    Parameters
+    ----------
+    dataset : MultimodalDataset or str
+        A dataset, or a catalog name for :func:`load_dataset`.
+    modalities : sequence of str, optional
+        Keep only these modalities.
+    batch_size : int
+    val_size, test_size : float
+        Fractions of the whole dataset (MultiBench's 60/20/20 by default).
+    seed : int
+        Seeds the split and the shuffling.
+    standardize : bool
+        z-score vector modalities with training-set statistics.
+    split : Split, optional
+        Explicit indices instead of a seeded split.
+    """
+
+    def __init__(
+        self,
+        dataset: MultimodalDataset | str,
+        *,
+        modalities: Sequence[str] | None = None,
+        batch_size: int = 64,
+        eval_batch_size: int = 1024,
+        val_size: float = 0.2,
+        test_size: float = 0.2,
+        seed: int = 0,
+        standardize: bool = True,
+        split: Split | None = None,
+        num_workers: int = 0,
+    ) -> None:
+        super().__init__()
+        full = load_dataset(dataset) if isinstance(dataset, str) else dataset
+        self.dataset = full.select(list(modalities)) if modalities is not None else full
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size
+        self.seed = seed
+        self.num_workers = num_workers
+        if split is None:
+            stratify = self.dataset.task == "classification" and self.dataset.target is not None
+            target = self.dataset.target if self.dataset.target is not None else np.zeros(len(self.dataset))
+            split = stratified_split(target, val_size=val_size, test_size=test_size, seed=seed, stratify=stratify)
+        self.split = split
+        train = self.dataset.subset(split.train)
+        self.standardizer = Standardizer().fit(train) if standardize else None
+        prep = self.standardizer.transform if standardize else (lambda d: d)
+        self.train_set = prep(train)
+        self.val_set = prep(self.dataset.subset(split.val))
+        self.test_set = prep(self.dataset.subset(split.test))
+
+    @property
+    def specs(self):
+        return self.dataset.specs
+
+    def train_dataloader(self):
+        return make_loader(self.train_set, self.batch_size, shuffle=True, seed=self.seed, num_workers=self.num_workers)
+
+    def val_dataloader(self):
+        return make_loader(self.val_set, self.eval_batch_size, num_workers=self.num_workers)
+
+    def test_dataloader(self):
+        return make_loader(self.test_set, self.eval_batch_size, num_workers=self.num_workers)

@@ -1,0 +1,118 @@
+"""Fast, seeded, resumable mini-batch iteration.
+
+`DataLoader` + per-sample ``__getitem__`` + collate costs ~10x more than the
+model itself on small tabular views (MultiBench spends 34 ms per epoch on
+mfeat just setting it up). When every modality is one dense array,
+:class:`IndexBatchLoader` slices pre-built tensors instead. Its shuffling order
+is a pure function of ``(seed, epoch)``, so a resumed run sees exactly the
+batches an uninterrupted run would, and under DDP each rank takes a disjoint,
+equally sized shard (as `DistributedSampler` does).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from polymodal.data.batch import Batch
+from polymodal.data.collate import collate
+from polymodal.data.dataset import MultimodalDataset
+
+__all__ = ["IndexBatchLoader", "make_loader"]
+
+
+def _as_tensor(values: np.ndarray) -> torch.Tensor:
+    if np.issubdtype(values.dtype, np.floating):
+        return torch.as_tensor(values, dtype=torch.float32)
+    return torch.as_tensor(values)
+
+
+class IndexBatchLoader:
+    """Iterate a dense :class:`MultimodalDataset` in batches of ``batch_size``.
+
+    Parameters
+    ----------
+    dataset : MultimodalDataset
+        Every modality must be one array (``dataset.fixed_shape``).
+    batch_size : int
+    shuffle : bool
+        Shuffle with a permutation seeded by ``seed + epoch``.
+    seed : int
+    drop_last : bool
+    """
+
+    def __init__(
+        self, dataset: MultimodalDataset, batch_size: int, *, shuffle: bool = False, seed: int = 0, drop_last: bool = False
+    ) -> None:
+        if not dataset.fixed_shape:
+            raise ValueError("IndexBatchLoader needs dense modalities; use make_loader for sequences")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.dataset = dataset
+        self.batch_size = int(batch_size)
+        self.shuffle = shuffle
+        self.seed = int(seed)
+        self.drop_last = drop_last
+        self.epoch = 0
+        self.sampler = self  # Lightning calls ``loader.sampler.set_epoch(epoch)``
+        self.batch_sampler = None
+        self.inputs = {m: _as_tensor(v) for m, v in dataset.modalities.items()}
+        self.present = {m: torch.as_tensor(p) for m, p in dataset.present.items()}
+        self.target = None if dataset.target is None else _as_tensor(np.asarray(dataset.target))
+        if self.target is not None and dataset.task == "classification":
+            self.target = self.target.long()
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def _rank_world(self) -> tuple[int, int]:
+        if dist.is_available() and dist.is_initialized():
+            return dist.get_rank(), dist.get_world_size()
+        return 0, 1
+
+    def _indices(self) -> torch.Tensor:
+        n = len(self.dataset)
+        if self.shuffle:
+            generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+            order = torch.randperm(n, generator=generator)
+        else:
+            order = torch.arange(n)
+        rank, world = self._rank_world()
+        if world > 1:  # pad by wrapping so every rank gets the same count
+            per_rank = -(-n // world)
+            order = torch.cat([order, order[: per_rank * world - n]])
+            order = order[rank::world]
+        return order
+
+    def __len__(self) -> int:
+        _, world = self._rank_world()
+        n = -(-len(self.dataset) // world)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def __iter__(self) -> Iterator[Batch]:
+        order = self._indices()
+        stop = len(order) - len(order) % self.batch_size if self.drop_last else len(order)
+        for start in range(0, stop, self.batch_size):
+            index = order[start : start + self.batch_size]
+            yield Batch(
+                inputs={m: v[index] for m, v in self.inputs.items()},
+                target=None if self.target is None else self.target[index],
+                present={m: p[index] for m, p in self.present.items()},
+                ids=index.tolist(),
+            )
+
+
+def make_loader(
+    dataset: MultimodalDataset, batch_size: int, *, shuffle: bool = False, seed: int = 0, num_workers: int = 0
+):
+    """The fastest loader that fits ``dataset``: index batching when dense,
+    otherwise a `DataLoader` with :func:`collate` (padding sequences)."""
+    if dataset.fixed_shape:
+        return IndexBatchLoader(dataset, batch_size, shuffle=shuffle, seed=seed)
+    generator = torch.Generator().manual_seed(seed)
+    return torch.utils.data.DataLoader(
+        dataset, batch_size=batch_size, shuffle=shuffle, collate_fn=collate, num_workers=num_workers, generator=generator
+    )

@@ -1,0 +1,298 @@
+"""The training engine: config -> data, model, Lightning trainer -> results.
+
+``fit`` is the one entry point used by the CLI, the demo and the benchmarks:
+seeded, best-checkpoint selection on validation, early stopping, CSV logs,
+atomic checkpoints, exact resume, and any Lightning accelerator/strategy
+(``trainer.accelerator=gpu trainer.devices=4 trainer.strategy=ddp``) with no
+code change.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.loggers import CSVLogger
+
+from polymodal.data.datamodule import MultimodalDataModule
+from polymodal.data.loader import make_loader
+from polymodal.errors import CheckpointError, ConfigError
+from polymodal.training.checkpoint import AtomicCheckpointIO, atomic_save, load_checkpoint_file
+from polymodal.training.config import ExperimentConfig, parse_config
+from polymodal.training.model import ModelOutput, MultimodalModel
+from polymodal.training.module import MultimodalLightningModule, RNGStateCallback
+from polymodal.training.registry import build
+from polymodal.training.tasks import Task, get_task
+
+__all__ = ["FitResult", "build_datamodule", "build_model", "fit", "evaluate", "predict", "load_trained"]
+
+
+@dataclass
+class FitResult:
+    """What :func:`fit` returns (on the global-zero process)."""
+
+    model: MultimodalModel
+    task: Task
+    config: ExperimentConfig
+    run_dir: Path
+    best_checkpoint: Path | None
+    val_metrics: dict[str, float]
+    test_metrics: dict[str, float]
+    train_seconds: float
+    epochs: int
+    n_parameters: int
+    datamodule: MultimodalDataModule = field(repr=False)
+
+
+def build_datamodule(config: ExperimentConfig, dataset=None) -> MultimodalDataModule:
+    """The data module a config describes (``dataset`` replaces ``data.name``)."""
+    d = config.data
+    return MultimodalDataModule(
+        dataset if dataset is not None else d.name,
+        modalities=d.modalities,
+        batch_size=d.batch_size,
+        eval_batch_size=d.eval_batch_size,
+        val_size=d.val_size,
+        test_size=d.test_size,
+        seed=config.seed,
+        standardize=d.standardize,
+        num_workers=d.num_workers,
+    )
+
+
+def build_model(config: ExperimentConfig, specs: dict, n_outputs: int, task: str) -> MultimodalModel:
+    """Build encoders, fusion and head by registry name from ``config.model``."""
+    m = config.model
+    unknown = [k for k in m.encoders if k not in specs]
+    if unknown:
+        raise ConfigError(f"config key 'model.encoders.{unknown[0]}': unknown modality; the data has {list(specs)}")
+    encoders = {}
+    for name, spec in specs.items():
+        where = f"model.encoders.{name}" if name in m.encoders else "model.encoder"
+        in_features = 1
+        for size in spec.shape:
+            in_features *= size if size is not None else 1
+        encoders[name] = build("encoder", m.encoders.get(name, m.encoder), where=where,
+                               in_features=spec.dim if spec.variable_length else in_features)
+    enc_out = {name: int(e.out_features) for name, e in encoders.items()}
+    fusion = build("fusion", m.fusion, where="model.fusion", in_features=enc_out, n_outputs=n_outputs, task=task)
+    head = None
+    if getattr(fusion, "decision_level", False):
+        if m.head is not None:
+            raise ConfigError(
+                f"config key 'model.head' must be null: fusion {m.fusion['name']!r} predicts per branch itself "
+                "(set its branch predictor with model.fusion.head)"
+            )
+    else:
+        if m.head is None:
+            head = build("head", {"name": "mlp", "hidden": []}, where="model.head",
+                         in_features=fusion.out_features, out_features=n_outputs)
+        else:
+            head = build("head", m.head, where="model.head", in_features=fusion.out_features, out_features=n_outputs)
+    return MultimodalModel(encoders, fusion, head, input_shapes={n: s.shape for n, s in specs.items()})
+
+
+@torch.no_grad()
+def predict(model: MultimodalModel, loader, device: str | torch.device = "cpu", drop: tuple[str, ...] = ()):
+    """Run ``model`` over ``loader``; returns ``(output, target)`` concatenated.
+    ``drop`` names modalities to remove (missing at test time)."""
+    model.eval().to(device)
+    outputs, targets = [], []
+    for batch in loader:
+        for modality in drop:
+            batch = batch.drop(modality)
+        outputs.append(model(batch.to(device)))
+        targets.append(batch.target)
+    merged = ModelOutput(
+        torch.cat([o.logits.cpu() for o in outputs]),
+        {b: torch.cat([o.branch_logits[b].cpu() for o in outputs]) for b in outputs[0].branch_logits},
+        {b: torch.cat([o.branch_present[b].cpu() for o in outputs]) for b in outputs[0].branch_present},
+    )
+    return merged, torch.cat(targets)
+
+
+def evaluate(model: MultimodalModel, task: Task, loader, drop: tuple[str, ...] = ()) -> dict[str, float]:
+    """Task metrics of ``model`` on ``loader`` (optionally with modalities dropped)."""
+    output, target = predict(model, loader, drop=drop)
+    return task.metrics(output.logits.float(), target)
+
+
+def _trainer(config: ExperimentConfig, run_dir: Path, task: Task, has_val: bool) -> pl.Trainer:
+    t = config.trainer
+    monitor = t.monitor or (task.monitor if has_val else "train_loss")
+    mode = task.mode if monitor == task.monitor else ("max" if "accuracy" in monitor or "f1" in monitor else "min")
+    callbacks: list[pl.Callback] = [
+        ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor=monitor, mode=mode,
+                        save_top_k=1, save_last=True, enable_version_counter=False),
+        RNGStateCallback(),
+    ]
+    if t.patience is not None:
+        callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=t.patience))
+    if t.progress:
+        callbacks.append(TQDMProgressBar(leave=False))
+    return pl.Trainer(
+        max_epochs=t.max_epochs,
+        accelerator=t.accelerator,
+        devices=t.devices,
+        strategy=t.strategy,
+        num_nodes=t.num_nodes,
+        precision=t.precision,
+        deterministic=t.deterministic,
+        gradient_clip_val=t.gradient_clip_val,
+        callbacks=callbacks,
+        plugins=[AtomicCheckpointIO()],
+        logger=CSVLogger(save_dir=str(run_dir), name="logs", version=""),
+        enable_progress_bar=t.progress,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        log_every_n_steps=1,
+        limit_val_batches=1.0 if has_val else 0,
+        default_root_dir=str(run_dir),
+    )
+
+
+def _fit_post_hoc(model: MultimodalModel, datamodule: MultimodalDataModule) -> None:
+    """Fit parts trained on held-out predictions (late fusion's learned combiner)."""
+    if getattr(model.fusion, "needs_fit", False):
+        if len(datamodule.val_set) == 0:
+            raise ConfigError("combine='learned' needs a validation split (data.val_size > 0)")
+        output, target = predict(model, datamodule.val_dataloader())
+        model.fusion.fit_combiner(output.branch_logits, output.branch_present, target)
+
+
+def fit(
+    config: ExperimentConfig | dict[str, Any] | None = None,
+    *,
+    dataset=None,
+    resume: bool | str | Path = False,
+    overwrite: bool = False,
+) -> FitResult | None:
+    """Train the experiment ``config`` describes; evaluate the best checkpoint.
+
+    Parameters
+    ----------
+    config : ExperimentConfig or dict
+        Validated with :func:`parse_config` first.
+    dataset : MultimodalDataset, optional
+        Use this dataset instead of ``config.data.name``.
+    resume : bool or path
+        Continue from ``<run_dir>/checkpoints/last.ckpt`` (True) or a path.
+    overwrite : bool
+        Delete an existing run folder's checkpoints instead of refusing.
+
+    Returns ``None`` on non-zero DDP ranks.
+    """
+    config = parse_config(config)
+    run_dir = Path(config.output_dir) / config.name
+    ckpt_dir = run_dir / "checkpoints"
+    ckpt_path = None
+    if resume:
+        ckpt_path = Path(resume) if not isinstance(resume, bool) else ckpt_dir / "last.ckpt"
+        load_checkpoint_file(ckpt_path)  # clear error now if missing or corrupted
+    elif ckpt_dir.exists() and any(ckpt_dir.iterdir()):
+        if not overwrite:
+            raise CheckpointError(
+                f"run folder {run_dir} already has checkpoints; resume it (--resume), "
+                "pass --overwrite, or choose another name/output_dir"
+            )
+        shutil.rmtree(ckpt_dir)
+        shutil.rmtree(run_dir / "logs", ignore_errors=True)
+
+    pl.seed_everything(config.seed, workers=True, verbose=False)
+    datamodule = build_datamodule(config, dataset)
+    task_name = config.task or datamodule.dataset.task
+    n_outputs = datamodule.dataset.n_outputs
+    task = get_task(task_name, n_outputs)
+    if task_name == "classification":
+        task.check_target(torch.as_tensor(datamodule.dataset.target))
+    model = build_model(config, datamodule.specs, n_outputs, task_name)
+    module = MultimodalLightningModule(model, task, config.optim.model_dump(), config.model_dump(mode="json"))
+    has_val = len(datamodule.val_set) > 0
+    trainer = _trainer(config, run_dir, task, has_val)
+
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+        warnings.filterwarnings("ignore", message=".*is smaller than the logging interval.*")
+        warnings.filterwarnings("ignore", message=".*Experiment logs directory.*")
+        trainer.fit(
+            module,
+            train_dataloaders=datamodule.train_dataloader(),
+            val_dataloaders=datamodule.val_dataloader() if has_val else None,
+            ckpt_path=str(ckpt_path) if ckpt_path else None,
+        )
+    train_seconds = time.perf_counter() - start
+    if not trainer.is_global_zero:
+        return None
+
+    best = trainer.checkpoint_callback.best_model_path
+    best_path = Path(best) if best else ckpt_dir / "last.ckpt"
+    checkpoint = load_checkpoint_file(best_path)
+    module.load_state_dict(checkpoint["state_dict"])
+    model = module.model.cpu()
+    _fit_post_hoc(model, datamodule)
+    if getattr(model.fusion, "needs_fit", False):  # store the fitted combiner with the weights
+        checkpoint["state_dict"] = {f"model.{k}": v for k, v in model.state_dict().items()}
+        atomic_save(checkpoint, best_path)
+
+    val_metrics = evaluate(model, task, datamodule.val_dataloader()) if has_val else {}
+    test_metrics = evaluate(model, task, datamodule.test_dataloader())
+    result = FitResult(
+        model=model,
+        task=task,
+        config=config,
+        run_dir=run_dir,
+        best_checkpoint=best_path,
+        val_metrics=val_metrics,
+        test_metrics=test_metrics,
+        train_seconds=train_seconds,
+        epochs=trainer.current_epoch,
+        n_parameters=model.n_parameters(),
+        datamodule=datamodule,
+    )
+    summary = {
+        "name": config.name,
+        "best_checkpoint": str(best_path),
+        "val": val_metrics,
+        "test": test_metrics,
+        "train_seconds": train_seconds,
+        "epochs": result.epochs,
+        "n_parameters": result.n_parameters,
+    }
+    (run_dir / "result.json").write_text(json.dumps(summary, indent=2))
+    return result
+
+
+def load_trained(checkpoint_path: str | Path, dataset=None):
+    """Rebuild a trained model from a checkpoint written by :func:`fit`.
+
+    Returns ``(model, task, config, datamodule)``; the data module repeats the
+    run's seeded split, so ``evaluate(model, task, dm.test_dataloader())``
+    reproduces its test metrics.
+    """
+    checkpoint = load_checkpoint_file(checkpoint_path)
+    raw = (checkpoint.get("hyper_parameters") or {}).get("config")
+    if not raw:
+        raise CheckpointError(f"{checkpoint_path} holds no polymodal config (was it written by polymodal.fit?)")
+    config = parse_config(raw)
+    datamodule = build_datamodule(config, dataset)
+    task_name = config.task or datamodule.dataset.task
+    n_outputs = datamodule.dataset.n_outputs
+    task = get_task(task_name, n_outputs)
+    model = build_model(config, datamodule.specs, n_outputs, task_name)
+    state = {k.removeprefix("model."): v for k, v in checkpoint["state_dict"].items()}
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as error:
+        raise CheckpointError(
+            f"checkpoint {checkpoint_path} does not fit the model its config describes: {str(error)[:300]}"
+        ) from None
+    return model.eval(), task, config, datamodule

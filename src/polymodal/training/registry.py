@@ -1,0 +1,77 @@
+"""The name registry: every encoder, fusion and head can be built by name.
+
+Classes register themselves where they are defined::
+
+    @register("encoder", "mlp")
+    class MLP(nn.Module): ...
+
+and configs name them: ``{"name": "mlp", "hidden": [128]}``. ``training``
+never imports a concrete encoder or fusion; the decorator fills the table.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from polymodal.errors import ConfigError
+
+__all__ = ["register", "build", "registered", "KINDS"]
+
+KINDS = ("encoder", "fusion", "head")
+_REGISTRY: dict[str, dict[str, Callable[..., Any]]] = {kind: {} for kind in KINDS}
+
+
+def register(kind: str, name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Class decorator adding ``cls`` to the registry under ``(kind, name)``."""
+    if kind not in _REGISTRY:
+        raise ValueError(f"registry kind must be one of {KINDS}, got {kind!r}")
+
+    def decorate(cls: Callable[..., Any]) -> Callable[..., Any]:
+        existing = _REGISTRY[kind].get(name)
+        if existing is not None and existing is not cls and existing.__qualname__ != cls.__qualname__:
+            raise ValueError(f"{kind} {name!r} is already registered to {existing!r}")
+        _REGISTRY[kind][name] = cls
+        return cls
+
+    return decorate
+
+
+def registered(kind: str) -> dict[str, Callable[..., Any]]:
+    """The ``name -> class`` table of one kind (a copy)."""
+    return dict(_REGISTRY[kind])
+
+
+def build(kind: str, spec: Mapping[str, Any], *, where: str = "", **context: Any) -> Any:
+    """Instantiate ``spec["name"]`` of ``kind`` with ``spec``'s other keys.
+
+    ``context`` holds arguments the builder knows (``in_features``,
+    ``n_outputs``, ...); they are passed only if the constructor accepts them.
+    Unknown keys in ``spec`` raise :class:`ConfigError` naming the key path
+    ``where`` (e.g. ``model.fusion``).
+    """
+    where = where or kind
+    if "name" not in spec:
+        raise ConfigError(f"config key '{where}' needs a 'name' (one of {sorted(_REGISTRY[kind])})")
+    name = spec["name"]
+    try:
+        cls = _REGISTRY[kind][name]
+    except KeyError:
+        raise ConfigError(
+            f"config key '{where}.name': unknown {kind} {name!r}; registered: {sorted(_REGISTRY[kind])}"
+        ) from None
+    params = inspect.signature(cls).parameters
+    accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    kwargs = {k: v for k, v in spec.items() if k != "name"}
+    for key in kwargs:
+        if key in context:
+            raise ConfigError(f"config key '{where}.{key}' is set by polymodal from the data; remove it")
+        if not accepts_any and key not in params:
+            allowed = sorted(k for k in params if k not in context and k != "self")
+            raise ConfigError(f"unknown config key '{where}.{key}' for {kind} {name!r}; allowed: {allowed}")
+    kwargs.update({k: v for k, v in context.items() if accepts_any or k in params})
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"config key '{where}': cannot build {kind} {name!r}: {error}") from error
