@@ -1,12 +1,17 @@
 """polymodal.alignment: explicit alignment (DTW family) between sequences."""
 
 from polymodal.alignment.dtw import DTWResult, dtw, local_cost_matrix
+from polymodal.alignment.nearest import KNNResult, cdist_dtw, dtw_knn, lb_keogh
 from polymodal.alignment.step_patterns import STEP_PATTERNS, StepPattern, get_step_pattern
 
 __all__ = [
     "DTWResult",
     "dtw",
     "local_cost_matrix",
+    "cdist_dtw",
+    "lb_keogh",
+    "dtw_knn",
+    "KNNResult",
     "STEP_PATTERNS",
     "StepPattern",
     "get_step_pattern",
