@@ -11,8 +11,12 @@ from polymodal.metrics.classification import (
     root_mean_squared_error,
     subset_accuracy,
 )
+from polymodal.metrics.captioning import CaptionScores, ptb_tokenize, score_captions
 
 __all__ = [
+    "CaptionScores",
+    "ptb_tokenize",
+    "score_captions",
     "accuracy",
     "confusion_matrix",
     "f1_macro",

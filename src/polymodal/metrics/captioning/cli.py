@@ -1,0 +1,85 @@
+"""``polymodal score-captions CANDIDATES.json REFERENCES.json``: the caption-metrics command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from collections.abc import Hashable
+from typing import Any
+
+from ...errors import DatasetError
+from .meteor import JavaNotFoundError, SpiceUnavailableError
+from .score import METRICS, score_captions
+
+__all__ = ["load_captions_json", "score_captions_cli"]
+
+
+def load_captions_json(path: str, many: bool) -> dict[Hashable, Any]:
+    """Read captions from JSON: ``{id: caption}`` (candidates), ``{id: [captions]}``
+    (references), or COCO style ``[{"image_id", "caption"}, ...]`` / ``{"annotations": [...]}``.
+    Ids are returned as strings so the two files' ids compare equal."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+    except OSError as e:
+        raise DatasetError(f"cannot read caption file {path!r}: {e.strerror}") from None
+    except json.JSONDecodeError as e:
+        raise DatasetError(f"caption file {path!r} is not valid JSON: {e}") from None
+    if isinstance(data, dict) and "annotations" in data:
+        data = data["annotations"]
+    if isinstance(data, list):
+        out: dict[Hashable, Any] = {}
+        for i, item in enumerate(data):
+            if not isinstance(item, dict) or "image_id" not in item or "caption" not in item:
+                raise DatasetError(f"{path}: item {i} must be an object with 'image_id' and 'caption', got {item!r}")
+            key = str(item["image_id"])
+            if many:
+                out.setdefault(key, []).append(item["caption"])
+            elif key in out:
+                raise DatasetError(f"{path}: image_id {key} has more than one candidate caption")
+            else:
+                out[key] = item["caption"]
+        return out
+    if isinstance(data, dict):
+        return {str(k): v for k, v in data.items()}
+    raise DatasetError(f"{path}: expected a JSON object or list of captions, got {type(data).__name__}")
+
+
+def score_captions_cli(argv: list[str]) -> int:
+    """Run ``polymodal score-captions``; print a table of corpus scores; return the exit code."""
+    parser = argparse.ArgumentParser(
+        prog="polymodal score-captions",
+        description="COCO caption metrics (BLEU-1..4, ROUGE-L, CIDEr-D, METEOR) of generated captions.",
+    )
+    parser.add_argument("candidates", help='JSON {id: caption} or [{"image_id", "caption"}]')
+    parser.add_argument("references", help='JSON {id: [captions]} or [{"image_id", "caption"}] (COCO)')
+    parser.add_argument("--metrics", nargs="+", default=None, choices=list(METRICS) + ["spice"],
+                        help="metrics to compute (default: all; METEOR only when Java is installed)")
+    parser.add_argument("--json", action="store_true", help="print the scores as JSON instead of a table")
+    args = parser.parse_args(argv)
+    metrics = args.metrics
+    if metrics is None:
+        metrics = list(METRICS)
+        if shutil.which("java") is None:
+            metrics.remove("meteor")
+            print("note: Java not found, METEOR skipped", file=sys.stderr)
+    try:
+        cands = load_captions_json(args.candidates, many=False)
+        refs = load_captions_json(args.references, many=True)
+        scores = score_captions(cands, refs, metrics=metrics)
+    except (DatasetError, JavaNotFoundError, SpiceUnavailableError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    values = scores.as_dict()
+    if args.json:
+        print(json.dumps(values, indent=2))
+        return 0
+    names = {"bleu_1": "BLEU-1", "bleu_2": "BLEU-2", "bleu_3": "BLEU-3", "bleu_4": "BLEU-4",
+             "rouge_l": "ROUGE-L", "cider_d": "CIDEr-D", "meteor": "METEOR"}
+    print(f"{'metric':<8}  {'score':>8}")
+    for k, v in values.items():
+        print(f"{names[k]:<8}  {v:>8.4f}")
+    print(f"({len(scores.ids)} images)")
+    return 0

@@ -1,0 +1,355 @@
+"""PTB-style caption tokenisation equivalent to pycocoevalcap's ``PTBTokenizer``.
+
+pycocoevalcap 1.2 pipes every caption, one per line, through Stanford CoreNLP
+3.4.1's ``edu.stanford.nlp.process.PTBTokenizer -preserveLines -lowerCase`` (a
+JFlex lexer, run in a fresh JVM per call) and then drops the tokens of a fixed
+punctuation list. This module re-implements that lexer's rules for the text that
+captions contain (words, hyphenated words, contractions and possessives, numbers,
+quotes, brackets, dashes, ellipses, abbreviations and acronyms, emoticons,
+hashtags) as a longest-match lexer in pure Python, cached per whitespace-separated
+chunk so a corpus of 30,000 captions tokenises in well under a second.
+
+Known, documented differences with the jar (exotic text only): SGML tags that
+contain spaces, phone numbers written with spaces, URLs with unusual characters,
+and Unicode letters outside Python's ``str.isalpha`` classes.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Callable, Iterable, Sequence
+
+__all__ = ["PTB_PUNCTUATION", "ptb_tokenize", "ptb_tokenize_raw"]
+
+#: Tokens pycocoevalcap removes after tokenisation (compared after lower-casing
+#: the tokenizer output, so ``-lrb-`` and friends survive, as in pycocoevalcap).
+PTB_PUNCTUATION = frozenset(
+    ["''", "'", "``", "`", "-LRB-", "-RRB-", "-LCB-", "-RCB-",
+     ".", "?", "!", ",", ":", "-", "--", "...", ";"]
+)
+
+_L = r"[^\W\d_\u00B2\u00B3\u00B9\u00BC-\u00BE\u2150-\u218F\u2070-\u209F\u2460-\u24FF]"  # a letter
+_LD = r"[^\W_]"             # a letter or digit
+_APOS = r"(?:['\u0092\u2019]|&apos;)"
+_APOSX = r"(?:['\u0092\u2019\u0091\u2018\u201B]|&apos;)"
+_SPACE = r"[ \t\u00A0\u2000-\u200A\u3000]"
+_NL = r"(?:\r\n|[\r\n\u2028\u2029\u000B\u000C\u0085])"
+_SPACENL = rf"(?:{_SPACE}|{_NL})"
+_WORD = rf"(?:{_L}|\u00AD)+"
+_REDAUX = rf"{_APOS}(?:[msdMSD]|[rR][eE]|[vV][eE]|[lL][lL])"
+_SREDAUX = rf"[nN]{_APOSX}[tT]"
+_NUM = r"(?:\d*(?:[.:,\u00AD\u066B\u066C]\d+)+|\d+)"
+_ACRO = r"(?:[A-Za-z](?:\.[A-Za-z])+)"
+_HYPH = r"[-_\u058A\u2010\u2011]"
+_THINGPART = rf"(?:[dDoOlL]{_APOSX}{_LD})?{_LD}+"
+_ABMONTH = r"Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept?|Oct|Nov|Dec"
+_ABDAYS = r"Mon|Tues?|Wed|Thu(?:rs)?|Fri"
+_ABSTATE = (r"Ala|Ariz|[A]rk|Calif|Colo|Conn|Dak|Del|Fla|Ga|[I]ll|Ind|Kans?|Ky|La|[M]ass|Md|Mich|"
+            r"Minn|[M]iss|Mo|Mont|Neb|Nev|Okla|[O]re|Pa|Penn|Tenn|Tex|Va|Vt|[W]ash|Wisc?|Wyo")
+_ABCOMP = r"Inc|Cos?|Corp|Pp?tys?|Ltd|Plc|Bancorp|Dept|Bhd|Assn|Univ|Intl|Sys"
+_ABNUM = r"Prop|Ph|tel|est|ext|sq"
+_ABPTIT = r"Jr|Sr|Bros|(?:Ed|Ph)\.D|Blvd|Rd|Esq"
+_ABTITLE = (r"Mr|Mrs|Ms|[M]iss|Drs?|Profs?|Sens?|Reps?|Attys?|Lt|Col|ft|Gen|Messrs|Govs?|Adm|Rev|Maj|Sgt|"
+            r"Cpl|Pvt|Mt|Capt|Ste?|Ave|Pres|Lieut|Hon|Brig|Co?mdr|Pfc|Spc|Supts?|Det")
+_ABCOMP2 = r"Invt|Elec|Natl|M[ft]g"
+_FOLLOWERS = ("About|According|Additionally|After|An|A|As|At|But|Earlier|He|Her|Here|However|If|In|It|"
+              "Last|Many|More|Mr\\.|Ms\\.|Now|Once|One|Other|Our|She|Since|So|Some|Such|That|The|Then|"
+              "There|These|They|This|We|When|While|What|Yet|You")
+
+
+def _ci(alternation: str) -> str:
+    """Make the literal words of an alternation caseless, keep ``[X]`` classes case-sensitive
+    (JFlex ``%caseless`` semantics: literals ignore case, character classes do not)."""
+    out = []
+    i = 0
+    while i < len(alternation):
+        ch = alternation[i]
+        if ch == "[":
+            j = alternation.index("]", i)
+            out.append(alternation[i:j + 1])
+            i = j + 1
+        elif ch == "\\":
+            out.append(alternation[i:i + 2])
+            i += 2
+        elif ch.isalpha():
+            out.append(f"[{ch.lower()}{ch.upper()}]")
+            i += 1
+        else:
+            out.append(ch)
+            i += 1
+    return "".join(out)
+
+
+# JFlex %caseless: the first letter is a case-sensitive class ([T]he), the rest literal (caseless)
+_FOLLOW_RE = "|".join(w[0] + _ci(w[1:]) for w in _FOLLOWERS.split("|"))
+_ABBREV1 = _ci(f"(?:{_ABMONTH}|{_ABDAYS}|{_ABSTATE}|{_ABCOMP}|{_ABNUM}|{_ABPTIT}|etc|al|seq)") + r"\."
+_ABBREV2 = _ci(f"(?:{_ABTITLE}|vs|Alex|Wm|Jos|Cie|a\\.k\\.a|cf|TREAS|{_ABCOMP2})") + r"\."
+_APOWORD = "|".join([
+    rf"{_APOS}[nN]{_APOS}?", rf"[lLdDjJ]{_APOS}", _ci("Dunkin") + _APOS, _ci("somethin") + _APOS,
+    _ci("ol") + _APOS, _APOS + _ci("em"), rf"[A-HJ-XZn]{_APOSX}{_L}{{2}}{_L}*", rf"{_APOS}[2-9]0[sS]",
+    _APOS + _ci("till?"), rf"{_L}{_L}*[aeiouyAEIOUY]{_APOSX}[aeiouA-Z]{_L}*", _APOS + _ci("cause"),
+    _ci("cont") + r"'" + _ci("d") + r"\.?", "'" + _ci("twas"), _ci("nor") + "'" + _ci("easter"),
+    _ci("c") + "'" + _ci("mon"), _ci("e") + "'" + _ci("er"), _ci("s") + "'" + _ci("mores"),
+    _ci("ev") + "'" + _ci("ry"), _ci("li") + "'" + _ci("l"), _ci("nat") + "'" + _ci("l"),
+])
+
+_LEFT_QUOTES = str.maketrans({"\u0091": "`", "\u2018": "`", "\u201B": "`", "\u2039": "`",
+                              "\u0092": "'", "\u2019": "'", "\u203A": "'"})
+
+
+def _quote(text: str, left: bool) -> str:
+    """LaTeX-style quote normalisation of the PTB tokenizer (default options)."""
+    if left:
+        text = text.replace("&apos;", "`").replace("'", "`").replace('"', "``").replace("&quot;", "``")
+    else:
+        text = text.replace("&apos;", "'").replace('"', "''").replace("&quot;", "''")
+    text = text.translate(_LEFT_QUOTES)
+    for ch in "\u0093\u201C\u00AB":
+        text = text.replace(ch, "``")
+    for ch in "\u0094\u201D\u00BB":
+        text = text.replace(ch, "''")
+    return text
+
+
+def _brackets(text: str) -> str:
+    return text.replace("(", "-LRB-").replace(")", "-RRB-")
+
+
+# Each rule: (main regex, trailing-context regex or None, action).
+# An action maps the matched main text to (tokens to emit, characters consumed).
+_Action = Callable[[str], "tuple[list[str], int]"]
+
+
+def _keep(m: str) -> "tuple[list[str], int]":
+    return [m], len(m)
+
+
+def _emit(value: str) -> _Action:
+    return lambda m: ([value], len(m))
+
+
+def _first(k: int) -> _Action:
+    return lambda m: ([m[:k]], k)
+
+
+def _repeat_dot(m: str) -> "tuple[list[str], int]":
+    # the abbreviation is emitted whole, then its final period is lexed again
+    return [m], len(m) - 1
+
+
+_RULES_SRC: "list[tuple[str, str | None, _Action]]" = [
+    (r"[cC][aA][nN][nN][oO][tT]", None, _first(3)),
+    (r"[gG][oO][nN][nN][aA]|[gG][oO][tT][tT][aA]|[wW][aA][nN][nN][aA]|[lL][eE][mM][mM][eE]|[gG][iI][mM][mM][eE]",
+     None, _first(3)),
+    (r"<\/?[A-Za-z!][^>\s]*>", None, _keep),
+    (r"&(?:[mM][dD]|[mM][dD][aA][sS][hH]|[nN][dD][aA][sS][hH]);|[\u0096\u0097\u2013\u2014\u2015]", None,
+     _emit("--")),
+    (r"&amp;", None, _emit("&")),
+    (r"&(?:HT|TL|UR|LR|QC|QL|QR|odq|cdq|#[0-9]+);", None, _keep),
+    (_WORD, _REDAUX, _keep),
+    (r"[A-Za-z\u00AD]*[A-MO-Za-mo-z]\u00AD*", _SREDAUX, _keep),
+    (_WORD, None, _keep),
+    (_APOWORD, None, _keep),
+    (rf"[yY]{_APOS}", _L, _keep),
+    (r"https?:\/\/[^ \t\n\f\r\"<>|()]+[^ \t\n\f\r\"<>|.!?(){},-]", None, _keep),
+    (r"(?:(?:www\.(?:[^ \t\n\f\r\"<>|.!?(){},]+\.)+[a-zA-Z]{2,4})|(?:(?:[^ \t\n\f\r\"`'<>|.!?(){},\-_$]+\.)+"
+     r"(?:com|net|org|edu)))(?:\/[^ \t\n\f\r\"<>|()]+[^ \t\n\f\r\"<>|.!?(){},-])?", None, _keep),
+    (r"[a-zA-Z0-9][^ \t\n\f\r\"<>|()\u00A0]*@(?:[^ \t\n\f\r\"<>|().\u00A0]+\.)+[a-zA-Z]{2,4}", None, _keep),
+    (rf"[:;=][-o^']?[()\[\]DdPp]|[xX][dD](?!{_L})|\^_\^", None, lambda m: ([_brackets(m)], len(m))),
+    (rf"[#@][A-Za-z_]{_LD}*", None, _keep),
+    (rf"{_L}{_LD}*(?:\.{_L}{_LD}*)+", None, _keep),
+    (_REDAUX, r"[^A-Za-z]", lambda m: ([_quote(m, False)], len(m))),
+    (_SREDAUX, None, lambda m: ([_quote(m, False)], len(m))),
+    (r"\d{1,2}[\-\/]\d{1,2}[\-\/]\d{2,4}", None, _keep),
+    (rf"[\-+]?{_NUM}", None, _keep),
+    (r"(?:\d{1,4}[- \u00A0])?\d{1,4}(?:\\?\/|\u2044)\d{1,4}", None,
+     lambda m: ([m.replace(" ", "\u00A0")], len(m))),
+    (r"[\u00BC\u00BD\u00BE\u2153]", None,
+     lambda m: ([{"\u00BC": "1/4", "\u00BD": "1/2", "\u00BE": "3/4", "\u2153": "1/3"}[m]], 1)),
+    (r"-(?:RRB|LRB|RCB|LCB|RSB|LSB)-|C\.D\.s|pro-|anti-|S(?:&|&amp;)P-500|S(?:&|&amp;)Ls|"
+     rf"Cap{_APOS}n|c{_APOS}est", None, lambda m: ([m.replace("&amp;", "&")], len(m))),
+    (r"[A-Za-z0-9]+(?:-[A-Za-z]+){0,2}(?:\\?\/[A-Za-z0-9]+(?:-[A-Za-z]+){0,2}){1,2}", None, _keep),
+    (r"[A-Z]*\$|#", None, _keep),
+    (r"[\u00A2\u00A3\u00A4\u00A5\u0080\u20A0\u20AC\u060B\u0E3F\u20A4\uFFE0\uFFE1\uFFE5\uFFE6]", None,
+     lambda m: ([{"\u00A2": "cents", "\u00A3": "#"}.get(m, "$" if m in "\u0080\u00A4\u20A0\u20AC" else m)], 1)),
+    (rf"{_ACRO}\.", rf"{_SPACE}+(?:{_FOLLOW_RE}){_SPACE}", _repeat_dot),
+    (_ABBREV1, rf"{_SPACENL}(?:{_SPACENL}|[A-Z]|<\/?[A-Za-z!][^>]*>)", _repeat_dot),
+    (_ABBREV1, None, _keep),
+    (_ABBREV2, None, _keep),
+    (r"[nN][oO][sS]?\.", rf"{_SPACENL}*\d", _keep),
+    (rf"{_ACRO}\.", None, _keep),
+    (r"[A-Za-z]\.", None, _keep),
+    (r"[A-Za-z]\.", rf"{_SPACENL}+(?:{_FOLLOW_RE}){_SPACE}", _first(1)),
+    (_ACRO, _SPACENL, _keep),
+    (r"'[0-9][0-9]", _SPACENL, _keep),
+    (rf"{_WORD}\.", r"[,;:]", _keep),
+    (r"(?:\([0-9]{3}\)[ \u00A0]?|[0-9]{3}[\- \u00A0.])[0-9]{3}[\- \u00A0.][0-9]{4}", None,
+     lambda m: ([_brackets(m.replace(" ", "\u00A0"))], len(m))),
+    (r'"|&quot;', r"[A-Za-z0-9$]", lambda m: ([_quote(m, True)], len(m))),
+    (r'"|&quot;', None, lambda m: ([_quote(m, False)], len(m))),
+    (r"\+|[%&\u2030\u2031]|~|\^|\||\\", None, _keep),
+    (r"\[", None, _emit("-LSB-")), (r"\]", None, _emit("-RSB-")),
+    (r"\{", None, _emit("-LCB-")), (r"\}", None, _emit("-RCB-")),
+    (r"\(", None, _emit("-LRB-")), (r"\)", None, _emit("-RRB-")),
+    (r"[<>]", None, _keep),
+    (r"-+", None, lambda m: (["--" if 3 <= len(m) <= 4 else m], len(m))),
+    (r"\.{3,5}|(?:\.[ \u00A0]){2,4}\.|[\u0085\u2026]", None, _emit("...")),
+    (r"@+|#+|_+", None, _keep),
+    (r"\*+", None, _keep),
+    (r"[,;:]", None, _keep),
+    (r"[?!]+", None, _keep),
+    (r"[.\u00A1\u00BF\u037E\u0589\u061F\u06D4\u0700-\u0702\u07FA]", None, _keep),
+    (r"=", None, _keep),
+    (r"\/", None, _keep),
+    (rf"[A-Za-z0-9][A-Za-z0-9.,\u00AD]*(?:-(?:[A-Za-z0-9\u00AD]+|{_ACRO}\.))+\.", r"[,;:]", _keep),
+    (rf"[A-Za-z0-9][A-Za-z0-9.,\u00AD]*(?:-(?:[A-Za-z0-9\u00AD]+|{_ACRO}\.))+", None, _keep),
+    (rf"{_THINGPART}(?:{_HYPH}{_THINGPART})*\.", r"[,;:]", _keep),
+    (rf"{_THINGPART}(?:{_HYPH}{_THINGPART})*", None, _keep),
+    (r"[A-Z]+(?:(?:[+&]|&amp;)[A-Z]+)+", None, lambda m: ([m.replace("&amp;", "&")], len(m))),
+    (r"'", r"[A-Za-z][^ \t\n\r\u00A0]", lambda m: ([_quote(m, True)], len(m))),
+    (_REDAUX, None, lambda m: ([_quote(m, False)], len(m))),
+    (rf"''|[`\u2018\u2019\u201A\u201B\u201C\u201D\u0091\u0092\u0093\u0094\u201E\u201F\u2039"
+     rf"\u203A\u00AB\u00BB]{{1,2}}|{_APOS}", None, lambda m: ([_quote(m, False)], len(m))),
+]
+
+_RULES: "list[tuple[re.Pattern[str], re.Pattern[str] | None, _Action]] | None" = None
+_SKIP = re.compile(r"[\s\u0000\u200B\u200E\u200F\uFEFF]+|&nbsp;")
+
+
+def _rules() -> "list[tuple[re.Pattern[str], re.Pattern[str] | None, _Action]]":
+    global _RULES
+    if _RULES is None:  # compiled on first use, not at import
+        _RULES = [(re.compile(m), re.compile(t) if t else None, a) for m, t, a in _RULES_SRC]
+    return _RULES
+
+
+def _lex(text: str, end: int) -> list[str]:
+    """Longest-match lexing of ``text[:end]``; ``text[end:]`` is trailing context only."""
+    rules = _rules()
+    out: list[str] = []
+    pos = 0
+    while pos < end:
+        skip = _SKIP.match(text, pos)
+        if skip:
+            pos = skip.end()
+            continue
+        best_len, best = 0, None
+        for main, trail, action in rules:
+            m = main.match(text, pos)
+            if m is None or m.end() == pos:
+                continue
+            total = m.end()
+            if trail is not None:
+                t = trail.match(text, total)
+                if t is None:
+                    continue
+                total = t.end()
+            if total - pos > best_len:
+                best_len, best = total - pos, (m.group(0), action)
+        if best is None:  # a lone symbol the lexer keeps as its own token
+            out.append(text[pos])
+            pos += 1
+            continue
+        tokens, used = best[1](best[0])
+        out.extend(tokens)
+        pos += used
+    return out
+
+
+_SPLIT = re.compile(r"(\s+)")
+_CROSS_CHUNK = re.compile(r"\.\s\.|\d\s\d{1,4}\/|\(\d{3}\)\s|\d{3}\s\d{3}|<[^>]*\s[^>]*>")
+_FOLLOWER_SET = frozenset(_FOLLOWERS.replace("\\", "").split("|"))
+
+
+def _follow_key(sep: str, nxt: str, after: str) -> str:
+    """Canonical trailing context: all the lexer can look at beyond a chunk."""
+    sep = " " if sep in (" ", "\t") else ("\n" if "\n" in sep and len(sep) == 1 else "  ")
+    if not nxt:
+        return sep
+    if nxt[:1] + nxt[1:].lower() in _FOLLOWER_SET and after:
+        return f"{sep}{nxt} "
+    return sep + _line_start(nxt)
+
+
+def _line_start(line: str) -> str:
+    c = line[:1]
+    if not c or c.isspace():
+        return " "
+    if "A" <= c <= "Z":
+        return "A"
+    return "0" if c.isdigit() else ("<" if c == "<" else "x")
+
+
+def ptb_tokenize_raw(lines: Sequence[str]) -> list[list[str]]:
+    """Tokens of each line as the CoreNLP 3.4.1 ``PTBTokenizer -preserveLines -lowerCase``
+    prints them for the newline-joined ``lines`` (lower-cased, punctuation kept)."""
+    cache: dict[tuple[str, str], list[str]] = {}
+    result: list[list[str]] = []
+    n = len(lines)
+    for i, line in enumerate(lines):
+        line = line.replace("\n", " ")
+        nxt_line = lines[i + 1].replace("\n", " ") if i + 1 < n else None
+        tail = "" if nxt_line is None else "\n" + nxt_line[:40]
+        if _CROSS_CHUNK.search(line):
+            text = line + tail
+            result.append([t.lower() for t in _lex(text, len(line))])
+            continue
+        parts = _SPLIT.split(line)
+        tokens: list[str] = []
+        # parts alternate chunk, separator, chunk, ... (a leading "" when line starts with space)
+        for j in range(0, len(parts), 2):
+            chunk = parts[j]
+            if not chunk:
+                continue
+            if j + 2 < len(parts) and parts[j + 2]:
+                after = parts[j + 4] if j + 4 < len(parts) else ""
+                key = _follow_key(parts[j + 1], parts[j + 2], after)
+            elif j + 1 < len(parts):  # trailing spaces at end of line
+                key = ("  " if len(parts[j + 1]) > 1 else " ") + ("" if nxt_line is None else "\n")
+            elif nxt_line is None:
+                key = ""
+            elif not nxt_line[:1] or nxt_line[:1].isspace():
+                key = "\n "
+            else:
+                nxt_parts = nxt_line.split(None, 2)
+                key = _follow_key("\n", nxt_parts[0], nxt_parts[1] if len(nxt_parts) > 1 else "")
+            ck = (chunk, key)
+            toks = cache.get(ck)
+            if toks is None:
+                toks = [t.lower() for t in _lex(chunk + key, len(chunk))]
+                cache[ck] = toks
+            tokens.extend(toks)
+        result.append(tokens)
+    return result
+
+
+def ptb_tokenize(captions: Iterable[str] | str) -> list[str] | str:
+    """Tokenise captions exactly as pycocoevalcap 1.2 does before scoring.
+
+    The Stanford PTB tokenizer (Marcus, Santorini & Marcinkiewicz, Computational
+    Linguistics 1993 conventions; CoreNLP 3.4.1) splits clitics (``dog's`` ->
+    ``dog 's``, ``can't`` -> ``ca n't``), separates punctuation, turns quotes into
+    ```` `` ```` / ``''`` and brackets into ``-lrb-``, lower-cases; pycocoevalcap then
+    drops :data:`PTB_PUNCTUATION`. Captions are tokenised as one newline-joined
+    text, like pycocoevalcap (an abbreviation such as ``etc.`` at the end of a line
+    splits off a period when the next line starts with a capital).
+
+    Parameters
+    ----------
+    captions : str or iterable of str
+        One caption or a sequence of captions (tokenised in order, as one text).
+
+    Returns
+    -------
+    str or list of str
+        Space-joined tokens (one string per caption).
+
+    Examples
+    --------
+    >>> ptb_tokenize("A man's dog doesn't like (wet) cats.")
+    "a man 's dog does n't like -lrb- wet -rrb- cats"
+    """
+    single = isinstance(captions, str)
+    lines = [captions] if single else list(captions)
+    out = [" ".join(t for t in toks if t not in PTB_PUNCTUATION) for toks in ptb_tokenize_raw(lines)]
+    return out[0] if single else out
