@@ -1,6 +1,9 @@
 """Data model: modality specs, datasets, batches, splits, loaders, the catalog."""
 
 from polymodal.data import mfeat as _mfeat  # noqa: F401  (registers "mfeat")
+from polymodal.data import safe_pickle
+from polymodal.data.affective import AFFECTIVE_DATASETS, AffectiveSplits, load_affective, read_affective_pickle
+from polymodal.data.avmnist import AVMNISTSplits, load_avmnist, read_avmnist
 from polymodal.data.batch import Batch
 from polymodal.data.catalog import DatasetInfo, list_datasets, load_dataset, register_dataset
 from polymodal.data.collate import collate, pad_sequences
@@ -13,6 +16,14 @@ from polymodal.data.splits import Split, stratified_split
 from polymodal.data.transforms import Standardizer
 
 __all__ = [
+    "AFFECTIVE_DATASETS",
+    "AVMNISTSplits",
+    "AffectiveSplits",
+    "load_affective",
+    "load_avmnist",
+    "read_affective_pickle",
+    "read_avmnist",
+    "safe_pickle",
     "Batch",
     "DatasetInfo",
     "IndexBatchLoader",
