@@ -1,0 +1,72 @@
+"""The command line: every command runs, errors are one clear line."""
+
+import json
+
+import pytest
+
+from polymodal.cli import main
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_help_everywhere(capsys):
+    for argv in ([], ["demo"], ["train"], ["evaluate"], ["datasets"]):
+        with pytest.raises(SystemExit) as exit_info:
+            main([*argv, "--help"])
+        assert exit_info.value.code == 0
+        assert "usage: polymodal" in capsys.readouterr().out
+
+
+def test_datasets_lists_mfeat(capsys):
+    code, out, _ = run(capsys, "datasets")
+    assert code == 0
+    assert "mfeat: UCI Multiple Features" in out and "licence: CC BY 4.0" in out and "here:    available (bundled)" in out
+
+
+def test_train_then_evaluate_with_and_without_a_view(tmp_path, capsys):
+    cfg = tmp_path / "exp.yaml"
+    cfg.write_text(f"name: cli\ndata:\n  modalities: [fou, kar]\ntrainer:\n  max_epochs: 2\n  progress: false\noutput_dir: {tmp_path}\n")
+    code, out, err = run(capsys, "train", str(cfg), "seed=1")
+    assert code == 0, err
+    assert "best checkpoint:" in out and "test: loss=" in out
+    ckpt = tmp_path / "cli" / "checkpoints" / "best.ckpt"
+    code, out, _ = run(capsys, "evaluate", str(ckpt))
+    assert code == 0 and out.startswith("cli on the test split: loss=")
+    test_acc = json.loads((tmp_path / "cli" / "result.json").read_text())["test"]["accuracy"]
+    assert f"accuracy={test_acc:.4f}" in out
+    code, out, _ = run(capsys, "evaluate", str(ckpt), "--drop", "kar")
+    assert code == 0 and "without kar" in out
+    code, _, err = run(capsys, "evaluate", str(ckpt), "--drop", "pix")
+    assert code == 2 and err.strip() == "error: unknown modality 'pix' for dataset mfeat; available: ['fou', 'kar']"
+
+
+def test_user_errors_are_one_line(tmp_path, capsys):
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("trainer:\n  max_epoch: 3\n")
+    code, _, err = run(capsys, "train", str(cfg))
+    assert code == 2 and err.strip() == "error: unknown config key 'trainer.max_epoch'"
+    cfg.write_text("trainer:\n  max_epochs: ten\n")
+    code, _, err = run(capsys, "train", str(cfg))
+    assert code == 2 and err.startswith("error: config key 'trainer.max_epochs': Input should be a valid integer")
+    code, _, err = run(capsys, "evaluate", str(tmp_path / "none.ckpt"))
+    assert code == 2 and err.strip() == f"error: checkpoint file not found: {tmp_path / 'none.ckpt'}"
+    cfg.write_text("name: x\n")
+    code, _, err = run(capsys, "train", str(cfg), "data.modalities=[fou, nope]", f"output_dir={tmp_path}")
+    assert code == 2 and err.strip() == "error: unknown modality 'nope' for dataset mfeat; available: ['fou', 'fac', 'kar', 'pix', 'zer', 'mor']"
+
+
+def test_demo_small_run_writes_report(tmp_path, capsys):
+    from polymodal.benchmarks.demo import run_demo
+
+    runs, report = run_demo(seeds=2, out_dir=tmp_path, workers=1, max_epochs=2, models=["view mor", "late (mean)"], progress=False)
+    text = report.read_text()
+    assert "| late (mean) |" in text and "| view mor |" in text
+    for png in ("accuracy.png", "confusion_best.png", "missing_views.png"):
+        assert (tmp_path / png).stat().st_size > 5000
+    late = [r for r in runs if r.model == "late (mean)"]
+    assert len(late) == 2 and set(late[0].missing) == {"fou", "fac", "kar", "pix", "zer", "mor"}
+    assert sum(r.confusion.sum() for r in late) == 800  # two test sets of 400
