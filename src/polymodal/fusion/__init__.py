@@ -3,5 +3,6 @@
 
 from polymodal.fusion.intermediate import ConcatFusion
 from polymodal.fusion.late import COMBINE_RULES, HybridFusion, LateFusion
+import polymodal.representation.joint  # noqa: F401,E402  (registers sum, product, mlp, tensor, low_rank, multiplicative)
 
 __all__ = ["COMBINE_RULES", "ConcatFusion", "HybridFusion", "LateFusion"]

@@ -2,9 +2,23 @@
 
 from polymodal.representation.cca import CCA
 from polymodal.representation.cca_stats import CCAStats, all_reduce_cca_stats
+from polymodal.representation.joint import (
+    LowRankFusion,
+    MLPFusion,
+    MultiplicativeFusion,
+    ProductFusion,
+    SumFusion,
+    TensorFusion,
+)
 
 __all__ = [
     "CCA",
     "CCAStats",
     "all_reduce_cca_stats",
+    "LowRankFusion",
+    "MLPFusion",
+    "MultiplicativeFusion",
+    "ProductFusion",
+    "SumFusion",
+    "TensorFusion",
 ]

@@ -1,0 +1,101 @@
+"""Shared input checks and present-mask helpers of the joint fusion layers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+from torch import nn
+
+from polymodal.errors import ConfigError, ModalityError, ShapeError
+
+__all__ = ["JointFusion"]
+
+
+class JointFusion(nn.Module):
+    """Base class: holds ``in_features`` (modality -> size) and checks inputs.
+
+    Subclasses implement :meth:`fuse` on checked features and a complete
+    present dict (one ``(N,)`` bool tensor per modality).
+    """
+
+    def __init__(self, in_features: Mapping[str, int], modality_dropout: float = 0.0) -> None:
+        super().__init__()
+        if not 0.0 <= modality_dropout < 1.0:
+            raise ConfigError(f"modality_dropout: expected a value in [0, 1), got {modality_dropout!r}")
+        self.modality_dropout = float(modality_dropout)
+        if not in_features:
+            raise ConfigError("in_features: a joint fusion layer needs at least one modality, got {}")
+        for m, d in in_features.items():
+            if not isinstance(d, int) or isinstance(d, bool) or d < 1:
+                raise ConfigError(f"in_features[{m!r}]: expected a positive int size, got {d!r}")
+        self.in_features = dict(in_features)
+        self.modalities = list(self.in_features)
+
+    def _checked(
+        self, features: Mapping[str, torch.Tensor], present: Mapping[str, torch.Tensor] | None
+    ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        name = type(self).__name__
+        for m in features:
+            if m not in self.in_features:
+                raise ModalityError(f"{name}: unknown modality {m!r}; this layer was built for {self.modalities}")
+        n = None
+        for m, d in self.in_features.items():
+            if m not in features:
+                raise ModalityError(
+                    f"{name}: modality {m!r} is missing from the features (got {sorted(features)}); "
+                    "pass zeros and present[m] = False for a missing modality"
+                )
+            h = features[m]
+            if h.dim() != 2 or h.shape[1] != d:
+                raise ShapeError(
+                    f"{name}: modality {m!r} expected features of shape (N, {d}), got {tuple(h.shape)}"
+                )
+            if n is None:
+                n = h.shape[0]
+            elif h.shape[0] != n:
+                raise ShapeError(f"{name}: modality {m!r} has {h.shape[0]} samples, expected {n} like the others")
+        present = dict(present or {})
+        for m in present:
+            if m not in self.in_features:
+                raise ModalityError(f"{name}: present mask for unknown modality {m!r}; built for {self.modalities}")
+        full = {}
+        for m in self.in_features:
+            h = features[m]
+            p = present.get(m)
+            if p is None:
+                p = torch.ones(n, dtype=torch.bool, device=h.device)
+            elif tuple(p.shape) != (n,):
+                raise ShapeError(f"{name}: present[{m!r}] expected shape ({n},), got {tuple(p.shape)}")
+            full[m] = p.to(torch.bool)
+        return dict(features), full
+
+    def forward(
+        self, features: Mapping[str, torch.Tensor], present: Mapping[str, torch.Tensor] | None = None
+    ) -> torch.Tensor:
+        features, present = self._checked(features, present)
+        if self.training and self.modality_dropout > 0 and len(self.modalities) > 1:
+            present = self._drop_modalities(present)
+        return self.fuse(features, present)
+
+    def _drop_modalities(self, present: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Training-time modality dropout: each modality of each sample is
+        marked absent with probability ``modality_dropout``; one is always kept."""
+        first = next(iter(present.values()))
+        n, k = first.shape[0], len(self.modalities)
+        keep = torch.rand(n, k, device=first.device) >= self.modality_dropout
+        none_kept = ~keep.any(dim=1)
+        forced = torch.randint(k, (n,), device=first.device)
+        keep[none_kept, forced[none_kept]] = True
+        return {m: present[m] & keep[:, i] for i, m in enumerate(self.modalities)}
+
+    def fuse(self, features: dict[str, torch.Tensor], present: dict[str, torch.Tensor]) -> torch.Tensor:
+        raise NotImplementedError
+
+    @staticmethod
+    def _masked(h: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+        """``h`` with the rows of absent samples set to zero."""
+        return h * p[:, None].to(h.dtype)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={getattr(self, 'out_features', '?')}"
