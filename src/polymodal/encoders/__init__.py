@@ -1,5 +1,14 @@
 """Unimodal encoders (registered by name for configs)."""
 
 from polymodal.encoders.mlp import ACTIVATIONS, MLP, Identity
+from polymodal.encoders.sequence import (
+    GRUEncoder,
+    LSTMEncoder,
+    PaddedSequence,
+    RNNEncoder,
+    SequenceEncoder,
+    SequenceSteps,
+)
 
 __all__ = ["ACTIVATIONS", "Identity", "MLP"]
+__all__ += ["GRUEncoder", "LSTMEncoder", "PaddedSequence", "RNNEncoder", "SequenceEncoder", "SequenceSteps"]
