@@ -6,8 +6,11 @@ message names the argument, the expected and the actual value.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 from sklearn.utils.validation import check_array
+from threadpoolctl import ThreadpoolController
 
 from polymodal.errors import ShapeError
 
@@ -24,7 +27,15 @@ def as_view_1d(A: object, name: str, *, allow_1d: bool = False) -> tuple[np.ndar
     for the target ``Y`` of cross-decomposition estimators).  Finiteness is
     checked by :func:`check_finite_by_sum`, cheaply, after the means are formed.
     """
-    arr = check_array(
+    if type(A) is np.ndarray and A.dtype == np.float64:
+        arr = A  # fast path: nothing to convert
+    else:
+        arr = _convert(A, name)
+    return _shape_checked(arr, name, allow_1d)
+
+
+def _convert(A: object, name: str) -> np.ndarray:
+    return check_array(
         A,
         accept_sparse=False,
         dtype=np.float64,
@@ -35,6 +46,9 @@ def as_view_1d(A: object, name: str, *, allow_1d: bool = False) -> tuple[np.ndar
         ensure_min_features=0,
         input_name=name,
     )
+
+
+def _shape_checked(arr: np.ndarray, name: str, allow_1d: bool) -> tuple[np.ndarray, bool]:
     was_1d = arr.ndim == 1
     if was_1d and allow_1d:
         arr = arr.reshape(-1, 1)
@@ -96,3 +110,17 @@ def check_finite_by_sum(A: np.ndarray, colsum: np.ndarray, name: str) -> None:
         f"{name} has finite values whose column sums overflow float64; "
         f"expected values of magnitude < 1e300, got max |{name}| = {np.abs(A).max()}"
     )
+
+
+@lru_cache(maxsize=1)
+def _controller() -> ThreadpoolController:
+    return ThreadpoolController()
+
+
+def single_thread_blas():
+    """Context manager: BLAS/LAPACK on one thread for small (d x d) linear algebra.
+
+    Threading a 100 x 100 eigendecomposition costs more than it saves, and on a
+    loaded machine each threaded call can wait a whole scheduler slice.
+    """
+    return _controller().limit(limits=1, user_api="blas")

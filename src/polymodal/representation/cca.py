@@ -16,7 +16,13 @@ from sklearn.base import (
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from polymodal.errors import ConfigError, ShapeError
-from polymodal.representation._views import as_view, as_view_1d, check_finite, check_same_n
+from polymodal.representation._views import (
+    as_view,
+    as_view_1d,
+    check_finite,
+    check_same_n,
+    single_thread_blas,
+)
 from polymodal.representation.cca_stats import CCAStats
 
 __all__ = ["CCA"]
@@ -69,12 +75,37 @@ def whitener(C: np.ndarray, reg: float, name: str, n: int) -> np.ndarray:
     return L
 
 
+def top_singular(M: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Top-``k`` singular triplets of ``M`` (d1, d2): ``U`` (d1, k), ``S`` (k,), ``V`` (d2, k).
+
+    Eigendecomposition of the smaller Gram matrix gives the right vectors ``V``
+    (exactly orthonormal); a QR of ``M V`` gives orthonormal ``U`` and the
+    singular values as the norms of ``M v`` (relative accuracy, no squaring).
+    Falls back to a full SVD when the spectrum is too spread for that route.
+    """
+    flip = M.shape[1] > M.shape[0]
+    A = M.T if flip else M
+    w, V = np.linalg.eigh(A.T @ A)
+    w, V = w[::-1][:k], V[:, ::-1][:, :k]
+    if w[-1] < 1e-6 * w[0] or w[0] <= 0:
+        U, S, Vt = svd(A, full_matrices=False, check_finite=False, lapack_driver="gesdd")
+        U, S, V = U[:, :k], S[:k], Vt[:k].T
+    else:
+        U, R = np.linalg.qr(A @ V)
+        d = np.diag(R)
+        sgn = np.where(d < 0, -1.0, 1.0)
+        U *= sgn
+        S = d * sgn
+    return (V, S, U) if flip else (U, S, V)
+
+
 def solve_cca(stats: CCAStats, n_components: int, reg: float, scale: bool) -> dict:
     """Canonical weights of the two views from their sufficient statistics.
 
     With ``Cxx = Lx Lx^T`` and ``Cyy = Ly Ly^T`` (regularised, Cholesky), the SVD
     ``Lx^{-1} Cxy Ly^{-T} = U S V^T`` gives the canonical correlations ``S`` and
-    the weights ``A = Lx^{-T} U``, ``B = Ly^{-T} V``, so that ``A^T Cxx A = I``.
+    the weights ``A = Lx^{-T} U``, ``B = Ly^{-T} V``, so that ``A^T Cxx A = I``
+    (the top ``k`` triplets, see :func:`top_singular`).
     """
     n, p, q = stats.n, stats.p, stats.q
     if n < 2:
@@ -108,9 +139,9 @@ def solve_cca(stats: CCAStats, n_components: int, reg: float, scale: bool) -> di
     Cxy = Cs[:p, p:] * (1.0 - reg)
     M = solve_triangular(Lx, Cxy, lower=True, check_finite=False)
     M = solve_triangular(Ly, M.T, lower=True, check_finite=False).T
-    U, S, Vt = svd(M, full_matrices=False, check_finite=False, lapack_driver="gesdd")
-    A = solve_triangular(Lx, U[:, :k], lower=True, trans="T", check_finite=False)
-    B = solve_triangular(Ly, Vt[:k].T, lower=True, trans="T", check_finite=False)
+    U, S, V = top_singular(M, k)
+    A = solve_triangular(Lx, U, lower=True, trans="T", check_finite=False)
+    B = solve_triangular(Ly, V, lower=True, trans="T", check_finite=False)
     # deterministic signs: the largest |weight| of each X direction is positive
     sign = np.sign(A[np.abs(A).argmax(axis=0), np.arange(k)])
     sign[sign == 0] = 1.0
@@ -122,7 +153,7 @@ def solve_cca(stats: CCAStats, n_components: int, reg: float, scale: bool) -> di
     return dict(
         x_weights_=A,
         y_weights_=B,
-        canonical_correlations_=S[:k].copy(),
+        canonical_correlations_=S,
         x_mean_=stats.mean[:p].copy(),
         y_mean_=stats.mean[p:].copy(),
         x_std_=std[:p].copy(),
@@ -276,7 +307,8 @@ class CCA(
         return self
 
     def _solve(self, stats: CCAStats) -> None:
-        out = solve_cca(stats, self.n_components, float(self.reg), bool(self.scale))
+        with single_thread_blas():
+            out = solve_cca(stats, self.n_components, float(self.reg), bool(self.scale))
         y_on_x = out.pop("_y_on_x")
         for key, val in out.items():
             setattr(self, key, val)
