@@ -56,3 +56,13 @@ def test_registry_errors_name_the_key():
     cfg = parse_config({"model": {"fusion": {"name": "late"}}})
     with pytest.raises(ConfigError, match=r"config key 'model.head' must be null: fusion 'late' predicts per branch"):
         build_model(cfg, dm.specs, 10, "classification")
+
+
+def test_example_configs_validate():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "examples" / "configs"
+    paths = sorted(root.glob("*.yaml"))
+    assert paths
+    for path in paths:
+        load_config(path)

@@ -131,7 +131,7 @@ def _trainer(config: ExperimentConfig, run_dir: Path, task: Task, has_val: bool)
     mode = task.mode if monitor == task.monitor else ("max" if "accuracy" in monitor or "f1" in monitor else "min")
     callbacks: list[pl.Callback] = [
         ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor=monitor, mode=mode,
-                        save_top_k=1, save_last=True, enable_version_counter=False),
+                        save_top_k=1, save_last="link", enable_version_counter=False),
         RNGStateCallback(),
     ]
     if t.patience is not None:
