@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .ngrams import Corpus, NGramCounts
+from .ngrams import Corpus, NGramCounts, find_keys, ref_index
 
 __all__ = ["BleuResult", "corpus_bleu"]
 
@@ -46,24 +46,10 @@ def corpus_bleu(corpus: Corpus, counts: NGramCounts, n: int = 4) -> BleuResult:
     gets the same tiny non-zero BLEU-4 as pycocoevalcap.
     """
     C = corpus.n_cand
-    is_ref = counts.sent >= C
-    # max count of each n-gram over the references of each image
-    r_img = corpus.ref_image[counts.sent[is_ref] - C]
-    r_key = r_img * counts.n_grams + counts.gram[is_ref]
-    order = np.argsort(r_key, kind="stable")
-    r_key, r_cnt = r_key[order], counts.count[is_ref][order]
-    if len(r_key):
-        first = np.concatenate(([True], r_key[1:] != r_key[:-1]))
-        starts = np.nonzero(first)[0]
-        u_key, u_max = r_key[starts], np.maximum.reduceat(r_cnt, starts)
-    else:
-        u_key, u_max = r_key, r_cnt
-    c_sel = ~is_ref
-    c_key = counts.sent[c_sel] * counts.n_grams + counts.gram[c_sel]
-    pos = np.searchsorted(u_key, c_key)
-    pos_c = np.minimum(pos, max(len(u_key) - 1, 0))
-    found = (pos < len(u_key)) & (u_key[pos_c] == c_key) if len(u_key) else np.zeros(len(c_key), bool)
-    ref_max = np.where(found, u_max[pos_c] if len(u_key) else 0, 0)
+    index = ref_index(corpus, counts)
+    c_sel = counts.sent < C
+    pos, found = find_keys(index.keys, counts.sent[c_sel] * counts.n_grams + counts.gram[c_sel])
+    ref_max = np.where(found, index.max_count[pos] if len(index.keys) else 0, 0)
     clipped = np.minimum(counts.count[c_sel], ref_max)
     cand_order = counts.order[c_sel]
     correct = np.bincount(counts.sent[c_sel] * n + cand_order, weights=clipped, minlength=C * n).reshape(C, n)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .ngrams import Corpus, NGramCounts
+from .ngrams import Corpus, NGramCounts, find_keys, ref_index
 
 __all__ = ["CiderResult", "cider_d"]
 
@@ -17,15 +17,6 @@ class CiderResult:
 
     score: float
     per_image: np.ndarray
-
-
-def _lookup(keys: np.ndarray, values: np.ndarray, query: np.ndarray) -> np.ndarray:
-    """values[keys == query] for sorted unique ``keys``, 0 where absent."""
-    if len(keys) == 0:
-        return np.zeros(len(query))
-    pos = np.searchsorted(keys, query)
-    pos_c = np.minimum(pos, len(keys) - 1)
-    return np.where((pos < len(keys)) & (keys[pos_c] == query), values[pos_c], 0.0)
 
 
 def cider_d(corpus: Corpus, counts: NGramCounts, n: int = 4, sigma: float = 6.0) -> CiderResult:
@@ -43,34 +34,29 @@ def cider_d(corpus: Corpus, counts: NGramCounts, n: int = 4, sigma: float = 6.0)
     """
     C = corpus.n_cand
     G = counts.n_grams
-    is_ref = counts.sent >= C
+    index = ref_index(corpus, counts)
     # document frequency: number of images whose references contain the n-gram
-    img_gram = np.unique(corpus.ref_image[counts.sent[is_ref] - C] * G + counts.gram[is_ref])
-    df = np.bincount(img_gram % G, minlength=G).astype(np.float64)
-    log_n = np.log(float(C))
-    weight = log_n - np.log(np.maximum(1.0, df))
+    df = np.bincount(index.keys % G, minlength=G).astype(np.float64)
+    weight = np.log(float(C)) - np.log(np.maximum(1.0, df))
     value = counts.count * weight[counts.gram]
     S = len(corpus.lengths)
     norm = np.sqrt(np.bincount(counts.sent * n + counts.order, weights=value ** 2, minlength=S * n)).reshape(S, n)
     length = np.maximum(corpus.lengths - 1, 0).astype(np.float64)  # number of bigrams
 
-    # reference vectors keyed by (reference sentence, n-gram)
-    r_key = counts.sent[is_ref] * G + counts.gram[is_ref]
-    order = np.argsort(r_key)
-    r_key, r_val = r_key[order], value[is_ref][order]
-    # expand each candidate entry over the references of its image
-    c_sel = np.nonzero(~is_ref)[0]
-    c_img = counts.sent[c_sel]
-    n_refs = np.diff(corpus.ref_start)
-    reps = n_refs[c_img]
-    e = np.repeat(c_sel, reps)
-    k = np.arange(len(e)) - np.repeat(np.cumsum(reps) - reps, reps)
-    ref_sent = C + corpus.ref_start[counts.sent[e]] + k  # global sentence index of the reference
-    vr = _lookup(r_key, r_val, ref_sent * G + counts.gram[e])
-    vc = value[e]
-    pair = corpus.ref_start[counts.sent[e]] + k  # pair index == reference index
+    # only n-grams shared by the candidate and a reference contribute min(vc, vr) * vr
+    c_sel = np.nonzero(counts.sent < C)[0]
+    pos, found = find_keys(index.keys, counts.sent[c_sel] * G + counts.gram[c_sel])
+    c_sel, pos = c_sel[found], pos[found]
+    lo, hi = index.group_start[pos], index.group_start[pos + 1]
+    reps = hi - lo
+    c_rep = np.repeat(c_sel, reps)
+    r_ent = index.entries[np.repeat(lo, reps) + (np.arange(reps.sum()) - np.repeat(np.cumsum(reps) - reps, reps))]
+    vc, vr = value[c_rep], value[r_ent]
+    pair = counts.sent[r_ent] - C  # the reference index
     R = len(corpus.ref_image)
-    num = np.bincount(pair * n + counts.order[e], weights=np.minimum(vc, vr) * vr, minlength=R * n).reshape(R, n)
+    num = np.bincount(pair * n + counts.order[c_rep], weights=np.minimum(vc, vr) * vr,
+                      minlength=R * n).reshape(R, n)
+    n_refs = np.diff(corpus.ref_start)
     nc = norm[corpus.ref_image]           # candidate norms per pair
     nr = norm[C:]
     ok = (nc != 0) & (nr != 0)

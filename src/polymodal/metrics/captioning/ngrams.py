@@ -7,7 +7,7 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["Corpus", "NGramCounts", "encode_corpus", "ngram_counts"]
+__all__ = ["Corpus", "NGramCounts", "RefIndex", "encode_corpus", "ngram_counts", "ref_index"]
 
 
 @dataclass
@@ -42,18 +42,18 @@ class NGramCounts:
 
 def encode_corpus(cands: Sequence[Sequence[str]], refs: Sequence[Sequence[Sequence[str]]]) -> Corpus:
     """Map token strings to ids; ``cands[i]`` is image i's candidate, ``refs[i]`` its references."""
-    vocab: dict[str, int] = {}
-    ids: list[int] = []
+    flat: list[str] = []
     lengths: list[int] = []
-    setdefault = vocab.setdefault
     for sent in cands:
-        ids.extend(setdefault(t, len(vocab)) for t in sent)
+        flat.extend(sent)
         lengths.append(len(sent))
     n_refs = np.fromiter((len(r) for r in refs), dtype=np.int64, count=len(refs))
     for group in refs:
         for sent in group:
-            ids.extend(setdefault(t, len(vocab)) for t in sent)
+            flat.extend(sent)
             lengths.append(len(sent))
+    vocab = {w: i for i, w in enumerate(dict.fromkeys(flat))}
+    ids = list(map(vocab.__getitem__, flat))
     lengths_a = np.asarray(lengths, dtype=np.int64)
     starts = np.zeros(len(lengths_a), dtype=np.int64)
     np.cumsum(lengths_a[:-1], out=starts[1:])
@@ -75,27 +75,80 @@ def ngram_counts(corpus: Corpus, n: int = 4) -> NGramCounts:
     remaining = np.repeat(corpus.lengths, corpus.lengths) - pos_in  # tokens from here to the end
     sents, grams, orders, counts = [], [], [], []
     offset = 0
-    prev = tok  # id of the (k-1)-gram starting at each position (valid where remaining >= k-1)
+    S = max(len(corpus.lengths), 1)
+    prev, n_prev = tok, corpus.vocab_size  # id of the (k-1)-gram starting at each position
     for k in range(1, n + 1):
-        if k == 1:
-            ids, n_ids = tok, corpus.vocab_size
-            valid = np.ones(n_tok, dtype=bool)
+        idx = np.nonzero(remaining >= k)[0]
+        gram_key = tok[idx] if k == 1 else prev[idx] * corpus.vocab_size + tok[idx + k - 1]
+        n_keys = corpus.vocab_size if k == 1 else n_prev * corpus.vocab_size
+        if n_keys * S < 2 ** 62:  # one sort gives both the n-gram ids and the per-sentence counts
+            order = np.argsort(gram_key * S + sent_of[idx])
         else:
-            valid = remaining >= k
-            idx = np.nonzero(valid)[0]
-            key = prev[idx] * corpus.vocab_size + tok[idx + k - 1]
-            uniq, inv = np.unique(key, return_inverse=True)
-            ids = np.full(n_tok, -1, dtype=np.int64)
-            ids[idx] = inv
-            n_ids = len(uniq)
-        idx = np.nonzero(valid)[0]
-        key = sent_of[idx] * n_ids + ids[idx]
-        uniq, cnt = np.unique(key, return_counts=True)
-        sents.append(uniq // n_ids)
-        grams.append(uniq % n_ids + offset)
-        orders.append(np.full(len(uniq), k - 1, dtype=np.int64))
+            order = np.lexsort((sent_of[idx], gram_key))
+        g_sorted, s_sorted = gram_key[order], sent_of[idx][order]
+        new_gram = np.empty(len(order), dtype=bool)
+        new_gram[:1] = True
+        np.not_equal(g_sorted[1:], g_sorted[:-1], out=new_gram[1:])
+        gid_sorted = np.cumsum(new_gram) - 1
+        n_ids = int(gid_sorted[-1]) + 1 if len(order) else 0
+        new_entry = new_gram.copy()
+        new_entry[1:] |= s_sorted[1:] != s_sorted[:-1]
+        starts = np.nonzero(new_entry)[0]
+        cnt = np.diff(np.append(starts, len(order)))
+        sents.append(s_sorted[starts])
+        grams.append(gid_sorted[starts] + offset)
+        orders.append(np.full(len(starts), k - 1, dtype=np.int64))
         counts.append(cnt.astype(np.int64))
+        ids = np.full(n_tok, -1, dtype=np.int64)
+        ids[idx[order]] = gid_sorted
         offset += n_ids
-        prev = ids
+        prev, n_prev = ids, max(n_ids, 1)
     return NGramCounts(np.concatenate(sents), np.concatenate(grams), np.concatenate(orders),
                        np.concatenate(counts), offset)
+
+
+@dataclass
+class RefIndex:
+    """Reference n-gram entries sorted by (image, n-gram).
+
+    ``entries`` (K,) indexes of the reference entries of :class:`NGramCounts` in
+    that order; ``keys`` (U,) the distinct ``image * n_grams + gram`` keys;
+    ``group_start`` (U + 1,) where each key's entries begin in ``entries``;
+    ``max_count`` (U,) the largest count of the n-gram in one reference of the image.
+    """
+
+    entries: np.ndarray
+    keys: np.ndarray
+    group_start: np.ndarray
+    max_count: np.ndarray
+
+
+def ref_index(corpus: Corpus, counts: NGramCounts) -> RefIndex:
+    """Group the references' n-gram entries by (image, n-gram), computed once per corpus."""
+    cached = getattr(counts, "_ref_index", None)
+    if cached is not None:
+        return cached
+    ref_entries = np.nonzero(counts.sent >= corpus.n_cand)[0]
+    key = corpus.ref_image[counts.sent[ref_entries] - corpus.n_cand] * counts.n_grams + counts.gram[ref_entries]
+    order = np.argsort(key)
+    entries, key = ref_entries[order], key[order]
+    if len(key):
+        first = np.concatenate(([True], key[1:] != key[:-1]))
+        starts = np.nonzero(first)[0]
+        keys, max_count = key[starts], np.maximum.reduceat(counts.count[entries], starts)
+    else:
+        starts = keys = max_count = np.zeros(0, dtype=np.int64)
+    out = RefIndex(entries, keys, np.append(starts, len(key)), max_count)
+    counts._ref_index = out  # type: ignore[attr-defined]
+    return out
+
+
+def find_keys(keys: np.ndarray, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of ``query`` in sorted unique ``keys`` and whether each is present."""
+    if len(keys) == 0:
+        return np.zeros(len(query), dtype=np.int64), np.zeros(len(query), dtype=bool)
+    order = np.argsort(query)  # sorted queries make the binary searches cache-friendly (5x faster)
+    pos = np.empty(len(query), dtype=np.int64)
+    pos[order] = np.searchsorted(keys, query[order])
+    np.minimum(pos, len(keys) - 1, out=pos)
+    return pos, keys[pos] == query

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .ngrams import Corpus
+from .ngrams import Corpus, find_keys
 
 __all__ = ["RougeResult", "lcs_lengths", "rouge_l"]
 
@@ -50,11 +50,17 @@ def lcs_lengths(corpus: Corpus, pair_cand: np.ndarray, pair_ref: np.ndarray) -> 
     # match masks: (reference, token) -> bits of the positions where it occurs
     r_sent = np.repeat(np.arange(len(ref_len), dtype=np.int64), ref_len)
     r_start = corpus.starts[C:]
-    r_pos = np.arange(len(r_sent), dtype=np.int64) - np.repeat(r_start - r_start[0] if len(r_start) else r_start,
-                                                              ref_len)
-    r_tok = corpus.tokens[r_start[0]:] if len(r_start) else corpus.tokens[:0]
+    first_tok = int(r_start[0]) if len(r_start) else len(corpus.tokens)
+    r_pos = np.arange(len(r_sent), dtype=np.int64) - np.repeat(r_start - first_tok, ref_len)
+    r_tok = corpus.tokens[first_tok:]
     key = r_sent * V + r_tok
-    u_key, inv = np.unique(key, return_inverse=True)
+    order = np.argsort(key)
+    k_sorted = key[order]
+    first = np.ones(len(key), dtype=bool)
+    first[1:] = k_sorted[1:] != k_sorted[:-1]
+    u_key = k_sorted[first]
+    inv = np.empty(len(key), dtype=np.int64)
+    inv[order] = np.cumsum(first) - 1
     masks = np.zeros((len(u_key), n_words), dtype=np.uint64)
     np.add.at(masks, (inv, r_pos // 64), _ONE << (r_pos % 64).astype(np.uint64))
 
@@ -69,10 +75,8 @@ def lcs_lengths(corpus: Corpus, pair_cand: np.ndarray, pair_ref: np.ndarray) -> 
         active = plen > i
         tok = np.where(active, corpus.tokens[np.where(active, pstart + i, 0)], 0)
         q = pair_ref * V + tok
-        pos = np.searchsorted(u_key, q)
-        pos_c = np.minimum(pos, len(u_key) - 1) if len(u_key) else pos
-        hit = active & (pos < len(u_key)) & (u_key[pos_c] == q) if len(u_key) else np.zeros(P, bool)
-        M = masks_z[np.where(hit, pos_c, len(u_key))]
+        pos, found = find_keys(u_key, q)
+        M = masks_z[np.where(active & found, pos, len(u_key))]
         if n_words == 1:
             Vbits = (Vbits + (Vbits & M)) | (Vbits & ~M)
         else:

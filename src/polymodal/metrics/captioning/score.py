@@ -13,7 +13,7 @@ from .cider import cider_d
 from .meteor import Meteor, shared_meteor, spice_score
 from .ngrams import encode_corpus, ngram_counts
 from .rouge import rouge_l
-from .tokenizer import ptb_tokenize
+from .tokenizer import PTB_PUNCTUATION, ptb_tokenize_raw
 
 __all__ = ["CaptionScores", "METRICS", "score_captions"]
 
@@ -147,12 +147,13 @@ def score_captions(
     ref_text = [list(references[k]) for k in ids]
     if tokenize:
         # tokenised like pycocoevalcap: references as one text, candidates as another
-        flat = ptb_tokenize([r for refs in ref_text for r in refs])
-        it = iter(flat)
-        ref_text = [[next(it) for _ in refs] for refs in ref_text]
-        cand_text = ptb_tokenize(cand_text)
-    cand_tok = [c.split() for c in cand_text]
-    ref_tok = [[r.split() for r in refs] for refs in ref_text]
+        flat = ptb_tokenize_raw([r for refs in ref_text for r in refs])
+        it = iter([[t for t in toks if t not in PTB_PUNCTUATION] for toks in flat])
+        ref_tok = [[next(it) for _ in refs] for refs in ref_text]
+        cand_tok = [[t for t in toks if t not in PTB_PUNCTUATION] for toks in ptb_tokenize_raw(cand_text)]
+    else:
+        cand_tok = [c.split() for c in cand_text]
+        ref_tok = [[r.split() for r in refs] for refs in ref_text]
     out = CaptionScores(ids=ids)
     if any(m in wanted for m in ("bleu", "rouge_l", "cider_d")):
         corpus = encode_corpus(cand_tok, ref_tok)

@@ -257,7 +257,15 @@ def _lex(text: str, end: int) -> list[str]:
 
 
 _SPLIT = re.compile(r"(\s+)")
-_CROSS_CHUNK = re.compile(r"\.\s\.|\d\s\d{1,4}\/|\(\d{3}\)\s|\d{3}\s\d{3}|<[^>]*\s[^>]*>")
+# tokens that may span a space: ". . .", "1 1/2", "(555) 123-4567", "555 123 4567", "<a b>"
+_CROSS_DOTS = re.compile(r"\.\s\.")
+_CROSS_DIGITS = re.compile(r"\d\)?\s\d")
+_CROSS_SGML = re.compile(r"<[^>]*\s[^>]*>")
+
+
+def _crosses_chunks(line: str) -> bool:
+    return bool(("." in line and _CROSS_DOTS.search(line)) or _CROSS_DIGITS.search(line)
+                or ("<" in line and _CROSS_SGML.search(line)))
 _FOLLOWER_SET = frozenset(_FOLLOWERS.replace("\\", "").split("|"))
 
 
@@ -284,23 +292,41 @@ def ptb_tokenize_raw(lines: Sequence[str]) -> list[list[str]]:
     """Tokens of each line as the CoreNLP 3.4.1 ``PTBTokenizer -preserveLines -lowerCase``
     prints them for the newline-joined ``lines`` (lower-cased, punctuation kept)."""
     cache: dict[tuple[str, str], list[str]] = {}
+    # tokens of chunks that cannot depend on what follows them (no "." and no "'": only
+    # the abbreviation, acronym and '80 rules look past a chunk); None for the others
+    free: dict[str, list[str] | None] = {}
+    free_get = free.get
     result: list[list[str]] = []
+    lines = [line.replace("\n", " ") if "\n" in line else line for line in lines]
     n = len(lines)
     for i, line in enumerate(lines):
-        line = line.replace("\n", " ")
-        nxt_line = lines[i + 1].replace("\n", " ") if i + 1 < n else None
-        tail = "" if nxt_line is None else "\n" + nxt_line[:40]
-        if _CROSS_CHUNK.search(line):
-            text = line + tail
+        nxt_line = lines[i + 1] if i + 1 < n else None
+        if _crosses_chunks(line):
+            text = line + ("" if nxt_line is None else "\n" + nxt_line[:40])
             result.append([t.lower() for t in _lex(text, len(line))])
             continue
-        parts = _SPLIT.split(line)
+        words = line.split()
+        if words and len(words) == line.count(" ") + 1:  # single spaces only: fast split
+            parts = [" "] * (2 * len(words) - 1)
+            parts[::2] = words
+        else:
+            parts = _SPLIT.split(line)
         tokens: list[str] = []
         # parts alternate chunk, separator, chunk, ... (a leading "" when line starts with space)
         for j in range(0, len(parts), 2):
             chunk = parts[j]
+            toks = free_get(chunk)
+            if toks is not None:
+                tokens.extend(toks)
+                continue
             if not chunk:
                 continue
+            if chunk not in free:
+                if "." not in chunk and "'" not in chunk:
+                    toks = free[chunk] = [t.lower() for t in _lex(chunk, len(chunk))]
+                    tokens.extend(toks)
+                    continue
+                free[chunk] = None
             if j + 2 < len(parts) and parts[j + 2]:
                 after = parts[j + 4] if j + 4 < len(parts) else ""
                 key = _follow_key(parts[j + 1], parts[j + 2], after)
@@ -316,8 +342,7 @@ def ptb_tokenize_raw(lines: Sequence[str]) -> list[list[str]]:
             ck = (chunk, key)
             toks = cache.get(ck)
             if toks is None:
-                toks = [t.lower() for t in _lex(chunk + key, len(chunk))]
-                cache[ck] = toks
+                toks = cache[ck] = [t.lower() for t in _lex(chunk + key, len(chunk))]
             tokens.extend(toks)
         result.append(tokens)
     return result
