@@ -2,6 +2,7 @@
 
 from polymodal.representation.cca import CCA
 from polymodal.representation.cca_stats import CCAStats, all_reduce_cca_stats
+from polymodal.representation.mcca import GCCA, MCCA
 from polymodal.representation.joint import (
     LowRankFusion,
     MLPFusion,
@@ -15,6 +16,8 @@ __all__ = [
     "CCA",
     "CCAStats",
     "all_reduce_cca_stats",
+    "GCCA",
+    "MCCA",
     "LowRankFusion",
     "MLPFusion",
     "MultiplicativeFusion",

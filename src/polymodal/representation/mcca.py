@@ -1,0 +1,234 @@
+"""Multiset CCA for two or more views: MCCA (SUMCOR) and GCCA (MAXVAR)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from scipy.linalg import solve_triangular
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+
+from polymodal.errors import ModalityError, ShapeError
+from polymodal.representation._views import (
+    as_view,
+    check_finite,
+    check_same_n,
+    single_thread_blas,
+)
+from polymodal.representation.cca import check_n_components, check_reg, view_scale, whitener
+
+__all__ = ["MCCA", "GCCA"]
+
+
+def check_views(views: object, what: str) -> list[np.ndarray]:
+    """A list of >= 2 finite 2-D views with the same number of rows."""
+    if isinstance(views, np.ndarray) or not isinstance(views, Sequence):
+        raise ModalityError(
+            f"{what} expects views as a list of 2-D arrays; got {type(views).__name__}"
+        )
+    if len(views) < 2:
+        raise ModalityError(
+            f"{what} needs at least 2 views; got {len(views)} view(s)"
+        )
+    names = [f"views[{i}]" for i in range(len(views))]
+    arrs = [as_view(v, nm) for v, nm in zip(views, names)]
+    for a, nm in zip(arrs, names):
+        check_finite(a, nm)
+    check_same_n(arrs, names)
+    return arrs
+
+
+class _MultiviewCCA(BaseEstimator):
+    """Shared solver: the block-whitened eigenproblem of all views together.
+
+    With within-view covariances ``C_ii = L_i L_i^T`` (regularised) and
+    ``T_ij = L_i^{-1} (1 - r) C_ij L_j^{-T}`` (``T_ii = I``), the top eigenvectors
+    ``u = [u_1; ...; u_m]`` of ``T`` give the view weights ``L_i^{-T} u_i``.
+    """
+
+    def __init__(self, n_components: int = 2, reg: float = 0.0, scale: bool = True):
+        self.n_components = n_components
+        self.reg = reg
+        self.scale = scale
+
+    def _fit_eig(self, views) -> tuple[list[np.ndarray], np.ndarray, list[np.ndarray]]:
+        name = type(self).__name__
+        reg = check_reg(self.reg)
+        views = check_views(views, name)
+        n = views[0].shape[0]
+        dims = [v.shape[1] for v in views]
+        if n < 2:
+            raise ShapeError(f"{name} needs at least 2 samples; got n_samples = {n}")
+        k = check_n_components(self.n_components, min([n] + dims), "min(n_samples, n_features of each view)")
+        Z = np.hstack(views)
+        mean = Z.mean(axis=0)
+        Z -= mean
+        C = Z.T @ Z / (n - 1)
+        std, const = view_scale(np.diag(C).copy(), mean)
+        offs = np.concatenate([[0], np.cumsum(dims)])
+        sls = [slice(a, b) for a, b in zip(offs[:-1], offs[1:])]
+        if reg == 0.0:
+            for i, sl in enumerate(sls):
+                bad = np.flatnonzero(const[sl])
+                if bad.size:
+                    raise ShapeError(
+                        f"views[{i}] has {bad.size} constant column(s) (variance 0, first at "
+                        f"index {bad[0]}), so its covariance is singular and {name} with "
+                        f"reg=0 is undefined; use reg > 0 or drop the column(s)"
+                    )
+        if not self.scale:
+            std = np.ones_like(std)
+        C /= np.outer(std, std)
+        with single_thread_blas():
+            Ls = [whitener(C[sl, sl], reg, f"views[{i}]", n) for i, sl in enumerate(sls)]
+            T = np.empty_like(C)
+            for i, si in enumerate(sls):
+                for j, sj in enumerate(sls):
+                    if i == j:
+                        T[si, sj] = np.eye(dims[i])
+                    elif j > i:
+                        B = solve_triangular(Ls[i], (1 - reg) * C[si, sj], lower=True)
+                        T[si, sj] = solve_triangular(Ls[j], B.T, lower=True).T
+                        T[sj, si] = T[si, sj].T
+            w, U = np.linalg.eigh(T)
+        w, U = w[::-1][:k], U[:, ::-1][:, :k]
+        W = [solve_triangular(L, U[sl], lower=True, trans="T") for L, sl in zip(Ls, sls)]
+        sign = np.sign(W[0][np.abs(W[0]).argmax(axis=0), np.arange(k)])
+        sign[sign == 0] = 1.0
+        W = [Wi * sign for Wi in W]
+        self.means_ = [mean[sl].copy() for sl in sls]
+        self.stds_ = [std[sl].copy() for sl in sls]
+        self.n_features_in_views_ = dims
+        self.eigenvalues_ = w
+        return W, w, [C[sl, sl] for sl in sls]
+
+    def _scaled(self, views) -> list[np.ndarray]:
+        check_is_fitted(self, "weights_")
+        views = check_views(views, type(self).__name__)
+        if [v.shape[1] for v in views] != self.n_features_in_views_:
+            raise ShapeError(
+                f"views have {[v.shape[1] for v in views]} features, but "
+                f"{type(self).__name__} is expecting {self.n_features_in_views_}"
+            )
+        return [(v - m) / s for v, m, s in zip(views, self.means_, self.stds_)]
+
+    def transform(self, views) -> list[np.ndarray]:
+        """Project each view (n, p_i) to its components (n, n_components)."""
+        return [v @ W for v, W in zip(self._scaled(views), self.weights_)]
+
+    def fit_transform(self, views, y=None) -> list[np.ndarray]:
+        """``fit(views).transform(views)``."""
+        return self.fit(views).transform(views)
+
+
+class MCCA(_MultiviewCCA):
+    """Multiset CCA (SUMCOR): maximise the summed covariance of all view pairs.
+
+    Kettenring, "Canonical analysis of several sets of variables", Biometrika
+    1971 (SUMCOR), in its generalized-eigenvalue form (Nielsen, IEEE TIP 2002):
+
+    .. math::
+
+        C\\,a = \\lambda\\, D\\,a,\\qquad C = [C_{ij}],\\;
+        D = \\operatorname{blockdiag}((1-r)C_{ii} + rI),
+
+    with the off-diagonal blocks of ``C`` scaled by ``1 - r``. Each view's weights
+    are rescaled so its components have unit variance. For two views
+    ``lambda = 1 + rho`` and the components are those of :class:`CCA`.
+
+    Parameters
+    ----------
+    n_components : int, default 2  (``<= min(n_samples, p_1, ..., p_m)``)
+    reg : float in [0, 1], default 0 — shrinkage of each view's covariance
+    scale : bool, default True — standardise each column first
+
+    Attributes
+    ----------
+    weights_ : list of ndarray (p_i, n_components)
+    eigenvalues_ : ndarray (n_components,), decreasing
+    canonical_correlations_ : ndarray (n_components,) — ``(lambda - 1) / (m - 1)``,
+        for two views the canonical correlations
+    means_, stds_ : list of ndarray (p_i,)
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> z = rng.normal(size=(100, 1))
+    >>> views = [z + 0.1 * rng.normal(size=(100, 3)) for _ in range(3)]
+    >>> m = MCCA(n_components=1).fit(views)
+    >>> bool(m.canonical_correlations_[0] > 0.9)
+    True
+    """
+
+    def fit(self, views, y=None) -> "MCCA":
+        """Fit on a list of ``m >= 2`` views, each (n_samples, p_i)."""
+        W, w, Cs = self._fit_eig(views)
+        # unit variance per view and component (under the regularised covariance)
+        reg = float(self.reg)
+        out = []
+        for Wi, Ci in zip(W, Cs):
+            Cr = (1 - reg) * Ci + reg * np.eye(len(Ci))
+            var = np.einsum("ik,ij,jk->k", Wi, Cr, Wi)
+            out.append(Wi / np.sqrt(np.where(var > 0, var, 1.0)))
+        self.weights_ = out
+        self.canonical_correlations_ = (w - 1.0) / (len(W) - 1)
+        return self
+
+
+class GCCA(_MultiviewCCA):
+    """Generalized CCA (MAXVAR): a shared representation closest to every view.
+
+    Horst, "Generalized canonical correlations and their applications to
+    experimental data", J. Clinical Psychology 1961; Carroll, APA 1968:
+
+    .. math::
+
+        \\min_{G, W_i} \\sum_i \\lVert G - X_i W_i \\rVert_F^2
+        \\quad\\text{s.t.}\\quad G^\\top G = (n - 1) I,
+
+    whose solution ``G`` spans the top eigenvectors of :math:`\\sum_i P_i`, with
+    :math:`P_i = X_i (X_i^\\top X_i)^{-1} X_i^\\top` the projection on view ``i``
+    (``reg > 0`` shrinks each within-view covariance as in :class:`MCCA`). It is
+    computed through the same block-whitened eigenproblem as :class:`MCCA` (never an ``n x n`` matrix).
+    ``weights_[i]`` maps view ``i`` to ``G``; for two views each view's
+    components are proportional to those of :class:`CCA`.
+
+    Parameters
+    ----------
+    n_components : int, default 2
+    reg : float in [0, 1], default 0
+    scale : bool, default True
+
+    Attributes
+    ----------
+    weights_ : list of ndarray (p_i, n_components)
+    shared_components_ : ndarray (n_samples, n_components), the training ``G``
+    eigenvalues_ : ndarray (n_components,), decreasing (at most m)
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> z = rng.normal(size=(100, 1))
+    >>> views = [z + 0.1 * rng.normal(size=(100, 3)) for _ in range(3)]
+    >>> g = GCCA(n_components=1).fit(views)
+    >>> g.shared_components_.shape
+    (100, 1)
+    """
+
+    def fit(self, views, y=None) -> "GCCA":
+        """Fit on a list of ``m >= 2`` views, each (n_samples, p_i)."""
+        W, w, Cs = self._fit_eig(views)
+        # G = sum_i X_i L_i^{-T} u_i / sqrt(lambda), scaled to unit variance;
+        # W_i = L_i^{-T} T_i u / sqrt(lambda) = lambda L_i^{-T} u_i / sqrt(lambda)
+        scaled = self._scaled_train(views)
+        self.weights_ = [Wi * np.sqrt(w) for Wi in W]
+        G = sum(v @ Wi for v, Wi in zip(scaled, W)) / np.sqrt(w)
+        self.shared_components_ = G
+        return self
+
+    def _scaled_train(self, views) -> list[np.ndarray]:
+        views = check_views(views, type(self).__name__)
+        return [(v - m) / s for v, m, s in zip(views, self.means_, self.stds_)]
