@@ -2,6 +2,8 @@
 
 from polymodal.alignment.dtw import DTWResult, dtw, local_cost_matrix
 from polymodal.alignment.nearest import KNNResult, cdist_dtw, dtw_knn, lb_keogh
+from polymodal.alignment.soft_dtw import SoftDTWResult, soft_dtw, soft_dtw_divergence
+from polymodal.alignment.soft_dtw_torch import SoftDTW, SoftDTWLoss, soft_dtw_loss, soft_dtw_torch_wavefront
 from polymodal.alignment.step_patterns import STEP_PATTERNS, StepPattern, get_step_pattern
 
 __all__ = [
@@ -12,6 +14,13 @@ __all__ = [
     "lb_keogh",
     "dtw_knn",
     "KNNResult",
+    "soft_dtw",
+    "soft_dtw_divergence",
+    "SoftDTWResult",
+    "SoftDTW",
+    "SoftDTWLoss",
+    "soft_dtw_loss",
+    "soft_dtw_torch_wavefront",
     "STEP_PATTERNS",
     "StepPattern",
     "get_step_pattern",
