@@ -66,7 +66,7 @@ def test_existing_run_is_not_overwritten_silently(tmp_path):
 
 def test_late_learned_combiner_is_saved_with_the_checkpoint(tmp_path):
     cfg = config(tmp_path, trainer__max_epochs=3)
-    cfg["model"] = {"encoder": {"name": "identity"}, "fusion": {"name": "late", "combine": "learned"}, "head": None}
+    cfg["model"] = {"encoder": {"name": "identity"}, "fusion": {"name": "late", "combine": "stacking"}, "head": None}
     result = fit(cfg)
     assert bool(result.model.fusion.combiner_fitted)
     model, task, _, dm = load_trained(result.best_checkpoint)

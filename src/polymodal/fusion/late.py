@@ -2,8 +2,9 @@
 
 Late fusion trains one predictor per modality and combines their decisions
 (Baltrušaitis et al., TPAMI 2019, Sec. 6.1): by the mean of probabilities,
-by majority vote, by fixed weights, or by a combiner learned on held-out
-predictions (stacking; Wolpert, Neural Networks 1992). Hybrid fusion adds an
+by majority vote, by fixed weights, by weights learned on held-out
+predictions, or by a combiner learned on held-out predictions (stacking;
+Wolpert, Neural Networks 1992). Hybrid fusion adds an
 early-fusion predictor on all modalities as one more voter.
 """
 
@@ -21,7 +22,7 @@ from polymodal.training.registry import build, register
 
 __all__ = ["LateFusion", "HybridFusion", "COMBINE_RULES"]
 
-COMBINE_RULES = ("mean", "vote", "weights", "learned")
+COMBINE_RULES = ("mean", "vote", "weights", "learned", "stacking")
 _DEFAULT_HEAD = {"name": "mlp", "hidden": [128]}
 
 
@@ -35,13 +36,20 @@ class LateFusion(nn.Module):
     - ``weights``: the same with fixed weights :math:`w_m \\pi_m`
     - ``vote``: share of present branches whose argmax is :math:`y`
       (ties broken by the mean probability)
-    - ``learned``: multinomial logistic regression on the concatenated branch
+    - ``learned``: weights :math:`w = \mathrm{softmax}(\theta)` of the
+      weighted mean, :math:`\theta` minimising the negative log-likelihood
+      (classification) or squared error (regression) of the fused prediction
+      on held-out data (:meth:`fit_combiner`, L-BFGS; M parameters, so 400
+      validation samples suffice); missing modalities renormalised away
+    - ``stacking``: multinomial logistic regression on the concatenated branch
       log-probabilities, fitted on held-out predictions by :meth:`fit_combiner`
-      (a missing branch contributes the uniform distribution).
+      (a missing branch contributes the uniform distribution). More flexible,
+      but with M x C x C parameters it overfits small validation sets and is
+      fragile when a modality goes missing (see the demo report).
 
     Missing modalities are renormalised away (mean, weights, vote). For
     regression the branch outputs are averaged (mean/weights) or combined by a
-    least-squares fit (learned). The output ``logits`` are log-probabilities
+    least-squares fit (stacking). The output ``logits`` are log-probabilities
     (classification), logits of the mean probability (multilabel) or values.
 
     Parameters
@@ -52,7 +60,7 @@ class LateFusion(nn.Module):
     head : dict
         Config of each branch's predictor (a registered head), default
         ``{"name": "mlp", "hidden": [128]}``.
-    combine : {"mean", "vote", "weights", "learned"}
+    combine : {"mean", "vote", "weights", "learned", "stacking"}
     weights : dict[str, float], optional
         For ``combine="weights"``.
     task : {"classification", "regression", "multilabel"}
@@ -95,6 +103,7 @@ class LateFusion(nn.Module):
         self.register_buffer("combiner_weight", torch.zeros(n_outputs, k))
         self.register_buffer("combiner_bias", torch.zeros(n_outputs))
         self.register_buffer("combiner_fitted", torch.tensor(False))
+        self.register_buffer("learned_theta", torch.zeros(len(names)))
 
     # -- branches ------------------------------------------------------------
     def _branch_specs(self) -> dict[str, tuple[int, dict, str]]:
@@ -110,7 +119,7 @@ class LateFusion(nn.Module):
     @property
     def needs_fit(self) -> bool:
         """Whether :meth:`fit_combiner` must run after the branches are trained."""
-        return self.combine == "learned"
+        return self.combine in ("learned", "stacking")
 
     def forward(self, features, present=None) -> ModelOutput:
         present = dict(present or {})
@@ -150,10 +159,10 @@ class LateFusion(nn.Module):
     def combine_logits(self, logits: dict[str, torch.Tensor], masks: dict[str, torch.Tensor]) -> torch.Tensor:
         probs = self._branch_probs(logits)  # (N, M, C)
         present = torch.stack([masks[b] for b in self.branches], dim=1).to(probs.dtype)  # (N, M)
-        if self.combine == "learned" and bool(self.combiner_fitted):
+        if self.combine == "stacking" and bool(self.combiner_fitted):
             z = self._stack_features(logits, masks) @ self.combiner_weight.T + self.combiner_bias
             return torch.log_softmax(z, dim=-1) if self.task == "classification" else z
-        weight = present * (self.branch_weights if self.combine == "weights" else torch.ones_like(self.branch_weights))
+        weight = present * self._weights().to(probs.dtype)
         none = weight.sum(dim=1, keepdim=True) == 0
         weight = torch.where(none, torch.ones_like(weight), weight)  # nothing present: prior-free average
         if self.combine == "vote":
@@ -164,9 +173,53 @@ class LateFusion(nn.Module):
         fused = (weight[..., None] * probs).sum(1) / weight.sum(1, keepdim=True)
         return self._finish(fused)
 
-    @torch.no_grad()
+    def _weights(self, theta: torch.Tensor | None = None) -> torch.Tensor:
+        if self.combine == "weights":
+            return self.branch_weights
+        if self.combine == "learned":
+            return torch.softmax(self.learned_theta if theta is None else theta, dim=0)
+        return torch.ones_like(self.branch_weights)
+
     def fit_combiner(self, logits: dict[str, torch.Tensor], masks: dict[str, torch.Tensor], target: torch.Tensor) -> None:
-        """Fit the ``learned`` combiner on held-out branch outputs (stacking)."""
+        """Fit the ``learned`` weights or the ``stacking`` combiner on held-out
+        branch outputs (``logits``/``masks`` as in :class:`ModelOutput`)."""
+        if self.combine == "learned":
+            self._fit_weights(logits, masks, target)
+        else:
+            self._fit_stacking(logits, masks, target)
+        self.combiner_fitted.fill_(True)
+
+    def _fit_weights(self, logits, masks, target) -> None:
+        logits = {b: v.detach().double() for b, v in logits.items()}
+        theta = torch.zeros(len(self.branches), dtype=torch.float64, requires_grad=True)
+        optimizer = torch.optim.LBFGS([theta], lr=1.0, max_iter=200, line_search_fn="strong_wolfe")
+
+        def objective():
+            optimizer.zero_grad()
+            fused = self._combine_with(logits, masks, theta)
+            if self.task == "classification":
+                loss = torch.nn.functional.nll_loss(fused, target.long())
+            elif self.task == "multilabel":
+                loss = torch.nn.functional.binary_cross_entropy_with_logits(fused, target.double())
+            else:
+                loss = torch.nn.functional.mse_loss(fused, target.double().reshape(fused.shape))
+            loss = loss + 1e-4 * (theta**2).sum()  # fixes the softmax's shift freedom
+            loss.backward()
+            return loss
+
+        optimizer.step(objective)
+        with torch.no_grad():
+            self.learned_theta.copy_(theta.detach().to(self.learned_theta.dtype))
+
+    def _combine_with(self, logits, masks, theta):
+        probs = self._branch_probs(logits)
+        present = torch.stack([masks[b] for b in self.branches], dim=1).to(probs.dtype)
+        weight = present * torch.softmax(theta, dim=0)
+        fused = (weight[..., None] * probs).sum(1) / weight.sum(1, keepdim=True).clamp_min(1e-300)
+        return self._finish(fused)
+
+    @torch.no_grad()
+    def _fit_stacking(self, logits, masks, target) -> None:
         from sklearn.linear_model import LinearRegression, LogisticRegression
 
         x = self._stack_features(logits, masks).double().cpu().numpy()
@@ -185,7 +238,6 @@ class LateFusion(nn.Module):
             w, b = reg.coef_.reshape(self.n_outputs, -1), np.asarray(reg.intercept_).reshape(-1)
         self.combiner_weight.copy_(torch.as_tensor(w, dtype=self.combiner_weight.dtype))
         self.combiner_bias.copy_(torch.as_tensor(b, dtype=self.combiner_bias.dtype))
-        self.combiner_fitted.fill_(True)
 
 
 register("fusion", "late")(LateFusion)
