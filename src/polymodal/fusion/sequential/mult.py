@@ -1,0 +1,150 @@
+"""Multimodal Transformer (Tsai, Bai, Liang, Kolter, Morency & Salakhutdinov,
+"Multimodal Transformer for Unaligned Multimodal Language Sequences", ACL 2019)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+import torch
+from torch import nn
+
+from polymodal.encoders.sequence import PaddedSequence, sequence_mask
+from polymodal.fusion.sequential._common import gather_sequences
+from polymodal.training.registry import register
+
+__all__ = ["MultimodalTransformer", "CrossmodalTransformer"]
+
+
+def sinusoidal_positions(t: int, d: int, device=None, dtype=None) -> torch.Tensor:
+    """``(t, d)`` sinusoidal position embeddings (Vaswani et al., NeurIPS 2017)."""
+    position = torch.arange(t, device=device, dtype=torch.float64)[:, None]
+    half = d // 2
+    freq = torch.exp(-math.log(10000.0) * torch.arange(half, device=device, dtype=torch.float64) / max(half - 1, 1))
+    angles = position * freq[None, :]
+    emb = torch.cat([torch.sin(angles), torch.cos(angles)], dim=1)
+    if d % 2:
+        emb = torch.cat([emb, torch.zeros(t, 1, device=device, dtype=torch.float64)], dim=1)
+    return emb.to(dtype)
+
+
+class _CrossmodalLayer(nn.Module):
+    """Pre-LN layer: ``z = z + MHA(LN(z), LN(x_s), LN(x_s)); z = z + FFN(LN(z))``."""
+
+    def __init__(self, dim: int, heads: int, dropout: float, attn_dropout: float) -> None:
+        super().__init__()
+        self.norm_attn = nn.LayerNorm(dim)
+        self.attn = nn.MultiheadAttention(dim, heads, dropout=attn_dropout, batch_first=True)
+        self.norm_ffn = nn.LayerNorm(dim)
+        self.ffn = nn.Sequential(nn.Linear(dim, 4 * dim), nn.ReLU(), nn.Dropout(dropout), nn.Linear(4 * dim, dim))
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, z: torch.Tensor, source: torch.Tensor, source_pad: torch.Tensor) -> torch.Tensor:
+        q, kv = self.norm_attn(z), self.norm_attn(source)
+        z = z + self.dropout(self.attn(q, kv, kv, key_padding_mask=source_pad, need_weights=False)[0])
+        return z + self.dropout(self.ffn(self.norm_ffn(z)))
+
+
+class CrossmodalTransformer(nn.Module):
+    """``layers`` crossmodal attention blocks: target sequence queries, source
+    sequence keys/values (a self-attention transformer when source is target).
+
+    Inputs are scaled by :math:`\\sqrt{d}` and get sinusoidal positions; padded
+    source steps are masked out of the attention; a final LayerNorm follows.
+    """
+
+    def __init__(self, dim: int, heads: int, layers: int, dropout: float = 0.0, attn_dropout: float = 0.0,
+                 embed_dropout: float = 0.0) -> None:
+        super().__init__()
+        self.dim = dim
+        self.layers = nn.ModuleList(_CrossmodalLayer(dim, heads, dropout, attn_dropout) for _ in range(layers))
+        self.norm = nn.LayerNorm(dim)
+        self.embed_dropout = nn.Dropout(embed_dropout)
+
+    def _embed(self, x: torch.Tensor) -> torch.Tensor:
+        pos = sinusoidal_positions(x.shape[1], self.dim, x.device, x.dtype)
+        return self.embed_dropout(math.sqrt(self.dim) * x + pos)
+
+    def forward(self, target: torch.Tensor, source: torch.Tensor, source_pad: torch.Tensor) -> torch.Tensor:
+        z, s = self._embed(target), self._embed(source)
+        for layer in self.layers:
+            z = layer(z, s, source_pad)
+        return self.norm(z)
+
+
+@register("fusion", "mult")
+class MultimodalTransformer(nn.Module):
+    """Directional pairwise crossmodal attention; works on unaligned sequences.
+
+    For every target modality :math:`\\beta` and source :math:`\\alpha \\ne \\beta`
+    a crossmodal transformer :math:`CM_{\\alpha \\to \\beta}` lets the target
+    attend to the source (Tsai et al., ACL 2019, Eq. 4):
+
+    .. math:: Z^{[i]}_{\\alpha\\to\\beta} = CM^{[i]}(LN(Z^{[i-1]}_{\\alpha\\to\\beta}), LN(Z^{[0]}_\\alpha))
+              + \\text{FFN}, \\quad
+              CM(Q_\\beta, K_\\alpha) = \\mathrm{softmax}(Q_\\beta W_Q W_K^\\top K_\\alpha^\\top / \\sqrt{d}) K_\\alpha W_V
+
+    The outputs for one target are concatenated, passed through a
+    self-attention transformer, and its state at the target's last real step is
+    kept. The concatenation over targets goes through a residual two-layer
+    block: ``z = W_2 relu(W_1 z) + z``. Modalities are first projected to ``dim``
+    per step (MulT's kernel-size-1 temporal convolution).
+
+    Parameters
+    ----------
+    in_features : dict[str, int]
+        Per-step size of each modality (>= 2 modalities; lengths may differ).
+    dim : int
+        Model width ``d`` (divisible by ``heads``).
+    heads, layers : int
+        Attention heads; layers of each crossmodal transformer.
+    memory_layers : int
+        Layers of each target's self-attention transformer (MulT: 3).
+    dropout, attn_dropout, embed_dropout, out_dropout : float
+
+    Output: ``(N, M (M - 1) d)``.
+
+    >>> f = MultimodalTransformer({"a": 2, "b": 3}, dim=8, heads=2, layers=1, memory_layers=1)
+    >>> f({"a": torch.zeros(4, 7, 2), "b": torch.zeros(4, 12, 3)}).shape
+    torch.Size([4, 16])
+    """
+
+    def __init__(self, in_features: Mapping[str, int], dim: int = 30, heads: int = 5, layers: int = 4,
+                 memory_layers: int = 3, dropout: float = 0.1, attn_dropout: float = 0.1,
+                 embed_dropout: float = 0.25, out_dropout: float = 0.0) -> None:
+        super().__init__()
+        self.in_features = dict(in_features)
+        names = list(self.in_features)
+        if len(names) < 2:
+            raise ValueError(f"the Multimodal Transformer needs at least 2 modalities, got {names}")
+        if dim % heads:
+            raise ValueError(f"dim must be divisible by heads, got dim={dim}, heads={heads}")
+        self.dim = dim
+        self.project = nn.ModuleDict({m: nn.Linear(d, dim, bias=False) for m, d in self.in_features.items()})
+        self.crossmodal = nn.ModuleDict({
+            f"{s}->{t}": CrossmodalTransformer(dim, heads, layers, dropout, attn_dropout, embed_dropout)
+            for t in names for s in names if s != t
+        })
+        width = (len(names) - 1) * dim
+        self.memories = nn.ModuleDict({
+            t: CrossmodalTransformer(width, heads, memory_layers, dropout, attn_dropout, embed_dropout) for t in names
+        })
+        total = len(names) * width
+        self.proj1, self.proj2 = nn.Linear(total, total), nn.Linear(total, total)
+        self.out_dropout = nn.Dropout(out_dropout)
+        self.out_features = total
+
+    def forward(self, features: Mapping[str, torch.Tensor | PaddedSequence],
+                present: Mapping[str, torch.Tensor] | None = None) -> torch.Tensor:
+        values, lengths = gather_sequences(features, self.in_features, present, aligned=False, model="mult")
+        names = list(self.in_features)
+        proj = {m: self.project[m](values[m]) for m in names}
+        pad = {m: ~sequence_mask(lengths[m], proj[m].shape[1], proj[m].device) for m in names}
+        last = []
+        for t in names:
+            z = torch.cat([self.crossmodal[f"{s}->{t}"](proj[t], proj[s], pad[s]) for s in names if s != t], dim=-1)
+            z = self.memories[t](z, z, pad[t])
+            index = (lengths[t] - 1).to(z.device)
+            last.append(z[torch.arange(z.shape[0], device=z.device), index])
+        h = torch.cat(last, dim=1)
+        return self.proj2(self.out_dropout(torch.relu(self.proj1(h)))) + h
