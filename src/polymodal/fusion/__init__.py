@@ -3,6 +3,7 @@
 
 from polymodal.fusion.intermediate import ConcatFusion
 from polymodal.fusion.late import COMBINE_RULES, HybridFusion, LateFusion
+from polymodal.fusion.mkl import MKLClassifier
 from polymodal.fusion.sequential import (
     EarlyFusionLSTM,
     LateFusionLSTM,
@@ -13,4 +14,5 @@ from polymodal.fusion.sequential import (
 import polymodal.representation.joint  # noqa: F401,E402  (registers sum, product, mlp, tensor, low_rank, multiplicative)
 
 __all__ = ["COMBINE_RULES", "ConcatFusion", "HybridFusion", "LateFusion"]
+__all__ += ["MKLClassifier"]
 __all__ += ["EarlyFusionLSTM", "LateFusionLSTM", "MVLSTM", "MemoryFusionNetwork", "MultimodalTransformer"]
