@@ -2,6 +2,7 @@
 
 from polymodal.representation.cca import CCA
 from polymodal.representation.cca_stats import CCAStats, all_reduce_cca_stats
+from polymodal.representation.kcca import KCCA
 from polymodal.representation.mcca import GCCA, MCCA
 from polymodal.representation.joint import (
     LowRankFusion,
@@ -17,6 +18,7 @@ __all__ = [
     "CCAStats",
     "all_reduce_cca_stats",
     "GCCA",
+    "KCCA",
     "MCCA",
     "LowRankFusion",
     "MLPFusion",
