@@ -56,7 +56,7 @@ def test_univariate_matches_dtaidistance_and_tslearn(radius):
 
 @pytest.mark.parametrize("radius", [None, 2, 7])
 def test_multivariate_matches_dtaidistance_and_tslearn(radius):
-    for x, y in _pairs(3, seed=2):
+    for x, y in list(_pairs(3, seed=2)) + list(_pairs(6, seed=3, count=3)):
         window = None if radius is None else ("sakoe_chiba", radius)
         ours = dtw(x, y, window=window).distance
         if radius is None:

@@ -70,12 +70,25 @@ def wavefront_cost(xT, yrT, lo, hi, diag_weight, use_sqrt, abandon):
         else:
             for i in range(u0, u1):
                 tmp[i] = 0.0
-            for f in range(d):
+            f = 0
+            while f + 4 <= d:  # four features per pass: fewer loads/stores of tmp
+                x0, x1, x2, x3 = xT[f], xT[f + 1], xT[f + 2], xT[f + 3]
+                y0, y1, y2, y3 = yrT[f], yrT[f + 1], yrT[f + 2], yrT[f + 3]
+                for i in range(u0, u1):
+                    j = i + yoff
+                    e0 = x0[i] - y0[j]
+                    e1 = x1[i] - y1[j]
+                    e2 = x2[i] - y2[j]
+                    e3 = x3[i] - y3[j]
+                    tmp[i] += (e0 * e0 + e1 * e1) + (e2 * e2 + e3 * e3)
+                f += 4
+            while f < d:
                 xr = xT[f]
                 yr = yrT[f]
                 for i in range(u0, u1):
                     diff = xr[i] - yr[i + yoff]
                     tmp[i] += diff * diff
+                f += 1
             if use_sqrt:
                 for i in range(u0, u1):
                     tmp[i] = np.sqrt(tmp[i])
