@@ -4,6 +4,14 @@ from polymodal.representation.cca import CCA
 from polymodal.representation.cca_stats import CCAStats, all_reduce_cca_stats
 from polymodal.representation.kcca import KCCA
 from polymodal.representation.mcca import GCCA, MCCA
+from polymodal.representation.similarity import (
+    CLIPLoss,
+    CosineEmbedding,
+    RankingLoss,
+    clip_loss,
+    cosine_similarity_matrix,
+    ranking_loss,
+)
 from polymodal.representation.joint import (
     LowRankFusion,
     MLPFusion,
@@ -20,6 +28,12 @@ __all__ = [
     "GCCA",
     "KCCA",
     "MCCA",
+    "CLIPLoss",
+    "CosineEmbedding",
+    "RankingLoss",
+    "clip_loss",
+    "cosine_similarity_matrix",
+    "ranking_loss",
     "LowRankFusion",
     "MLPFusion",
     "MultiplicativeFusion",
