@@ -22,8 +22,26 @@ from polymodal.metrics.sentiment import (
     sentiment_scores,
 )
 from polymodal.metrics.captioning import CaptionScores, ptb_tokenize, score_captions
+from polymodal.metrics.retrieval import (
+    BidirectionalRetrieval,
+    RetrievalResult,
+    evaluate_retrieval,
+    ground_truth_ranks,
+    plot_recall_curve,
+    recall_curve,
+    relevance_matrix,
+    retrieval_recall_at_k,
+)
 
 __all__ = [
+    "BidirectionalRetrieval",
+    "RetrievalResult",
+    "evaluate_retrieval",
+    "ground_truth_ranks",
+    "plot_recall_curve",
+    "recall_curve",
+    "relevance_matrix",
+    "retrieval_recall_at_k",
     "SentimentScores",
     "acc5",
     "acc7",
