@@ -1,5 +1,6 @@
 """polymodal.alignment: explicit alignment (DTW family) between sequences."""
 
+from polymodal.alignment.barycenters import BarycenterResult, dba, soft_dtw_barycenter
 from polymodal.alignment.dtw import DTWResult, dtw, local_cost_matrix
 from polymodal.alignment.nearest import KNNResult, cdist_dtw, dtw_knn, lb_keogh
 from polymodal.alignment.soft_dtw import SoftDTWResult, soft_dtw, soft_dtw_divergence
@@ -21,6 +22,9 @@ __all__ = [
     "SoftDTWLoss",
     "soft_dtw_loss",
     "soft_dtw_torch_wavefront",
+    "dba",
+    "soft_dtw_barycenter",
+    "BarycenterResult",
     "STEP_PATTERNS",
     "StepPattern",
     "get_step_pattern",
