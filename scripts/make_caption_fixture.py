@@ -114,6 +114,20 @@ def tricky_caption(rng: random.Random) -> str:
     return s
 
 
+SOUP = ["a", "dog", "The", "U.S.", "etc.", "Mr.", "'s", "n't", "'", "\"", "(", ")", ".", ",", "!", "?", "-", "--",
+        "...", "1", "2.5", "10", "$", "%", "&", "#", "@", ":", ";", "/", "x", "I", "'re", "cat's", "don't", "A",
+        "b.", "e.g.", "no.", "*", "+", "=", "<", ">", "[", "]", "{", "}", "~", "\u00e9", "\u2019", "\u201c",
+        "\u201d", "\u2014", "\u2026", "'80s", "3-d", "well-known", "co.", "Inc.", "St.", "p.m.", "o'clock"]
+
+
+def soup(rng: random.Random) -> str:
+    """Adversarial text: tricky pieces glued together with or without spaces."""
+    s = ""
+    for _ in range(rng.randint(1, 10)):
+        s += rng.choice(SOUP) + (" " if rng.random() < 0.6 else "")
+    return s.strip()
+
+
 def caption_like(rng: random.Random, base: list[str] | None = None) -> str:
     """A plain caption, or a perturbation of ``base`` (drop / swap / replace words)."""
     if base is None:
@@ -167,7 +181,7 @@ def main() -> None:
 
     OUT.mkdir(parents=True, exist_ok=True)
     rng = random.Random(1234)
-    sentences = HARD_CASES + [tricky_caption(rng) for _ in range(1500)]
+    sentences = HARD_CASES + [tricky_caption(rng) for _ in range(1500)] + [soup(rng) for _ in range(500)]
     tok = PTBTokenizer().tokenize({i: [{"caption": s}] for i, s in enumerate(sentences)})
     expected = [tok[i][0] for i in range(len(sentences))]
     (OUT / "ptb_tokenizer.json").write_text(json.dumps(
