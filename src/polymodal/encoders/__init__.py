@@ -1,5 +1,6 @@
 """Unimodal encoders (registered by name for configs)."""
 
+from polymodal.encoders.image import LeNet, ResidualBlock, ResNetCNN, SmoothMaxPool2d, smooth_max_pool2d
 from polymodal.encoders.mlp import ACTIVATIONS, MLP, Identity
 from polymodal.encoders.sequence import (
     GRUEncoder,
@@ -12,3 +13,4 @@ from polymodal.encoders.sequence import (
 
 __all__ = ["ACTIVATIONS", "Identity", "MLP"]
 __all__ += ["GRUEncoder", "LSTMEncoder", "PaddedSequence", "RNNEncoder", "SequenceEncoder", "SequenceSteps"]
+__all__ += ["LeNet", "ResidualBlock", "ResNetCNN", "SmoothMaxPool2d", "smooth_max_pool2d"]
