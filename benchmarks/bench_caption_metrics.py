@@ -115,6 +115,8 @@ def main() -> None:
     for n, a, b in zip(names, coco_vals, ours_vals):
         print(f"  {n:<8} {a:.10f}  {b:.10f}")
     print(f"max |difference|: raw text {diff:.2e}; on pycocoevalcap's tokenisation {diff_tok:.2e}")
+    if max(diff, diff_tok) > 1e-6:
+        raise SystemExit("numbers differ from pycocoevalcap by more than 1e-6")
 
     if args.no_meteor:
         return
