@@ -121,6 +121,7 @@ def test_empty_candidate_scored_like_pycocoevalcap():
     assert_same(gts, res)
     s = score_captions({1: "", 2: "A cat sleeps."}, gts, metrics=NO_METEOR)
     assert s.per_image["rouge_l"][0] == 0 and s.per_image["cider_d"][0] == 0
+    assert_same({1: ["", "a b"], 2: ["c"]}, {1: [""], 2: ["c"]})  # empty vs empty: pycocoevalcap's LCS is 1
     # punctuation-only becomes empty after tokenisation
     s2 = score_captions({1: "...", 2: "A cat sleeps."}, gts, metrics=NO_METEOR)
     assert s2.as_dict() == s.as_dict()

@@ -100,13 +100,16 @@ def rouge_l(corpus: Corpus, beta: float = 1.2) -> RougeResult:
 
     The best precision and the best recall are taken over the references
     separately; F = 0 when P or R is 0; the corpus score is the mean over images.
-    As in pycocoevalcap an empty sentence counts as length 1.
+    As in pycocoevalcap (which splits on ``" "``) an empty sentence counts as one
+    empty token: length 1, and LCS 1 between an empty candidate and an empty reference.
     """
     C = corpus.n_cand
     n_refs = np.diff(corpus.ref_start)
     pair_cand = np.repeat(np.arange(C, dtype=np.int64), n_refs)
     pair_ref = np.arange(len(pair_cand), dtype=np.int64)
     lcs = lcs_lengths(corpus, pair_cand, pair_ref).astype(np.float64)
+    # pycocoevalcap splits on " ", so two empty sentences share one (empty) token
+    lcs += (corpus.lengths[:C][pair_cand] == 0) & (corpus.lengths[C:] == 0)
     prec = lcs / np.maximum(corpus.lengths[:C][pair_cand], 1)
     rec = lcs / np.maximum(corpus.lengths[C:], 1)
     p = np.maximum.reduceat(prec, corpus.ref_start[:-1])
