@@ -200,3 +200,22 @@ def test_empty_inputs_and_unknown_metric():
 def test_spice_explains_it_cannot_run_offline():
     with pytest.raises(SpiceUnavailableError, match=r"Stanford CoreNLP 3\.6\.0.*cannot run offline"):
         score_captions({1: "a"}, {1: ["a"]}, metrics=("bleu", "spice"))
+
+
+def test_hypothesis_corpora_vs_pycocoevalcap():
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    sentence = st.lists(st.sampled_from("a b c d e".split()), min_size=0, max_size=8).map(" ".join)
+    image = st.tuples(sentence, st.lists(sentence, min_size=1, max_size=4))
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(st.lists(image, min_size=1, max_size=6))
+    def check(images):
+        gts = {i: refs for i, (_, refs) in enumerate(images)}
+        res = {i: [c] for i, (c, _) in enumerate(images)}
+        if not any(r for refs in gts.values() for r in refs):
+            return  # pycocoevalcap's CIDEr fails when every reference is empty
+        assert_same(gts, res)
+
+    check()
