@@ -25,7 +25,7 @@ from polymodal.data.mfeat import MFEAT_VIEWS
 __all__ = ["DEMO_MODELS", "demo_configs", "run_demo", "DemoRun"]
 
 VIEWS = list(MFEAT_VIEWS)
-_HEAD = {"name": "mlp", "hidden": [128]}
+_HEAD = {"name": "mlp", "hidden": [128], "dropout": 0.3}
 
 # name -> (views, model config); every part is a registered name.
 DEMO_MODELS: dict[str, tuple[list[str], dict[str, Any]]] = {
@@ -34,7 +34,7 @@ DEMO_MODELS: dict[str, tuple[list[str], dict[str, Any]]] = {
     "late (mean)": (VIEWS, {"encoder": {"name": "identity"}, "fusion": {"name": "late", "combine": "mean", "head": _HEAD}, "head": None}),
     "late (learned)": (VIEWS, {"encoder": {"name": "identity"}, "fusion": {"name": "late", "combine": "learned", "head": _HEAD}, "head": None}),
     "hybrid": (VIEWS, {"encoder": {"name": "identity"}, "fusion": {"name": "hybrid", "combine": "mean", "head": _HEAD}, "head": None}),
-    "intermediate (concat)": (VIEWS, {"encoder": {"name": "mlp", "hidden": [128, 32]}, "fusion": {"name": "concat"}, "head": _HEAD}),
+    "intermediate (concat)": (VIEWS, {"encoder": {"name": "mlp", "hidden": [128, 32], "dropout": 0.3}, "fusion": {"name": "concat"}, "head": _HEAD}),
 }
 
 

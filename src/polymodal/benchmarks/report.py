@@ -146,8 +146,10 @@ def write_demo_report(runs, out_dir: str | Path, wall_seconds: float | None = No
         "",
         "2000 handwritten digits, 6 views (fou 76, fac 216, kar 64, pix 240, zer 47, mor 6), 10 classes;"
         " UCI ML Repository (Duin 1998), CC BY 4.0. Stratified 60/20/20 split per seed (MultiBench's protocol),"
-        " per-view z-scoring with training statistics, Adam lr 1e-3, batch 128, early stopping on validation"
-        " accuracy (patience 8, at most 40 epochs), best validation checkpoint evaluated on the test set.",
+        " per-view z-scoring with training statistics, Adam lr 1e-3, batch 128, dropout 0.3 before"
+        " each hidden output, early stopping on validation loss (late/hybrid: mean branch loss; patience 8, at most"
+        " 40 epochs), best validation checkpoint evaluated on the test set. Every model is built from registered"
+        " parts named in a config (`polymodal.benchmarks.demo.DEMO_MODELS`).",
         "",
         "## Leaderboard (test set)",
         "",

@@ -22,7 +22,7 @@ from polymodal.training.registry import build, register
 
 __all__ = ["LateFusion", "HybridFusion", "COMBINE_RULES"]
 
-COMBINE_RULES = ("mean", "vote", "weights", "learned", "stacking")
+COMBINE_RULES = ("mean", "product", "vote", "weights", "learned", "stacking")
 _DEFAULT_HEAD = {"name": "mlp", "hidden": [128]}
 
 
@@ -32,20 +32,25 @@ class LateFusion(nn.Module):
     For classification with branch probabilities :math:`p_m(y|x_m)` and present
     masks :math:`\\pi_m \\in \\{0, 1\\}`:
 
-    - ``mean``: :math:`p(y) = \\sum_m \\pi_m p_m(y) / \\sum_m \\pi_m`
-    - ``weights``: the same with fixed weights :math:`w_m \\pi_m`
+    - ``mean``: :math:`p(y) = \sum_m \pi_m p_m(y) / \sum_m \pi_m`
+    - ``weights``: the same with fixed weights :math:`w_m \pi_m`
+    - ``product``: the product of experts / log-linear pool (Hinton, Neural
+      Computation 2002), :math:`p(y) \propto \prod_m p_m(y)^{\pi_m}`
     - ``vote``: share of present branches whose argmax is :math:`y`
       (ties broken by the mean probability)
-    - ``learned``: weights :math:`w = \mathrm{softmax}(\theta)` of the
-      weighted mean, :math:`\theta` minimising the negative log-likelihood
-      (classification) or squared error (regression) of the fused prediction
-      on held-out data (:meth:`fit_combiner`, L-BFGS; M parameters, so 400
-      validation samples suffice); missing modalities renormalised away
+    - ``learned``: the weighted log-linear pool
+      :math:`p(y) \propto \prod_m p_m(y)^{w_m \pi_m}`, :math:`w_m =
+      \mathrm{softplus}(\theta_m) \ge 0`, with :math:`\theta` minimising the
+      negative log-likelihood of the fused prediction on held-out data
+      (:meth:`fit_combiner`, L-BFGS; M parameters, so a few hundred
+      validation samples suffice; the weights also calibrate the pool's
+      temperature). A missing modality's factor is dropped. For regression:
+      a convex combination with weights :math:`\mathrm{softmax}(\theta)`.
     - ``stacking``: multinomial logistic regression on the concatenated branch
-      log-probabilities, fitted on held-out predictions by :meth:`fit_combiner`
-      (a missing branch contributes the uniform distribution). More flexible,
-      but with M x C x C parameters it overfits small validation sets and is
-      fragile when a modality goes missing (see the demo report).
+      log-probabilities (Wolpert, Neural Networks 1992), fitted on held-out
+      predictions by :meth:`fit_combiner` (a missing branch contributes the
+      uniform distribution). With M x C x C parameters it overfits small
+      validation sets and is fragile when a modality goes missing.
 
     Missing modalities are renormalised away (mean, weights, vote). For
     regression the branch outputs are averaged (mean/weights) or combined by a
@@ -60,7 +65,7 @@ class LateFusion(nn.Module):
     head : dict
         Config of each branch's predictor (a registered head), default
         ``{"name": "mlp", "hidden": [128]}``.
-    combine : {"mean", "vote", "weights", "learned", "stacking"}
+    combine : {"mean", "product", "vote", "weights", "learned", "stacking"}
     weights : dict[str, float], optional
         For ``combine="weights"``.
     task : {"classification", "regression", "multilabel"}
@@ -103,7 +108,8 @@ class LateFusion(nn.Module):
         self.register_buffer("combiner_weight", torch.zeros(n_outputs, k))
         self.register_buffer("combiner_bias", torch.zeros(n_outputs))
         self.register_buffer("combiner_fitted", torch.tensor(False))
-        self.register_buffer("learned_theta", torch.zeros(len(names)))
+        start = 0.0 if task == "regression" else float(np.log(np.expm1(1.0)))  # unfitted: the plain pool
+        self.register_buffer("learned_theta", torch.full((len(names),), start))
 
     # -- branches ------------------------------------------------------------
     def _branch_specs(self) -> dict[str, tuple[int, dict, str]]:
@@ -157,11 +163,16 @@ class LateFusion(nn.Module):
         return torch.cat(feats, dim=1)
 
     def combine_logits(self, logits: dict[str, torch.Tensor], masks: dict[str, torch.Tensor]) -> torch.Tensor:
-        probs = self._branch_probs(logits)  # (N, M, C)
-        present = torch.stack([masks[b] for b in self.branches], dim=1).to(probs.dtype)  # (N, M)
+        """Fuse per-branch outputs ``(N, C)`` given present masks ``(N,)``."""
         if self.combine == "stacking" and bool(self.combiner_fitted):
             z = self._stack_features(logits, masks) @ self.combiner_weight.T + self.combiner_bias
             return torch.log_softmax(z, dim=-1) if self.task == "classification" else z
+        if self.combine == "learned":
+            return self._combine_with(logits, masks, self.learned_theta)
+        if self.combine == "product" and self.task != "regression":
+            return self._log_linear_pool(logits, masks, torch.ones_like(self.branch_weights))
+        probs = self._branch_probs(logits)  # (N, M, C)
+        present = torch.stack([masks[b] for b in self.branches], dim=1).to(probs.dtype)  # (N, M)
         weight = present * self._weights().to(probs.dtype)
         none = weight.sum(dim=1, keepdim=True) == 0
         weight = torch.where(none, torch.ones_like(weight), weight)  # nothing present: prior-free average
@@ -173,11 +184,19 @@ class LateFusion(nn.Module):
         fused = (weight[..., None] * probs).sum(1) / weight.sum(1, keepdim=True)
         return self._finish(fused)
 
+    def _log_linear_pool(self, logits, masks, weight: torch.Tensor) -> torch.Tensor:
+        """``sum_m w_m pi_m log p_m`` renormalised (classification) or
+        ``sum_m w_m pi_m logit_m`` (multilabel: a product of Bernoulli experts)."""
+        stacked = torch.stack([logits[b] for b in self.branches], dim=1)
+        present = torch.stack([masks[b] for b in self.branches], dim=1).to(stacked.dtype)
+        w = (present * weight.to(stacked.dtype))[..., None]
+        if self.task == "classification":
+            return torch.log_softmax((w * torch.log_softmax(stacked, dim=-1)).sum(1), dim=-1)
+        return (w * stacked).sum(1)
+
     def _weights(self, theta: torch.Tensor | None = None) -> torch.Tensor:
         if self.combine == "weights":
             return self.branch_weights
-        if self.combine == "learned":
-            return torch.softmax(self.learned_theta if theta is None else theta, dim=0)
         return torch.ones_like(self.branch_weights)
 
     def fit_combiner(self, logits: dict[str, torch.Tensor], masks: dict[str, torch.Tensor], target: torch.Tensor) -> None:
@@ -191,7 +210,8 @@ class LateFusion(nn.Module):
 
     def _fit_weights(self, logits, masks, target) -> None:
         logits = {b: v.detach().double() for b, v in logits.items()}
-        theta = torch.zeros(len(self.branches), dtype=torch.float64, requires_grad=True)
+        start = 0.0 if self.task == "regression" else float(np.log(np.expm1(1.0)))  # softplus(start) = 1
+        theta = torch.full((len(self.branches),), start, dtype=torch.float64, requires_grad=True)
         optimizer = torch.optim.LBFGS([theta], lr=1.0, max_iter=200, line_search_fn="strong_wolfe")
 
         def objective():
@@ -203,7 +223,7 @@ class LateFusion(nn.Module):
                 loss = torch.nn.functional.binary_cross_entropy_with_logits(fused, target.double())
             else:
                 loss = torch.nn.functional.mse_loss(fused, target.double().reshape(fused.shape))
-            loss = loss + 1e-4 * (theta**2).sum()  # fixes the softmax's shift freedom
+            loss = loss + 1e-4 * ((theta - start) ** 2).sum()  # weak pull to the unweighted pool
             loss.backward()
             return loss
 
@@ -212,11 +232,12 @@ class LateFusion(nn.Module):
             self.learned_theta.copy_(theta.detach().to(self.learned_theta.dtype))
 
     def _combine_with(self, logits, masks, theta):
-        probs = self._branch_probs(logits)
-        present = torch.stack([masks[b] for b in self.branches], dim=1).to(probs.dtype)
-        weight = present * torch.softmax(theta, dim=0)
-        fused = (weight[..., None] * probs).sum(1) / weight.sum(1, keepdim=True).clamp_min(1e-300)
-        return self._finish(fused)
+        if self.task == "regression":
+            probs = self._branch_probs(logits)
+            present = torch.stack([masks[b] for b in self.branches], dim=1).to(probs.dtype)
+            weight = present * torch.softmax(theta.to(probs.dtype), dim=0)
+            return (weight[..., None] * probs).sum(1) / weight.sum(1, keepdim=True).clamp_min(1e-12)
+        return self._log_linear_pool(logits, masks, torch.nn.functional.softplus(theta))
 
     @torch.no_grad()
     def _fit_stacking(self, logits, masks, target) -> None:

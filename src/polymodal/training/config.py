@@ -75,7 +75,7 @@ class TrainerConfig(_Strict):
     precision: str = "32-true"
     deterministic: bool = True
     progress: bool = True
-    monitor: str | None = None
+    monitor: str | None = None  # e.g. val_loss, val_accuracy, val_objective; default per task (docs/engine.md)
     gradient_clip_val: float | None = None
 
 

@@ -43,7 +43,8 @@ def output_loss(task: Task, output: ModelOutput, target: torch.Tensor) -> torch.
 
 
 class MultimodalLightningModule(pl.LightningModule):
-    """Wraps model + task + optimiser; logs ``train_loss`` and ``val_<metric>``.
+    """Wraps model + task + optimiser; logs ``train_loss``, ``val_<metric>``
+    and ``val_objective`` (the training loss on validation data).
 
     ``config`` (a plain dict) is saved in every checkpoint as the
     hyper-parameters, so ``polymodal evaluate`` can rebuild the model.
@@ -57,6 +58,7 @@ class MultimodalLightningModule(pl.LightningModule):
         self.save_hyperparameters({"config": config or {}}, logger=False)
         self._val_logits: list[torch.Tensor] = []
         self._val_targets: list[torch.Tensor] = []
+        self._val_objective: list[tuple[float, int]] = []
 
     def forward(self, batch: Batch) -> ModelOutput:
         return self.model(batch)
@@ -71,19 +73,25 @@ class MultimodalLightningModule(pl.LightningModule):
         output = self.model(batch)
         self._val_logits.append(output.logits.detach())
         self._val_targets.append(batch.target.detach())
+        self._val_objective.append((output_loss(self.task, output, batch.target).item(), len(batch)))
 
     def on_validation_epoch_end(self) -> None:
         if not self._val_logits:
             return
         logits = torch.cat(self._val_logits)
         target = torch.cat(self._val_targets)
+        objective = sum(v * n for v, n in self._val_objective) / sum(n for _, n in self._val_objective)
         self._val_logits.clear()
         self._val_targets.clear()
+        self._val_objective.clear()
         if self.trainer.world_size > 1:
             logits = self.all_gather(logits).flatten(0, 1)
             target = self.all_gather(target).flatten(0, 1)
         values = self.task.metrics(logits.float(), target)
         self.log_dict({f"val_{k}": float(v) for k, v in values.items()}, sync_dist=False, rank_zero_only=False)
+        # the training objective on validation data: equals val_loss for one
+        # prediction; for decision-level fusion the mean of the branch losses
+        self.log("val_objective", objective, sync_dist=self.trainer.world_size > 1)
 
     def configure_optimizers(self):
         name = self.optim.get("name", "adam")

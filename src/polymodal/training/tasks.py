@@ -38,11 +38,17 @@ class Task:
 
 @dataclass
 class ClassificationTask(Task):
-    """Softmax cross-entropy; metrics accuracy and macro-F1."""
+    """Softmax cross-entropy; metrics accuracy and macro-F1.
+
+    Checkpoints are selected on validation loss, not accuracy: on a few
+    hundred validation samples accuracy moves in coarse steps and saturates
+    early (on mfeat, early fusion stopped after ~15 epochs and scored
+    0.955-0.985 over seeds; selecting on loss it trains to 40 epochs and
+    gains up to 0.8 points)."""
 
     name: str = "classification"
-    monitor: str = "val_accuracy"
-    mode: str = "max"
+    monitor: str = "val_loss"
+    mode: str = "min"
 
     def loss(self, logits, target):
         return F.cross_entropy(logits, target.long())
