@@ -21,6 +21,14 @@ from polymodal.training import MultimodalModel, get_task
 from polymodal.training.engine import evaluate
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _setup(n=300):
     rng = np.random.default_rng(0)
     a = rng.normal(size=(n, 3)) * np.array([1.0, 2.0, 0.5])

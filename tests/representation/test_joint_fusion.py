@@ -14,6 +14,14 @@ from polymodal.representation.joint import (
 )
 from polymodal.training.registry import build
 
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
 torch.manual_seed(0)
 SIZES = {"a": 3, "b": 2, "c": 4}
 
@@ -179,7 +187,6 @@ def test_trains_through_engine_on_mfeat(tmp_path, name, kwargs):
     import polymodal.fusion  # noqa: F401
     from polymodal.training.engine import fit
 
-    torch.set_num_threads(1)
     config = {
         "name": name, "seed": 0,
         "data": {"name": "mfeat", "modalities": ["fou", "kar"], "batch_size": 128},

@@ -6,6 +6,7 @@ lives in :mod:`polymodal.fusion.intermediate`) and the multimodal
 autoencoder of Ngiam et al. (2011).
 """
 
+from polymodal.representation.joint.autoencoder import MultimodalAutoencoder
 from polymodal.representation.joint.elementwise import MLPFusion, ProductFusion, SumFusion
 from polymodal.representation.joint.multiplicative import MultiplicativeFusion
 from polymodal.representation.joint.tensor import LowRankFusion, TensorFusion, outer_product_fusion
@@ -13,6 +14,7 @@ from polymodal.representation.joint.tensor import LowRankFusion, TensorFusion, o
 __all__ = [
     "LowRankFusion",
     "MLPFusion",
+    "MultimodalAutoencoder",
     "MultiplicativeFusion",
     "ProductFusion",
     "SumFusion",

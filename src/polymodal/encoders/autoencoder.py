@@ -1,0 +1,269 @@
+"""Autoencoders: tied-weight, denoising and stacked (greedy layer-wise).
+
+Unsupervised feature learners (tutorial: "Deep Multimodal autoencoders").
+Each is an ``nn.Module`` whose ``forward`` returns the code, so a fitted one
+drops into a :class:`~polymodal.training.MultimodalModel` as an encoder, and
+has a scikit-learn-like ``fit(X)`` that minimises the reconstruction error
+with Adam on mini-batches (a small unsupervised fit, like PCA's, not an
+experiment: it does not go through the Lightning engine).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from polymodal.errors import ConfigError, ShapeError
+from polymodal.training.registry import register
+
+__all__ = ["TiedAutoencoder", "DenoisingAutoencoder", "StackedAutoencoder", "corrupt", "NOISE_TYPES"]
+
+NOISE_TYPES = ("gaussian", "masking", "salt_pepper")
+_ACTS = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": torch.relu, "linear": lambda x: x}
+
+
+def corrupt(x: torch.Tensor, noise: str, level: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Corrupt ``x`` (Vincent et al., "Extracting and composing robust features
+    with denoising autoencoders", ICML 2008; JMLR 2010, Sec. 4.2):
+
+    - ``gaussian``: :math:`\\tilde x = x + \\epsilon`, :math:`\\epsilon \\sim N(0, \\text{level}^2)`
+    - ``masking``: each entry set to 0 with probability ``level``
+    - ``salt_pepper``: each entry, with probability ``level``, set to the
+      column minimum or maximum of the batch (coin flip)
+
+    >>> corrupt(torch.ones(2, 3), "masking", 0.0)
+    tensor([[1., 1., 1.],
+            [1., 1., 1.]])
+    """
+    if noise not in NOISE_TYPES:
+        raise ConfigError(f"noise: expected one of {NOISE_TYPES}, got {noise!r}")
+    if level < 0 or (noise != "gaussian" and level > 1):
+        raise ConfigError(f"noise level for {noise!r}: expected {'>= 0' if noise == 'gaussian' else 'in [0, 1]'}, got {level}")
+    if level == 0:
+        return x
+    if noise == "gaussian":
+        return x + level * torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
+    hit = torch.rand(x.shape, generator=generator).to(x.device) < level
+    if noise == "masking":
+        return torch.where(hit, torch.zeros_like(x), x)
+    high = torch.rand(x.shape, generator=generator).to(x.device) < 0.5
+    lo, hi = x.min(0, keepdim=True).values.expand_as(x), x.max(0, keepdim=True).values.expand_as(x)
+    return torch.where(hit, torch.where(high, hi, lo), x)
+
+
+def _as_tensor(X, in_features: int) -> torch.Tensor:
+    x = torch.as_tensor(np.asarray(X) if not isinstance(X, torch.Tensor) else X, dtype=torch.float32)
+    if x.dim() != 2 or x.shape[1] != in_features:
+        raise ShapeError(f"X: expected shape (n, {in_features}), got {tuple(x.shape)}")
+    return x
+
+
+def _fit_loop(params, loss_fn, x: torch.Tensor, epochs: int, lr: float, batch_size: int, seed: int) -> list[float]:
+    """Mini-batch Adam on ``loss_fn(batch)``; returns the mean loss per epoch."""
+    params = [p for p in params if p.requires_grad]
+    opt = torch.optim.Adam(params, lr=lr)
+    g = torch.Generator().manual_seed(seed)
+    history = []
+    for _ in range(epochs):
+        order = torch.randperm(len(x), generator=g)
+        total = 0.0
+        for start in range(0, len(x), batch_size):
+            xb = x[order[start:start + batch_size]]
+            loss = loss_fn(xb, g)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(xb)
+        history.append(total / len(x))
+    return history
+
+
+@register("encoder", "tied_autoencoder")
+class TiedAutoencoder(nn.Module):
+    """An autoencoder whose decoder is the transposed encoder weight:
+
+    .. math:: h = f(W x + b), \\qquad \\hat x = g(W^\\top h + c)
+
+    (tied weights, e.g. Vincent et al., JMLR 2010). With linear ``f`` and
+    ``g`` its optimum spans the top principal subspace (Baldi & Hornik,
+    Neural Networks 1989). ``forward`` returns the code ``h``.
+
+    Parameters
+    ----------
+    in_features : int
+    hidden : int
+        Code size (``out_features``).
+    activation : {"sigmoid", "tanh", "relu", "linear"}
+        :math:`f`.
+    output : {"linear", "sigmoid"}
+        :math:`g` (sigmoid for inputs in [0, 1]).
+
+    >>> ae = TiedAutoencoder(5, 2)
+    >>> ae(torch.zeros(3, 5)).shape, ae.reconstruct(torch.zeros(3, 5)).shape
+    (torch.Size([3, 2]), torch.Size([3, 5]))
+    """
+
+    def __init__(self, in_features: int, hidden: int = 64, activation: str = "sigmoid", output: str = "linear") -> None:
+        super().__init__()
+        if activation not in _ACTS or output not in ("linear", "sigmoid"):
+            raise ConfigError(f"activation must be one of {sorted(_ACTS)} and output linear/sigmoid, got {activation!r}, {output!r}")
+        if hidden < 1:
+            raise ConfigError(f"hidden: expected a positive code size, got {hidden}")
+        self.in_features, self.out_features = int(in_features), int(hidden)
+        self.activation, self.output = activation, output
+        bound = math.sqrt(6.0 / (in_features + hidden))
+        self.weight = nn.Parameter(torch.empty(hidden, in_features).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.zeros(hidden))
+        self.decoder_bias = nn.Parameter(torch.zeros(in_features))
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return _ACTS[self.activation](x.flatten(1) @ self.weight.T + self.bias)
+
+    def decode(self, h: torch.Tensor) -> torch.Tensor:
+        out = h @ self.weight + self.decoder_bias
+        return torch.sigmoid(out) if self.output == "sigmoid" else out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encode(x)
+
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(x))
+
+    def _loss(self, clean: torch.Tensor, noisy: torch.Tensor) -> torch.Tensor:
+        out = self.decode(self.encode(noisy))
+        if self.output == "sigmoid":
+            return nn.functional.binary_cross_entropy(out, clean)
+        return ((out - clean) ** 2).sum(1).mean()
+
+    def fit(self, X, epochs: int = 50, lr: float = 1e-3, batch_size: int = 64, seed: int = 0) -> "TiedAutoencoder":
+        """Minimise the squared reconstruction error (cross-entropy with a
+        sigmoid output) on ``X`` ``(n, in_features)``. Sets ``loss_history_``."""
+        x = _as_tensor(X, self.in_features)
+        self.train()
+        self.loss_history_ = _fit_loop(self.parameters(), lambda xb, g: self._loss(xb, self._corrupt(xb, g)),
+                                       x, epochs, lr, batch_size, seed)
+        self.eval()
+        return self
+
+    def _corrupt(self, x: torch.Tensor, generator=None) -> torch.Tensor:
+        return x
+
+    def reconstruction_error(self, X) -> float:
+        """Mean over samples of :math:`\\|x - \\hat x\\|^2`."""
+        x = _as_tensor(X, self.in_features)
+        with torch.no_grad():
+            return float(((self.reconstruct(x) - x) ** 2).sum(1).mean())
+
+
+@register("encoder", "denoising_autoencoder")
+class DenoisingAutoencoder(TiedAutoencoder):
+    """Denoising autoencoder (Vincent, Larochelle, Bengio & Manzagol, ICML
+    2008): reconstruct the clean :math:`x` from a corrupted :math:`\\tilde x`
+    (:func:`corrupt`), :math:`\\min \\|x - g(W^\\top f(W \\tilde x + b) + c)\\|^2`;
+    corruption only while fitting. Parameters as :class:`TiedAutoencoder`
+    plus ``noise`` (one of ``NOISE_TYPES``) and ``noise_level``.
+
+    >>> dae = DenoisingAutoencoder(5, 2, noise="masking", noise_level=0.3)
+    >>> dae.fit(np.random.default_rng(0).normal(size=(20, 5)), epochs=1).loss_history_[0] > 0
+    True
+    """
+
+    def __init__(self, in_features: int, hidden: int = 64, activation: str = "sigmoid", output: str = "linear",
+                 noise: str = "masking", noise_level: float = 0.2) -> None:
+        super().__init__(in_features, hidden, activation, output)
+        corrupt(torch.zeros(1, 1), noise, noise_level)  # validates
+        self.noise, self.noise_level = noise, float(noise_level)
+
+    def _corrupt(self, x, generator=None):
+        return corrupt(x, self.noise, self.noise_level, generator)
+
+
+@register("encoder", "stacked_autoencoder")
+class StackedAutoencoder(nn.Module):
+    """Stacked (denoising) autoencoders (Bengio, Lamblin, Popovici & Larochelle,
+    NeurIPS 2006; Vincent et al., JMLR 2010): layer :math:`k` is a
+    :class:`DenoisingAutoencoder` trained greedily on the codes of layers
+    :math:`1..k-1` (those frozen), with corruption ``noise_levels[k]``
+    (increasing by layer by default); :meth:`fine_tune` then trains the whole
+    encoder-decoder stack end to end on clean inputs,
+
+    .. math:: \\min \\|x - g_1(\\dots g_L(f_L(\\dots f_1(x))))\\|^2,
+
+    and a supervised fine-tuning follows by using the module as an encoder
+    in a :class:`~polymodal.training.MultimodalModel` (``forward`` returns the
+    top code).
+
+    Parameters
+    ----------
+    in_features : int
+    hidden : sequence of int
+        Code size of each layer; the last is ``out_features``.
+    activation : str
+    noise : str
+    noise_levels : sequence of float, optional
+        One per layer; default ``0.1, 0.2, ...``.
+
+    >>> sae = StackedAutoencoder(6, [4, 2])
+    >>> [layer.noise_level for layer in sae.layers]
+    [0.1, 0.2]
+    """
+
+    def __init__(self, in_features: int, hidden: Sequence[int] = (128, 32), activation: str = "sigmoid",
+                 noise: str = "masking", noise_levels: Sequence[float] | None = None) -> None:
+        super().__init__()
+        if not hidden:
+            raise ConfigError("hidden: a stacked autoencoder needs at least one layer")
+        levels = list(noise_levels) if noise_levels is not None else [0.1 * (k + 1) for k in range(len(hidden))]
+        if len(levels) != len(hidden):
+            raise ConfigError(f"noise_levels: expected {len(hidden)} values (one per layer), got {len(levels)}")
+        sizes = [int(in_features), *map(int, hidden)]
+        self.layers = nn.ModuleList(
+            DenoisingAutoencoder(sizes[k], sizes[k + 1], activation, "linear", noise, round(levels[k], 10))
+            for k in range(len(hidden))
+        )
+        self.in_features, self.out_features = sizes[0], sizes[-1]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = x.flatten(1)
+        for layer in self.layers:
+            h = layer.encode(h)
+        return h
+
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.forward(x)
+        for layer in reversed(self.layers):
+            h = layer.decode(h)
+        return h
+
+    def pretrain(self, X, epochs: int = 30, lr: float = 1e-3, batch_size: int = 64, seed: int = 0) -> "StackedAutoencoder":
+        """Greedy layer-wise pretraining; sets ``pretrain_history_`` (per layer)."""
+        h = _as_tensor(X, self.in_features)
+        self.pretrain_history_ = []
+        for k, layer in enumerate(self.layers):
+            layer.fit(h, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed + k)
+            self.pretrain_history_.append(layer.loss_history_)
+            with torch.no_grad():
+                h = layer.encode(h)
+        return self
+
+    def fine_tune(self, X, epochs: int = 30, lr: float = 1e-3, batch_size: int = 64, seed: int = 0) -> "StackedAutoencoder":
+        """End-to-end reconstruction training of the whole stack; sets ``fine_tune_history_``."""
+        x = _as_tensor(X, self.in_features)
+        self.train()
+        self.fine_tune_history_ = _fit_loop(self.parameters(), lambda xb, g: ((self.reconstruct(xb) - xb) ** 2).sum(1).mean(),
+                                            x, epochs, lr, batch_size, seed)
+        self.eval()
+        return self
+
+    def fit(self, X, epochs: int = 30, lr: float = 1e-3, batch_size: int = 64, seed: int = 0) -> "StackedAutoencoder":
+        """:meth:`pretrain` then :meth:`fine_tune`."""
+        return self.pretrain(X, epochs, lr, batch_size, seed).fine_tune(X, epochs, lr, batch_size, seed)
+
+    def reconstruction_error(self, X) -> float:
+        x = _as_tensor(X, self.in_features)
+        with torch.no_grad():
+            return float(((self.reconstruct(x) - x) ** 2).sum(1).mean())
