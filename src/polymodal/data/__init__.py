@@ -4,6 +4,7 @@ from polymodal.data import mfeat as _mfeat  # noqa: F401  (registers "mfeat")
 from polymodal.data import safe_pickle
 from polymodal.data.affective import AFFECTIVE_DATASETS, AffectiveSplits, load_affective, read_affective_pickle
 from polymodal.data.avmnist import AVMNISTSplits, load_avmnist, read_avmnist
+from polymodal.data.sequences_synthetic import make_interaction_sequences
 from polymodal.data.batch import Batch
 from polymodal.data.catalog import DatasetInfo, list_datasets, load_dataset, register_dataset
 from polymodal.data.collate import collate, pad_sequences
@@ -21,6 +22,7 @@ __all__ = [
     "AffectiveSplits",
     "load_affective",
     "load_avmnist",
+    "make_interaction_sequences",
     "read_affective_pickle",
     "read_avmnist",
     "safe_pickle",

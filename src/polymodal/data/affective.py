@@ -226,8 +226,8 @@ def read_affective_pickle(
         specs = {}
         for m in modalities:
             dim = arrays[m].shape[2] if isinstance(arrays[m], np.ndarray) else data[split][m].shape[2]
-            length = None if trim_padding else arrays[m].shape[1]
-            specs[m] = ModalitySpec(m, "sequence", (length, dim))
+            # time axis marked variable (None) even when dense, so sequence encoders get the per-step size
+            specs[m] = ModalitySpec(m, "sequence", (None, dim))
         out[split] = MultimodalDataset({m: arrays[m] for m in modalities}, target, specs=specs, ids=ids,
                                        task=task, classes=classes, name=name)
     return AffectiveSplits(out["train"], out["valid"], out["test"], cleaning)
