@@ -1,6 +1,7 @@
 """polymodal.alignment: explicit alignment (DTW family) between sequences."""
 
 from polymodal.alignment.barycenters import BarycenterResult, dba, soft_dtw_barycenter
+from polymodal.alignment.ctw import CTW, alignment_error, uniform_path
 from polymodal.alignment.dtw import DTWResult, dtw, local_cost_matrix
 from polymodal.alignment.nearest import KNNResult, cdist_dtw, dtw_knn, lb_keogh
 from polymodal.alignment.soft_dtw import SoftDTWResult, soft_dtw, soft_dtw_divergence
@@ -25,6 +26,9 @@ __all__ = [
     "dba",
     "soft_dtw_barycenter",
     "BarycenterResult",
+    "CTW",
+    "alignment_error",
+    "uniform_path",
     "STEP_PATTERNS",
     "StepPattern",
     "get_step_pattern",
