@@ -16,8 +16,9 @@ __all__ = ["main"]
 
 
 def _register_parts() -> None:
-    import polymodal.encoders  # noqa: F401  (fills the registry)
-    import polymodal.fusion  # noqa: F401
+    from polymodal.training.registry import load_builtin_parts
+
+    load_builtin_parts()
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -66,3 +66,13 @@ def test_example_configs_validate():
     assert paths
     for path in paths:
         load_config(path)
+
+
+def test_builtin_parts_are_found_without_importing_them():
+    import subprocess
+    import sys
+
+    code = ("from polymodal.training.registry import registered; "
+            "f = registered('fusion'); e = registered('encoder'); "
+            "assert {'concat', 'late', 'hybrid'} <= set(f), f; assert {'mlp', 'identity'} <= set(e), e")
+    subprocess.run([sys.executable, "-c", code], check=True)

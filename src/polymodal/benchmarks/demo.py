@@ -84,8 +84,6 @@ def _quiet() -> None:
 
 def _train_one(model_name: str, config: dict) -> DemoRun:
     _quiet()
-    import polymodal.encoders  # noqa: F401  (registers parts in a spawned worker)
-    import polymodal.fusion  # noqa: F401
     from polymodal.metrics import confusion_matrix
     from polymodal.training.engine import evaluate, fit, predict
 

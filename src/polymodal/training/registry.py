@@ -22,6 +22,32 @@ __all__ = ["register", "build", "registered", "KINDS"]
 KINDS = ("encoder", "fusion", "head")
 _REGISTRY: dict[str, dict[str, Callable[..., Any]]] = {kind: {} for kind in KINDS}
 
+# Packages whose modules register built-in parts. They are imported by name on
+# first use (like plugin entry points), so ``training`` has no import-time
+# dependency on the layers above it and users never need an import for its
+# side effect.
+BUILTIN_PART_PACKAGES = (
+    "polymodal.encoders",
+    "polymodal.representation",
+    "polymodal.fusion",
+    "polymodal.alignment",
+    "polymodal.translation",
+    "polymodal.colearning",
+)
+_builtins_loaded = False
+
+
+def load_builtin_parts() -> None:
+    """Import every built-in part package once (fills the registry)."""
+    global _builtins_loaded
+    if _builtins_loaded:
+        return
+    import importlib
+
+    for package in BUILTIN_PART_PACKAGES:
+        importlib.import_module(package)
+    _builtins_loaded = True
+
 
 def register(kind: str, name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Class decorator adding ``cls`` to the registry under ``(kind, name)``."""
@@ -39,7 +65,8 @@ def register(kind: str, name: str) -> Callable[[Callable[..., Any]], Callable[..
 
 
 def registered(kind: str) -> dict[str, Callable[..., Any]]:
-    """The ``name -> class`` table of one kind (a copy)."""
+    """The ``name -> class`` table of one kind (a copy), built-ins included."""
+    load_builtin_parts()
     return dict(_REGISTRY[kind])
 
 
@@ -55,6 +82,8 @@ def build(kind: str, spec: Mapping[str, Any], *, where: str = "", **context: Any
     if "name" not in spec:
         raise ConfigError(f"config key '{where}' needs a 'name' (one of {sorted(_REGISTRY[kind])})")
     name = spec["name"]
+    if name not in _REGISTRY[kind]:
+        load_builtin_parts()
     try:
         cls = _REGISTRY[kind][name]
     except KeyError:
