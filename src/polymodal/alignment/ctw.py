@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from polymodal.alignment._validation import as_sequence
@@ -18,6 +20,14 @@ def _project(cca: CCA, x: np.ndarray, y: np.ndarray):
         ((x - cca.x_mean_) / cca.x_std_) @ cca.x_weights_,
         ((y - cca.y_mean_) / cca.y_std_) @ cca.y_weights_,
     )
+
+
+def _pcs(a: np.ndarray, k: int) -> np.ndarray:
+    """The k leading principal components of a sequence, unit variance."""
+    a = a - a.mean(axis=0)
+    _, _, vt = np.linalg.svd(a, full_matrices=False)
+    z = a @ vt[:k].T
+    return z / np.maximum(z.std(axis=0), 1e-12)
 
 
 def uniform_path(n: int, m: int) -> np.ndarray:
@@ -69,22 +79,27 @@ class CTW:
     subject to unit-variance, uncorrelated projections of the aligned samples,
     by alternating regularised CCA on the currently aligned pairs
     (:class:`polymodal.representation.CCA`) with DTW on the projected
-    sequences, starting from the uniform (diagonal) alignment.  The number of
-    components is fixed at the first step: the fewest that carry ``energy`` of
-    the squared canonical correlations (or ``n_components``).  Stops when J
+    sequences, starting from the uniform (diagonal) alignment (``init=
+    "uniform"``, as in the paper) or, by default (``init="multi"``), also
+    from DTW between each sequence's own leading principal components (every
+    sign choice), keeping the run with the lowest objective per aligned pair:
+    CTW is a local method and the uniform start fails under strong warps.
+    The number of components is fixed at the first step: the fewest that
+    carry ``energy`` of the squared canonical correlations (or ``n_components``).  Stops when J
     decreases by less than ``tol`` (relative) and keeps the best iterate.
 
     Parameters
     ----------
     n_components : int or None;  energy : float in (0, 1]
     reg : CCA ridge regularisation in [0, 1]
-    max_iter : int;  tol : float;  window : DTW window (see :func:`dtw`)
+    max_iter : int;  tol : float;  window, step_pattern : for the DTW step
+    init : "multi" (default) or "uniform"
 
     Attributes
     ----------
-    path_ : (L, 2) alignment;  objective_history_ : J of the uniform start,
+    path_ : (L, 2) alignment;  objective_history_ : J at the chosen start,
     then after each DTW step
-    n_components_ ;  cca_ : the fitted CCA;  n_iter_
+    n_components_ ;  cca_ : the fitted CCA;  n_iter_ ;  start_scores_
 
     Example
     -------
@@ -95,17 +110,55 @@ class CTW:
     """
 
     def __init__(self, n_components: int | None = None, energy: float = 0.95, reg: float = 1e-3,
-                 max_iter: int = 20, tol: float = 1e-6, window=None):
+                 max_iter: int = 20, tol: float = 1e-6, window=None,
+                 step_pattern: str = "symmetric1", init: str = "multi"):
         self.n_components = n_components
         self.energy = energy
         self.reg = reg
         self.max_iter = max_iter
         self.tol = tol
         self.window = window
+        self.step_pattern = step_pattern
+        self.init = init
 
     def _cca(self, x, y, path, k):
         cca = CCA(n_components=k, reg=self.reg, scale=False).fit(x[path[:, 0]], y[path[:, 1]])
         return cca
+
+    def _run(self, x, y, path, k, kmax):
+        """Alternate CCA and DTW from ``path``; returns (history, best)."""
+        cca = self._cca(x, y, path, kmax)
+        xp, yp = _project(cca, x, y)
+        d0 = xp[path[:, 0], :k] - yp[path[:, 1], :k]
+        history: list[float] = [float((d0 * d0).sum())]  # J of the start
+        best = None
+        for it in range(1, self.max_iter + 1):
+            if it > 1:
+                cca = self._cca(x, y, path, kmax)
+                xp, yp = _project(cca, x, y)
+            r = dtw(xp[:, :k], yp[:, :k], window=self.window,
+                    step_pattern=self.step_pattern, return_path=True)
+            history.append(float(r.cost))
+            if best is None or r.cost < best[0]:
+                best = (r.cost, r.path, cca)
+            converged = np.array_equal(r.path, path) or (
+                history[-2] - history[-1] <= self.tol * abs(history[-2])
+            )
+            path = r.path
+            if converged:
+                break
+        return history, best
+
+    def _starts(self, x, y, k):
+        starts = [uniform_path(len(x), len(y))]
+        if self.init == "multi":
+            # DTW between each sequence's own leading principal components,
+            # under every sign combination (PCA signs are arbitrary)
+            px, py = _pcs(x, k), _pcs(y, k)
+            for signs in itertools.product((1.0, -1.0), repeat=k):
+                starts.append(dtw(px, py * np.array(signs), window=self.window,
+                                  step_pattern=self.step_pattern, return_path=True).path)
+        return starts
 
     def fit(self, x, y) -> "CTW":
         """Align ``x`` (n, dx) and ``y`` (m, dy); dimensions may differ."""
@@ -113,10 +166,11 @@ class CTW:
             raise ConfigError(f"energy must be in (0, 1], got {self.energy!r}")
         if self.max_iter < 1:
             raise ConfigError(f"max_iter must be >= 1, got {self.max_iter!r}")
+        if self.init not in ("uniform", "multi"):
+            raise ConfigError(f"init must be 'uniform' or 'multi', got {self.init!r}")
         x, y = as_sequence(x, "x"), as_sequence(y, "y")
         kmax = min(x.shape[1], y.shape[1])
-        path = uniform_path(len(x), len(y))
-        cca = self._cca(x, y, path, kmax)
+        cca = self._cca(x, y, uniform_path(len(x), len(y)), kmax)
         if self.n_components is None:
             e = np.cumsum(cca.canonical_correlations_**2)
             k = int(np.searchsorted(e, self.energy * e[-1] - 1e-12) + 1)
@@ -125,27 +179,13 @@ class CTW:
                 raise ConfigError(f"n_components must be in [1, {kmax}], got {self.n_components}")
             k = self.n_components
         self.n_components_ = k
-        xp, yp = _project(cca, x, y)
-        d0 = xp[path[:, 0], :k] - yp[path[:, 1], :k]
-        history: list[float] = [float((d0 * d0).sum())]  # J of the uniform start
-        best = None
-        for it in range(1, self.max_iter + 1):
-            if it > 1:
-                cca = self._cca(x, y, path, kmax)
-            xp, yp = _project(cca, x, y)
-            r = dtw(xp[:, :k], yp[:, :k], window=self.window, return_path=True)
-            history.append(float(r.cost))
-            if best is None or r.cost < best[0]:
-                best = (r.cost, r.path, cca, it)
-            converged = np.array_equal(r.path, path) or (
-                len(history) > 1 and history[-2] - history[-1] <= self.tol * abs(history[-2])
-            )
-            path = r.path
-            if converged:
-                break
-        self.objective_history_ = history
-        _, self.path_, self.cca_, self.n_iter_ = best
-        self.n_iter_ = len(history)
+        runs = [self._run(x, y, p, k, kmax) for p in self._starts(x, y, min(k, 3))]
+        # compare starts by the objective per aligned pair (paths differ in length)
+        scores = [b[0] / len(b[1]) for _, b in runs]
+        i = int(np.argmin(scores))
+        self.objective_history_, (_, self.path_, self.cca_) = runs[i]
+        self.n_iter_ = len(self.objective_history_) - 1
+        self.start_scores_ = scores
         return self
 
     def transform(self, x, y):
