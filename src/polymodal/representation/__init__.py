@@ -2,6 +2,8 @@
 
 from polymodal.representation.cca import CCA
 from polymodal.representation.cca_stats import CCAStats, all_reduce_cca_stats
+from polymodal.representation.dcca import DCCA, DCCAE
+from polymodal.representation.dcca_loss import cca_correlation, cca_loss, sym_inv_sqrt
 from polymodal.representation.kcca import KCCA
 from polymodal.representation.mcca import GCCA, MCCA
 from polymodal.representation.similarity import (
@@ -25,6 +27,11 @@ __all__ = [
     "CCA",
     "CCAStats",
     "all_reduce_cca_stats",
+    "DCCA",
+    "DCCAE",
+    "cca_correlation",
+    "cca_loss",
+    "sym_inv_sqrt",
     "GCCA",
     "KCCA",
     "MCCA",
