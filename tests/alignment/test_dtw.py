@@ -128,17 +128,22 @@ def _brute_force(C, pattern, allowed):
     return best
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(
     n=st.integers(1, 6), m=st.integers(1, 6), seed=st.integers(0, 2**31 - 1),
     pattern=st.sampled_from(PATTERNS), radius=st.one_of(st.none(), st.integers(0, 3)),
+    slope=st.one_of(st.none(), st.sampled_from([1.5, 2.0, 3.0])),
 )
-def test_every_step_pattern_agrees_with_brute_force(n, m, seed, pattern, radius):
+def test_every_step_pattern_agrees_with_brute_force(n, m, seed, pattern, radius, slope):
     rng = np.random.default_rng(seed)
     x, y = rng.normal(size=(n, 2)), rng.normal(size=(m, 2))
     C = cdist(x, y, "sqeuclidean")
     ii, jj = np.indices((n, m))
-    if radius is None:
+    if slope is not None:  # Itakura parallelogram through both corners
+        a, b = n - 1 - ii, m - 1 - jj
+        allowed = (jj <= slope * ii) & (ii <= slope * jj) & (b <= slope * a) & (a <= slope * b)
+        window = ("itakura", slope)
+    elif radius is None:
         allowed, window = np.ones((n, m), bool), None
     else:
         allowed = ((jj - ii) >= min(0, m - n) - radius) & ((jj - ii) <= max(0, m - n) + radius)
