@@ -79,6 +79,7 @@ class MemoryFusionNetwork(nn.Module):
         h = {m: first.new_zeros(n, s) for m, s in self.hidden.items()}
         c = {m: first.new_zeros(n, s) for m, s in self.hidden.items()}
         u = first.new_zeros(n, self.memory)
+        full = bool(active.all())
         for step in range(t):
             on = active[:, step]
             new_h, new_c = {}, {}
@@ -89,6 +90,9 @@ class MemoryFusionNetwork(nn.Module):
             candidate = torch.tanh(self.candidate(attended))
             both = torch.cat([attended, u], dim=1)
             new_u = torch.sigmoid(self.retain(both)) * u + torch.sigmoid(self.update(both)) * candidate
+            if full:  # no sequence has ended: skip the masking
+                u, h, c = new_u, new_h, new_c
+                continue
             u = freeze_padded(new_u, u, on)
             h = {m: freeze_padded(new_h[m], h[m], on) for m in self.hidden}
             c = {m: freeze_padded(new_c[m], c[m], on) for m in self.hidden}

@@ -78,15 +78,27 @@ class MVLSTMCell(nn.Module):
         a, b = self.n_specific, self.n_specific + self.n_coupled
         return {"view_specific": slice(0, a), "coupled": slice(a, b), "fully_connected": slice(b, self.hidden)}
 
-    def forward(self, x: Mapping[str, torch.Tensor], h: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``x[v]`` ``(N, d_v)``; ``h, c`` ``(N, K, H)``; returns the new ``(h, c)``."""
+    def masked_recurrent(self) -> torch.Tensor:
+        """``U * M`` as one ``(K * 4H, K * H)`` matrix (rows: view-major gates)."""
+        k = len(self.views)
+        return (self.recurrent * self.mask).reshape(k * 4 * self.hidden, k * self.hidden)
+
+    def input_gates(self, x: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """``W^k x^k + b^k`` for every view, stacked on axis -2: ``(..., K, 4H)``."""
+        return torch.stack([self.inputs[v](x[v]) for v in self.views], dim=-2)
+
+    def step(self, x_gates: torch.Tensor, h: torch.Tensor, c: torch.Tensor,
+             recurrent: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One update from precomputed input gates ``(N, K, 4H)`` and ``recurrent = masked_recurrent()``."""
         n, k, hid = h.shape
-        u = self.recurrent * self.mask  # (K, 4H, K*H)
-        rec = torch.einsum("kgj,nj->nkg", u, h.reshape(n, k * hid))
-        gates = torch.stack([self.inputs[v](x[v]) for v in self.views], dim=1) + rec  # (N, K, 4H)
+        gates = x_gates + (h.reshape(n, k * hid) @ recurrent.T).view(n, k, 4 * hid)
         i, f, o, g = gates.chunk(4, dim=-1)
         c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
         return torch.sigmoid(o) * torch.tanh(c), c
+
+    def forward(self, x: Mapping[str, torch.Tensor], h: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``x[v]`` ``(N, d_v)``; ``h, c`` ``(N, K, H)``; returns the new ``(h, c)``."""
+        return self.step(self.input_gates(x), h, c, self.masked_recurrent())
 
 
 @register("fusion", "mv_lstm")
@@ -139,12 +151,18 @@ class MVLSTM(nn.Module):
         first = next(iter(values.values()))
         n, t = first.shape[:2]
         active = sequence_mask(next(iter(lengths.values())), t, first.device)
+        full = bool(active.all())
         h = first.new_zeros(n, len(self.in_features), self.cell.hidden)
         c = torch.zeros_like(h)
+        x_gates = self.cell.input_gates(values)  # (N, T, K, 4H), all steps at once
+        recurrent = self.cell.masked_recurrent()
         for step in range(t):
-            h_new, c_new = self.cell({m: v[:, step] for m, v in values.items()}, h, c)
-            h = freeze_padded(h_new.flatten(1), h.flatten(1), active[:, step]).view_as(h)
-            c = freeze_padded(c_new.flatten(1), c.flatten(1), active[:, step]).view_as(c)
+            h_new, c_new = self.cell.step(x_gates[:, step], h, c, recurrent)
+            if full:
+                h, c = h_new, c_new
+            else:
+                h = freeze_padded(h_new.flatten(1), h.flatten(1), active[:, step]).view_as(h)
+                c = freeze_padded(c_new.flatten(1), c.flatten(1), active[:, step]).view_as(c)
         return h, c
 
     def forward(self, features: Mapping[str, torch.Tensor | PaddedSequence],
