@@ -1,0 +1,21 @@
+"""Graphical-model fusion: multi-stream, coupled and factorial HMMs (exact
+product-state EM, structured variational EM for the factorial HMM), a
+per-class likelihood classifier, and the (multi-view) hidden CRF family."""
+
+from polymodal.fusion.graphical._base import HMMPosterior, ViterbiResult
+from polymodal.fusion.graphical._core import MAX_JOINT_STATES
+from polymodal.fusion.graphical.classifier import HMMClassifier, HMMLearnAdapter
+from polymodal.fusion.graphical.coupled import CoupledHMM
+from polymodal.fusion.graphical.factorial import FactorialHMM
+from polymodal.fusion.graphical.hmm import MultiStreamHMM
+
+__all__ = [
+    "CoupledHMM",
+    "FactorialHMM",
+    "HMMClassifier",
+    "HMMLearnAdapter",
+    "HMMPosterior",
+    "MAX_JOINT_STATES",
+    "MultiStreamHMM",
+    "ViterbiResult",
+]

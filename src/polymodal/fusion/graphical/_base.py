@@ -1,0 +1,140 @@
+"""Shared EM loop and inference API for the exact (product-state) HMMs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator
+
+from polymodal.errors import ConfigError, ShapeError
+from polymodal.fusion.graphical import _core
+
+
+@dataclass
+class HMMPosterior:
+    """Posterior of one sample: ``log_likelihood``; ``gamma`` (T, S) joint-state
+    posteriors; ``marginals`` one (T, K_c) array per chain."""
+
+    log_likelihood: float
+    gamma: np.ndarray
+    marginals: list[np.ndarray]
+
+
+@dataclass
+class ViterbiResult:
+    """Most probable state path: ``log_prob`` and ``states`` (T, n_chains)."""
+
+    log_prob: float
+    states: np.ndarray
+
+
+class ExactHMMBase(BaseEstimator):
+    """EM (Baum-Welch) over a joint state space of ``prod(chain_sizes)`` states.
+
+    Subclasses define ``_chain_sizes()``, ``_init_params(X, rng)``,
+    ``_joint(...)`` -> (log_start, trans), ``_log_emission(sample)`` (T, S),
+    ``_new_stats()``, ``_accumulate(stats, sample, gamma, xi)``, ``_m_step(stats)``.
+    """
+
+    synchronous = True
+
+    def __init__(self, n_iter: int = 50, tol: float = 1e-4, min_covar: float = 1e-3,
+                 random_state: int | None = 0, verbose: bool = False) -> None:
+        self.n_iter = n_iter
+        self.tol = tol
+        self.min_covar = min_covar
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # -- joint state bookkeeping -------------------------------------------------
+    def _digits(self) -> np.ndarray:
+        sizes = self._chain_sizes()
+        S = int(np.prod(sizes))
+        if S > _core.MAX_JOINT_STATES:
+            raise ConfigError(f"exact inference needs prod(n_states)={S} joint states <= "
+                              f"MAX_JOINT_STATES={_core.MAX_JOINT_STATES} (memory ~ 8*S^2 bytes); "
+                              f"use fewer states or the factorial HMM's variational inference")
+        return np.stack(np.unravel_index(np.arange(S), sizes), axis=1)  # (S, C)
+
+    def _indicators(self) -> list[np.ndarray]:
+        """One (S, K_c) one-hot matrix per chain: joint state -> chain state."""
+        dig = self._digits()
+        return [np.eye(k)[dig[:, c]] for c, k in enumerate(self._chain_sizes())]
+
+    # -- validation ----------------------------------------------------------------
+    def _validate(self, X: Any, fitting: bool = False) -> list[list[np.ndarray]]:
+        if fitting:
+            return _core.validate_samples(X, synchronous=self.synchronous)
+        if not hasattr(self, "dims_"):
+            raise ConfigError(f"{type(self).__name__} is not fitted: call fit(X) first")
+        return _core.validate_samples(X, n_streams=len(self.dims_), dims=self.dims_, synchronous=self.synchronous)
+
+    # -- EM ------------------------------------------------------------------------
+    def fit(self, X: Any) -> "ExactHMMBase":
+        """Baum-Welch EM; ``log_likelihoods_`` holds the total log-likelihood
+        before each M-step (it never decreases)."""
+        data = self._validate(X, fitting=True)
+        n_streams = {len(s) for s in data}
+        if len(n_streams) != 1:
+            raise ShapeError(f"every sample needs the same number of streams, got {sorted(n_streams)}")
+        self.dims_ = [s.shape[1] for s in data[0]]
+        data = self._validate(X)
+        for c in range(len(self.dims_)):
+            _core.check_nonconstant(np.concatenate([s[c] for s in data]), self._stream_name(c))
+        rng = np.random.default_rng(self.random_state)
+        if not getattr(self, "_skip_init", False):
+            self._init_params(data, rng)
+        self.log_likelihoods_: list[float] = []
+        self.converged_ = False
+        for it in range(self.n_iter):
+            stats = self._new_stats()
+            total = 0.0
+            for sample in data:
+                ls, trans = self._joint()
+                ll, gamma, xi = _core.log_posteriors(ls, trans, self._log_emission(sample))
+                total += ll
+                self._accumulate(stats, sample, gamma, xi)
+            self.log_likelihoods_.append(total)
+            if self.verbose:
+                print(f"iter {it}: log-likelihood {total:.6f}")
+            if it > 0 and abs(total - self.log_likelihoods_[-2]) < self.tol:
+                self.converged_ = True
+                break
+            self._m_step(stats)
+        self.n_iter_ = len(self.log_likelihoods_)
+        return self
+
+    def _stream_name(self, c: int) -> Any:
+        names = getattr(self, "stream_names", None)
+        return names[c] if names is not None else c
+
+    # -- inference -----------------------------------------------------------------
+    def score_samples(self, X: Any) -> np.ndarray:
+        """Per-sample log-likelihood ``log p(x_{1:T})`` (forward algorithm)."""
+        data = self._validate(X)
+        ls, trans = self._joint()
+        return np.array([_core.log_forward(ls, trans, self._log_emission(s))[1] for s in data])
+
+    def score(self, X: Any) -> float:
+        """Total log-likelihood of the samples."""
+        return float(np.sum(self.score_samples(X)))
+
+    def posterior(self, sample: Any) -> HMMPosterior:
+        """Forward-backward posteriors of one sample."""
+        (s,) = self._validate([sample])
+        ls, trans = self._joint()
+        ll, gamma, _ = _core.log_posteriors(ls, trans, self._log_emission(s))
+        return HMMPosterior(ll, gamma, [gamma @ P for P in self._indicators()])
+
+    def decode(self, sample: Any) -> ViterbiResult:
+        """Viterbi path of one sample; ``states[t, c]`` is chain c's state."""
+        (s,) = self._validate([sample])
+        ls, trans = self._joint()
+        lp, path = _core.viterbi(ls, trans, self._log_emission(s))
+        return ViterbiResult(lp, self._digits()[path])
+
+    def predict(self, X: Any) -> list[np.ndarray]:
+        """Viterbi state paths, one (T, n_chains) array per sample."""
+        return [self.decode(s).states for s in self._validate(X)]

@@ -1,0 +1,216 @@
+"""Log-space HMM kernels shared by the graphical models: forward, backward,
+posteriors, Viterbi, Gaussian log-densities and input validation.
+
+All recursions work on log-probabilities; each step exponentiates after
+subtracting the running maximum and multiplies by the (probability-space)
+transition matrix, which is exact log-sum-exp arithmetic without underflow.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from polymodal.errors import ConfigError, ShapeError
+
+#: Exact inference keeps an (S, S) joint transition matrix and (T, S) posteriors:
+#: S = product of the chains' state counts must not exceed this (4096 states =
+#: 128 MiB of float64 for the transition matrix).
+MAX_JOINT_STATES = 4096
+
+_LOG2PI = float(np.log(2.0 * np.pi))
+
+
+def _log(p: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore"):
+        return np.log(p)
+
+
+def log_forward(log_start: np.ndarray, trans: np.ndarray, log_emis: np.ndarray) -> tuple[np.ndarray, float]:
+    """Forward pass: ``log alpha_t(j) = log b_t(j) + log sum_i alpha_{t-1}(i) A_ij``.
+
+    Returns (log_alpha (T, S), log-likelihood)."""
+    T, S = log_emis.shape
+    la = np.empty((T, S))
+    la[0] = log_start + log_emis[0]
+    for t in range(1, T):
+        m = np.max(la[t - 1])
+        if not np.isfinite(m):
+            la[t:] = -np.inf
+            return la, -np.inf
+        la[t] = _log(np.exp(la[t - 1] - m) @ trans) + m + log_emis[t]
+    m = np.max(la[-1])
+    if not np.isfinite(m):
+        return la, -np.inf
+    return la, float(m + np.log(np.sum(np.exp(la[-1] - m))))
+
+
+def log_backward(trans: np.ndarray, log_emis: np.ndarray) -> np.ndarray:
+    """Backward pass: ``log beta_t(i) = log sum_j A_ij b_{t+1}(j) beta_{t+1}(j)``."""
+    T, S = log_emis.shape
+    lb = np.zeros((T, S))
+    for t in range(T - 2, -1, -1):
+        v = log_emis[t + 1] + lb[t + 1]
+        m = np.max(v)
+        lb[t] = _log(trans @ np.exp(v - m)) + m if np.isfinite(m) else -np.inf
+    return lb
+
+
+def log_posteriors(log_start: np.ndarray, trans: np.ndarray, log_emis: np.ndarray
+                   ) -> tuple[float, np.ndarray, np.ndarray]:
+    """Forward-backward: (log-likelihood, gamma (T, S), xi summed over t (S, S)).
+
+    ``gamma_t(i) = p(s_t = i | x)``, ``xi(i, j) = sum_t p(s_{t-1} = i, s_t = j | x)``."""
+    la, ll = log_forward(log_start, trans, log_emis)
+    if not np.isfinite(ll):
+        raise ShapeError(f"sequence has zero likelihood under the model (log-likelihood {ll})")
+    lb = log_backward(trans, log_emis)
+    gamma = np.exp(la + lb - ll)
+    S = trans.shape[0]
+    xi = np.zeros((S, S))
+    for t in range(1, log_emis.shape[0]):
+        a = la[t - 1]
+        v = log_emis[t] + lb[t]
+        ma, mv = np.max(a), np.max(v)
+        xi += np.outer(np.exp(a - ma), np.exp(v - mv)) * trans * np.exp(ma + mv - ll)
+    return ll, gamma, xi
+
+
+def viterbi(log_start: np.ndarray, trans: np.ndarray, log_emis: np.ndarray) -> tuple[float, np.ndarray]:
+    """Most probable state path: (log-probability of the path, states (T,))."""
+    T, S = log_emis.shape
+    log_trans = _log(trans)
+    delta = log_start + log_emis[0]
+    back = np.zeros((T, S), dtype=np.int64)
+    for t in range(1, T):
+        scores = delta[:, None] + log_trans
+        back[t] = np.argmax(scores, axis=0)
+        delta = scores[back[t], np.arange(S)] + log_emis[t]
+    path = np.empty(T, dtype=np.int64)
+    path[-1] = int(np.argmax(delta))
+    for t in range(T - 1, 0, -1):
+        path[t - 1] = back[t, path[t]]
+    return float(delta[path[-1]]), path
+
+
+def gaussian_log_density(x: np.ndarray, means: np.ndarray, covars: np.ndarray, covariance_type: str) -> np.ndarray:
+    """``log N(x_t | mu_k, Sigma_k)`` for x (T, d), means (K, d) and covars
+    (K, d) ("diag") or (K, d, d) ("full"). Returns (T, K)."""
+    d = x.shape[1]
+    if covariance_type == "diag":
+        prec = 1.0 / covars
+        quad = (x**2) @ prec.T - 2.0 * x @ (means * prec).T + np.sum(means**2 * prec, axis=1)
+        return -0.5 * (d * _LOG2PI + np.sum(np.log(covars), axis=1) + quad)
+    out = np.empty((x.shape[0], means.shape[0]))
+    for k in range(means.shape[0]):
+        L = np.linalg.cholesky(covars[k])
+        z = np.linalg.solve(L, (x - means[k]).T)
+        out[:, k] = -0.5 * (d * _LOG2PI + 2.0 * np.sum(np.log(np.diag(L))) + np.sum(z**2, axis=0))
+    return out
+
+
+def check_covariance_type(covariance_type: str) -> None:
+    if covariance_type not in ("diag", "full"):
+        raise ConfigError(f"covariance_type must be 'diag' or 'full', got {covariance_type!r}")
+
+
+def check_covars(covars: np.ndarray, covariance_type: str, name: str) -> None:
+    """Raise ShapeError on zero or negative variances / non-positive-definite matrices."""
+    if covariance_type == "diag":
+        bad = np.argwhere(~(covars > 0))
+        if bad.size:
+            raise ShapeError(f"{name}: variances must be > 0, got {covars[tuple(bad[0])]} at index {tuple(bad[0])}")
+    else:
+        for k, c in enumerate(covars.reshape(-1, covars.shape[-1], covars.shape[-1])):
+            if not np.allclose(c, c.T) or np.min(np.linalg.eigvalsh(c)) <= 0:
+                raise ShapeError(f"{name}[{k}] must be symmetric positive definite, "
+                                 f"got smallest eigenvalue {np.min(np.linalg.eigvalsh(c)):.3g}")
+
+
+def check_probabilities(p: np.ndarray, name: str) -> None:
+    p = np.asarray(p, dtype=float)
+    if np.any(p < 0) or not np.allclose(p.sum(axis=-1), 1.0):
+        raise ShapeError(f"{name} must be non-negative and sum to 1 along the last axis, "
+                         f"got sums {np.unique(np.round(p.sum(axis=-1), 6))[:5]}")
+
+
+def validate_samples(X: Any, n_streams: int | None = None, dims: Sequence[int] | None = None,
+                     synchronous: bool = True, names: Sequence[str] | None = None) -> list[list[np.ndarray]]:
+    """Turn ``X`` (a list of samples; each sample a (T, d) array, a sequence of
+    per-stream (T, d_c) arrays, or a dict stream name -> array) into a list of
+    lists of float64 2-D arrays, with clear errors for bad input."""
+    if isinstance(X, np.ndarray) and X.ndim == 2:
+        X = [X]
+    if X is None or len(X) == 0:
+        raise ShapeError("X must hold at least one sample, got 0 samples")
+    out = []
+    for i, sample in enumerate(X):
+        if isinstance(sample, dict):
+            keys = list(names) if names is not None else list(sample)
+            missing = [k for k in keys if k not in sample]
+            if missing:
+                raise ShapeError(f"sample {i}: missing stream(s) {missing}, expected {keys}")
+            streams = [sample[k] for k in keys]
+        elif isinstance(sample, np.ndarray) or (hasattr(sample, "shape") and len(getattr(sample, "shape")) == 2):
+            streams = [sample]
+        else:
+            streams = list(sample)
+        streams = [np.asarray(s, dtype=np.float64) for s in streams]
+        if n_streams is not None and len(streams) != n_streams:
+            raise ShapeError(f"sample {i}: expected {n_streams} streams, got {len(streams)}")
+        for c, s in enumerate(streams):
+            label = names[c] if names is not None and c < len(names) else c
+            if s.ndim == 1:
+                raise ShapeError(f"sample {i}, stream {label!r}: expected a (T, d) array, got shape {s.shape}")
+            if s.ndim != 2:
+                raise ShapeError(f"sample {i}, stream {label!r}: expected a (T, d) array, got shape {s.shape}")
+            if s.shape[0] == 0:
+                raise ShapeError(f"sample {i}, stream {label!r}: empty sequence (0 frames), expected T >= 1")
+            if dims is not None and s.shape[1] != dims[c]:
+                raise ShapeError(f"sample {i}, stream {label!r}: expected {dims[c]} features, got {s.shape[1]}")
+            if not np.all(np.isfinite(s)):
+                raise ShapeError(f"sample {i}, stream {label!r}: contains NaN or inf")
+        if synchronous and len({s.shape[0] for s in streams}) > 1:
+            lens = {(names[c] if names is not None else c): s.shape[0] for c, s in enumerate(streams)}
+            raise ShapeError(f"sample {i}: a state-synchronous model needs streams of equal length, "
+                             f"got lengths {lens}")
+        out.append(streams)
+    return out
+
+
+def check_nonconstant(frames: np.ndarray, stream: Any) -> None:
+    """Zero-variance features give a degenerate Gaussian: refuse them."""
+    var = frames.var(axis=0) if frames.shape[0] > 1 else np.zeros(frames.shape[1])
+    bad = np.flatnonzero(var <= 1e-12 * (1.0 + np.abs(frames).max()))
+    if bad.size:
+        raise ShapeError(f"stream {stream!r}: feature(s) {bad.tolist()} have zero variance over the training "
+                         f"frames (variance {var[bad[0]]:.3g}); a Gaussian emission needs variance > 0 - drop "
+                         f"or jitter constant features")
+
+
+def gaussian_m_step(frames: np.ndarray, weights: np.ndarray, covariance_type: str, min_covar: float
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted ML means/covariances: frames (N, d), weights (N, K) posteriors.
+    Variances are floored at ``min_covar`` (a floor only, so EM stays exact
+    whenever it is not active)."""
+    w = weights.sum(axis=0) + 1e-300
+    means = (weights.T @ frames) / w[:, None]
+    if covariance_type == "diag":
+        covars = (weights.T @ frames**2) / w[:, None] - means**2
+        return means, np.maximum(covars, min_covar)
+    d = frames.shape[1]
+    covars = np.empty((means.shape[0], d, d))
+    for k in range(means.shape[0]):
+        diff = frames - means[k]
+        c = (weights[:, k, None] * diff).T @ diff / w[k]
+        c = 0.5 * (c + c.T)
+        ev, V = np.linalg.eigh(c)
+        covars[k] = (V * np.maximum(ev, min_covar)) @ V.T
+    return means, covars
+
+
+def normalise(counts: np.ndarray, axis: int = -1) -> np.ndarray:
+    s = counts.sum(axis=axis, keepdims=True)
+    n = counts.shape[axis]
+    return np.where(s > 0, counts / np.where(s > 0, s, 1.0), 1.0 / n)
