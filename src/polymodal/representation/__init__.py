@@ -17,11 +17,14 @@ from polymodal.representation.similarity import (
 from polymodal.representation.joint import (
     LowRankFusion,
     MLPFusion,
+    MultimodalAutoencoder,
     MultiplicativeFusion,
     ProductFusion,
     SumFusion,
     TensorFusion,
 )
+from polymodal.representation.rbm import BernoulliRBM, GaussianBernoulliRBM
+from polymodal.representation.rbm_dbn import MultimodalDBN
 
 __all__ = [
     "CCA",
@@ -47,4 +50,8 @@ __all__ = [
     "ProductFusion",
     "SumFusion",
     "TensorFusion",
+    "MultimodalAutoencoder",
+    "BernoulliRBM",
+    "GaussianBernoulliRBM",
+    "MultimodalDBN",
 ]

@@ -1,0 +1,159 @@
+"""Multimodal deep belief network (Srivastava & Salakhutdinov, "Multimodal
+Learning with Deep Boltzmann Machines", NeurIPS 2012; JMLR 2014): one stack
+of RBMs per modality, a joint RBM on top, and generation of a missing
+modality by Gibbs sampling conditioned on the present ones."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from polymodal.errors import ConfigError, ModalityError, ShapeError
+from polymodal.representation.rbm import BernoulliRBM, GaussianBernoulliRBM
+
+__all__ = ["MultimodalDBN"]
+
+
+class MultimodalDBN(nn.Module):
+    """A multimodal DBN trained greedily, layer by layer.
+
+    For each modality :math:`m` a Gaussian-Bernoulli RBM on the
+    (standardised) input, then Bernoulli RBMs, each trained on the hidden
+    probabilities of the one below; a joint Bernoulli RBM models the
+    concatenated top layers :math:`[h^{(1)}_{top}; \\dots; h^{(M)}_{top}]`
+    (the joint layer of Srivastava & Salakhutdinov 2012, with the DBN's
+    greedy training instead of the DBM's joint fine-tuning).
+
+    Generating a missing modality (paper Sec. 4.3): the present modalities'
+    top layers are inferred bottom-up and clamped in the joint RBM's visible
+    layer; the missing part starts at 0.5 and alternating Gibbs steps
+    :math:`h \\sim p(h | v)`, :math:`v_{missing} \\sim p(v_{missing} | h)`
+    run ``n_gibbs`` times; the final mean of the missing top layer is passed
+    down its stack (mean-field, :math:`E[v | h]` per layer) to the input space.
+
+    Parameters
+    ----------
+    in_features : dict[str, int]
+    hidden : dict[str, sequence of int] or sequence of int
+        Layer sizes per modality (one list for all).
+    joint : int
+        Hidden units of the joint RBM (``out_features``).
+
+    >>> dbn = MultimodalDBN({"a": 4, "b": 3}, hidden=[8], joint=5)
+    >>> rng = np.random.default_rng(0)
+    >>> data = {"a": rng.normal(size=(40, 4)), "b": rng.normal(size=(40, 3))}
+    >>> dbn.fit(data, epochs=1).generate({"a": data["a"]}, "b").shape
+    (40, 3)
+    """
+
+    def __init__(self, in_features: Mapping[str, int], hidden: Mapping[str, Sequence[int]] | Sequence[int] = (128,),
+                 joint: int = 64) -> None:
+        super().__init__()
+        if not in_features:
+            raise ConfigError("in_features: a multimodal DBN needs at least one modality")
+        self.in_features = dict(in_features)
+        self.modalities = list(self.in_features)
+        sizes = {m: list(hidden[m]) if isinstance(hidden, Mapping) else list(hidden) for m in self.modalities}
+        if any(not s for s in sizes.values()):
+            raise ConfigError(f"hidden: each modality needs at least one layer, got {sizes}")
+        self.stacks = nn.ModuleDict()
+        for i, m in enumerate(self.modalities):
+            dims = [self.in_features[m], *sizes[m]]
+            layers = [GaussianBernoulliRBM(dims[0], dims[1], seed=10 * i)]
+            layers += [BernoulliRBM(dims[k], dims[k + 1], seed=10 * i + k) for k in range(1, len(dims) - 1)]
+            self.stacks[m] = nn.ModuleList(layers)
+        self.top_sizes = {m: sizes[m][-1] for m in self.modalities}
+        self.joint = BernoulliRBM(sum(self.top_sizes.values()), joint, seed=999)
+        self.out_features = int(joint)
+
+    def _tensor(self, m: str, X) -> torch.Tensor:
+        if m not in self.in_features:
+            raise ModalityError(f"unknown modality {m!r}; built for {self.modalities}")
+        x = torch.as_tensor(np.asarray(X), dtype=torch.float32)
+        if x.dim() != 2 or x.shape[1] != self.in_features[m]:
+            raise ShapeError(f"modality {m!r}: expected shape (n, {self.in_features[m]}), got {tuple(x.shape)}")
+        return x
+
+    @torch.no_grad()
+    def up(self, m: str, X) -> torch.Tensor:
+        """Top-layer hidden probabilities of modality ``m``."""
+        h = self._tensor(m, X)
+        for layer in self.stacks[m]:
+            h = layer.hidden_probs(h)
+        return h
+
+    @torch.no_grad()
+    def down(self, m: str, top: torch.Tensor) -> torch.Tensor:
+        """Mean-field top-down pass of modality ``m`` to its input space."""
+        v = top
+        for layer in reversed(self.stacks[m]):
+            v = layer.visible_mean(v)
+        return v
+
+    def fit(self, Xs: Mapping[str, np.ndarray], epochs: int = 20, lr: float = 0.005, joint_lr: float = 0.05,
+            k: int = 1, persistent: bool = False, batch_size: int = 32, seed: int = 0) -> "MultimodalDBN":
+        """Greedy layer-wise CD-k (or PCD) training; every modality of ``Xs`` given."""
+        missing = [m for m in self.modalities if m not in Xs]
+        if missing:
+            raise ModalityError(f"fit needs every modality {self.modalities}; missing {missing}")
+        tops = []
+        for i, m in enumerate(self.modalities):
+            h = self._tensor(m, Xs[m])
+            for j, layer in enumerate(self.stacks[m]):
+                layer.fit(h, epochs=epochs, lr=lr if j == 0 else joint_lr, k=k, persistent=persistent,
+                          batch_size=batch_size, seed=seed + 100 * i + j)
+                h = layer.transform(h)
+                h = torch.as_tensor(h)
+            tops.append(h)
+        self.joint.fit(torch.cat(tops, 1), epochs=epochs, lr=joint_lr, k=k, persistent=persistent,
+                       batch_size=batch_size, seed=seed + 7)
+        return self
+
+    @torch.no_grad()
+    def transform(self, Xs: Mapping[str, np.ndarray], n_gibbs: int = 20, seed: int = 0) -> np.ndarray:
+        """Joint hidden probabilities ``(n, joint)``; modalities left out of
+        ``Xs`` are filled in by conditional Gibbs sampling first."""
+        v = self._joint_visible(Xs, n_gibbs, seed)
+        return self.joint.hidden_probs(v).numpy()
+
+    @torch.no_grad()
+    def _joint_visible(self, Xs, n_gibbs, seed):
+        present = [m for m in self.modalities if m in Xs]
+        for m in Xs:
+            if m not in self.in_features:
+                raise ModalityError(f"unknown modality {m!r}; built for {self.modalities}")
+        if not present:
+            raise ModalityError(f"at least one of {self.modalities} must be given")
+        n = len(next(iter(Xs.values())))
+        parts, clamp = [], []
+        for m in self.modalities:
+            if m in Xs:
+                parts.append(self.up(m, Xs[m]))
+                clamp.append(torch.ones(self.top_sizes[m], dtype=torch.bool))
+            else:
+                parts.append(torch.full((n, self.top_sizes[m]), 0.5))
+                clamp.append(torch.zeros(self.top_sizes[m], dtype=torch.bool))
+        v, keep = torch.cat(parts, 1), torch.cat(clamp)
+        if keep.all():
+            return v
+        g = torch.Generator().manual_seed(seed)
+        for step in range(n_gibbs):
+            h = self.joint.sample_hidden(v, g)
+            mean = self.joint.visible_mean(h)
+            sample = mean if step == n_gibbs - 1 else (torch.rand(mean.shape, generator=g) < mean).float()
+            v = torch.where(keep, v, sample)
+        return v
+
+    @torch.no_grad()
+    def generate(self, Xs: Mapping[str, np.ndarray], missing: str, n_gibbs: int = 50, seed: int = 0) -> np.ndarray:
+        """Generate modality ``missing`` ``(n, d_missing)`` from the modalities in ``Xs``."""
+        if missing not in self.in_features:
+            raise ModalityError(f"unknown modality {missing!r}; built for {self.modalities}")
+        if missing in Xs:
+            raise ModalityError(f"modality {missing!r} is given in Xs; leave it out to generate it")
+        v = self._joint_visible(Xs, n_gibbs, seed)
+        start = sum(self.top_sizes[m] for m in self.modalities[: self.modalities.index(missing)])
+        return self.down(missing, v[:, start:start + self.top_sizes[missing]]).numpy()
