@@ -7,6 +7,8 @@ from polymodal.fusion.graphical._core import MAX_JOINT_STATES
 from polymodal.fusion.graphical.classifier import HMMClassifier, HMMLearnAdapter
 from polymodal.fusion.graphical.coupled import CoupledHMM
 from polymodal.fusion.graphical.factorial import FactorialHMM
+from polymodal.fusion.graphical.hcrf import HCRF, MV_HCRF_TOPOLOGIES, MultiViewHCRF
+from polymodal.fusion.graphical.ldcrf import LatentDynamicCRF
 from polymodal.fusion.graphical.hmm import MultiStreamHMM
 
 __all__ = [
@@ -14,7 +16,11 @@ __all__ = [
     "FactorialHMM",
     "HMMClassifier",
     "HMMLearnAdapter",
+    "HCRF",
     "HMMPosterior",
+    "LatentDynamicCRF",
+    "MV_HCRF_TOPOLOGIES",
+    "MultiViewHCRF",
     "MAX_JOINT_STATES",
     "MultiStreamHMM",
     "ViterbiResult",

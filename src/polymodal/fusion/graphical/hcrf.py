@@ -1,0 +1,166 @@
+"""Hidden CRF (Quattoni et al. 2007) and multi-view hidden CRF (Song, Morency
+& Davis, CVPR 2012), exact on the joint latent state space."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from polymodal.errors import ConfigError, ModalityError, ShapeError
+from polymodal.fusion.graphical._crf import crf_log_partition, pad_views
+
+MV_HCRF_TOPOLOGIES = ("linked", "coupled")
+
+
+class MultiViewHCRF(nn.Module):
+    """Multi-view hidden CRF: one latent chain per view, a sequence label y.
+
+    Song, Morency & Davis, "Multi-view latent variable discriminative models
+    for action recognition", CVPR 2012. With ``h = (h^1..h^V)``:
+
+    .. math:: p(y \\mid x) = \\frac{\\sum_h e^{\\psi(y, h, x)}}{\\sum_{y', h} e^{\\psi(y', h, x)}},\\quad
+        \\psi = \\sum_{t,v} \\big(\\theta^v_{h^v_t} \\cdot x^v_t + \\theta^v_{y h^v_t}\\big)
+        + \\sum_{t>1, v} \\theta^{vv}_{y h^v_{t-1} h^v_t} + \\text{cross-view edges}
+
+    cross-view edges: ``"linked"`` ``sum_{t, v<w} theta^{vw}_{y h^v_t h^w_t}`` (same step);
+    ``"coupled"`` ``sum_{t>1, v!=w} theta^{vw}_{y h^v_{t-1} h^w_t}`` (next step).
+    One view is the HCRF of Quattoni, Wang, Morency, Collins & Darrell (PAMI
+    2007). Inference is the forward algorithm on the ``prod_v H_v`` joint
+    latent states (exact, O(T Y S^2)); ``forward`` returns the class scores
+    ``log sum_h exp psi(y, h, x)`` so ``cross_entropy`` is the negative
+    conditional log-likelihood.
+
+    Parameters
+    ----------
+    in_features : dict view -> d_v
+    n_classes : int
+    n_hidden : int or dict view -> H_v (latent states per view)
+    topology : "linked" or "coupled"
+
+    Examples
+    --------
+    >>> m = MultiViewHCRF({"a": 2, "b": 3}, n_classes=2, n_hidden=2)
+    >>> m({"a": torch.zeros(4, 5, 2), "b": torch.zeros(4, 5, 3)}).shape
+    torch.Size([4, 2])
+    """
+
+    def __init__(self, in_features: dict[str, int], n_classes: int, n_hidden: int | dict[str, int] = 3,
+                 topology: str = "linked", max_joint_states: int = 1024) -> None:
+        super().__init__()
+        if topology not in MV_HCRF_TOPOLOGIES:
+            raise ConfigError(f"topology must be one of {MV_HCRF_TOPOLOGIES}, got {topology!r}")
+        self.views = list(in_features)
+        self.topology = topology
+        self.n_classes = n_classes
+        self.n_hidden = {v: int(n_hidden if isinstance(n_hidden, int) else n_hidden[v]) for v in self.views}
+        sizes = [self.n_hidden[v] for v in self.views]
+        S = int(np.prod(sizes))
+        if S > max_joint_states:
+            raise ConfigError(f"prod of n_hidden = {S} joint latent states exceeds max_joint_states={max_joint_states}")
+        self.register_buffer("digits", torch.tensor(list(itertools.product(*[range(k) for k in sizes]))), False)
+        g = torch.Generator().manual_seed(0)
+        p = lambda *s: nn.Parameter(0.1 * torch.randn(*s, generator=g))  # noqa: E731
+        self.obs = nn.ParameterDict({v: p(self.n_hidden[v], d) for v, d in in_features.items()})
+        self.label = nn.ParameterDict({v: p(n_classes, self.n_hidden[v]) for v in self.views})
+        self.within = nn.ParameterDict({v: p(n_classes, self.n_hidden[v], self.n_hidden[v]) for v in self.views})
+        pairs = [(v, w) for v in self.views for w in self.views if (v < w if topology == "linked" else v != w)]
+        self.pairs = pairs
+        self.cross = nn.ParameterDict({f"{v}->{w}": p(n_classes, self.n_hidden[v], self.n_hidden[w]) for v, w in pairs})
+        self.out_features = n_classes
+
+    def _idx(self, v: str) -> torch.Tensor:
+        return self.digits[:, self.views.index(v)]
+
+    def joint_potentials(self, x: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Node (B, Y, T, S) and edge (Y, S, S) potentials on the joint latent space."""
+        missing = [v for v in self.views if v not in x]
+        if missing:
+            raise ModalityError(f"missing view(s) {missing}; expected {self.views}, got {list(x)}")
+        B, T = x[self.views[0]].shape[:2]
+        node = 0.0
+        trans = 0.0
+        for v in self.views:
+            xv = x[v]
+            if xv.dim() != 3 or xv.shape[:2] != (B, T) or xv.shape[2] != self.obs[v].shape[1]:
+                raise ShapeError(f"view {v!r}: expected (B={B}, T={T}, {self.obs[v].shape[1]}), got {tuple(xv.shape)}")
+            iv = self._idx(v)
+            emis = (xv @ self.obs[v].T)[..., iv]  # (B, T, S)
+            node = node + emis[:, None] + self.label[v][:, iv][None, :, None, :]
+            trans = trans + self.within[v][:, iv[:, None], iv[None, :]]
+        for v, w in self.pairs:
+            iv, iw = self._idx(v), self._idx(w)
+            table = self.cross[f"{v}->{w}"]
+            if self.topology == "linked":
+                node = node + table[:, iv, iw][None, :, None, :]
+            else:
+                trans = trans + table[:, iv[:, None], iw[None, :]]
+        return node, trans
+
+    def forward(self, x: dict[str, torch.Tensor], lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """Class scores ``log sum_h exp psi(y, h, x)``, (B, n_classes)."""
+        node, trans = self.joint_potentials(x)
+        return crf_log_partition(node, trans, lengths)
+
+    def log_likelihood(self, x: dict[str, torch.Tensor], y: torch.Tensor, lengths: torch.Tensor | None = None
+                       ) -> torch.Tensor:
+        """Conditional log-likelihood ``log p(y | x)`` per sample (B,)."""
+        s = self(x, lengths)
+        return s.gather(1, y.view(-1, 1)).squeeze(1) - torch.logsumexp(s, 1)
+
+    # -- scikit-learn-like convenience ----------------------------------------------
+    def fit(self, X: Sequence[Any], y: Any, l2: float = 1e-2, max_iter: int = 100) -> "MultiViewHCRF":
+        """Maximise ``sum_i log p(y_i | x_i) - l2/2 ||theta||^2`` with L-BFGS
+        (full batch). ``X``: list of samples, dict view -> (T, d) array."""
+        dtype = next(self.parameters()).dtype
+        xs, lens = pad_views(X, self.views, dtype)
+        yt = torch.as_tensor(np.asarray(y), dtype=torch.long)
+        if yt.shape[0] != lens.shape[0]:
+            raise ShapeError(f"X has {lens.shape[0]} samples but y has {yt.shape[0]} labels")
+        opt = torch.optim.LBFGS(self.parameters(), max_iter=max_iter, line_search_fn="strong_wolfe")
+
+        def closure():
+            opt.zero_grad()
+            loss = -self.log_likelihood(xs, yt, lens).sum() + 0.5 * l2 * sum((p**2).sum() for p in self.parameters())
+            loss.backward()
+            return loss
+
+        opt.step(closure)
+        return self
+
+    @torch.no_grad()
+    def predict_proba(self, X: Sequence[Any]) -> np.ndarray:
+        xs, lens = pad_views(X, self.views, next(self.parameters()).dtype)
+        return torch.softmax(self(xs, lens), 1).numpy()
+
+    def predict(self, X: Sequence[Any]) -> np.ndarray:
+        return np.argmax(self.predict_proba(X), 1)
+
+
+class HCRF(MultiViewHCRF):
+    """Hidden CRF (Quattoni, Wang, Morency, Collins & Darrell, PAMI 2007):
+    the one-view case of :class:`MultiViewHCRF`; input is a (B, T, d) tensor.
+
+    .. math:: \\psi(y, h, x) = \\sum_t \\theta_{h_t} \\cdot x_t + \\theta_{y h_t} + \\sum_{t>1} \\theta_{y h_{t-1} h_t}
+
+    >>> HCRF(3, n_classes=2, n_hidden=4)(torch.zeros(2, 6, 3)).shape
+    torch.Size([2, 2])
+    """
+
+    def __init__(self, in_features: int, n_classes: int, n_hidden: int = 4) -> None:
+        super().__init__({"x": in_features}, n_classes, n_hidden)
+
+    def forward(self, x: Any, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        return super().forward(x if isinstance(x, dict) else {"x": x}, lengths)
+
+    def log_likelihood(self, x: Any, y: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        return super().log_likelihood(x if isinstance(x, dict) else {"x": x}, y, lengths)
+
+    def fit(self, X: Sequence[Any], y: Any, l2: float = 1e-2, max_iter: int = 100) -> "HCRF":
+        return super().fit([{"x": s} if not isinstance(s, dict) else s for s in X], y, l2, max_iter)
+
+    def predict_proba(self, X: Sequence[Any]) -> np.ndarray:
+        return super().predict_proba([{"x": s} if not isinstance(s, dict) else s for s in X])
