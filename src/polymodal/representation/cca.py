@@ -147,9 +147,6 @@ def solve_cca(stats: CCAStats, n_components: int, reg: float, scale: bool) -> di
     sign[sign == 0] = 1.0
     A *= sign
     B *= sign
-    # regression of each view on its scores (loadings), as in scikit-learn
-    Gx = A.T @ Cs[:p, :p] @ A
-    Gy = B.T @ Cs[p:, p:] @ B
     return dict(
         x_weights_=A,
         y_weights_=B,
@@ -158,10 +155,14 @@ def solve_cca(stats: CCAStats, n_components: int, reg: float, scale: bool) -> di
         y_mean_=stats.mean[p:].copy(),
         x_std_=std[:p].copy(),
         y_std_=std[p:].copy(),
-        x_loadings_=np.linalg.solve(Gx, (Cs[:p, :p] @ A).T).T,
-        y_loadings_=np.linalg.solve(Gy, (Cs[p:, p:] @ B).T).T,
-        _y_on_x=np.linalg.solve(Gx, (Cs[p:, :p] @ A).T).T,
+        _cov=Cs,
     )
+
+
+def _regression_on_scores(C_target: np.ndarray, C_own: np.ndarray, W: np.ndarray) -> np.ndarray:
+    """Least-squares coefficients of a view on the scores ``S = X W``: ``C W (W^T C W)^-1``."""
+    G = W.T @ C_own @ W
+    return np.linalg.solve(G, (C_target @ W).T).T
 
 
 def _alias(Y, y):
@@ -289,7 +290,7 @@ class CCA(
             self._solve(stats)
         except ShapeError as err:  # not solvable yet: keep the statistics
             self._pending_error = err
-            for name in ("x_weights_", "canonical_correlations_"):
+            for name in ("x_weights_", "canonical_correlations_", "_cov"):
                 self.__dict__.pop(name, None)
         return self
 
@@ -309,16 +310,37 @@ class CCA(
     def _solve(self, stats: CCAStats) -> None:
         with single_thread_blas():
             out = solve_cca(stats, self.n_components, float(self.reg), bool(self.scale))
-        y_on_x = out.pop("_y_on_x")
         for key, val in out.items():
             setattr(self, key, val)
         self.__dict__.pop("_pending_error", None)
         self.x_rotations_ = self.x_weights_
         self.y_rotations_ = self.y_weights_
         self._n_features_out = self.x_weights_.shape[1]
-        coef = (self.x_weights_ @ y_on_x.T) * self.y_std_ / self.x_std_[:, None]
-        self.coef_ = coef.T
-        self.intercept_ = self.y_mean_.copy()
+
+    # loadings and the regression coefficients are computed on access (cheap)
+    @property
+    def x_loadings_(self) -> np.ndarray:
+        """(p, k) regression of the scaled ``X`` on its components."""
+        p = self.x_mean_.shape[0]
+        return _regression_on_scores(self._cov[:p, :p], self._cov[:p, :p], self.x_weights_)
+
+    @property
+    def y_loadings_(self) -> np.ndarray:
+        """(q, k) regression of the scaled ``Y`` on its components."""
+        p = self.x_mean_.shape[0]
+        return _regression_on_scores(self._cov[p:, p:], self._cov[p:, p:], self.y_weights_)
+
+    @property
+    def coef_(self) -> np.ndarray:
+        """(q, p) coefficients of ``predict``: ``Y`` regressed on the ``X`` components."""
+        p = self.x_mean_.shape[0]
+        y_on_x = _regression_on_scores(self._cov[p:, :p], self._cov[:p, :p], self.x_weights_)
+        return ((self.x_weights_ @ y_on_x.T) * self.y_std_ / self.x_std_[:, None]).T
+
+    @property
+    def intercept_(self) -> np.ndarray:
+        """(q,) intercept of ``predict`` (the mean of ``Y``)."""
+        return self.y_mean_
 
     def _check_fitted(self) -> None:
         err = self.__dict__.get("_pending_error")
