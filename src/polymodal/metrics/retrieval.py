@@ -76,6 +76,11 @@ def relevance_matrix(relevance, n_queries: int, n_gallery: int) -> np.ndarray:
     ``relevance`` is a boolean/0-1 matrix (n_queries, n_gallery), a 1-D integer
     array (n_queries,) with one ground-truth gallery index per query, or a
     sequence of n_queries lists of gallery indices.
+
+    Example
+    -------
+    >>> relevance_matrix([[0, 2], [1]], 2, 3).astype(int).tolist()
+    [[1, 0, 1], [0, 1, 0]]
     """
     if isinstance(relevance, (np.ndarray, torch.Tensor)) and relevance.ndim == 2:
         rel = _np(relevance, "relevance")
@@ -113,6 +118,12 @@ def ground_truth_ranks(similarity, relevance) -> np.ndarray:
 
     ``similarity`` (n_queries, n_gallery), higher is better; ``relevance`` as in
     :func:`relevance_matrix`. Every query needs at least one ground truth.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> ground_truth_ranks(np.array([[0.1, 0.9, 0.5]]), [[0, 2]]).tolist()
+    [2]
     """
     S = _np(similarity, "similarity").astype(np.float64)
     if S.ndim != 2:
@@ -162,7 +173,13 @@ def retrieval_recall_at_k(similarity, relevance, ks: Sequence[int] = (1, 5, 10))
 
 
 def recall_curve(ranks: np.ndarray, max_k: int) -> np.ndarray:
-    """R@K in percent for K = 1..max_k from the ranks; returns (max_k,)."""
+    """R@K in percent for K = 1..max_k from the ranks; returns (max_k,).
+
+    Example
+    -------
+    >>> recall_curve(np.array([1, 3, 2, 1]), 3).tolist()
+    [50.0, 75.0, 100.0]
+    """
     ranks = np.asarray(ranks)
     counts = np.bincount(np.minimum(ranks, max_k + 1), minlength=max_k + 2)[1:max_k + 1]
     return 100.0 * np.cumsum(counts) / ranks.shape[0]
@@ -220,6 +237,14 @@ def plot_recall_curve(
 
     Draws with matplotlib's Agg canvas (no display needed); saves to ``path``
     when given and returns the ``matplotlib.figure.Figure``.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> r = retrieval_recall_at_k(np.eye(4), np.arange(4))
+    >>> fig = plot_recall_curve({"identity": r}, max_k=4)
+    >>> fig.axes[0].get_ylabel()
+    'R@K (%)'
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure

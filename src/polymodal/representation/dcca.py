@@ -158,7 +158,7 @@ class DCCAE(DCCA):
     >>> enc = {"a": nn.Linear(4, 2), "b": nn.Linear(3, 2)}
     >>> dec = {"a": nn.Linear(2, 4), "b": nn.Linear(2, 3)}
     >>> model = DCCAE(enc, dec, lam=0.1)
-    >>> float(model.loss({"a": torch.randn(8, 4), "b": torch.randn(8, 3)})) < 10
+    >>> model.loss({"a": torch.randn(8, 4), "b": torch.randn(8, 3)}).item() < 10
     True
     """
 

@@ -120,5 +120,12 @@ def cca_correlation(
 
 def cca_loss(h1: Tensor, h2: Tensor, n_components: int | None = None, reg: float = 1e-3,
              eps: float = 1e-12) -> Tensor:
-    """Negative :func:`cca_correlation` (minimise it to train deep CCA)."""
+    """Negative :func:`cca_correlation` (minimise it to train deep CCA).
+
+    Example
+    -------
+    >>> h = torch.randn(20, 2, dtype=torch.float64)
+    >>> round(float(cca_loss(h, h, reg=0.0, eps=1e-30)), 6)
+    -2.0
+    """
     return -cca_correlation(h1, h2, n_components, reg, eps)
