@@ -68,6 +68,26 @@ def test_multivariate_matches_dtaidistance_and_tslearn(radius):
         assert ours == pytest.approx(ref_ts, abs=1e-9)
 
 
+@pytest.mark.parametrize("d", [8, 20])
+def test_many_feature_strip_kernel(d):
+    """From 8 features on, unwindowed costs come from BLAS products in strips
+    of 64 rows: check it against the peers and the path kernel across strip
+    edges, for every pattern and metric it serves."""
+    rng = np.random.default_rng(d)
+    for n, m in [(1, 1), (1, 9), (9, 1), (64, 64), (65, 130), (130, 65), (200, 129)]:
+        x, y = rng.normal(size=(n, d)), rng.normal(size=(m, d))
+        ours = dtw(x, y).distance
+        assert ours == pytest.approx(dtai_nd.distance(x, y), abs=1e-9)
+        assert ours == pytest.approx(ts_dtw(x, y), abs=1e-9)
+        for pattern in ("symmetric1", "symmetric2"):
+            for metric in ("sqeuclidean", "euclidean", "cosine"):
+                fast = dtw(x, y, step_pattern=pattern, metric=metric).cost
+                slow = dtw(x, y, step_pattern=pattern, metric=metric, return_path=True).cost
+                assert fast == pytest.approx(slow, rel=1e-10, abs=1e-12)
+    x = 100 * rng.normal(size=(70, d))
+    assert dtw(x, x).distance == 0.0  # cancellation noise is rounded to exact zero
+
+
 def _path_cost(C, path, pattern):
     """Cost of a path under a step pattern, from the pattern's definition
     (the cheapest way to split the path into moves; inf if none exists)."""

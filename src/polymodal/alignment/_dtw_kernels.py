@@ -122,6 +122,85 @@ def wavefront_cost(xT, yrT, lo, hi, diag_weight, use_sqrt, abandon):
     return p1[n]
 
 
+@njit(cache=True, nogil=True, error_model="numpy")
+def strip_cost(x, y, H, diag_weight, use_sqrt):
+    """Accumulated DTW cost without a window for multivariate series, in
+    strips of ``H`` rows: each strip's local costs come from one BLAS product,
+    ``|x_i|^2 + |y_j|^2 - 2 x_i . y_j`` (values within the dot product's
+    rounding error of zero are set to zero, so identical rows cost exactly
+    0), then the strip is swept by anti-diagonals.  x (n, d), y (m, d)."""
+    n, d = x.shape
+    m = y.shape[0]
+    yT = np.ascontiguousarray(y.T)
+    xn = np.zeros(n)
+    yn = np.zeros(m)
+    for i in range(n):
+        for f in range(d):
+            xn[i] += x[i, f] * x[i, f]
+    for j in range(m):
+        for f in range(d):
+            yn[j] += y[j, f] * y[j, f]
+    tol = 4.0 * d * 2.220446049250313e-16
+    top = np.full(m + 1, INF)  # D(i0 - 1, j - 1) at index j
+    top[0] = 0.0  # a virtual D(-1, -1) = 0, so that D(0, 0) = c(0, 0)
+    newtop = np.full(m + 1, INF)
+    b0 = np.empty(H + 2)
+    b1 = np.empty(H + 2)
+    b2 = np.empty(H + 2)
+    one = np.uint64(1)
+    st = np.uint64(m - 1)
+    for i0 in range(0, n, H):
+        h = min(H, n - i0)
+        G = np.dot(x[i0 : i0 + h], yT)
+        for r in range(h):
+            a = xn[i0 + r]
+            for j in range(m):
+                v = a + yn[j] - 2.0 * G[r, j]
+                v = v if v > tol * (a + yn[j]) else 0.0
+                G[r, j] = np.sqrt(v) if use_sqrt else v
+        Gf = G.ravel()
+        p2, p1, cur = b0, b1, b2
+        p2[:] = INF
+        p1[:] = INF
+        cur[:] = INF
+        newtop[0] = INF
+        for t in range(h + m - 1):
+            rlo = max(0, t - (m - 1))
+            rhi = min(h - 1, t)
+            # index p = r + 1; p = 0 is row i0 - 1, taken from the previous strip
+            p1[0] = top[t + 1] if t + 1 <= m else INF
+            p2[0] = top[t]
+            kk = np.uint64(t)
+            if diag_weight == 1.0:
+                for r in range(np.uint64(rlo), np.uint64(rhi + 1)):
+                    c = Gf[r * st + kk]  # G[r, t - r]
+                    a = p1[r]
+                    b = p1[r + one]
+                    a = a if a < b else b
+                    e = p2[r]
+                    a = a if a < e else e
+                    cur[r + one] = a + c
+            else:
+                for r in range(np.uint64(rlo), np.uint64(rhi + 1)):
+                    c = Gf[r * st + kk]
+                    a = p1[r]
+                    b = p1[r + one]
+                    a = (a if a < b else b) + c
+                    e = p2[r] + diag_weight * c
+                    cur[r + one] = a if a < e else e
+            if i0 == 0 and t == 0:
+                cur[1] = Gf[0]  # D(0, 0) = c(0, 0) whatever the diagonal weight
+            if rlo > 0:
+                cur[rlo] = INF
+            cur[rhi + 2] = INF
+            if rhi == h - 1:
+                newtop[t - h + 2] = cur[h]
+            p2, p1, cur = p1, cur, p2
+        top, newtop = newtop, top
+        top[0] = INF
+    return top[m]
+
+
 @njit(cache=True, nogil=True)
 def sqeuclidean_matrix(x, y, use_sqrt):
     """Local cost matrix (n, m) of squared (or plain) Euclidean distances."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from scipy.spatial.distance import cdist
@@ -24,6 +25,8 @@ __all__ = ["DTWResult", "dtw", "local_cost_matrix"]
 
 METRICS = ("sqeuclidean", "euclidean", "cosine", "precomputed")
 _WAVEFRONT_PATTERNS = {"symmetric1": 1.0, "symmetric2": 2.0, "symmetricP0": 2.0}
+# from this many features on, unwindowed local costs come from BLAS products
+_STRIP_MIN_FEATURES = 8
 
 
 @dataclass
@@ -159,15 +162,20 @@ def dtw(
         if metric == "cosine":
             xs, ys = _unit_rows(xs, "x"), _unit_rows(ys, "y")
         lo, hi = (-(n - 1), m - 1) if kind is None else sakoe_chiba_bounds(n, m, value)
-        cost = K.wavefront_cost(
-            np.ascontiguousarray(xs.T),
-            np.ascontiguousarray(ys[::-1].T),
-            lo,
-            hi,
-            _WAVEFRONT_PATTERNS[pattern.name],
-            metric == "euclidean",
-            np.inf,
-        )
+        if kind is None and xs.shape[1] >= _STRIP_MIN_FEATURES:
+            with _one_blas_thread():  # small products: threads only wait on a busy machine
+                cost = K.strip_cost(xs, ys, 64, _WAVEFRONT_PATTERNS[pattern.name],
+                                    metric == "euclidean")
+        else:
+            cost = K.wavefront_cost(
+                np.ascontiguousarray(xs.T),
+                np.ascontiguousarray(ys[::-1].T),
+                lo,
+                hi,
+                _WAVEFRONT_PATTERNS[pattern.name],
+                metric == "euclidean",
+                np.inf,
+            )
         if metric == "cosine":
             cost *= 0.5  # |u - v|^2 / 2 = 1 - cos(u, v) for unit vectors
         return _result(cost, pattern, metric, n, m)
@@ -188,6 +196,17 @@ def dtw(
         res.cost_matrix = D
         res.local_cost_matrix = C
     return res
+
+
+@lru_cache(maxsize=1)
+def _blas_controller():
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
+def _one_blas_thread():
+    return _blas_controller().limit(limits=1, user_api="blas")
 
 
 def _unit_rows(a: np.ndarray, name: str) -> np.ndarray:
