@@ -1,6 +1,16 @@
 """polymodal.translation: decoding (greedy, beam search), encoder-decoder and attention captioning,
 seq2seq with attention, example-based (retrieval) translation and a VQA baseline."""
 
+from polymodal.translation.attention import AdditiveAttention, StepwiseDecoder, token_loss
+from polymodal.translation.captioning import CaptionOutput, GridImageEncoder, ShowAndTell, ShowAttendTell
 from polymodal.translation.decoding import DecodeResult, Hypothesis, beam_search, greedy_decode, map_state
+from polymodal.translation.figures import plot_attention, upsample_attention
+from polymodal.translation.seq2seq import Seq2SeqAttention
+from polymodal.translation.training import GeneratorFit, SequenceGenerationModule, fit_generator
 
-__all__ = ["DecodeResult", "Hypothesis", "beam_search", "greedy_decode", "map_state"]
+__all__ = [
+    "AdditiveAttention", "CaptionOutput", "DecodeResult", "GeneratorFit", "GridImageEncoder", "Hypothesis",
+    "Seq2SeqAttention", "SequenceGenerationModule", "ShowAndTell", "ShowAttendTell", "StepwiseDecoder",
+    "beam_search", "fit_generator", "greedy_decode", "map_state", "plot_attention", "token_loss",
+    "upsample_attention",
+]

@@ -1,0 +1,127 @@
+"""Additive (Bahdanau) attention and the shared step-wise decoder interface."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from polymodal.errors import ShapeError
+from polymodal.translation.decoding import DecodeResult, beam_search, greedy_decode
+
+__all__ = ["AdditiveAttention", "StepwiseDecoder", "token_loss"]
+
+
+class AdditiveAttention(nn.Module):
+    r"""Additive attention (Bahdanau, Cho & Bengio, "Neural machine translation by jointly
+    learning to align and translate", ICLR 2015; Xu et al., ICML 2015, Eq. 4-5).
+
+    .. math:: e_i = v^\top \tanh(W_k k_i + W_q q), \quad
+              \alpha = \mathrm{softmax}(e) \text{ over unmasked } i, \quad
+              c = \textstyle\sum_i \alpha_i k_i
+
+    Parameters
+    ----------
+    key_features, query_features, hidden : int
+
+    Examples
+    --------
+    >>> att = AdditiveAttention(4, 3, 5)
+    >>> c, a = att(torch.zeros(2, 3), torch.randn(2, 6, 4))
+    >>> c.shape, bool(torch.allclose(a.sum(-1), torch.ones(2)))
+    (torch.Size([2, 4]), True)
+    """
+
+    def __init__(self, key_features: int, query_features: int, hidden: int) -> None:
+        super().__init__()
+        self.key = nn.Linear(key_features, hidden, bias=False)
+        self.query = nn.Linear(query_features, hidden)
+        self.v = nn.Linear(hidden, 1, bias=False)
+        self.key_features, self.query_features = key_features, query_features
+
+    def project_keys(self, keys: torch.Tensor) -> torch.Tensor:
+        """:math:`W_k k_i` (B, L, hidden), computed once per input and reused at every step."""
+        return self.key(keys)
+
+    def forward(self, query: torch.Tensor, keys: torch.Tensor, mask: torch.Tensor | None = None,
+                projected_keys: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Context (B, Dk) and weights (B, L) of ``query`` (B, Dq) over ``keys`` (B, L, Dk); ``mask`` (B, L) True = keep."""
+        if keys.ndim != 3 or keys.shape[-1] != self.key_features:
+            raise ShapeError(f"keys must be (B, L, {self.key_features}), got {tuple(keys.shape)}")
+        if query.ndim != 2 or query.shape != (keys.shape[0], self.query_features):
+            raise ShapeError(f"query must be ({keys.shape[0]}, {self.query_features}), got {tuple(query.shape)}")
+        pk = self.project_keys(keys) if projected_keys is None else projected_keys
+        e = self.v(torch.tanh(pk + self.query(query).unsqueeze(1))).squeeze(-1)
+        if mask is not None:
+            e = e.masked_fill(~mask, float("-inf"))
+        alpha = torch.softmax(e, dim=-1)
+        return torch.bmm(alpha.unsqueeze(1), keys).squeeze(1), alpha
+
+
+def token_loss(logits: torch.Tensor, targets: torch.Tensor, pad_id: int = 0) -> torch.Tensor:
+    """Mean cross-entropy over the non-padding target tokens; ``logits`` (B, T, V), ``targets`` (B, T)."""
+    return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
+                                       ignore_index=pad_id)
+
+
+class StepwiseDecoder(nn.Module):
+    """Base of the sequence generators: subclasses define ``init_state(source)`` and
+    ``step(tokens, state) -> (log_probs, state)`` (and a teacher-forced ``forward``);
+    :meth:`generate` decodes with greedy or beam search.
+
+    Class attributes ``bos_id``, ``eos_id``, ``pad_id`` follow
+    :class:`polymodal.data.vocab.Vocabulary` (1, 2, 0).
+    """
+
+    pad_id, bos_id, eos_id = 0, 1, 2
+
+    def init_state(self, source: Any) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def step(self, tokens: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def batch_size(self, source: Any) -> int:
+        """Number of inputs in ``source`` (its first tensor's first dimension)."""
+        first = source[0] if isinstance(source, (tuple, list)) else source
+        return int(first.shape[0])
+
+    @torch.no_grad()
+    def generate(self, source: Any, max_len: int = 20, beam_size: int = 1, length_penalty: float = 0.0) -> DecodeResult:
+        """Decode ``source``: greedy when ``beam_size == 1``, otherwise beam search (see :func:`beam_search`)."""
+        was_training = self.training
+        self.eval()
+        try:
+            state = self.init_state(source)
+            B = self.batch_size(source)
+            if beam_size == 1:
+                return greedy_decode(self.step, state, B, self.bos_id, self.eos_id, max_len, self.pad_id,
+                                     length_penalty)
+            return beam_search(self.step, state, B, self.bos_id, self.eos_id, max_len, beam_size, length_penalty,
+                               self.pad_id)
+        finally:
+            self.train(was_training)
+
+    @torch.no_grad()
+    def sequence_log_prob(self, source: Any, tokens: list[list[int]], ended: list[bool] | None = None) -> torch.Tensor:
+        """Model log-probability (B,) of given outputs (ids without ``<bos>``/``<eos>``), by stepping the decoder."""
+        was_training = self.training
+        self.eval()
+        try:
+            state = self.init_state(source)
+            B = len(tokens)
+            ended = [True] * B if ended is None else ended
+            full = [list(t) + ([self.eos_id] if e else []) for t, e in zip(tokens, ended)]
+            T = max(len(f) for f in full)
+            total = torch.zeros(B, dtype=torch.float64)
+            prev = torch.full((B,), self.bos_id, dtype=torch.long)
+            for t in range(T):
+                logp, state = self.step(prev, state)
+                nxt = torch.tensor([f[t] if t < len(f) else self.pad_id for f in full])
+                keep = torch.tensor([t < len(f) for f in full])
+                total += torch.where(keep, logp.double().cpu().gather(1, nxt[:, None]).squeeze(1), 0.0)
+                prev = nxt
+            return total
+        finally:
+            self.train(was_training)
