@@ -1,1 +1,12 @@
-"""polymodal.colearning."""
+"""Co-learning: co-training (parallel data), cross-modal transfer by
+distillation (parallel data), zero-shot classification through a coordinated
+word-vector space (non-parallel data) and bridging through a pivot modality
+(hybrid data)."""
+
+from polymodal.colearning.bridging import PivotBridge
+from polymodal.colearning.cotraining import UNLABELLED, CoTraining
+from polymodal.colearning.transfer import CrossModalDistillation, distillation_loss
+from polymodal.colearning.zeroshot import DeViSE, hinge_rank_loss
+
+__all__ = ["CoTraining", "CrossModalDistillation", "DeViSE", "PivotBridge", "UNLABELLED", "distillation_loss",
+           "hinge_rank_loss"]

@@ -1,0 +1,135 @@
+"""Zero-shot classification through a coordinated space (DeViSE-style)."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator
+
+from polymodal.errors import ConfigError, ShapeError
+
+
+def hinge_rank_loss(scores: torch.Tensor, y: torch.Tensor, margin: float = 0.1) -> torch.Tensor:
+    """DeViSE's hinge rank loss, mean over samples:
+    ``sum_{j != y} max(0, margin - s_y + s_j)`` for scores (n, C), labels (n,)."""
+    sy = scores.gather(1, y.view(-1, 1))
+    viol = torch.clamp(margin - sy + scores, min=0.0)
+    viol = viol.masked_fill(torch.nn.functional.one_hot(y, scores.shape[1]).bool(), 0.0)
+    return viol.sum(1).mean()
+
+
+def _unit(E: np.ndarray) -> np.ndarray:
+    return E / np.maximum(np.linalg.norm(E, axis=-1, keepdims=True), 1e-12)
+
+
+class DeViSE(BaseEstimator):
+    """Zero-shot classifier: a linear map of a modality into word-vector space,
+    classes recognised by the nearest (cosine) class-name vector, so classes
+    never seen in training are predicted from their names alone.
+
+    Frome, Corrado, Shlens, Bengio, Dean, Ranzato & Mikolov, "DeViSE: a deep
+    visual-semantic embedding model", NeurIPS 2013:
+
+    .. math:: \\min_M \\sum_i \\sum_{j \\ne y_i} \\max(0,\\, m - t_{y_i}^\\top M x_i + t_j^\\top M x_i)
+              + \\tfrac{\\alpha}{2} \\|M\\|_F^2,\\quad \\hat y = \\arg\\max_{c \\in \\mathcal{C}} \\cos(M x, t_c)
+
+    with unit class vectors ``t_c``. ``loss="ridge"`` instead regresses onto
+    the class vectors in closed form (``M = T_y^T X (X^T X + alpha I)^{-1}``,
+    the linear mapping of Socher et al. 2013 / Palatucci et al. 2009).
+
+    Parameters
+    ----------
+    loss : "hinge" (DeViSE) or "ridge"
+    margin : float; alpha : float (L2); n_epochs, lr : Adam full-batch settings; random_state : int
+
+    ``fit(X, y, class_embeddings)``: X (n, d), y (n,), class_embeddings a
+    mapping label -> (k,) vector for every training label.
+    ``predict(X, class_embeddings)``: labels among the candidates given.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> E = {c: rng.normal(size=4) for c in range(8)}
+    >>> A = rng.normal(size=(4, 6))
+    >>> y = np.repeat(np.arange(6), 10)
+    >>> X = np.stack([E[c] for c in y]) @ A
+    >>> m = DeViSE(loss="ridge").fit(X, y, {c: E[c] for c in range(6)})
+    >>> m.predict(np.stack([E[6], E[7]]) @ A, {6: E[6], 7: E[7]}).tolist()
+    [6, 7]
+    """
+
+    def __init__(self, loss: str = "hinge", margin: float = 0.1, alpha: float = 1e-3, n_epochs: int = 300,
+                 lr: float = 1e-2, random_state: int | None = 0) -> None:
+        self.loss = loss
+        self.margin = margin
+        self.alpha = alpha
+        self.n_epochs = n_epochs
+        self.lr = lr
+        self.random_state = random_state
+
+    @staticmethod
+    def _table(class_embeddings: Mapping[Any, Any]) -> tuple[np.ndarray, np.ndarray]:
+        if not class_embeddings:
+            raise ShapeError("class_embeddings must map at least one label to a vector, got none")
+        labels = np.array(list(class_embeddings))
+        E = np.stack([np.asarray(v, dtype=float) for v in class_embeddings.values()])
+        if E.ndim != 2 or not np.all(np.isfinite(E)):
+            raise ShapeError(f"class_embeddings must hold finite vectors of one size, got array of shape {E.shape}")
+        return labels, _unit(E)
+
+    def fit(self, X: Any, y: Any, class_embeddings: Mapping[Any, Any]) -> "DeViSE":
+        X = np.asarray(X, dtype=float)
+        y = np.asarray(y)
+        if X.ndim != 2 or X.shape[0] != y.shape[0]:
+            raise ShapeError(f"X must be (n, d) with n = len(y) = {y.shape[0]}, got {X.shape}")
+        labels, E = self._table(class_embeddings)
+        missing = sorted(set(y.tolist()) - set(labels.tolist()))
+        if missing:
+            raise ShapeError(f"class_embeddings lacks vectors for training label(s) {missing[:5]}")
+        self.mean_, self.scale_ = X.mean(0), X.std(0) + 1e-8
+        Z = (X - self.mean_) / self.scale_
+        Zb = np.c_[Z, np.ones(len(Z))]
+        idx = np.searchsorted(labels, y, sorter=np.argsort(labels))
+        idx = np.argsort(labels)[idx]
+        if self.loss == "ridge":
+            reg = self.alpha * np.eye(Zb.shape[1])
+            reg[-1, -1] = 0.0
+            self.coef_ = np.linalg.solve(Zb.T @ Zb + reg, Zb.T @ E[idx])  # (d + 1, k)
+        elif self.loss == "hinge":
+            torch.manual_seed(0 if self.random_state is None else self.random_state)
+            Zt = torch.as_tensor(Zb)
+            Et = torch.as_tensor(E)
+            yt = torch.as_tensor(idx)
+            W = torch.nn.Parameter(0.01 * torch.randn(Zb.shape[1], E.shape[1], dtype=torch.float64))
+            opt = torch.optim.Adam([W], lr=self.lr)
+            for _ in range(self.n_epochs):
+                opt.zero_grad()
+                loss = hinge_rank_loss(Zt @ W @ Et.T, yt, self.margin) + 0.5 * self.alpha * (W[:-1] ** 2).sum()
+                loss.backward()
+                opt.step()
+            self.coef_ = W.detach().numpy()
+        else:
+            raise ConfigError(f"loss must be 'hinge' or 'ridge', got {self.loss!r}")
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Unit-normalised image of X in the word-vector space, (n, k)."""
+        if not hasattr(self, "coef_"):
+            raise ConfigError("DeViSE is not fitted: call fit(X, y, class_embeddings) first")
+        X = np.asarray(X, dtype=float)
+        if X.ndim != 2 or X.shape[1] != self.n_features_in_:
+            raise ShapeError(f"X: expected (n, {self.n_features_in_}), got {X.shape}")
+        Z = (X - self.mean_) / self.scale_
+        return _unit(np.c_[Z, np.ones(len(Z))] @ self.coef_)
+
+    def decision_function(self, X: Any, class_embeddings: Mapping[Any, Any]) -> np.ndarray:
+        """Cosine similarity to every candidate class vector, (n, n_candidates)."""
+        _, E = self._table(class_embeddings)
+        return self.transform(X) @ E.T
+
+    def predict(self, X: Any, class_embeddings: Mapping[Any, Any]) -> np.ndarray:
+        labels, _ = self._table(class_embeddings)
+        return labels[np.argmax(self.decision_function(X, class_embeddings), 1)]
