@@ -65,8 +65,11 @@ def test_demo_small_run_writes_report(tmp_path, capsys):
     runs, report = run_demo(seeds=2, out_dir=tmp_path, workers=1, max_epochs=2, models=["view mor", "late (mean)"], progress=False)
     text = report.read_text()
     assert "| late (mean) |" in text and "| view mor |" in text
-    for png in ("accuracy.png", "confusion_best.png", "missing_views.png"):
+    assert "## Robustness: Gaussian noise on every view" in text
+    for png in ("accuracy.png", "confusion_best.png", "missing_views.png", "noise.png"):
         assert (tmp_path / png).stat().st_size > 5000
     late = [r for r in runs if r.model == "late (mean)"]
     assert len(late) == 2 and set(late[0].missing) == {"fou", "fac", "kar", "pix", "zer", "mor"}
     assert sum(r.confusion.sum() for r in late) == 800  # two test sets of 400
+    assert late[0].noise_accuracy[0] == pytest.approx(late[0].accuracy)  # sigma = 0 is the clean score
+    assert late[0].noise_accuracy[-1] < late[0].accuracy

@@ -25,6 +25,7 @@ from polymodal.data.mfeat import MFEAT_VIEWS
 __all__ = ["DEMO_MODELS", "demo_configs", "run_demo", "DemoRun"]
 
 VIEWS = list(MFEAT_VIEWS)
+NOISE_LEVELS = (0.0, 0.5, 1.0, 1.5, 2.0)  # Gaussian noise on every view, x each feature's std
 _HEAD = {"name": "mlp", "hidden": [128], "dropout": 0.3}
 
 # name -> (views, model config); every part is a registered name.
@@ -51,6 +52,9 @@ class DemoRun:
     epochs: int
     confusion: np.ndarray
     missing: dict[str, float]  # view dropped at test time -> accuracy
+    noise_levels: list[float] | None = None  # Gaussian noise sigma (x feature std) on all views
+    noise_accuracy: list[float] | None = None
+    noise_auc: float | None = None
 
 
 def demo_configs(seed: int, out_dir: Path, max_epochs: int = 40, patience: int = 8, batch_size: int = 128) -> dict[str, dict]:
@@ -84,19 +88,22 @@ def _quiet() -> None:
 
 def _train_one(model_name: str, config: dict) -> DemoRun:
     _quiet()
+    from polymodal.benchmarks.robustness import robustness_curves
     from polymodal.metrics import confusion_matrix
-    from polymodal.training.engine import evaluate, fit, predict
+    from polymodal.training.engine import fit, predict
 
     result = fit(config, overwrite=True)
     dm, model, task = result.datamodule, result.model, result.task
     output, target = predict(model, dm.test_dataloader())
     cm = confusion_matrix(task.predict(output.logits), target, task.n_outputs).numpy()
-    missing = {}
+    run = DemoRun(model_name, config["seed"], result.test_metrics["accuracy"], result.test_metrics["f1_macro"],
+                  result.n_parameters, result.train_seconds, result.epochs, cm, {})
     if len(model.modalities) > 1:
-        for view in model.modalities:
-            missing[view] = evaluate(model, task, dm.test_dataloader(), drop=(view,))["accuracy"]
-    return DemoRun(model_name, config["seed"], result.test_metrics["accuracy"], result.test_metrics["f1_macro"],
-                   result.n_parameters, result.train_seconds, result.epochs, cm, missing)
+        robust = robustness_curves(model, task, dm.test_dataloader(), noise_levels=NOISE_LEVELS,
+                                   per_modality=False, seed=config["seed"])
+        run.missing = dict(robust.missing)
+        run.noise_levels, run.noise_accuracy, run.noise_auc = robust.noise_levels, robust.noise["all"], robust.auc["all"]
+    return run
 
 
 def run_demo(

@@ -21,6 +21,8 @@ class LeaderboardRow:
     train_seconds: float
     seeds: int
     missing: dict[str, float]  # mean accuracy with that view missing
+    noise_auc: float | None = None  # mean normalised AUC of accuracy vs noise on all views
+    noise_curve: list[float] | None = None  # mean accuracy at each noise level
 
 
 def leaderboard(runs) -> list[LeaderboardRow]:
@@ -42,6 +44,9 @@ def leaderboard(runs) -> list[LeaderboardRow]:
             train_seconds=float(np.mean([r.train_seconds for r in group])),
             seeds=len(group),
             missing={v: float(np.mean([r.missing[v] for r in group])) for v in views},
+            noise_auc=float(np.mean([r.noise_auc for r in group])) if getattr(group[0], "noise_auc", None) is not None else None,
+            noise_curve=np.mean([r.noise_accuracy for r in group], axis=0).tolist()
+            if getattr(group[0], "noise_accuracy", None) is not None else None,
         ))
     return sorted(rows, key=lambda r: -r.accuracy_mean)
 
@@ -125,6 +130,23 @@ def _plots(rows, runs, out_dir: Path) -> dict[str, Path]:
         paths["missing"] = out_dir / "missing_views.png"
         fig.savefig(paths["missing"], dpi=120)
         plt.close(fig)
+
+    # 4. robustness to Gaussian noise on every view
+    noisy = [r for r in rows if r.noise_curve is not None]
+    levels = next((run.noise_levels for run in runs if getattr(run, "noise_levels", None)), None)
+    if noisy and levels:
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        for r in noisy:
+            ax.plot(levels, r.noise_curve, marker="o", label=f"{r.model} (AUC {r.noise_auc:.3f})")
+        ax.set_xlabel("Gaussian noise σ on every view (× feature std)")
+        ax.set_ylabel("test accuracy (mean over seeds)")
+        ax.set_title("robustness to noise")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        paths["noise"] = out_dir / "noise.png"
+        fig.savefig(paths["noise"], dpi=120)
+        plt.close(fig)
     return paths
 
 
@@ -177,6 +199,22 @@ def write_demo_report(runs, out_dir: str | Path, wall_seconds: float | None = No
         for r in multi:
             lines.append(f"| {r.model} | {r.accuracy_mean:.4f} | " + " | ".join(f"{r.missing[v]:.4f}" for v in views) + " |")
         lines += ["", "![missing](missing_views.png)", ""]
+    noisy = [r for r in rows if r.noise_curve is not None]
+    if noisy:
+        levels = next(run.noise_levels for run in runs if getattr(run, "noise_levels", None))
+        lines += [
+            "## Robustness: Gaussian noise on every view",
+            "",
+            "Noise of standard deviation σ × each feature's standard deviation is added to every view of the test"
+            " set (the same draws for every model of a seed); AUC is the normalised area under accuracy vs σ"
+            " (`polymodal.benchmarks.robustness`).",
+            "",
+            "| model | " + " | ".join(f"σ={s:g}" for s in levels) + " | AUC |",
+            "|---|" + "---|" * (len(levels) + 1),
+        ]
+        for r in sorted(noisy, key=lambda r: -r.noise_auc):
+            lines.append(f"| {r.model} | " + " | ".join(f"{v:.4f}" for v in r.noise_curve) + f" | {r.noise_auc:.4f} |")
+        lines += ["", "![noise](noise.png)", ""]
     if wall_seconds is not None:
         lines += [f"Wall time: {wall_seconds:.1f} s for {len(runs)} trainings.", ""]
     report = out_dir / "report.md"
