@@ -4,13 +4,15 @@ Cases (issue 4): (a) one univariate pair, length 5000; (b) the same with a
 10% Sakoe-Chiba window; (c) multivariate pair, d=20, length 1000; (d) all
 pairs of 200 series of length 256 (parallel); (e) soft-DTW value + gradient,
 d=10, length 512.  Times are the best of a few runs after a warm-up call;
-"ratio" is peer time / our time (> 1: we are faster).
+"ratio" is peer time / our time (> 1: we are faster).  The machine may be
+shared: read ratios, not absolute times, and rerun when the load is high.
 
 Run: python benchmarks/bench_dtw.py
 """
 
 from __future__ import annotations
 
+import os
 import time
 
 import numba
@@ -83,7 +85,8 @@ def main():
     assert np.abs(cdist_dtw(S)[iu] - ref[iu]).max() < 1e-9
     case("(d) 200 x 256 all pairs", len(iu[0]) * 256 * 256, lambda: cdist_dtw(S, n_jobs=-1),
          [("dtaidistance distance_matrix_fast parallel", lambda: dtai.distance_matrix_fast(S, parallel=True)),
-          ("tslearn cdist_dtw n_jobs=-1", lambda: ts_cdist(S, n_jobs=-1))],
+          ("tslearn cdist_dtw n_jobs=-1", lambda: ts_cdist(S, n_jobs=-1)),
+          ("polymodal cdist_dtw n_jobs=1 (not a peer)", lambda: cdist_dtw(S, n_jobs=1))],
          repeats=2, peer_repeats=1)
 
     # (e) soft-DTW value + gradient, d=10, length 512
@@ -108,7 +111,8 @@ def main():
          [("tslearn SoftDTW compute+grad", ts_soft),
           ("polymodal torch soft_dtw_loss fwd+bwd (not a peer)", torch_soft)])
 
-    print(f"threads: numba {numba.get_num_threads()}; times are best-of-N wall clock\n")
+    print(f"threads: numba {numba.get_num_threads()}; load average {os.getloadavg()[0]:.1f}; "
+          "times are best-of-N wall clock\n")
     print(f"{'case':36s} {'implementation':50s} {'ms':>10s} {'ns/cell':>9s} {'peer/ours':>9s}")
     for name, impl, t, cells, ratio in rows:
         rr = "" if ratio is None else f"{ratio:9.2f}"

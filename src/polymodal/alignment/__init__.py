@@ -1,4 +1,12 @@
-"""polymodal.alignment: explicit alignment (DTW family) between sequences."""
+"""polymodal.alignment: explicit alignment between sequences.
+
+* :func:`dtw` (step patterns, Sakoe-Chiba / Itakura / mask windows, metrics),
+  :func:`cdist_dtw`, :func:`lb_keogh`, :func:`dtw_knn`;
+* :func:`soft_dtw`, :func:`soft_dtw_divergence`, the torch :class:`SoftDTW`
+  function, :func:`soft_dtw_loss` / :class:`SoftDTWLoss`;
+* barycentres :func:`dba`, :func:`soft_dtw_barycenter`;
+* :class:`CTW` (canonical time warping), :func:`alignment_error`.
+"""
 
 from polymodal.alignment.barycenters import BarycenterResult, dba, soft_dtw_barycenter
 from polymodal.alignment.ctw import CTW, alignment_error, uniform_path
