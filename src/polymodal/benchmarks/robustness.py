@@ -243,33 +243,41 @@ def plot_robustness(result: RobustnessResult | Mapping[str, RobustnessResult], p
     if not results:
         raise ConfigError("plot_robustness: no results to plot")
     first = next(iter(results.values()))
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    mods = sorted({m for r in results.values() for m in r.missing})
+    fig, (left, right) = plt.subplots(1, 2, figsize=(15, 5.5) if many else (12, 4.5),
+                                      gridspec_kw={"width_ratios": [1.1, 1]})
+    colours = plt.get_cmap("tab20").colors
     if many:
-        for name, r in results.items():
+        for i, (name, r) in enumerate(results.items()):
             key = ALL if ALL in r.noise else next(iter(r.noise))
-            left.plot(r.noise_levels, r.noise[key], marker="o", label=f"{name} (AUC {r.auc[key]:.3f})")
+            left.plot(r.noise_levels, r.noise[key], marker="o", color=colours[i % 20],
+                      label=f"{name} (AUC {r.auc[key]:.3f})")
     else:
-        for key, values in first.noise.items():
-            left.plot(first.noise_levels, values, marker="o",
+        for i, (key, values) in enumerate(first.noise.items()):
+            left.plot(first.noise_levels, values, marker="o", color=colours[i % 20],
                       label=f"{'all' if key == ALL else key} (AUC {first.auc[key]:.3f})")
     left.set_xlabel("Gaussian noise σ" + (" (× feature std)" if first.relative else ""))
     left.set_ylabel(first.metric)
     left.set_title("noise on all modalities" if many else "noise")
     left.grid(alpha=0.3)
     left.legend(fontsize=7)
-    mods = sorted({m for r in results.values() for m in r.missing})
-    width = 0.8 / max(len(results), 1)
-    for i, (name, r) in enumerate(results.items()):
-        xs = np.arange(len(mods) + 1) + i * width
-        vals = [r.clean] + [r.missing.get(m, np.nan) for m in mods]
-        right.bar(xs, vals, width=width, label=name)
-    right.set_xticks(np.arange(len(mods) + 1) + width * (len(results) - 1) / 2)
+    if many:  # a table-like heat map: models x (none + each missing modality)
+        grid = np.array([[r.clean] + [r.missing.get(m, np.nan) for m in mods] for r in results.values()])
+        image = right.imshow(np.ma.masked_invalid(grid), cmap="viridis", vmin=0, vmax=1, aspect="auto")
+        for (i, j), v in np.ndenumerate(grid):
+            if np.isfinite(v):
+                right.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7, color="w" if v < 0.6 else "k")
+        right.set_yticks(range(len(results)))
+        right.set_yticklabels(list(results), fontsize=7)
+        fig.colorbar(image, ax=right, label=first.metric)
+    else:
+        vals = [first.clean] + [first.missing.get(m, np.nan) for m in mods]
+        right.bar(range(len(vals)), vals, color=colours[0])
+        right.set_ylabel(first.metric)
+    right.set_xticks(range(len(mods) + 1))
     right.set_xticklabels(["none"] + mods)
     right.set_xlabel("missing modality")
-    right.set_ylabel(first.metric)
     right.set_title("one modality missing")
-    if many:
-        right.legend(fontsize=7)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
