@@ -5,11 +5,14 @@ from polymodal.translation.attention import AdditiveAttention, StepwiseDecoder, 
 from polymodal.translation.captioning import CaptionOutput, GridImageEncoder, ShowAndTell, ShowAttendTell
 from polymodal.translation.decoding import DecodeResult, Hypothesis, beam_search, greedy_decode, map_state
 from polymodal.translation.figures import plot_attention, upsample_attention
+from polymodal.translation.retrieval import (CONSENSUS_METRICS, RetrievalCaptioner, RetrievalResult, consensus_scores,
+                                             document_frequency)
 from polymodal.translation.seq2seq import Seq2SeqAttention
 from polymodal.translation.training import GeneratorFit, SequenceGenerationModule, fit_generator
 
 __all__ = [
-    "AdditiveAttention", "CaptionOutput", "DecodeResult", "GeneratorFit", "GridImageEncoder", "Hypothesis",
+    "AdditiveAttention", "CONSENSUS_METRICS", "CaptionOutput", "RetrievalCaptioner", "RetrievalResult",
+    "consensus_scores", "document_frequency", "DecodeResult", "GeneratorFit", "GridImageEncoder", "Hypothesis",
     "Seq2SeqAttention", "SequenceGenerationModule", "ShowAndTell", "ShowAttendTell", "StepwiseDecoder",
     "beam_search", "fit_generator", "greedy_decode", "map_state", "plot_attention", "token_loss",
     "upsample_attention",
