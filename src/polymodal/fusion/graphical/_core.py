@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+import numba
 import numpy as np
 
 from polymodal.errors import ConfigError, ShapeError
@@ -27,34 +28,99 @@ def _log(p: np.ndarray) -> np.ndarray:
         return np.log(p)
 
 
-def log_forward(log_start: np.ndarray, trans: np.ndarray, log_emis: np.ndarray) -> tuple[np.ndarray, float]:
-    """Forward pass: ``log alpha_t(j) = log b_t(j) + log sum_i alpha_{t-1}(i) A_ij``.
-
-    Returns (log_alpha (T, S), log-likelihood)."""
+@numba.njit(cache=True)
+def _forward_kernel(log_start, trans, log_emis):  # pragma: no cover - compiled
     T, S = log_emis.shape
     la = np.empty((T, S))
-    la[0] = log_start + log_emis[0]
+    for j in range(S):
+        la[0, j] = log_start[j] + log_emis[0, j]
+    w = np.empty(S)
     for t in range(1, T):
-        m = np.max(la[t - 1])
-        if not np.isfinite(m):
+        m = -np.inf
+        for i in range(S):
+            if la[t - 1, i] > m:
+                m = la[t - 1, i]
+        if m == -np.inf:
             la[t:] = -np.inf
-            return la, -np.inf
-        la[t] = _log(np.exp(la[t - 1] - m) @ trans) + m + log_emis[t]
+            return la
+        for i in range(S):
+            w[i] = np.exp(la[t - 1, i] - m)
+        for j in range(S):
+            acc = 0.0
+            for i in range(S):
+                acc += w[i] * trans[i, j]
+            la[t, j] = (np.log(acc) if acc > 0 else -np.inf) + m + log_emis[t, j]
+    return la
+
+
+@numba.njit(cache=True)
+def _backward_kernel(trans, log_emis):  # pragma: no cover - compiled
+    T, S = log_emis.shape
+    lb = np.zeros((T, S))
+    v = np.empty(S)
+    for t in range(T - 2, -1, -1):
+        m = -np.inf
+        for j in range(S):
+            v[j] = log_emis[t + 1, j] + lb[t + 1, j]
+            if v[j] > m:
+                m = v[j]
+        if m == -np.inf:
+            lb[t] = -np.inf
+            continue
+        for j in range(S):
+            v[j] = np.exp(v[j] - m)
+        for i in range(S):
+            acc = 0.0
+            for j in range(S):
+                acc += trans[i, j] * v[j]
+            lb[t, i] = (np.log(acc) if acc > 0 else -np.inf) + m
+    return lb
+
+
+@numba.njit(cache=True)
+def _xi_kernel(la, lb, trans, log_emis, ll):  # pragma: no cover - compiled
+    T, S = log_emis.shape
+    xi = np.zeros((S, S))
+    a = np.empty(S)
+    v = np.empty(S)
+    for t in range(1, T):
+        ma = -np.inf
+        mv = -np.inf
+        for i in range(S):
+            if la[t - 1, i] > ma:
+                ma = la[t - 1, i]
+            v[i] = log_emis[t, i] + lb[t, i]
+            if v[i] > mv:
+                mv = v[i]
+        if ma == -np.inf or mv == -np.inf:
+            continue
+        c = np.exp(ma + mv - ll)
+        for i in range(S):
+            a[i] = np.exp(la[t - 1, i] - ma) * c
+        for j in range(S):
+            v[j] = np.exp(v[j] - mv)
+        for i in range(S):
+            for j in range(S):
+                xi[i, j] += a[i] * trans[i, j] * v[j]
+    return xi
+
+
+def _final(la: np.ndarray) -> float:
     m = np.max(la[-1])
-    if not np.isfinite(m):
-        return la, -np.inf
-    return la, float(m + np.log(np.sum(np.exp(la[-1] - m))))
+    return float(m + np.log(np.sum(np.exp(la[-1] - m)))) if np.isfinite(m) else -np.inf
+
+
+def log_forward(log_start: np.ndarray, trans: np.ndarray, log_emis: np.ndarray) -> tuple[np.ndarray, float]:
+    """Forward pass: ``log alpha_t(j) = log b_t(j) + log sum_i alpha_{t-1}(i) A_ij``
+    (numba; exact log-sum-exp by max-shifting). Returns (log_alpha (T, S), log-likelihood)."""
+    la = _forward_kernel(np.ascontiguousarray(log_start, dtype=np.float64), np.ascontiguousarray(trans, np.float64),
+                         np.ascontiguousarray(log_emis, dtype=np.float64))
+    return la, _final(la)
 
 
 def log_backward(trans: np.ndarray, log_emis: np.ndarray) -> np.ndarray:
     """Backward pass: ``log beta_t(i) = log sum_j A_ij b_{t+1}(j) beta_{t+1}(j)``."""
-    T, S = log_emis.shape
-    lb = np.zeros((T, S))
-    for t in range(T - 2, -1, -1):
-        v = log_emis[t + 1] + lb[t + 1]
-        m = np.max(v)
-        lb[t] = _log(trans @ np.exp(v - m)) + m if np.isfinite(m) else -np.inf
-    return lb
+    return _backward_kernel(np.ascontiguousarray(trans, np.float64), np.ascontiguousarray(log_emis, np.float64))
 
 
 def log_posteriors(log_start: np.ndarray, trans: np.ndarray, log_emis: np.ndarray
@@ -62,19 +128,14 @@ def log_posteriors(log_start: np.ndarray, trans: np.ndarray, log_emis: np.ndarra
     """Forward-backward: (log-likelihood, gamma (T, S), xi summed over t (S, S)).
 
     ``gamma_t(i) = p(s_t = i | x)``, ``xi(i, j) = sum_t p(s_{t-1} = i, s_t = j | x)``."""
+    trans = np.ascontiguousarray(trans, np.float64)
+    log_emis = np.ascontiguousarray(log_emis, np.float64)
     la, ll = log_forward(log_start, trans, log_emis)
     if not np.isfinite(ll):
         raise ShapeError(f"sequence has zero likelihood under the model (log-likelihood {ll})")
     lb = log_backward(trans, log_emis)
     gamma = np.exp(la + lb - ll)
-    S = trans.shape[0]
-    xi = np.zeros((S, S))
-    for t in range(1, log_emis.shape[0]):
-        a = la[t - 1]
-        v = log_emis[t] + lb[t]
-        ma, mv = np.max(a), np.max(v)
-        xi += np.outer(np.exp(a - ma), np.exp(v - mv)) * trans * np.exp(ma + mv - ll)
-    return ll, gamma, xi
+    return ll, gamma, _xi_kernel(la, lb, trans, log_emis, ll)
 
 
 def viterbi(log_start: np.ndarray, trans: np.ndarray, log_emis: np.ndarray) -> tuple[float, np.ndarray]:

@@ -40,6 +40,8 @@ class MultiViewHCRF(nn.Module):
     n_classes : int
     n_hidden : int or dict view -> H_v (latent states per view)
     topology : "linked" or "coupled"
+    max_joint_states : refuse larger joint latent spaces (exact inference is O(T Y S^2))
+    random_state : seed of the initial parameters (N(0, 0.1^2))
 
     Examples
     --------
@@ -49,7 +51,7 @@ class MultiViewHCRF(nn.Module):
     """
 
     def __init__(self, in_features: dict[str, int], n_classes: int, n_hidden: int | dict[str, int] = 3,
-                 topology: str = "linked", max_joint_states: int = 1024) -> None:
+                 topology: str = "linked", max_joint_states: int = 1024, random_state: int = 0) -> None:
         super().__init__()
         if topology not in MV_HCRF_TOPOLOGIES:
             raise ConfigError(f"topology must be one of {MV_HCRF_TOPOLOGIES}, got {topology!r}")
@@ -62,7 +64,7 @@ class MultiViewHCRF(nn.Module):
         if S > max_joint_states:
             raise ConfigError(f"prod of n_hidden = {S} joint latent states exceeds max_joint_states={max_joint_states}")
         self.register_buffer("digits", torch.tensor(list(itertools.product(*[range(k) for k in sizes]))), False)
-        g = torch.Generator().manual_seed(0)
+        g = torch.Generator().manual_seed(random_state)
         p = lambda *s: nn.Parameter(0.1 * torch.randn(*s, generator=g))  # noqa: E731
         self.obs = nn.ParameterDict({v: p(self.n_hidden[v], d) for v, d in in_features.items()})
         self.label = nn.ParameterDict({v: p(n_classes, self.n_hidden[v]) for v in self.views})
@@ -150,8 +152,8 @@ class HCRF(MultiViewHCRF):
     torch.Size([2, 2])
     """
 
-    def __init__(self, in_features: int, n_classes: int, n_hidden: int = 4) -> None:
-        super().__init__({"x": in_features}, n_classes, n_hidden)
+    def __init__(self, in_features: int, n_classes: int, n_hidden: int = 4, random_state: int = 0) -> None:
+        super().__init__({"x": in_features}, n_classes, n_hidden, random_state=random_state)
 
     def forward(self, x: Any, lengths: torch.Tensor | None = None) -> torch.Tensor:
         return super().forward(x if isinstance(x, dict) else {"x": x}, lengths)

@@ -39,13 +39,14 @@ class LatentDynamicCRF(nn.Module):
     tensor([[1., 1., 1., 1., 1.]])
     """
 
-    def __init__(self, in_features: int | dict[str, int], n_labels: int, states_per_label: int = 2) -> None:
+    def __init__(self, in_features: int | dict[str, int], n_labels: int, states_per_label: int = 2,
+                 random_state: int = 0) -> None:
         super().__init__()
         self.views = list(in_features) if isinstance(in_features, dict) else None
         d = sum(in_features.values()) if isinstance(in_features, dict) else int(in_features)
         self.n_labels, self.states_per_label = n_labels, states_per_label
         H = n_labels * states_per_label
-        g = torch.Generator().manual_seed(0)
+        g = torch.Generator().manual_seed(random_state)
         self.obs = nn.Parameter(0.1 * torch.randn(H, d, generator=g))
         self.bias = nn.Parameter(torch.zeros(H))
         self.trans = nn.Parameter(0.1 * torch.randn(H, H, generator=g))

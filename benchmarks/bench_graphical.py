@@ -1,0 +1,143 @@
+"""Graphical-model fusion on BasicMotions and the synthetic interaction task.
+
+    python benchmarks/bench_graphical.py [--seeds 5] [--quick] [--basicmotions DIR_OR_WHEEL] [--no-neural]
+
+Generative: one model per class, Bayes rule (``HMMClassifier``):
+- hmmlearn ``GaussianHMM`` (the peer) on the frame-wise concatenated streams (early fusion);
+- our ``MultiStreamHMM`` (state-synchronous), ``CoupledHMM`` (Brand 1997) and
+  ``FactorialHMM`` (Ghahramani & Jordan 1997, exact inference).
+Discriminative (L-BFGS on the conditional log-likelihood): ``HCRF`` on the
+concatenated streams, ``MultiViewHCRF`` linked and coupled (Song et al. 2012).
+Neural sequential models from ``benchmarks/bench_sequential.py`` (early-fusion
+LSTM, MV-LSTM coupled) run with that script's settings when it is present.
+
+Data: BasicMotions (UEA; accelerometer + gyroscope; official 40/40 split; read
+by bench_sequential's loader from aeon or an aeon wheel), and
+``make_interaction_sequences`` (label = XOR of the event signs of the two
+modalities; amplitude 3, noise 0.5, T = 16; 500 train / 400 test). Seeds
+change the initialisation (k-means / random parameters / torch seed).
+Columns: test accuracy mean +- std over seeds, fit + predict seconds per run
+(one CPU thread) and the ratio to hmmlearn's time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from polymodal.data import make_interaction_sequences
+from polymodal.fusion.graphical import (
+    HCRF, CoupledHMM, FactorialHMM, HMMClassifier, HMMLearnAdapter, MultiStreamHMM, MultiViewHCRF,
+)
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+try:
+    import bench_sequential  # the sequential engineer's loader and neural baselines
+except ImportError:  # pragma: no cover
+    bench_sequential = None
+
+
+def generative(name: str, seed: int, n_states: int):
+    from hmmlearn.hmm import GaussianHMM
+
+    if name == "hmmlearn GaussianHMM (concat)":
+        return HMMClassifier(HMMLearnAdapter(GaussianHMM(n_states, "diag", n_iter=30, random_state=seed)))
+    if name == "MultiStreamHMM":
+        return HMMClassifier(MultiStreamHMM(n_states, "diag", n_iter=30, random_state=seed))
+    if name == "CoupledHMM":
+        return HMMClassifier(CoupledHMM(n_states, "full", "diag", n_iter=30, random_state=seed))
+    if name == "FactorialHMM":
+        return HMMClassifier(FactorialHMM((n_states, n_states), "diag", "exact", n_iter=30, random_state=seed))
+    raise KeyError(name)
+
+
+GENERATIVE = ["hmmlearn GaussianHMM (concat)", "MultiStreamHMM", "CoupledHMM", "FactorialHMM"]
+DISCRIMINATIVE = ["HCRF (concat)", "MV-HCRF linked", "MV-HCRF coupled"]
+
+
+def run_discriminative(name, seed, train, test, dims, n_classes, hidden, l2):
+    views = list(dims)
+    if name.startswith("HCRF"):
+        model = HCRF(sum(dims.values()), n_classes, hidden + 1, random_state=seed)
+        cat = lambda X: [np.concatenate([s[v] for v in views], 1) for s in X]  # noqa: E731
+        tr, te = cat(train[0]), cat(test[0])
+    else:
+        model = MultiViewHCRF(dims, n_classes, hidden, topology=name.split()[-1], random_state=seed)
+        tr, te = train[0], test[0]
+    model = model.double().fit(tr, train[1], l2=l2, max_iter=150)
+    return np.mean(model.predict(te) == test[1])
+
+
+def samples(ds):
+    names = list(ds.modalities)
+    return [{m: np.asarray(ds.modalities[m][i], dtype=float) for m in names} for i in range(len(ds))], ds.target
+
+
+def bench_task(title, train_ds, test_ds, seeds, n_states, hidden, l2, neural_settings, use_neural):
+    train, test = samples(train_ds), samples(test_ds)
+    dims = {m: np.asarray(train_ds.modalities[m][0]).shape[-1] for m in train_ds.modalities}
+    results: dict[str, list[tuple[float, float]]] = {}
+    for name in GENERATIVE:
+        for seed in seeds:
+            start = time.perf_counter()
+            clf = generative(name, seed, n_states).fit([list(s.values()) for s in train[0]], train[1])
+            acc = np.mean(clf.predict([list(s.values()) for s in test[0]]) == test[1])
+            results.setdefault(name, []).append((acc, time.perf_counter() - start))
+        print(f"  {title[:12]} {name}: {np.mean([a for a, _ in results[name]]):.3f}", file=sys.stderr, flush=True)
+    for name in DISCRIMINATIVE:
+        for seed in seeds:
+            start = time.perf_counter()
+            acc = run_discriminative(name, seed, train, test, dims, train_ds.n_classes, hidden, l2)
+            results.setdefault(name, []).append((acc, time.perf_counter() - start))
+        print(f"  {title[:12]} {name}: {np.mean([a for a, _ in results[name]]):.3f}", file=sys.stderr, flush=True)
+    if use_neural and bench_sequential is not None:
+        epochs, batch, lr = neural_settings
+        for key in ("early_lstm", "mv_lstm coupled"):
+            for seed in seeds:
+                r = bench_sequential.run(bench_sequential.MODELS[key], train_ds, test_ds, seed, epochs, batch, lr)
+                results.setdefault(f"{key} (neural)", []).append((r["accuracy"], r["seconds"]))
+            print(f"  {title[:12]} {key}: {np.mean([a for a, _ in results[f'{key} (neural)']]):.3f}",
+                  file=sys.stderr, flush=True)
+    base = np.mean([t for _, t in results[GENERATIVE[0]]])
+    lines = [f"\n### {title}\n", "| model | accuracy | seconds/run | time vs hmmlearn |", "|---|---|---|---|"]
+    for name, runs in results.items():
+        acc = np.array([a for a, _ in runs])
+        sec = np.mean([t for _, t in runs])
+        lines.append(f"| {name} | {acc.mean():.3f} +- {acc.std():.3f} | {sec:.2f} | {sec / base:.2f} |")
+    print("\n".join(lines), flush=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--basicmotions", default=None)
+    parser.add_argument("--no-neural", action="store_true")
+    parser.add_argument("--tasks", nargs="*", default=["basicmotions", "interaction"])
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    seeds = range(1 if args.quick else args.seeds)
+    total = time.perf_counter()
+    print(f"seeds {list(seeds)}; torch {torch.__version__}, 1 thread")
+    if "basicmotions" in args.tasks:
+        if bench_sequential is None:
+            raise SystemExit("benchmarks/bench_sequential.py (BasicMotions loader) is missing")
+        tr, te, where = bench_sequential.basic_motions_datasets(args.basicmotions)
+        bench_task(f"BasicMotions (accelerometer + gyroscope, 40 train / 40 test, from {where}); "
+                   f"HMM 3 states/chain, HCRF 3 hidden/view", tr, te, seeds, 3, 3, 1e-1,
+                   (3 if args.quick else 20, 10, 5e-3), not args.no_neural)
+    if "interaction" in args.tasks:
+        syn = make_interaction_sequences(900, length=16, dim=4, amplitude=3.0, noise=0.5, seed=123)
+        bench_task("interaction_sequences (XOR of event signs; 500 train / 400 test, T=16); "
+                   "HMM 3 states/chain, HCRF 3 hidden/view", syn.subset(np.arange(500)), syn.subset(np.arange(500, 900)),
+                   seeds, 3, 3, 1e-2, (3 if args.quick else 25, 50, 1e-2), not args.no_neural)
+    print(f"\ntotal {time.perf_counter() - total:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
