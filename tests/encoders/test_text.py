@@ -42,6 +42,7 @@ def _random_vectors(seed=0, n=300, d=16):
 
 
 def test_most_similar_and_analogy_match_gensim():
+    pytest.importorskip("gensim", reason="gensim (the peer for neighbours/analogies) is not installed")
     from gensim.models import KeyedVectors
 
     wv = _random_vectors()
@@ -83,6 +84,7 @@ def test_glove_text_round_trip_and_errors(tmp_path):
 
 
 def test_skipgram_learns_co_occurrence_and_is_deterministic():
+    pytest.importorskip("gensim", reason="train_skipgram runs gensim's word2vec, which is not installed")
     rng = np.random.default_rng(0)
     animals, tools = ["cat", "dog", "cow", "pig"], ["saw", "drill", "hammer", "wrench"]
     corpus = [list(rng.choice(group, size=6)) for _ in range(400) for group in (animals, tools)]
