@@ -5,15 +5,22 @@
 * :func:`soft_dtw`, :func:`soft_dtw_divergence`, the torch :class:`SoftDTW`
   function, :func:`soft_dtw_loss` / :class:`SoftDTWLoss`;
 * barycentres :func:`dba`, :func:`soft_dtw_barycenter`;
-* :class:`CTW` (canonical time warping), :func:`alignment_error`.
+* :class:`CTW` (canonical time warping), :class:`GCTW` (generalized CTW,
+  DTW-based variant, two or more sequences), :func:`alignment_error`.
 """
 
 from polymodal.alignment.barycenters import BarycenterResult, dba, soft_dtw_barycenter
 from polymodal.alignment.ctw import CTW, alignment_error, uniform_path
+from polymodal.alignment.gctw import GCTW
 from polymodal.alignment.dtw import DTWResult, dtw, local_cost_matrix
 from polymodal.alignment.nearest import KNNResult, cdist_dtw, dtw_knn, lb_keogh
 from polymodal.alignment.soft_dtw import SoftDTWResult, soft_dtw, soft_dtw_divergence
-from polymodal.alignment.soft_dtw_torch import SoftDTW, SoftDTWLoss, soft_dtw_loss, soft_dtw_torch_wavefront
+from polymodal.alignment.soft_dtw_torch import (
+    SoftDTW,
+    SoftDTWLoss,
+    soft_dtw_loss,
+    soft_dtw_torch_wavefront,
+)
 from polymodal.alignment.step_patterns import STEP_PATTERNS, StepPattern, get_step_pattern
 
 __all__ = [
@@ -35,6 +42,7 @@ __all__ = [
     "soft_dtw_barycenter",
     "BarycenterResult",
     "CTW",
+    "GCTW",
     "alignment_error",
     "uniform_path",
     "STEP_PATTERNS",
