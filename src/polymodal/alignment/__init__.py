@@ -6,7 +6,8 @@
   function, :func:`soft_dtw_loss` / :class:`SoftDTWLoss`;
 * barycentres :func:`dba`, :func:`soft_dtw_barycenter`;
 * :class:`CTW` (canonical time warping), :class:`GCTW` (generalized CTW,
-  DTW-based variant, two or more sequences), :func:`alignment_error`.
+  DTW-based variant, two or more sequences), :func:`alignment_error`;
+* pictures: :func:`plot_cost_matrix`, :func:`plot_aligned`, :func:`plot_attention`.
 """
 
 from polymodal.alignment.barycenters import BarycenterResult, dba, soft_dtw_barycenter
@@ -14,6 +15,7 @@ from polymodal.alignment.ctw import CTW, alignment_error, uniform_path
 from polymodal.alignment.gctw import GCTW
 from polymodal.alignment.dtw import DTWResult, dtw, local_cost_matrix
 from polymodal.alignment.nearest import KNNResult, cdist_dtw, dtw_knn, lb_keogh
+from polymodal.alignment.plots import plot_aligned, plot_attention, plot_cost_matrix
 from polymodal.alignment.soft_dtw import SoftDTWResult, soft_dtw, soft_dtw_divergence
 from polymodal.alignment.soft_dtw_torch import (
     SoftDTW,
@@ -45,6 +47,9 @@ __all__ = [
     "GCTW",
     "alignment_error",
     "uniform_path",
+    "plot_cost_matrix",
+    "plot_aligned",
+    "plot_attention",
     "STEP_PATTERNS",
     "StepPattern",
     "get_step_pattern",
