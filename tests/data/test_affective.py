@@ -189,6 +189,24 @@ def test_affective_malformed_files(tmp_path):
         read_affective_pickle(write({"train": good, "valid": short, "test": good}))
     unaligned = dict(good, audio=np.zeros((2, T + 1, 2)))
     with pytest.raises(DatasetError, match="not word-aligned"):
-        read_affective_pickle(write({"train": unaligned, "valid": good, "test": good}))
+        read_affective_pickle(write({"train": unaligned, "valid": good, "test": good}), aligned=True)
     with pytest.raises(ModalityError, match="subset"):
         read_affective_pickle(write({"train": good, "valid": good, "test": good}), modalities=["video"])
+
+
+def test_unaligned_file_trims_each_modality_at_its_own_start(tmp_path):
+    """MulT's *_noalign pickles: a different T per modality, cut separately."""
+    rng = np.random.default_rng(2)
+    split = _split(rng, 3, [1, 0, 2], [0.5, -0.5, 1.5])
+    vision = rng.normal(size=(3, 9, 3))
+    vision[0, :4] = 0.0
+    vision[2, :8] = 0.0
+    split["vision"] = vision
+    path = tmp_path / "mosi_noalign.pkl"
+    path.write_bytes(pickle.dumps({"train": split, "valid": split, "test": split}))
+    train = read_affective_pickle(path).train
+    assert [len(v) for v in train.modalities["vision"]] == [5, 9, 1]
+    assert [len(t) for t in train.modalities["text"]] == [5, 6, 4]
+    np.testing.assert_array_equal(train.modalities["vision"][0], vision[0, 4:].astype(np.float32))
+    batch = collate([train[i] for i in range(3)])
+    assert batch.lengths["vision"].tolist() == [5, 9, 1] and batch.lengths["audio"].tolist() == [5, 6, 4]

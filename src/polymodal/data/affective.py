@@ -21,7 +21,10 @@ Cleaning, as MultiBench's ``get_dataloader`` does it (each step optional):
 - ``trim_padding``: each sample keeps the steps from the first non-zero text
   row on (all three modalities cut at the same step, so they stay aligned);
   the result is a list of variable-length ``(T_i, D)`` arrays that
-  :func:`~polymodal.data.collate` right-pads with lengths and masks.
+  :func:`~polymodal.data.collate` right-pads with lengths and masks. For
+  unaligned files (MulT's ``*_noalign.pkl``: a different ``T`` per modality)
+  each modality is cut at its own first non-zero row, as MultiBench's
+  ``aligned=False`` path does.
 - Labels: ``task="regression"`` keeps the sentiment in [-3, 3];
   ``task="classification"`` binarises them as ``label > 0`` (MultiBench's
   convention; for MUStARD/UR-FUNNY labels are already 0/1).
@@ -110,7 +113,8 @@ def _key(value: Any) -> Any:
     return value
 
 
-def _split_arrays(raw: Any, split: str, source: str, modalities: Sequence[str]) -> tuple[dict, np.ndarray, list]:
+def _split_arrays(raw: Any, split: str, source: str, modalities: Sequence[str],
+                  aligned: bool | None) -> tuple[dict, np.ndarray, list, bool]:
     if not isinstance(raw, dict):
         raise DatasetError(f"{source}: split {split!r} must be a dict of arrays, got {type(raw).__name__}")
     missing = [k for k in (*modalities, "labels") if k not in raw]
@@ -127,8 +131,9 @@ def _split_arrays(raw: Any, split: str, source: str, modalities: Sequence[str]) 
     t = {m: x.shape[1] for m, x in arrays.items()}
     if len(set(n.values())) > 1:
         raise DatasetError(f"{source}: split {split!r} has different sample counts per modality: {n}")
-    if len(set(t.values())) > 1:
-        raise DatasetError(f"{source}: split {split!r} is not word-aligned, sequence lengths differ: {t}")
+    if aligned and len(set(t.values())) > 1:
+        raise DatasetError(f"{source}: split {split!r} is not word-aligned (aligned=True), sequence lengths differ: {t}")
+    aligned = len(set(t.values())) == 1 if aligned is None else aligned
     count = next(iter(n.values()))
     labels = np.asarray(raw["labels"], dtype=np.float64)
     if labels.size != count:
@@ -137,10 +142,15 @@ def _split_arrays(raw: Any, split: str, source: str, modalities: Sequence[str]) 
     ids = [_key(i) for i in ids] if ids is not None else list(range(count))
     if len(ids) != count:
         raise DatasetError(f"{source}: {split}/id has {len(ids)} entries, expected {count}")
-    return arrays, labels.reshape(count), ids
+    return arrays, labels.reshape(count), ids, aligned
 
 
-def _clean_split(arrays, labels, ids, *, drop_zero_text, trim_padding):
+def _first_nonzero_rows(x: np.ndarray) -> np.ndarray:
+    nonzero = x.any(axis=2)  # (N, T)
+    return np.where(nonzero.any(axis=1), nonzero.argmax(axis=1), 0)
+
+
+def _clean_split(arrays, labels, ids, *, drop_zero_text, trim_padding, aligned):
     report: dict[str, Any] = {"nonfinite": {}, "nan": {}}
     clean = {}
     for m, x in arrays.items():
@@ -158,10 +168,12 @@ def _clean_split(arrays, labels, ids, *, drop_zero_text, trim_padding):
     labels, ids = labels[keep], [i for i, k in zip(ids, keep) if k]
     if not trim_padding:
         return clean, labels, ids, report
+    if not aligned:  # each modality from its own first non-zero row
+        starts = {m: _first_nonzero_rows(x) for m, x in clean.items()}
+        return {m: [x[i, s:] for i, s in enumerate(starts[m])] for m, x in clean.items()}, labels, ids, report
     if "text" not in clean:
         raise ModalityError("trim_padding uses the first non-zero 'text' row; include 'text' in modalities")
-    nonzero = clean["text"].any(axis=2)  # (N, T)
-    start = np.where(nonzero.any(axis=1), nonzero.argmax(axis=1), 0)
+    start = _first_nonzero_rows(clean["text"])
     return {m: [x[i, s:] for i, s in enumerate(start)] for m, x in clean.items()}, labels, ids, report
 
 
@@ -173,6 +185,7 @@ def read_affective_pickle(
     modalities: Sequence[str] = AFFECTIVE_MODALITIES,
     drop_zero_text: bool = True,
     trim_padding: bool = True,
+    aligned: bool | None = None,
 ) -> AffectiveSplits:
     """Read a MultiBench/MulT affective pickle into three :class:`MultimodalDataset`.
 
@@ -186,6 +199,9 @@ def read_affective_pickle(
     modalities : subset of ``("vision", "audio", "text")``
     drop_zero_text, trim_padding : bool
         MultiBench's cleaning steps (see the module docstring).
+    aligned : bool, optional
+        Whether the modalities are word-aligned (same ``T``); inferred when
+        ``None``; ``True`` refuses files whose lengths differ.
 
     Returns
     -------
@@ -215,9 +231,11 @@ def read_affective_pickle(
     read = set(modalities) | ({"text"} if (drop_zero_text or trim_padding) else set())
     out, cleaning = {}, {}
     for split in SPLITS:
-        arrays, labels, ids = _split_arrays(data[split], split, source, [m for m in AFFECTIVE_MODALITIES if m in read])
+        arrays, labels, ids, is_aligned = _split_arrays(
+            data[split], split, source, [m for m in AFFECTIVE_MODALITIES if m in read], aligned
+        )
         arrays, labels, ids, cleaning[split] = _clean_split(
-            arrays, labels, ids, drop_zero_text=drop_zero_text, trim_padding=trim_padding
+            arrays, labels, ids, drop_zero_text=drop_zero_text, trim_padding=trim_padding, aligned=is_aligned
         )
         if task == "classification":
             target, classes = (labels > 0).astype(np.int64), ["non-positive", "positive"]
@@ -263,6 +281,7 @@ def load_affective(
     modalities: Sequence[str] = AFFECTIVE_MODALITIES,
     drop_zero_text: bool = True,
     trim_padding: bool = True,
+    aligned: bool | None = None,
 ) -> MultimodalDataset:
     """Load one split (``"train"``, ``"valid"``, ``"test"``) or ``"all"`` of a
     catalog affective dataset (``"mosi"``, ``"mosei"``, ``"mustard"``, ``"urfunny"``)
@@ -274,7 +293,7 @@ def load_affective(
         raise DatasetError(f"split must be one of {(*SPLITS, 'all')}, got {split!r}")
     splits = read_affective_pickle(
         _resolve(name, path), name=name, task=task or AFFECTIVE_DATASETS[name][2], modalities=modalities,
-        drop_zero_text=drop_zero_text, trim_padding=trim_padding,
+        drop_zero_text=drop_zero_text, trim_padding=trim_padding, aligned=aligned,
     )
     return splits.concatenated()[0] if split == "all" else splits[split]
 
