@@ -7,9 +7,18 @@
 * barycentres :func:`dba`, :func:`soft_dtw_barycenter`;
 * :class:`CTW` (canonical time warping), :class:`GCTW` (generalized CTW,
   DTW-based variant, two or more sequences), :func:`alignment_error`;
+* implicit alignment: :class:`AdditiveAttention`, :class:`DotAttention`,
+  :class:`GeneralAttention`, :class:`MultiHeadAttention` (weights returned);
 * pictures: :func:`plot_cost_matrix`, :func:`plot_aligned`, :func:`plot_attention`.
 """
 
+from polymodal.alignment.attention import (
+    AdditiveAttention,
+    AttentionOutput,
+    DotAttention,
+    GeneralAttention,
+    MultiHeadAttention,
+)
 from polymodal.alignment.barycenters import BarycenterResult, dba, soft_dtw_barycenter
 from polymodal.alignment.ctw import CTW, alignment_error, uniform_path
 from polymodal.alignment.gctw import GCTW
@@ -47,6 +56,11 @@ __all__ = [
     "GCTW",
     "alignment_error",
     "uniform_path",
+    "AttentionOutput",
+    "AdditiveAttention",
+    "DotAttention",
+    "GeneralAttention",
+    "MultiHeadAttention",
     "plot_cost_matrix",
     "plot_aligned",
     "plot_attention",
