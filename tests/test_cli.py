@@ -73,3 +73,13 @@ def test_demo_small_run_writes_report(tmp_path, capsys):
     assert sum(r.confusion.sum() for r in late) == 800  # two test sets of 400
     assert late[0].noise_accuracy[0] == pytest.approx(late[0].accuracy)  # sigma = 0 is the clean score
     assert late[0].noise_accuracy[-1] < late[0].accuracy
+
+
+def test_datasets_build_routes_to_builders(capsys):
+    code, out, _ = run(capsys, "datasets", "build", "--help")
+    assert code == 0 and "av-digits" in out
+    code, _, err = run(capsys, "datasets", "build", "nope")
+    assert code == 2 and err.strip() == "error: no builder for dataset 'nope'; buildable: ['av-digits']"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["datasets", "build", "av-digits", "--help"])
+    assert exit_info.value.code == 0 and "AV-MNIST layout" in capsys.readouterr().out

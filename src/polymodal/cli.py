@@ -74,6 +74,25 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     return 0
 
 
+# dataset builders: name -> "module:function(argv) -> exit status"
+DATASET_BUILDERS = {"av-digits": "polymodal.data.av_digits_build:build_av_digits_cli"}
+
+
+def cmd_datasets_build(argv: list[str]) -> int:
+    import importlib
+
+    if not argv or argv[0] in ("-h", "--help"):
+        print(f"usage: polymodal datasets build {{{','.join(DATASET_BUILDERS)}}} [options]\n\n"
+              "Build a dataset from sources reachable offline; `polymodal datasets build NAME --help` for options.")
+        return 0 if argv else 2
+    name, rest = argv[0], argv[1:]
+    if name not in DATASET_BUILDERS:
+        print(f"error: no builder for dataset {name!r}; buildable: {sorted(DATASET_BUILDERS)}", file=sys.stderr)
+        return 2
+    module, function = DATASET_BUILDERS[name].split(":")
+    return getattr(importlib.import_module(module), function)(rest)
+
+
 def cmd_score_captions(args: argparse.Namespace) -> int:
     try:
         from polymodal.metrics.captioning import score_captions_cli
@@ -112,7 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--drop", nargs="+", metavar="MODALITY", help="modalities missing at test time")
     ev.set_defaults(func=cmd_evaluate)
 
-    ds = sub.add_parser("datasets", help="list the datasets, their sources and whether they load here")
+    ds = sub.add_parser("datasets", help="list the datasets (or `datasets build NAME` to build one)",
+                        description="List every dataset, its source, licence and whether it loads here. "
+                        f"`polymodal datasets build NAME` builds one of {sorted(DATASET_BUILDERS)}.")
     ds.set_defaults(func=cmd_datasets)
 
     sc = sub.add_parser("score-captions", help="BLEU/ROUGE-L/CIDEr-D/METEOR of captions (COCO conventions)",
@@ -126,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "score-captions":  # its own parser, --help included
         return cmd_score_captions(argparse.Namespace(rest=argv[1:]))
+    if argv[:2] == ["datasets", "build"]:
+        return cmd_datasets_build(argv[2:])
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
