@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable
 
 import numpy as np
@@ -166,7 +167,8 @@ class KCCA(BaseEstimator):
             )
         X, Y = self._check(X, Y)
         n = X.shape[0]
-        if not isinstance(self.n_components, int) or not 1 <= self.n_components <= n:
+        k = self.n_components
+        if not isinstance(k, numbers.Integral) or isinstance(k, bool) or not 1 <= k <= n:
             raise ConfigError(
                 f"n_components must be an integer in [1, n_samples = {n}]; "
                 f"got {self.n_components!r}"
