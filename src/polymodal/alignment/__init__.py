@@ -8,7 +8,8 @@
 * :class:`CTW` (canonical time warping), :class:`GCTW` (generalized CTW,
   DTW-based variant, two or more sequences), :func:`alignment_error`;
 * implicit alignment: :class:`AdditiveAttention`, :class:`DotAttention`,
-  :class:`GeneralAttention`, :class:`MultiHeadAttention` (weights returned);
+  :class:`GeneralAttention`, :class:`MultiHeadAttention` (weights returned),
+  :class:`TemporalAttentionGatedModel`;
 * pictures: :func:`plot_cost_matrix`, :func:`plot_aligned`, :func:`plot_attention`.
 """
 
@@ -32,6 +33,7 @@ from polymodal.alignment.soft_dtw_torch import (
     soft_dtw_loss,
     soft_dtw_torch_wavefront,
 )
+from polymodal.alignment.tagm import TAGMOutput, TemporalAttentionGatedModel
 from polymodal.alignment.step_patterns import STEP_PATTERNS, StepPattern, get_step_pattern
 
 __all__ = [
@@ -61,6 +63,8 @@ __all__ = [
     "DotAttention",
     "GeneralAttention",
     "MultiHeadAttention",
+    "TemporalAttentionGatedModel",
+    "TAGMOutput",
     "plot_cost_matrix",
     "plot_aligned",
     "plot_attention",

@@ -115,7 +115,7 @@ class AdditiveAttention(nn.Module):
     :math:`a_{ij} = \\mathrm{softmax}_j\\, v^\\top \\tanh(W_q q_i + W_k k_j + b)`.
 
     >>> att = AdditiveAttention(4, 6, hidden_dim=8)
-    >>> float(att(torch.randn(2, 3, 4), torch.randn(2, 5, 6)).weights.sum(-1).mean())
+    >>> round(att(torch.randn(2, 3, 4), torch.randn(2, 5, 6)).weights.detach().sum(-1).mean().item(), 6)
     1.0
     """
 
