@@ -178,6 +178,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--models", nargs="*", default=list(MODELS))
     parser.add_argument("--tasks", nargs="*", default=["basicmotions", "interaction"])
     parser.add_argument("--epochs", type=int, nargs=2, default=(20, 25), metavar=("BASICMOTIONS", "INTERACTION"))
+    parser.add_argument("--interaction-length", type=int, default=16, help="steps of the synthetic sequences")
     parser.add_argument("--lr", type=float, nargs=2, default=(5e-3, 1e-2), metavar=("BASICMOTIONS", "INTERACTION"))
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
@@ -185,12 +186,13 @@ def main(argv: list[str] | None = None) -> None:
     if "early_lstm" not in args.models:  # the time-ratio baseline
         args.models = ["early_lstm", *args.models]
     bm_train, bm_test, where = basic_motions_datasets(args.basicmotions)
-    syn = make_interaction_sequences(900, length=16, dim=4, amplitude=3.0, noise=0.5, seed=123)
+    syn = make_interaction_sequences(900, length=args.interaction_length, dim=4, amplitude=3.0, noise=0.5, seed=123)
     syn_train, syn_test = syn.subset(np.arange(500)), syn.subset(np.arange(500, 900))
     tasks = {
         f"BasicMotions (accelerometer + gyroscope; {len(bm_train)} train / {len(bm_test)} test; from {where})":
             ("basicmotions", bm_train, bm_test, 3 if args.quick else args.epochs[0], 10, args.lr[0]),
-        "interaction_sequences (XOR of event signs at different steps; amplitude 3, noise 0.5; 500 train / 400 test, T=16)":
+        f"interaction_sequences (XOR of event signs at different steps; amplitude 3, noise 0.5; 500 train / 400 test, "
+        f"T={args.interaction_length})":
             ("interaction", syn_train, syn_test, 3 if args.quick else args.epochs[1], 50, args.lr[1]),
     }
     print(f"torch {torch.__version__}, 1 CPU thread, seeds {list(seeds)}", flush=True)
