@@ -181,6 +181,7 @@ def test_bad_input_names_modality_and_sizes(cls):
 @pytest.mark.parametrize("name,kwargs", [
     ("sum", {"out_features": 32}), ("product", {"out_features": 32}), ("mlp", {"hidden": [64]}),
     ("tensor", {}), ("low_rank", {"out_features": 32, "rank": 4}), ("multiplicative", {"out_features": 32}),
+    ("multimodal_autoencoder", {"hidden": 32, "shared": 32}),
 ])
 def test_trains_through_engine_on_mfeat(tmp_path, name, kwargs):
     import polymodal.encoders  # noqa: F401  (registration)
