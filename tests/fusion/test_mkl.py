@@ -89,3 +89,15 @@ def test_bad_views_raise_shape_errors():
         MKLClassifier().fit([Xs[0], Xs[1][:10]], y)
     with pytest.raises(ShapeError, match="sum to 5 columns, X has 19"):
         MKLClassifier(views=[2, 3]).fit(np.hstack(Xs), y)
+
+
+def test_passes_sklearn_check_estimator():
+    import warnings
+
+    from sklearn.utils.estimator_checks import check_estimator
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        results = check_estimator(MKLClassifier(rbf_gammas=(1.0,), poly_degrees=(2,)), on_fail=None)
+    failed = [(r["check_name"], str(r["exception"])[:200]) for r in results if r["status"] == "failed"]
+    assert not failed, failed

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.svm import SVC
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d, validate_data
 
 from polymodal.errors import ConfigError, ShapeError
 
@@ -48,7 +50,8 @@ def project_simplex(v: np.ndarray) -> np.ndarray:
     return np.maximum(v - css[rho] / (rho + 1), 0.0)
 
 
-def easymkl_gamma(K: np.ndarray, y: np.ndarray, lam: float = 0.1, max_iter: int = 500, tol: float = 1e-6) -> np.ndarray:
+def easymkl_gamma(K: np.ndarray, y: np.ndarray, lam: float = 0.1, max_iter: int = 500, tol: float = 1e-6,
+                  return_n_iter: bool = False):
     """Solve EasyMKL's quadratic problem (Aiolli & Donini 2015, Eq. 5)
 
     .. math:: \\min_{\\gamma \\in \\Gamma} (1 - \\lambda)\\, \\gamma^\\top Y K Y \\gamma + \\lambda \\|\\gamma\\|^2,
@@ -67,7 +70,8 @@ def easymkl_gamma(K: np.ndarray, y: np.ndarray, lam: float = 0.1, max_iter: int 
         Labels in {-1, +1}; ``P`` columns solve ``P`` problems at once (one
         matrix product per iteration, e.g. the one-vs-rest problems).
 
-    Returns ``gamma`` of the shape of ``y``.
+    Returns ``gamma`` of the shape of ``y`` (and the number of iterations
+    run if ``return_n_iter``).
     """
     Y = np.asarray(y, dtype=np.float64)
     single = Y.ndim == 1
@@ -92,7 +96,7 @@ def easymkl_gamma(K: np.ndarray, y: np.ndarray, lam: float = 0.1, max_iter: int 
         return out
 
     gamma = np.where(pos, 1.0 / pos.sum(0), 1.0 / neg.sum(0))
-    Z, t, last = gamma.copy(), 1.0, None
+    Z, t, last, it = gamma.copy(), 1.0, None, -1
     for it in range(max_iter):
         grad, _ = grad_obj(Z)
         new = project(Z - step * grad)
@@ -104,7 +108,8 @@ def easymkl_gamma(K: np.ndarray, y: np.ndarray, lam: float = 0.1, max_iter: int 
             if last is not None and np.all(np.abs(last - obj) <= tol * np.abs(obj)):
                 break
             last = obj
-    return gamma[:, 0] if single else gamma
+    gamma = gamma[:, 0] if single else gamma
+    return (gamma, it + 1) if return_n_iter else gamma
 
 
 def _power_max(K: np.ndarray) -> float:
@@ -161,6 +166,10 @@ class MKLClassifier(ClassifierMixin, BaseEstimator):
     weights_per_class_ : ndarray (n_classes or 1, R)
     svc_ : SVC
     classes_ : ndarray
+    n_features_in_ : int
+        Total number of features over the views.
+    n_iter_ : int
+        Iterations of the QP solver.
 
     Examples
     --------
@@ -193,25 +202,29 @@ class MKLClassifier(ClassifierMixin, BaseEstimator):
         self.max_iter = max_iter
 
     # -- views and kernels ---------------------------------------------------
-    def _split(self, X) -> list[np.ndarray]:
-        if isinstance(X, (list, tuple)):
-            Xs = [np.asarray(x, dtype=np.float64) for x in X]
+    @staticmethod
+    def _is_view_list(X) -> bool:
+        return isinstance(X, (list, tuple)) and len(X) > 0 and all(np.ndim(x) == 2 for x in X)
+
+    def _split(self, X, reset: bool = False) -> list[np.ndarray]:
+        """Views of ``X`` as float arrays (validated; ``reset`` at fit time)."""
+        if self._is_view_list(X):
+            Xs = [check_array(x, dtype=np.float64, input_name=f"view {i}") for i, x in enumerate(X)]
+            for i, x in enumerate(Xs):
+                if x.shape[0] != Xs[0].shape[0]:
+                    raise ShapeError(f"view {i}: expected shape ({Xs[0].shape[0]}, d), got {x.shape}")
+            total = sum(x.shape[1] for x in Xs)
+            if reset:
+                self.n_features_in_ = total
         else:
-            X = np.asarray(X, dtype=np.float64)
-            if X.ndim != 2:
-                raise ShapeError(f"X: expected a 2-D array or a list of 2-D views, got shape {X.shape}")
+            X = validate_data(self, X, dtype=np.float64, reset=reset)
             if self.views is None:
                 Xs = [X]
             else:
                 if sum(self.views) != X.shape[1]:
                     raise ShapeError(f"views={list(self.views)} sum to {sum(self.views)} columns, X has {X.shape[1]}")
                 Xs = np.split(X, np.cumsum(self.views)[:-1], axis=1)
-        for i, x in enumerate(Xs):
-            if x.ndim != 2 or x.shape[0] != Xs[0].shape[0]:
-                raise ShapeError(f"view {i}: expected shape ({Xs[0].shape[0]}, d), got {x.shape}")
-            if not np.all(np.isfinite(x)):
-                raise ShapeError(f"view {i}: contains NaN or infinite values")
-        if hasattr(self, "n_features_per_view_") and [x.shape[1] for x in Xs] != self.n_features_per_view_:
+        if not reset and [x.shape[1] for x in Xs] != self.n_features_per_view_:
             raise ShapeError(f"expected views with {self.n_features_per_view_} features, got {[x.shape[1] for x in Xs]}")
         return Xs
 
@@ -237,15 +250,16 @@ class MKLClassifier(ClassifierMixin, BaseEstimator):
     def fit(self, X, y) -> "MKLClassifier":
         if not 0.0 <= self.lam <= 1.0:
             raise ConfigError(f"lam: expected a value in [0, 1], got {self.lam!r}")
-        if hasattr(self, "n_features_per_view_"):
-            del self.n_features_per_view_
-        Xs = self._split(X)
-        y = np.asarray(y)
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None")
+        Xs = self._split(X, reset=True)
+        y = column_or_1d(y, warn=True)
+        check_classification_targets(y)
         if y.shape != (Xs[0].shape[0],):
             raise ShapeError(f"y: expected shape ({Xs[0].shape[0]},), got {y.shape}")
         self.classes_ = np.unique(y)
         if len(self.classes_) < 2:
-            raise ShapeError(f"y: needs at least two classes, got {list(self.classes_)}")
+            raise ShapeError(f"y: needs at least two classes, got 1 class: {list(self.classes_)}")
         self.n_features_per_view_ = [x.shape[1] for x in Xs]
         if self.standardize:
             self.mean_ = [x.mean(0) for x in Xs]
@@ -281,7 +295,8 @@ class MKLClassifier(ClassifierMixin, BaseEstimator):
             Ks.append(K.astype(np.float32))
         problems = [self.classes_[1:]] if len(self.classes_) == 2 else [[c] for c in self.classes_]
         Y = np.stack([np.where(np.isin(y, positive), 1.0, -1.0) for positive in problems], 1)
-        YG = Y * easymkl_gamma(Kbar, Y, self.lam, self.max_iter)  # (n, P)
+        gamma, self.n_iter_ = easymkl_gamma(Kbar, Y, self.lam, self.max_iter, return_n_iter=True)
+        YG = Y * gamma  # (n, P)
         weights = []
         yg32 = YG.astype(np.float32)
         D = np.maximum(np.stack([np.einsum("ip,ip->p", yg32, K @ yg32) for K in Ks], 1).astype(np.float64), 0.0)
@@ -295,16 +310,16 @@ class MKLClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     def _combined(self, X) -> np.ndarray:
-        if not hasattr(self, "svc_"):
-            from sklearn.exceptions import NotFittedError
-
-            raise NotFittedError("MKLClassifier is not fitted yet; call fit(X, y) first")
+        check_is_fitted(self, "svc_")
         Xs = self._prepare(self._split(X))
         return sum(w * self._kernel(k, Xs[k.view], self.Xs_train_[k.view]) / s
                    for w, k, s in zip(self.kernel_weights_, self.kernels_, self.kernel_scale_))
 
     def decision_function(self, X) -> np.ndarray:
-        return self.svc_.decision_function(self._combined(X))
+        """The SVM's decision values on the learned kernel."""
+        K = self._combined(X)
+        return self.svc_.decision_function(K)
 
     def predict(self, X) -> np.ndarray:
-        return self.svc_.predict(self._combined(X))
+        K = self._combined(X)
+        return self.svc_.predict(K)
