@@ -6,7 +6,8 @@
   function, :func:`soft_dtw_loss` / :class:`SoftDTWLoss`;
 * barycentres :func:`dba`, :func:`soft_dtw_barycenter`;
 * :class:`CTW` (canonical time warping), :class:`GCTW` (generalized CTW,
-  DTW-based variant, two or more sequences), :func:`alignment_error`;
+  DTW-based variant, two or more sequences), :class:`DeepCTW`,
+  :func:`alignment_error`;
 * implicit alignment: :class:`AdditiveAttention`, :class:`DotAttention`,
   :class:`GeneralAttention`, :class:`MultiHeadAttention` (weights returned),
   :class:`TemporalAttentionGatedModel`;
@@ -23,6 +24,7 @@ from polymodal.alignment.attention import (
 from polymodal.alignment.barycenters import BarycenterResult, dba, soft_dtw_barycenter
 from polymodal.alignment.ctw import CTW, alignment_error, uniform_path
 from polymodal.alignment.gctw import GCTW
+from polymodal.alignment.deep_ctw import DeepCTW
 from polymodal.alignment.dtw import DTWResult, dtw, local_cost_matrix
 from polymodal.alignment.nearest import KNNResult, cdist_dtw, dtw_knn, lb_keogh
 from polymodal.alignment.plots import plot_aligned, plot_attention, plot_cost_matrix
@@ -56,6 +58,7 @@ __all__ = [
     "BarycenterResult",
     "CTW",
     "GCTW",
+    "DeepCTW",
     "alignment_error",
     "uniform_path",
     "AttentionOutput",
