@@ -70,7 +70,7 @@ def cmd_datasets(args: argparse.Namespace) -> int:
         print(f"{info.name}: {info.description}")
         print(f"    source:  {info.source}")
         print(f"    licence: {info.licence}")
-        print(f"    here:    {'available' if ok else 'NOT available'} ({how})")
+        print(f"    here:    {'available' if ok else 'NOT available: ' + how}")
     return 0
 
 

@@ -32,7 +32,7 @@ class DatasetInfo:
         result = self.available()
         if isinstance(result, str):
             return False, result
-        return bool(result), "bundled" if result else "not available"
+        return bool(result), "loads here" if result else "not available"
 
 
 _CATALOG: dict[str, DatasetInfo] = {}

@@ -77,11 +77,13 @@ def build_model(config: ExperimentConfig, specs: dict, n_outputs: int, task: str
     encoders = {}
     for name, spec in specs.items():
         where = f"model.encoders.{name}" if name in m.encoders else "model.encoder"
-        in_features = 1
-        for size in spec.shape:
-            in_features *= size if size is not None else 1
-        encoders[name] = build("encoder", m.encoders.get(name, m.encoder), where=where,
-                               in_features=spec.dim if spec.variable_length else in_features)
+        if spec.kind == "sequence" or spec.variable_length:
+            in_features = spec.dim  # per-step features of (T, d)
+        else:
+            in_features = 1
+            for size in spec.shape:
+                in_features *= size
+        encoders[name] = build("encoder", m.encoders.get(name, m.encoder), where=where, in_features=in_features)
     enc_out = {name: int(e.out_features) for name, e in encoders.items()}
     fusion = build("fusion", m.fusion, where="model.fusion", in_features=enc_out, n_outputs=n_outputs, task=task)
     head = None
