@@ -4,7 +4,9 @@
 from polymodal.fusion.intermediate import ConcatFusion
 from polymodal.fusion.late import COMBINE_RULES, HybridFusion, LateFusion
 from polymodal.fusion.mkl import MKLClassifier
-from polymodal.fusion.graphical import CoupledHMM, FactorialHMM, HMMClassifier, MultiStreamHMM
+from polymodal.fusion.graphical import (
+    HCRF, CoupledHMM, FactorialHMM, HMMClassifier, LatentDynamicCRF, MultiStreamHMM, MultiViewHCRF,
+)
 from polymodal.fusion.sequential import (
     EarlyFusionLSTM,
     LateFusionLSTM,
@@ -17,4 +19,4 @@ import polymodal.representation.joint  # noqa: F401,E402  (registers sum, produc
 __all__ = ["COMBINE_RULES", "ConcatFusion", "HybridFusion", "LateFusion"]
 __all__ += ["MKLClassifier"]
 __all__ += ["EarlyFusionLSTM", "LateFusionLSTM", "MVLSTM", "MemoryFusionNetwork", "MultimodalTransformer"]
-__all__ += ["CoupledHMM", "FactorialHMM", "HMMClassifier", "MultiStreamHMM"]
+__all__ += ["CoupledHMM", "FactorialHMM", "HCRF", "HMMClassifier", "LatentDynamicCRF", "MultiStreamHMM", "MultiViewHCRF"]
