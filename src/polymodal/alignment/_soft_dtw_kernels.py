@@ -224,3 +224,18 @@ def sdtw_batch(C, gamma, need_grad):
         if need_grad:
             E[b] = unskew(sdtw_backward(W, n, m), n, m)
     return vals, E
+
+
+@njit(cache=True, nogil=True)
+def sdtw_batch_serial(C, gamma, need_grad):
+    """:func:`sdtw_batch` on one thread (small batches: no thread start-up)."""
+    B, n, m = C.shape
+    vals = np.empty(B, dtype=C.dtype)
+    E = np.zeros((B if need_grad else 0, n, m), dtype=C.dtype)
+    size = diagonal_layout(n, m)[3]
+    for b in range(B):
+        W = np.zeros((3, size), dtype=C.dtype)
+        vals[b] = sdtw_forward(skew(C[b]), n, m, gamma, W)
+        if need_grad:
+            E[b] = unskew(sdtw_backward(W, n, m), n, m)
+    return vals, E

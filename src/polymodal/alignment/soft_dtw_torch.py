@@ -75,7 +75,9 @@ class SoftDTW(torch.autograd.Function):
         if work.dtype not in (torch.float32, torch.float64):
             work = work.float()
         if work.device.type == "cpu":
-            vals, E = SK.sdtw_batch(np.ascontiguousarray(work.numpy()), gamma, need_grad)
+            B, n, m = work.shape
+            kernel = SK.sdtw_batch if B > 1 and B * n * m >= 200_000 else SK.sdtw_batch_serial
+            vals, E = kernel(np.ascontiguousarray(work.numpy()), gamma, need_grad)
             vals = torch.from_numpy(vals)
             E = torch.from_numpy(E) if need_grad else None
         else:
