@@ -36,12 +36,13 @@ class _IndexCollate:
     def __call__(self, idx: list[int]):
         i = torch.as_tensor(idx, dtype=torch.long)
         tok = self.tokens[i]
-        T = int((tok != self.pad_id).sum(1).max())
+        if tok.ndim == 2:  # token targets: cut to the longest non-padding sequence
+            tok = tok[:, : int((tok != self.pad_id).sum(1).max())]
         src = _take(self.source, i)
         if isinstance(src, tuple) and len(src) == 2 and src[0].ndim >= 2 and src[1].ndim == 1 \
                 and src[1].dtype == torch.long:  # (values, lengths): cut source padding too
             src = (src[0][:, : int(src[1].max())], src[1])
-        return src, tok[:, :T]
+        return src, tok
 
 
 class SequenceGenerationModule(pl.LightningModule):
@@ -97,13 +98,13 @@ def fit_generator(model: StepwiseDecoder, train: tuple[Any, torch.Tensor], val: 
 
     Parameters
     ----------
-    model : StepwiseDecoder
-        Any model with ``compute_loss(source, tokens)`` (:class:`ShowAndTell`,
-        :class:`ShowAttendTell`, :class:`Seq2SeqAttention`).
+    model : nn.Module
+        Any model with ``compute_loss(source, targets)`` and ``pad_id`` (:class:`ShowAndTell`,
+        :class:`ShowAttendTell`, :class:`Seq2SeqAttention`, :class:`VQABaseline`).
     train, val : (source, tokens)
         ``source``: a tensor (N, ...) or a tuple of tensors with first dimension N
         (``(values, lengths)`` for seq2seq); ``tokens`` (N, T) int64 ``<bos>`` ... ``<eos>``
-        padded with 0. Without ``val`` the training data is used for selection.
+        padded with 0, or class targets (N,). Without ``val`` the training data is used for selection.
     max_epochs, batch_size, lr, weight_decay, patience, grad_clip, seed : training settings
         (early stopping on validation loss after ``patience`` epochs without improvement).
     """
@@ -112,7 +113,7 @@ def fit_generator(model: StepwiseDecoder, train: tuple[Any, torch.Tensor], val: 
             continue
         if not isinstance(part, (tuple, list)) or len(part) != 2:
             raise ConfigError(f"{name} must be a pair (source, tokens)")
-        if part[1].ndim != 2 or _length(part[0]) != len(part[1]):
+        if part[1].ndim not in (1, 2) or _length(part[0]) != len(part[1]):
             raise ShapeError(f"{name}: source has {_length(part[0])} items but tokens has shape {tuple(part[1].shape)}")
     if max_epochs < 1 or batch_size < 1:
         raise ConfigError(f"max_epochs and batch_size must be >= 1, got {max_epochs}, {batch_size}")
