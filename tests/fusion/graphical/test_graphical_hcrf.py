@@ -136,3 +136,11 @@ def test_hcrf_bad_input():
         m({"a": torch.zeros(1, 3, 1)})
     with pytest.raises(ConfigError, match="joint latent states"):
         MultiViewHCRF({"a": 1, "b": 1, "c": 1}, 2, 20)
+
+
+@pytest.mark.parametrize("module", ["hmm", "coupled", "factorial", "classifier", "hcrf", "ldcrf"])
+def test_docstring_examples(module):
+    import doctest
+    import importlib
+
+    assert doctest.testmod(importlib.import_module(f"polymodal.fusion.graphical.{module}")).failed == 0

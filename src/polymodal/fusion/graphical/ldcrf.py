@@ -35,8 +35,8 @@ class LatentDynamicCRF(nn.Module):
     Examples
     --------
     >>> m = LatentDynamicCRF(3, n_labels=2, states_per_label=2)
-    >>> m.frame_log_marginals(torch.zeros(1, 5, 3)).exp().sum(-1)
-    tensor([[1., 1., 1., 1., 1.]])
+    >>> bool(torch.allclose(m.frame_log_marginals(torch.zeros(1, 5, 3)).exp().sum(-1), torch.ones(1, 5)))
+    True
     """
 
     def __init__(self, in_features: int | dict[str, int], n_labels: int, states_per_label: int = 2,
