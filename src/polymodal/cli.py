@@ -74,6 +74,12 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     return 0
 
 
+# commands that parse their own arguments: name -> "module:function(argv) -> exit status"
+DELEGATED = {
+    "score-captions": "polymodal.metrics.captioning.cli:score_captions_cli",
+    "align": "polymodal.alignment.cli:align_cli",
+}
+
 # dataset builders: name -> "module:function(argv) -> exit status"
 DATASET_BUILDERS = {"av-digits": "polymodal.data.av_digits_build:build_av_digits_cli"}
 
@@ -91,15 +97,6 @@ def cmd_datasets_build(argv: list[str]) -> int:
         return 2
     module, function = DATASET_BUILDERS[name].split(":")
     return getattr(importlib.import_module(module), function)(rest)
-
-
-def cmd_score_captions(args: argparse.Namespace) -> int:
-    try:
-        from polymodal.metrics.captioning import score_captions_cli
-    except ImportError:
-        print("error: captioning metrics are not installed in this build", file=sys.stderr)
-        return 2
-    return score_captions_cli(args.rest)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -136,17 +133,28 @@ def build_parser() -> argparse.ArgumentParser:
                         f"`polymodal datasets build NAME` builds one of {sorted(DATASET_BUILDERS)}.")
     ds.set_defaults(func=cmd_datasets)
 
-    sc = sub.add_parser("score-captions", help="BLEU/ROUGE-L/CIDEr-D/METEOR of captions (COCO conventions)",
-                        add_help=False)
-    sc.add_argument("rest", nargs=argparse.REMAINDER)
-    sc.set_defaults(func=cmd_score_captions)
+    # listed for --help; main() hands their arguments to their own parsers
+    sub.add_parser("score-captions", help="BLEU-1..4 / ROUGE-L / CIDEr-D / METEOR of captions (COCO conventions)")
+    sub.add_parser("align", help="align two (or more) sequences: DTW, CTW, GCTW, with a plot")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "score-captions":  # its own parser, --help included
-        return cmd_score_captions(argparse.Namespace(rest=argv[1:]))
+    if argv and argv[0] in DELEGATED:  # commands with their own parser, --help included
+        module, function = DELEGATED[argv[0]].split(":")
+        import importlib
+
+        try:
+            command = getattr(importlib.import_module(module), function)
+        except (ImportError, AttributeError) as error:
+            print(f"error: `polymodal {argv[0]}` is not available in this build ({error})", file=sys.stderr)
+            return 2
+        try:
+            return command(argv[1:])
+        except PolymodalError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
     if argv[:2] == ["datasets", "build"]:
         return cmd_datasets_build(argv[2:])
     parser = build_parser()
