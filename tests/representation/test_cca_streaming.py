@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch.multiprocessing as mp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from polymodal.errors import ShapeError
 from polymodal.representation import CCA, CCAStats, all_reduce_cca_stats
@@ -98,3 +100,21 @@ def test_all_reduce_two_processes_equals_fit(tmp_path):
         np.testing.assert_allclose(r["corr"], full.canonical_correlations_, atol=1e-10)
         np.testing.assert_allclose(r["xw"], full.x_weights_, atol=1e-10)
         np.testing.assert_allclose(r["yw"], full.y_weights_, atol=1e-10)
+
+
+@settings(max_examples=25, deadline=None)
+@given(cuts=st.lists(st.integers(1, 199), max_size=9, unique=True),
+       offset=st.floats(-1e6, 1e6), seed=st.integers(0, 2**16))
+def test_merge_any_split_equals_direct(cuts, offset, seed):
+    X, Y = data(n=200, p=5, q=4, seed=seed)
+    X = X + offset
+    bounds = [0, *sorted(cuts), 200]
+    merged = None
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        s = CCAStats.from_arrays(X[lo:hi], Y[lo:hi])
+        merged = s if merged is None else merged.merge(s)
+    Z = np.hstack([X, Y])
+    Zc = Z - Z.mean(0)
+    M = Zc.T @ Zc
+    np.testing.assert_allclose(merged.mean, Z.mean(0), rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(merged.comoment, M, rtol=0, atol=1e-9 * np.abs(M).max())
