@@ -6,8 +6,8 @@ Generative: one model per class, Bayes rule (``HMMClassifier``):
 - hmmlearn ``GaussianHMM`` (the peer) on the frame-wise concatenated streams (early fusion);
 - our ``MultiStreamHMM`` (state-synchronous), ``CoupledHMM`` (Brand 1997) and
   ``FactorialHMM`` (Ghahramani & Jordan 1997, exact inference).
-Discriminative (L-BFGS on the conditional log-likelihood, at most 40 iterations
-on BasicMotions and 100 on the interaction task): ``HCRF`` on the
+Discriminative (L-BFGS on the conditional log-likelihood, at most 60 iterations
+on BasicMotions and 300 on the interaction task): ``HCRF`` on the
 concatenated streams, ``MultiViewHCRF`` linked and coupled (Song et al. 2012).
 Neural sequential models from ``benchmarks/bench_sequential.py`` (early-fusion
 LSTM, MV-LSTM coupled) run with that script's settings when it is present.
@@ -132,13 +132,13 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit("benchmarks/bench_sequential.py (BasicMotions loader) is missing")
         tr, te, where = bench_sequential.basic_motions_datasets(args.basicmotions)
         bench_task(f"BasicMotions (accelerometer + gyroscope, 40 train / 40 test, from {where}); "
-                   f"HMM 3 states/chain, HCRF 3 hidden/view", tr, te, seeds, 3, 3, 1e-1, 40,
+                   f"HMM 3 states/chain, HCRF 3 hidden/view", tr, te, seeds, 3, 3, 1e-1, 60,
                    (3 if args.quick else 20, 10, 5e-3), not args.no_neural)
     if "interaction" in args.tasks:
         syn = make_interaction_sequences(900, length=16, dim=4, amplitude=3.0, noise=0.5, seed=123)
         bench_task("interaction_sequences (XOR of event signs; 500 train / 400 test, T=16); "
                    "HMM 3 states/chain, HCRF 3 hidden/view", syn.subset(np.arange(500)), syn.subset(np.arange(500, 900)),
-                   seeds, 3, 3, 1e-2, 100, (3 if args.quick else 25, 50, 1e-2), not args.no_neural)
+                   seeds, 3, 3, 1e-2, 300, (3 if args.quick else 25, 50, 1e-2), not args.no_neural)
     print(f"\ntotal {time.perf_counter() - total:.0f} s")
 
 

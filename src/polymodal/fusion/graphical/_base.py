@@ -84,8 +84,7 @@ class ExactHMMBase(BaseEstimator):
         for c in range(len(self.dims_)):
             _core.check_nonconstant(np.concatenate([s[c] for s in data]), self._stream_name(c))
         rng = np.random.default_rng(self.random_state)
-        if not getattr(self, "_skip_init", False):
-            self._init_params(data, rng)
+        self._init_params(data, rng)
         self.log_likelihoods_: list[float] = []
         self.converged_ = False
         for it in range(self.n_iter):
