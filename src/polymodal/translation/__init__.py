@@ -9,11 +9,14 @@ from polymodal.translation.retrieval import (CONSENSUS_METRICS, RetrievalCaption
                                              document_frequency)
 from polymodal.translation.seq2seq import Seq2SeqAttention
 from polymodal.translation.training import GeneratorFit, SequenceGenerationModule, fit_generator
+from polymodal.translation.vqa import FUSIONS, VQABaseline, VQAScores, vqa_accuracy, vqa_tensors
+from polymodal.translation.vqa_report import VQAReport, vqa_report, vqa_report_cli
 
 __all__ = [
     "AdditiveAttention", "CONSENSUS_METRICS", "CaptionOutput", "RetrievalCaptioner", "RetrievalResult",
     "consensus_scores", "document_frequency", "DecodeResult", "GeneratorFit", "GridImageEncoder", "Hypothesis",
     "Seq2SeqAttention", "SequenceGenerationModule", "ShowAndTell", "ShowAttendTell", "StepwiseDecoder",
     "beam_search", "fit_generator", "greedy_decode", "map_state", "plot_attention", "token_loss",
-    "upsample_attention",
+    "upsample_attention", "FUSIONS", "VQABaseline", "VQAScores", "vqa_accuracy", "vqa_tensors",
+    "VQAReport", "vqa_report", "vqa_report_cli",
 ]

@@ -1,0 +1,56 @@
+"""VQA baseline: fusion equations, padding invariance, learning on the shapes data."""
+
+import numpy as np
+import pytest
+import torch
+
+from polymodal.data.vocab import Vocabulary
+from polymodal.data.vqa_shapes import make_vqa_shapes
+from polymodal.errors import ConfigError, ShapeError
+from polymodal.translation import VQABaseline, fit_generator, vqa_accuracy, vqa_tensors
+
+
+@pytest.mark.parametrize("fusion", ["product", "concat"])
+def test_fusion_equations(fusion):
+    torch.manual_seed(0)
+    m = VQABaseline(10, 7, image_size=24, widths=(4, 8), grid=3, embed_dim=5, hidden=6, fused=4, fusion=fusion).eval()
+    images, q, lengths = torch.rand(3, 3, 24, 24), torch.tensor([[4, 5, 6], [7, 8, 0], [9, 0, 0]]), torch.tensor([3, 2, 1])
+    v = torch.tanh(m.image_proj(m.encoder(images).flatten(1)))
+    hs = []
+    for i in range(3):  # question alone through the LSTM, last state
+        _, (h, _) = m.lstm(m.embed(q[i:i + 1, : lengths[i]]))
+        hs.append(h[-1, 0])
+    qv = torch.tanh(m.question_proj(torch.stack(hs)))
+    z = v * qv if fusion == "product" else torch.cat([v, qv], -1)
+    assert torch.allclose(m(images, q, lengths), m.classifier(z), atol=1e-6)
+    # extra padding changes nothing
+    padded = torch.cat([q, torch.zeros(3, 4, dtype=torch.long)], 1)
+    assert torch.allclose(m(images, padded, lengths), m(images, q, lengths), atol=1e-6)
+
+
+def test_errors():
+    with pytest.raises(ConfigError, match="fusion"):
+        VQABaseline(10, 5, fusion="sum")
+    m = VQABaseline(10, 5, image_size=24, widths=(4,), grid=3)
+    with pytest.raises(ShapeError, match="lengths"):
+        m(torch.rand(2, 3, 24, 24), torch.ones(2, 3, dtype=torch.long), torch.tensor([4, 1]))
+    with pytest.raises(ShapeError, match="same batch size"):
+        m(torch.rand(3, 3, 24, 24), torch.ones(2, 3, dtype=torch.long), torch.tensor([3, 1]))
+
+
+def test_learns_to_answer_from_image_and_question():
+    d = make_vqa_shapes(500, questions_per_type=1, max_objects=2, image_size=24, seed=0)
+    vocab = Vocabulary.build([d.questions[i] for i in d.indices("train")])
+    tr, va, te = (vqa_tensors(d, s, vocab) for s in ("train", "val", "test"))
+    torch.manual_seed(0)
+    m = VQABaseline(len(vocab), len(d.answer_vocab), image_size=24, widths=(8, 16), fused=64, dropout=0.0)
+    fit_generator(m, tr, va, max_epochs=12, batch_size=32, lr=3e-3, patience=3)
+    ti, tei = d.indices("train"), d.indices("test")
+    s = vqa_accuracy(m, te[0], te[1], d.question_type[tei], d.answers[ti], d.question_type[ti])
+    # accuracy per type is the mean of correct answers of that type (recomputed here)
+    pred = m(*te[0]).argmax(1).numpy()
+    for t, acc in s.per_type.items():
+        assert acc == pytest.approx(np.mean(pred[d.question_type[tei] == t] == te[1].numpy()[d.question_type[tei] == t]))
+    # where-questions need the image and the question: far above always answering the commonest position
+    assert s.per_type["position"] > s.majority_per_type["position"] + 0.3
+    assert s.accuracy > 0.45
