@@ -127,7 +127,7 @@ def make_vqa_shapes(n_images: int = 1000, questions_per_type: int = 1, image_siz
     Examples
     --------
     >>> d = make_vqa_shapes(20, seed=1)
-    >>> d.images.shape, sorted(set(d.question_type))
+    >>> d.images.shape, sorted(set(d.question_type.tolist()))
     ((20, 36, 36, 3), ['colour', 'count', 'position', 'shape'])
     """
     if n_images < 1 or questions_per_type < 1:
