@@ -176,8 +176,9 @@ def test_run_benchmark_on_tiny_files(bm_folder, tmp_path):
     assert len(settings) == 4 and all(r["method"] in methods for r in rec.rows)
     assert not any("(Standing)" in r["problem"] for r in rec.rows)  # no motion, nothing to align
     table = summary_table(rec.rows)
+    ticks = [t.get_text() for t in plot_errors(rec.rows).axes[0].get_xticklabels()]
     for s in settings:
-        assert s in table
+        assert s in table and s.replace(" (", "\n(") in ticks
     per_seed = [np.mean([r["error"] for r in rec.rows if r["method"] == "DTW (raw features)" and r["seed"] == k
                          and r["setting"] == "BasicMotions acc -> gyro"]) for k in (0, 1)]
     assert f"| DTW (raw features) | {np.mean(per_seed):.2f} +- {np.std(per_seed):.2f} | 1.00 |" in table

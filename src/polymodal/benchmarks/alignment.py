@@ -364,14 +364,14 @@ def _aggregate(rows):
 
 def summary_table(rows) -> str:
     """Markdown table: alignment error in frames (mean +- std over seeds of the
-    per-seed mean), ratio to raw-feature DTW, seconds per problem."""
+    per-seed mean), ratio to raw-feature DTW, milliseconds per problem."""
     lines = []
     for setting, methods in _aggregate(rows).items():
         base = methods.get("DTW (raw features)", (np.nan,))[0]
-        lines += [f"\n### {setting}\n", "| method | alignment error (frames) | / DTW raw | s per problem | problems |",
+        lines += [f"\n### {setting}\n", "| method | alignment error (frames) | / DTW raw | ms per problem | problems |",
                   "|---|---|---|---|---|"]
         for m, (mu, sd, sec, n) in methods.items():
-            lines.append(f"| {m} | {mu:.2f} +- {sd:.2f} | {mu / base:.2f} | {sec:.3f} | {n} |")
+            lines.append(f"| {m} | {mu:.2f} +- {sd:.2f} | {mu / base:.2f} | {1e3 * sec:.1f} | {n} |")
     return "\n".join(lines).lstrip("\n")
 
 
@@ -388,7 +388,7 @@ def plot_errors(rows):
         vals = [agg[s].get(m, (np.nan, 0))[:2] for s in agg]
         ax.bar(np.arange(len(agg)) + k * width, [v[0] for v in vals], width, yerr=[v[1] for v in vals],
                capsize=3, label=m)
-    ax.set_xticks(np.arange(len(agg)) + 0.4 - width / 2, list(agg), fontsize=8)
+    ax.set_xticks(np.arange(len(agg)) + 0.4 - width / 2, [a.replace(" (", "\n(") for a in agg], fontsize=8)
     ax.set_ylabel("alignment error (frames)")
     ax.set_yscale("log")
     ax.set_title("alignment error vs the true warp (mean +- std over seeds)")
