@@ -59,7 +59,6 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from polymodal.data.av_digits import av_digits_dir, av_digits_variants, load_av_digits
 from polymodal.encoders.audio import AudioCNN
