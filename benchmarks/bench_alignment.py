@@ -53,12 +53,13 @@ def main(argv: list[str] | None = None) -> None:
     if dsrc is None and bsrc and Path(bsrc).is_file() and zipfile.is_zipfile(bsrc):
         dsrc = bsrc
     daphnet = None
-    try:
-        daphnet = load_daphnet(dsrc) if dsrc else None
-    except DatasetError as e:
-        print(f"Daphnet not available ({e}): the three-sequence setting is skipped")
-    if daphnet is None:
-        print("Daphnet not given: the three-sequence setting is skipped")
+    if dsrc is None:
+        print("Daphnet not given (--daphnet or POLYMODAL_DAPHNET): the three-sequence settings are skipped")
+    else:
+        try:
+            daphnet = load_daphnet(dsrc)
+        except DatasetError as e:
+            print(f"Daphnet not available ({e}): the three-sequence settings are skipped")
 
     t0 = time.perf_counter()
     rec = run_alignment_benchmark(bm, daphnet, seeds=tuple(range(args.seeds)), per_seed=args.per_seed,

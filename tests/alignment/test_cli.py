@@ -126,6 +126,17 @@ def test_other_bad_input(pair, tmp_path, capsys):
     assert align_cli([fx, fy, "--method", "soft"]) == 2  # argparse usage error
 
 
+def test_npz_and_empty_refused(pair, tmp_path, capsys):
+    _, _, fx, _ = pair
+    npz = tmp_path / "a.npz"
+    np.savez(npz, x=np.zeros(3))
+    assert align_cli([fx, str(npz)]) == 2
+    assert ".npz archive" in _err(capsys)
+    empty = _save(tmp_path, "empty.npy", np.zeros((0, 2)))
+    assert align_cli([empty, fx]) == 2
+    assert "empty.npy" in (e := _err(capsys)) and "(0, 2)" in e
+
+
 def test_load_sequence_contract(tmp_path):
     a = np.arange(6, dtype=np.int32).reshape(3, 2)
     got = load_sequence(_save(tmp_path, "i.npy", a))
