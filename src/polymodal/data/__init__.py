@@ -7,6 +7,13 @@ from polymodal.data.avmnist import AVMNISTSplits, load_avmnist, read_avmnist
 from polymodal.data.av_digits import av_digits_variants, load_av_digits, mix_at_snr
 from polymodal.data.sequences_synthetic import make_interaction_sequences
 from polymodal.data.batch import Batch
+from polymodal.data.captions import (
+    CaptionedImages,
+    KarpathyCaptions,
+    find_tuxpaint_stamps,
+    load_karpathy_captions,
+    load_tuxpaint_stamps,
+)
 from polymodal.data.catalog import DatasetInfo, list_datasets, load_dataset, register_dataset
 from polymodal.data.collate import collate, pad_sequences
 from polymodal.data.datamodule import MultimodalDataModule
@@ -16,6 +23,7 @@ from polymodal.data.mfeat import MFEAT_VIEWS, load_mfeat
 from polymodal.data.spec import MODALITY_KINDS, ModalitySpec
 from polymodal.data.splits import Split, stratified_split
 from polymodal.data.transforms import Standardizer
+from polymodal.data.vocab import SPECIAL_TOKENS, Vocabulary
 
 __all__ = [
     "av_digits_variants",
@@ -50,3 +58,5 @@ __all__ = [
     "register_dataset",
     "stratified_split",
 ]
+__all__ += ["CaptionedImages", "KarpathyCaptions", "SPECIAL_TOKENS", "Vocabulary", "find_tuxpaint_stamps",
+            "load_karpathy_captions", "load_tuxpaint_stamps"]

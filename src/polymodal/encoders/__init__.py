@@ -1,4 +1,13 @@
-"""Unimodal encoders (registered by name for configs)."""
+"""Unimodal encoders, registered by name for configs.
+
+- vectors: :class:`MLP`, :class:`Identity`
+- images: :class:`LeNet`, :class:`ResNetCNN`, :class:`SmoothMaxPool2d`
+- audio: :func:`load_audio`, :class:`Spectrogram`, :class:`MelSpectrogram`, :class:`AudioCNN`,
+  :class:`SpectrogramSequenceEncoder`
+- text: :class:`BagOfWords`, :class:`WordVectors`, :class:`EmbeddingEncoder`, :func:`train_skipgram`
+- sequences: :class:`RNNEncoder`, :class:`GRUEncoder`, :class:`LSTMEncoder`, :class:`SequenceSteps`
+- autoencoders: :class:`TiedAutoencoder`, :class:`DenoisingAutoencoder`, :class:`StackedAutoencoder`
+"""
 
 from polymodal.encoders.audio import (
     AudioCNN,
@@ -8,6 +17,13 @@ from polymodal.encoders.audio import (
     load_audio,
     mel_filters,
     normalize_utterance,
+)
+from polymodal.encoders.autoencoder import (
+    NOISE_TYPES,
+    DenoisingAutoencoder,
+    StackedAutoencoder,
+    TiedAutoencoder,
+    corrupt,
 )
 from polymodal.encoders.image import LeNet, ResidualBlock, ResNetCNN, SmoothMaxPool2d, smooth_max_pool2d
 from polymodal.encoders.mlp import ACTIVATIONS, MLP, Identity
@@ -19,13 +35,7 @@ from polymodal.encoders.sequence import (
     SequenceEncoder,
     SequenceSteps,
 )
-
-__all__ = ["ACTIVATIONS", "Identity", "MLP"]
-__all__ += ["GRUEncoder", "LSTMEncoder", "PaddedSequence", "RNNEncoder", "SequenceEncoder", "SequenceSteps"]
-__all__ += ["LeNet", "ResidualBlock", "ResNetCNN", "SmoothMaxPool2d", "smooth_max_pool2d"]
-__all__ += ["AudioCNN", "MelSpectrogram", "Spectrogram", "SpectrogramSequenceEncoder", "load_audio", "mel_filters",
-            "normalize_utterance"]
-from polymodal.encoders.text import (  # noqa: E402
+from polymodal.encoders.text import (
     BagOfWords,
     EmbeddingEncoder,
     WordVectors,
@@ -35,5 +45,11 @@ from polymodal.encoders.text import (  # noqa: E402
     train_skipgram,
 )
 
-__all__ += ["BagOfWords", "EmbeddingEncoder", "WordVectors", "load_glove_wheel", "read_glove", "tokenize",
-            "train_skipgram"]
+__all__ = [
+    "ACTIVATIONS", "AudioCNN", "BagOfWords", "DenoisingAutoencoder", "EmbeddingEncoder", "GRUEncoder",
+    "Identity", "LSTMEncoder", "LeNet", "MLP", "MelSpectrogram", "NOISE_TYPES", "PaddedSequence", "RNNEncoder",
+    "ResNetCNN", "ResidualBlock", "SequenceEncoder", "SequenceSteps", "SmoothMaxPool2d", "Spectrogram",
+    "SpectrogramSequenceEncoder", "StackedAutoencoder", "TiedAutoencoder", "WordVectors", "corrupt",
+    "load_audio", "load_glove_wheel", "mel_filters", "normalize_utterance", "read_glove", "smooth_max_pool2d",
+    "tokenize", "train_skipgram",
+]
