@@ -6,6 +6,13 @@ import pytest
 os.environ.setdefault("PYTHONHASHSEED", "0")
 warnings.filterwarnings("ignore", module="lightning")
 
+# The suite runs as 2 xdist workers on 2 cores: one intra-op thread per worker.
+# (Two threads per worker oversubscribe the cores; small torch ops then wait
+# on thread synchronisation - up to 100x slower on a loaded machine.)
+import torch  # noqa: E402
+
+torch.set_num_threads(1)
+
 
 @pytest.fixture(autouse=True)
 def _quiet_lightning():
