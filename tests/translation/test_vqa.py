@@ -54,3 +54,16 @@ def test_learns_to_answer_from_image_and_question():
     # where-questions need the image and the question: far above always answering the commonest position
     assert s.per_type["position"] > s.majority_per_type["position"] + 0.3
     assert s.accuracy > 0.45
+
+
+def test_vqa_report_table_shows_its_scores():
+    from polymodal.translation import vqa_report
+
+    rep = vqa_report(n_images=60, max_epochs=1, image_size=24)
+    table = rep.table()
+    for name, s in rep.scores.items():
+        row = next(line for line in table.splitlines() if line.startswith(f"| {name} |"))
+        assert row.split("|")[2].strip() == f"{s.accuracy:.3f}"
+        assert s.accuracy == pytest.approx(sum(s.per_type[t] * s.n_per_type[t] for t in s.per_type)
+                                           / sum(s.n_per_type.values()))
+    assert set(rep.scores) == {"product", "concat"} and sum(rep.n_questions.values()) > 0

@@ -37,7 +37,7 @@ class VQAReport:
         return "\n".join(lines)
 
 
-def vqa_report(n_images: int = 4000, seed: int = 0, fusions=FUSIONS, max_epochs: int = 20, patience: int = 4,
+def vqa_report(n_images: int = 4000, seed: int = 0, fusions=FUSIONS, max_epochs: int = 20, patience: int = 8,
                image_size: int = 36, threads: int = 1) -> VQAReport:
     """Generate :func:`~polymodal.data.vqa_shapes.make_vqa_shapes` (``n_images``, seeded), train
     :class:`VQABaseline` per fusion on train (early stopping on val loss), score test per question type."""
