@@ -2,7 +2,7 @@
 engine vs a plain hand-written torch loop, same model, data, batch size and
 epochs, in one process.
 
-    python benchmarks/bench_engine.py [--batch-size 256] [--epochs 30] [--repeats 3]
+    python benchmarks/bench_engine.py [--batch-size 256] [--epochs 30] [--repeats 3] [--tile 1]
 
 Two comparisons:
   train loop only   - the engine's LightningModule in a Lightning Trainer with
@@ -26,6 +26,7 @@ import warnings
 from pathlib import Path
 
 import lightning.pytorch as pl
+import numpy as np
 import torch
 
 import polymodal.encoders  # noqa: F401
@@ -96,6 +97,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--tile", type=int, default=1,
+                        help="repeat the training set N times per epoch (separates per-epoch from per-step cost)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore")
@@ -110,6 +113,8 @@ def main() -> None:
         "trainer": {"max_epochs": args.epochs, "patience": None, "progress": False},
     })
     dm = build_datamodule(cfg)
+    if args.tile > 1:
+        dm.train_set = dm.train_set.subset(np.tile(np.arange(len(dm.train_set)), args.tile))
     task = get_task("classification", 10)
     torch.manual_seed(0)
     base = build_model(cfg, dm.specs, 10, "classification")

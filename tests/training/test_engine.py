@@ -154,3 +154,13 @@ def test_regression_and_multilabel_tasks_learn_a_known_function(tmp_path, task):
         assert result.test_metrics["r2"] > 0.9 and result.test_metrics["pearson_r"] > 0.95
     else:
         assert result.test_metrics["f1_macro"] > 0.85
+
+
+def test_without_validation_split_monitors_train_loss(tmp_path):
+    cfg = config(tmp_path, trainer__max_epochs=3, data__val_size=0.0)
+    result = fit(cfg)
+    rows = (tmp_path / "run" / "logs" / "metrics.csv").read_text().splitlines()
+    assert rows[0] == "epoch,step,train_loss" and len(rows) == 4
+    losses = [float(r.split(",")[2]) for r in rows[1:]]
+    assert losses[-1] < losses[0]  # it trained
+    assert result.val_metrics == {} and result.best_checkpoint.name == "best.ckpt"
