@@ -83,3 +83,12 @@ def test_datasets_build_routes_to_builders(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["datasets", "build", "av-digits", "--help"])
     assert exit_info.value.code == 0 and "AV-MNIST layout" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", ["score-captions", "align", "captioning-report", "vqa-shapes"])
+def test_delegated_commands_have_help(command, capsys):
+    try:
+        code = main([command, "--help"])
+    except SystemExit as exit_info:
+        code = exit_info.code
+    assert code == 0 and "usage: polymodal" in capsys.readouterr().out

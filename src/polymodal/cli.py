@@ -78,6 +78,8 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 DELEGATED = {
     "score-captions": "polymodal.metrics.captioning.cli:score_captions_cli",
     "align": "polymodal.alignment.cli:align_cli",
+    "captioning-report": "polymodal.benchmarks.captioning:captioning_report_cli",
+    "vqa-shapes": "polymodal.translation.vqa_report:vqa_report_cli",
 }
 
 # dataset builders: name -> "module:function(argv) -> exit status"
@@ -136,6 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
     # listed for --help; main() hands their arguments to their own parsers
     sub.add_parser("score-captions", help="BLEU-1..4 / ROUGE-L / CIDEr-D / METEOR of captions (COCO conventions)")
     sub.add_parser("align", help="align two (or more) sequences: DTW, CTW, GCTW, with a plot")
+    sub.add_parser("captioning-report", help="train and score captioners on Tux Paint stamps, with a report")
+    sub.add_parser("vqa-shapes", help="the VQA baseline on generated shape scenes, accuracy per question type")
     return parser
 
 
