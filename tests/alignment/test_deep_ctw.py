@@ -29,12 +29,6 @@ def _err(path, j_true):
     return float(np.abs(mean_j - j_true).mean())
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def test_deep_ctw_matches_or_beats_ctw_and_beats_raw_dtw():

@@ -21,12 +21,6 @@ from polymodal.training import MultimodalModel, get_task
 from polymodal.training.engine import evaluate
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _setup(n=300):

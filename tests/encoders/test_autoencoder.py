@@ -11,12 +11,6 @@ from polymodal.errors import ConfigError, ShapeError
 from polymodal.training.registry import registered
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _low_rank(n=400, d=8, k=2, noise=0.05, seed=0):

@@ -10,12 +10,6 @@ from polymodal.errors import ModalityError, ShapeError
 from polymodal.representation.joint import MultimodalAutoencoder
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

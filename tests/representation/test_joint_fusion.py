@@ -15,12 +15,6 @@ from polymodal.representation.joint import (
 from polymodal.training.registry import build
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 torch.manual_seed(0)
 SIZES = {"a": 3, "b": 2, "c": 4}

@@ -10,12 +10,6 @@ from polymodal.errors import ConfigError, ShapeError
 from polymodal.representation.rbm import BernoulliRBM, GaussianBernoulliRBM, all_binary_states
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _random_rbm(cls, nv, nh, seed=0, scale=0.7):

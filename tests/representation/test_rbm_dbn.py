@@ -11,12 +11,6 @@ from polymodal.errors import ModalityError, ShapeError
 from polymodal.representation.rbm_dbn import MultimodalDBN
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_full_input_is_the_joint_rbm_of_the_stacked_tops():
