@@ -12,6 +12,7 @@ from polymodal.metrics.retrieval import retrieval_recall_at_k
 from polymodal.representation.hashing import (
     CCAITQ,
     hamming_distance,
+    hamming_search,
     itq,
     mean_average_precision,
     pack_codes,
@@ -52,14 +53,29 @@ def test_itq_beats_random_rotations():
         assert loss <= np.sum((np.where(VQ >= 0, 1, -1) - VQ) ** 2)
 
 
-@pytest.mark.parametrize("n_bits", [5, 8, 32, 64, 70])
+@pytest.mark.parametrize("n_bits", [5, 8, 32, 64, 70, 300])
 def test_hamming_equals_brute_force(n_bits):
     rng = np.random.default_rng(n_bits)
     A = rng.random((37, n_bits)) > 0.5
     B = rng.random((300, n_bits)) > 0.5
     brute = (A[:, None, :] != B[None, :, :]).sum(axis=2)
     D = hamming_distance(pack_codes(A), pack_codes(B), chunk=8)
+    assert D.dtype == (np.uint8 if n_bits <= 255 else np.uint16)
     np.testing.assert_array_equal(D, brute)
+
+
+def test_hamming_search_equals_stable_brute_force():
+    rng = np.random.default_rng(3)
+    A = rng.random((20, 24)) > 0.5
+    B = rng.random((500, 24)) > 0.5
+    brute = (A[:, None, :] != B[None, :, :]).sum(axis=2)
+    idx, dist = hamming_search(pack_codes(A), pack_codes(B), k=15)
+    for i in range(20):
+        ref = sorted(range(500), key=lambda j: (brute[i, j], j))[:15]
+        assert idx[i].tolist() == ref
+        np.testing.assert_array_equal(dist[i], brute[i, ref])
+    with pytest.raises(ConfigError, match="k must be"):
+        hamming_search(pack_codes(A), pack_codes(B), k=501)
 
 
 def test_pack_codes_accepts_pm1_and_bool():

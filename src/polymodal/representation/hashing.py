@@ -22,6 +22,7 @@ __all__ = [
     "CCAITQ",
     "pack_codes",
     "hamming_distance",
+    "hamming_search",
     "mean_average_precision",
 ]
 
@@ -116,11 +117,13 @@ def _as_words(P: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(P).view(np.uint64)
 
 
-def hamming_distance(A, B, chunk: int = 256) -> np.ndarray:
+def hamming_distance(A, B, chunk: int = 16) -> np.ndarray:
     """Hamming distances between packed codes: (n_a, n_bytes), (n_b, n_bytes) -> (n_a, n_b).
 
     ``d(a, b) = popcount(a XOR b)`` computed on 64-bit words with
-    ``np.bitwise_count`` in query chunks of ``chunk`` rows; returns uint16.
+    ``np.bitwise_count``, one word and ``chunk`` query rows at a time into
+    preallocated buffers (small chunks stay in cache). Returns uint8 when
+    ``n_bytes * 8 <= 255`` bits, else uint16.
 
     Example
     -------
@@ -135,12 +138,42 @@ def hamming_distance(A, B, chunk: int = 256) -> np.ndarray:
             raise ShapeError(f"{name} must be packed uint8 codes (n, n_bytes); got {x.dtype} {x.shape}")
     if A.shape[1] != B.shape[1]:
         raise ShapeError(f"A and B must have the same n_bytes; got {A.shape[1]} and {B.shape[1]}")
-    Aw, Bw = _as_words(A), _as_words(B)
-    out = np.empty((A.shape[0], B.shape[0]), dtype=np.uint16)
-    for s in range(0, A.shape[0], chunk):
-        x = np.bitwise_xor(Aw[s:s + chunk, None, :], Bw[None, :, :])
-        out[s:s + chunk] = np.bitwise_count(x).sum(axis=2, dtype=np.uint16)
+    if not isinstance(chunk, (int, np.integer)) or chunk < 1:
+        raise ConfigError(f"chunk must be a positive integer; got {chunk!r}")
+    Aw, Bw = _as_words(A), np.ascontiguousarray(_as_words(B).T)  # Bw: (n_words, n_b)
+    n_a, n_b = A.shape[0], B.shape[0]
+    out = np.zeros((n_a, n_b), dtype=np.uint8 if A.shape[1] * 8 <= 255 else np.uint16)
+    chunk = min(chunk, max(n_a, 1))
+    xor = np.empty((chunk, n_b), dtype=np.uint64)
+    cnt = np.empty((chunk, n_b), dtype=np.uint8)
+    for s in range(0, n_a, chunk):
+        e = min(s + chunk, n_a)
+        x, c = xor[: e - s], cnt[: e - s]
+        for w in range(Aw.shape[1]):
+            np.bitwise_xor(Aw[s:e, w, None], Bw[None, w, :], out=x)
+            np.bitwise_count(x, out=c)
+            np.add(out[s:e], c, out=out[s:e])
     return out
+
+
+def hamming_search(queries, gallery, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` nearest gallery codes of each packed query code by Hamming distance.
+
+    Ranks with a stable (radix, for 8-bit distances) argsort, so ties go to the
+    lower gallery index. Returns ``(indices, distances)``, both (n_q, k).
+
+    Example
+    -------
+    >>> q = pack_codes(np.array([[1, 1, 0]])); g = pack_codes(np.array([[0, 0, 1], [1, 1, 1], [1, 1, 0]]))
+    >>> idx, dist = hamming_search(q, g, k=2)
+    >>> idx.tolist(), dist.tolist()
+    ([[2, 1]], [[0, 1]])
+    """
+    D = hamming_distance(queries, gallery)
+    if not isinstance(k, (int, np.integer)) or not 1 <= k <= D.shape[1]:
+        raise ConfigError(f"k must be an integer in [1, {D.shape[1]}] (gallery size); got {k!r}")
+    idx = np.argsort(D, axis=1, kind="stable")[:, :k]
+    return idx, np.take_along_axis(D, idx, axis=1)
 
 
 def mean_average_precision(similarity, relevance) -> float:
