@@ -190,8 +190,9 @@ def write_demo_report(runs, out_dir: str | Path, wall_seconds: float | None = No
             "## Robustness: one view missing at test time",
             "",
             "The view is zeroed and its `present` mask set to False: early/intermediate fusion see zeros"
-            " (the training mean after standardisation for early fusion), late and hybrid fusion renormalise"
-            " over the views that remain (the learned combiner gives the missing view a uniform distribution).",
+            " (the training mean after standardisation for early fusion); late (mean) and hybrid fusion average"
+            " over the views that remain, and late (learned) drops the missing view's factor from its weighted"
+            " product of experts.",
             "",
             "| model | none | " + " | ".join(views) + " |",
             "|---|---|" + "---|" * len(views),
