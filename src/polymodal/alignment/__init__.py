@@ -11,6 +11,7 @@
 * implicit alignment: :class:`AdditiveAttention`, :class:`DotAttention`,
   :class:`GeneralAttention`, :class:`MultiHeadAttention` (weights returned),
   :class:`TemporalAttentionGatedModel`;
+* multiple-instance learning as implicit alignment: :class:`AttentionMIL`;
 * pictures: :func:`plot_cost_matrix`, :func:`plot_aligned`, :func:`plot_attention`.
 """
 
@@ -26,6 +27,7 @@ from polymodal.alignment.ctw import CTW, alignment_error, uniform_path
 from polymodal.alignment.gctw import GCTW
 from polymodal.alignment.deep_ctw import DeepCTW
 from polymodal.alignment.dtw import DTWResult, dtw, local_cost_matrix
+from polymodal.alignment.mil import AttentionMIL, MILBags, MILOutput, make_mil_bags
 from polymodal.alignment.nearest import KNNResult, cdist_dtw, dtw_knn, lb_keogh
 from polymodal.alignment.plots import plot_aligned, plot_attention, plot_cost_matrix
 from polymodal.alignment.soft_dtw import SoftDTWResult, soft_dtw, soft_dtw_divergence
@@ -74,4 +76,8 @@ __all__ = [
     "STEP_PATTERNS",
     "StepPattern",
     "get_step_pattern",
+    "AttentionMIL",
+    "MILBags",
+    "MILOutput",
+    "make_mil_bags",
 ]

@@ -23,6 +23,15 @@ from polymodal.representation.joint import (
     SumFusion,
     TensorFusion,
 )
+from polymodal.representation.hashing import (
+    CCAITQ,
+    ITQResult,
+    hamming_distance,
+    hamming_search,
+    itq,
+    mean_average_precision,
+    pack_codes,
+)
 from polymodal.representation.rbm import BernoulliRBM, GaussianBernoulliRBM
 from polymodal.representation.rbm_dbn import MultimodalDBN
 
@@ -54,4 +63,11 @@ __all__ = [
     "BernoulliRBM",
     "GaussianBernoulliRBM",
     "MultimodalDBN",
+    "CCAITQ",
+    "ITQResult",
+    "hamming_distance",
+    "hamming_search",
+    "itq",
+    "mean_average_precision",
+    "pack_codes",
 ]
