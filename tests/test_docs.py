@@ -97,7 +97,8 @@ def test_strict_build_fails_on_missing_reference(tmp_path):
     )
     text = CONFIG.read_text(encoding="utf-8")
     text = re.sub(r"(?ms)^nav:.*?(?=^\S)", "", text)
-    text = text.replace("docs/_hooks/autorefs_filter.py", str(DOCS / "_hooks" / "autorefs_filter.py"))
+    for hook in ("autorefs_filter.py", "rst_docstrings.py"):
+        text = text.replace(f"docs/_hooks/{hook}", str(DOCS / "_hooks" / hook))
     text = text.replace("docs_dir: docs", f"docs_dir: {docs}").replace("paths: [src]", f"paths: [{ROOT / 'src'}]")
     config = tmp_path / "mkdocs.yml"
     config.write_text(text, encoding="utf-8")
@@ -128,3 +129,24 @@ def test_cli_page_covers_every_command():
     text = (DOCS / "cli.md").read_text(encoding="utf-8")
     missing = [name for name in sub.choices if f"## `polymodal {name}`" not in text]
     assert not missing, f"docs/cli.md has no section for: {missing}"
+
+
+def test_rst_docstring_conversion():
+    """docs/_hooks/rst_docstrings.py: reST math, roles, a bare doctest and prose
+    after a parameter list become Markdown / NumPy sections (exact output)."""
+    spec = importlib.util.spec_from_file_location("rst_docstrings", DOCS / "_hooks" / "rst_docstrings.py")
+    if importlib.util.find_spec("griffe") is None:
+        pytest.skip("griffe (installed with mkdocstrings[python]) is not installed")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    doc = (
+        "Sum of :math:`x` via :class:`~polymodal.fusion.LateFusion`:\n\n"
+        ".. math:: z = a\n          + b\n\n"
+        "Parameters\n----------\nx : int\n    The value.\n\n"
+        "Output: ``(N, d)``.\n\n>>> 1 + 1\n2"
+    )
+    assert module.convert(doc) == (
+        "Sum of $x$ via `polymodal.fusion.LateFusion`:\n\n$$\nz = a\n+ b\n$$\n\n"
+        "Parameters\n----------\nx : int\n    The value.\n\nNotes\n-----\n"
+        "Output: ``(N, d)``.\n\nExamples\n--------\n>>> 1 + 1\n2"
+    )
