@@ -22,5 +22,9 @@ demo: install
 test: install-test
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
+docs: install
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[docs]"
+	$(BIN)/mkdocs build --strict
+
 clean:
 	rm -rf $(VENV) runs reports
