@@ -27,10 +27,10 @@ _DEFAULT_HEAD = {"name": "mlp", "hidden": [128]}
 
 
 class LateFusion(nn.Module):
-    """One predictor per modality, decisions combined.
+    r"""One predictor per modality, decisions combined.
 
     For classification with branch probabilities :math:`p_m(y|x_m)` and present
-    masks :math:`\\pi_m \\in \\{0, 1\\}`:
+    masks :math:`\pi_m \in \{0, 1\}`:
 
     - ``mean``: :math:`p(y) = \sum_m \pi_m p_m(y) / \sum_m \pi_m`
     - ``weights``: the same with fixed weights :math:`w_m \pi_m`
