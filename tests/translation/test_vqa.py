@@ -39,6 +39,18 @@ def test_errors():
 
 
 def test_learns_to_answer_from_image_and_question():
+    """Runs in a fresh interpreter: after some sequences of other test files in
+    the same worker, libtorch segfaulted inside this training (seen 3 times in
+    full-suite runs, never alone; root cause not found), which took the xdist
+    worker down with it."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, __file__], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+
+def _learns_to_answer_from_image_and_question():
     d = make_vqa_shapes(500, questions_per_type=1, max_objects=2, image_size=24, seed=0)
     vocab = Vocabulary.build([d.questions[i] for i in d.indices("train")])
     tr, va, te = (vqa_tensors(d, s, vocab) for s in ("train", "val", "test"))
@@ -67,3 +79,11 @@ def test_vqa_report_table_shows_its_scores():
         assert s.accuracy == pytest.approx(sum(s.per_type[t] * s.n_per_type[t] for t in s.per_type)
                                            / sum(s.n_per_type.values()))
     assert set(rep.scores) == {"product", "concat"} and sum(rep.n_questions.values()) > 0
+
+
+if __name__ == "__main__":
+    import torch as _torch
+
+    _torch.set_num_threads(1)
+    _learns_to_answer_from_image_and_question()
+    print("ok")
