@@ -34,8 +34,6 @@ import argparse
 import os
 import sys
 import time
-import zipfile
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -62,36 +60,10 @@ MODELS = {
 
 
 # -- BasicMotions from .ts files ---------------------------------------------------
-def read_ts(text: str) -> tuple[np.ndarray, np.ndarray]:
-    """Parse an equal-length multivariate ``.ts`` file (sktime/aeon format):
-    header lines start with ``#`` or ``@``; after ``@data`` each line holds
-    the dimensions separated by ``:``, each a comma-separated series, and the
-    class label last. Returns ``X`` ``(n, channels, length)`` and labels."""
-    rows, labels, in_data = [], [], False
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.lower().startswith("@data"):
-            in_data = True
-            continue
-        if line.startswith("@") or not in_data:
-            continue
-        *dims, label = line.split(":")
-        rows.append([[float("nan") if v == "?" else float(v) for v in d.split(",")] for d in dims])
-        labels.append(label)
-    return np.asarray(rows, dtype=np.float64), np.asarray(labels)
-
-
-def _ts_texts(path: Path) -> dict[str, str]:
-    if path.is_file() and path.suffix == ".whl":
-        with zipfile.ZipFile(path) as wheel:
-            return {split: wheel.read(f"aeon/datasets/data/BasicMotions/BasicMotions_{split}.ts").decode()
-                    for split in ("TRAIN", "TEST")}
-    return {split: (path / f"BasicMotions_{split}.ts").read_text() for split in ("TRAIN", "TEST")}
-
-
 def load_basic_motions(source: str | None) -> tuple[dict, str]:
+    """The official train/test split, from aeon when it is installed, else from
+    the ``.ts`` files (``--basicmotions`` or ``$POLYMODAL_BASICMOTIONS``: a folder
+    or the aeon wheel) read by :func:`polymodal.benchmarks.alignment.load_basic_motions`."""
     try:
         from aeon.datasets import load_basic_motions as aeon_load  # noqa: PLC0415
 
@@ -99,13 +71,14 @@ def load_basic_motions(source: str | None) -> tuple[dict, str]:
         return {s: (np.asarray(x, dtype=np.float64), np.asarray(y)) for s, (x, y) in parts.items()}, "aeon"
     except ImportError:
         pass
-    candidates = [source, os.environ.get("POLYMODAL_BASICMOTIONS"), "/tmp/aeonwhl/ext/aeon/datasets/data/BasicMotions"]
-    candidates += [str(p) for p in Path("/tmp/aeonwhl").glob("aeon-*.whl")] if Path("/tmp/aeonwhl").is_dir() else []
-    for c in candidates:
-        if c and Path(c).exists():
-            texts = _ts_texts(Path(c))
-            return {"train": read_ts(texts["TRAIN"]), "test": read_ts(texts["TEST"])}, str(c)
-    raise SystemExit("BasicMotions not found: pass --basicmotions DIR_OR_WHEEL (pip download --no-deps aeon==1.6.0)")
+    from polymodal.benchmarks.alignment import load_basic_motions as load_ts
+    from polymodal.errors import DatasetError
+
+    try:
+        parts = {"train": load_ts(source, splits=("TRAIN",)), "test": load_ts(source, splits=("TEST",))}
+    except DatasetError as error:
+        raise SystemExit(f"BasicMotions not found ({error}): pass --basicmotions DIR_OR_WHEEL") from None
+    return parts, str(source or os.environ.get("POLYMODAL_BASICMOTIONS"))
 
 
 def basic_motions_datasets(source: str | None) -> tuple[MultimodalDataset, MultimodalDataset, str]:

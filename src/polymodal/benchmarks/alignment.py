@@ -89,14 +89,17 @@ def _source(source: str | os.PathLike | None, env: str) -> Path:
                        f"or set {env}")
 
 
-def load_basic_motions(source: str | os.PathLike | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """BasicMotions TRAIN + TEST (80 cases, 6 channels: accelerometer x/y/z then
-    gyroscope x/y/z, length 100 at 10 Hz) from a folder holding
+def load_basic_motions(
+    source: str | os.PathLike | None = None, splits: tuple[str, ...] = ("TRAIN", "TEST")
+) -> tuple[np.ndarray, np.ndarray]:
+    """BasicMotions (40 TRAIN + 40 TEST cases, 6 channels: accelerometer x/y/z
+    then gyroscope x/y/z, length 100 at 10 Hz) from a folder holding
     ``BasicMotions_{TRAIN,TEST}.ts`` or from aeon's wheel; ``source`` defaults to
-    the environment variable ``POLYMODAL_BASICMOTIONS``. Returns ``X`` (n, 6, 100), labels."""
+    the environment variable ``POLYMODAL_BASICMOTIONS``. Returns ``X`` (n, 6, 100)
+    and labels of the ``splits`` asked for, concatenated in that order."""
     path = _source(source, "POLYMODAL_BASICMOTIONS")
     texts = []
-    for split in ("TRAIN", "TEST"):
+    for split in splits:
         if path.is_file():
             try:
                 with zipfile.ZipFile(path) as wheel:
