@@ -23,7 +23,6 @@ from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, TQDMProg
 from lightning.pytorch.loggers import CSVLogger
 
 from polymodal.data.datamodule import MultimodalDataModule
-from polymodal.data.loader import make_loader
 from polymodal.errors import CheckpointError, ConfigError
 from polymodal.training.checkpoint import AtomicCheckpointIO, atomic_save, load_checkpoint_file
 from polymodal.training.config import ExperimentConfig, parse_config
@@ -66,6 +65,15 @@ def build_datamodule(config: ExperimentConfig, dataset=None) -> MultimodalDataMo
         standardize=d.standardize,
         num_workers=d.num_workers,
     )
+
+
+def _data_task_model(config: ExperimentConfig, dataset=None) -> tuple[MultimodalDataModule, Task, MultimodalModel]:
+    """The data module, task and freshly built model a config describes."""
+    datamodule = build_datamodule(config, dataset)
+    task_name = config.task or datamodule.dataset.task
+    n_outputs = datamodule.dataset.n_outputs
+    model = build_model(config, datamodule.specs, n_outputs, task_name)
+    return datamodule, get_task(task_name, n_outputs), model
 
 
 def build_model(config: ExperimentConfig, specs: dict, n_outputs: int, task: str) -> MultimodalModel:
@@ -228,13 +236,9 @@ def fit(
         shutil.rmtree(run_dir / "logs", ignore_errors=True)
 
     pl.seed_everything(config.seed, workers=True, verbose=False)
-    datamodule = build_datamodule(config, dataset)
-    task_name = config.task or datamodule.dataset.task
-    n_outputs = datamodule.dataset.n_outputs
-    task = get_task(task_name, n_outputs)
-    if task_name == "classification":
+    datamodule, task, model = _data_task_model(config, dataset)
+    if task.name == "classification":
         task.check_target(torch.as_tensor(datamodule.dataset.target))
-    model = build_model(config, datamodule.specs, n_outputs, task_name)
     module = MultimodalLightningModule(model, task, config.optim.model_dump(), config.model_dump(mode="json"))
     has_val = len(datamodule.val_set) > 0
     trainer = _trainer(config, run_dir, task, has_val, model.decision_level)
@@ -304,11 +308,7 @@ def load_trained(checkpoint_path: str | Path, dataset=None):
     if not raw:
         raise CheckpointError(f"{checkpoint_path} holds no polymodal config (was it written by polymodal.fit?)")
     config = parse_config(raw)
-    datamodule = build_datamodule(config, dataset)
-    task_name = config.task or datamodule.dataset.task
-    n_outputs = datamodule.dataset.n_outputs
-    task = get_task(task_name, n_outputs)
-    model = build_model(config, datamodule.specs, n_outputs, task_name)
+    datamodule, task, model = _data_task_model(config, dataset)
     state = {k.removeprefix("model."): v for k, v in checkpoint["state_dict"].items()}
     try:
         model.load_state_dict(state)
