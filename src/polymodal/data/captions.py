@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from polymodal.jsonio import read_json
 from polymodal.errors import DatasetError
 
 __all__ = [
@@ -128,13 +128,7 @@ def load_karpathy_captions(json_path: str | os.PathLike, images_dir: str | os.Pa
     path = os.fspath(json_path)
     if restval not in ("train", "restval"):
         raise DatasetError(f"restval must be 'train' or 'restval', got {restval!r}")
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except OSError as e:
-        raise DatasetError(f"cannot read caption file {path!r}: {e.strerror}") from None
-    except json.JSONDecodeError as e:
-        raise DatasetError(f"caption file {path!r} is not valid JSON: {e}") from None
+    data = read_json(path, "caption file")
     records = _field(data, "images", "the top level", path, (list,))
     images = []
     for i, rec in enumerate(records):

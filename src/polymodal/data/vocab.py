@@ -9,6 +9,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from polymodal.jsonio import read_json
 from polymodal.errors import DatasetError
 
 __all__ = ["SPECIAL_TOKENS", "Vocabulary"]
@@ -141,13 +142,7 @@ class Vocabulary:
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Vocabulary":
         """Read a vocabulary written by :meth:`save`."""
-        try:
-            with open(path, encoding="utf-8") as f:
-                data = json.load(f)
-        except OSError as e:
-            raise DatasetError(f"cannot read vocabulary file {os.fspath(path)!r}: {e.strerror}") from None
-        except json.JSONDecodeError as e:
-            raise DatasetError(f"vocabulary file {os.fspath(path)!r} is not valid JSON: {e}") from None
+        data = read_json(path, "vocabulary file")
         if not isinstance(data, dict) or data.get("format") != _FORMAT:
             raise DatasetError(f"{os.fspath(path)!r} is not a polymodal vocabulary: expected "
                                f"format {_FORMAT!r}, got {data.get('format') if isinstance(data, dict) else None!r}")

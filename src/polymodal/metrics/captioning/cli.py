@@ -10,6 +10,7 @@ from collections.abc import Hashable
 from typing import Any
 
 from ...errors import DatasetError
+from ...jsonio import read_json
 from .meteor import JavaNotFoundError, SpiceUnavailableError
 from .score import METRICS, score_captions
 
@@ -20,13 +21,7 @@ def load_captions_json(path: str, many: bool) -> dict[Hashable, Any]:
     """Read captions from JSON: ``{id: caption}`` (candidates), ``{id: [captions]}``
     (references), or COCO style ``[{"image_id", "caption"}, ...]`` / ``{"annotations": [...]}``.
     Ids are returned as strings so the two files' ids compare equal."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except OSError as e:
-        raise DatasetError(f"cannot read caption file {path!r}: {e.strerror}") from None
-    except json.JSONDecodeError as e:
-        raise DatasetError(f"caption file {path!r} is not valid JSON: {e}") from None
+    data = read_json(path, "caption file")
     if isinstance(data, dict) and "annotations" in data:
         data = data["annotations"]
     if isinstance(data, list):
