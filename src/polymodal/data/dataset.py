@@ -18,7 +18,7 @@ TASKS = ("classification", "regression", "multilabel")
 ArrayLike = np.ndarray | Sequence[np.ndarray]
 
 
-def _to_tensor(values: np.ndarray) -> torch.Tensor:
+def as_model_tensor(values: np.ndarray) -> torch.Tensor:
     """Floating data become float32 (the models' dtype); integers stay."""
     if np.issubdtype(values.dtype, np.floating):
         return torch.as_tensor(values, dtype=torch.float32)
@@ -150,7 +150,7 @@ class MultimodalDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         sample: dict[str, Any] = {
-            "inputs": {m: _to_tensor(np.asarray(v[index])) for m, v in self.modalities.items()},
+            "inputs": {m: as_model_tensor(np.asarray(v[index])) for m, v in self.modalities.items()},
             "id": self.ids[index],
             "present": {m: bool(mask[index]) for m, mask in self.present.items()},
         }

@@ -19,15 +19,9 @@ import torch.distributed as dist
 
 from polymodal.data.batch import Batch
 from polymodal.data.collate import collate
-from polymodal.data.dataset import MultimodalDataset
+from polymodal.data.dataset import MultimodalDataset, as_model_tensor
 
 __all__ = ["IndexBatchLoader", "make_loader"]
-
-
-def _as_tensor(values: np.ndarray) -> torch.Tensor:
-    if np.issubdtype(values.dtype, np.floating):
-        return torch.as_tensor(values, dtype=torch.float32)
-    return torch.as_tensor(values)
 
 
 class IndexBatchLoader:
@@ -59,9 +53,9 @@ class IndexBatchLoader:
         self.epoch = 0
         self.sampler = self  # Lightning calls ``loader.sampler.set_epoch(epoch)``
         self.batch_sampler = None
-        self.inputs = {m: _as_tensor(v) for m, v in dataset.modalities.items()}
+        self.inputs = {m: as_model_tensor(v) for m, v in dataset.modalities.items()}
         self.present = {m: torch.as_tensor(p) for m, p in dataset.present.items()}
-        self.target = None if dataset.target is None else _as_tensor(np.asarray(dataset.target))
+        self.target = None if dataset.target is None else as_model_tensor(np.asarray(dataset.target))
         if self.target is not None and dataset.task == "classification":
             self.target = self.target.long()
 
