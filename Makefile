@@ -24,6 +24,7 @@ test: install-test
 
 docs: install
 	$(BIN)/pip install --quiet -c constraints.txt -e ".[docs]"
+	-$(BIN)/python scripts/fetch_mathjax.py
 	$(BIN)/mkdocs build --strict
 
 clean:

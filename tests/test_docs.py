@@ -97,7 +97,7 @@ def test_strict_build_fails_on_missing_reference(tmp_path):
     )
     text = CONFIG.read_text(encoding="utf-8")
     text = re.sub(r"(?ms)^nav:.*?(?=^\S)", "", text)
-    for hook in ("autorefs_filter.py", "rst_docstrings.py"):
+    for hook in ("autorefs_filter.py", "rst_docstrings.py", "mathjax_local.py"):
         text = text.replace(f"docs/_hooks/{hook}", str(DOCS / "_hooks" / hook))
     text = text.replace("docs_dir: docs", f"docs_dir: {docs}").replace("paths: [src]", f"paths: [{ROOT / 'src'}]")
     config = tmp_path / "mkdocs.yml"
@@ -150,3 +150,24 @@ def test_rst_docstring_conversion():
         "Parameters\n----------\nx : int\n    The value.\n\nNotes\n-----\n"
         "Output: ``(N, d)``.\n\nExamples\n--------\n>>> 1 + 1\n2"
     )
+
+
+def _load_mathjax_hook():
+    spec = importlib.util.spec_from_file_location("mathjax_local", DOCS / "_hooks" / "mathjax_local.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("local", [False, True])
+def test_mathjax_loads_locally_when_fetched(tmp_path, local):
+    """The hook swaps the CDN address for the vendored copy exactly when that copy exists."""
+    hook = _load_mathjax_hook()
+    if local:
+        path = tmp_path / hook.LOCAL
+        path.parent.mkdir(parents=True)
+        path.write_text("// mathjax")
+    config = {"docs_dir": str(tmp_path), "extra_javascript": ["javascripts/mathjax.js", hook.CDN]}
+    out = hook.on_config(config)
+    assert out["extra_javascript"] == ["javascripts/mathjax.js", hook.LOCAL if local else hook.CDN]
+    assert hook.CDN in (ROOT / "mkdocs.yml").read_text()  # the fallback stays in the config

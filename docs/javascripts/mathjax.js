@@ -1,6 +1,6 @@
-// MathJax settings for pymdownx.arithmatex (generic mode); MathJax itself is
-// loaded from a CDN by mkdocs.yml, so formulas render when the reader is online
-// and stay readable LaTeX otherwise.
+// MathJax settings for pymdownx.arithmatex (generic mode). MathJax itself loads
+// from docs/javascripts/vendor/mathjax (put there by scripts/fetch_mathjax.py, which
+// `make docs` runs) so formulas render offline, or from the CDN without that copy.
 window.MathJax = {
   tex: {inlineMath: [["\\(", "\\)"]], displayMath: [["\\[", "\\]"]], processEscapes: true, processEnvironments: true},
   options: {ignoreHtmlClass: ".*|", processHtmlClass: "arithmatex"}
