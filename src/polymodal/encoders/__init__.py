@@ -2,6 +2,8 @@
 
 - vectors: :class:`MLP`, :class:`Identity`
 - images: :class:`LeNet`, :class:`ResNetCNN`, :class:`SmoothMaxPool2d`
+- classic visual descriptors (sklearn transformers): :class:`HOGDescriptor`, :class:`LBPHistogram`,
+  :class:`GaborFilterBank`
 - audio: :func:`load_audio`, :class:`Spectrogram`, :class:`MelSpectrogram`, :class:`AudioCNN`,
   :class:`SpectrogramSequenceEncoder`
 - text: :class:`BagOfWords`, :class:`WordVectors`, :class:`EmbeddingEncoder`, :func:`train_skipgram`
@@ -25,6 +27,7 @@ from polymodal.encoders.autoencoder import (
     TiedAutoencoder,
     corrupt,
 )
+from polymodal.encoders.descriptors import GaborFilterBank, HOGDescriptor, LBPHistogram, lbp_n_bins
 from polymodal.encoders.image import LeNet, ResidualBlock, ResNetCNN, SmoothMaxPool2d, smooth_max_pool2d
 from polymodal.encoders.mlp import ACTIVATIONS, MLP, Identity
 from polymodal.encoders.sequence import (
@@ -47,9 +50,11 @@ from polymodal.encoders.text import (
 
 __all__ = [
     "ACTIVATIONS", "AudioCNN", "BagOfWords", "DenoisingAutoencoder", "EmbeddingEncoder", "GRUEncoder",
-    "Identity", "LSTMEncoder", "LeNet", "MLP", "MelSpectrogram", "NOISE_TYPES", "PaddedSequence", "RNNEncoder",
+    "GaborFilterBank", "HOGDescriptor", "Identity", "LBPHistogram", "LSTMEncoder", "LeNet", "MLP",
+    "MelSpectrogram", "NOISE_TYPES", "PaddedSequence", "RNNEncoder",
     "ResNetCNN", "ResidualBlock", "SequenceEncoder", "SequenceSteps", "SmoothMaxPool2d", "Spectrogram",
     "SpectrogramSequenceEncoder", "StackedAutoencoder", "TiedAutoencoder", "WordVectors", "corrupt",
-    "load_audio", "load_glove_wheel", "mel_filters", "normalize_utterance", "read_glove", "smooth_max_pool2d",
+    "lbp_n_bins", "load_audio", "load_glove_wheel", "mel_filters", "normalize_utterance", "read_glove",
+    "smooth_max_pool2d",
     "tokenize", "train_skipgram",
 ]
