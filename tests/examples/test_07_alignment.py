@@ -1,0 +1,34 @@
+"""examples/07_alignment.py --fast runs and its numbers mean what the tutorial says."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "examples" / "07_alignment.py"
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs the espeak-ng program")
+def test_alignment_example_fast(tmp_path):
+    subprocess.run([sys.executable, str(SCRIPT), "--fast", "--out", str(tmp_path)], check=True, timeout=240)
+    r = json.loads((tmp_path / "results.json").read_text())
+    pair = r["pair"]
+    # the same word at two speaking rates is much closer under DTW and soft-DTW than other words
+    d = pair["distances_from_seven_120"]
+    for word in ("six", "eleven", "one"):
+        assert d[word]["dtw_normalized_cost"] > 3 * d["seven"]["dtw_normalized_cost"]
+        assert d[word]["soft_dtw_divergence"] > 3 * d["seven"]["soft_dtw_divergence"]
+    # CTW across feature spaces (13-d MFCC vs 40-d log-mel) recovers the MFCC DTW path within a frame,
+    # far better than DTW on the mismatched raw features
+    e = pair["alignment_error_frames"]
+    assert e["ctw_mfcc_vs_logmel"] < 1.0
+    assert e["ctw_mfcc_vs_logmel"] < e["uniform"] < e["dtw_raw_mismatched_features"]
+    # 1-NN under DTW recognises held-out voices far above chance (0.1)
+    for name, acc in r["knn"]["accuracy"].items():
+        assert acc["dtw_variable_length"] >= 0.6, name
+        assert acc["dtw_resampled"] >= acc["euclidean_resampled"] - 0.05, name
+    for png in ("dtw_cost_matrix.png", "attention.png", "knn_accuracy.png"):
+        assert (tmp_path / png).stat().st_size > 5000
