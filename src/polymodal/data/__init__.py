@@ -16,7 +16,6 @@ from polymodal.data.captions import (
 )
 from polymodal.data.catalog import DatasetInfo, list_datasets, load_dataset, register_dataset
 from polymodal.data.collate import collate, pad_sequences
-from polymodal.data.datamodule import MultimodalDataModule
 from polymodal.data.dataset import TASKS, MultimodalDataset
 from polymodal.data.loader import IndexBatchLoader, make_loader
 from polymodal.data.mfeat import MFEAT_VIEWS, load_mfeat
@@ -60,3 +59,12 @@ __all__ = [
 ]
 __all__ += ["CaptionedImages", "KarpathyCaptions", "SPECIAL_TOKENS", "Vocabulary", "find_tuxpaint_stamps",
             "load_karpathy_captions", "load_tuxpaint_stamps"]
+
+
+def __getattr__(name: str):
+    # MultimodalDataModule imports Lightning (about 2 s); load it on first use only.
+    if name == "MultimodalDataModule":
+        from polymodal.data.datamodule import MultimodalDataModule
+
+        return MultimodalDataModule
+    raise AttributeError(f"module 'polymodal.data' has no attribute {name!r}")

@@ -1,7 +1,7 @@
 """The engine every trainable part uses: model composition, tasks, registry,
 configs, checkpoints and the Lightning-based ``fit``."""
 
-from polymodal.training.checkpoint import AtomicCheckpointIO, atomic_save, load_checkpoint_file
+from polymodal.training.checkpoint import atomic_save, load_checkpoint_file
 from polymodal.training.config import (
     DataConfig,
     ExperimentConfig,
@@ -41,9 +41,14 @@ __all__ = [
 ]
 
 
-def __getattr__(name):  # engine imports lightning callbacks: load on first use
+def __getattr__(name: str):
+    # the engine and AtomicCheckpointIO import Lightning (about 2 s): load them on first use
     if name in {"fit", "evaluate", "predict", "load_trained", "build_model", "build_datamodule", "FitResult"}:
         from polymodal.training import engine
 
         return getattr(engine, name)
-    raise AttributeError(name)
+    if name == "AtomicCheckpointIO":
+        from polymodal.training.checkpoint_io import AtomicCheckpointIO
+
+        return AtomicCheckpointIO
+    raise AttributeError(f"module 'polymodal.training' has no attribute {name!r}")

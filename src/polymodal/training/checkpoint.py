@@ -8,11 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from lightning.fabric.plugins import TorchCheckpointIO
 
 from polymodal.errors import CheckpointError
 
-__all__ = ["AtomicCheckpointIO", "atomic_save", "load_checkpoint_file"]
+__all__ = ["atomic_save", "load_checkpoint_file"]
 
 
 def atomic_save(obj: Any, path: str | Path) -> None:
@@ -53,13 +52,3 @@ def load_checkpoint_file(path: str | Path, map_location: Any = "cpu") -> dict[st
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise CheckpointError(f"{path} is not a polymodal/Lightning checkpoint (no 'state_dict' entry)")
     return checkpoint
-
-
-class AtomicCheckpointIO(TorchCheckpointIO):
-    """Lightning checkpoint I/O with atomic writes and safe loads."""
-
-    def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options=None) -> None:
-        atomic_save(checkpoint, path)
-
-    def load_checkpoint(self, path, map_location=None, weights_only=None) -> dict[str, Any]:
-        return load_checkpoint_file(path, map_location=map_location or "cpu")

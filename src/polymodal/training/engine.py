@@ -24,7 +24,8 @@ from lightning.pytorch.loggers import CSVLogger
 
 from polymodal.data.datamodule import MultimodalDataModule
 from polymodal.errors import CheckpointError, ConfigError
-from polymodal.training.checkpoint import AtomicCheckpointIO, atomic_save, load_checkpoint_file
+from polymodal.training.checkpoint import atomic_save, load_checkpoint_file
+from polymodal.training.checkpoint_io import AtomicCheckpointIO
 from polymodal.training.config import ExperimentConfig, parse_config
 from polymodal.training.model import ModelOutput, MultimodalModel
 from polymodal.training.module import MultimodalLightningModule, RNGStateCallback
