@@ -67,6 +67,16 @@ def alignment_error(path, true_path, n: int | None = None) -> float:
     return float(np.abs(mean_j(p) - mean_j(q)).mean())
 
 
+def check_ctw_options(energy: float, max_iter: int, init: str) -> None:
+    """Reject CTW/GCTW settings outside their domain, naming the argument."""
+    if not 0 < energy <= 1:
+        raise ConfigError(f"energy must be in (0, 1], got {energy!r}")
+    if max_iter < 1:
+        raise ConfigError(f"max_iter must be >= 1, got {max_iter!r}")
+    if init not in ("uniform", "multi"):
+        raise ConfigError(f"init must be 'uniform' or 'multi', got {init!r}")
+
+
 class CTW:
     """Canonical Time Warping (Zhou & De la Torre, "Canonical Time Warping for
     Alignment of Human Behavior", NIPS 2009).
@@ -162,12 +172,7 @@ class CTW:
 
     def fit(self, x, y) -> "CTW":
         """Align ``x`` (n, dx) and ``y`` (m, dy); dimensions may differ."""
-        if not 0 < self.energy <= 1:
-            raise ConfigError(f"energy must be in (0, 1], got {self.energy!r}")
-        if self.max_iter < 1:
-            raise ConfigError(f"max_iter must be >= 1, got {self.max_iter!r}")
-        if self.init not in ("uniform", "multi"):
-            raise ConfigError(f"init must be 'uniform' or 'multi', got {self.init!r}")
+        check_ctw_options(self.energy, self.max_iter, self.init)
         x, y = as_sequence(x, "x"), as_sequence(y, "y")
         kmax = min(x.shape[1], y.shape[1])
         cca = self._cca(x, y, uniform_path(len(x), len(y)), kmax)

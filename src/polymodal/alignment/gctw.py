@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from polymodal.alignment._validation import as_sequence
-from polymodal.alignment.ctw import CTW, alignment_error
+from polymodal.alignment.ctw import CTW, alignment_error, check_ctw_options
 from polymodal.alignment.dtw import dtw
 from polymodal.errors import ConfigError, ShapeError
 from polymodal.representation import MCCA
@@ -88,12 +88,7 @@ class GCTW:
 
     def fit(self, sequences) -> "GCTW":
         """Align a list of ``m >= 2`` sequences (T_i, d_i)."""
-        if not 0 < self.energy <= 1:
-            raise ConfigError(f"energy must be in (0, 1], got {self.energy!r}")
-        if self.max_iter < 1:
-            raise ConfigError(f"max_iter must be >= 1, got {self.max_iter!r}")
-        if self.init not in ("uniform", "multi"):
-            raise ConfigError(f"init must be 'uniform' or 'multi', got {self.init!r}")
+        check_ctw_options(self.energy, self.max_iter, self.init)
         if isinstance(sequences, np.ndarray) or len(sequences) < 2:
             raise ShapeError(f"sequences must be a list of at least 2 sequences, got {type(sequences).__name__}"
                              f" of length {len(sequences)}")

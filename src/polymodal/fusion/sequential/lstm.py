@@ -15,9 +15,16 @@ from torch import nn
 
 from polymodal.encoders.sequence import PaddedSequence, SequenceEncoder
 from polymodal.fusion.sequential._common import gather_sequences
+from polymodal.errors import ConfigError
 from polymodal.training.registry import register
 
 __all__ = ["EarlyFusionLSTM", "LateFusionLSTM"]
+
+
+def _check_vector_output(output: str) -> None:
+    if output == "all":
+        raise ConfigError("output='all' gives a sequence; a fusion must give one vector per sample "
+                          "(use output='last', 'mean' or 'max')")
 
 
 @register("fusion", "early_lstm")
@@ -47,8 +54,7 @@ class EarlyFusionLSTM(nn.Module):
     def __init__(self, in_features: Mapping[str, int], hidden: int = 64, cell: str = "lstm", num_layers: int = 1,
                  bidirectional: bool = False, output: str = "last", dropout: float = 0.0) -> None:
         super().__init__()
-        if output == "all":
-            raise ValueError("output='all' gives a sequence; a fusion must give one vector per sample")
+        _check_vector_output(output)
         self.in_features = dict(in_features)
         self.rnn = SequenceEncoder(sum(self.in_features.values()), hidden, cell, num_layers, bidirectional, output,
                                    dropout)
@@ -83,8 +89,7 @@ class LateFusionLSTM(nn.Module):
     def __init__(self, in_features: Mapping[str, int], hidden: int = 64, cell: str = "lstm", num_layers: int = 1,
                  bidirectional: bool = False, output: str = "last", dropout: float = 0.0) -> None:
         super().__init__()
-        if output == "all":
-            raise ValueError("output='all' gives a sequence; a fusion must give one vector per sample")
+        _check_vector_output(output)
         self.in_features = dict(in_features)
         self.rnns = nn.ModuleDict({m: SequenceEncoder(d, hidden, cell, num_layers, bidirectional, output, dropout)
                                    for m, d in self.in_features.items()})
