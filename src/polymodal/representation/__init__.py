@@ -1,5 +1,6 @@
 """polymodal.representation."""
 
+from polymodal.representation.arithmetic import AnalogyResult, analogy_query, evaluate_analogies
 from polymodal.representation.cca import CCA
 from polymodal.representation.cca_stats import CCAStats, all_reduce_cca_stats
 from polymodal.representation.dcca import DCCA, DCCAE
@@ -36,6 +37,9 @@ from polymodal.representation.rbm import BernoulliRBM, GaussianBernoulliRBM
 from polymodal.representation.rbm_dbn import MultimodalDBN
 
 __all__ = [
+    "AnalogyResult",
+    "analogy_query",
+    "evaluate_analogies",
     "CCA",
     "CCAStats",
     "all_reduce_cca_stats",
