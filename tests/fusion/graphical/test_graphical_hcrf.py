@@ -138,7 +138,7 @@ def test_hcrf_bad_input():
         MultiViewHCRF({"a": 1, "b": 1, "c": 1}, 2, 20)
 
 
-@pytest.mark.parametrize("module", ["hmm", "coupled", "factorial", "classifier", "hcrf", "ldcrf"])
+@pytest.mark.parametrize("module", ["hmm", "coupled", "factorial", "classifier", "hcrf", "ldcrf", "_bp"])
 def test_docstring_examples(module):
     import doctest
     import importlib

@@ -1,5 +1,6 @@
 """Hidden CRF (Quattoni et al. 2007) and multi-view hidden CRF (Song, Morency
-& Davis, CVPR 2012), exact on the joint latent state space."""
+& Davis, CVPR 2012): exact on the joint latent state space, or loopy belief
+propagation with the Bethe log-partition when that space is too large."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ import torch
 from torch import nn
 
 from polymodal.errors import ConfigError, ModalityError, ShapeError
+from polymodal.fusion.graphical._bp import BetheResult, bethe_log_partition
 from polymodal.fusion.graphical._crf import crf_log_partition, pad_views
 
 MV_HCRF_TOPOLOGIES = ("linked", "coupled")
+MV_HCRF_INFERENCE = ("exact", "loopy", "auto")
 
 
 class MultiViewHCRF(nn.Module):
@@ -29,10 +32,25 @@ class MultiViewHCRF(nn.Module):
     cross-view edges: ``"linked"`` ``sum_{t, v<w} theta^{vw}_{y h^v_t h^w_t}`` (same step);
     ``"coupled"`` ``sum_{t>1, v!=w} theta^{vw}_{y h^v_{t-1} h^w_t}`` (next step).
     One view is the HCRF of Quattoni, Wang, Morency, Collins & Darrell (PAMI
-    2007). Inference is the forward algorithm on the ``prod_v H_v`` joint
-    latent states (exact, O(T Y S^2)); ``forward`` returns the class scores
-    ``log sum_h exp psi(y, h, x)`` so ``cross_entropy`` is the negative
-    conditional log-likelihood.
+    2007). ``forward`` returns the class scores ``log Z_y = log sum_h exp
+    psi(y, h, x)`` so ``cross_entropy`` is the negative conditional log-likelihood.
+
+    Inference (``inference=``):
+
+    - ``"exact"``: the forward algorithm on the ``S = prod_v H_v`` joint latent
+      states, O(T Y S^2); refused when ``S > max_joint_states``.
+    - ``"loopy"``: sum-product loopy belief propagation in log space on the
+      graph of the view chains and their cross-view edges (the approximate
+      inference of Song et al. for these loopy topologies), O(T Y sum_edges
+      H_v H_w) per sweep. ``log Z_y`` is the Bethe approximation; its
+      gradient is taken *through the beliefs*: BP runs without autograd and
+      the Bethe free energy is evaluated with the beliefs held fixed, so the
+      gradient is the belief-weighted feature expectation (exact for the Bethe
+      objective at a BP fixed point, exact outright on trees: one view, or two
+      linked views with T = 1). Prediction is the argmax of the Bethe class
+      scores (marginal decoding of y). Sweeps: at most ``bp_iters``, damping
+      ``bp_damping``, stop when no log-message changes by more than ``bp_tol``.
+    - ``"auto"``: exact when ``S <= max_joint_states``, loopy otherwise.
 
     Parameters
     ----------
@@ -40,30 +58,45 @@ class MultiViewHCRF(nn.Module):
     n_classes : int
     n_hidden : int or dict view -> H_v (latent states per view)
     topology : "linked" or "coupled"
-    max_joint_states : refuse larger joint latent spaces (exact inference is O(T Y S^2))
+    max_joint_states : largest joint latent space for exact inference (O(T Y S^2))
     random_state : seed of the initial parameters (N(0, 0.1^2))
+    inference : "exact", "loopy" or "auto" (above)
+    bp_iters, bp_damping, bp_tol : loopy BP settings
 
     Examples
     --------
     >>> m = MultiViewHCRF({"a": 2, "b": 3}, n_classes=2, n_hidden=2)
     >>> m({"a": torch.zeros(4, 5, 2), "b": torch.zeros(4, 5, 3)}).shape
     torch.Size([4, 2])
+    >>> big = MultiViewHCRF({"a": 2, "b": 3, "c": 1}, 2, n_hidden=16, inference="auto")  # 4096 joint states
+    >>> big.uses_loopy, big({"a": torch.zeros(1, 5, 2), "b": torch.zeros(1, 5, 3), "c": torch.zeros(1, 5, 1)}).shape
+    (True, torch.Size([1, 2]))
     """
 
     def __init__(self, in_features: dict[str, int], n_classes: int, n_hidden: int | dict[str, int] = 3,
-                 topology: str = "linked", max_joint_states: int = 1024, random_state: int = 0) -> None:
+                 topology: str = "linked", max_joint_states: int = 1024, random_state: int = 0,
+                 inference: str = "exact", bp_iters: int = 50, bp_damping: float = 0.25, bp_tol: float = 1e-5) -> None:
         super().__init__()
         if topology not in MV_HCRF_TOPOLOGIES:
             raise ConfigError(f"topology must be one of {MV_HCRF_TOPOLOGIES}, got {topology!r}")
+        if inference not in MV_HCRF_INFERENCE:
+            raise ConfigError(f"inference must be one of {MV_HCRF_INFERENCE}, got {inference!r}")
+        if not 0.0 <= bp_damping < 1.0:
+            raise ConfigError(f"bp_damping must be in [0, 1), got {bp_damping}")
+        self.inference = inference
+        self.bp_iters, self.bp_damping, self.bp_tol = int(bp_iters), float(bp_damping), float(bp_tol)
         self.views = list(in_features)
         self.topology = topology
         self.n_classes = n_classes
         self.n_hidden = {v: int(n_hidden if isinstance(n_hidden, int) else n_hidden[v]) for v in self.views}
         sizes = [self.n_hidden[v] for v in self.views]
         S = int(np.prod(sizes))
-        if S > max_joint_states:
-            raise ConfigError(f"prod of n_hidden = {S} joint latent states exceeds max_joint_states={max_joint_states}")
-        self.register_buffer("digits", torch.tensor(list(itertools.product(*[range(k) for k in sizes]))), False)
+        self.n_joint_states, self.max_joint_states = S, int(max_joint_states)
+        if S > max_joint_states and inference == "exact":
+            raise ConfigError(f"prod of n_hidden = {S} joint latent states exceeds max_joint_states={max_joint_states} "
+                              "for inference='exact'; use inference='loopy' or 'auto'")
+        digits = list(itertools.product(*[range(k) for k in sizes])) if S <= max_joint_states else []
+        self.register_buffer("digits", torch.tensor(digits, dtype=torch.long).view(-1, len(sizes)), False)
         g = torch.Generator().manual_seed(random_state)
         p = lambda *s: nn.Parameter(0.1 * torch.randn(*s, generator=g))  # noqa: E731
         self.obs = nn.ParameterDict({v: p(self.n_hidden[v], d) for v, d in in_features.items()})
@@ -74,21 +107,36 @@ class MultiViewHCRF(nn.Module):
         self.cross = nn.ParameterDict({f"{v}->{w}": p(n_classes, self.n_hidden[v], self.n_hidden[w]) for v, w in pairs})
         self.out_features = n_classes
 
+    @property
+    def uses_loopy(self) -> bool:
+        """Whether ``forward`` runs loopy BP (``inference`` and the joint size)."""
+        return self.inference == "loopy" or (self.inference == "auto" and self.n_joint_states > self.max_joint_states)
+
     def _idx(self, v: str) -> torch.Tensor:
         return self.digits[:, self.views.index(v)]
 
-    def joint_potentials(self, x: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Node (B, Y, T, S) and edge (Y, S, S) potentials on the joint latent space."""
+    def _check(self, x: dict[str, torch.Tensor]) -> None:
         missing = [v for v in self.views if v not in x]
         if missing:
             raise ModalityError(f"missing view(s) {missing}; expected {self.views}, got {list(x)}")
         B, T = x[self.views[0]].shape[:2]
-        node = 0.0
-        trans = 0.0
         for v in self.views:
             xv = x[v]
             if xv.dim() != 3 or xv.shape[:2] != (B, T) or xv.shape[2] != self.obs[v].shape[1]:
                 raise ShapeError(f"view {v!r}: expected (B={B}, T={T}, {self.obs[v].shape[1]}), got {tuple(xv.shape)}")
+        if T == 0:
+            raise ShapeError("empty sequence: expected T >= 1 steps, got 0")
+
+    def joint_potentials(self, x: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Node (B, Y, T, S) and edge (Y, S, S) potentials on the joint latent space."""
+        self._check(x)
+        if self.n_joint_states > self.max_joint_states:
+            raise ConfigError(f"joint potentials need S = {self.n_joint_states} <= max_joint_states="
+                              f"{self.max_joint_states} joint latent states")
+        node = 0.0
+        trans = 0.0
+        for v in self.views:
+            xv = x[v]
             iv = self._idx(v)
             emis = (xv @ self.obs[v].T)[..., iv]  # (B, T, S)
             node = node + emis[:, None] + self.label[v][:, iv][None, :, None, :]
@@ -102,10 +150,40 @@ class MultiViewHCRF(nn.Module):
                 trans = trans + table[:, iv[:, None], iw[None, :]]
         return node, trans
 
+    def bethe(self, x: dict[str, torch.Tensor], lengths: torch.Tensor | None = None) -> BetheResult:
+        """Loopy BP on the view-chain graph: Bethe ``log Z_y`` (B, Y) and node
+        beliefs per view (B, Y, T, H_v), in ``self.views`` order."""
+        self._check(x)
+        unary = [((x[v] @ self.obs[v].T)[:, None] + self.label[v][None, :, None, :]) for v in self.views]
+        shift = 0 if self.topology == "linked" else 1
+        edges = [(self.views.index(v), self.views.index(w), shift, self.cross[f"{v}->{w}"]) for v, w in self.pairs]
+        return bethe_log_partition(unary, [self.within[v] for v in self.views], edges, lengths,
+                                   self.bp_iters, self.bp_damping, self.bp_tol)
+
     def forward(self, x: dict[str, torch.Tensor], lengths: torch.Tensor | None = None) -> torch.Tensor:
-        """Class scores ``log sum_h exp psi(y, h, x)``, (B, n_classes)."""
+        """Class scores ``log sum_h exp psi(y, h, x)``, (B, n_classes) (Bethe
+        approximation when :attr:`uses_loopy`)."""
+        if self.uses_loopy:
+            return self.bethe(x, lengths).log_z
         node, trans = self.joint_potentials(x)
         return crf_log_partition(node, trans, lengths)
+
+    def latent_marginals(self, x: dict[str, torch.Tensor], lengths: torch.Tensor | None = None
+                         ) -> dict[str, torch.Tensor]:
+        """``p(h^v_t = h | y, x)`` per view, (B, Y, T, H_v): exact (gradient of
+        the forward log Z w.r.t. the joint node potentials, summed per view)
+        or the loopy-BP beliefs."""
+        if self.uses_loopy:
+            return dict(zip(self.views, self.bethe(x, lengths).marginals))
+        with torch.enable_grad():
+            node, trans = self.joint_potentials(x)
+            node = node.detach().requires_grad_(True)
+            (marg,) = torch.autograd.grad(crf_log_partition(node, trans.detach(), lengths).sum(), node)
+        out = {}
+        for v in self.views:
+            shape = marg.shape[:-1] + (self.n_hidden[v],)
+            out[v] = torch.zeros(shape, dtype=marg.dtype).index_add_(-1, self._idx(v), marg)
+        return out
 
     def log_likelihood(self, x: dict[str, torch.Tensor], y: torch.Tensor, lengths: torch.Tensor | None = None
                        ) -> torch.Tensor:

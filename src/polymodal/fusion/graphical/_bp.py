@@ -1,0 +1,225 @@
+"""Sum-product loopy belief propagation in log space on multi-chain latent
+graphs (one chain per view, pairwise cross-view edges), with the Bethe
+approximation of log Z. Used by :class:`MultiViewHCRF` when the joint latent
+space is too large for the exact forward algorithm.
+
+Messages are kept as normalised log-messages; each log-sum-exp over a
+pairwise table is computed as ``log(exp(m - max m) @ exp(theta - max theta))
++ const`` (exact log-sum-exp arithmetic, the constant dropped by the
+normalisation), which is a batched matrix product instead of a broadcast
+``(H, H)`` log-sum-exp (30x faster at H = 40).
+
+Schedule: chain-wise (Gauss-Seidel over views). For each view in turn, the
+incoming cross-view messages are folded into the node potentials and the
+view's chain is solved exactly by a forward-backward pass (which *is* BP on
+the chain with these messages held fixed); then the messages leaving that
+view are recomputed from the cavity beliefs and damped in log space. On a
+tree-structured graph this is exact BP and converges in a few sweeps; on a
+loopy graph it approximates the marginals (Murphy, Weiss & Jordan, UAI 1999;
+Yedidia, Freeman & Weiss 2003 for the Bethe free energy).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass
+class BetheResult:
+    """Loopy-BP output. ``log_z`` (B, Y): Bethe approximation of log Z per
+    class (differentiable: its gradient is the belief-weighted sum of the
+    potentials' gradients, the exact gradient of the Bethe log Z at a BP
+    fixed point); ``marginals``: per view (B, Y, T, H_v) node beliefs
+    ``b(h^v_t)`` (probabilities, detached; zero at padded steps); ``n_iter``: sweeps run;
+    ``delta``: largest log-message change of the last sweep."""
+
+    log_z: torch.Tensor
+    marginals: list[torch.Tensor]
+    n_iter: int
+    delta: float
+
+
+def _norm(m: torch.Tensor) -> torch.Tensor:
+    return m - torch.logsumexp(m, -1, keepdim=True)
+
+
+def _shift(z: torch.Tensor, s: int) -> torch.Tensor:
+    """``out[..., t, :] = z[..., t - s, :]`` along the time axis (2), zeros before ``s``."""
+    if s == 0:
+        return z
+    return torch.cat([torch.zeros_like(z[:, :, :s]), z[:, :, :-s]], 2)
+
+
+def _exp_table(W: torch.Tensor) -> torch.Tensor:
+    """``exp(W - max W)`` per (H, H) table (the max is dropped by the message normalisation)."""
+    return (W - W.amax((-2, -1), keepdim=True)).exp()
+
+
+def _log(p: torch.Tensor) -> torch.Tensor:
+    return p.clamp_min(torch.finfo(p.dtype).tiny).log()
+
+
+def _push(m: torch.Tensor, E: torch.Tensor, forward: bool) -> torch.Tensor:
+    """Normalised ``log sum_i exp(m_i + W_ij)`` (forward) or ``log sum_j exp(W_ij + m_j)``
+    (backward) for log-vectors m (..., H) and ``E = exp(W - const)`` (..., H, H)."""
+    top = m.amax(-1, keepdim=True)
+    p = (m - top).exp().unsqueeze(-2)
+    out = (p @ E).squeeze(-2) if forward else (E @ p.transpose(-1, -2)).squeeze(-1)
+    return _norm(_log(out))
+
+
+def _chain(local: torch.Tensor, E: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Normalised log forward/backward messages on one chain: local (B, Y, T, H)
+    node potentials, ``E = exp(W - const)`` (B, Y, T, H, H) with ``W[:, :, t]`` the edge (t-1, t).
+    Scaled forward-backward: each step multiplies the normalised probability
+    vector by ``E`` and by ``exp(local - max local)`` and renormalises."""
+    T = local.shape[2]
+    tiny = torch.finfo(local.dtype).tiny
+    L = (local - local.amax(-1, keepdim=True)).exp()
+    a = L[:, :, 0] / L[:, :, 0].sum(-1, keepdim=True)
+    alpha = [a]
+    for t in range(1, T):
+        a = (a.unsqueeze(-2) @ E[:, :, t]).squeeze(-2) * L[:, :, t]
+        a = a / a.sum(-1, keepdim=True).clamp_min(tiny)
+        alpha.append(a)
+    b = torch.full_like(a, 1.0 / a.shape[-1])
+    beta = [b] * T
+    for t in range(T - 2, -1, -1):
+        b = (E[:, :, t + 1] @ (L[:, :, t + 1] * b).unsqueeze(-1)).squeeze(-1)
+        b = b / b.sum(-1, keepdim=True).clamp_min(tiny)
+        beta[t] = b
+    return _log(torch.stack(alpha, 2)), _log(torch.stack(beta, 2))
+
+
+def _entropy(logp: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
+    return -(logp.exp() * logp).sum(dims)
+
+
+def bethe_log_partition(unary: list[torch.Tensor], within: list[torch.Tensor],
+                        edges: list[tuple[int, int, int, torch.Tensor]], lengths: torch.Tensor | None = None,
+                        max_iter: int = 50, damping: float = 0.25, tol: float = 1e-5) -> BetheResult:
+    """Loopy BP and the Bethe log-partition of a multi-chain pairwise model.
+
+    Parameters
+    ----------
+    unary : per view v, (B, Y, T, H_v) node log-potentials
+    within : per view v, (Y, H_v, H_v) chain edge log-potentials ``(h^v_{t-1}, h^v_t)``
+    edges : cross-view edge families ``(a, b, shift, P)``: edges between
+        ``h^a_{t-shift}`` and ``h^b_t`` for every ``t >= shift``, P (Y, H_a, H_b)
+    lengths : (B,) valid steps (padding is cut off by zeroing its potentials;
+        the padded variables' exact contribution ``log H_v`` is subtracted)
+    max_iter, damping, tol : at most ``max_iter`` sweeps; new log-messages are
+        ``(1 - damping) * new + damping * old``; stop when no log-message moves by more than ``tol``
+
+    Returns a :class:`BetheResult`. The Bethe approximation
+
+    .. math:: \\log Z_B = \\sum_i \\langle b_i, \\theta_i\\rangle + \\sum_{ij} \\langle b_{ij}, \\theta_{ij}\\rangle
+        + \\sum_{ij} H(b_{ij}) - \\sum_i (d_i - 1) H(b_i)
+
+    is exact on trees (one view; two linked views with T = 1).
+
+    >>> from polymodal.fusion.graphical._crf import crf_log_partition
+    >>> g = torch.Generator().manual_seed(0)
+    >>> u, w = torch.randn(2, 1, 6, 3, generator=g), torch.randn(1, 3, 3, generator=g)
+    >>> bool(torch.allclose(bethe_log_partition([u], [w], []).log_z, crf_log_partition(u, w), atol=1e-5))
+    True
+    """
+    B, Y, T = unary[0].shape[:3]
+    V = len(unary)
+    valid = torch.ones(B, T, dtype=unary[0].dtype) if lengths is None else \
+        (torch.arange(T)[None, :] < torch.as_tensor(lengths)[:, None]).to(unary[0].dtype)
+    vmask = valid[:, None, :, None]
+    emask = valid[:, None, :, None, None]
+    u = [un * vmask for un in unary]                                     # (B, Y, T, H)
+    W = [(w[None, :, None] * emask) for w in within]                     # (B, Y, T, H, H)
+    P = [(a, b, s, p[None, :, None] * emask) for a, b, s, p in edges]    # (B, Y, T, Ha, Hb)
+    sizes = [un.shape[-1] for un in unary]
+
+    with torch.no_grad():
+        ud = [x.detach() for x in u]
+        Wd = [x.detach() for x in W]
+        Pd = [(a, b, s, p.detach()) for a, b, s, p in P]
+        EW = [_exp_table(w) for w in Wd]
+        EP = [_exp_table(p) for _, _, _, p in Pd]
+        to_b = [torch.zeros(B, Y, T, sizes[b], dtype=ud[0].dtype) for _, b, _, _ in Pd]
+        to_a = [torch.zeros(B, Y, T, sizes[a], dtype=ud[0].dtype) for a, _, _, _ in Pd]
+
+        def incoming(v: int) -> torch.Tensor:
+            c = torch.zeros_like(ud[v])
+            for k, (a, b, s, _) in enumerate(Pd):
+                if b == v:
+                    c = c + to_b[k]
+                if a == v:
+                    c = c + (to_a[k] if s == 0 else torch.cat([to_a[k][:, :, s:], torch.zeros_like(c[:, :, :s])], 2))
+            return c
+
+        def view_beliefs(v: int):
+            local = ud[v] + incoming(v)
+            alpha, beta = _chain(local, EW[v])
+            return local, alpha, beta, _norm(alpha + beta)
+
+        n_iter, delta = 0, 0.0
+        for n_iter in range(1, max_iter + 1):
+            delta = 0.0
+            for v in range(V):
+                bel = view_beliefs(v)[3]
+                for k, (a, b, s, _) in enumerate(Pd):
+                    if a == v:
+                        new = _push(_shift(bel, s) - to_a[k], EP[k], True)
+                        old, store, idx = to_b, to_b, k
+                    elif b == v:
+                        new = _push(bel - to_b[k], EP[k], False)
+                        old, store, idx = to_a, to_a, k
+                    else:
+                        continue
+                    if s:
+                        new[:, :, :s] = 0.0
+                    upd = (1.0 - damping) * new + damping * old[idx]
+                    upd = _norm(upd) if not s else torch.cat([upd[:, :, :s], _norm(upd[:, :, s:])], 2)
+                    delta = max(delta, float((upd - old[idx]).abs().max()))
+                    store[idx] = upd
+            if delta < tol:
+                break
+
+        # final beliefs from the final messages
+        nodes, pair_within, pair_cross = [], [], []
+        for v in range(V):
+            local, alpha, beta, bel = view_beliefs(v)
+            nodes.append(bel)
+            pw = alpha[:, :, :-1].unsqueeze(-1) + Wd[v][:, :, 1:] + (local + beta)[:, :, 1:].unsqueeze(-2)
+            pair_within.append(pw - torch.logsumexp(pw, (-2, -1), keepdim=True))
+        for k, (a, b, s, p) in enumerate(Pd):
+            cav_a = _shift(nodes[a], s) - to_a[k]
+            cav_b = nodes[b] - to_b[k]
+            pc = (cav_a.unsqueeze(-1) + p + cav_b.unsqueeze(-2))[:, :, s:]
+            pair_cross.append(pc - torch.logsumexp(pc, (-2, -1), keepdim=True))
+
+        # Bethe entropy (constant w.r.t. the potentials given the beliefs)
+        entropy = torch.zeros(B, Y, dtype=ud[0].dtype)
+        steps = torch.arange(T)
+        for v in range(V):
+            deg = (steps >= 1).to(entropy.dtype) + (steps <= T - 2).to(entropy.dtype)
+            for a, b, s, _ in Pd:
+                if a == v:
+                    deg = deg + (steps + s <= T - 1).to(entropy.dtype)
+                if b == v:
+                    deg = deg + (steps >= s).to(entropy.dtype)
+            entropy = entropy - ((deg - 1.0) * _entropy(nodes[v], (-1,))).sum(-1)
+            if T > 1:
+                entropy = entropy + _entropy(pair_within[v], (-2, -1)).sum(-1)
+        for pc in pair_cross:
+            entropy = entropy + _entropy(pc, (-2, -1)).sum(-1)
+        n_pad = (T - valid.sum(1))[:, None]
+        entropy = entropy - n_pad * sum(math.log(h) for h in sizes)
+
+    # average energy: differentiable in the potentials, beliefs held fixed
+    energy = sum((nodes[v].exp() * u[v]).sum((-2, -1)) for v in range(V))
+    for v in range(V):
+        if T > 1:
+            energy = energy + (pair_within[v].exp() * W[v][:, :, 1:]).sum((-3, -2, -1))
+    for pc, (_, _, s, p) in zip(pair_cross, P):
+        energy = energy + (pc.exp() * p[:, :, s:]).sum((-3, -2, -1))
+    return BetheResult(energy + entropy, [n.exp() * vmask for n in nodes], n_iter, delta)
