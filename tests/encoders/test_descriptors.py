@@ -167,3 +167,8 @@ def test_bad_parameters():
         GaborFilterBank(frequencies=(0.7,)).fit(np.zeros((1, 8, 8)))
     with pytest.raises(ConfigError, match="grid"):
         LBPHistogram(grid=(0, 2)).fit(np.zeros((1, 8, 8)))
+
+
+def test_gabor_features_in_chunks_equal_one_batch(images):
+    bank = GaborFilterBank(frequencies=(0.2, 0.35), n_orientations=2, grid=(2, 2)).fit(images)
+    np.testing.assert_array_equal(bank._features(images, chunk=3), bank._features(images, chunk=100))

@@ -322,7 +322,9 @@ class GaborFilterBank(_ImageTransformer):
             out[:, k] = full[:, 2 * ph:2 * ph + h, 2 * pw:2 * pw + w]
         return out
 
-    def _features(self, X: np.ndarray) -> np.ndarray:
+    def _features(self, X: np.ndarray, chunk: int = 256) -> np.ndarray:
+        if len(X) > chunk:  # bounded memory: the responses are n_kernels complex images per image
+            return np.concatenate([self._features(X[i:i + chunk]) for i in range(0, len(X), chunk)])
         mag = np.abs(self.responses(X))
         n, k = mag.shape[:2]
         cells = _cells(mag.shape[2], mag.shape[3], _pair(self.grid, "grid"))

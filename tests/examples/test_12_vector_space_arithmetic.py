@@ -1,0 +1,41 @@
+"""Runs examples/12_vector_space_arithmetic.py in fast mode and checks what it teaches."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "examples" / "12_vector_space_arithmetic.py"
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    out = tmp_path_factory.mktemp("vector_space_arithmetic")
+    subprocess.run([sys.executable, str(SCRIPT), "--fast", "--out", str(out)], check=True, timeout=240,
+                   capture_output=True)
+    assert (out / "arithmetic.png").stat().st_size > 10_000
+    return json.loads((out / "results.json").read_text())
+
+
+def test_chance_is_the_fraction_of_targets(results):
+    # a target keeps the other attribute and takes the new value: 9 cells x 2 noisy copies, out of N - 1
+    n = results["n_gallery"]
+    assert n == 4 * 3 * 9 * 2
+    assert results["chance"] == pytest.approx(18 / (n - 1))
+    assert results["n_queries"] == {"colour": n * 3, "shape": n * 2}
+
+
+def test_arithmetic_beats_chance_by_far(results):
+    p, chance = results["precision"], results["chance"]
+    assert p["1"] > 5 * chance and p["5"] > 5 * chance
+    for name in ("colour", "shape"):
+        assert results["by_attribute"][name]["1"] > 0.4, name
+    # the image alone retrieves its own colour and shape, never a target: the words do the work
+    assert results["image_only_precision"]["1"] < chance + 0.05
+
+
+def test_training_decreased_the_ranking_loss(results):
+    loss = results["train_loss"]
+    assert loss[-1] < 0.5 * loss[0]
