@@ -39,3 +39,10 @@ def test_arithmetic_beats_chance_by_far(results):
 def test_training_decreased_the_ranking_loss(results):
     loss = results["train_loss"]
     assert loss[-1] < 0.5 * loss[0]
+
+
+def test_arithmetic_reaches_pairs_never_seen_in_training(results):
+    held = results["by_group"]["target pair held out"]
+    # per held-out pair: 3 other colours x 18 images (colour change) + 2 other shapes x 18 (shape change)
+    assert held["n"] == 3 * (3 * 18 + 2 * 18)
+    assert held["1"] > 3 * results["chance"]

@@ -111,3 +111,23 @@ def test_bad_inputs():
         evaluate_analogies(E, attrs, words, ks=(0,))
     with pytest.raises(ShapeError, match=r"\(N, d\)"):
         evaluate_analogies(E[0], attrs, words)
+
+
+def test_kept_queries_average_to_the_totals():
+    E, attrs, words = _exact_gallery(copies=1, noise=0.5, seed=4)
+    res = evaluate_analogies(E, attrs, words, ks=(1, 5), keep_queries=True)
+    q = res.queries
+    assert len(q["image"]) == sum(res.n_queries.values())
+    for k in (1, 5):
+        assert q[f"precision@{k}"].mean() == pytest.approx(res.precision[k], abs=1e-12)
+        colour = q["attribute"] == "colour"
+        assert q[f"precision@{k}"][colour].mean() == pytest.approx(res.by_attribute["colour"][k], abs=1e-12)
+    # each query's own precision@1 is the brute-force one
+    for j in range(0, len(q["image"]), 37):
+        i, a, b, attr = int(q["image"][j]), q["minus"][j], q["plus"][j], q["attribute"][j]
+        assert attrs[attr][i] == a != b
+        sims = analogy_query(E[i], words[a], words[b]) @ (E / np.linalg.norm(E, axis=1, keepdims=True)).T
+        sims[i] = -np.inf
+        top = int(np.argmax(sims))
+        other = "shape" if attr == "colour" else "colour"
+        assert q["precision@1"][j] == float(attrs[attr][top] == b and attrs[other][top] == attrs[other][i])

@@ -70,7 +70,9 @@ class AnalogyResult:
     attribute); ``hit[k]``: fraction of queries with at least one target in the
     top k; ``chance``: the expected precision of a random ranking (the mean
     fraction of targets in the gallery); the same per changed attribute in
-    ``by_attribute`` / ``hit_by_attribute`` / ``chance_by_attribute``; ``n_queries`` per attribute.
+    ``by_attribute`` / ``hit_by_attribute`` / ``chance_by_attribute``; ``n_queries`` per attribute;
+    with ``keep_queries=True``, ``queries`` holds one entry per query: ``attribute``, ``image``
+    (index), ``minus``, ``plus`` (values) and ``precision@k`` for each k (arrays of equal length).
     """
 
     precision: dict[int, float]
@@ -80,6 +82,7 @@ class AnalogyResult:
     hit_by_attribute: dict[str, dict[int, float]] = field(default_factory=dict)
     chance_by_attribute: dict[str, float] = field(default_factory=dict)
     n_queries: dict[str, int] = field(default_factory=dict)
+    queries: dict[str, np.ndarray] | None = None
 
 
 def evaluate_analogies(
@@ -88,6 +91,7 @@ def evaluate_analogies(
     word_emb: Mapping[str, np.ndarray],
     ks: Sequence[int] = (1, 5),
     change: Sequence[str] | None = None,
+    keep_queries: bool = False,
 ) -> AnalogyResult:
     r"""Retrieval rate of arithmetic queries over every (image, a, b).
 
@@ -106,6 +110,8 @@ def evaluate_analogies(
     word_emb : {value: (d,) vector} — the joint-space embedding of each value's word
     ks : the k of precision@k / hit@k
     change : attributes to change (default: all)
+    keep_queries : also return every query's precision@k (``AnalogyResult.queries``), e.g. to
+        score only queries whose target combination was held out of training
 
     Example
     -------
@@ -134,6 +140,8 @@ def evaluate_analogies(
         raise ConfigError(f"ks must be in [1, N - 1 = {n - 1}]; got {ks}")
     unit = _unit(E)
     res = AnalogyResult(precision={}, hit={}, chance=0.0)
+    kept: dict[str, list] = {"attribute": [], "image": [], "minus": [], "plus": [],
+                             **{f"precision@{k}": [] for k in ks}}
     totals = {k: [0.0, 0.0] for k in ks}
     total_chance, total_n = 0.0, 0
     for name in change:
@@ -158,6 +166,13 @@ def evaluate_analogies(
             for o in others:
                 target = target & (o[None, :] == o[idx][:, None])
             good = np.take_along_axis(target, top, axis=1)
+            if keep_queries:
+                kept["attribute"].append(np.full(len(idx), name, dtype=object))
+                kept["image"].append(idx)
+                kept["minus"].append(values[idx].astype(object))
+                kept["plus"].append(np.full(len(idx), b, dtype=object))
+                for k in ks:
+                    kept[f"precision@{k}"].append(good[:, :k].mean(axis=1))
             for k in ks:
                 prec[k] += good[:, :k].mean(axis=1).sum()
                 hits[k] += good[:, :k].any(axis=1).sum()
@@ -178,4 +193,6 @@ def evaluate_analogies(
     res.by_attribute = {a: {k: float(v) for k, v in d.items()} for a, d in res.by_attribute.items()}
     res.hit_by_attribute = {a: {k: float(v) for k, v in d.items()} for a, d in res.hit_by_attribute.items()}
     res.chance_by_attribute = {a: float(v) for a, v in res.chance_by_attribute.items()}
+    if keep_queries:
+        res.queries = {key: np.concatenate(v) if v else np.empty(0) for key, v in kept.items()}
     return res
