@@ -12,6 +12,10 @@
   :class:`GeneralAttention`, :class:`MultiHeadAttention` (weights returned),
   :class:`TemporalAttentionGatedModel`;
 * multiple-instance learning as implicit alignment: :class:`AttentionMIL`;
+* fragment-level alignment (Karpathy et al. 2014): :class:`FragmentEmbedding`,
+  :func:`fragment_alignment_loss`, :func:`global_ranking_loss`,
+  :func:`image_sentence_scores`, :class:`FragmentAlignmentLoss`,
+  :func:`align_fragments`, :func:`make_shape_fragments`;
 * pictures: :func:`plot_cost_matrix`, :func:`plot_aligned`, :func:`plot_attention`.
 """
 
@@ -24,6 +28,21 @@ from polymodal.alignment.attention import (
 )
 from polymodal.alignment.barycenters import BarycenterResult, dba, soft_dtw_barycenter
 from polymodal.alignment.ctw import CTW, alignment_error, uniform_path
+from polymodal.alignment.fragments import (
+    FragmentAlignment,
+    FragmentAlignmentLoss,
+    FragmentEmbedding,
+    FragmentEmbeddings,
+    FragmentLoss,
+    ShapeFragments,
+    align_fragments,
+    fragment_alignment_loss,
+    fragment_scores,
+    global_ranking_loss,
+    image_sentence_scores,
+    infer_fragment_labels,
+    make_shape_fragments,
+)
 from polymodal.alignment.gctw import GCTW
 from polymodal.alignment.deep_ctw import DeepCTW
 from polymodal.alignment.dtw import DTWResult, dtw, local_cost_matrix
@@ -80,4 +99,17 @@ __all__ = [
     "MILBags",
     "MILOutput",
     "make_mil_bags",
+    "FragmentEmbedding",
+    "FragmentEmbeddings",
+    "fragment_scores",
+    "infer_fragment_labels",
+    "fragment_alignment_loss",
+    "image_sentence_scores",
+    "global_ranking_loss",
+    "FragmentLoss",
+    "FragmentAlignmentLoss",
+    "FragmentAlignment",
+    "align_fragments",
+    "ShapeFragments",
+    "make_shape_fragments",
 ]
