@@ -14,8 +14,24 @@ for evaluation. Chance = a uniformly random region per fragment.
 
 Run:  python examples/11_fragment_alignment.py [--fast] [--out reports/examples/fragment_alignment]
 
-Measured (full run, 2 CPU cores, seed 0; 800 training scenes, 300 held-out scenes, 12 epochs):
-see the table printed at the end and results.json (numbers copied into the README row).
+Measured (full run, seed 0, 800 training / 300 held-out scenes, 12 epochs, batch 50; 14.4 s inside the
+script, 27 s wall with imports on a loaded 2-core machine). Alignment accuracy = the fragment's
+highest-scoring region holds its object; positive precision = share of the MIL-inferred positive
+(region, fragment) labels that are right; retrieval R@K in percent on the 300 held-out pairs (a sentence is
+relevant to every image with the same set of objects), scores S_kl / (|g_l| + n) (paper) or
+/ sqrt((|g_k| + n)(|g_l| + n)) ("both"):
+
+    objective                   align acc  chance  pos prec  i2t R@1/R@5  t2i R@1/R@5  t2i R@1 (both)
+    C_F (MIL) + C_G                 1.000   0.399     0.995  100.0/100.0   66.7/96.3    89.3
+    C_F (no MIL) + C_G              1.000   0.399     0.738   94.7/100.0   55.7/86.7    82.3
+    C_G only                        1.000   0.399     0.862   99.3/100.0   60.0/93.3    90.0
+    C_F (MIL) + C_G, words          1.000   0.540     0.981   23.0/57.7    18.3/41.7    18.3
+    random scores                                              0.8/4.0      0.8/4.0
+
+On this easy toy every objective finds the right region for each fragment; the MIL objective is the one
+whose inferred positive labels are precise (0.995 vs 0.738 without MIL). Word fragments align just as well
+but lose retrieval: "red circle blue square" and "red square blue circle" have the same words, so
+fragments that bind colour to shape (the paper's dependency relations) matter.
 """
 
 from __future__ import annotations
@@ -195,18 +211,17 @@ def main(argv=None):
     results["seconds"] = time.time() - t_start
 
     print(f"{'objective':34s} {'align acc':>9s} {'chance':>7s} {'pos prec':>8s} {'i2t R@1':>8s} {'i2t R@5':>8s} "
-          f"{'t2i R@1':>8s} {'t2i R@5':>8s}   (retrieval: S_kl / (|g_l| + n))")
+          f"{'t2i R@1':>8s} {'t2i R@5':>8s} {'t2i R@1 (both)':>14s}")
     for name, r in results["configs"].items():
         s = r["sentence"]
         print(f"{name:34s} {r['alignment_accuracy']:9.3f} {r['chance_accuracy']:7.3f} {r['positive_precision']:8.3f} "
               f"{s['image_to_text']['R@1']:8.1f} {s['image_to_text']['R@5']:8.1f} "
-              f"{s['text_to_image']['R@1']:8.1f} {s['text_to_image']['R@5']:8.1f}")
+              f"{s['text_to_image']['R@1']:8.1f} {s['text_to_image']['R@5']:8.1f} "
+              f"{r['both']['text_to_image']['R@1']:14.1f}")
     c = results["chance_recall"]
     print(f"{'chance (random scores)':34s} {'':9s} {'':7s} {'':8s} {c['image_to_text']['R@1']:8.1f} "
           f"{c['image_to_text']['R@5']:8.1f} {c['text_to_image']['R@1']:8.1f} {c['text_to_image']['R@5']:8.1f}")
-    b = results["configs"]["C_F (MIL) + C_G"]["both"]
-    print(f"C_F (MIL) + C_G, scores / sqrt((|g_k|+n)(|g_l|+n)): i2t R@1 {b['image_to_text']['R@1']:.1f}, "
-          f"t2i R@1 {b['text_to_image']['R@1']:.1f}")
+    print("retrieval scores S_kl / (|g_l| + n) (the paper); 'both': S_kl / sqrt((|g_k| + n)(|g_l| + n))")
     print(f"total {results['seconds']:.1f} s; figures and results.json in {out}")
     (out / "results.json").write_text(json.dumps(results, indent=2))
     return results

@@ -91,7 +91,7 @@ def _positive(positive, K: int, L: int, device) -> torch.Tensor:
 class FragmentEmbedding(nn.Module):
     r"""Image-region and sentence-fragment projections into one ``embed_dim`` space.
 
-    Karpathy, Joulin & Fei-Fei, NeurIPS 2014, eqs. (1)-(2):
+    Karpathy, Joulin & Fei-Fei, NeurIPS 2014 (the fragment embeddings):
 
     .. math::
 
@@ -117,7 +117,9 @@ class FragmentEmbedding(nn.Module):
     Forward: ``regions`` (K, R, d) float, ``words`` (L, T, k) long (or (L, T)
     when k = 1), optional ``region_mask`` (K, R), ``word_mask`` (L, T) bool and
     ``relations`` (L, T) long; returns :class:`FragmentEmbeddings` (ids under
-    padding are ignored, embeddings there are zero).
+    padding are ignored, embeddings there are zero). Padded regions enter
+    ``region_encoder`` as zero rows, so an encoder with batch statistics
+    (BatchNorm) would see them.
 
     Example
     -------
@@ -219,7 +221,7 @@ def fragment_scores(regions: torch.Tensor, words: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def infer_fragment_labels(scores: torch.Tensor, region_mask: torch.Tensor | None = None,
                           word_mask: torch.Tensor | None = None, positive=None) -> torch.Tensor:
-    r"""MIL labels ``y`` of the fragment objective, the paper's heuristic (Sec. 3.3).
+    r"""MIL labels ``y`` of the fragment objective, the paper's heuristic for the multiple-instance objective.
 
     For a region ``i`` of image ``k`` and fragment ``t`` of sentence ``l``:
     ``y = -1`` if (k, l) do not correspond; otherwise ``y = sign(v_i^T s_t)``
@@ -263,7 +265,7 @@ def infer_fragment_labels(scores: torch.Tensor, region_mask: torch.Tensor | None
 def fragment_alignment_loss(regions: torch.Tensor, words: torch.Tensor, region_mask: torch.Tensor | None = None,
                             word_mask: torch.Tensor | None = None, *, positive=None, mil: bool = True,
                             normalize: bool = True, margin: float = 1.0) -> torch.Tensor:
-    r"""Fragment alignment objective ``C_F`` (Karpathy, Joulin & Fei-Fei, NeurIPS 2014, eqs. (3)-(5)).
+    r"""Fragment alignment objective ``C_F`` (Karpathy, Joulin & Fei-Fei, NeurIPS 2014).
 
     .. math::
 
@@ -310,7 +312,7 @@ def fragment_alignment_loss(regions: torch.Tensor, words: torch.Tensor, region_m
 def image_sentence_scores(regions: torch.Tensor, words: torch.Tensor, region_mask: torch.Tensor | None = None,
                           word_mask: torch.Tensor | None = None, smoothing: float = 5.0,
                           normalize: str | None = "sentence") -> torch.Tensor:
-    r"""Image-sentence scores ``S_kl`` from fragments (NeurIPS 2014, eq. (6)):
+    r"""Image-sentence scores ``S_kl`` from fragments (Karpathy, Joulin & Fei-Fei, NeurIPS 2014):
 
     .. math::
 
@@ -353,7 +355,7 @@ def image_sentence_scores(regions: torch.Tensor, words: torch.Tensor, region_mas
 
 def global_ranking_loss(scores: torch.Tensor, positive=None, margin: float = 1.0,
                         reduction: str = "mean") -> torch.Tensor:
-    r"""Global ranking objective ``C_G`` (NeurIPS 2014, eq. (7)) on image-sentence scores.
+    r"""Global ranking objective ``C_G`` (Karpathy, Joulin & Fei-Fei, NeurIPS 2014) on image-sentence scores.
 
     .. math::
 
@@ -399,7 +401,7 @@ class FragmentLoss:
 
 
 class FragmentAlignmentLoss(nn.Module):
-    r"""The full objective ``C = C_F + beta C_G + alpha ||theta||^2`` (NeurIPS 2014, eq. (3)).
+    r"""The full objective ``C = C_F + beta C_G + alpha ||theta||^2`` (Karpathy, Joulin & Fei-Fei, NeurIPS 2014).
 
     ``C_F`` is :func:`fragment_alignment_loss` (``mil``, ``normalize``,
     margin 1 as in the paper), ``C_G`` is :func:`global_ranking_loss` (margin
