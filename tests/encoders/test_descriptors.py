@@ -172,3 +172,8 @@ def test_bad_parameters():
 def test_gabor_features_in_chunks_equal_one_batch(images):
     bank = GaborFilterBank(frequencies=(0.2, 0.35), n_orientations=2, grid=(2, 2)).fit(images)
     np.testing.assert_array_equal(bank._features(images, chunk=3), bank._features(images, chunk=100))
+
+
+def test_lbp_float_images_in_unit_range_equal_their_uint8_levels(images):
+    d = LBPHistogram(P=8, R=1, grid=(2, 2))
+    np.testing.assert_array_equal(d.fit_transform(images / 255.0), d.fit_transform(images))

@@ -180,7 +180,9 @@ class LBPHistogram(_ImageTransformer):
     (rotation invariant, ``P + 2`` bins); ``ror`` is the minimum over circular
     rotations. The features are the ``grid`` cells' histograms concatenated
     (row-major), each divided by its pixel count when ``density``.
-    Colour images are converted to luminance.
+    Colour images are converted to luminance; float images are quantised to
+    0..255 (scaled by 255 when the batch's maximum is at most 1), as skimage's
+    codes are meant for integer grey levels.
 
     Parameters
     ----------
