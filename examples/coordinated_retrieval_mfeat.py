@@ -7,16 +7,19 @@ relevant item per query, the VSE++ protocol). Methods: linear CCA, kernel CCA
 (RBF, Nystroem), deep CCA, DCCAE, and a contrastive cosine embedding trained
 with the symmetric InfoNCE (CLIP) loss.
 
-    python examples/coordinated_retrieval_mfeat.py [--out reports/retrieval]
+    python examples/coordinated_retrieval_mfeat.py [--fast] [--out reports/retrieval]
 
 Prints R@1/5/10 and median rank per method and direction, and writes
-``recall_at_k.png`` and ``cca_scatter.png`` (first two canonical components
-of the test set, coloured by digit).
+``recall_at_k.png``, ``cca_scatter.png`` (first two canonical components
+of the test set, coloured by digit) and ``results.json``. The full run takes
+about 3 minutes, mostly DCCAE; ``--fast`` (used by the tests) trains the deep
+models for 3 epochs and uses 200 Nystroem landmarks, one torch thread.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import time
 import warnings
@@ -60,8 +63,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("reports/retrieval"))
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--epochs", type=int, default=60)
+    parser.add_argument("--epochs", type=int, default=None, help="deep models' epochs (60; 3 with --fast)")
+    parser.add_argument("--fast", action="store_true", help="3 epochs, 200 landmarks, one thread (tests)")
     args = parser.parse_args()
+    if args.epochs is None:
+        args.epochs = 3 if args.fast else 60
+    if args.fast:
+        torch.set_num_threads(1)
     warnings.filterwarnings("ignore")
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
     torch.manual_seed(args.seed)
@@ -86,7 +94,7 @@ def main() -> None:
     cca = CCA(n_components=K, reg=1e-3)
     run("CCA", lambda: cca.fit(Xtr, Ytr).transform(Xte, Yte))
     run("KCCA (rbf, Nystroem)", lambda: KCCA(kernel="rbf", n_components=K, reg=1e-2, approximation="nystroem",
-                                               n_landmarks=600, random_state=args.seed).fit(Xtr, Ytr).transform(Xte, Yte))
+                                               n_landmarks=200 if args.fast else 600, random_state=args.seed).fit(Xtr, Ytr).transform(Xte, Yte))
 
     def deep(model):
         model.fit({"pix": Xtr, "fou": Ytr}, max_epochs=args.epochs, batch_size=200, seed=args.seed)
@@ -119,6 +127,13 @@ def main() -> None:
         fmt = lambda x: "/".join(f"{x.recall[k]:.1f}" for k in (1, 5, 10))  # noqa: E731
         print(f"{name:<26}{fmt(a):>22}{a.median_rank:>6.0f}{fmt(b):>22}{b.median_rank:>6.0f}{seconds[name]:>8.1f}")
 
+    summary = {name: {"pix_to_fou": {str(k): v for k, v in r.query_to_gallery.recall.items()},
+                      "fou_to_pix": {str(k): v for k, v in r.gallery_to_query.recall.items()},
+                      "median_rank_pix_to_fou": float(r.query_to_gallery.median_rank),
+                      "median_rank_fou_to_pix": float(r.gallery_to_query.median_rank),
+                      "fit_seconds": seconds[name]} for name, r in results.items()}
+    (args.out / "results.json").write_text(json.dumps({"fast": args.fast, "epochs": args.epochs, "n_test": len(Xte),
+                                                       "chance_r1": 100 / len(Xte), "methods": summary}, indent=2))
     plot_recall_curve({n: r.query_to_gallery for n, r in results.items()}, max_k=100,
                       path=str(args.out / "recall_at_k.png"), title="mfeat pix -> fou: Recall@K")
     import matplotlib
