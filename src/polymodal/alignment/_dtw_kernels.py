@@ -169,7 +169,7 @@ def strip_cost(x, y, H, diag_weight, use_sqrt):
             rhi = min(h - 1, t)
             # index p = r + 1; p = 0 is row i0 - 1, taken from the previous strip
             p1[0] = top[t + 1] if t + 1 <= m else INF
-            p2[0] = top[t]
+            p2[0] = top[t] if t <= m else INF  # (row i0 - 1 has only m + 1 entries)
             kk = np.uint64(t)
             if diag_weight == 1.0:
                 for r in range(np.uint64(rlo), np.uint64(rhi + 1)):
