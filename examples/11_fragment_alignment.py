@@ -13,6 +13,7 @@ fragments = (colour, shape) word pairs (or single words). The true alignment is 
 for evaluation. Chance = a uniformly random region per fragment.
 
 Run:  python examples/11_fragment_alignment.py [--fast] [--out reports/examples/fragment_alignment]
+      [--noise 0.1] [--n-train N] [--epochs E]
 
 Measured (full run, seed 0, 800 training / 300 held-out scenes, 12 epochs, batch 50; 14.4 s inside the
 script, 27 s wall with imports on a loaded 2-core machine). Alignment accuracy = the fragment's
@@ -31,7 +32,11 @@ relevant to every image with the same set of objects), scores S_kl / (|g_l| + n)
 On this easy toy every objective finds the right region for each fragment; the MIL objective is the one
 whose inferred positive labels are precise (0.995 vs 0.738 without MIL). Word fragments align just as well
 but lose retrieval: "red circle blue square" and "red square blue circle" have the same words, so
-fragments that bind colour to shape (the paper's dependency relations) matter.
+fragments that bind colour to shape (the paper's dependency relations) matter. Off the easy setting the
+objectives separate (same script, measured once each): with `--n-train 200 --epochs 6` MIL starts slower
+(alignment accuracy 0.859 vs 0.996 without MIL and 1.000 for C_G only: its labels come from the untrained
+scores); with `--noise 0.4 --n-train 400 --epochs 8` C_G alone fails (0.730) while C_F with or without MIL
+stays at 0.997 / 0.995.
 """
 
 from __future__ import annotations
@@ -183,18 +188,22 @@ def main(argv=None):
     ap.add_argument("--fast", action="store_true", help="small data, few epochs (~15 s)")
     ap.add_argument("--out", default="reports/examples/fragment_alignment")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--noise", type=float, default=0.1, help="pixel noise std of the region crops")
+    ap.add_argument("--n-train", type=int, default=None, help="training scenes (default 800, --fast 300)")
+    ap.add_argument("--epochs", type=int, default=None, help="epochs (default 12, --fast 6)")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)  # the ops are tiny: one thread is faster than two on a shared machine
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     n_train, n_test, epochs = (300, 150, 6) if args.fast else (800, 300, 12)
+    n_train, epochs = args.n_train or n_train, args.epochs or epochs
     t_start = time.time()
-    results = {"n_train": n_train, "n_test": n_test, "epochs": epochs, "configs": {}}
+    results = {"n_train": n_train, "n_test": n_test, "epochs": epochs, "noise": args.noise, "configs": {}}
     curves, main_run = {}, None
     for name, config in CONFIGS.items():
         kind = config[0]
-        train_set = make_shape_fragments(n_train, fragment=kind, seed=args.seed)
-        test_set = make_shape_fragments(n_test, fragment=kind, seed=args.seed + 1000)
+        train_set = make_shape_fragments(n_train, fragment=kind, noise=args.noise, seed=args.seed)
+        test_set = make_shape_fragments(n_test, fragment=kind, noise=args.noise, seed=args.seed + 1000)
         t0 = time.time()
         model, curves[name] = train(train_set, config, epochs, args.seed)
         res, emb, alignment = evaluate(model, test_set)
