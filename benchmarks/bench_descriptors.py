@@ -1,6 +1,11 @@
 """Classic visual descriptors (HOG, LBP, Gabor) + linear / MLP classifiers vs a small CNN (LeNet) on MNIST.
 
-Run: ``python benchmarks/bench_descriptors.py [--n-train 5000] [--n-test 2000] [--epochs 8]``
+Run: ``python benchmarks/bench_descriptors.py [--n-train 5000] [--n-test 2000] [--epochs 8 20]
+[--datasets mnist fashion-mnist]``
+
+Fashion-MNIST (Xiao, Rasul & Vollgraf 2017; a harder set of clothing images) is read from the
+Debian package ``dataset-fashion-mnist`` (``/usr/share/datasets/fashion-mnist``, IDX files) when it
+is installed, and skipped with a note otherwise.
 
 Two tables:
 
@@ -9,8 +14,9 @@ Two tables:
    (:class:`~polymodal.encoders.HOGDescriptor`, :class:`~polymodal.encoders.LBPHistogram`,
    :class:`~polymodal.encoders.GaborFilterBank`, the three concatenated, raw pixels) with a
    standardised logistic regression and a one-hidden-layer MLP (scikit-learn), against
-   :class:`~polymodal.encoders.LeNet` trained end to end (Adam); times are the descriptor
-   extraction (train + test) plus the classifier fit, and the ratio to the CNN's training time;
+   :class:`~polymodal.encoders.LeNet` trained end to end (Adam, 8 and 20 epochs); times are the
+   descriptor extraction (train + test) plus the classifier fit, and the ratio to the CNN's
+   training time at the first budget;
 2. extraction speed against scikit-image called image by image (the peer): HOG and LBP are the same
    calls (ratio ~1, the batching overhead); the Gabor bank's batched FFT against
    ``skimage.filters.gabor`` (direct convolution, one call per image and kernel).
@@ -19,9 +25,11 @@ Two tables:
 from __future__ import annotations
 
 import argparse
+import gzip
 import time
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -44,6 +52,30 @@ def mnist_subset(n_train: int, n_test: int, seed: int = 0):
     rng = np.random.default_rng(seed)
     tr, te = rng.choice(len(tx), n_train, replace=False), rng.choice(len(sx), n_test, replace=False)
     return tx[tr].reshape(-1, 28, 28), ty[tr], sx[te].reshape(-1, 28, 28), sy[te]
+
+
+FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """An IDX file (LeCun's MNIST format, gzipped): big-endian magic (0, 0, type 0x08, ndim), dims, uint8 data."""
+    raw = gzip.decompress(path.read_bytes())
+    if raw[:3] != b"\x00\x00\x08":
+        raise ValueError(f"{path}: not an unsigned-byte IDX file (magic {raw[:4]!r})")
+    ndim = raw[3]
+    dims = np.frombuffer(raw, ">u4", count=ndim, offset=4).astype(int)
+    return np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim).reshape(dims)
+
+
+def fashion_subset(n_train: int, n_test: int, seed: int = 0):
+    """Random Fashion-MNIST train/test images (N, 28, 28) uint8 with labels, or None if not installed."""
+    if not (FASHION_DIR / "t10k-labels-idx1-ubyte.gz").is_file():
+        return None
+    tx, ty, sx, sy = (read_idx(FASHION_DIR / f"{split}-{kind}-idx{n}-ubyte.gz")
+                      for split in ("train", "t10k") for kind, n in (("images", 3), ("labels", 1)))
+    rng = np.random.default_rng(seed)
+    tr, te = rng.choice(len(tx), n_train, replace=False), rng.choice(len(sx), n_test, replace=False)
+    return tx[tr], ty[tr].astype(np.int64), sx[te], sy[te].astype(np.int64)
 
 
 def descriptors() -> dict:
@@ -100,8 +132,8 @@ def train_cnn(Xtr, ytr, Xte, yte, epochs: int, seed: int = 0, batch_size: int = 
     return float((pred == yte).mean()), seconds
 
 
-def compare(Xtr, ytr, Xte, yte, epochs: int, seed: int = 0, kinds=("logreg", "mlp")) -> list[dict]:
-    """Rows ``{features, dim, classifier, accuracy, extract_s, fit_s}``; the CNN row last."""
+def compare(Xtr, ytr, Xte, yte, epochs=(8, 20), seed: int = 0, kinds=("logreg", "mlp")) -> list[dict]:
+    """Rows ``{features, dim, classifier, accuracy, extract_s, fit_s}``; the CNN rows (one per budget) last."""
     rows = []
     for name, (ftr, fte, ext) in extract_all(Xtr, Xte).items():
         for kind, make in classifiers(seed).items():
@@ -112,9 +144,10 @@ def compare(Xtr, ytr, Xte, yte, epochs: int, seed: int = 0, kinds=("logreg", "ml
             fit = time.perf_counter() - t0
             rows.append(dict(features=name, dim=ftr.shape[1], classifier=kind,
                              accuracy=float(clf.score(fte, yte)), extract_s=ext, fit_s=fit))
-    acc, sec = train_cnn(Xtr, ytr, Xte, yte, epochs, seed)
-    rows.append(dict(features="LeNet (learned)", dim=84, classifier=f"end-to-end, {epochs} epochs",
-                     accuracy=acc, extract_s=0.0, fit_s=sec))
+    for e in epochs:
+        acc, sec = train_cnn(Xtr, ytr, Xte, yte, e, seed)
+        rows.append(dict(features="LeNet (learned)", dim=84, classifier=f"end-to-end, {e} epochs",
+                         accuracy=acc, extract_s=0.0, fit_s=sec))
     return rows
 
 
@@ -153,24 +186,33 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n-train", type=int, default=5000)
     ap.add_argument("--n-test", type=int, default=2000)
-    ap.add_argument("--epochs", type=int, default=8)
+    ap.add_argument("--epochs", type=int, nargs="+", default=[8, 20], help="CNN training budgets")
     ap.add_argument("--speed-images", type=int, default=200)
+    ap.add_argument("--datasets", nargs="+", choices=("mnist", "fashion-mnist"), default=["mnist", "fashion-mnist"])
     args = ap.parse_args()
     # one thread everywhere: on a shared 2-core machine multi-threaded BLAS spin-waits (50x slower fits)
     torch.set_num_threads(1)
     threadpool_limits(1)
     warnings.filterwarnings("ignore", category=ConvergenceWarning)
-    Xtr, ytr, Xte, yte = mnist_subset(args.n_train, args.n_test)
-    rows = compare(Xtr, ytr, Xte, yte, args.epochs)
-    cnn = rows[-1]
-    print(f"MNIST subset: {args.n_train} train / {args.n_test} test images (28 x 28), seed 0, one thread\n")
-    print("| features | dim | classifier | test acc | extract s | fit s | total s | total / CNN |")
-    print("|---|---|---|---|---|---|---|---|")
-    for r in rows:
-        total = r["extract_s"] + r["fit_s"]
-        print(f"| {r['features']} | {r['dim']} | {r['classifier']} | {r['accuracy']:.4f} | {r['extract_s']:.2f} | "
-              f"{r['fit_s']:.2f} | {total:.2f} | {total / (cnn['fit_s']):.2f} |")
-    print(f"\nExtraction speed on {args.speed_images} images: ours (batched) vs scikit-image per image\n")
+    loaders = {"mnist": mnist_subset, "fashion-mnist": fashion_subset}
+    Xtr = None
+    for name in args.datasets:
+        data = loaders[name](args.n_train, args.n_test)
+        if data is None:
+            print(f"{name}: not installed here (apt-get install dataset-fashion-mnist); skipped\n")
+            continue
+        rows = compare(*data, args.epochs)
+        Xtr = data[0] if Xtr is None else Xtr
+        cnn = rows[-len(args.epochs)]
+        print(f"{name} subset: {args.n_train} train / {args.n_test} test images (28 x 28), seed 0, one thread\n")
+        print(f"| features | dim | classifier | test acc | extract s | fit s | total s | total / CNN {args.epochs[0]} ep |")
+        print("|---|---|---|---|---|---|---|---|")
+        for r in rows:
+            total = r["extract_s"] + r["fit_s"]
+            print(f"| {r['features']} | {r['dim']} | {r['classifier']} | {r['accuracy']:.4f} | {r['extract_s']:.2f} | "
+                  f"{r['fit_s']:.2f} | {total:.2f} | {total / (cnn['fit_s']):.2f} |")
+        print()
+    print(f"Extraction speed on {args.speed_images} images: ours (batched) vs scikit-image per image\n")
     print("| step | ours s | skimage s | skimage / ours | max abs diff |")
     print("|---|---|---|---|---|")
     for r in speed_vs_skimage(Xtr[:args.speed_images]):
