@@ -19,21 +19,23 @@ Writes ``descriptors.png`` (a digit, its HOG visualisation, its LBP code image,
 four Gabor magnitudes, the accuracy bars) and ``results.json``.
 
 Measured (full run: 3000 train / 1000 test images, logistic regression C=0.1
-on standardised features, LeNet 6 epochs of Adam, seed 0, one thread; 39 s wall
-on 2 CPU cores shared with a load average of ~10, 11 s of CPU)::
+on standardised features, LeNet 6 epochs of Adam, seed 0, one thread; 31 s wall
+(11 s of CPU) on 2 CPU cores shared with a load average of ~7; ``--fast`` 20 s
+wall, 7 s of CPU)::
 
-    features      dim  test acc  seconds (extract + fit)
-    HOG           324     0.947     2.1
-    LBP           160     0.843     1.4
-    Gabor         384     0.971    15.5
-    pixels        784     0.895     2.4
-    LeNet (CNN)    84     0.941    12.3
+    features      dim  test acc  seconds (extract + fit, under that load)
+    HOG           324     0.947     1.5
+    LBP           160     0.843     1.0
+    Gabor         384     0.971     4.6
+    pixels        784     0.895     1.7
+    LeNet (CNN)    84     0.941     8.5
 
 The Gabor bank (oriented band-pass energies in 4 x 4 cells) beats the CNN at
 this data size and training budget; HOG is the cheapest good descriptor; LBP,
 a texture descriptor, is weakest on digits (strokes, not texture).
 ``--fast`` (800 / 400 images, 3 epochs): HOG 0.917, LBP 0.800, Gabor 0.960,
-pixels 0.860, LeNet 0.780.
+pixels 0.860, LeNet 0.780. ``benchmarks/bench_descriptors.py`` has the larger
+comparison (5000 images, MLP classifiers, Fashion-MNIST, CNN at 20 epochs).
 """
 
 from __future__ import annotations
