@@ -29,8 +29,8 @@ images) and ``results.json``.
 Measured (full run: 648 training images = 8 noisy copies (pixel noise std 40)
 of every colour x shape x cell except the 3 held-out pairs, 30 epochs of Adam,
 32-d space; a fresh gallery of 216 noisy images of all 12 pairs; seed 0, one
-thread; 13-16 s in the script, about 25 s wall on 2 CPU cores shared with a load
-average of ~10)::
+thread; 26 s wall, 9.5 s of CPU, on 2 CPU cores shared with a load average
+of ~7; ``--fast`` 16 s wall, 6 s of CPU)::
 
     query                          P@1    P@5  hit@5  chance
     change colour                0.721  0.710  0.818   0.084
