@@ -131,3 +131,18 @@ def test_kept_queries_average_to_the_totals():
         top = int(np.argmax(sims))
         other = "shape" if attr == "colour" else "colour"
         assert q["precision@1"][j] == float(attrs[attr][top] == b and attrs[other][top] == attrs[other][i])
+
+
+def test_chunked_scoring_and_a_single_attribute_equal_brute_force():
+    E, attrs, words = _exact_gallery(copies=1, noise=0.5, seed=5)
+    whole = evaluate_analogies(E, attrs, words, ks=(1, 3), keep_queries=True)
+    parts = evaluate_analogies(E, attrs, words, ks=(1, 3), keep_queries=True, chunk=7)
+    assert parts.precision == pytest.approx(whole.precision, abs=1e-12)
+    assert parts.chance == pytest.approx(whole.chance, abs=1e-12)
+    np.testing.assert_array_equal(parts.queries["precision@3"], whole.queries["precision@3"])
+    # one attribute only: every other image of the new colour is a target
+    only = {"colour": attrs["colour"]}
+    res = evaluate_analogies(E, only, words, ks=(1, 3), chunk=5)
+    p, h, c = _brute_force(E, only, words, 3, "colour")
+    assert res.precision[3] == pytest.approx(p, abs=1e-12) and res.chance == pytest.approx(c, abs=1e-12)
+    assert res.chance == pytest.approx(18 / (len(E) - 1))

@@ -92,6 +92,7 @@ def evaluate_analogies(
     ks: Sequence[int] = (1, 5),
     change: Sequence[str] | None = None,
     keep_queries: bool = False,
+    chunk: int = 1024,
 ) -> AnalogyResult:
     r"""Retrieval rate of arithmetic queries over every (image, a, b).
 
@@ -112,6 +113,7 @@ def evaluate_analogies(
     change : attributes to change (default: all)
     keep_queries : also return every query's precision@k (``AnalogyResult.queries``), e.g. to
         score only queries whose target combination was held out of training
+    chunk : queries scored at once (memory ``chunk x N``)
 
     Example
     -------
@@ -138,6 +140,8 @@ def evaluate_analogies(
     ks = sorted({int(k) for k in ks})
     if not ks or ks[0] < 1 or ks[-1] > n - 1:
         raise ConfigError(f"ks must be in [1, N - 1 = {n - 1}]; got {ks}")
+    if int(chunk) < 1:
+        raise ConfigError(f"chunk must be >= 1; got {chunk!r}")
     unit = _unit(E)
     res = AnalogyResult(precision={}, hit={}, chance=0.0)
     kept: dict[str, list] = {"attribute": [], "image": [], "minus": [], "plus": [],
@@ -151,33 +155,34 @@ def evaluate_analogies(
         hits = {k: 0.0 for k in ks}
         chance, count = 0.0, 0
         for b in np.unique(values):
-            idx = np.nonzero(values != b)[0]
-            if len(idx) == 0:
+            queries = np.nonzero(values != b)[0]
+            if len(queries) == 0:
                 continue
-            for key in (b, *np.unique(values[idx])):
+            for key in (b, *np.unique(values[queries])):
                 if str(key) not in word_emb:
                     raise ModalityError(f"word_emb has no vector for {name} value {str(key)!r}")
-            w_a = np.stack([np.asarray(word_emb[str(v)], float) for v in values[idx]])
-            q = analogy_query(unit[idx], w_a, np.asarray(word_emb[str(b)], float))
-            scores = q @ unit.T
-            scores[np.arange(len(idx)), idx] = -np.inf  # the query image is not in its own gallery
-            top = np.argsort(-scores, axis=1, kind="stable")[:, :ks[-1]]
-            target = values[None, :] == b
-            for o in others:
-                target = target & (o[None, :] == o[idx][:, None])
-            good = np.take_along_axis(target, top, axis=1)
-            if keep_queries:
-                kept["attribute"].append(np.full(len(idx), name, dtype=object))
-                kept["image"].append(idx)
-                kept["minus"].append(values[idx].astype(object))
-                kept["plus"].append(np.full(len(idx), b, dtype=object))
+            for idx in np.array_split(queries, -(-len(queries) // chunk)):  # bounded (chunk, N) scores
+                w_a = np.stack([np.asarray(word_emb[str(v)], float) for v in values[idx]])
+                q = analogy_query(unit[idx], w_a, np.asarray(word_emb[str(b)], float))
+                scores = q @ unit.T
+                scores[np.arange(len(idx)), idx] = -np.inf  # the query image is not in its own gallery
+                top = np.argsort(-scores, axis=1, kind="stable")[:, :ks[-1]]
+                target = np.repeat((values == b)[None, :], len(idx), axis=0)
+                for o in others:
+                    target = target & (o[None, :] == o[idx][:, None])
+                good = np.take_along_axis(target, top, axis=1)
+                if keep_queries:
+                    kept["attribute"].append(np.full(len(idx), name, dtype=object))
+                    kept["image"].append(idx)
+                    kept["minus"].append(values[idx].astype(object))
+                    kept["plus"].append(np.full(len(idx), b, dtype=object))
+                    for k in ks:
+                        kept[f"precision@{k}"].append(good[:, :k].mean(axis=1))
                 for k in ks:
-                    kept[f"precision@{k}"].append(good[:, :k].mean(axis=1))
-            for k in ks:
-                prec[k] += good[:, :k].mean(axis=1).sum()
-                hits[k] += good[:, :k].any(axis=1).sum()
-            chance += (target.sum(axis=1) / (n - 1)).sum()
-            count += len(idx)
+                    prec[k] += good[:, :k].mean(axis=1).sum()
+                    hits[k] += good[:, :k].any(axis=1).sum()
+                chance += (target.sum(axis=1) / (n - 1)).sum()
+                count += len(idx)
         res.n_queries[name] = count
         res.by_attribute[name] = {k: prec[k] / max(count, 1) for k in ks}
         res.hit_by_attribute[name] = {k: hits[k] / max(count, 1) for k in ks}
