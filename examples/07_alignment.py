@@ -29,7 +29,8 @@ of another; implicit alignment lets a model weigh the frames itself.
 Needs Debian's ``espeak-ng``. Writes ``dtw_cost_matrix.png``,
 ``attention.png``, ``knn_accuracy.png`` and ``results.json``.
 
-Measured (full run, 2 shared CPU cores: 10 s of work, 21 s with imports):
+Measured (full run; 10 s of work, 16 s wall with imports on 2 shared CPU cores,
+7 s CPU):
 "seven" 120 vs 220 wpm (73 and 42 frames): DTW normalised cost 1.32 (to "six"
 12.6, "eleven" 6.5, "one" 10.9; soft-DTW divergence 105 vs 1126, 551, 1033).
 Alignment error against the MFCC DTW path (mean |j - j_ref| in frames): CTW
@@ -49,6 +50,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import matplotlib
@@ -58,6 +60,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from scipy.fft import dct  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
 
 from polymodal.alignment import (  # noqa: E402
     CTW,
@@ -216,9 +219,11 @@ def main(argv: list[str] | None = None) -> None:
     if shutil.which("espeak-ng") is None:
         sys.exit("examples/07_alignment.py needs the espeak-ng program (Debian/Ubuntu: apt-get install espeak-ng)")
     torch.set_num_threads(1)
+    warnings.filterwarnings("ignore", message=r".*np\.dot\(\) is faster on contiguous arrays")  # numba, compile time
     args.out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp:
+    # one BLAS thread: the products are small and extra threads only wait on a shared machine
+    with tempfile.TemporaryDirectory() as tmp, threadpool_limits(1):
         pair = pair_part(Path(tmp), args.out)
         knn = knn_part(Path(tmp), args.out, args.fast)
     results = {"fast": args.fast, "pair": pair, "knn": knn, "seconds": time.perf_counter() - start}
