@@ -61,9 +61,8 @@ import torch  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 import polymodal.encoders  # noqa: E402,F401  (registers the encoders named in the configs)
-import polymodal.fusion  # noqa: E402,F401  (registers the fusion models named in the configs)
 from polymodal.data import load_dataset, make_interaction_sequences  # noqa: E402
-from polymodal.fusion import MKLClassifier, MultiViewHCRF  # noqa: E402
+from polymodal.fusion import MKLClassifier, MultiViewHCRF  # noqa: E402  (also registers the fusion models)
 from polymodal.training.engine import evaluate, fit, predict  # noqa: E402
 
 VIEWS = ["fou", "zer", "mor"]
