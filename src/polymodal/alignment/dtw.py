@@ -164,7 +164,8 @@ def dtw(
         lo, hi = (-(n - 1), m - 1) if kind is None else sakoe_chiba_bounds(n, m, value)
         if kind is None and xs.shape[1] >= _STRIP_MIN_FEATURES:
             with _one_blas_thread():  # small products: threads only wait on a busy machine
-                cost = K.strip_cost(xs, ys, 64, _WAVEFRONT_PATTERNS[pattern.name],
+                cost = K.strip_cost(np.ascontiguousarray(xs), np.ascontiguousarray(ys), 64,
+                                    _WAVEFRONT_PATTERNS[pattern.name],
                                     metric == "euclidean")
         else:
             cost = K.wavefront_cost(
