@@ -53,9 +53,8 @@ import torch  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
 
 import polymodal.encoders  # noqa: E402,F401  (registers the "mlp" encoder named in the configs)
-import polymodal.representation  # noqa: E402,F401  (registers the "tensor" fusion)
 from polymodal.metrics.retrieval import evaluate_retrieval, plot_recall_curve  # noqa: E402
-from polymodal.representation import CCA, MultimodalAutoencoder  # noqa: E402
+from polymodal.representation import CCA, MultimodalAutoencoder  # noqa: E402  (also registers "tensor")
 from polymodal.training.engine import fit  # noqa: E402
 
 VIEWS = ("fou", "zer")
