@@ -46,6 +46,10 @@ colour, while in the captioner's CNN space they name the objects of 98.7 % of
 the test images, more than the captioner's own decoder (78 %). The validation
 loss is erratic from epoch to epoch (the CNN's BatchNorm running statistics
 lag in so short a run); ``fit_generator`` keeps the best epoch.
+
+The same comparison on real drawings with one human caption each (Tux Paint
+stamps, with Show-and-Tell, beam search and METEOR): ``polymodal
+captioning-report OUT_DIR`` (:mod:`polymodal.benchmarks.captioning`).
 """
 
 from __future__ import annotations

@@ -12,8 +12,10 @@ with the symmetric InfoNCE (CLIP) loss.
 Prints R@1/5/10 and median rank per method and direction, and writes
 ``recall_at_k.png``, ``cca_scatter.png`` (first two canonical components
 of the test set, coloured by digit) and ``results.json``. The full run takes
-about 3 minutes, mostly DCCAE; ``--fast`` (used by the tests) trains the deep
-models for 3 epochs and uses 200 Nystroem landmarks, one torch thread.
+3 to 8 minutes (2 CPU cores, depending on load), mostly DCCA and DCCAE; ``--fast``
+(used by the tests) trains the deep models for 3 epochs and uses 200 Nystroem
+landmarks, one torch thread: about 7 s of fitting, where pix -> fou R@10 is
+36.5 (CCA), 45.0 (KCCA), 35.0 (DCCA), 32.0 (DCCAE), 47.0 (contrastive).
 """
 
 from __future__ import annotations
