@@ -26,8 +26,8 @@ Writes ``word_vectors.png``, ``cnn_filters.png``, ``spectrogram.png``,
 ``autoencoders.png`` and ``results.json``.
 
 Full run measured here (``python examples/04_unimodal.py``; 2 CPU cores shared
-with other jobs, one torch thread: 39 s inside the script, 57 s wall with the
-imports, 16 s CPU): king - man + woman -> queen at rank 1 of 400,000 words, 7
+with other jobs, one torch thread: 16 to 44 s inside the script and 21 to 57 s
+wall with the imports, depending on the load; 18 s CPU): king - man + woman -> queen at rank 1 of 400,000 words, 7
 of 8 analogies at rank 1 (bigger - big + small gives "larger", "smaller" is
 rank 2); LeNet after 2 epochs on 6,000 MNIST images: 92.5 % test accuracy on
 2,000 (chance 10 %); all the mel energy of 3.ogg lies in the 68 frames whose

@@ -26,7 +26,8 @@ Fourier coefficients of the contour (``fou``, 76-d) and Zernike moments
 Writes ``joint_accuracy.png``, ``cca_scatter.png``, ``recall_at_k.png`` and ``results.json``.
 
 Full run measured here (2 CPU cores shared with other jobs, one torch thread:
-27 s inside the script, 42 s wall with the imports, 15 s CPU), test accuracy on
+6 to 27 s inside the script, 11 to 42 s wall with the imports, depending on the
+load; 10 to 15 s CPU), test accuracy on
 400 digits: fou alone 0.800, zer alone 0.820, tensor fusion 0.858; multimodal
 AE code + logistic regression: from both views 0.865, from fou only 0.780, from
 zer only 0.782. CCA (10-d; test canonical correlations 0.93, 0.86, 0.79, ...):

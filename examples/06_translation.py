@@ -30,8 +30,9 @@ captions), ``attention.png`` (where the captioner looks at each word) and
 ``results.json``.
 
 Full run measured here (1000 images, 700/150/150; Show-Attend-Tell 8 epochs at
-lr 1e-3; 2 CPU cores shared with other jobs, one torch thread: 30-38 s inside
-the script, 37-48 s wall with the imports, 25 s CPU), test scores
+lr 1e-3; 2 CPU cores shared with other jobs, one torch thread: 20 to 38 s
+inside the script, 25 to 48 s wall with the imports, depending on the load;
+23 to 25 s CPU), test scores
 (BLEU-1 / BLEU-4 / CIDEr-D / exact):
 
     most frequent caption            0.287 / 0.005 / 0.901 / 0.040
