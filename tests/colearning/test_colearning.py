@@ -71,6 +71,49 @@ def test_cotraining_beats_supervised_on_same_labels():
     assert accs[:, 0].mean() > accs[:, 1].mean()
 
 
+def test_cotraining_agreement_takes_only_rows_every_view_labels_alike():
+    rng = np.random.default_rng(3)
+    Xs, y = _two_view_task(rng, 300)
+    semi = np.where(np.arange(300) < 15, y, -1)
+    ct = CoTraining(GaussianNB(), n_rounds=1, per_class=1, pool_size=300, agreement=True).fit(Xs, semi)
+    probas = [GaussianNB().fit(X[:15], y[:15]).predict_proba(X[15:]) for X in Xs]
+    votes = [p.argmax(1) for p in probas]
+    agree = np.all([v == votes[0] for v in votes], axis=0)
+    chosen = np.flatnonzero(ct.pseudo_labels_ >= 0) - 15
+    assert len(chosen) > 0 and agree[chosen].all()
+    assert np.all(ct.pseudo_labels_[chosen + 15] == votes[0][chosen])
+    for p, v in zip(probas, votes):  # each view's most confident agreed row per class is taken
+        for c in range(3):  # (ties at the top are broken by the random pool order)
+            rows = np.flatnonzero(agree & (v == c))
+            if rows.size:
+                top = rows[p[rows, c] >= p[rows, c].max()]
+                assert np.any(ct.pseudo_labels_[top + 15] == c)
+
+
+def test_cotraining_agreement_gives_cleaner_pseudo_labels_with_a_weak_view():
+    # a strong and a weak view, logistic regression: the weak view's confident
+    # mistakes are vetoed; measured precision 0.68 -> 0.84, accuracy 0.614
+    # (supervised) < 0.629 (B&M) < 0.637 (agreement), means over 3 seeds
+    res = []
+    for seed in range(3):
+        rng = np.random.default_rng(seed)
+        y = rng.integers(0, 3, 900)
+        Xs = [c[y] + rng.normal(scale=s, size=(900, 5)) for c, s in ((rng.normal(size=(3, 5)), 1.2),
+                                                                       (rng.normal(size=(3, 5)), 2.5))]
+        semi = np.full(600, -1)
+        semi[:15] = y[:15]
+        tr, te = [X[:600] for X in Xs], [X[600:] for X in Xs]
+        row = []
+        for kw in ({"n_rounds": 0}, {"pool_size": 300}, {"pool_size": 300, "agreement": True}):
+            ct = CoTraining(LogisticRegression(), n_rounds=kw.pop("n_rounds", 20), **kw).fit(tr, semi)
+            pl = ct.pseudo_labels_ >= 0
+            row += [ct.score(te, y[600:]), np.mean(ct.pseudo_labels_[pl] == y[:600][pl]) if pl.any() else 1.0]
+        res.append(row)
+    sup, _, plain, plain_prec, agree, agree_prec = np.mean(res, 0)
+    assert agree_prec > plain_prec + 0.05
+    assert agree > sup
+
+
 def test_cotraining_errors():
     rng = np.random.default_rng(2)
     X = rng.normal(size=(10, 2))

@@ -20,7 +20,17 @@ class CoTraining(ClassifierMixin, BaseEstimator):
     labelled set ``L``) labels, in a random pool ``U'`` of ``pool_size``
     unlabelled samples, its ``per_class`` most confident samples for every
     class (probability >= ``threshold``); they join ``L`` with those pseudo
-    labels and ``U'`` is refilled from ``U``. Prediction multiplies the views'
+    labels and ``U'`` is refilled from ``U``. With ``agreement=True`` a
+    sample is pseudo-labelled only when every view's classifier predicts that
+    same class (the views vet each other's confident mistakes; cf. the
+    agreement-based co-training of Collins & Singer, EMNLP 1999, and
+    tri-training's majority vote, Zhou & Li, TKDE 2005). On mfeat fou + kar
+    with logistic regression this turns co-training from a loss into a gain
+    over the supervised product rule (5 % labels: 0.805 -> 0.914 against
+    0.879; 10 %: 0.834 -> 0.925 against 0.905; ``U'`` of 500;
+    ``benchmarks/bench_colearning.py``), because the weak view's confident
+    errors (pseudo-label accuracy 0.81) no longer reach the strong view
+    (0.99 with agreement). Prediction multiplies the views'
     class posteriors (B&M's combination):
 
     .. math:: \\hat y = \\arg\\max_c \\sum_v \\log p_v(c \\mid x^v)
@@ -34,6 +44,7 @@ class CoTraining(ClassifierMixin, BaseEstimator):
     pool_size : int, size of ``U'`` (B&M: 75)
     threshold : float, minimum confidence for a pseudo-label
     random_state : int
+    agreement : bool, pseudo-label only samples on which all views predict the same class
 
     ``fit(Xs, y)``: ``Xs`` list of (n, d_v) arrays; ``y`` (n,) with ``-1`` for
     unlabelled rows (scikit-learn's semi-supervised convention).
@@ -54,8 +65,9 @@ class CoTraining(ClassifierMixin, BaseEstimator):
     """
 
     def __init__(self, estimators: Any = None, n_rounds: int = 30, per_class: int = 1, pool_size: int = 75,
-                 threshold: float = 0.0, random_state: int | None = 0) -> None:
+                 threshold: float = 0.0, random_state: int | None = 0, agreement: bool = False) -> None:
         self.estimators = estimators
+        self.agreement = agreement
         self.n_rounds = n_rounds
         self.per_class = per_class
         self.pool_size = pool_size
@@ -101,6 +113,8 @@ class CoTraining(ClassifierMixin, BaseEstimator):
             fitted = [clone(b).fit(X[L], yl[L]) for b, X in zip(base, views)]
             pool_arr = np.asarray(pool)
             chosen: dict[int, Any] = {}
+            votes = [est.classes_[np.argmax(est.predict_proba(X[pool_arr]), 1)] for est, X in zip(fitted, views)]
+            agree = np.all([v == votes[0] for v in votes], axis=0) if self.agreement else np.ones(len(pool), bool)
             for est, X in zip(fitted, views):
                 proba = est.predict_proba(X[pool_arr])
                 cols = {c: k for k, c in enumerate(est.classes_)}
@@ -108,7 +122,7 @@ class CoTraining(ClassifierMixin, BaseEstimator):
                     if c not in cols:
                         continue
                     p = proba[:, cols[c]]
-                    order = [i for i in np.argsort(-p, kind="stable") if p[i] >= self.threshold
+                    order = [i for i in np.argsort(-p, kind="stable") if p[i] >= self.threshold and agree[i]
                              and pool_arr[i] not in chosen and np.argmax(proba[i]) == cols[c]]
                     for i in order[: self.per_class]:
                         chosen[int(pool_arr[i])] = c
