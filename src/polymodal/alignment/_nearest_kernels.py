@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from polymodal.alignment import _numba_threads  # noqa: F401  (parallel kernels avoid OpenMP)
+
 from polymodal.alignment._dtw_kernels import INF, wavefront_cost
 
 
