@@ -54,7 +54,10 @@ def _shift(z: torch.Tensor, s: int) -> torch.Tensor:
 
 
 def _exp_table(W: torch.Tensor) -> torch.Tensor:
-    """``exp(W - max W)`` per (H, H) table (the max is dropped by the message normalisation)."""
+    """``exp(W - max W)`` per (H, H) table (the max is dropped by the message normalisation);
+    a time-expanded view stays a view."""
+    if W.shape[2] > 1 and W.stride(2) == 0:
+        return _exp_table(W[:, :, :1]).expand(W.shape)
     return (W - W.amax((-2, -1), keepdim=True)).exp()
 
 
@@ -62,13 +65,20 @@ def _log(p: torch.Tensor) -> torch.Tensor:
     return p.clamp_min(torch.finfo(p.dtype).tiny).log()
 
 
+def _matvec(p: torch.Tensor, E: torch.Tensor, forward: bool) -> torch.Tensor:
+    """``p @ E`` (forward) or ``E @ p`` per batch entry: p (B, Y, [T,] H), E (B or 1, Y, [T,] H, H);
+    an E shared by the batch is not copied B times (einsum over the B rows at once)."""
+    dims = "yt"[: p.dim() - 2]
+    b = "" if E.shape[0] == 1 else "b"
+    E = E[0] if E.shape[0] == 1 else E
+    left, right = ("i", "j") if forward else ("j", "i")
+    return torch.einsum(f"b{dims}{left},{b}{dims}ij->b{dims}{right}", p, E)
+
+
 def _push(m: torch.Tensor, E: torch.Tensor, forward: bool) -> torch.Tensor:
     """Normalised ``log sum_i exp(m_i + W_ij)`` (forward) or ``log sum_j exp(W_ij + m_j)``
     (backward) for log-vectors m (..., H) and ``E = exp(W - const)`` (..., H, H)."""
-    top = m.amax(-1, keepdim=True)
-    p = (m - top).exp().unsqueeze(-2)
-    out = (p @ E).squeeze(-2) if forward else (E @ p.transpose(-1, -2)).squeeze(-1)
-    return _norm(_log(out))
+    return _norm(_log(_matvec((m - m.amax(-1, keepdim=True)).exp(), E, forward)))
 
 
 def _chain(local: torch.Tensor, E: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -82,16 +92,36 @@ def _chain(local: torch.Tensor, E: torch.Tensor) -> tuple[torch.Tensor, torch.Te
     a = L[:, :, 0] / L[:, :, 0].sum(-1, keepdim=True)
     alpha = [a]
     for t in range(1, T):
-        a = (a.unsqueeze(-2) @ E[:, :, t]).squeeze(-2) * L[:, :, t]
+        a = _matvec(a, E[:, :, t], True) * L[:, :, t]
         a = a / a.sum(-1, keepdim=True).clamp_min(tiny)
         alpha.append(a)
     b = torch.full_like(a, 1.0 / a.shape[-1])
     beta = [b] * T
     for t in range(T - 2, -1, -1):
-        b = (E[:, :, t + 1] @ (L[:, :, t + 1] * b).unsqueeze(-1)).squeeze(-1)
+        b = _matvec(L[:, :, t + 1] * b, E[:, :, t + 1], False)
         b = b / b.sum(-1, keepdim=True).clamp_min(tiny)
         beta[t] = b
     return _log(torch.stack(alpha, 2)), _log(torch.stack(beta, 2))
+
+
+def _pair_terms(la: torch.Tensor, theta: torch.Tensor, lb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Average energy ``<b, theta>`` (differentiable in theta) and entropy ``H(b)`` (detached),
+    (B, Y, T'), of the pairwise beliefs ``b_ij ~ exp(la_i + theta_ij + lb_j)`` without forming
+    the (B, Y, T', H, H) beliefs: la (B, Y, T', Ha), lb (B, Y, T', Hb) detached log-factors,
+    theta (B or 1, Y, T', Ha, Hb). ``H(b) = log Z - sum_i b_i la_i - <b, theta> - sum_j b_j lb_j``."""
+    with torch.no_grad():
+        top = theta.amax((-2, -1))
+        E = (theta - top[..., None, None]).exp()
+        ma, mb = la.amax(-1, keepdim=True), lb.amax(-1, keepdim=True)
+        ea, eb = (la - ma).exp(), (lb - mb).exp()
+        Eb = _matvec(eb, E, False)
+        Z = (ea * Eb).sum(-1)
+        row = ea * Eb / Z[..., None]
+        col = eb * _matvec(ea, E, True) / Z[..., None]
+        log_z = Z.log() + ma[..., 0] + mb[..., 0] + top
+    energy = (ea * _matvec(eb, E * theta, False)).sum(-1) / Z
+    entropy = log_z - (row * la).sum(-1) - energy.detach() - (col * lb).sum(-1)
+    return energy, entropy
 
 
 def _entropy(logp: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
@@ -132,10 +162,16 @@ def bethe_log_partition(unary: list[torch.Tensor], within: list[torch.Tensor],
     valid = torch.ones(B, T, dtype=unary[0].dtype) if lengths is None else \
         (torch.arange(T)[None, :] < torch.as_tensor(lengths)[:, None]).to(unary[0].dtype)
     vmask = valid[:, None, :, None]
-    emask = valid[:, None, :, None, None]
-    u = [un * vmask for un in unary]                                     # (B, Y, T, H)
-    W = [(w[None, :, None] * emask) for w in within]                     # (B, Y, T, H, H)
-    P = [(a, b, s, p[None, :, None] * emask) for a, b, s, p in edges]    # (B, Y, T, Ha, Hb)
+    ragged = bool((valid < 1).any())
+
+    def table(w: torch.Tensor) -> torch.Tensor:  # (Y, Ha, Hb) -> (B or 1, Y, T, Ha, Hb)
+        if ragged:  # per-sample copies with the padded steps' edges zeroed
+            return w[None, :, None] * valid[:, None, :, None, None]
+        return w[None, :, None].expand(1, w.shape[0], T, w.shape[1], w.shape[2])  # a view: no copies
+
+    u = [un * vmask for un in unary] if ragged else list(unary)          # (B, Y, T, H)
+    W = [table(w) for w in within]
+    P = [(a, b, s, table(p)) for a, b, s, p in edges]
     sizes = [un.shape[-1] for un in unary]
 
     with torch.no_grad():
@@ -184,20 +220,19 @@ def bethe_log_partition(unary: list[torch.Tensor], within: list[torch.Tensor],
             if delta < tol:
                 break
 
-        # final beliefs from the final messages
-        nodes, pair_within, pair_cross = [], [], []
+        # final node beliefs, and the two log-factors of every pairwise belief
+        # b_ij ~ exp(la_i + theta_ij + lb_j) (never formed: see _pair_terms)
+        nodes, pairs = [], []
         for v in range(V):
             local, alpha, beta, bel = view_beliefs(v)
             nodes.append(bel)
-            pw = alpha[:, :, :-1].unsqueeze(-1) + Wd[v][:, :, 1:] + (local + beta)[:, :, 1:].unsqueeze(-2)
-            pair_within.append(pw - torch.logsumexp(pw, (-2, -1), keepdim=True))
-        for k, (a, b, s, p) in enumerate(Pd):
-            cav_a = _shift(nodes[a], s) - to_a[k]
-            cav_b = nodes[b] - to_b[k]
-            pc = (cav_a.unsqueeze(-1) + p + cav_b.unsqueeze(-2))[:, :, s:]
-            pair_cross.append(pc - torch.logsumexp(pc, (-2, -1), keepdim=True))
+            if T > 1:
+                pairs.append((alpha[:, :, :-1], W[v], 1, (local + beta)[:, :, 1:]))
+        for k, (a, b, s, _) in enumerate(Pd):
+            if T > s:
+                pairs.append(((_shift(nodes[a], s) - to_a[k])[:, :, s:], P[k][3], s, (nodes[b] - to_b[k])[:, :, s:]))
 
-        # Bethe entropy (constant w.r.t. the potentials given the beliefs)
+        # node part of the Bethe entropy: - sum_i (d_i - 1) H(b_i)
         entropy = torch.zeros(B, Y, dtype=ud[0].dtype)
         steps = torch.arange(T)
         for v in range(V):
@@ -208,18 +243,13 @@ def bethe_log_partition(unary: list[torch.Tensor], within: list[torch.Tensor],
                 if b == v:
                     deg = deg + (steps >= s).to(entropy.dtype)
             entropy = entropy - ((deg - 1.0) * _entropy(nodes[v], (-1,))).sum(-1)
-            if T > 1:
-                entropy = entropy + _entropy(pair_within[v], (-2, -1)).sum(-1)
-        for pc in pair_cross:
-            entropy = entropy + _entropy(pc, (-2, -1)).sum(-1)
         n_pad = (T - valid.sum(1))[:, None]
         entropy = entropy - n_pad * sum(math.log(h) for h in sizes)
 
     # average energy: differentiable in the potentials, beliefs held fixed
     energy = sum((nodes[v].exp() * u[v]).sum((-2, -1)) for v in range(V))
-    for v in range(V):
-        if T > 1:
-            energy = energy + (pair_within[v].exp() * W[v][:, :, 1:]).sum((-3, -2, -1))
-    for pc, (_, _, s, p) in zip(pair_cross, P):
-        energy = energy + (pc.exp() * p[:, :, s:]).sum((-3, -2, -1))
+    for la, theta, s, lb in pairs:  # (slice theta here, with autograd on)
+        e, h = _pair_terms(la, theta[:, :, s:], lb)
+        energy = energy + e.sum(-1)
+        entropy = entropy + h.sum(-1)
     return BetheResult(energy + entropy, [n.exp() * vmask for n in nodes], n_iter, delta)
