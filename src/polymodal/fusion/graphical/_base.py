@@ -34,8 +34,9 @@ class ExactHMMBase(BaseEstimator):
     """EM (Baum-Welch) over a joint state space of ``prod(chain_sizes)`` states.
 
     Subclasses define ``_chain_sizes()``, ``_init_params(X, rng)``,
-    ``_joint(...)`` -> (log_start, trans), ``_log_emission(sample)`` (T, S),
-    ``_new_stats()``, ``_accumulate(stats, sample, gamma, xi)``, ``_m_step(stats)``.
+    ``_joint(...)`` -> (log_start, trans), ``_log_emission(sample)`` (T, S) and
+    ``_m_step(stats)``; ``_new_stats()`` and ``_accumulate(stats, sample, gamma, xi)``
+    default to collecting start/transition counts, posteriors and frames.
     """
 
     synchronous = True
@@ -47,6 +48,17 @@ class ExactHMMBase(BaseEstimator):
         self.min_covar = min_covar
         self.random_state = random_state
         self.verbose = verbose
+
+    # -- sufficient statistics (start, transitions, posteriors and frames) -------
+    def _new_stats(self) -> dict:
+        S = int(np.prod(self._chain_sizes()))
+        return {"start": np.zeros(S), "trans": np.zeros((S, S)), "gamma": [], "frames": []}
+
+    def _accumulate(self, stats: dict, sample: list[np.ndarray], gamma: np.ndarray, xi: np.ndarray) -> None:
+        stats["start"] += gamma[0]
+        stats["trans"] += xi
+        stats["gamma"].append(gamma)
+        stats["frames"].append(sample)
 
     # -- joint state bookkeeping -------------------------------------------------
     def _digits(self) -> np.ndarray:

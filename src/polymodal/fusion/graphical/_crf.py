@@ -36,6 +36,21 @@ def crf_log_partition(node: torch.Tensor, trans: torch.Tensor, lengths: torch.Te
     return torch.logsumexp(alpha, dim=-1)
 
 
+def fit_lbfgs(module: torch.nn.Module, neg_log_likelihood, l2: float, max_iter: int) -> None:
+    """Full-batch L-BFGS (strong Wolfe line search) on ``neg_log_likelihood() +
+    l2/2 ||theta||^2`` over all of ``module``'s parameters."""
+    params = list(module.parameters())
+    opt = torch.optim.LBFGS(params, max_iter=max_iter, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = neg_log_likelihood() + 0.5 * l2 * sum((p**2).sum() for p in params)
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+
+
 def pad_views(X: list, names: list[str], dtype: torch.dtype) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     """List of samples (dict view -> (T, d) array, or list of arrays) -> padded
     (B, T_max, d) tensors per view and lengths (B,); views must have equal lengths."""

@@ -3,7 +3,7 @@ each chain's next state conditioned on every chain's previous state."""
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -124,16 +124,6 @@ class CoupledHMM(ExactHMMBase):
         for c, x in enumerate(sample):
             out += _core.gaussian_log_density(x, self.means_[c], self.covars_[c], self.covariance_type)[:, dig[:, c]]
         return out
-
-    def _new_stats(self) -> dict:
-        S = int(np.prod(self._chain_sizes()))
-        return {"start": np.zeros(S), "trans": np.zeros((S, S)), "gamma": [], "frames": []}
-
-    def _accumulate(self, stats: dict, sample: list[np.ndarray], gamma: np.ndarray, xi: np.ndarray) -> None:
-        stats["start"] += gamma[0]
-        stats["trans"] += xi
-        stats["gamma"].append(gamma)
-        stats["frames"].append(sample)
 
     def _m_step(self, stats: dict) -> None:
         sizes = self._chain_sizes()

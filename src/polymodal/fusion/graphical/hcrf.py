@@ -13,7 +13,7 @@ from torch import nn
 
 from polymodal.errors import ConfigError, ModalityError, ShapeError
 from polymodal.fusion.graphical._bp import BetheResult, bethe_log_partition
-from polymodal.fusion.graphical._crf import crf_log_partition, pad_views
+from polymodal.fusion.graphical._crf import crf_log_partition, fit_lbfgs, pad_views
 
 MV_HCRF_TOPOLOGIES = ("linked", "coupled")
 MV_HCRF_INFERENCE = ("exact", "loopy", "auto")
@@ -200,15 +200,7 @@ class MultiViewHCRF(nn.Module):
         yt = torch.as_tensor(np.asarray(y), dtype=torch.long)
         if yt.shape[0] != lens.shape[0]:
             raise ShapeError(f"X has {lens.shape[0]} samples but y has {yt.shape[0]} labels")
-        opt = torch.optim.LBFGS(self.parameters(), max_iter=max_iter, line_search_fn="strong_wolfe")
-
-        def closure():
-            opt.zero_grad()
-            loss = -self.log_likelihood(xs, yt, lens).sum() + 0.5 * l2 * sum((p**2).sum() for p in self.parameters())
-            loss.backward()
-            return loss
-
-        opt.step(closure)
+        fit_lbfgs(self, lambda: -self.log_likelihood(xs, yt, lens).sum(), l2, max_iter)
         return self
 
     @torch.no_grad()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -94,16 +94,6 @@ class MultiStreamHMM(ExactHMMBase):
         w = self._weights()
         return sum(w[c] * _core.gaussian_log_density(x, self.means_[c], self.covars_[c], self.covariance_type)
                    for c, x in enumerate(sample))
-
-    def _new_stats(self) -> dict:
-        K = self.n_states
-        return {"start": np.zeros(K), "trans": np.zeros((K, K)), "gamma": [], "frames": []}
-
-    def _accumulate(self, stats: dict, sample: list[np.ndarray], gamma: np.ndarray, xi: np.ndarray) -> None:
-        stats["start"] += gamma[0]
-        stats["trans"] += xi
-        stats["gamma"].append(gamma)
-        stats["frames"].append(sample)
 
     def _m_step(self, stats: dict) -> None:
         self.startprob_ = _core.normalise(stats["start"])

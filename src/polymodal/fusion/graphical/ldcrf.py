@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from polymodal.errors import ShapeError
-from polymodal.fusion.graphical._crf import crf_log_partition, pad_views
+from polymodal.fusion.graphical._crf import crf_log_partition, fit_lbfgs, pad_views
 
 
 class LatentDynamicCRF(nn.Module):
@@ -87,15 +87,7 @@ class LatentDynamicCRF(nn.Module):
         of (T, d) arrays (or dicts view -> array), ``Y``: list of (T,) labels."""
         xs, lens = self._pad(X)
         yt = torch.nn.utils.rnn.pad_sequence([torch.as_tensor(np.asarray(v), dtype=torch.long) for v in Y], True)
-        opt = torch.optim.LBFGS(self.parameters(), max_iter=max_iter, line_search_fn="strong_wolfe")
-
-        def closure():
-            opt.zero_grad()
-            loss = -self.log_likelihood(xs, yt, lens).sum() + 0.5 * l2 * sum((p**2).sum() for p in self.parameters())
-            loss.backward()
-            return loss
-
-        opt.step(closure)
+        fit_lbfgs(self, lambda: -self.log_likelihood(xs, yt, lens).sum(), l2, max_iter)
         return self
 
     def _pad(self, X: Sequence[Any]) -> tuple[torch.Tensor, torch.Tensor]:
