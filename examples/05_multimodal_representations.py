@@ -53,7 +53,6 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
 
-import polymodal.encoders  # noqa: E402,F401  (registers the "mlp" encoder named in the configs)
 from polymodal.metrics.retrieval import evaluate_retrieval, plot_recall_curve  # noqa: E402
 from polymodal.representation import CCA, MultimodalAutoencoder  # noqa: E402  (also registers "tensor")
 from polymodal.training.engine import fit  # noqa: E402

@@ -60,7 +60,6 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
-import polymodal.encoders  # noqa: E402,F401  (registers the encoders named in the configs)
 from polymodal.data import load_dataset, make_interaction_sequences  # noqa: E402
 from polymodal.fusion import MKLClassifier, MultiViewHCRF  # noqa: E402  (also registers the fusion models)
 from polymodal.training.engine import evaluate, fit, predict  # noqa: E402
