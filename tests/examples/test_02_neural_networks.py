@@ -1,24 +1,16 @@
 """Runs examples/02_neural_networks.py in fast mode and checks what it teaches."""
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "examples" / "02_neural_networks.py"
-
 
 @pytest.fixture(scope="module")
-def results(tmp_path_factory):
+def results(tmp_path_factory, run_example):
     out = tmp_path_factory.mktemp("neural_networks")
-    subprocess.run([sys.executable, str(SCRIPT), "--fast", "--out", str(out)], check=True, timeout=120,
-                   capture_output=True)
+    results = run_example("02_neural_networks.py", out, timeout=120)
     for png in ("activations.png", "training_curves.png"):
         assert (out / png).stat().st_size > 1000
-    return json.loads((out / "results.json").read_text())
+    return results
 
 
 def test_autograd_derivatives_equal_closed_forms(results):

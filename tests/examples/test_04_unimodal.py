@@ -1,18 +1,10 @@
 """examples/04_unimodal.py --fast: analogy ranks, CNN accuracy, spectrogram energy placement, autoencoder MSE."""
 
-import json
 import math
-import subprocess
-import sys
-from pathlib import Path
-
-SCRIPT = Path(__file__).resolve().parents[2] / "examples" / "04_unimodal.py"
 
 
-def test_unimodal_example_fast(tmp_path):
-    subprocess.run([sys.executable, str(SCRIPT), "--fast", "--out", str(tmp_path)], check=True, timeout=240,
-                   capture_output=True)
-    r = json.loads((tmp_path / "results.json").read_text())
+def test_unimodal_example_fast(tmp_path, run_example):
+    r = run_example("04_unimodal.py", tmp_path, timeout=240)
     for png in ("cnn_filters.png", "autoencoders.png"):
         assert (tmp_path / png).stat().st_size > 0
 

@@ -1,17 +1,8 @@
 """examples/05_multimodal_representations.py --fast: joint beats one view; CCA retrieval far above chance."""
 
-import json
-import subprocess
-import sys
-from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parents[2] / "examples" / "05_multimodal_representations.py"
-
-
-def test_multimodal_representations_example_fast(tmp_path):
-    subprocess.run([sys.executable, str(SCRIPT), "--fast", "--out", str(tmp_path)], check=True, timeout=240,
-                   capture_output=True)
-    r = json.loads((tmp_path / "results.json").read_text())
+def test_multimodal_representations_example_fast(tmp_path, run_example):
+    r = run_example("05_multimodal_representations.py", tmp_path, timeout=240)
     for png in ("joint_accuracy.png", "cca_scatter.png", "recall_at_k.png"):
         assert (tmp_path / png).stat().st_size > 0
     assert r["n_test"] == 400  # 20 % of mfeat's 2000 digits

@@ -1,17 +1,8 @@
 """examples/06_translation.py --fast: retrieval and Show-Attend-Tell captions beat the most frequent caption."""
 
-import json
-import subprocess
-import sys
-from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parents[2] / "examples" / "06_translation.py"
-
-
-def test_translation_example_fast(tmp_path):
-    subprocess.run([sys.executable, str(SCRIPT), "--fast", "--out", str(tmp_path)], check=True, timeout=240,
-                   capture_output=True)
-    r = json.loads((tmp_path / "results.json").read_text())
+def test_translation_example_fast(tmp_path, run_example):
+    r = run_example("06_translation.py", tmp_path, timeout=240)
     for png in ("captions.png", "attention.png"):
         assert (tmp_path / png).stat().st_size > 0
     s = r["scores"]

@@ -1,20 +1,13 @@
 """examples/07_alignment.py --fast runs and its numbers mean what the tutorial says."""
 
-import json
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "examples" / "07_alignment.py"
-
 
 @pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs the espeak-ng program")
-def test_alignment_example_fast(tmp_path):
-    subprocess.run([sys.executable, str(SCRIPT), "--fast", "--out", str(tmp_path)], check=True, timeout=240)
-    r = json.loads((tmp_path / "results.json").read_text())
+def test_alignment_example_fast(tmp_path, run_example):
+    r = run_example("07_alignment.py", tmp_path, timeout=240)
     pair = r["pair"]
     # the same word at two speaking rates is much closer under DTW and soft-DTW than other words
     d = pair["distances_from_seven_120"]

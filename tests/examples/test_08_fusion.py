@@ -1,16 +1,8 @@
 """examples/08_fusion.py --fast runs and its numbers mean what the tutorial says."""
 
-import json
-import subprocess
-import sys
-from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parents[2] / "examples" / "08_fusion.py"
-
-
-def test_fusion_example_fast(tmp_path):
-    subprocess.run([sys.executable, str(SCRIPT), "--fast", "--out", str(tmp_path)], check=True, timeout=300)
-    r = json.loads((tmp_path / "results.json").read_text())
+def test_fusion_example_fast(tmp_path, run_example):
+    r = run_example("08_fusion.py", tmp_path, timeout=300)
     m = r["mfeat"]
     best_single = max(m["unimodal"].values())
     assert 0.5 < best_single < 0.9  # weak views: room for fusion to help

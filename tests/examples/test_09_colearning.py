@@ -1,16 +1,8 @@
 """examples/09_colearning.py --fast runs and its numbers mean what the tutorial says."""
 
-import json
-import subprocess
-import sys
-from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parents[2] / "examples" / "09_colearning.py"
-
-
-def test_colearning_example_fast(tmp_path):
-    subprocess.run([sys.executable, str(SCRIPT), "--fast", "--out", str(tmp_path)], check=True, timeout=240)
-    r = json.loads((tmp_path / "results.json").read_text())
+def test_colearning_example_fast(tmp_path, run_example):
+    r = run_example("09_colearning.py", tmp_path, timeout=240)
     ct = r["cotraining"]
     assert ct["fractions"][0] == 0.01 and ct["n_labelled"][0] == 20
     # with 2 labels per class, co-training's pseudo-labels lift accuracy far above the same classifiers alone

@@ -1,17 +1,10 @@
 """Runs examples/10_visual_descriptors.py in fast mode and checks what it teaches."""
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[2] / "examples" / "10_visual_descriptors.py"
 
 
 @pytest.fixture(scope="module")
-def results(tmp_path_factory):
+def results(tmp_path_factory, run_example):
     from polymodal.data.av_digits import find_data_wheel
     from polymodal.errors import DatasetError
 
@@ -20,10 +13,9 @@ def results(tmp_path_factory):
     except DatasetError as error:
         pytest.skip(f"MNIST is not here: {error}")
     out = tmp_path_factory.mktemp("visual_descriptors")
-    subprocess.run([sys.executable, str(SCRIPT), "--fast", "--out", str(out)], check=True, timeout=240,
-                   capture_output=True)
+    results = run_example("10_visual_descriptors.py", out, timeout=240)
     assert (out / "descriptors.png").stat().st_size > 10_000
-    return json.loads((out / "results.json").read_text())
+    return results
 
 
 def test_descriptor_sizes_follow_their_closed_forms(results):

@@ -1,18 +1,9 @@
 """examples/11_fragment_alignment.py --fast: the inferred word-to-region alignment beats chance by a wide
 margin and retrieval beats random scores; figures and results.json are written."""
 
-import json
-import subprocess
-import sys
-from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parents[2] / "examples" / "11_fragment_alignment.py"
-
-
-def test_fragment_alignment_example(tmp_path):
-    subprocess.run([sys.executable, str(SCRIPT), "--fast", "--out", str(tmp_path)], check=True, timeout=300,
-                   capture_output=True)
-    res = json.loads((tmp_path / "results.json").read_text())
+def test_fragment_alignment_example(tmp_path, run_example):
+    res = run_example("11_fragment_alignment.py", tmp_path, timeout=300)
     full = res["configs"]["C_F (MIL) + C_G"]
     assert full["alignment_accuracy"] > full["chance_accuracy"] + 0.4
     assert res["configs"]["C_F (MIL) + C_G, word fragments"]["alignment_accuracy"] > 0.8

@@ -1,22 +1,14 @@
 """Runs examples/12_vector_space_arithmetic.py in fast mode and checks what it teaches."""
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[2] / "examples" / "12_vector_space_arithmetic.py"
 
 
 @pytest.fixture(scope="module")
-def results(tmp_path_factory):
+def results(tmp_path_factory, run_example):
     out = tmp_path_factory.mktemp("vector_space_arithmetic")
-    subprocess.run([sys.executable, str(SCRIPT), "--fast", "--out", str(out)], check=True, timeout=240,
-                   capture_output=True)
+    results = run_example("12_vector_space_arithmetic.py", out, timeout=240)
     assert (out / "arithmetic.png").stat().st_size > 10_000
-    return json.loads((out / "results.json").read_text())
+    return results
 
 
 def test_chance_is_the_fraction_of_targets(results):

@@ -1,17 +1,8 @@
 """examples/coordinated_retrieval_mfeat.py --fast: every coordinated space retrieves far above chance."""
 
-import json
-import subprocess
-import sys
-from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parents[2] / "examples" / "coordinated_retrieval_mfeat.py"
-
-
-def test_coordinated_retrieval_example_fast(tmp_path):
-    subprocess.run([sys.executable, str(SCRIPT), "--fast", "--out", str(tmp_path)], check=True, timeout=240,
-                   capture_output=True)
-    r = json.loads((tmp_path / "results.json").read_text())
+def test_coordinated_retrieval_example_fast(tmp_path, run_example):
+    r = run_example("coordinated_retrieval_mfeat.py", tmp_path, timeout=240)
     assert (tmp_path / "recall_at_k.png").stat().st_size > 0 and (tmp_path / "cca_scatter.png").stat().st_size > 0
     assert r["fast"] and r["n_test"] == 400
     methods = r["methods"]
