@@ -196,11 +196,52 @@ def check_probabilities(p: np.ndarray, name: str) -> None:
                          f"got sums {np.unique(np.round(p.sum(axis=-1), 6))[:5]}")
 
 
+def as_samples(X: Any, names: Sequence[str] | None = None) -> Any:
+    """A :class:`~polymodal.data.MultimodalDataset` or a :class:`~polymodal.data.Batch`
+    as a list of samples, each a dict modality -> (T_i, d) array (padding cut off
+    with the batch's ``lengths``); any other ``X`` is returned unchanged.
+    ``names`` picks and orders the modalities (default: all). Samples with a
+    missing modality are refused: these models have no missing-stream inference."""
+    from polymodal.data.batch import Batch
+    from polymodal.data.dataset import MultimodalDataset
+
+    if isinstance(X, MultimodalDataset):
+        inputs, present, n = X.modalities, X.present, len(X)
+    elif isinstance(X, Batch):
+        inputs, present = X.inputs, X.present
+        n = next(iter(inputs.values())).shape[0]
+    else:
+        return X
+    keys = list(names) if names is not None else list(inputs)
+    unknown = [k for k in keys if k not in inputs]
+    if unknown:
+        raise ShapeError(f"modalities {unknown} are not in the data; it has {list(inputs)}")
+    for k in keys:
+        flags = present.get(k) if present else None
+        if flags is not None and not bool(np.all(np.asarray(flags))):
+            first = int(np.flatnonzero(~np.asarray(flags, dtype=bool))[0])
+            raise ShapeError(f"modality {k!r} is missing for sample {first}; graphical models need every "
+                             "stream of every sample (drop those samples first)")
+    lengths = X.lengths if isinstance(X, Batch) else {}
+    samples = []
+    for i in range(n):
+        sample = {}
+        for k in keys:
+            value = inputs[k][i]
+            if k in lengths:
+                value = value[: int(lengths[k][i])]
+            sample[k] = value.detach().cpu().numpy() if hasattr(value, "detach") else np.asarray(value)
+        samples.append(sample)
+    return samples
+
+
 def validate_samples(X: Any, n_streams: int | None = None, dims: Sequence[int] | None = None,
                      synchronous: bool = True, names: Sequence[str] | None = None) -> list[list[np.ndarray]]:
     """Turn ``X`` (a list of samples; each sample a (T, d) array, a sequence of
     per-stream (T, d_c) arrays, or a dict stream name -> array) into a list of
-    lists of float64 2-D arrays, with clear errors for bad input."""
+    lists of float64 2-D arrays, with clear errors for bad input. A
+    ``MultimodalDataset`` or ``Batch`` is read through :func:`as_samples`."""
+    X = as_samples(X, names)
     if isinstance(X, np.ndarray) and X.ndim == 2:
         X = [X]
     if X is None or len(X) == 0:

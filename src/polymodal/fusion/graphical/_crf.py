@@ -52,10 +52,14 @@ def fit_lbfgs(module: torch.nn.Module, neg_log_likelihood, l2: float, max_iter: 
 
 
 def pad_views(X: list, names: list[str], dtype: torch.dtype) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-    """List of samples (dict view -> (T, d) array, or list of arrays) -> padded
+    """List of samples (dict view -> (T, d) array, or list of arrays; or a
+    ``MultimodalDataset`` / ``Batch``, see ``as_samples``) -> padded
     (B, T_max, d) tensors per view and lengths (B,); views must have equal lengths."""
     import numpy as np
 
+    from polymodal.fusion.graphical._core import as_samples
+
+    X = as_samples(X, names)
     if len(X) == 0:
         raise ShapeError("X must hold at least one sample, got 0 samples")
     seqs = {v: [] for v in names}

@@ -9,6 +9,7 @@ from scipy.special import logsumexp
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 
 from polymodal.errors import ConfigError, ShapeError
+from polymodal.fusion.graphical._core import as_samples
 
 
 class HMMClassifier(ClassifierMixin, BaseEstimator):
@@ -25,7 +26,8 @@ class HMMClassifier(ClassifierMixin, BaseEstimator):
     use_prior : bool, add ``log p(c)`` from the training class frequencies.
 
     ``X`` is a list of samples (each a (T, d) array, a list of per-stream
-    arrays or a dict), ``y`` the labels (n,).
+    arrays or a dict), a ``MultimodalDataset`` or a ``Batch`` of sequence
+    modalities; ``y`` the labels (n,).
 
     Examples
     --------
@@ -44,6 +46,7 @@ class HMMClassifier(ClassifierMixin, BaseEstimator):
     def fit(self, X: Any, y: Any) -> "HMMClassifier":
         if self.estimator is None:
             raise ConfigError("estimator must be an unfitted sequence model, got None")
+        X = as_samples(X)
         y = np.asarray(y)
         if len(X) != len(y):
             raise ShapeError(f"X has {len(X)} samples but y has {len(y)} labels")
@@ -56,6 +59,7 @@ class HMMClassifier(ClassifierMixin, BaseEstimator):
         """(n, n_classes) log-likelihoods (+ log prior)."""
         if not hasattr(self, "models_"):
             raise ConfigError("HMMClassifier is not fitted: call fit(X, y) first")
+        X = as_samples(X)
         ll = np.stack([m.score_samples(X) for m in self.models_], axis=1)
         return ll + self.class_log_prior_ if self.use_prior else ll
 
