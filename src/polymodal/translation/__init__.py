@@ -8,7 +8,7 @@ from polymodal.translation.figures import plot_attention, upsample_attention
 from polymodal.translation.retrieval import (CONSENSUS_METRICS, RetrievalCaptioner, RetrievalResult, consensus_scores,
                                              document_frequency)
 from polymodal.translation.seq2seq import Seq2SeqAttention
-from polymodal.translation.training import GeneratorFit, SequenceGenerationModule, fit_generator
+from polymodal.translation.training import GeneratorFit, SequenceGenerationModule, fit_generator, recompute_batchnorm
 from polymodal.translation.vqa import FUSIONS, VQABaseline, VQAScores, vqa_accuracy, vqa_tensors
 from polymodal.translation.vqa_report import VQAReport, vqa_report, vqa_report_cli
 
@@ -16,7 +16,7 @@ __all__ = [
     "AdditiveAttention", "CONSENSUS_METRICS", "CaptionOutput", "RetrievalCaptioner", "RetrievalResult",
     "consensus_scores", "document_frequency", "DecodeResult", "GeneratorFit", "GridImageEncoder", "Hypothesis",
     "Seq2SeqAttention", "SequenceGenerationModule", "ShowAndTell", "ShowAttendTell", "StepwiseDecoder",
-    "beam_search", "fit_generator", "greedy_decode", "map_state", "plot_attention", "token_loss",
+    "beam_search", "fit_generator", "recompute_batchnorm", "greedy_decode", "map_state", "plot_attention", "token_loss",
     "upsample_attention", "FUSIONS", "VQABaseline", "VQAScores", "vqa_accuracy", "vqa_tensors",
     "VQAReport", "vqa_report", "vqa_report_cli",
 ]

@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader
 from polymodal.errors import ConfigError, ShapeError
 from polymodal.translation.attention import StepwiseDecoder
 
-__all__ = ["GeneratorFit", "SequenceGenerationModule", "fit_generator"]
+__all__ = ["GeneratorFit", "SequenceGenerationModule", "fit_generator", "recompute_batchnorm"]
 
 
 def _take(source: Any, idx: torch.Tensor) -> Any:
@@ -65,6 +65,64 @@ class SequenceGenerationModule(pl.LightningModule):
         return torch.optim.Adam(self.model.parameters(), lr=self.lr, weight_decay=self.weight_decay)
 
 
+@torch.no_grad()
+def recompute_batchnorm(model: torch.nn.Module, batches: Any, forward: Any, max_batches: int | None = None) -> int:
+    """Reset every BatchNorm's running statistics and recompute them with the current weights.
+
+    "Precise BN" (Wu & Johnson, *Rethinking "Batch" in BatchNorm*, 2021): the
+    running averages kept during training mix statistics of older weights, so
+    with few, large steps the eval-mode model (and the validation loss that
+    selects epochs) can be far from the trained one. Here each BatchNorm's
+    ``running_mean`` / ``running_var`` become the plain averages, over up to
+    ``max_batches`` batches, of the per-batch mean and unbiased variance of its
+    input (``momentum=None``), computed in train mode without gradients.
+
+    Parameters
+    ----------
+    model : nn.Module
+    batches : iterable of batches, each passed to ``forward(batch)``
+    forward : callable running ``model`` on one batch
+    max_batches : int, optional (all when None)
+
+    Returns the number of batches used (0 when the model has no BatchNorm).
+    """
+    norms = [m for m in model.modules()
+             if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    if not norms:
+        return 0
+    momenta, was_training = [m.momentum for m in norms], model.training
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the batches seen
+    model.train()
+    used = 0
+    try:
+        for batch in batches:
+            if max_batches is not None and used >= max_batches:
+                break
+            forward(batch)
+            used += 1
+    finally:
+        for m, momentum in zip(norms, momenta):
+            m.momentum = momentum
+        model.train(was_training)
+    return used
+
+
+class _PreciseBatchNorm(pl.Callback):
+    """Before each validation, :func:`recompute_batchnorm` on up to ``max_batches`` training batches."""
+
+    def __init__(self, loader: DataLoader, max_batches: int) -> None:
+        self.loader, self.max_batches = loader, max_batches
+
+    def on_validation_epoch_start(self, trainer, module):
+        from lightning.fabric.utilities.apply_func import move_data_to_device
+
+        recompute_batchnorm(module.model, self.loader,
+                            lambda batch: module.model.compute_loss(*move_data_to_device(batch, module.device)),
+                            self.max_batches)
+
+
 class _KeepBest(pl.Callback):
     def __init__(self) -> None:
         self.best, self.state, self.epoch, self.history = float("inf"), None, -1, []
@@ -93,7 +151,8 @@ class GeneratorFit:
 
 def fit_generator(model: StepwiseDecoder, train: tuple[Any, torch.Tensor], val: tuple[Any, torch.Tensor] | None = None,
                   max_epochs: int = 30, batch_size: int = 32, lr: float = 2e-3, weight_decay: float = 0.0,
-                  patience: int = 5, grad_clip: float = 5.0, seed: int = 0) -> GeneratorFit:
+                  patience: int = 5, grad_clip: float = 5.0, seed: int = 0,
+                  precise_bn_batches: int = 0) -> GeneratorFit:
     """Train a sequence generator by teacher forcing with Lightning; keep the best validation weights.
 
     Parameters
@@ -107,6 +166,10 @@ def fit_generator(model: StepwiseDecoder, train: tuple[Any, torch.Tensor], val: 
         padded with 0, or class targets (N,). Without ``val`` the training data is used for selection.
     max_epochs, batch_size, lr, weight_decay, patience, grad_clip, seed : training settings
         (early stopping on validation loss after ``patience`` epochs without improvement).
+    precise_bn_batches : int
+        If > 0, recompute BatchNorm statistics on this many training batches
+        before each validation (:func:`recompute_batchnorm`), so the validation
+        loss that picks the epoch is that of the weights being validated.
     """
     for name, part in (("train", train), ("val", val)):
         if part is None:
@@ -124,11 +187,19 @@ def fit_generator(model: StepwiseDecoder, train: tuple[Any, torch.Tensor], val: 
                           collate_fn=_IndexCollate(train[0], train[1], model.pad_id))
     val_dl = DataLoader(list(range(len(val[1]))), batch_size=max(batch_size, 128),
                         collate_fn=_IndexCollate(val[0], val[1], model.pad_id))
+    if precise_bn_batches < 0:
+        raise ConfigError(f"precise_bn_batches must be >= 0, got {precise_bn_batches}")
     keep = _KeepBest()
+    callbacks = [keep, pl.callbacks.EarlyStopping("val_loss", patience=patience)]
+    if precise_bn_batches:
+        bn_dl = DataLoader(list(range(len(train[1]))), batch_size=batch_size, shuffle=True,
+                           generator=torch.Generator().manual_seed(seed + 1),
+                           collate_fn=_IndexCollate(train[0], train[1], model.pad_id))
+        callbacks.insert(0, _PreciseBatchNorm(bn_dl, precise_bn_batches))
     trainer = pl.Trainer(max_epochs=max_epochs, accelerator="auto", devices=1, logger=False,
                          enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
                          gradient_clip_val=grad_clip, num_sanity_val_steps=0, deterministic=False,
-                         callbacks=[keep, pl.callbacks.EarlyStopping("val_loss", patience=patience)])
+                         callbacks=callbacks)
     module = SequenceGenerationModule(model, lr=lr, weight_decay=weight_decay)
     start = time.perf_counter()
     trainer.fit(module, train_dl, val_dl)
