@@ -73,7 +73,7 @@ def _cnn_features(model, images: torch.Tensor) -> np.ndarray:
 
 def captioning_report(out_dir: str | Path, image_size: int = 32, seed: int = 0, max_epochs: int = 30,
                       patience: int = 5, threads: int = 1, n_examples: int = 8, meteor: bool | None = None,
-                      root: str | None = None) -> CaptioningReport:
+                      root: str | None = None, precise_bn_batches: int = 0) -> CaptioningReport:
     """Run the Tux Paint captioning comparison and write ``report.md``, ``scores.json`` and PNGs to ``out_dir``.
 
     Parameters
@@ -87,19 +87,22 @@ def captioning_report(out_dir: str | Path, image_size: int = 32, seed: int = 0, 
     n_examples : test images shown with their captions and attention maps
     meteor : compute METEOR (default: when Java is installed)
     root : the Tux Paint stamps folder (default the Debian install)
+    precise_bn_batches : recompute the CNN's BatchNorm statistics on this many training batches
+        before each validation (``fit_generator``'s option; 0 = running averages)
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        return _run(out, image_size, seed, max_epochs, patience, n_examples, meteor, root, threads)
+        return _run(out, image_size, seed, max_epochs, patience, n_examples, meteor, root, threads,
+                    precise_bn_batches)
     finally:
         torch.set_num_threads(previous_threads)
 
 
 def _run(out: Path, image_size: int, seed: int, max_epochs: int, patience: int, n_examples: int,
-         meteor: bool | None, root: str | None, threads: int) -> CaptioningReport:
+         meteor: bool | None, root: str | None, threads: int, precise_bn_batches: int = 0) -> CaptioningReport:
     from polymodal.data.captions import TUXPAINT_STAMPS, load_tuxpaint_stamps
     from polymodal.data.vocab import Vocabulary
     from polymodal.translation import (GridImageEncoder, RetrievalCaptioner, ShowAndTell, ShowAttendTell,
@@ -141,7 +144,8 @@ def _run(out: Path, image_size: int, seed: int, max_epochs: int, patience: int, 
         model = cls(len(vocab), encoder=GridImageEncoder(image_size, widths=(16, 32, 64), grid=8),
                     embed_dim=64, hidden=128, dropout=0.3, **kw)
         fit = fit_generator(model, (tensors["train"], tokens["train"]), (tensors["val"], tokens["val"]),
-                            max_epochs=max_epochs, batch_size=32, lr=2e-3, patience=patience, seed=seed)
+                            max_epochs=max_epochs, batch_size=32, lr=2e-3, patience=patience, seed=seed,
+                            precise_bn_batches=precise_bn_batches)
         best_setting, best_c = None, -1.0
         val_cider[name] = {}
         for beam in (1, 3, 5):
@@ -266,12 +270,15 @@ def captioning_report_cli(argv: list[str]) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--no-meteor", action="store_true", help="skip METEOR even when Java is installed")
     parser.add_argument("--stamps", default=None, help="Tux Paint stamps folder (default /usr/share/tuxpaint/stamps)")
+    parser.add_argument("--precise-bn", type=int, default=0, metavar="N",
+                        help="recompute BatchNorm statistics on N training batches before each validation (0: off)")
     args = parser.parse_args(argv)
     from polymodal.errors import PolymodalError
 
     try:
         rep = captioning_report(args.out_dir, image_size=args.image_size, seed=args.seed, max_epochs=args.max_epochs,
-                                threads=args.threads, meteor=False if args.no_meteor else None, root=args.stamps)
+                                threads=args.threads, meteor=False if args.no_meteor else None, root=args.stamps,
+                                precise_bn_batches=args.precise_bn)
     except PolymodalError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
