@@ -58,8 +58,8 @@ from polymodal.alignment import (  # noqa: E402
     FragmentEmbedding,
     align_fragments,
     image_sentence_scores,
-    make_shape_fragments,
 )
+from polymodal.data import make_shape_fragments  # noqa: E402
 from polymodal.encoders import MLP  # noqa: E402
 from polymodal.metrics.retrieval import retrieval_recall_at_k  # noqa: E402
 

@@ -18,8 +18,8 @@ from polymodal.alignment import (
     global_ranking_loss,
     image_sentence_scores,
     infer_fragment_labels,
-    make_shape_fragments,
 )
+from polymodal.data import make_shape_fragments
 from polymodal.errors import ConfigError, ShapeError
 from polymodal.metrics.retrieval import retrieval_recall_at_k
 

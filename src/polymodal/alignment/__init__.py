@@ -15,7 +15,7 @@
 * fragment-level alignment (Karpathy et al. 2014): :class:`FragmentEmbedding`,
   :func:`fragment_alignment_loss`, :func:`global_ranking_loss`,
   :func:`image_sentence_scores`, :class:`FragmentAlignmentLoss`,
-  :func:`align_fragments`, :func:`make_shape_fragments`;
+  :func:`align_fragments` (data: :func:`polymodal.data.make_shape_fragments`);
 * pictures: :func:`plot_cost_matrix`, :func:`plot_aligned`, :func:`plot_attention`.
 """
 
@@ -34,14 +34,12 @@ from polymodal.alignment.fragments import (
     FragmentEmbedding,
     FragmentEmbeddings,
     FragmentLoss,
-    ShapeFragments,
     align_fragments,
     fragment_alignment_loss,
     fragment_scores,
     global_ranking_loss,
     image_sentence_scores,
     infer_fragment_labels,
-    make_shape_fragments,
 )
 from polymodal.alignment.gctw import GCTW
 from polymodal.alignment.deep_ctw import DeepCTW
@@ -110,6 +108,4 @@ __all__ = [
     "FragmentAlignmentLoss",
     "FragmentAlignment",
     "align_fragments",
-    "ShapeFragments",
-    "make_shape_fragments",
 ]
