@@ -41,7 +41,7 @@ def _check_images(X, name: str = "X") -> np.ndarray:
 
 
 def _gray(X: np.ndarray) -> np.ndarray:
-    """Luminance (ITU-R 601, as ``skimage.color.rgb2gray``) of (N, H, W, C) images, same scale as the input."""
+    """Luminance (ITU-R BT.709 weights, as ``skimage.color.rgb2gray``) of (N, H, W, C) images, same scale as the input."""
     if X.ndim == 3:
         return X
     if X.shape[-1] == 2:  # grey + alpha
