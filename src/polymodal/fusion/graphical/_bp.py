@@ -130,7 +130,8 @@ def _entropy(logp: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
 
 def bethe_log_partition(unary: list[torch.Tensor], within: list[torch.Tensor],
                         edges: list[tuple[int, int, int, torch.Tensor]], lengths: torch.Tensor | None = None,
-                        max_iter: int = 50, damping: float = 0.25, tol: float = 1e-5) -> BetheResult:
+                        max_iter: int = 50, damping: float = 0.25, tol: float = 1e-5,
+                        n_orders: int = 2) -> BetheResult:
     """Loopy BP and the Bethe log-partition of a multi-chain pairwise model.
 
     Parameters
@@ -143,6 +144,11 @@ def bethe_log_partition(unary: list[torch.Tensor], within: list[torch.Tensor],
         the padded variables' exact contribution ``log H_v`` is subtracted)
     max_iter, damping, tol : at most ``max_iter`` sweeps; new log-messages are
         ``(1 - damping) * new + damping * old``; stop when no log-message moves by more than ``tol``
+    n_orders : 1: sweep the views in order; 2: also in reverse order (from fresh
+        messages), keeping per (sample, class) the fixed point of larger Bethe log Z.
+        Strong cross-view coupling gives BP several fixed points and a one-order
+        schedule can settle in a poor one (the first view's own preferred states):
+        on the XOR interaction task up to 41 nats below the exact log Z
 
     Returns a :class:`BetheResult`. The Bethe approximation
 
@@ -180,10 +186,8 @@ def bethe_log_partition(unary: list[torch.Tensor], within: list[torch.Tensor],
         Pd = [(a, b, s, p.detach()) for a, b, s, p in P]
         EW = [_exp_table(w) for w in Wd]
         EP = [_exp_table(p) for _, _, _, p in Pd]
-        to_b = [torch.zeros(B, Y, T, sizes[b], dtype=ud[0].dtype) for _, b, _, _ in Pd]
-        to_a = [torch.zeros(B, Y, T, sizes[a], dtype=ud[0].dtype) for a, _, _, _ in Pd]
 
-        def incoming(v: int) -> torch.Tensor:
+        def incoming(v: int, to_b, to_a) -> torch.Tensor:
             c = torch.zeros_like(ud[v])
             for k, (a, b, s, _) in enumerate(Pd):
                 if b == v:
@@ -192,59 +196,89 @@ def bethe_log_partition(unary: list[torch.Tensor], within: list[torch.Tensor],
                     c = c + (to_a[k] if s == 0 else torch.cat([to_a[k][:, :, s:], torch.zeros_like(c[:, :, :s])], 2))
             return c
 
-        def view_beliefs(v: int):
-            local = ud[v] + incoming(v)
+        def view_beliefs(v: int, to_b, to_a):
+            local = ud[v] + incoming(v, to_b, to_a)
             alpha, beta = _chain(local, EW[v])
             return local, alpha, beta, _norm(alpha + beta)
 
-        n_iter, delta = 0, 0.0
-        for n_iter in range(1, max_iter + 1):
-            delta = 0.0
+        def sweeps(order: list[int]):
+            to_b = [torch.zeros(B, Y, T, sizes[b], dtype=ud[0].dtype) for _, b, _, _ in Pd]
+            to_a = [torch.zeros(B, Y, T, sizes[a], dtype=ud[0].dtype) for a, _, _, _ in Pd]
+            n_iter, delta = 0, 0.0
+            for n_iter in range(1, max_iter + 1):
+                delta = 0.0
+                for v in order:
+                    bel = view_beliefs(v, to_b, to_a)[3]
+                    for k, (a, b, s, _) in enumerate(Pd):
+                        if a == v:
+                            new = _push(_shift(bel, s) - to_a[k], EP[k], True)
+                            store = to_b
+                        elif b == v:
+                            new = _push(bel - to_b[k], EP[k], False)
+                            store = to_a
+                        else:
+                            continue
+                        if s:
+                            new[:, :, :s] = 0.0
+                        upd = (1.0 - damping) * new + damping * store[k]
+                        upd = _norm(upd) if not s else torch.cat([upd[:, :, :s], _norm(upd[:, :, s:])], 2)
+                        delta = max(delta, float((upd - store[k]).abs().max()))
+                        store[k] = upd
+                if delta < tol:
+                    break
+            return to_b, to_a, n_iter, delta
+
+        def terms(to_b, to_a):
+            """Node beliefs, the two log-factors of every pairwise belief
+            b_ij ~ exp(la_i + theta_ij + lb_j) (never formed: see _pair_terms),
+            and the node part of the Bethe entropy, - sum_i (d_i - 1) H(b_i)."""
+            nodes, pairs = [], []
             for v in range(V):
-                bel = view_beliefs(v)[3]
-                for k, (a, b, s, _) in enumerate(Pd):
+                local, alpha, beta, bel = view_beliefs(v, to_b, to_a)
+                nodes.append(bel)
+                if T > 1:
+                    pairs.append((alpha[:, :, :-1], W[v], 1, (local + beta)[:, :, 1:]))
+            for k, (a, b, s, _) in enumerate(Pd):
+                if T > s:
+                    pairs.append(((_shift(nodes[a], s) - to_a[k])[:, :, s:], P[k][3], s,
+                                  (nodes[b] - to_b[k])[:, :, s:]))
+            entropy = torch.zeros(B, Y, dtype=ud[0].dtype)
+            steps = torch.arange(T)
+            for v in range(V):
+                deg = (steps >= 1).to(entropy.dtype) + (steps <= T - 2).to(entropy.dtype)
+                for a, b, s, _ in Pd:
                     if a == v:
-                        new = _push(_shift(bel, s) - to_a[k], EP[k], True)
-                        old, store, idx = to_b, to_b, k
-                    elif b == v:
-                        new = _push(bel - to_b[k], EP[k], False)
-                        old, store, idx = to_a, to_a, k
-                    else:
-                        continue
-                    if s:
-                        new[:, :, :s] = 0.0
-                    upd = (1.0 - damping) * new + damping * old[idx]
-                    upd = _norm(upd) if not s else torch.cat([upd[:, :, :s], _norm(upd[:, :, s:])], 2)
-                    delta = max(delta, float((upd - old[idx]).abs().max()))
-                    store[idx] = upd
-            if delta < tol:
-                break
+                        deg = deg + (steps + s <= T - 1).to(entropy.dtype)
+                    if b == v:
+                        deg = deg + (steps >= s).to(entropy.dtype)
+                entropy = entropy - ((deg - 1.0) * _entropy(nodes[v], (-1,))).sum(-1)
+            n_pad = (T - valid.sum(1))[:, None]
+            return nodes, pairs, entropy - n_pad * sum(math.log(h) for h in sizes)
 
-        # final node beliefs, and the two log-factors of every pairwise belief
-        # b_ij ~ exp(la_i + theta_ij + lb_j) (never formed: see _pair_terms)
-        nodes, pairs = [], []
-        for v in range(V):
-            local, alpha, beta, bel = view_beliefs(v)
-            nodes.append(bel)
-            if T > 1:
-                pairs.append((alpha[:, :, :-1], W[v], 1, (local + beta)[:, :, 1:]))
-        for k, (a, b, s, _) in enumerate(Pd):
-            if T > s:
-                pairs.append(((_shift(nodes[a], s) - to_a[k])[:, :, s:], P[k][3], s, (nodes[b] - to_b[k])[:, :, s:]))
+        def value(nodes, pairs, entropy):
+            out = entropy + sum((nodes[v].exp() * ud[v]).sum((-2, -1)) for v in range(V))
+            for la, theta, s, lb in pairs:
+                e, h = _pair_terms(la, theta[:, :, s:].detach(), lb)
+                out = out + e.sum(-1) + h.sum(-1)
+            return out
 
-        # node part of the Bethe entropy: - sum_i (d_i - 1) H(b_i)
-        entropy = torch.zeros(B, Y, dtype=ud[0].dtype)
-        steps = torch.arange(T)
-        for v in range(V):
-            deg = (steps >= 1).to(entropy.dtype) + (steps <= T - 2).to(entropy.dtype)
-            for a, b, s, _ in Pd:
-                if a == v:
-                    deg = deg + (steps + s <= T - 1).to(entropy.dtype)
-                if b == v:
-                    deg = deg + (steps >= s).to(entropy.dtype)
-            entropy = entropy - ((deg - 1.0) * _entropy(nodes[v], (-1,))).sum(-1)
-        n_pad = (T - valid.sum(1))[:, None]
-        entropy = entropy - n_pad * sum(math.log(h) for h in sizes)
+        # Strongly coupled potentials give BP several fixed points, and the
+        # Gauss-Seidel schedule settles in the one the first view prefers on its
+        # own. Run the sweeps in both view orders and keep, per (sample, class),
+        # the fixed point of larger Bethe log Z (lower Bethe free energy: the
+        # Bethe approximation is its minimum; Yedidia, Freeman & Weiss 2005).
+        orders = [list(range(V))] + ([list(range(V))[::-1]] if n_orders > 1 and V > 1 and Pd else [])
+        runs = [sweeps(o) for o in orders]
+        to_b, to_a, n_iter, delta = runs[0]
+        if len(runs) > 1:
+            best = value(*terms(to_b, to_a))
+            for rb, ra, ni, de in runs[1:]:
+                val = value(*terms(rb, ra))
+                pick = (val > best)[:, :, None, None]
+                to_b = [torch.where(pick, x, y) for x, y in zip(rb, to_b)]
+                to_a = [torch.where(pick, x, y) for x, y in zip(ra, to_a)]
+                best, n_iter, delta = torch.maximum(val, best), max(n_iter, ni), max(delta, de)
+        nodes, pairs, entropy = terms(to_b, to_a)
 
     # average energy: differentiable in the potentials, beliefs held fixed
     energy = sum((nodes[v].exp() * u[v]).sum((-2, -1)) for v in range(V))

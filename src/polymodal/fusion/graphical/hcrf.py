@@ -65,7 +65,7 @@ class MultiViewHCRF(nn.Module):
     max_joint_states : largest joint latent space for exact inference (O(T Y S^2))
     random_state : seed of the initial parameters (N(0, 0.1^2))
     inference : "exact", "loopy" or "auto" (above)
-    bp_iters, bp_damping, bp_tol : loopy BP settings
+    bp_iters, bp_damping, bp_tol, bp_orders : loopy BP settings (above)
 
     Examples
     --------
@@ -79,7 +79,8 @@ class MultiViewHCRF(nn.Module):
 
     def __init__(self, in_features: dict[str, int], n_classes: int, n_hidden: int | dict[str, int] = 3,
                  topology: str = "linked", max_joint_states: int = 1024, random_state: int = 0,
-                 inference: str = "exact", bp_iters: int = 50, bp_damping: float = 0.25, bp_tol: float = 1e-5) -> None:
+                 inference: str = "exact", bp_iters: int = 50, bp_damping: float = 0.25, bp_tol: float = 1e-5,
+                 bp_orders: int = 2) -> None:
         super().__init__()
         if topology not in MV_HCRF_TOPOLOGIES:
             raise ConfigError(f"topology must be one of {MV_HCRF_TOPOLOGIES}, got {topology!r}")
@@ -87,8 +88,11 @@ class MultiViewHCRF(nn.Module):
             raise ConfigError(f"inference must be one of {MV_HCRF_INFERENCE}, got {inference!r}")
         if not 0.0 <= bp_damping < 1.0:
             raise ConfigError(f"bp_damping must be in [0, 1), got {bp_damping}")
+        if bp_orders not in (1, 2):
+            raise ConfigError(f"bp_orders must be 1 or 2, got {bp_orders}")
         self.inference = inference
         self.bp_iters, self.bp_damping, self.bp_tol = int(bp_iters), float(bp_damping), float(bp_tol)
+        self.bp_orders = int(bp_orders)
         self.views = list(in_features)
         self.topology = topology
         self.n_classes = n_classes
@@ -162,7 +166,7 @@ class MultiViewHCRF(nn.Module):
         shift = 0 if self.topology == "linked" else 1
         edges = [(self.views.index(v), self.views.index(w), shift, self.cross[f"{v}->{w}"]) for v, w in self.pairs]
         return bethe_log_partition(unary, [self.within[v] for v in self.views], edges, lengths,
-                                   self.bp_iters, self.bp_damping, self.bp_tol)
+                                   self.bp_iters, self.bp_damping, self.bp_tol, self.bp_orders)
 
     def forward(self, x: dict[str, torch.Tensor], lengths: torch.Tensor | None = None) -> torch.Tensor:
         """Class scores ``log sum_h exp psi(y, h, x)``, (B, n_classes) (Bethe
