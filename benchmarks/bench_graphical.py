@@ -15,11 +15,13 @@ propagation (Bethe log Z; at most 100 L-BFGS iterations): at the same latent
 size as the exact rows, and with 40 latent states per view (1600 joint
 states: the exact forward algorithm is refused above 1024). Measured (seed 0,
 interaction task, ``--tasks interaction --seeds 1 --no-neural --loopy
---only-discriminative``): exact coupled 0.995 (5.6 s), loopy coupled 3/view
-0.677 (89 s), loopy coupled 40/view 0.677 (312 s): the XOR task's strong
-cross-view coupling is where the Bethe approximation is poor (with the
-exact-trained parameters, loopy log Z is off by ~40 nats and test accuracy
-drops to 0.78), so loopy rows are off by default.
+--only-discriminative``, after loopy BP kept the better of two view orders'
+fixed points): exact coupled 0.995 (7.6 s), loopy coupled 3/view 0.710
+(138 s), loopy coupled 40/view 0.618 (525 s); before that fix 0.677 and 0.677.
+With the exact-trained parameters loopy inference now scores 0.995 too (0.78
+before the fix); what remains is training from scratch on the Bethe
+objective, where L-BFGS stalls (see the ``MultiViewHCRF`` docstring), so
+loopy rows are off by default.
 Neural sequential models from ``benchmarks/bench_sequential.py`` (early-fusion
 LSTM, MV-LSTM coupled) run with that script's settings when it is present.
 
