@@ -67,10 +67,13 @@ class MultiViewHCRF(nn.Module):
       scratch* with loopy inference stays far behind on that task
       (``benchmarks/bench_graphical.py --loopy``: 0.710 against 0.995 exact):
       L-BFGS stalls at a training NLL of ~200 nats (exact: 19 after 100
-      iterations; 300 iterations give 0.723, 200 BP sweeps 0.700) on a Bethe
-      objective that is only piecewise smooth (the kept fixed point switches
-      with the parameters, and BP does not converge in ``bp_iters`` sweeps on
-      some sequences).
+      iterations). Near that point 50 sweeps do not converge (largest message
+      change 0.43) and the belief gradient is then *not* the derivative of the
+      computed value (finite differences differ, even in sign); with 500
+      sweeps BP converges and they agree, yet training stalls the same way
+      (0.700; 300 L-BFGS iterations: 0.723): the gradient is not the cause;
+      whether it is a poor local optimum of the Bethe objective or its jumps
+      between BP fixed points as the parameters move is not established.
     - ``"auto"``: exact when ``S <= max_joint_states``, loopy otherwise.
 
     Parameters
