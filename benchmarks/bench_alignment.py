@@ -9,10 +9,10 @@ path) is averaged per seed. tslearn's ``ctw_path`` is timed in the same
 process as the peer.
 
 Data: ``--basicmotions DIR_OR_WHEEL`` (or env POLYMODAL_BASICMOTIONS), e.g.
-``pip download --no-deps aeon==1.6.0 -d /tmp/aeonwhl``; Daphnet is read from
+``pip download --no-deps aeon==1.6.0 -d wheels``; Daphnet is read from
 ``--daphnet`` / POLYMODAL_DAPHNET, else from the same wheel if it is one.
 
-    python benchmarks/bench_alignment.py --basicmotions /tmp/aeonwhl/aeon-1.6.0-py3-none-any.whl
+    python benchmarks/bench_alignment.py --basicmotions wheels/aeon-1.6.0-py3-none-any.whl
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--per-seed", type=int, default=6, help="BasicMotions recordings per seed (Daphnet: half)")
     p.add_argument("--noise-dims", type=int, default=2)
     p.add_argument("--strength", type=float, default=0.7, help="warp strength in [0, 1)")
-    p.add_argument("--out", default="/tmp/polymodal_bench_alignment")
+    p.add_argument("--out", default="reports/bench_alignment")
     args = p.parse_args(argv)
 
     import torch

@@ -1,7 +1,7 @@
 """Tux Paint captioning report: most-frequent baseline, retrieval, Show-and-Tell, Show-Attend-Tell.
 
 Usage: python benchmarks/bench_captioning_tuxpaint.py [OUT_DIR] [--max-epochs N] [--threads T]
-Writes OUT_DIR/report.md (default /tmp/polymodal_captioning) and prints the test table.
+Writes OUT_DIR/report.md (default reports/captioning) and prints the test table.
 """
 
 import sys
@@ -11,5 +11,5 @@ from polymodal.benchmarks.captioning import captioning_report_cli
 if __name__ == "__main__":
     argv = sys.argv[1:]
     if not argv or argv[0].startswith("-"):
-        argv = ["/tmp/polymodal_captioning"] + argv
+        argv = ["reports/captioning"] + argv
     sys.exit(captioning_report_cli(argv))

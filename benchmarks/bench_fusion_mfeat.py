@@ -175,7 +175,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--max-epochs", type=int, default=30)
-    parser.add_argument("--out", default="/tmp/polymodal_bench/fusion_mfeat")
+    parser.add_argument("--out", default="reports/bench_fusion_mfeat")
     parser.add_argument("--only", nargs="*", help="subset of row names")
     args = parser.parse_args()
     torch.set_num_threads(1)

