@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from polymodal.alignment._validation import as_sequence
-from polymodal.alignment.ctw import CTW, alignment_error
+from polymodal.alignment.ctw import CTW, _project, alignment_error
 from polymodal.alignment.dtw import dtw
 from polymodal.errors import ConfigError
 from polymodal.representation import CCA
@@ -108,8 +108,7 @@ class DeepCTW:
                 opt.step()
             hx, hy = self._features(xt, yt)
             cca = CCA(n_components=k, reg=self.reg, scale=True).fit(hx[path[:, 0]], hy[path[:, 1]])
-            px = (hx - cca.x_mean_) / cca.x_std_ @ cca.x_weights_
-            py = (hy - cca.y_mean_) / cca.y_std_ @ cca.y_weights_
+            px, py = _project(cca, hx, hy)
             r = dtw(px, py, return_path=True)
             history.append(float(r.cost))
             score = r.cost / len(r.path)
@@ -128,8 +127,7 @@ class DeepCTW:
     def transform(self, x, y):
         """Shared-space projections ``(n, k)``, ``(m, k)`` of the two sequences."""
         hx, hy = self._features(torch.as_tensor(as_sequence(x, "x")), torch.as_tensor(as_sequence(y, "y")))
-        c = self.cca_
-        return ((hx - c.x_mean_) / c.x_std_ @ c.x_weights_, (hy - c.y_mean_) / c.y_std_ @ c.y_weights_)
+        return _project(self.cca_, hx, hy)
 
     def alignment_error(self, true_path) -> float:
         """:func:`alignment_error` of ``path_`` against ``true_path``."""
