@@ -116,10 +116,10 @@ class CoTraining(ClassifierMixin, BaseEstimator):
             fitted = [clone(b).fit(X[L], yl[L]) for b, X in zip(base, views)]
             pool_arr = np.asarray(pool)
             chosen: dict[int, Any] = {}
-            votes = [est.classes_[np.argmax(est.predict_proba(X[pool_arr]), 1)] for est, X in zip(fitted, views)]
+            probas = [est.predict_proba(X[pool_arr]) for est, X in zip(fitted, views)]
+            votes = [est.classes_[np.argmax(proba, 1)] for est, proba in zip(fitted, probas)]
             agree = np.all([v == votes[0] for v in votes], axis=0) if self.agreement else np.ones(len(pool), bool)
-            for est, X in zip(fitted, views):
-                proba = est.predict_proba(X[pool_arr])
+            for est, proba in zip(fitted, probas):
                 cols = {c: k for k, c in enumerate(est.classes_)}
                 for c in self.classes_:
                     if c not in cols:
