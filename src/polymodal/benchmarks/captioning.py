@@ -126,6 +126,9 @@ def _run(out: Path, image_size: int, seed: int, max_epochs: int, patience: int, 
         ids, _ = vocab.encode_batch(_tokens([c[0] for c in parts[split].captions]), max_len=max_len + 2)
         return torch.tensor(ids)
 
+    def decode(split: str, res) -> dict[str, str]:
+        return {k: " ".join(vocab.decode(s, strip_special=False)) for k, s in zip(parts[split].ids, res.sequences())}
+
     tokens = {s: encode(s) for s in ("train", "val")}
     scores, chosen, val_cider, captions, seconds = {}, {}, {}, {}, {}
 
@@ -151,15 +154,12 @@ def _run(out: Path, image_size: int, seed: int, max_epochs: int, patience: int, 
         for beam in (1, 3, 5):
             for alpha in ((0.0,) if beam == 1 else (0.0, 0.7)):
                 res = model.generate(tensors["val"], max_len=max_len, beam_size=beam, length_penalty=alpha)
-                cands = {k: " ".join(vocab.decode(s, strip_special=False)) for k, s in zip(parts["val"].ids,
-                                                                                          res.sequences())}
-                c = _score(cands, refs["val"], ("cider_d",))["cider_d"]
+                c = _score(decode("val", res), refs["val"], ("cider_d",))["cider_d"]
                 val_cider[name][f"beam={beam},alpha={alpha}"] = c
                 if c > best_c:
                     best_setting, best_c = (beam, alpha), c
         res = model.generate(tensors["test"], max_len=max_len, beam_size=best_setting[0], length_penalty=best_setting[1])
-        captions[name] = {k: " ".join(vocab.decode(s, strip_special=False)) for k, s in zip(parts["test"].ids,
-                                                                                           res.sequences())}
+        captions[name] = decode("test", res)
         chosen[name] = {"beam_size": best_setting[0], "length_penalty": best_setting[1], "val_cider_d": best_c,
                         "best_epoch": fit.best_epoch, "epochs": fit.epochs, "best_val_loss": fit.best_val_loss,
                         "parameters": sum(p.numel() for p in model.parameters())}
@@ -177,7 +177,7 @@ def _run(out: Path, image_size: int, seed: int, max_epochs: int, patience: int, 
     sat = models["show_attend_tell"][0]
     feats["sat_cnn"] = {s: _cnn_features(sat, tensors[s]) for s in ("train", "val", "test")}
     val_cider["retrieval"] = {}
-    best_setting, best_c = None, -1.0
+    best_setting, best_c, best_r = None, -1.0, None
     for space, f in feats.items():
         for k in (1, 5, 10, 20):
             r = RetrievalCaptioner(k=k, metric="cosine", consensus="cider_d").fit(f["train"], parts["train"].captions)
@@ -185,10 +185,9 @@ def _run(out: Path, image_size: int, seed: int, max_epochs: int, patience: int, 
             c = _score(cands, refs["val"], ("cider_d",))["cider_d"]
             val_cider["retrieval"][f"{space},k={k}"] = c
             if c > best_c:
-                best_setting, best_c = (space, k), c
+                best_setting, best_c, best_r = (space, k), c, r
     space, k = best_setting
-    r = RetrievalCaptioner(k=k, metric="cosine", consensus="cider_d").fit(feats[space]["train"], parts["train"].captions)
-    captions["retrieval"] = dict(zip(parts["test"].ids, r.predict(feats[space]["test"])))
+    captions["retrieval"] = dict(zip(parts["test"].ids, best_r.predict(feats[space]["test"])))
     chosen["retrieval"] = {"features": space, "k": k, "val_cider_d": best_c}
     seconds["retrieval"] = time.perf_counter() - t0
 
