@@ -269,7 +269,7 @@ class CCAITQ:
             raise ConfigError(f"n_bits must be a positive integer; got {self.n_bits!r}")
         self.cca_ = CCA(n_components=self.n_bits, reg=self.reg).fit(X, Y)
         self.scale_ = np.abs(self.cca_.canonical_correlations_) ** self.power
-        V = np.vstack([self._project_x(X), self._project_y(Y)])
+        V = np.vstack(self.cca_.transform(X, Y)) * self.scale_
         self.itq_ = itq(V, n_iter=self.n_iter, seed=self.seed)
         self.rotation_ = self.itq_.rotation
         return self
