@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from polymodal.alignment._validation import as_sequence
 from polymodal.errors import PolymodalError, ShapeError
 
 __all__ = ["align_cli", "load_sequence"]
@@ -41,18 +42,7 @@ def load_sequence(path: str) -> np.ndarray:
         raise ShapeError(f"{path}: expected a single .npy array, got an .npz archive")
     if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool) or np.iscomplexobj(arr):
         raise ShapeError(f"{path}: expected a real numeric array, got dtype {arr.dtype}")
-    if arr.ndim not in (1, 2):
-        raise ShapeError(f"{path}: expected shape (T,) or (T, d), got shape {arr.shape}")
-    arr = np.asarray(arr, dtype=np.float64)
-    if arr.ndim == 1:
-        arr = arr[:, None]
-    if arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise ShapeError(f"{path}: expected a non-empty sequence (T >= 1, d >= 1), got shape {arr.shape}")
-    bad = ~np.isfinite(arr)
-    if bad.any():
-        steps = np.unique(np.nonzero(bad)[0])[:5].tolist()
-        raise ShapeError(f"{path}: expected finite values, got NaN or inf at time steps {steps}")
-    return arr
+    return as_sequence(arr, path)  # shape, non-empty and finite checks
 
 
 def _parser() -> argparse.ArgumentParser:
