@@ -39,10 +39,11 @@ def _missing_doc_tools() -> list[str]:
     return missing
 
 
+_MISSING_DOC_TOOLS = _missing_doc_tools()
 needs_mkdocs = pytest.mark.skipif(
-    bool(_missing_doc_tools()),
+    bool(_MISSING_DOC_TOOLS),
     reason="docs tools not installed (pip install -c constraints.txt mkdocs mkdocs-material "
-    "'mkdocstrings[python]'); missing: " + ", ".join(_missing_doc_tools()),
+    "'mkdocstrings[python]'); missing: " + ", ".join(_MISSING_DOC_TOOLS),
 )
 
 
@@ -131,14 +132,20 @@ def test_cli_page_covers_every_command():
     assert not missing, f"docs/cli.md has no section for: {missing}"
 
 
+def _load_hook(name: str):
+    """Import ``docs/_hooks/<name>.py`` (not a package) as a module."""
+    spec = importlib.util.spec_from_file_location(name, DOCS / "_hooks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def test_rst_docstring_conversion():
     """docs/_hooks/rst_docstrings.py: reST math, roles, a bare doctest and prose
     after a parameter list become Markdown / NumPy sections (exact output)."""
-    spec = importlib.util.spec_from_file_location("rst_docstrings", DOCS / "_hooks" / "rst_docstrings.py")
     if importlib.util.find_spec("griffe") is None:
         pytest.skip("griffe (installed with mkdocstrings[python]) is not installed")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = _load_hook("rst_docstrings")
     doc = (
         "Sum of :math:`x` via :class:`~polymodal.fusion.LateFusion`:\n\n"
         ".. math:: z = a\n          + b\n\n"
@@ -152,17 +159,10 @@ def test_rst_docstring_conversion():
     )
 
 
-def _load_mathjax_hook():
-    spec = importlib.util.spec_from_file_location("mathjax_local", DOCS / "_hooks" / "mathjax_local.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.parametrize("local", [False, True])
 def test_mathjax_loads_locally_when_fetched(tmp_path, local):
     """The hook swaps the CDN address for the vendored copy exactly when that copy exists."""
-    hook = _load_mathjax_hook()
+    hook = _load_hook("mathjax_local")
     if local:
         path = tmp_path / hook.LOCAL
         path.parent.mkdir(parents=True)

@@ -21,5 +21,5 @@ def on_config(config):
     scripts = config["extra_javascript"]
     for i, entry in enumerate(scripts):
         if str(entry) == CDN:
-            scripts[i] = type(entry)(LOCAL) if not isinstance(entry, str) else LOCAL
+            scripts[i] = type(entry)(LOCAL)  # a str, or MkDocs' ExtraScriptValue
     return config
