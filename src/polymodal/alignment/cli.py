@@ -125,8 +125,7 @@ def _align(args) -> tuple[dict, list[str]]:
                    warps=[w.tolist() for w in g.warps_], paths=paths)
         lines.append(f"GCTW objective {obj:.6g} ({g.n_components_} components, {g.n_iter_} iterations), "
                      f"latent length {len(g.warps_[0])}")
-        lines += [f"path {args.files[0]} -> {args.files[int(k.split('-')[1])]}: length {len(v)}"
-                  for k, v in paths.items()]
+        lines += [f"path {args.files[0]} -> {f}: length {len(v)}" for f, v in zip(args.files[1:], paths.values())]
         if args.plot:
             _plot_warps(g.warps_, args.files, args.plot)
     return res, lines
