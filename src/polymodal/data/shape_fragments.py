@@ -64,10 +64,11 @@ class ShapeFragments:
 
     def positive_precision(self, positive: torch.Tensor) -> float:
         """Fraction of inferred positive (region, fragment) labels (N, R, T) that are true matches."""
-        if tuple(positive.shape) != tuple(self.matches().shape):
-            raise ShapeError(f"positive must have shape {tuple(self.matches().shape)}; got {tuple(positive.shape)}")
+        matches = self.matches()
+        if tuple(positive.shape) != tuple(matches.shape):
+            raise ShapeError(f"positive must have shape {tuple(matches.shape)}; got {tuple(positive.shape)}")
         positive = positive.bool() & self.region_mask[:, :, None] & self.word_mask[:, None, :]
-        return float((positive & self.matches()).sum() / positive.sum().clamp(min=1))
+        return float((positive & matches).sum() / positive.sum().clamp(min=1))
 
     def chance_accuracy(self) -> float:
         """Expected alignment accuracy of a uniformly random region per fragment."""
