@@ -23,6 +23,7 @@ class LeaderboardRow:
     missing: dict[str, float]  # mean accuracy with that view missing
     noise_auc: float | None = None  # mean normalised AUC of accuracy vs noise on all views
     noise_curve: list[float] | None = None  # mean accuracy at each noise level
+    noise_levels: list[float] | None = None  # the noise sigmas of noise_curve
 
 
 def leaderboard(runs) -> list[LeaderboardRow]:
@@ -44,9 +45,10 @@ def leaderboard(runs) -> list[LeaderboardRow]:
             train_seconds=float(np.mean([r.train_seconds for r in group])),
             seeds=len(group),
             missing={v: float(np.mean([r.missing[v] for r in group])) for v in views},
-            noise_auc=float(np.mean([r.noise_auc for r in group])) if getattr(group[0], "noise_auc", None) is not None else None,
+            noise_auc=float(np.mean([r.noise_auc for r in group])) if group[0].noise_auc is not None else None,
             noise_curve=np.mean([r.noise_accuracy for r in group], axis=0).tolist()
-            if getattr(group[0], "noise_accuracy", None) is not None else None,
+            if group[0].noise_accuracy is not None else None,
+            noise_levels=group[0].noise_levels,
         ))
     return sorted(rows, key=lambda r: -r.accuracy_mean)
 
@@ -133,11 +135,10 @@ def _plots(rows, runs, out_dir: Path) -> dict[str, Path]:
 
     # 4. robustness to Gaussian noise on every view
     noisy = [r for r in rows if r.noise_curve is not None]
-    levels = next((run.noise_levels for run in runs if getattr(run, "noise_levels", None)), None)
-    if noisy and levels:
+    if noisy:
         fig, ax = plt.subplots(figsize=(7, 4.5))
         for r in noisy:
-            ax.plot(levels, r.noise_curve, marker="o", label=f"{r.model} (AUC {r.noise_auc:.3f})")
+            ax.plot(r.noise_levels, r.noise_curve, marker="o", label=f"{r.model} (AUC {r.noise_auc:.3f})")
         ax.set_xlabel("Gaussian noise σ on every view (× feature std)")
         ax.set_ylabel("test accuracy (mean over seeds)")
         ax.set_title("robustness to noise")
@@ -202,7 +203,7 @@ def write_demo_report(runs, out_dir: str | Path, wall_seconds: float | None = No
         lines += ["", "![missing](missing_views.png)", ""]
     noisy = [r for r in rows if r.noise_curve is not None]
     if noisy:
-        levels = next(run.noise_levels for run in runs if getattr(run, "noise_levels", None))
+        levels = noisy[0].noise_levels
         lines += [
             "## Robustness: Gaussian noise on every view",
             "",
