@@ -81,11 +81,9 @@ class CrossModalDistillation:
         torch.manual_seed(self.random_state)
         self.mean_, self.scale_ = B.mean(0), B.std(0) + 1e-8
         if self.student is None:
-            dims = [B.shape[1], *self.hidden]
-            layers: list[nn.Module] = []
-            for i, o in zip(dims[:-1], dims[1:]):
-                layers += [nn.Linear(i, o), nn.ReLU()]
-            self.student_ = nn.Sequential(*layers, nn.Linear(dims[-1], P.shape[1])).double()
+            from polymodal.encoders.mlp import MLP  # here: the encoders package is slow to import
+
+            self.student_ = MLP(B.shape[1], P.shape[1], hidden=self.hidden).double()
         else:
             self.student_ = self.student.double()
         Xb = torch.as_tensor((B - self.mean_) / self.scale_)
