@@ -232,14 +232,9 @@ def _pca_dtw(x, y, seed, k: int = 3):
     import itertools
 
     from polymodal.alignment import dtw
+    from polymodal.alignment.ctw import _pcs
 
-    def pcs(a):
-        a = a - a.mean(0)
-        _, _, vt = np.linalg.svd(a, full_matrices=False)
-        z = a @ vt[:k].T
-        return z / np.maximum(z.std(0), 1e-12)
-
-    px, py = pcs(x), pcs(y)
+    px, py = _pcs(x, k), _pcs(y, k)
     runs = [dtw(px, py * np.array(s), return_path=True) for s in itertools.product((1.0, -1.0), repeat=px.shape[1])]
     return min(runs, key=lambda r: r.cost).path
 
