@@ -11,8 +11,6 @@ from polymodal.errors import ConfigError, ShapeError
 from polymodal.training.registry import registered
 
 
-
-
 def _low_rank(n=400, d=8, k=2, noise=0.05, seed=0):
     rng = np.random.default_rng(seed)
     basis = np.linalg.qr(rng.normal(size=(d, d)))[0]

@@ -10,8 +10,6 @@ from polymodal.errors import ModalityError, ShapeError
 from polymodal.representation.joint import MultimodalAutoencoder
 
 
-
-
 @pytest.fixture(scope="module")
 def views():
     ds = load_dataset("mfeat")

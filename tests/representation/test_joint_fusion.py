@@ -15,7 +15,6 @@ from polymodal.representation.joint import (
 from polymodal.training.registry import build
 
 
-
 torch.manual_seed(0)
 SIZES = {"a": 3, "b": 2, "c": 4}
 

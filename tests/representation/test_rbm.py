@@ -10,8 +10,6 @@ from polymodal.errors import ConfigError, ShapeError
 from polymodal.representation.rbm import BernoulliRBM, GaussianBernoulliRBM, all_binary_states
 
 
-
-
 def _random_rbm(cls, nv, nh, seed=0, scale=0.7):
     rbm = cls(nv, nh).double()
     g = torch.Generator().manual_seed(seed)

@@ -11,8 +11,6 @@ from polymodal.errors import ModalityError, ShapeError
 from polymodal.representation.rbm_dbn import MultimodalDBN
 
 
-
-
 def test_full_input_is_the_joint_rbm_of_the_stacked_tops():
     rng = np.random.default_rng(0)
     data = {"a": rng.normal(size=(50, 4)), "b": rng.normal(size=(50, 3))}
