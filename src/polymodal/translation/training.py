@@ -180,21 +180,21 @@ def fit_generator(model: StepwiseDecoder, train: tuple[Any, torch.Tensor], val: 
             raise ShapeError(f"{name}: source has {_length(part[0])} items but tokens has shape {tuple(part[1].shape)}")
     if max_epochs < 1 or batch_size < 1:
         raise ConfigError(f"max_epochs and batch_size must be >= 1, got {max_epochs}, {batch_size}")
+    if precise_bn_batches < 0:
+        raise ConfigError(f"precise_bn_batches must be >= 0, got {precise_bn_batches}")
     pl.seed_everything(seed, workers=True, verbose=False)
     val = train if val is None else val
     g = torch.Generator().manual_seed(seed)
+    train_collate = _IndexCollate(train[0], train[1], model.pad_id)
     train_dl = DataLoader(list(range(len(train[1]))), batch_size=batch_size, shuffle=True, generator=g,
-                          collate_fn=_IndexCollate(train[0], train[1], model.pad_id))
+                          collate_fn=train_collate)
     val_dl = DataLoader(list(range(len(val[1]))), batch_size=max(batch_size, 128),
                         collate_fn=_IndexCollate(val[0], val[1], model.pad_id))
-    if precise_bn_batches < 0:
-        raise ConfigError(f"precise_bn_batches must be >= 0, got {precise_bn_batches}")
     keep = _KeepBest()
     callbacks = [keep, pl.callbacks.EarlyStopping("val_loss", patience=patience)]
     if precise_bn_batches:
         bn_dl = DataLoader(list(range(len(train[1]))), batch_size=batch_size, shuffle=True,
-                           generator=torch.Generator().manual_seed(seed + 1),
-                           collate_fn=_IndexCollate(train[0], train[1], model.pad_id))
+                           generator=torch.Generator().manual_seed(seed + 1), collate_fn=train_collate)
         callbacks.insert(0, _PreciseBatchNorm(bn_dl, precise_bn_batches))
     trainer = pl.Trainer(max_epochs=max_epochs, accelerator="auto", devices=1, logger=False,
                          enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
