@@ -255,10 +255,12 @@ def bethe_log_partition(unary: list[torch.Tensor], within: list[torch.Tensor],
             n_pad = (T - valid.sum(1))[:, None]
             return nodes, pairs, entropy - n_pad * sum(math.log(h) for h in sizes)
 
-        def value(nodes, pairs, entropy):
-            out = entropy + sum((nodes[v].exp() * ud[v]).sum((-2, -1)) for v in range(V))
-            for la, theta, s, lb in pairs:
-                e, h = _pair_terms(la, theta[:, :, s:].detach(), lb)
+        def value(nodes, pairs, entropy, unary):
+            """Bethe log Z: the average energy (differentiable in ``unary`` and the pairs' theta when
+            called with autograd on; beliefs held fixed) plus the entropy."""
+            out = entropy + sum((nodes[v].exp() * unary[v]).sum((-2, -1)) for v in range(V))
+            for la, theta, s, lb in pairs:  # (slice theta here, so that it stays differentiable)
+                e, h = _pair_terms(la, theta[:, :, s:], lb)
                 out = out + e.sum(-1) + h.sum(-1)
             return out
 
@@ -271,19 +273,14 @@ def bethe_log_partition(unary: list[torch.Tensor], within: list[torch.Tensor],
         runs = [sweeps(o) for o in orders]
         to_b, to_a, n_iter, delta = runs[0]
         if len(runs) > 1:
-            best = value(*terms(to_b, to_a))
+            best = value(*terms(to_b, to_a), ud)
             for rb, ra, ni, de in runs[1:]:
-                val = value(*terms(rb, ra))
+                val = value(*terms(rb, ra), ud)
                 pick = (val > best)[:, :, None, None]
                 to_b = [torch.where(pick, x, y) for x, y in zip(rb, to_b)]
                 to_a = [torch.where(pick, x, y) for x, y in zip(ra, to_a)]
                 best, n_iter, delta = torch.maximum(val, best), max(n_iter, ni), max(delta, de)
         nodes, pairs, entropy = terms(to_b, to_a)
 
-    # average energy: differentiable in the potentials, beliefs held fixed
-    energy = sum((nodes[v].exp() * u[v]).sum((-2, -1)) for v in range(V))
-    for la, theta, s, lb in pairs:  # (slice theta here, with autograd on)
-        e, h = _pair_terms(la, theta[:, :, s:], lb)
-        energy = energy + e.sum(-1)
-        entropy = entropy + h.sum(-1)
-    return BetheResult(energy + entropy, [n.exp() * vmask for n in nodes], n_iter, delta)
+    # with autograd on: the average energy is differentiable in the potentials, beliefs held fixed
+    return BetheResult(value(nodes, pairs, entropy, u), [n.exp() * vmask for n in nodes], n_iter, delta)
