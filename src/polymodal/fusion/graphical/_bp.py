@@ -165,8 +165,9 @@ def bethe_log_partition(unary: list[torch.Tensor], within: list[torch.Tensor],
     """
     B, Y, T = unary[0].shape[:3]
     V = len(unary)
-    valid = torch.ones(B, T, dtype=unary[0].dtype) if lengths is None else \
-        (torch.arange(T)[None, :] < torch.as_tensor(lengths)[:, None]).to(unary[0].dtype)
+    dev = unary[0].device
+    valid = torch.ones(B, T, dtype=unary[0].dtype, device=dev) if lengths is None else \
+        (torch.arange(T, device=dev)[None, :] < torch.as_tensor(lengths, device=dev)[:, None]).to(unary[0].dtype)
     vmask = valid[:, None, :, None]
     ragged = bool((valid < 1).any())
 
@@ -202,8 +203,8 @@ def bethe_log_partition(unary: list[torch.Tensor], within: list[torch.Tensor],
             return local, alpha, beta, _norm(alpha + beta)
 
         def sweeps(order: list[int]):
-            to_b = [torch.zeros(B, Y, T, sizes[b], dtype=ud[0].dtype) for _, b, _, _ in Pd]
-            to_a = [torch.zeros(B, Y, T, sizes[a], dtype=ud[0].dtype) for a, _, _, _ in Pd]
+            to_b = [ud[0].new_zeros(B, Y, T, sizes[b]) for _, b, _, _ in Pd]
+            to_a = [ud[0].new_zeros(B, Y, T, sizes[a]) for a, _, _, _ in Pd]
             n_iter, delta = 0, 0.0
             for n_iter in range(1, max_iter + 1):
                 delta = 0.0
@@ -242,8 +243,8 @@ def bethe_log_partition(unary: list[torch.Tensor], within: list[torch.Tensor],
                 if T > s:
                     pairs.append(((_shift(nodes[a], s) - to_a[k])[:, :, s:], P[k][3], s,
                                   (nodes[b] - to_b[k])[:, :, s:]))
-            entropy = torch.zeros(B, Y, dtype=ud[0].dtype)
-            steps = torch.arange(T)
+            entropy = ud[0].new_zeros(B, Y)
+            steps = torch.arange(T, device=dev)
             for v in range(V):
                 deg = (steps >= 1).to(entropy.dtype) + (steps <= T - 2).to(entropy.dtype)
                 for a, b, s, _ in Pd:

@@ -210,7 +210,7 @@ class MultiViewHCRF(nn.Module):
         out = {}
         for v in self.views:
             shape = marg.shape[:-1] + (self.n_hidden[v],)
-            out[v] = torch.zeros(shape, dtype=marg.dtype).index_add_(-1, self._idx(v), marg)
+            out[v] = marg.new_zeros(shape).index_add_(-1, self._idx(v), marg)
         return out
 
     def log_likelihood(self, x: dict[str, torch.Tensor], y: torch.Tensor, lengths: torch.Tensor | None = None
