@@ -125,3 +125,24 @@ class StepwiseDecoder(nn.Module):
             return total
         finally:
             self.train(was_training)
+
+
+class _AttentionDecoder(StepwiseDecoder):
+    """Step-wise decoder built on ``_advance(tokens, state) -> (logits, attention, state)``
+    (:class:`ShowAttendTell`, :class:`Seq2SeqAttention`): one step and the teacher-forced loop."""
+
+    def _advance(self, tokens: torch.Tensor, state: Any) -> tuple[torch.Tensor, torch.Tensor, Any]:  # pragma: no cover
+        raise NotImplementedError
+
+    def step(self, tokens: torch.Tensor, state: Any) -> tuple[torch.Tensor, Any]:
+        logits, _, state = self._advance(tokens, state)
+        return torch.log_softmax(logits, dim=-1), state
+
+    def _teacher_forced(self, tokens: torch.Tensor, state: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits (B, T, V) and attention (B, T, L) after each of ``tokens`` (B, T), starting from ``state``."""
+        logits, alphas = [], []
+        for t in range(tokens.shape[1]):
+            lg, alpha, state = self._advance(tokens[:, t], state)
+            logits.append(lg)
+            alphas.append(alpha)
+        return torch.stack(logits, 1), torch.stack(alphas, 1)

@@ -10,7 +10,7 @@ from torch import nn
 
 from polymodal.encoders.image import ResNetCNN
 from polymodal.errors import ConfigError, ShapeError
-from polymodal.translation.attention import AdditiveAttention, StepwiseDecoder, token_loss
+from polymodal.translation.attention import AdditiveAttention, StepwiseDecoder, _AttentionDecoder, token_loss
 
 __all__ = ["CaptionOutput", "GridImageEncoder", "ShowAndTell", "ShowAttendTell"]
 
@@ -132,7 +132,7 @@ class ShowAndTell(StepwiseDecoder):
         return token_loss(self(images, tokens[:, :-1]).logits, tokens[:, 1:], self.pad_id)
 
 
-class ShowAttendTell(StepwiseDecoder):
+class ShowAttendTell(_AttentionDecoder):
     r"""Soft-attention captioner (Xu, Ba, Kiros, Cho, Courville, Salakhutdinov, Zemel & Bengio,
     "Show, attend and tell", ICML 2015).
 
@@ -204,23 +204,13 @@ class ShowAttendTell(StepwiseDecoder):
         logits = self.L_o(self.drop(e + self.L_h(h) + self.L_z(z)))
         return logits, alpha, {**state, "h": h, "c": c}
 
-    def step(self, tokens: torch.Tensor, state):
-        logits, _, state = self._advance(tokens, state)
-        return torch.log_softmax(logits, dim=-1), state
-
     def forward(self, images: torch.Tensor, tokens: torch.Tensor) -> CaptionOutput:
         """Teacher forcing: logits (B, T, V), attention (B, T, L), and the regulariser for non-pad steps."""
         _check_tokens(tokens, self.vocab_size)
-        state = self.init_state(images)
-        logits, alphas = [], []
-        for t in range(tokens.shape[1]):
-            lg, alpha, state = self._advance(tokens[:, t], state)
-            logits.append(lg)
-            alphas.append(alpha)
-        attention = torch.stack(alphas, 1)
+        logits, attention = self._teacher_forced(tokens, self.init_state(images))
         valid = ((tokens != self.pad_id) & (tokens != self.eos_id)).unsqueeze(-1).to(attention.dtype)
         reg = ((1.0 - (attention * valid).sum(dim=1)) ** 2).mean()
-        return CaptionOutput(torch.stack(logits, 1), attention, reg)
+        return CaptionOutput(logits, attention, reg)
 
     def compute_loss(self, images: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         """Cross-entropy + lambda * doubly stochastic regulariser."""

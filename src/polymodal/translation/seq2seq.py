@@ -7,13 +7,13 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from polymodal.errors import ConfigError, ShapeError
-from polymodal.translation.attention import AdditiveAttention, StepwiseDecoder, token_loss
+from polymodal.translation.attention import AdditiveAttention, _AttentionDecoder, token_loss
 from polymodal.translation.captioning import CaptionOutput, _check_tokens
 
 __all__ = ["Seq2SeqAttention"]
 
 
-class Seq2SeqAttention(StepwiseDecoder):
+class Seq2SeqAttention(_AttentionDecoder):
     r"""RNN encoder-decoder with additive attention (Bahdanau, Cho & Bengio, "Neural machine
     translation by jointly learning to align and translate", ICLR 2015).
 
@@ -98,20 +98,10 @@ class Seq2SeqAttention(StepwiseDecoder):
         logits = self.out(self.drop(torch.cat([s, c, e], -1)))
         return logits, alpha, {**state, "s": s}
 
-    def step(self, tokens, state):
-        logits, _, state = self._advance(tokens, state)
-        return torch.log_softmax(logits, dim=-1), state
-
     def forward(self, source, tokens: torch.Tensor) -> CaptionOutput:
         """Teacher forcing: logits (B, T, V) and attention (B, T, S) after each of ``tokens`` (B, T)."""
         _check_tokens(tokens, self.vocab_size)
-        state = self.init_state(source)
-        logits, alphas = [], []
-        for t in range(tokens.shape[1]):
-            lg, a, state = self._advance(tokens[:, t], state)
-            logits.append(lg)
-            alphas.append(a)
-        return CaptionOutput(torch.stack(logits, 1), torch.stack(alphas, 1))
+        return CaptionOutput(*self._teacher_forced(tokens, self.init_state(source)))
 
     def compute_loss(self, source, tokens: torch.Tensor) -> torch.Tensor:
         """Cross-entropy of ``tokens[:, 1:]`` given ``tokens[:, :-1]``."""
