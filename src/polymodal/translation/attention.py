@@ -59,6 +59,13 @@ class AdditiveAttention(nn.Module):
         return torch.bmm(alpha.unsqueeze(1), keys).squeeze(1), alpha
 
 
+def _check_tokens(tokens: torch.Tensor, vocab_size: int) -> None:
+    if tokens.ndim != 2 or tokens.dtype != torch.long:
+        raise ShapeError(f"tokens must be (B, T) int64 ids, got {tuple(tokens.shape)} {tokens.dtype}")
+    if tokens.numel() and (int(tokens.min()) < 0 or int(tokens.max()) >= vocab_size):
+        raise ShapeError(f"token ids must be in [0, {vocab_size}), got range [{int(tokens.min())}, {int(tokens.max())}]")
+
+
 def token_loss(logits: torch.Tensor, targets: torch.Tensor, pad_id: int = 0) -> torch.Tensor:
     """Mean cross-entropy over the non-padding target tokens; ``logits`` (B, T, V), ``targets`` (B, T)."""
     return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),

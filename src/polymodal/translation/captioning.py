@@ -10,7 +10,8 @@ from torch import nn
 
 from polymodal.encoders.image import ResNetCNN
 from polymodal.errors import ConfigError, ShapeError
-from polymodal.translation.attention import AdditiveAttention, StepwiseDecoder, _AttentionDecoder, token_loss
+from polymodal.translation.attention import (AdditiveAttention, StepwiseDecoder, _AttentionDecoder, _check_tokens,
+                                             token_loss)
 
 __all__ = ["CaptionOutput", "GridImageEncoder", "ShowAndTell", "ShowAttendTell"]
 
@@ -58,13 +59,6 @@ class GridImageEncoder(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         x = self.cnn.features(self.cnn.input(self.prepare(images)))
         return self.pool(x).flatten(2).transpose(1, 2)
-
-
-def _check_tokens(tokens: torch.Tensor, vocab_size: int) -> None:
-    if tokens.ndim != 2 or tokens.dtype != torch.long:
-        raise ShapeError(f"tokens must be (B, T) int64 ids, got {tuple(tokens.shape)} {tokens.dtype}")
-    if tokens.numel() and (int(tokens.min()) < 0 or int(tokens.max()) >= vocab_size):
-        raise ShapeError(f"token ids must be in [0, {vocab_size}), got range [{int(tokens.min())}, {int(tokens.max())}]")
 
 
 class ShowAndTell(StepwiseDecoder):

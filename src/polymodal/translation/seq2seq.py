@@ -7,8 +7,8 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from polymodal.errors import ConfigError, ShapeError
-from polymodal.translation.attention import AdditiveAttention, _AttentionDecoder, token_loss
-from polymodal.translation.captioning import CaptionOutput, _check_tokens
+from polymodal.translation.attention import AdditiveAttention, _AttentionDecoder, _check_tokens, token_loss
+from polymodal.translation.captioning import CaptionOutput
 
 __all__ = ["Seq2SeqAttention"]
 
