@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -59,6 +61,17 @@ class AdditiveAttention(nn.Module):
         return torch.bmm(alpha.unsqueeze(1), keys).squeeze(1), alpha
 
 
+@contextmanager
+def _eval_mode(module: nn.Module) -> Iterator[None]:
+    """Run the block with ``module`` in eval mode, then restore its training flag."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield
+    finally:
+        module.train(was_training)
+
+
 def _check_tokens(tokens: torch.Tensor, vocab_size: int) -> None:
     if tokens.ndim != 2 or tokens.dtype != torch.long:
         raise ShapeError(f"tokens must be (B, T) int64 ids, got {tuple(tokens.shape)} {tokens.dtype}")
@@ -97,9 +110,7 @@ class StepwiseDecoder(nn.Module):
     @torch.no_grad()
     def generate(self, source: Any, max_len: int = 20, beam_size: int = 1, length_penalty: float = 0.0) -> DecodeResult:
         """Decode ``source``: greedy when ``beam_size == 1``, otherwise beam search (see :func:`beam_search`)."""
-        was_training = self.training
-        self.eval()
-        try:
+        with _eval_mode(self):
             state = self.init_state(source)
             B = self.batch_size(source)
             if beam_size == 1:
@@ -107,15 +118,11 @@ class StepwiseDecoder(nn.Module):
                                      length_penalty)
             return beam_search(self.step, state, B, self.bos_id, self.eos_id, max_len, beam_size, length_penalty,
                                self.pad_id)
-        finally:
-            self.train(was_training)
 
     @torch.no_grad()
     def sequence_log_prob(self, source: Any, tokens: list[list[int]], ended: list[bool] | None = None) -> torch.Tensor:
         """Model log-probability (B,) of given outputs (ids without ``<bos>``/``<eos>``), by stepping the decoder."""
-        was_training = self.training
-        self.eval()
-        try:
+        with _eval_mode(self):
             state = self.init_state(source)
             B = len(tokens)
             ended = [True] * B if ended is None else ended
@@ -130,8 +137,6 @@ class StepwiseDecoder(nn.Module):
                 total += torch.where(keep, logp.double().cpu().gather(1, nxt[:, None]).squeeze(1), 0.0)
                 prev = nxt
             return total
-        finally:
-            self.train(was_training)
 
 
 class _AttentionDecoder(StepwiseDecoder):

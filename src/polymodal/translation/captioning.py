@@ -11,7 +11,7 @@ from torch import nn
 from polymodal.encoders.image import ResNetCNN
 from polymodal.errors import ConfigError, ShapeError
 from polymodal.translation.attention import (AdditiveAttention, StepwiseDecoder, _AttentionDecoder, _check_tokens,
-                                             token_loss)
+                                             _eval_mode, token_loss)
 
 __all__ = ["CaptionOutput", "GridImageEncoder", "ShowAndTell", "ShowAttendTell"]
 
@@ -215,14 +215,10 @@ class ShowAttendTell(_AttentionDecoder):
     @torch.no_grad()
     def attention_maps(self, images: torch.Tensor, tokens: list[list[int]]) -> list[torch.Tensor]:
         """Attention (T_i + 1, g, g) of each image while producing its caption ``tokens`` and ``<eos>``."""
-        was = self.training
-        self.eval()
-        try:
+        with _eval_mode(self):
             seqs = [[self.bos_id] + list(t) for t in tokens]
             T = max(len(s) for s in seqs)
             ids = torch.tensor([s + [self.pad_id] * (T - len(s)) for s in seqs], dtype=torch.long)
             att = self(images, ids).attention
             g = self.encoder.grid
             return [att[i, : len(s)].reshape(len(s), g, g) for i, s in enumerate(seqs)]
-        finally:
-            self.train(was)
