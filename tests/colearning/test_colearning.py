@@ -191,6 +191,26 @@ def test_distillation_student_matches_linear_teacher_without_labels():
         CrossModalDistillation(teacher).fit(a[:10], b[:9])
 
 
+def test_distillation_refit_is_a_fresh_fit_and_leaves_the_given_student_alone():
+    import torch
+
+    rng = np.random.default_rng(7)
+    a, b = rng.normal(size=(120, 3)), rng.normal(size=(120, 5))
+    teacher = LogisticRegression().fit(a, np.array(["x", "y"])[(a[:, 0] > 0).astype(int)])
+    torch.manual_seed(0)
+    given = torch.nn.Linear(5, 2)
+    before = {k: v.clone() for k, v in given.state_dict().items()}
+    st = CrossModalDistillation(teacher, student=given, n_epochs=5, lr=0.05)
+    first = st.fit(a, b).predict_proba(b)
+    np.testing.assert_array_equal(st.fit(a, b).predict_proba(b), first)  # refit starts from the same weights
+    for k, v in given.state_dict().items():
+        assert torch.equal(v, before[k]) and v.dtype == torch.float32
+    assert st.classes_.tolist() == ["x", "y"]  # the teacher's labels, set by every fit
+    st.teacher = lambda A: np.full((len(A), 3), 1 / 3)
+    st.student = None
+    assert st.fit(a, b).classes_.tolist() == [0, 1, 2]
+
+
 def test_pivot_bridge_recovers_unseen_pairing():
     rng = np.random.default_rng(6)
     Z = rng.normal(size=(300, 3))

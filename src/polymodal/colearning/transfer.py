@@ -3,6 +3,8 @@ encoder on another through parallel (paired, unlabelled) data."""
 
 from __future__ import annotations
 
+import copy
+
 from typing import Any
 
 import numpy as np
@@ -62,7 +64,6 @@ class CrossModalDistillation:
 
     def _teacher_proba(self, A: np.ndarray) -> np.ndarray:
         if hasattr(self.teacher, "predict_proba"):
-            self.classes_ = np.asarray(getattr(self.teacher, "classes_", np.arange(0)))
             return self.teacher.predict_proba(A)
         if callable(self.teacher):
             return np.asarray(self.teacher(A))
@@ -76,8 +77,8 @@ class CrossModalDistillation:
         P = self._teacher_proba(A)
         if P.shape[0] != A.shape[0] or np.any(P < 0) or not np.allclose(P.sum(1), 1.0, atol=1e-6):
             raise ShapeError(f"teacher must return (n={A.shape[0]}, C) probabilities, got shape {P.shape}")
-        if not len(getattr(self, "classes_", [])):
-            self.classes_ = np.arange(P.shape[1])
+        classes = getattr(self.teacher, "classes_", None) if hasattr(self.teacher, "predict_proba") else None
+        self.classes_ = np.asarray(classes) if classes is not None and len(classes) else np.arange(P.shape[1])
         torch.manual_seed(self.random_state)
         self.mean_, self.scale_ = B.mean(0), B.std(0) + 1e-8
         if self.student is None:
@@ -85,7 +86,7 @@ class CrossModalDistillation:
 
             self.student_ = MLP(B.shape[1], P.shape[1], hidden=self.hidden).double()
         else:
-            self.student_ = self.student.double()
+            self.student_ = copy.deepcopy(self.student).double()  # a refit starts from the given weights
         Xb = torch.as_tensor((B - self.mean_) / self.scale_)
         target = torch.as_tensor(np.log(np.clip(P, 1e-12, 1.0)))
         opt = torch.optim.Adam(self.student_.parameters(), lr=self.lr, weight_decay=self.weight_decay)
