@@ -69,7 +69,8 @@ class Seq2SeqAttention(_AttentionDecoder):
 
     def _check_source(self, source) -> tuple[torch.Tensor, torch.Tensor]:
         if not isinstance(source, (tuple, list)) or len(source) != 2:
-            raise ShapeError("source must be a pair (values, lengths)")
+            raise ShapeError(f"source must be a pair (values, lengths), got {type(source).__name__}"
+                             f"{f' of length {len(source)}' if isinstance(source, (tuple, list)) else ''}")
         x, lengths = source
         lengths = torch.as_tensor(lengths, dtype=torch.long).cpu()
         if self.source_vocab is not None:

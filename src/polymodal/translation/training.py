@@ -175,7 +175,8 @@ def fit_generator(model: StepwiseDecoder, train: tuple[Any, torch.Tensor], val: 
         if part is None:
             continue
         if not isinstance(part, (tuple, list)) or len(part) != 2:
-            raise ConfigError(f"{name} must be a pair (source, tokens)")
+            raise ConfigError(f"{name} must be a pair (source, tokens), got {type(part).__name__}"
+                              f"{f' of length {len(part)}' if isinstance(part, (tuple, list)) else ''}")
         if part[1].ndim not in (1, 2) or _length(part[0]) != len(part[1]):
             raise ShapeError(f"{name}: source has {_length(part[0])} items but tokens has shape {tuple(part[1].shape)}")
     if max_epochs < 1 or batch_size < 1:
