@@ -122,7 +122,7 @@ def test_errors_name_the_argument():
         m(torch.randn(2, 3, 5))
     with pytest.raises(ShapeError, match="mask must have shape"):
         m(torch.randn(2, 3, 4), torch.ones(2, 4, dtype=torch.bool))
-    with pytest.raises(ShapeError, match="at least one instance"):
+    with pytest.raises(ShapeError, match=r"at least one instance; mask has an all-False row \(bags \[1\]\)"):
         m(torch.randn(2, 3, 4), torch.tensor([[True, False, False], [False] * 3]))
     with pytest.raises(ConfigError, match="attention_dim"):
         AttentionMIL(4, attention_dim=0)

@@ -97,7 +97,8 @@ class AttentionMIL(nn.Module):
             raise ShapeError(f"mask must have shape {tuple(x.shape[:2])}; got {tuple(mask.shape)}")
         mask = mask.bool()
         if not mask.any(dim=1).all():
-            raise ShapeError("every bag needs at least one instance; mask has an all-False row")
+            raise ShapeError("every bag needs at least one instance; mask has an all-False row "
+                             f"(bags {torch.nonzero(~mask.any(dim=1)).flatten().tolist()})")
         h = self.embed(x)
         s = self.attention_scores(h).masked_fill(~mask, float("-inf"))
         a = torch.softmax(s, dim=1)
