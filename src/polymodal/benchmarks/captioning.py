@@ -259,6 +259,8 @@ def _write(report: CaptioningReport, out: Path, order, examples, refs, metrics, 
 
 def captioning_report_cli(argv: list[str]) -> int:
     """``polymodal captioning-report OUT_DIR``: train and compare the captioners on Tux Paint; write the report."""
+    from polymodal.data.captions import TUXPAINT_STAMPS
+
     parser = argparse.ArgumentParser(prog="polymodal captioning-report",
                                      description="Tux Paint captioning: most-frequent baseline, retrieval, "
                                                  "Show-and-Tell, Show-Attend-Tell (BLEU, METEOR, ROUGE-L, CIDEr-D).")
@@ -268,7 +270,7 @@ def captioning_report_cli(argv: list[str]) -> int:
     parser.add_argument("--max-epochs", type=int, default=30)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--no-meteor", action="store_true", help="skip METEOR even when Java is installed")
-    parser.add_argument("--stamps", default=None, help="Tux Paint stamps folder (default /usr/share/tuxpaint/stamps)")
+    parser.add_argument("--stamps", default=None, help=f"Tux Paint stamps folder (default {TUXPAINT_STAMPS})")
     parser.add_argument("--precise-bn", type=int, default=0, metavar="N",
                         help="recompute BatchNorm statistics on N training batches before each validation (0: off)")
     args = parser.parse_args(argv)
