@@ -51,10 +51,10 @@ def test_binary_weights_follow_easymkl_formula_and_signal_view_dominates():
     clf = MKLClassifier(lam=0.1).fit(Xs, y)
     w = clf.kernel_weights_
     assert np.all(w >= 0) and np.isclose(w.sum(), 1.0)
-    # the formula, by hand: eta_r ∝ (y*gamma)^T K_r (y*gamma), gamma from the QP on the mean kernel
+    # the formula, by hand: eta_r ∝ (y*gamma)^T K_r (y*gamma), gamma from the QP on the summed kernel
     Ks = clf.base_kernels(Xs)
     yy = np.where(y == clf.classes_[1], 1.0, -1.0)
-    g = easymkl_gamma(Ks.mean(0), yy, 0.1)
+    g = easymkl_gamma(Ks.sum(0), yy, 0.1)
     d = np.array([(yy * g) @ K @ (yy * g) for K in Ks])
     np.testing.assert_allclose(w, d / d.sum(), rtol=1e-4, atol=1e-6)
     per_view = np.array([sum(wi for wi, k in zip(w, clf.kernels_) if k.view == v) for v in range(3)])
@@ -101,3 +101,48 @@ def test_passes_sklearn_check_estimator():
         results = check_estimator(MKLClassifier(rbf_gammas=(1.0,), poly_degrees=(2,)), on_fail=None)
     failed = [(r["check_name"], str(r["exception"])[:200]) for r in results if r["status"] == "failed"]
     assert not failed, failed
+
+
+# -- fidelity to the authors' EasyMKL (issue 14): the QP is on the SUM of the kernels ----------------
+def _easymkl_reference(Ks, yy, lam):
+    """Aiolli & Donini (Neurocomputing 2015), re-expressed: gamma minimises
+    (1 - lam) gamma^T Y K Y gamma + lam ||gamma||^2 over the two class simplices with
+    K = sum_r K_r (solved here by SLSQP), eta_r = gamma^T Y K_r Y gamma normalised to sum 1."""
+    n = len(yy)
+    Q = (1 - lam) * (yy[:, None] * Ks.sum(0) * yy[None, :]) + lam * np.eye(n)
+    cons = [{"type": "eq", "fun": lambda g, s=s: g[yy == s].sum() - 1, "jac": lambda g, s=s: (yy == s) * 1.0}
+            for s in (1.0, -1.0)]
+    g = minimize(lambda g: g @ Q @ g, np.where(yy > 0, 1 / (yy > 0).sum(), 1 / (yy < 0).sum()),
+                 jac=lambda g: 2 * Q @ g, method="SLSQP", bounds=[(0, None)] * n, constraints=cons,
+                 options={"ftol": 1e-15, "maxiter": 2000}).x
+    d = np.array([(yy * g) @ K @ (yy * g) for K in Ks])
+    return d / d.sum()
+
+
+@pytest.mark.parametrize("lam", [0.1, 0.5])
+def test_binary_weights_and_decisions_match_authors_algorithm(lam):
+    Xs, y = _synthetic(n=60)
+    clf = MKLClassifier(lam=lam, rbf_gammas=(0.25, 4.0)).fit(Xs, y)
+    Ks = clf.base_kernels(Xs)
+    eta = _easymkl_reference(Ks, np.where(y == clf.classes_[1], 1.0, -1.0), lam)
+    np.testing.assert_allclose(clf.kernel_weights_, eta, atol=5e-4)  # FISTA tol 1e-6: ~1.5e-4
+    test = _synthetic(n=30, seed=1)[0]
+    ref = SVC(kernel="precomputed").fit(np.tensordot(eta, Ks, axes=1), y)
+    np.testing.assert_allclose(clf.decision_function(test), ref.decision_function(
+        np.tensordot(eta, clf.base_kernels(test), axes=1)), atol=1e-3)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # MKLpy's gamma.T on a 1-D tensor
+def test_binary_matches_mklpy_easymkl():
+    pytest.importorskip("cvxopt")
+    torch = pytest.importorskip("torch")
+    EasyMKL = pytest.importorskip("MKLpy.algorithms").EasyMKL
+    Xs, y = _synthetic(n=60)
+    clf = MKLClassifier(lam=0.1, rbf_gammas=(0.25, 4.0)).fit(Xs, y)
+    Ks = clf.base_kernels(Xs)
+    ref = EasyMKL(learner=SVC(kernel="precomputed", C=1.0), lam=0.1, solver="cvxopt")
+    ref.fit([torch.from_numpy(K) for K in Ks], torch.from_numpy(y))
+    np.testing.assert_allclose(clf.kernel_weights_, ref.solution.weights.numpy(), atol=5e-4)
+    test = _synthetic(n=30, seed=1)[0]
+    Kte = [torch.from_numpy(K) for K in clf.base_kernels(test)]
+    np.testing.assert_allclose(clf.decision_function(test), np.asarray(ref.decision_function(Kte)), atol=1e-3)

@@ -124,9 +124,11 @@ class MKLClassifier(ClassifierMixin, BaseEstimator):
     """EasyMKL multiple kernel learning with an SVM on the learned kernel.
 
     EasyMKL (Aiolli & Donini, "EasyMKL: a scalable multiple kernel learning
-    algorithm", Neurocomputing 169, 2015) solves one QP on the average kernel
-    :math:`\\bar K = \\frac1R \\sum_r K_r` (:func:`easymkl_gamma`) and weighs
-    each base kernel by the margin it gives between the classes:
+    algorithm", Neurocomputing 169, 2015) solves one QP on the sum of the
+    normalised base kernels :math:`K_\\Sigma = \\sum_r K_r` (:func:`easymkl_gamma`,
+    as in the authors' code and MKLpy's ``EasyMKL``, so ``lam`` has their
+    meaning) and weighs each base kernel by the margin it gives between the
+    classes:
 
     .. math:: \\eta_r \\propto \\gamma^{*\\top} Y K_r Y \\gamma^*, \\qquad
               K = \\sum_r \\eta_r K_r, \\quad \\eta_r \\ge 0, \\ \\sum_r \\eta_r = 1
@@ -285,17 +287,17 @@ class MKLClassifier(ClassifierMixin, BaseEstimator):
         self.kernels_ = kernels
         self.kernel_names_ = [k.name for k in kernels]
         Ks, self.kernel_scale_ = [], []  # float32 copies: R kernels of n x n
-        Kbar = np.zeros((len(y), len(y)))
+        Ksum = np.zeros((len(y), len(y)))  # the authors' QP is on the sum, not the mean
         for k in kernels:
             K = self._kernel(k, self.Xs_train_[k.view], self.Xs_train_[k.view])
             scale = max(float(np.mean(np.diag(K))), 1e-12)
             K /= scale
-            Kbar += K / len(kernels)
+            Ksum += K
             self.kernel_scale_.append(scale)
             Ks.append(K.astype(np.float32))
         problems = [self.classes_[1:]] if len(self.classes_) == 2 else [[c] for c in self.classes_]
         Y = np.stack([np.where(np.isin(y, positive), 1.0, -1.0) for positive in problems], 1)
-        gamma, self.n_iter_ = easymkl_gamma(Kbar, Y, self.lam, self.max_iter, return_n_iter=True)
+        gamma, self.n_iter_ = easymkl_gamma(Ksum, Y, self.lam, self.max_iter, return_n_iter=True)
         YG = Y * gamma  # (n, P)
         weights = []
         yg32 = YG.astype(np.float32)
