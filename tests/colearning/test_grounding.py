@@ -120,3 +120,11 @@ def test_bad_input_is_named():
         GroundedWordVectors(wv, wv, alpha=1.5)
     with pytest.raises(DatasetError, match="share no word"):
         GroundedWordVectors(wv, WordVectors(["b"], np.ones((1, 2))))
+
+
+def test_doctests():
+    import doctest
+
+    import polymodal.colearning.grounding as module
+
+    assert doctest.testmod(module).failed == 0

@@ -3,7 +3,8 @@
 - vectors: :class:`MLP`, :class:`Identity`
 - images: :class:`LeNet`, :class:`ResNetCNN`, :class:`SmoothMaxPool2d`
 - classic visual descriptors (sklearn transformers): :class:`HOGDescriptor`, :class:`LBPHistogram`,
-  :class:`GaborFilterBank`
+  :class:`GaborFilterBank`, :class:`EdgeOrientationHistogram` (Sobel / Canny), :class:`BagOfVisualWords`
+  (SIFT), :class:`FlowHistogram` (optical flow, :func:`optical_flow`)
 - audio: :func:`load_audio`, :class:`Spectrogram`, :class:`MelSpectrogram`, :class:`AudioCNN`,
   :class:`SpectrogramSequenceEncoder`
 - text: :class:`BagOfWords`, :class:`WordVectors`, :class:`EmbeddingEncoder`, :func:`train_skipgram`
@@ -27,9 +28,12 @@ from polymodal.encoders.autoencoder import (
     TiedAutoencoder,
     corrupt,
 )
+from polymodal.encoders.bovw import BagOfVisualWords, SIFTFeatures, sift
 from polymodal.encoders.descriptors import GaborFilterBank, HOGDescriptor, LBPHistogram, lbp_n_bins
+from polymodal.encoders.edges import EdgeOrientationHistogram, image_gradients
 from polymodal.encoders.image import LeNet, ResidualBlock, ResNetCNN, SmoothMaxPool2d, smooth_max_pool2d
 from polymodal.encoders.mlp import ACTIVATIONS, MLP, Identity
+from polymodal.encoders.optical_flow import FlowHistogram, optical_flow
 from polymodal.encoders.sequence import (
     GRUEncoder,
     LSTMEncoder,
@@ -49,7 +53,8 @@ from polymodal.encoders.text import (
 )
 
 __all__ = [
-    "ACTIVATIONS", "AudioCNN", "BagOfWords", "DenoisingAutoencoder", "EmbeddingEncoder", "GRUEncoder",
+    "ACTIVATIONS", "AudioCNN", "BagOfVisualWords", "BagOfWords", "EdgeOrientationHistogram", "FlowHistogram",
+    "SIFTFeatures", "image_gradients", "optical_flow", "sift", "DenoisingAutoencoder", "EmbeddingEncoder", "GRUEncoder",
     "GaborFilterBank", "HOGDescriptor", "Identity", "LBPHistogram", "LSTMEncoder", "LeNet", "MLP",
     "MelSpectrogram", "NOISE_TYPES", "PaddedSequence", "RNNEncoder",
     "ResNetCNN", "ResidualBlock", "SequenceEncoder", "SequenceSteps", "SmoothMaxPool2d", "Spectrogram",
