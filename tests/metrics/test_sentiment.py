@@ -68,3 +68,63 @@ def test_bad_input():
     with pytest.raises(ShapeError, match="every label is 0"):
         binary_f1([1.0, -1.0], [0.0, 0.0], "non0")
     assert np.isnan(sentiment_pearson([1.0, 1.0], [0.0, 2.0]))
+
+
+# --- Issue 14: MulT and Self-MM weight their "weighted F1" differently -------------------------------
+# Both functions below re-express the repositories' own metric code (same filtering, binarisation and
+# argument order to scikit-learn's f1_score, whose first argument is y_true and sets the weights).
+
+
+def _mult_eval_f1(preds, truth, exclude_zero):
+    """yaohungt/Multimodal-Transformer, src/eval_metrics.py, eval_mosei_senti."""
+    non_zeros = np.array([i for i, e in enumerate(truth) if e != 0 or (not exclude_zero)])
+    return f1_score((preds[non_zeros] > 0), (truth[non_zeros] > 0), average="weighted")
+
+
+def _self_mm_eval_f1(preds, truth):
+    """thuiar/Self-MM (HEAD, after c4525c1 "fix f1 score"), utils/metricsTop.py, __eval_mosei_regression."""
+    non_zeros = np.array([i for i, e in enumerate(truth) if e != 0])
+    non0 = f1_score((truth[non_zeros] > 0), (preds[non_zeros] > 0), average="weighted")
+    has0 = f1_score((truth >= 0), (preds >= 0), average="weighted")
+    return has0, non0
+
+
+def _adversarial_cases():
+    rng = np.random.default_rng(14)
+    for _ in range(40):
+        n = int(rng.integers(2, 60))
+        truth = np.round(rng.uniform(-3, 3, n) * 3) / 3
+        truth[rng.random(n) < 0.25] = 0.0                       # ties at 0 in the labels
+        preds = np.round(rng.normal(0.3, 1.5, n), 1)
+        preds[rng.random(n) < 0.25] = 0.0                       # ties at 0 in the predictions
+        yield preds, truth
+    t = np.array([1.0, -2.0, 0.0, 2.5, -0.4, 0.0, 1.2])
+    yield np.full(7, 1.5), t                                    # every prediction positive
+    yield np.full(7, -1.5), t                                   # every prediction negative
+    yield np.zeros(7), t                                        # every prediction exactly 0
+    yield np.array([0.5, -1.0, 2.0, 1.0, -3.0, 0.1, 0.2]), np.array([1.0, 2.0, 0.0, 3.0, 1.0, 0.0, 2.0])  # one class
+    yield np.array([1.0, -1.0, 0.0]), np.array([0.0, 0.0, 0.0])  # all labels 0 (has0 / mult only)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.UndefinedMetricWarning")
+def test_f1_matches_mult_and_self_mm_code():
+    diffs = []
+    for preds, truth in _adversarial_cases():
+        has0, non0 = (None, None)
+        if (truth != 0).any():
+            has0, non0 = _self_mm_eval_f1(preds, truth)
+            assert binary_f1(preds, truth, "non0", "self_mm") == pytest.approx(non0, abs=1e-12)
+            assert binary_f1(preds, truth, "non0", "mult") == pytest.approx(_mult_eval_f1(preds, truth, True), abs=1e-12)
+            scores = sentiment_scores(preds, truth)
+            assert scores.f1_non0 == pytest.approx(non0, abs=1e-12)
+            assert scores.f1_non0_mult == pytest.approx(_mult_eval_f1(preds, truth, True), abs=1e-12)
+            assert scores.f1_mult == pytest.approx(_mult_eval_f1(preds, truth, False), abs=1e-12)
+        else:
+            has0 = f1_score(truth >= 0, preds >= 0, average="weighted")
+        assert binary_f1(preds, truth, "has0", "self_mm") == pytest.approx(has0, abs=1e-12)
+        mult = _mult_eval_f1(preds, truth, False)
+        assert binary_f1(preds, truth, "mult", "mult") == pytest.approx(mult, abs=1e-12)
+        diffs.append(abs(binary_f1(preds, truth, "mult", "mult") - binary_f1(preds, truth, "mult", "self_mm")))
+    assert max(diffs) > 0.02  # the two weightings really differ on these inputs
+    with pytest.raises(ValueError, match="weighting"):
+        binary_f1([1.0], [1.0], "has0", "mosi")

@@ -15,8 +15,17 @@ function here takes the convention explicitly:
   ``y > 0`` vs ``y <= 0`` (predictions of exactly 0 count as negative).
 - ``convention="mult"``: MulT's default (``exclude_zero=False``): ``y > 0``
   vs ``y <= 0`` on all samples (zero labels count as negative).
-- F1 is scikit-learn's ``f1_score(..., average="weighted")`` over the two
-  classes, as MulT and Self-MM report it.
+- F1 is the weighted F1 over the two classes (per-class F1 averaged with
+  class counts as weights), and the two code bases weight differently, so
+  :func:`binary_f1` takes ``weighting``: ``"self_mm"`` (Self-MM / MMSA,
+  ``utils/metricsTop.py`` since commit c4525c1 "fix f1 score":
+  ``f1_score(truth, preds, average="weighted")``, weights = label counts, the
+  usual definition) or ``"mult"`` (MulT, ``src/eval_metrics.py``
+  ``eval_mosei_senti``: ``f1_score(preds, truth, average="weighted")``,
+  arguments swapped, so weights = prediction counts). Per-class F1 is the same
+  in both; only the weights differ (by several points when predictions lean to one sign).
+  Self-MM pairs its weighting with ``has0``/``non0``; MulT with ``mult``
+  (``exclude_zero=False``) / ``non0`` (``exclude_zero=True``).
 """
 
 from __future__ import annotations
@@ -37,10 +46,13 @@ __all__ = [
     "acc5",
     "binary_accuracy",
     "binary_f1",
+    "F1_WEIGHTINGS",
     "sentiment_scores",
 ]
 
 BINARY_CONVENTIONS = ("has0", "non0", "mult")
+#: Whose weighted-F1 weights :func:`binary_f1` uses: Self-MM's (label counts) or MulT's (prediction counts).
+F1_WEIGHTINGS = ("self_mm", "mult")
 
 
 def _pair(pred, target) -> tuple[np.ndarray, np.ndarray]:
@@ -116,23 +128,52 @@ def binary_accuracy(pred, target, convention: str = "has0") -> float:
     return float(np.mean(p == t))
 
 
-def binary_f1(pred, target, convention: str = "has0") -> float:
-    """Weighted F1 (per-class F1 averaged with class supports as weights) under ``convention``."""
+def binary_f1(pred, target, convention: str = "has0", weighting: str = "self_mm") -> float:
+    r"""Weighted binary F1 under ``convention`` with Self-MM's or MulT's class weights.
+
+    :math:`F_1 = \sum_{c \in \{0, 1\}} \frac{w_c}{n} \frac{2\,TP_c}{2\,TP_c + FP_c + FN_c}`,
+    where :math:`w_c` is the number of labels of class ``c`` for ``weighting="self_mm"``
+    (Self-MM, Yu et al., AAAI 2021: ``f1_score(truth, preds, average="weighted")``) or
+    the number of predictions of class ``c`` for ``weighting="mult"`` (MulT, Tsai et al.,
+    ACL 2019: ``f1_score(preds, truth, average="weighted")``). A class with weight 0 adds
+    nothing (as in scikit-learn).
+
+    Parameters
+    ----------
+    pred, target : array-like (N,)
+        Predicted and true sentiment intensities.
+    convention : {"has0", "non0", "mult"}
+        How intensities become binary labels (see the module docstring).
+    weighting : {"self_mm", "mult"}
+        Whose weighted average to take.
+
+    >>> p, t = [1.0, 1.0, 1.0, 1.0, -1.0], [1.0, 1.0, -1.0, -1.0, -1.0]
+    >>> round(binary_f1(p, t, "non0", "self_mm"), 4), round(binary_f1(p, t, "non0", "mult"), 4)
+    (0.5667, 0.6333)
+    """
+    if weighting not in F1_WEIGHTINGS:
+        raise ValueError(f"weighting must be one of {F1_WEIGHTINGS}, got {weighting!r}")
     p, t = _binary(pred, target, convention)
+    weights_of = t if weighting == "self_mm" else p
     score = 0.0
     for cls in (False, True):
-        support = int((t == cls).sum())
-        if support == 0:
+        weight = int((weights_of == cls).sum())
+        if weight == 0:
             continue
         tp = int(((p == cls) & (t == cls)).sum())
-        fp, fn = int(((p == cls) & (t != cls)).sum()), support - tp
-        score += support * (2 * tp / (2 * tp + fp + fn))
+        fp, fn = int(((p == cls) & (t != cls)).sum()), int(((p != cls) & (t == cls)).sum())
+        score += weight * (2 * tp / (2 * tp + fp + fn))
     return score / len(t)
 
 
 @dataclass
 class SentimentScores:
-    """All the MOSI/MOSEI metrics of one prediction set."""
+    """All the MOSI/MOSEI metrics of one prediction set.
+
+    ``acc2_*``/``f1_has0``/``f1_non0`` are Self-MM's (``weighting="self_mm"``);
+    ``f1_mult``/``f1_non0_mult`` are MulT's ``eval_mosei_senti`` F1 with
+    ``exclude_zero=False``/``True`` (``weighting="mult"``).
+    """
 
     mae: float
     corr: float
@@ -142,10 +183,12 @@ class SentimentScores:
     f1_has0: float
     acc2_non0: float
     f1_non0: float
+    f1_mult: float
+    f1_non0_mult: float
 
 
 def sentiment_scores(pred, target) -> SentimentScores:
-    """MAE, Pearson r, Acc-7, Acc-5, and Acc-2/F1 in the ``has0`` and ``non0`` conventions.
+    """MAE, Pearson r, Acc-7, Acc-5, Acc-2/F1 in the ``has0`` and ``non0`` conventions, MulT's F1s.
 
     >>> sentiment_scores([1.2, -0.3, 2.9], [1.0, -1.0, 3.0]).acc7
     0.6666666666666666
@@ -154,4 +197,5 @@ def sentiment_scores(pred, target) -> SentimentScores:
         sentiment_mae(pred, target), sentiment_pearson(pred, target), acc7(pred, target), acc5(pred, target),
         binary_accuracy(pred, target, "has0"), binary_f1(pred, target, "has0"),
         binary_accuracy(pred, target, "non0"), binary_f1(pred, target, "non0"),
+        binary_f1(pred, target, "mult", "mult"), binary_f1(pred, target, "non0", "mult"),
     )
