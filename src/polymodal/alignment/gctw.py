@@ -7,10 +7,18 @@ import numpy as np
 from polymodal.alignment._validation import as_sequence
 from polymodal.alignment.ctw import CTW, alignment_error, check_ctw_options
 from polymodal.alignment.dtw import dtw
+from polymodal.alignment.gctw_warping import fit_coefficients, gauss_newton_step, interpolate, warp_basis
 from polymodal.errors import ConfigError, ShapeError
 from polymodal.representation import MCCA
 
-__all__ = ["GCTW"]
+__all__ = ["GCTW", "GCTW_WARPINGS"]
+
+#: ``GCTW(warping=...)``: the published basis warps, or DTW of each sequence to the latent mean
+GCTW_WARPINGS = ("gauss_newton", "dtw_to_mean")
+
+#: default coarse-to-fine schedule of the basis warps: (Gaussian smoothing in
+#: fractions of each sequence's length, interior I-spline knots) per level
+COARSE_TO_FINE = ((0.03, 0), (0.015, 4), (0.0, 10), (0.0, 20))
 
 
 def _project(mcca: MCCA, i: int, x: np.ndarray) -> np.ndarray:
@@ -32,39 +40,67 @@ def _continuous(pairs: np.ndarray) -> np.ndarray:
 
 class GCTW:
     """Generalized Canonical Time Warping for ``m >= 2`` sequences (Zhou & De la
-    Torre, "Generalized Canonical Time Warping", IEEE TPAMI 2016), DTW-based
-    variant.
+    Torre, "Generalized Canonical Time Warping", IEEE TPAMI 2016; the warp model
+    of "Generalized time warping for multi-modal alignment of human motion",
+    CVPR 2012).
 
-    Aligns every sequence :math:`X_i` to a common latent time of length ``L``
-    by a monotone warp :math:`w_i` and learns projections :math:`V_i`:
+    Aligns every sequence :math:`X_i` (n_i, d_i) to a common latent time of
+    length ``L`` by a monotone warp :math:`p_i` and learns projections
+    :math:`V_i` (multiset CCA, :class:`polymodal.representation.MCCA`,
+    regularised):
 
-    .. math:: J = \\sum_i \\sum_{t=1}^{L} \\lVert V_i^\\top x_{i, w_i(t)} - z_t \\rVert^2,
-        \\qquad z_t = \\frac{1}{m} \\sum_i V_i^\\top x_{i, w_i(t)},
+    .. math:: J = \\sum_i \\lVert V_i^\\top X_i(p_i) - Z \\rVert_F^2,
+        \\qquad Z = \\frac{1}{m} \\sum_i V_i^\\top X_i(p_i)
 
-    alternating multiset CCA on the currently aligned samples
-    (:class:`polymodal.representation.MCCA`, regularised) with re-warping each
-    projected sequence to the latent mean by DTW.  The paper parametrises the
-    warps with a basis of monotone functions solved by Gauss-Newton; here each
-    warp is the DTW path of the ``asymmetric`` step pattern (one frame per
-    latent step, slope 0 to 2), which the paper describes as the DTW-based
-    alternative.  Starts from uniform warps (``init="uniform"``) and, by
-    default (``init="multi"``), also from pairwise :class:`CTW` of every
-    sequence against the longest one, keeping the run with the lower J; each
-    run stops when J decreases by less than ``tol`` (relative), keeping its
-    best iterate.
+    (:math:`m J` is the paper's pairwise energy
+    :math:`\\sum_{i<j} \\lVert V_i^\\top X_i W_i - V_j^\\top X_j W_j \\rVert_F^2`).
+
+    ``warping="gauss_newton"`` (default, the published method): each warp is a
+    combination of monotone bases (:func:`~polymodal.alignment.gctw_warping.warp_basis`:
+    linear, quadratic, exponential, logarithmic, hyperbolic tangents and
+    I-splines), :math:`p_i = (n_i - 1) Q a_i` with :math:`a_i \\ge 0`,
+    :math:`1^\\top a_i = 1` (monotone, with the boundary conditions exact);
+    ``X_i(p_i)`` samples ``X_i`` at the fractional frames by linear
+    interpolation. Alternates MCCA on the warped sequences with constrained
+    Gauss-Newton updates of all :math:`a_i` (``gn_steps`` per MCCA fit, each
+    backtracked so that J never increases for fixed projections), coarse to
+    fine over ``coarse_to_fine`` levels: (smoothing, knots) = sequences smoothed
+    by a Gaussian of that fraction of their length, I-splines with that many
+    interior knots; each level starts from the previous level's warps.
+    Starts from uniform warps and (``init="multi"``) from pairwise
+    :class:`CTW` warps against the longest sequence projected on the bases,
+    keeping the run with the lower final J. The constraint is solved by NNLS with the
+    sum-to-one rows weighted heavily, then renormalised (an exact simplex point).
+
+    ``warping="dtw_to_mean"``: the DTW-based variant (not the paper's warp
+    model): each warp is the DTW path (``asymmetric`` step pattern, one frame
+    per latent step, slope 0 to 2) of the projected sequence to the latent mean.
+    It starts from uniform warps (``init="uniform"``) and, by default
+    (``init="multi"``), also from pairwise :class:`CTW` of every sequence against
+    the longest one, keeping the run with the lower J; each run stops when J
+    decreases by less than ``tol`` (relative), keeping its best iterate.
 
     Parameters
     ----------
     n_components : int or None (then the fewest carrying ``energy`` of the
         squared correlations at the start);  energy : float in (0, 1]
-    reg : MCCA shrinkage in [0, 1];  max_iter : int;  tol : float
-    latent_length : int or None (default: twice the longest sequence's length,
-        so that a warp may run up to four times faster than on average)
-    init : "multi" (default) or "uniform"
+    reg : MCCA shrinkage in [0, 1];  max_iter : int (MCCA updates per level
+        for gauss_newton, alternations for dtw_to_mean);  tol : float
+    latent_length : int or None (default: the longest length for gauss_newton;
+        twice the longest length for dtw_to_mean, so that a warp may run up to
+        four times faster than on average)
+    init : "multi" (default) or "uniform": "multi" also starts from pairwise
+        CTW warps against the longest sequence and keeps the run with lower J
+    warping : "gauss_newton" (default) or "dtw_to_mean"
+    coarse_to_fine : tuple of (smoothing fraction >= 0, knots >= 0) levels
+    gn_steps : Gauss-Newton steps per MCCA update
 
     Attributes
     ----------
     warps_ : list of (L,) int arrays, frame of sequence i at latent step t
+    warp_functions_ : list of (L,) float fractional frames (gauss_newton;
+        ``warps_`` is their rounding)
+    coef_ : (m, k) basis weights and basis_ (L, k) (gauss_newton)
     latent_ : (L, k) latent mean;  objective_history_ ;  mcca_ ;  n_components_
 
     Example
@@ -77,7 +113,8 @@ class GCTW:
 
     def __init__(self, n_components: int | None = None, energy: float = 0.95, reg: float = 1e-3,
                  max_iter: int = 20, tol: float = 1e-6, latent_length: int | None = None,
-                 init: str = "multi"):
+                 init: str = "multi", warping: str = "gauss_newton", coarse_to_fine=COARSE_TO_FINE,
+                 gn_steps: int = 3):
         self.n_components = n_components
         self.energy = energy
         self.reg = reg
@@ -85,17 +122,30 @@ class GCTW:
         self.tol = tol
         self.latent_length = latent_length
         self.init = init
+        self.warping = warping
+        self.coarse_to_fine = coarse_to_fine
+        self.gn_steps = gn_steps
 
     def fit(self, sequences) -> "GCTW":
         """Align a list of ``m >= 2`` sequences (T_i, d_i)."""
         check_ctw_options(self.energy, self.max_iter, self.init)
+        if self.warping not in GCTW_WARPINGS:
+            raise ConfigError(f"warping must be one of {GCTW_WARPINGS}, got {self.warping!r}")
+        levels = self._levels()
         if isinstance(sequences, np.ndarray) or len(sequences) < 2:
             raise ShapeError(f"sequences must be a list of at least 2 sequences, got {type(sequences).__name__}"
                              f" of length {len(sequences)}")
         X = [as_sequence(s, f"sequences[{i}]") for i, s in enumerate(sequences)]
         lens = [len(x) for x in X]
-        L = 2 * max(lens) if self.latent_length is None else int(self.latent_length)
-        if L < 2 or any(t > 2 * L - 1 for t in lens):
+        gn = self.warping == "gauss_newton"
+        if self.latent_length is not None:
+            L = int(self.latent_length)
+        else:
+            L = max(lens) if gn else 2 * max(lens)
+        if gn and (L < 2 or min(lens) < 2):
+            raise ShapeError(f"latent_length and every sequence length must be >= 2, got latent_length {L}, "
+                             f"lengths {lens}")
+        if not gn and (L < 2 or any(t > 2 * L - 1 for t in lens)):
             raise ShapeError(
                 f"latent_length must be >= 2 and >= (longest length + 1) / 2 = {(max(lens) + 1) // 2}, got {L}"
             )
@@ -110,6 +160,15 @@ class GCTW:
             if not 1 <= self.n_components <= kmax:
                 raise ConfigError(f"n_components must be in [1, {kmax}], got {self.n_components}")
             k = self.n_components
+        self.n_components_ = k
+        if gn:
+            starts = [[np.linspace(0.0, 1.0, L)] * len(X)]
+            if self.init == "multi":
+                starts.append([w / (n - 1.0) for w, n in zip(self._ctw_start(X, L), lens)])
+            runs = [self._fit_gauss_newton(X, L, k, kmax, levels, s) for s in starts]
+            best = min(runs, key=lambda r: r["objective_history_"][-1])
+            self.__dict__.update(best)
+            return self
         starts = [uniform]
         if self.init == "multi":
             starts.append(self._ctw_start(X, L))
@@ -117,9 +176,57 @@ class GCTW:
         i = int(np.argmin([r[1][0] for r in runs]))  # same L: J compares directly
         history, (_, self.warps_, self.latent_, self.mcca_) = runs[i]
         self.objective_history_ = history
-        self.n_components_ = k
         self.n_iter_ = len(history) - 1
         return self
+
+    def _levels(self):
+        try:
+            levels = [(float(s), int(k)) for s, k in self.coarse_to_fine]
+        except (TypeError, ValueError):
+            levels = []
+        if not levels or any(s < 0 or k < 0 or k != kk for (s, k), (_, kk) in zip(levels, self.coarse_to_fine)):
+            raise ConfigError(f"coarse_to_fine must be a non-empty sequence of (smoothing >= 0, knots >= 0 int) "
+                              f"pairs, got {self.coarse_to_fine!r}")
+        if not (isinstance(self.gn_steps, (int, np.integer)) and self.gn_steps >= 1):
+            raise ConfigError(f"gn_steps must be an int >= 1, got {self.gn_steps!r}")
+        return levels
+
+    def _fit_gauss_newton(self, X, L, k, kmax, levels, norm):
+        """Coarse-to-fine alternation of MCCA and constrained Gauss-Newton warp
+        updates from the normalised warps ``norm`` (p_i / (n_i - 1)); returns
+        the fitted attributes."""
+        from scipy.ndimage import gaussian_filter1d
+
+        history: list[float] = []
+        for smooth, knots in levels:
+            Q = warp_basis(L, knots)
+            Xs = [gaussian_filter1d(x, smooth * len(x), axis=0, mode="nearest") if smooth > 0 else x for x in X]
+            A = np.stack([fit_coefficients(Q, w) for w in norm])
+            for _ in range(self.max_iter):
+                mcca = self._warped_mcca(Xs, Q, A, kmax)
+                P = [_project(mcca, i, x)[:, :k] for i, x in enumerate(Xs)]
+                start = None
+                for _ in range(self.gn_steps):
+                    A, before, after = gauss_newton_step(P, Q, A)
+                    start = before if start is None else start
+                    history.append(after)
+                    if before - after <= self.tol * before:
+                        break
+                if start - after <= self.tol * start:
+                    break
+            norm = [Q @ a for a in A]
+        mcca = self._warped_mcca(X, Q, A, kmax)
+        P = [_project(mcca, i, x)[:, :k] for i, x in enumerate(X)]
+        funcs = [np.maximum.accumulate((len(x) - 1) * (Q @ a)) for x, a in zip(X, A)]  # guard 1-ulp dips
+        Y = np.stack([interpolate(p, w)[0] for p, w in zip(P, funcs)])
+        Z = Y.mean(0)
+        return {"basis_": Q, "coef_": A, "mcca_": mcca, "warp_functions_": funcs, "latent_": Z,
+                "warps_": [np.rint(p).astype(np.int64) for p in funcs],
+                "objective_history_": history + [float(((Y - Z) ** 2).sum())], "n_iter_": len(history)}
+
+    def _warped_mcca(self, X, Q, A, kmax):
+        Y = [interpolate(x, (len(x) - 1) * (Q @ a))[0] for x, a in zip(X, A)]
+        return MCCA(n_components=kmax, reg=self.reg, scale=False).fit(Y)
 
     def _ctw_start(self, X, L):
         """Warps from pairwise CTW of every sequence against the longest one
