@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from polymodal.errors import PolymodalError
+from polymodal._cli import check_output_dir, positive_int, user_errors
 
 __all__ = ["main"]
 
@@ -25,6 +25,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from polymodal.benchmarks.demo import run_demo
     from polymodal.benchmarks.report import format_leaderboard, leaderboard
 
+    check_output_dir(args.out, "--out")
     runs, report = run_demo(seeds=args.seeds, out_dir=args.out, workers=args.workers, max_epochs=args.max_epochs)
     print()
     print(format_leaderboard(leaderboard(runs)))
@@ -34,10 +35,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     _register_parts()
-    from polymodal.training.config import load_config
+    from polymodal.training.config import check_trainer_here, load_config
     from polymodal.training.engine import fit
 
     config = load_config(args.config, args.overrides)
+    check_trainer_here(config.trainer)
+    check_output_dir(Path(config.output_dir) / config.name, "config key 'output_dir'")
     result = fit(config, resume=args.resume or False, overwrite=args.overwrite)
     if result is None:  # a non-zero DDP rank
         return 0
@@ -108,10 +111,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="all fusion methods on the bundled mfeat dataset, 5 seeds, with a report",
                           description="Train each view alone and early/late/hybrid/intermediate fusion of all six "
                           "mfeat views on several seeds; print a leaderboard and write report.md + PNGs.")
-    demo.add_argument("--seeds", type=int, default=5, help="number of seeds (default 5)")
+    demo.add_argument("--seeds", type=positive_int, default=5, help="number of seeds (default 5)")
     demo.add_argument("--out", type=Path, default=Path("reports/demo"), help="report folder (default reports/demo)")
-    demo.add_argument("--workers", type=int, default=None, help="parallel training processes (default: 2 or #cores)")
-    demo.add_argument("--max-epochs", type=int, default=40, help="epoch limit per model (default 40)")
+    demo.add_argument("--workers", type=positive_int, default=None, help="parallel training processes (default: 2 or #cores)")
+    demo.add_argument("--max-epochs", type=positive_int, default=40, help="epoch limit per model (default 40)")
     demo.set_defaults(func=cmd_demo)
 
     train = sub.add_parser("train", help="train the experiment a YAML config describes",
@@ -144,7 +147,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run ``polymodal ARGV``; return the exit status. Every command's bad input
+    (PolymodalError, unreadable/missing/non-UTF-8/too deep files, a full or
+    read-only disk) ends in one line ``error: ...`` on stderr and status 2
+    (the one handler, :func:`polymodal._cli.user_errors`)."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    return _dispatch(argv)
+
+
+@user_errors
+def _dispatch(argv: list[str]) -> int:
     if argv and argv[0] in DELEGATED:  # commands with their own parser, --help included
         module, function = DELEGATED[argv[0]].split(":")
         import importlib
@@ -154,21 +166,12 @@ def main(argv: list[str] | None = None) -> int:
         except (ImportError, AttributeError) as error:
             print(f"error: `polymodal {argv[0]}` is not available in this build ({error})", file=sys.stderr)
             return 2
-        try:
-            return command(argv[1:])
-        except PolymodalError as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 2
+        return command(argv[1:])
     if argv[:2] == ["datasets", "build"]:
         return cmd_datasets_build(argv[2:])
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except PolymodalError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-
+    return args.func(args)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -14,10 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
+from polymodal._cli import check_output_file, user_errors
 from polymodal.alignment._validation import as_sequence
-from polymodal.errors import PolymodalError, ShapeError
+from polymodal.errors import ShapeError
 
 __all__ = ["align_cli", "load_sequence"]
+
+# the formats matplotlib's Agg canvas writes
+_PLOT_FORMATS = ("png", "pdf", "svg", "svgz", "eps", "ps", "jpg", "jpeg", "tif", "tiff", "webp", "pgf", "raw", "rgba")
 
 
 def load_sequence(path: str) -> np.ndarray:
@@ -33,13 +37,14 @@ def load_sequence(path: str) -> np.ndarray:
     p = Path(path)
     if not p.is_file():
         raise ShapeError(f"{path}: no such file")
-    try:
-        arr = np.load(p, allow_pickle=False)
+    try:  # memory-mapped first: a header promising more bytes than the file holds is refused, not allocated
+        arr = np.load(p, allow_pickle=False, mmap_mode="r")
     except (ValueError, OSError, EOFError) as e:
         raise ShapeError(f"{path}: not a readable .npy array ({e})") from None
     if not isinstance(arr, np.ndarray):  # an .npz archive
         arr.close()
         raise ShapeError(f"{path}: expected a single .npy array, got an .npz archive")
+    arr = np.array(arr)
     if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool) or np.iscomplexobj(arr):
         raise ShapeError(f"{path}: expected a real numeric array, got dtype {arr.dtype}")
     return as_sequence(arr, path)  # shape, non-empty and finite checks
@@ -136,27 +141,26 @@ def _align(args) -> tuple[dict, list[str]]:
     return res, lines
 
 
+@user_errors
 def align_cli(argv: list[str]) -> int:
     """Run ``polymodal align``; print the distance/objective, the path length
     and where the plot and JSON went; return the exit status (0, or 2 on bad
-    input with one line ``error: ...`` on stderr)."""
+    input with one line ``error: ...`` on stderr). Nothing is printed until the
+    alignment is computed and the plot and JSON are written."""
     try:
         args = _parser().parse_args(argv)
     except SystemExit as e:  # --help (0) or a usage error (2, message already printed)
         return int(e.code or 0)
-    for out in (args.plot, args.json):
-        if out is not None and not Path(out).resolve().parent.is_dir():
-            print(f"error: output folder of {out} does not exist", file=sys.stderr)
-            return 2
-    try:
-        res, lines = _align(args)
-    except PolymodalError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    if args.plot is not None:
+        check_output_file(args.plot, "--plot", _PLOT_FORMATS)
+    if args.json is not None:
+        check_output_file(args.json, "--json")
+    res, lines = _align(args)
+    if args.json:
+        Path(args.json).write_text(json.dumps(res))
     print("\n".join(lines))
     if args.plot:
         print(f"plot: {Path(args.plot).resolve()}")
     if args.json:
-        Path(args.json).write_text(json.dumps(res))
         print(f"json: {Path(args.json).resolve()}")
     return 0

@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from polymodal._cli import user_errors
+
 __all__ = ["CaptioningReport", "captioning_report", "captioning_report_cli"]
 
 METRIC_NAMES = {"bleu_1": "BLEU-1", "bleu_2": "BLEU-2", "bleu_3": "BLEU-3", "bleu_4": "BLEU-4",
@@ -257,32 +259,29 @@ def _write(report: CaptioningReport, out: Path, order, examples, refs, metrics, 
     return path
 
 
+@user_errors
 def captioning_report_cli(argv: list[str]) -> int:
     """``polymodal captioning-report OUT_DIR``: train and compare the captioners on Tux Paint; write the report."""
+    from polymodal._cli import check_output_dir, nonnegative_int, positive_int
     from polymodal.data.captions import TUXPAINT_STAMPS
 
     parser = argparse.ArgumentParser(prog="polymodal captioning-report",
                                      description="Tux Paint captioning: most-frequent baseline, retrieval, "
                                                  "Show-and-Tell, Show-Attend-Tell (BLEU, METEOR, ROUGE-L, CIDEr-D).")
     parser.add_argument("out_dir", help="folder for report.md, scores.json and the attention PNGs")
-    parser.add_argument("--image-size", type=int, default=32)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--max-epochs", type=int, default=30)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--image-size", type=positive_int, default=32, help="image side in pixels (default 32)")
+    parser.add_argument("--seed", type=nonnegative_int, default=0, help="split and training seed (default 0)")
+    parser.add_argument("--max-epochs", type=positive_int, default=30, help="epoch limit (default 30)")
+    parser.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads (default 1)")
     parser.add_argument("--no-meteor", action="store_true", help="skip METEOR even when Java is installed")
     parser.add_argument("--stamps", default=None, help=f"Tux Paint stamps folder (default {TUXPAINT_STAMPS})")
-    parser.add_argument("--precise-bn", type=int, default=0, metavar="N",
+    parser.add_argument("--precise-bn", type=nonnegative_int, default=0, metavar="N",
                         help="recompute BatchNorm statistics on N training batches before each validation (0: off)")
     args = parser.parse_args(argv)
-    from polymodal.errors import PolymodalError
-
-    try:
-        rep = captioning_report(args.out_dir, image_size=args.image_size, seed=args.seed, max_epochs=args.max_epochs,
-                                threads=args.threads, meteor=False if args.no_meteor else None, root=args.stamps,
-                                precise_bn_batches=args.precise_bn)
-    except PolymodalError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    check_output_dir(args.out_dir, "out_dir")
+    rep = captioning_report(args.out_dir, image_size=args.image_size, seed=args.seed, max_epochs=args.max_epochs,
+                            threads=args.threads, meteor=False if args.no_meteor else None, root=args.stamps,
+                            precise_bn_batches=args.precise_bn)
     cols = [m for m in METRIC_NAMES if m in rep.scores["most_frequent"]]
     print(f"{'method':<18}" + "".join(f"{METRIC_NAMES[c]:>9}" for c in cols))
     for name, s in rep.scores.items():

@@ -34,6 +34,7 @@ from polymodal.data.av_digits import (
     missing_sources,
     mix_at_snr,
 )
+from polymodal._cli import check_output_dir, finite_float, nonnegative_int, positive_int, user_errors
 from polymodal.errors import ConfigError, DatasetError
 
 __all__ = ["AVDigitsConfig", "build_av_digits", "build_av_digits_cli", "speech_images", "load_mnist_wheel",
@@ -299,6 +300,13 @@ def build_av_digits(out: str | Path | None = None, config: AVDigitsConfig | None
         raise DatasetError("cannot build av-digits; missing: " + "; ".join(missing))
     if config.train_size < 10 or config.val_size < 10 or config.synthetic_test_size < 10:
         raise ConfigError("train_size, val_size and synthetic_test_size must each be >= 10")
+    if config.n_espeak < 1 or config.pairs_per_recording < 1 or config.seed < 0:
+        raise ConfigError(f"espeak speakers and pairs per recording must be >= 1 and seed >= 0, got "
+                          f"{config.n_espeak}, {config.pairs_per_recording}, {config.seed}")
+    if not 0 <= config.image_energy_removed < 1 or not all(np.isfinite(config.snrs)):
+        raise ConfigError(f"image_energy_removed must be in [0, 1) and SNRs finite, got "
+                          f"{config.image_energy_removed}, {list(config.snrs)}")
+    check_output_dir(out, "--out")
     root = np.random.default_rng(config.seed)
     streams = dict(zip(["speakers", "train", "valid", "test", "synthetic", "other", "noise", "noaug"],
                        root.spawn(8)))
@@ -411,32 +419,29 @@ def build_av_digits(out: str | Path | None = None, config: AVDigitsConfig | None
     return manifest
 
 
+@user_errors
 def build_av_digits_cli(argv: list[str]) -> int:
     """``polymodal datasets build av-digits [--out DIR] [--seed N] ...``; returns the exit status."""
     defaults = AVDigitsConfig()
     parser = argparse.ArgumentParser(prog="polymodal datasets build av-digits",
                                      description="Build AV-digits (MNIST + spoken digits) in AV-MNIST layout.")
     parser.add_argument("--out", type=Path, default=None, help=f"output folder (default {av_digits_dir()})")
-    parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--train-size", type=int, default=defaults.train_size)
-    parser.add_argument("--val-size", type=int, default=defaults.val_size)
-    parser.add_argument("--synthetic-test-size", type=int, default=defaults.synthetic_test_size)
-    parser.add_argument("--pairs-per-recording", type=int, default=defaults.pairs_per_recording)
-    parser.add_argument("--espeak-speakers", type=int, default=defaults.n_espeak)
-    parser.add_argument("--snrs", type=float, nargs="*", default=list(defaults.snrs))
+    parser.add_argument("--seed", type=nonnegative_int, default=defaults.seed)
+    parser.add_argument("--train-size", type=positive_int, default=defaults.train_size)
+    parser.add_argument("--val-size", type=positive_int, default=defaults.val_size)
+    parser.add_argument("--synthetic-test-size", type=positive_int, default=defaults.synthetic_test_size)
+    parser.add_argument("--pairs-per-recording", type=positive_int, default=defaults.pairs_per_recording)
+    parser.add_argument("--espeak-speakers", type=positive_int, default=defaults.n_espeak)
+    parser.add_argument("--snrs", type=finite_float, nargs="*", default=list(defaults.snrs))
     parser.add_argument("--noise", choices=("white", "pink", "brown"), default=defaults.noise)
     parser.add_argument("--no-augment", action="store_true", help="train on clean synthetic speech only")
-    parser.add_argument("--image-energy-removed", type=float, default=defaults.image_energy_removed)
+    parser.add_argument("--image-energy-removed", type=finite_float, default=defaults.image_energy_removed)
     args = parser.parse_args(argv)
     config = AVDigitsConfig(seed=args.seed, n_espeak=args.espeak_speakers, train_size=args.train_size,
                             val_size=args.val_size, synthetic_test_size=args.synthetic_test_size,
                             pairs_per_recording=args.pairs_per_recording, snrs=tuple(args.snrs), noise=args.noise,
                             augment=not args.no_augment, image_energy_removed=args.image_energy_removed)
-    try:
-        manifest = build_av_digits(args.out, config)
-    except (DatasetError, ConfigError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    manifest = build_av_digits(args.out, config)
     print(f"built av-digits: {manifest['counts']} -> {args.out or av_digits_dir()}")
     return 0
 

@@ -23,11 +23,24 @@ __all__ = [
     "load_config",
     "parse_config",
     "apply_overrides",
+    "check_trainer_here",
+    "MONITORS",
+    "PRECISIONS",
+    "ACCELERATORS",
 ]
+
+# what Lightning's Trainer accepts (lightning.fabric.connector._PRECISION_INPUT)
+PRECISIONS = ("transformer-engine", "transformer-engine-float16", "16-true", "16-mixed", "bf16-true", "bf16-mixed",
+              "32-true", "64-true", "64", "32", "16", "bf16")
+ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
+# the metrics the Lightning module logs: train_loss, val_objective and val_<task metric>
+# (tests/training/test_config.py checks this against every task's metrics)
+_TASK_METRICS = ("loss", "accuracy", "f1_macro", "mae", "rmse", "r2", "pearson_r", "f1_micro", "subset_accuracy")
+MONITORS = ("train_loss", "val_objective", *(f"val_{m}" for m in _TASK_METRICS))
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class DataConfig(_Strict):
@@ -64,26 +77,72 @@ class OptimConfig(_Strict):
 
 
 class TrainerConfig(_Strict):
-    """Lightning trainer flags; CPU, GPU, multi-device DDP without code change."""
+    """Lightning trainer flags; CPU, GPU, multi-device DDP without code change.
+
+    ``devices``: an integer >= 1, -1 (all), ``"auto"``, or GPU indices
+    (``[0, 1]`` or ``"0,1"``); ``precision`` one of :data:`PRECISIONS`;
+    ``monitor`` one of :data:`MONITORS` (null: the task's default)."""
 
     max_epochs: int = Field(100, gt=0)
     patience: int | None = Field(10, gt=0)
-    accelerator: str = "cpu"
-    devices: int | str = 1
+    accelerator: Literal["auto", "cpu", "gpu", "cuda", "mps", "tpu"] = "cpu"
+    devices: int | str | list[int] = 1
     strategy: str = "auto"
     num_nodes: int = Field(1, gt=0)
-    precision: str = "32-true"
+    precision: str | int = "32-true"
     deterministic: bool = True
     progress: bool = True
     monitor: str | None = None  # e.g. val_loss, val_accuracy, val_objective; default per task (docs/engine.md)
-    gradient_clip_val: float | None = None
+    gradient_clip_val: float | None = Field(None, ge=0)
+
+    @field_validator("devices")
+    @classmethod
+    def _devices(cls, value):
+        if isinstance(value, bool):
+            raise ValueError(f"must be an integer >= 1, -1, 'auto' or a list of device indices, got {value!r}")
+        if isinstance(value, int):
+            if value == 0 or value < -1:
+                raise ValueError(f"must be an integer >= 1 (or -1 for all devices), got {value}")
+        elif isinstance(value, str):
+            parts = [p.strip() for p in value.split(",") if p.strip()]
+            if value != "auto" and not (parts and all(p.lstrip("-").isdigit() for p in parts)):
+                raise ValueError(f"must be an integer >= 1, -1, 'auto' or device indices like '0,1', got {value!r}")
+        elif not value or any(i < 0 for i in value):
+            raise ValueError(f"a list of devices must hold device indices >= 0, got {value!r}")
+        return value
+
+    @field_validator("precision")
+    @classmethod
+    def _precision(cls, value):
+        if isinstance(value, bool) or str(value) not in PRECISIONS:
+            raise ValueError(f"must be one of {list(PRECISIONS)}, got {value!r}")
+        return str(value)
+
+    @field_validator("strategy")
+    @classmethod
+    def _strategy(cls, value: str) -> str:
+        if value in ("auto", "ddp", "ddp_spawn", "fsdp", "single_device", "deepspeed"):
+            return value
+        from lightning.pytorch.strategies import StrategyRegistry
+
+        allowed = ["auto", *StrategyRegistry.available_strategies()]
+        if value not in allowed:
+            raise ValueError(f"must be one of {allowed}, got {value!r}")
+        return value
+
+    @field_validator("monitor")
+    @classmethod
+    def _monitor(cls, value: str | None) -> str | None:
+        if value is not None and value not in MONITORS:
+            raise ValueError(f"must be null (the task's default) or one of {list(MONITORS)}, got {value!r}")
+        return value
 
 
 class ExperimentConfig(_Strict):
     """A whole experiment; see ``examples/configs/*.yaml``."""
 
     name: str = "experiment"
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=2**32 - 1)
     task: Literal["classification", "regression", "multilabel"] | None = None
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
@@ -94,7 +153,7 @@ class ExperimentConfig(_Strict):
     @field_validator("name")
     @classmethod
     def _safe_name(cls, value: str) -> str:
-        if not value or "/" in value or value in {".", ".."}:
+        if not value or "/" in value or "\\" in value or "\0" in value or value in {".", ".."}:
             raise ValueError(f"must be a plain folder name, got {value!r}")
         return value
 
@@ -106,7 +165,8 @@ def _format(error: ValidationError) -> str:
         if item["type"] == "extra_forbidden":
             lines.append(f"unknown config key '{key}'")
         else:
-            lines.append(f"config key '{key}': {item['msg']} (got {item.get('input')!r})")
+            msg = item["msg"].removeprefix("Value error, ")
+            lines.append(f"config key '{key}': {msg} (got {item.get('input')!r})")
     return "; ".join(lines)
 
 
@@ -132,6 +192,8 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
     """
     import copy
 
+    if not isinstance(raw, dict):
+        raise ConfigError(f"a config must be a mapping of keys to values, got {type(raw).__name__}")
     result = copy.deepcopy(raw)
     for item in overrides:
         if "=" not in item:
@@ -147,7 +209,7 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
                 raise ConfigError(f"override {item!r}: '{'.'.join(parts[: depth + 1])}' is not a mapping")
         try:
             node[parts[-1]] = yaml.safe_load(text)
-        except yaml.YAMLError as error:
+        except (yaml.YAMLError, RecursionError) as error:
             raise ConfigError(f"override {item!r}: value is not valid YAML ({error})") from None
     return result
 
@@ -156,10 +218,49 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Experim
     """Read a YAML experiment file (``yaml.safe_load``: no code runs), apply
     overrides, validate."""
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"config file {path} is a folder, not a YAML file")
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"config file {path} is not UTF-8 text ({error.reason} at byte {error.start})") from None
+    except RecursionError:
+        raise ConfigError(f"config file {path} is nested too deeply") from None
     except yaml.YAMLError as error:
-        raise ConfigError(f"config file {path} is not valid YAML: {error}") from None
+        raise ConfigError(f"config file {path} is not valid YAML: {' '.join(str(error).split())}") from None
+    except OSError as error:
+        raise ConfigError(f"cannot read config file {path}: {error.strerror}") from None
     return parse_config(apply_overrides(raw, overrides or []))
+
+
+def check_trainer_here(trainer: TrainerConfig) -> None:
+    """Ask Lightning whether ``trainer``'s accelerator, devices, strategy and
+    precision can run on this machine (a GPU, torch_xla or DeepSpeed that is
+    not there); raise :class:`ConfigError` naming the ``trainer`` keys if not.
+    Called by ``polymodal train`` before anything runs."""
+    import logging
+
+    import lightning.pytorch as pl
+
+    loggers = [logging.getLogger(n) for n in ("lightning.pytorch", "lightning.fabric", "lightning")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pl.Trainer(accelerator=trainer.accelerator, devices=trainer.devices, strategy=trainer.strategy,
+                       num_nodes=trainer.num_nodes, precision=trainer.precision, logger=False,
+                       enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+    except Exception as error:  # Lightning raises MisconfigurationException, TypeError, ModuleNotFoundError, ...
+        keys = (f"accelerator={trainer.accelerator!r}, devices={trainer.devices!r}, "
+                f"strategy={trainer.strategy!r}, precision={trainer.precision!r}")
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ConfigError(f"config keys 'trainer' ({keys}) cannot run here: {first}") from None
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)

@@ -30,7 +30,7 @@ from polymodal.training.config import ExperimentConfig, parse_config
 from polymodal.training.model import ModelOutput, MultimodalModel
 from polymodal.training.module import MultimodalLightningModule, RNGStateCallback
 from polymodal.training.registry import build
-from polymodal.training.tasks import Task, get_task
+from polymodal.training.tasks import Task, check_monitor, get_task
 
 __all__ = ["FitResult", "build_datamodule", "build_model", "fit", "evaluate", "predict", "load_trained"]
 
@@ -238,10 +238,10 @@ def fit(
 
     pl.seed_everything(config.seed, workers=True, verbose=False)
     datamodule, task, model = _data_task_model(config, dataset)
-    if task.name == "classification":
-        task.check_target(torch.as_tensor(datamodule.dataset.target))
+    task.check_target(torch.as_tensor(datamodule.dataset.target))
     module = MultimodalLightningModule(model, task, config.optim.model_dump(), config.model_dump(mode="json"))
     has_val = len(datamodule.val_set) > 0
+    check_monitor(task, config.trainer.monitor, has_val)
     trainer = _trainer(config, run_dir, task, has_val, model.decision_level)
 
     start = time.perf_counter()

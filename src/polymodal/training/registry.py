@@ -102,5 +102,5 @@ def build(kind: str, spec: Mapping[str, Any], *, where: str = "", **context: Any
     kwargs.update({k: v for k, v in context.items() if accepts_any or k in params})
     try:
         return cls(**kwargs)
-    except (TypeError, ValueError) as error:
+    except (TypeError, ValueError, RuntimeError) as error:  # RuntimeError: torch refusing e.g. a negative size
         raise ConfigError(f"config key '{where}': cannot build {kind} {name!r}: {error}") from error

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Hashable
 from typing import Any
 
+from ..._cli import user_errors
 from ...errors import DatasetError
 from ...jsonio import read_json
 from .meteor import JavaNotFoundError, SpiceUnavailableError
@@ -42,6 +43,7 @@ def load_captions_json(path: str, many: bool) -> dict[Hashable, Any]:
     raise DatasetError(f"{path}: expected a JSON object or list of captions, got {type(data).__name__}")
 
 
+@user_errors
 def score_captions_cli(argv: list[str]) -> int:
     """Run ``polymodal score-captions``; print a table of corpus scores; return the exit code."""
     parser = argparse.ArgumentParser(
@@ -64,7 +66,7 @@ def score_captions_cli(argv: list[str]) -> int:
         cands = load_captions_json(args.candidates, many=False)
         refs = load_captions_json(args.references, many=True)
         scores = score_captions(cands, refs, metrics=metrics)
-    except (DatasetError, JavaNotFoundError, SpiceUnavailableError, ValueError) as e:
+    except (JavaNotFoundError, SpiceUnavailableError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     values = scores.as_dict()
