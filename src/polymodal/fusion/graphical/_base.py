@@ -76,11 +76,13 @@ class ExactHMMBase(BaseEstimator):
         return [np.eye(k)[dig[:, c]] for c, k in enumerate(self._chain_sizes())]
 
     # -- validation ----------------------------------------------------------------
-    def _validate(self, X: Any, fitting: bool = False) -> list[list[np.ndarray]]:
+    def _validate(self, X: Any, fitting: bool = False, check_params: bool = True) -> list[list[np.ndarray]]:
         if fitting:
             return _core.validate_samples(X, synchronous=self.synchronous)
         if not hasattr(self, "dims_"):
             raise ConfigError(f"{type(self).__name__} is not fitted: call fit(X) first")
+        if check_params and hasattr(self, "startprob_"):
+            self._check_params()  # parameters edited by hand would make the kernels read out of bounds
         return _core.validate_samples(X, n_streams=len(self.dims_), dims=self.dims_, synchronous=self.synchronous)
 
     # -- EM ------------------------------------------------------------------------
@@ -92,7 +94,8 @@ class ExactHMMBase(BaseEstimator):
         if len(n_streams) != 1:
             raise ShapeError(f"every sample needs the same number of streams, got {sorted(n_streams)}")
         self.dims_ = [s.shape[1] for s in data[0]]
-        data = self._validate(X)
+        data = self._validate(X, check_params=False)
+        self._chain_sizes()  # checks n_states
         for c in range(len(self.dims_)):
             _core.check_nonconstant(np.concatenate([s[c] for s in data]), self._stream_name(c))
         rng = np.random.default_rng(self.random_state)
@@ -116,6 +119,9 @@ class ExactHMMBase(BaseEstimator):
             self._m_step(stats)
         self.n_iter_ = len(self.log_likelihoods_)
         return self
+
+    def _check_params(self) -> None:
+        """Raise ShapeError when the parameters are inconsistent (subclasses)."""
 
     def _stream_name(self, c: int) -> Any:
         names = getattr(self, "stream_names", None)

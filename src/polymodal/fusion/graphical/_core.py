@@ -110,17 +110,47 @@ def _final(la: np.ndarray) -> float:
     return float(m + np.log(np.sum(np.exp(la[-1] - m)))) if np.isfinite(m) else -np.inf
 
 
+def check_chain_inputs(log_start: np.ndarray | None, trans: np.ndarray, log_emis: np.ndarray
+                       ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+    """Guard in front of every kernel: ``trans`` (S, S) finite and >= 0,
+    ``log_start`` (S,) and ``log_emis`` (T, S) with T >= 1, no NaN or +inf.
+    The compiled loops index by these sizes, so a mismatch would read out of
+    bounds; it raises ShapeError instead. Returns contiguous float64 copies."""
+    trans = np.ascontiguousarray(trans, np.float64)
+    log_emis = np.ascontiguousarray(log_emis, np.float64)
+    if trans.ndim != 2 or trans.shape[0] != trans.shape[1]:
+        raise ShapeError(f"transition matrix must be square (S, S), got shape {trans.shape}")
+    S = trans.shape[0]
+    if log_emis.ndim != 2 or log_emis.shape[1] != S:
+        raise ShapeError(f"log_emission must be (T, S) with S = {S} states (the transition matrix is "
+                         f"{trans.shape}), got shape {log_emis.shape}")
+    if log_emis.shape[0] == 0:
+        raise ShapeError("log_emission has 0 frames, expected T >= 1")
+    if not np.all(np.isfinite(trans)) or np.any(trans < 0):
+        raise ShapeError(f"transition matrix {trans.shape} must be finite and non-negative")
+    if np.any(np.isnan(log_emis)) or np.any(log_emis == np.inf):
+        raise ShapeError(f"log_emission {log_emis.shape} contains NaN or +inf")
+    if log_start is not None:
+        log_start = np.ascontiguousarray(log_start, np.float64)
+        if log_start.shape != (S,):
+            raise ShapeError(f"log_start must be ({S},) to match the transition matrix {trans.shape}, "
+                             f"got shape {log_start.shape}")
+        if np.any(np.isnan(log_start)) or np.any(log_start == np.inf):
+            raise ShapeError(f"log_start {log_start.shape} contains NaN or +inf")
+    return log_start, trans, log_emis
+
+
 def log_forward(log_start: np.ndarray, trans: np.ndarray, log_emis: np.ndarray) -> tuple[np.ndarray, float]:
     """Forward pass: ``log alpha_t(j) = log b_t(j) + log sum_i alpha_{t-1}(i) A_ij``
     (numba; exact log-sum-exp by max-shifting). Returns (log_alpha (T, S), log-likelihood)."""
-    la = _forward_kernel(np.ascontiguousarray(log_start, dtype=np.float64), np.ascontiguousarray(trans, np.float64),
-                         np.ascontiguousarray(log_emis, dtype=np.float64))
+    la = _forward_kernel(*check_chain_inputs(log_start, trans, log_emis))
     return la, _final(la)
 
 
 def log_backward(trans: np.ndarray, log_emis: np.ndarray) -> np.ndarray:
     """Backward pass: ``log beta_t(i) = log sum_j A_ij b_{t+1}(j) beta_{t+1}(j)``."""
-    return _backward_kernel(np.ascontiguousarray(trans, np.float64), np.ascontiguousarray(log_emis, np.float64))
+    _, trans, log_emis = check_chain_inputs(None, trans, log_emis)
+    return _backward_kernel(trans, log_emis)
 
 
 def log_posteriors(log_start: np.ndarray, trans: np.ndarray, log_emis: np.ndarray
@@ -128,8 +158,7 @@ def log_posteriors(log_start: np.ndarray, trans: np.ndarray, log_emis: np.ndarra
     """Forward-backward: (log-likelihood, gamma (T, S), xi summed over t (S, S)).
 
     ``gamma_t(i) = p(s_t = i | x)``, ``xi(i, j) = sum_t p(s_{t-1} = i, s_t = j | x)``."""
-    trans = np.ascontiguousarray(trans, np.float64)
-    log_emis = np.ascontiguousarray(log_emis, np.float64)
+    log_start, trans, log_emis = check_chain_inputs(log_start, trans, log_emis)
     la, ll = log_forward(log_start, trans, log_emis)
     if not np.isfinite(ll):
         raise ShapeError(f"sequence has zero likelihood under the model (log-likelihood {ll})")
@@ -140,6 +169,7 @@ def log_posteriors(log_start: np.ndarray, trans: np.ndarray, log_emis: np.ndarra
 
 def viterbi(log_start: np.ndarray, trans: np.ndarray, log_emis: np.ndarray) -> tuple[float, np.ndarray]:
     """Most probable state path: (log-probability of the path, states (T,))."""
+    log_start, trans, log_emis = check_chain_inputs(log_start, trans, log_emis)
     T, S = log_emis.shape
     log_trans = _log(trans)
     delta = log_start + log_emis[0]
@@ -189,11 +219,72 @@ def check_covars(covars: np.ndarray, covariance_type: str, name: str) -> None:
                                  f"got smallest eigenvalue {np.min(np.linalg.eigvalsh(c)):.3g}")
 
 
-def check_probabilities(p: np.ndarray, name: str) -> None:
-    p = np.asarray(p, dtype=float)
-    if np.any(p < 0) or not np.allclose(p.sum(axis=-1), 1.0):
+def check_probabilities(p: Any, name: str, shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """``p`` as float64, checked: the expected ``shape`` (when given), finite,
+    non-negative, summing to 1 along the last axis. Raises ShapeError naming ``name``."""
+    try:
+        p = np.asarray(p, dtype=float)
+    except (TypeError, ValueError) as e:
+        raise ShapeError(f"{name} must be a numeric array, got {type(p).__name__} ({e})") from None
+    if shape is not None and p.shape != tuple(shape):
+        raise ShapeError(f"{name} must have shape {tuple(shape)}, got {p.shape}")
+    if p.size == 0:
+        raise ShapeError(f"{name} is empty (shape {p.shape})")
+    if not np.all(np.isfinite(p)):
+        raise ShapeError(f"{name} must be finite, got NaN or inf at index {tuple(np.argwhere(~np.isfinite(p))[0])}")
+    if np.any(p < 0):
+        raise ShapeError(f"{name} must be non-negative, got {p.min():.3g} at index {tuple(np.argwhere(p < 0)[0])}")
+    sums = p.sum(axis=-1)
+    if not np.allclose(sums, 1.0):
         raise ShapeError(f"{name} must be non-negative and sum to 1 along the last axis, "
-                         f"got sums {np.unique(np.round(p.sum(axis=-1), 6))[:5]}")
+                         f"got sums {np.unique(np.round(sums, 6))[:5]}")
+    return p
+
+
+def check_gaussians(means: Any, covars: Any, K: int, covariance_type: str, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Gaussian emission parameters of one stream/chain with K states: means
+    (K, d), covars (K, d) ("diag") or (K, d, d) ("full"), finite, positive
+    (definite). ``name`` says whose they are (e.g. "stream 0" or "chain 1").
+    Returns the float64 arrays."""
+    means = np.asarray(means, dtype=float)
+    if means.ndim != 2 or means.shape[0] != K or means.shape[1] < 1:
+        raise ShapeError(f"{name}: means must be (K, d) = ({K}, d) for its {K} states, got shape {means.shape}")
+    d = means.shape[1]
+    covars = np.asarray(covars, dtype=float)
+    want = (K, d) if covariance_type == "diag" else (K, d, d)
+    if covars.shape != want:
+        raise ShapeError(f"{name}: covars must be {want} ({covariance_type} covariances of {K} states in {d} "
+                         f"dimensions, as its means), got shape {covars.shape}")
+    for label, a in (("means", means), ("covars", covars)):
+        if not np.all(np.isfinite(a)):
+            raise ShapeError(f"{name}: {label} must be finite, got NaN or inf at index "
+                             f"{tuple(np.argwhere(~np.isfinite(a))[0])}")
+    check_covars(covars, covariance_type, f"{name}: covars")
+    return means, covars
+
+
+def check_dims(dims: Sequence[int], expected: Sequence[int]) -> None:
+    """The per-stream dimensions of the emission parameters must match ``dims_``."""
+    if list(dims) != list(expected):
+        raise ShapeError(f"emission parameters have stream dimensions {list(dims)}, but the model's dims_ are "
+                         f"{list(expected)}; set them with set_params_manual")
+
+
+def check_n_states(n_states: Any, n_chains: int | None = None) -> tuple[int, ...]:
+    """``n_states`` (an int, or one int per chain) as a tuple of positive ints;
+    an int is repeated over ``n_chains`` (default one chain)."""
+    if isinstance(n_states, (int, np.integer)) and not isinstance(n_states, bool):
+        sizes = (int(n_states),) * (1 if n_chains is None else n_chains)
+    else:
+        try:
+            sizes = tuple(int(k) for k in n_states)
+        except (TypeError, ValueError):
+            raise ConfigError(f"n_states must be a positive int or a sequence of them, got {n_states!r}") from None
+        if n_chains is not None and len(sizes) != n_chains:
+            raise ConfigError(f"n_states must give one count per stream ({n_chains}), got {n_states}")
+    if not sizes or min(sizes) < 1:
+        raise ConfigError(f"n_states must be positive integers, got {n_states!r}")
+    return sizes
 
 
 def as_samples(X: Any, names: Sequence[str] | None = None) -> Any:

@@ -48,6 +48,8 @@ class HMMClassifier(ClassifierMixin, BaseEstimator):
             raise ConfigError("estimator must be an unfitted sequence model, got None")
         X = as_samples(X)
         y = np.asarray(y)
+        if y.ndim != 1:
+            raise ShapeError(f"y must be 1-D (one label per sample), got shape {y.shape}")
         if len(X) != len(y):
             raise ShapeError(f"X has {len(X)} samples but y has {len(y)} labels")
         self.classes_, counts = np.unique(y, return_counts=True)

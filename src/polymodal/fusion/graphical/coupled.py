@@ -7,7 +7,7 @@ from typing import Sequence
 
 import numpy as np
 
-from polymodal.errors import ConfigError
+from polymodal.errors import ConfigError, ShapeError
 from polymodal.fusion.graphical import _core
 from polymodal.fusion.graphical._base import ExactHMMBase
 from polymodal.fusion.graphical.hmm import init_chain, init_states
@@ -60,13 +60,7 @@ class CoupledHMM(ExactHMMBase):
         self.covariance_type = covariance_type
 
     def _chain_sizes(self) -> tuple[int, ...]:
-        C = len(self.dims_)
-        if isinstance(self.n_states, (int, np.integer)):
-            return (int(self.n_states),) * C
-        sizes = tuple(int(k) for k in self.n_states)
-        if len(sizes) != C:
-            raise ConfigError(f"n_states must give one count per stream ({C}), got {self.n_states}")
-        return sizes
+        return _core.check_n_states(self.n_states, len(self.dims_))
 
     def _init_params(self, data: list[list[np.ndarray]], rng: np.random.Generator) -> None:
         sizes = self._chain_sizes()
@@ -82,30 +76,58 @@ class CoupledHMM(ExactHMMBase):
             self.startprob_.append(start)
             self.transmat_.append(self._broadcast_own(trans, c))
 
-    def _broadcast_own(self, trans: np.ndarray, c: int) -> np.ndarray:
+    def _broadcast_own(self, trans: np.ndarray, c: int, sizes: tuple[int, ...] | None = None) -> np.ndarray:
         """(K_c, K_c) own-chain transitions -> (K_1..K_C, K_c) conditional table."""
-        sizes = self._chain_sizes()
+        sizes = self._chain_sizes() if sizes is None else sizes
         shape = [1] * len(sizes) + [sizes[c]]
         shape[c] = sizes[c]
         return np.broadcast_to(trans.reshape(shape), sizes + (sizes[c],)).copy()
 
     def set_params_manual(self, startprob: list[np.ndarray], transmat: list[np.ndarray], means: list[np.ndarray],
                           covars: list[np.ndarray]) -> "CoupledHMM":
-        """Set parameters by hand; ``transmat[c]`` may be (K_c, K_c) (uncoupled)
-        or the full (K_1..K_C, K_c) conditional table."""
-        self.dims_ = [np.asarray(m).shape[1] for m in means]
-        self.means_ = [np.asarray(m, float) for m in means]
-        self.covars_ = [np.asarray(v, float) for v in covars]
-        self.startprob_ = [np.asarray(p, float) for p in startprob]
-        self.transmat_ = []
-        for c, t in enumerate(transmat):
-            t = np.asarray(t, float)
-            _core.check_probabilities(t, f"transmat[{c}]")
-            self.transmat_.append(self._broadcast_own(t, c) if t.ndim == 2 and len(self.dims_) > 1 else t)
-        for c in range(len(self.dims_)):
-            _core.check_probabilities(self.startprob_[c], f"startprob[{c}]")
-            _core.check_covars(self.covars_[c], self.covariance_type, f"covars[{c}]")
+        """Set parameters by hand, one entry per chain c (= stream c): startprob
+        (K_c,), transmat (K_c, K_c) (own-chain only, i.e. uncoupled) or the full
+        conditional table (K_1, ..., K_C, K_c) with ``table[s_1, ..., s_C, j] =
+        p(s^c_t = j | s_{t-1})``, means (K_c, d_c), covars (K_c, d_c) or
+        (K_c, d_c, d_c); K_c from ``n_states``. Every shape and probability is
+        checked (ShapeError naming the chain and the sizes); nothing is set on error."""
+        params = self._checked_params(startprob, transmat, means, covars)
+        self.startprob_, self.transmat_, self.means_, self.covars_ = params
+        self.dims_ = [m.shape[1] for m in self.means_]
         return self
+
+    def _checked_params(self, startprob, transmat, means, covars, broadcast: bool = True) -> tuple:
+        startprob, transmat, means, covars = (list(a) for a in (startprob, transmat, means, covars))
+        C = len(means)
+        if C == 0:
+            raise ShapeError("need at least one chain (one means array per stream), got 0")
+        for label, a in (("startprob", startprob), ("transmat", transmat), ("covars", covars)):
+            if len(a) != C:
+                raise ShapeError(f"{C} chains (one per means array) but {len(a)} {label} arrays")
+        sizes = _core.check_n_states(self.n_states, C)
+        starts, tables, mus, covs = [], [], [], []
+        who = [f"chain {c} (stream {self._stream_name(c)!r}, n_states={K} of {sizes})" for c, K in enumerate(sizes)]
+        for c, K in enumerate(sizes):  # a chain's own sizes first: they name the chain whose count is wrong
+            starts.append(_core.check_probabilities(startprob[c], f"{who[c]}: startprob", (K,)))
+            m, v = _core.check_gaussians(means[c], covars[c], K, self.covariance_type, who[c])
+            mus.append(m)
+            covs.append(v)
+        for c, K in enumerate(sizes):
+            full = sizes + (K,)
+            t = np.asarray(transmat[c], dtype=float)
+            if t.shape == (K, K) and C > 1 and broadcast:
+                t = _core.check_probabilities(t, f"{who[c]}: transmat", (K, K))
+                t = self._broadcast_own(t, c, sizes)
+            elif t.shape != full:
+                own = f" or {(K, K)} (own chain only)" if C > 1 else ""
+                raise ShapeError(f"{who[c]}: transmat must be the conditional table {full}{own}, got shape {t.shape}")
+            tables.append(_core.check_probabilities(t, f"{who[c]}: transmat", full))
+        return starts, tables, mus, covs
+
+    def _check_params(self) -> None:
+        _, _, means, _ = self._checked_params(self.startprob_, self.transmat_, self.means_, self.covars_,
+                                              broadcast=False)
+        _core.check_dims([m.shape[1] for m in means], self.dims_)
 
     def _joint(self) -> tuple[np.ndarray, np.ndarray]:
         dig = self._digits()

@@ -78,7 +78,7 @@ class FactorialHMM(BaseEstimator):
     # -- helpers --------------------------------------------------------------------
     @property
     def _sizes(self) -> tuple[int, ...]:
-        return tuple(int(k) for k in self.n_states)
+        return _core.check_n_states(self.n_states)
 
     def _exact(self) -> bool:
         S = int(np.prod(self._sizes))
@@ -237,10 +237,62 @@ class FactorialHMM(BaseEstimator):
         self.n_iter_ = len(self.log_likelihoods_)
         return self
 
+    # -- parameters ---------------------------------------------------------------------
+    def set_params_manual(self, startprob: Sequence[np.ndarray], transmat: Sequence[np.ndarray],
+                          W: Sequence[np.ndarray], covars: np.ndarray) -> "FactorialHMM":
+        """Set all parameters by hand, e.g. to score with known values: per
+        chain m startprob (K_m,), transmat (K_m, K_m) and the contribution
+        ``W^{(m)}`` (D, K_m) to the mean; the shared covariance C (D,) ("diag")
+        or (D, D) ("full"); K_m from ``n_states``. Every shape and probability
+        is checked (ShapeError naming the chain and the sizes); nothing is set
+        on error. Sets ``n_features_ = D``."""
+        params = self._checked_params(startprob, transmat, W, covars)
+        self.startprob_, self.transmat_, self.W_, self.covars_ = params
+        self.n_features_ = self.W_[0].shape[0]
+        return self
+
+    def _checked_params(self, startprob, transmat, W, covars) -> tuple:
+        sizes = self._sizes
+        M = len(sizes)
+        startprob, transmat, W = list(startprob), list(transmat), list(W)
+        for label, a in (("startprob", startprob), ("transmat", transmat), ("W", W)):
+            if len(a) != M:
+                raise ShapeError(f"n_states={sizes} gives {M} chains but got {len(a)} {label} arrays")
+        W = [np.asarray(w, dtype=float) for w in W]
+        if W[0].ndim != 2 or W[0].shape[0] < 1:
+            raise ShapeError(f"chain 0: W must be (D, K) = (D, {sizes[0]}), got shape {W[0].shape}")
+        D = W[0].shape[0]
+        starts, trans = [], []
+        for m, K in enumerate(sizes):
+            who = f"chain {m} (n_states={K} of {sizes})"
+            starts.append(_core.check_probabilities(startprob[m], f"{who}: startprob", (K,)))
+            trans.append(_core.check_probabilities(transmat[m], f"{who}: transmat", (K, K)))
+            if W[m].shape != (D, K):
+                raise ShapeError(f"{who}: W must be (D, K) = {(D, K)} (D = {D} features, from chain 0), "
+                                 f"got shape {W[m].shape}")
+            if not np.all(np.isfinite(W[m])):
+                raise ShapeError(f"{who}: W must be finite, got NaN or inf")
+        C = np.asarray(covars, dtype=float)
+        want = (D,) if self.covariance_type == "diag" else (D, D)
+        if C.shape != want:
+            raise ShapeError(f"covars must be {want} (the shared {self.covariance_type} covariance of the "
+                             f"{D} features), got shape {C.shape}")
+        if not np.all(np.isfinite(C)):
+            raise ShapeError("covars must be finite, got NaN or inf")
+        _core.check_covars(C if self.covariance_type == "full" else C[None], self.covariance_type, "covars")
+        return starts, trans, W, C
+
+    def _check_params(self) -> None:
+        _, _, W, _ = self._checked_params(self.startprob_, self.transmat_, self.W_, self.covars_)
+        if W[0].shape[0] != self.n_features_:
+            raise ShapeError(f"W has {W[0].shape[0]} rows but the model has n_features_={self.n_features_}; "
+                             "set the parameters with set_params_manual")
+
     # -- inference --------------------------------------------------------------------
     def _check_fitted(self) -> None:
         if not hasattr(self, "W_"):
             raise ConfigError("FactorialHMM is not fitted: call fit(X) first")
+        self._check_params()  # parameters edited by hand would make the kernels read out of bounds
 
     def score_samples(self, X: Any) -> np.ndarray:
         """Per-sample exact log-likelihood, or its variational lower bound."""

@@ -6,7 +6,7 @@ from typing import Sequence
 
 import numpy as np
 
-from polymodal.errors import ConfigError
+from polymodal.errors import ConfigError, ShapeError
 from polymodal.fusion.graphical import _core
 from polymodal.fusion.graphical._base import ExactHMMBase
 
@@ -58,13 +58,15 @@ class MultiStreamHMM(ExactHMMBase):
         self.stream_weights = stream_weights
 
     def _chain_sizes(self) -> tuple[int, ...]:
-        return (self.n_states,)
+        if not isinstance(self.n_states, (int, np.integer)) or isinstance(self.n_states, bool):
+            raise ConfigError(f"n_states must be a positive int, got {self.n_states!r}")
+        return _core.check_n_states(self.n_states)
 
     def _weights(self) -> np.ndarray:
         if self.stream_weights is None:
             return np.ones(len(self.dims_))
         w = np.asarray(self.stream_weights, dtype=float)
-        if w.shape != (len(self.dims_),) or np.any(w < 0):
+        if w.shape != (len(self.dims_),) or not np.all(np.isfinite(w)) or np.any(w < 0):
             raise ConfigError(f"stream_weights must be {len(self.dims_)} non-negative numbers, got {self.stream_weights}")
         return w
 
@@ -76,16 +78,31 @@ class MultiStreamHMM(ExactHMMBase):
 
     def set_params_manual(self, startprob: np.ndarray, transmat: np.ndarray, means: list[np.ndarray],
                           covars: list[np.ndarray]) -> "MultiStreamHMM":
-        """Set all parameters by hand (checked), e.g. to score with known values."""
-        _core.check_probabilities(startprob, "startprob")
-        _core.check_probabilities(transmat, "transmat")
-        for c, cv in enumerate(covars):
-            _core.check_covars(np.asarray(cv, float), self.covariance_type, f"covars[{c}]")
-        self.startprob_, self.transmat_ = np.asarray(startprob, float), np.asarray(transmat, float)
-        self.means_ = [np.asarray(m, float) for m in means]
-        self.covars_ = [np.asarray(c, float) for c in covars]
+        """Set all parameters by hand, e.g. to score with known values: startprob
+        (K,), transmat (K, K), one means (K, d_c) and covars (K, d_c) / (K, d_c, d_c)
+        per stream, with K = ``n_states``. Every shape and probability is checked
+        (ShapeError naming the stream and the sizes); nothing is set on error."""
+        params = self._checked_params(startprob, transmat, means, covars)
+        self.startprob_, self.transmat_, self.means_, self.covars_ = params
         self.dims_ = [m.shape[1] for m in self.means_]
         return self
+
+    def _checked_params(self, startprob, transmat, means, covars) -> tuple:
+        (K,) = self._chain_sizes()
+        means, covars = list(means), list(covars)
+        if len(means) == 0 or len(means) != len(covars):
+            raise ShapeError(f"need one means and one covars array per stream, got {len(means)} streams of means "
+                             f"and {len(covars)} covars")
+        start = _core.check_probabilities(startprob, f"startprob (n_states={K})", (K,))
+        trans = _core.check_probabilities(transmat, f"transmat (n_states={K})", (K, K))
+        pairs = [_core.check_gaussians(m, v, K, self.covariance_type, f"stream {self._stream_name(c)!r} "
+                                       f"(n_states={K})") for c, (m, v) in enumerate(zip(means, covars))]
+        return start, trans, [m for m, _ in pairs], [v for _, v in pairs]
+
+    def _check_params(self) -> None:
+        _, _, means, _ = self._checked_params(self.startprob_, self.transmat_, self.means_, self.covars_)
+        _core.check_dims([m.shape[1] for m in means], self.dims_)
+        self._weights()
 
     def _joint(self) -> tuple[np.ndarray, np.ndarray]:
         return _core._log(self.startprob_), self.transmat_
