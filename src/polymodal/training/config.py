@@ -94,6 +94,7 @@ class TrainerConfig(_Strict):
     progress: bool = True
     monitor: str | None = None  # e.g. val_loss, val_accuracy, val_objective; default per task (docs/engine.md)
     gradient_clip_val: float | None = Field(None, ge=0)
+    checkpoint_every_n_epochs: int = Field(1, gt=0)  # how often last.ckpt is written (and at the final epoch)
 
     @field_validator("devices")
     @classmethod
