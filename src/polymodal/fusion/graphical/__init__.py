@@ -4,6 +4,7 @@ per-class likelihood classifier, and the (multi-view) hidden CRF family
 (exact, or loopy belief propagation with the Bethe log-partition)."""
 
 from polymodal.fusion.graphical._base import HMMPosterior, ViterbiResult
+from polymodal.fusion.graphical.async_hmm import AsynchronousHMM, AsyncViterbiResult
 from polymodal.fusion.graphical._bp import BetheResult, bethe_log_partition
 from polymodal.fusion.graphical._core import MAX_JOINT_STATES
 from polymodal.fusion.graphical.classifier import HMMClassifier, HMMLearnAdapter
@@ -14,6 +15,8 @@ from polymodal.fusion.graphical.ldcrf import LatentDynamicCRF
 from polymodal.fusion.graphical.hmm import MultiStreamHMM
 
 __all__ = [
+    "AsyncViterbiResult",
+    "AsynchronousHMM",
     "BetheResult",
     "CoupledHMM",
     "FactorialHMM",
