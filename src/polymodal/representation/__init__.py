@@ -35,6 +35,7 @@ from polymodal.representation.hashing import (
 )
 from polymodal.representation.rbm import BernoulliRBM, GaussianBernoulliRBM
 from polymodal.representation.rbm_dbn import MultimodalDBN
+from polymodal.representation.dbm import MultimodalDBM
 
 __all__ = [
     "AnalogyResult",
@@ -67,6 +68,7 @@ __all__ = [
     "BernoulliRBM",
     "GaussianBernoulliRBM",
     "MultimodalDBN",
+    "MultimodalDBM",
     "CCAITQ",
     "ITQResult",
     "hamming_distance",
