@@ -41,9 +41,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = load_config(args.config, args.overrides)
     check_trainer_here(config.trainer)
     check_output_dir(Path(config.output_dir) / config.name, "config key 'output_dir'")
-    result = fit(config, resume=args.resume or False, overwrite=args.overwrite)
+    result = fit(config, resume=args.resume or False, overwrite=args.overwrite,
+                 resume_with_changes=args.resume_with_changes)
     if result is None:  # a non-zero DDP rank
         return 0
+    if result.already_finished:
+        print(f"run {result.run_dir} had already finished ({result.epochs} epochs); nothing was retrained "
+              "(to train longer: --resume --resume-with-changes trainer.max_epochs=N)", file=sys.stderr)
     print(f"best checkpoint: {result.best_checkpoint}")
     for split, values in (("val", result.val_metrics), ("test", result.test_metrics)):
         print(f"{split}: " + ", ".join(f"{k}={v:.4f}" for k, v in values.items()))
@@ -123,7 +127,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("overrides", nargs="*", help="dotted overrides, e.g. trainer.max_epochs=20 seed=3")
     train.add_argument("--resume", nargs="?", const=True, default=None, metavar="CHECKPOINT",
                        help="continue the run (from its last.ckpt, or the given checkpoint)")
-    train.add_argument("--overwrite", action="store_true", help="replace an existing run's checkpoints")
+    train.add_argument("--overwrite", action="store_true",
+                       help="replace an existing run (only once the new one has trained; the old one survives failures)")
+    train.add_argument("--resume-with-changes", action="store_true",
+                       help="with --resume: allow changes to trainer.max_epochs/patience/progress/"
+                       "checkpoint_every_n_epochs and data.num_workers (other changes are refused)")
     train.set_defaults(func=cmd_train)
 
     ev = sub.add_parser("evaluate", help="evaluate a checkpoint on its run's test split",

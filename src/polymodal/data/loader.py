@@ -6,7 +6,9 @@ mfeat just setting it up). When every modality is one dense array,
 :class:`IndexBatchLoader` slices pre-built tensors instead. Its shuffling order
 is a pure function of ``(seed, epoch)``, so a resumed run sees exactly the
 batches an uninterrupted run would, and under DDP each rank takes a disjoint,
-equally sized shard (as `DistributedSampler` does).
+equally sized shard (as `DistributedSampler` does). The `DataLoader` path for
+variable-length data shuffles with :class:`EpochPermutationSampler`, the same
+``(seed, epoch)`` permutation, so it resumes exactly too.
 """
 
 from __future__ import annotations
@@ -21,7 +23,61 @@ from polymodal.data.batch import Batch
 from polymodal.data.collate import collate
 from polymodal.data.dataset import MultimodalDataset, as_model_tensor
 
-__all__ = ["IndexBatchLoader", "make_loader"]
+__all__ = ["EpochPermutationSampler", "IndexBatchLoader", "epoch_permutation", "make_loader"]
+
+
+def _rank_world() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def epoch_permutation(n: int, seed: int, epoch: int, shuffle: bool = True) -> torch.Tensor:
+    """This rank's sample order for ``epoch``: a permutation of ``range(n)``
+    seeded by ``(seed, epoch)`` alone (or ``arange`` without shuffling), padded
+    by wrap-around and strided across DDP ranks as `DistributedSampler` does."""
+    if shuffle:
+        generator = torch.Generator().manual_seed(int(seed) * 1_000_003 + int(epoch))
+        order = torch.randperm(n, generator=generator)
+    else:
+        order = torch.arange(n)
+    rank, world = _rank_world()
+    if world > 1:  # pad by wrapping so every rank gets the same count
+        per_rank = -(-n // world)
+        order = torch.cat([order, order[: per_rank * world - n]])
+        order = order[rank::world]
+    return order
+
+
+class EpochPermutationSampler(torch.utils.data.DistributedSampler):
+    """Sampler for `DataLoader`: each epoch's order is
+    :func:`epoch_permutation` ``(n, seed, epoch)``, a pure function of the seed
+    and the epoch Lightning sets (``set_epoch``), never of a generator's
+    history, so a resumed run draws the batches an uninterrupted one would.
+
+    It subclasses `DistributedSampler` only so that Lightning keeps it under
+    DDP (it shards by rank itself, found at iteration time). ``generator``
+    (the loader's, which seeds worker processes) is re-seeded per epoch too.
+    """
+
+    def __init__(self, n: int, seed: int = 0, generator: torch.Generator | None = None) -> None:  # noqa: D107
+        self.n = int(n)
+        self.seed = int(seed)
+        self.epoch = 0
+        self.generator = generator
+        self.shuffle = True
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+        if self.generator is not None:
+            self.generator.manual_seed(self.seed * 1_000_003 + self.epoch)
+
+    def __iter__(self):
+        return iter(epoch_permutation(self.n, self.seed, self.epoch).tolist())
+
+    def __len__(self) -> int:
+        _, world = _rank_world()
+        return -(-self.n // world)
 
 
 class IndexBatchLoader:
@@ -63,23 +119,10 @@ class IndexBatchLoader:
         self.epoch = int(epoch)
 
     def _rank_world(self) -> tuple[int, int]:
-        if dist.is_available() and dist.is_initialized():
-            return dist.get_rank(), dist.get_world_size()
-        return 0, 1
+        return _rank_world()
 
     def _indices(self) -> torch.Tensor:
-        n = len(self.dataset)
-        if self.shuffle:
-            generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-            order = torch.randperm(n, generator=generator)
-        else:
-            order = torch.arange(n)
-        rank, world = self._rank_world()
-        if world > 1:  # pad by wrapping so every rank gets the same count
-            per_rank = -(-n // world)
-            order = torch.cat([order, order[: per_rank * world - n]])
-            order = order[rank::world]
-        return order
+        return epoch_permutation(len(self.dataset), self.seed, self.epoch, self.shuffle)
 
     def __len__(self) -> int:
         _, world = self._rank_world()
@@ -103,10 +146,12 @@ def make_loader(
     dataset: MultimodalDataset, batch_size: int, *, shuffle: bool = False, seed: int = 0, num_workers: int = 0
 ):
     """The fastest loader that fits ``dataset``: index batching when dense,
-    otherwise a `DataLoader` with :func:`collate` (padding sequences)."""
+    otherwise a `DataLoader` with :func:`collate` (padding sequences). Either
+    way a shuffled order is a function of ``(seed, epoch)`` only."""
     if dataset.fixed_shape:
         return IndexBatchLoader(dataset, batch_size, shuffle=shuffle, seed=seed)
     generator = torch.Generator().manual_seed(seed)
+    sampler = EpochPermutationSampler(len(dataset), seed, generator) if shuffle else None
     return torch.utils.data.DataLoader(
-        dataset, batch_size=batch_size, shuffle=shuffle, collate_fn=collate, num_workers=num_workers, generator=generator
+        dataset, batch_size=batch_size, sampler=sampler, collate_fn=collate, num_workers=num_workers, generator=generator
     )

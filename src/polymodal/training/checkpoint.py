@@ -1,9 +1,20 @@
-"""Checkpoint files: atomic writes, safe loading (``weights_only=True``)."""
+"""Checkpoint files: atomic, sealed writes; verified, safe loads.
+
+A checkpoint is torch's zip format plus one extra member, ``<archive>/.data/
+polymodal_sha256``: the SHA-256 of every other member (name and bytes, in
+order), written at save time. :func:`load_checkpoint_file` checks the zip CRC
+of every member, then loads with ``weights_only=True`` (no code from the file
+runs), then recomputes the SHA-256 and compares; every failure is a
+:class:`~polymodal.errors.CheckpointError` naming the file and what failed.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -11,44 +22,188 @@ import torch
 
 from polymodal.errors import CheckpointError
 
-__all__ = ["atomic_save", "load_checkpoint_file"]
+__all__ = ["atomic_save", "atomic_write_text", "load_checkpoint_file", "verify_checkpoint_file", "HASH_MEMBER"]
+
+HASH_MEMBER = ".data/polymodal_sha256"  # under the archive's top folder
+_ZIP_MAGIC = b"PK\x03\x04"
 
 
-def atomic_save(obj: Any, path: str | Path) -> None:
-    """``torch.save`` to a temporary file in the same folder, fsync, then
-    ``os.replace``: a crash leaves either the old file or the new one, never a
-    truncated one."""
-    path = Path(path)
+def _umask() -> int:
+    try:  # Linux: read it without changing it (os.umask is process-wide and racy)
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # e.g. Windows: directories cannot be opened
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _content_digest(archive: zipfile.ZipFile, skip: str | None = None) -> str:
+    """SHA-256 over (name, size, bytes) of every member but ``skip``; reading
+    each member checks its zip CRC (``zipfile.BadZipFile`` on mismatch)."""
+    digest = hashlib.sha256()
+    for info in archive.infolist():
+        if info.filename == skip:
+            continue
+        data = archive.read(info)
+        digest.update(info.filename.encode() + b"\0" + str(len(data)).encode() + b"\0")
+        digest.update(data)
+    return digest.hexdigest()
+
+
+def _hash_member_name(archive: zipfile.ZipFile) -> str:
+    first = archive.infolist()[0].filename
+    return f"{first.split('/', 1)[0]}/{HASH_MEMBER}"
+
+
+def _write_atomically(path: Path, write) -> None:
+    """Create ``path`` by ``write(tmp_path)`` in the same folder, fsync, then
+    ``os.replace``: a crash leaves the old file or the new one, never a part.
+    The file gets the mode a plain ``open`` would (0o666 minus the umask)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(obj, handle)
-            handle.flush()
+        os.fchmod(fd, 0o666 & ~_umask())
+        os.close(fd)
+        write(tmp)
+        with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    _fsync_dir(path.parent)
 
 
-def load_checkpoint_file(path: str | Path, map_location: Any = "cpu") -> dict[str, Any]:
-    """Load a checkpoint without executing code from it (``weights_only=True``).
+def atomic_save(obj: Any, path: str | Path) -> None:
+    """``torch.save`` ``obj`` to ``path`` atomically (temporary file in the same
+    folder, fsync, ``os.replace``), sealed with the SHA-256 of its content."""
 
-    Raises :class:`CheckpointError` naming the file when it is missing,
-    truncated, corrupted or not a checkpoint.
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as handle:
+            torch.save(obj, handle)
+        with zipfile.ZipFile(tmp, "a") as archive:
+            archive.writestr(_hash_member_name(archive), _content_digest(archive))
+
+    _write_atomically(Path(path), write)
+
+
+def atomic_write_text(text: str, path: str | Path) -> None:
+    """Write a text file atomically (same guarantees as :func:`atomic_save`)."""
+
+    def write(tmp: str) -> None:
+        Path(tmp).write_text(text)
+
+    _write_atomically(Path(path), write)
+
+
+def _hostile_global(message: str) -> str | None:
+    found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", message) or re.search(r"Unsupported (\w+ \S+)", message)
+    return found.group(1) if found else None
+
+
+def verify_checkpoint_file(path: str | Path) -> str:
+    """Check that ``path`` is a complete, unaltered polymodal checkpoint: a
+    readable, non-empty zip whose every member matches its CRC and whose
+    content matches the SHA-256 sealed at save time. Returns the digest;
+    raises :class:`CheckpointError` saying which check failed."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(4)
+            size = os.fstat(handle.fileno()).st_size
+            if size == 0:
+                raise CheckpointError(f"checkpoint {path} is empty (0 bytes)")
+            if head != _ZIP_MAGIC:
+                raise CheckpointError(f"checkpoint {path} is not a torch zip checkpoint (it does not start with a zip header)")
+            try:
+                with zipfile.ZipFile(handle) as archive:
+                    if not archive.infolist():
+                        raise CheckpointError(f"checkpoint {path} is a zip file with no members")
+                    name = _hash_member_name(archive)
+                    try:
+                        digest = _content_digest(archive, skip=name)
+                    except zipfile.BadZipFile as error:
+                        raise CheckpointError(f"checkpoint {path} is corrupted: {error}") from None
+                    try:
+                        sealed = archive.read(name).decode("ascii", "replace")
+                    except KeyError:
+                        return ""  # no seal: load_checkpoint_file decides
+                    except zipfile.BadZipFile as error:
+                        raise CheckpointError(f"checkpoint {path} is corrupted: {error}") from None
+            except CheckpointError:
+                raise
+            except zipfile.BadZipFile as error:
+                raise CheckpointError(
+                    f"checkpoint {path} is truncated or corrupted: no valid zip directory ({size} bytes; {error})"
+                ) from None
+            except Exception as error:  # noqa: BLE001 - zipfile raises many types on mangled headers
+                raise CheckpointError(
+                    f"checkpoint {path} is corrupted: its zip structure is invalid ({type(error).__name__}: {error})"
+                ) from None
+    except PermissionError:
+        raise CheckpointError(f"cannot read checkpoint {path}: permission denied") from None
+    except IsADirectoryError:
+        raise CheckpointError(f"checkpoint {path} is a directory, not a file") from None
+    except FileNotFoundError:
+        raise CheckpointError(f"checkpoint file not found: {path}") from None
+    if sealed != digest:
+        raise CheckpointError(
+            f"checkpoint {path} is corrupted: its content SHA-256 {digest[:16]}... does not match the one "
+            f"sealed at save time ({sealed[:16]}...)"
+        )
+    return digest
+
+
+def load_checkpoint_file(path: str | Path, map_location: Any = "cpu", *, require_seal: bool = True) -> dict[str, Any]:
+    """Verify (:func:`verify_checkpoint_file`) and load a checkpoint without
+    executing code from it (``weights_only=True``).
+
+    ``require_seal=False`` accepts a checkpoint without polymodal's SHA-256
+    seal (written by plain ``torch.save`` or Lightning); its CRCs are still
+    checked. Raises :class:`CheckpointError` naming the file and what failed:
+    missing, empty, unreadable, truncated, corrupted (CRC or SHA-256), code
+    inside, not a Lightning/polymodal checkpoint.
     """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise CheckpointError(f"checkpoint file not found: {path}")
+    digest = verify_checkpoint_file(path)
     try:
         checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+    except PermissionError:
+        raise CheckpointError(f"cannot read checkpoint {path}: permission denied") from None
     except Exception as error:  # noqa: BLE001 - torch raises many types for bad files
+        text = str(error)
+        hostile = _hostile_global(text)
+        if "Weights only load failed" in text or hostile:
+            raise CheckpointError(
+                f"checkpoint {path} refused: it holds pickled code or objects ({hostile or 'not plain data'}), and "
+                "polymodal loads only tensors and plain data (weights_only=True); it was not written by polymodal"
+            ) from None
+        first = text.strip().splitlines()[0][:200] if text.strip() else ""
+        raise CheckpointError(f"checkpoint {path} is corrupted: torch cannot read it ({type(error).__name__}: {first})") from None
+    if not digest and require_seal:
         raise CheckpointError(
-            f"cannot read checkpoint {path}: the file is corrupted, truncated or not a torch checkpoint "
-            f"({type(error).__name__}: {str(error).splitlines()[0][:200]})"
-        ) from None
+            f"checkpoint {path} has no polymodal integrity seal (written by another tool or an older polymodal); "
+            "its integrity cannot be verified (load it with load_checkpoint_file(path, require_seal=False) if you trust it)"
+        )
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise CheckpointError(f"{path} is not a polymodal/Lightning checkpoint (no 'state_dict' entry)")
     return checkpoint

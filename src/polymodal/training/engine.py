@@ -10,6 +10,7 @@ code change.
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import time
 import warnings
@@ -19,20 +20,24 @@ from typing import Any
 
 import lightning.pytorch as pl
 import torch
-from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, TQDMProgressBar
-from lightning.pytorch.loggers import CSVLogger
+import yaml
+from lightning.pytorch.callbacks import TQDMProgressBar
 
 from polymodal.data.datamodule import MultimodalDataModule
 from polymodal.errors import CheckpointError, ConfigError
-from polymodal.training.checkpoint import atomic_save, load_checkpoint_file
+from polymodal.training.checkpoint import atomic_save, atomic_write_text, load_checkpoint_file
 from polymodal.training.checkpoint_io import AtomicCheckpointIO
 from polymodal.training.config import ExperimentConfig, parse_config
 from polymodal.training.model import ModelOutput, MultimodalModel
 from polymodal.training.module import MultimodalLightningModule, RNGStateCallback
 from polymodal.training.registry import build
+from polymodal.training.resume import check_resume_config, check_state_fits, is_ddp_worker, replace_run
+from polymodal.training.run_checkpoints import ResumableEarlyStopping, RunCheckpoints, run_state
 from polymodal.training.tasks import Task, check_monitor, get_task
 
 __all__ = ["FitResult", "build_datamodule", "build_model", "fit", "evaluate", "predict", "load_trained"]
+
+logger = logging.getLogger("polymodal")
 
 
 @dataclass
@@ -50,6 +55,7 @@ class FitResult:
     epochs: int
     n_parameters: int
     datamodule: MultimodalDataModule = field(repr=False)
+    already_finished: bool = False  # a resume found the run finished and did not retrain
 
 
 def build_datamodule(config: ExperimentConfig, dataset=None) -> MultimodalDataModule:
@@ -160,12 +166,12 @@ def _trainer(config: ExperimentConfig, run_dir: Path, task: Task, has_val: bool,
         monitor = t.monitor
         mode = "max" if any(k in monitor for k in ("accuracy", "f1", "r2", "pearson")) else "min"
     callbacks: list[pl.Callback] = [
-        ModelCheckpoint(dirpath=run_dir / "checkpoints", filename="best", monitor=monitor, mode=mode,
-                        save_top_k=1, save_last="link", enable_version_counter=False),
+        RunCheckpoints(run_dir / "checkpoints", run_dir / "logs" / "metrics.csv", monitor, mode,
+                       every_n_epochs=t.checkpoint_every_n_epochs),
         RNGStateCallback(),
     ]
     if t.patience is not None:
-        callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=t.patience))
+        callbacks.append(ResumableEarlyStopping(monitor=monitor, mode=mode, patience=t.patience))
     if t.progress:
         callbacks.append(TQDMProgressBar(leave=False))
     return pl.Trainer(
@@ -179,11 +185,10 @@ def _trainer(config: ExperimentConfig, run_dir: Path, task: Task, has_val: bool,
         gradient_clip_val=t.gradient_clip_val,
         callbacks=callbacks,
         plugins=[AtomicCheckpointIO()],
-        logger=CSVLogger(save_dir=str(run_dir), name="logs", version=""),
+        logger=False,  # RunCheckpoints writes logs/metrics.csv from the history stored in the checkpoints
         enable_progress_bar=t.progress,
         enable_model_summary=False,
         num_sanity_val_steps=0,
-        log_every_n_steps=1,
         limit_val_batches=1.0 if has_val else 0,
         default_root_dir=str(run_dir),
     )
@@ -198,14 +203,53 @@ def _fit_post_hoc(model: MultimodalModel, datamodule: MultimodalDataModule) -> N
         model.fusion.fit_combiner(output.branch_logits, output.branch_present, target)
 
 
+def _has_checkpoints(run_dir: Path) -> bool:
+    folder = run_dir / "checkpoints"
+    return folder.is_dir() and any(p.suffix == ".ckpt" for p in folder.iterdir())
+
+
+def _remove_temporaries(folder: Path) -> None:
+    """Delete ``.<name>.*.tmp`` files a killed atomic write left behind."""
+    if folder.is_dir():
+        for path in folder.glob(".*.tmp"):
+            path.unlink(missing_ok=True)
+
+
+def _resume_point(run_dir: Path, resume: bool | str | Path) -> tuple[Path | None, dict | None, dict]:
+    """``(checkpoint path, checkpoint, stored config)`` to resume from; the
+    path is ``None`` for a run killed before it completed an epoch."""
+    if isinstance(resume, bool):
+        path = run_dir / "checkpoints" / "last.ckpt"
+        if not path.exists() and not path.is_symlink():
+            stored = run_dir / "config.yaml"
+            if stored.is_file() and not _has_checkpoints(run_dir):  # killed before its first epoch ended
+                try:
+                    return None, None, yaml.safe_load(stored.read_text()) or {}
+                except yaml.YAMLError as error:
+                    raise ConfigError(f"the run's stored config {stored} is not valid YAML: {error}") from None
+            raise CheckpointError(f"nothing to resume: {path} does not exist (start the run without --resume)")
+    else:
+        path = Path(resume)
+    checkpoint = load_checkpoint_file(path)
+    stored = (checkpoint.get("hyper_parameters") or {}).get("config")
+    if not stored:
+        raise CheckpointError(f"{path} holds no polymodal config (was it written by polymodal.fit?)")
+    return path, checkpoint, stored
+
+
 def fit(
     config: ExperimentConfig | dict[str, Any] | None = None,
     *,
     dataset=None,
     resume: bool | str | Path = False,
     overwrite: bool = False,
+    resume_with_changes: bool = False,
 ) -> FitResult | None:
     """Train the experiment ``config`` describes; evaluate the best checkpoint.
+
+    The run folder ``<output_dir>/<name>`` holds ``config.yaml`` (the resolved
+    config), ``checkpoints/best.ckpt`` (best epoch), ``checkpoints/last.ckpt``
+    (latest completed epoch), ``logs/metrics.csv`` and ``result.json``.
 
     Parameters
     ----------
@@ -214,87 +258,139 @@ def fit(
     dataset : MultimodalDataset, optional
         Use this dataset instead of ``config.data.name``.
     resume : bool or path
-        Continue from ``<run_dir>/checkpoints/last.ckpt`` (True) or a path.
+        Continue from ``<run_dir>/checkpoints/last.ckpt`` (True) or a path. The
+        config must equal the stored one (:class:`ConfigError` lists the
+        differing keys); a finished run is not retrained (the result has
+        ``already_finished=True``).
     overwrite : bool
-        Delete an existing run folder's checkpoints instead of refusing.
+        Replace an existing run. Config, data and model are validated first;
+        the new run is trained in ``.<name>.new`` beside the old one and
+        swapped in only when it is complete, so the old run survives any failure.
+    resume_with_changes : bool
+        Allow a resume whose config differs only in
+        :data:`~polymodal.training.resume.SAFE_RESUME_CHANGES` (``max_epochs``,
+        ``patience``, ``num_workers``, ...).
 
     Returns ``None`` on non-zero DDP ranks.
     """
     config = parse_config(config)
     run_dir = Path(config.output_dir) / config.name
-    ckpt_dir = run_dir / "checkpoints"
-    ckpt_path = None
+    worker = is_ddp_worker()
+    if resume and overwrite:
+        raise ConfigError("resume and overwrite exclude each other: resume continues a run, overwrite replaces it")
+    ckpt_path = checkpoint = None
     if resume:
-        ckpt_path = Path(resume) if not isinstance(resume, bool) else ckpt_dir / "last.ckpt"
-        load_checkpoint_file(ckpt_path)  # clear error now if missing or corrupted
-    elif ckpt_dir.exists() and any(ckpt_dir.iterdir()):
-        if not overwrite:
-            raise CheckpointError(
-                f"run folder {run_dir} already has checkpoints; resume it (--resume), "
-                "pass --overwrite, or choose another name/output_dir"
-            )
-        shutil.rmtree(ckpt_dir)
-        shutil.rmtree(run_dir / "logs", ignore_errors=True)
+        ckpt_path, checkpoint, stored = _resume_point(run_dir, resume)
+        check_resume_config(stored, config.model_dump(mode="json"), str(ckpt_path or run_dir), resume_with_changes)
+    elif _has_checkpoints(run_dir) and not overwrite:
+        raise CheckpointError(
+            f"run folder {run_dir} already has checkpoints; resume it (--resume), "
+            "pass --overwrite, or choose another name/output_dir"
+        )
 
+    # everything is built and checked before the run folder is touched
     pl.seed_everything(config.seed, workers=True, verbose=False)
     datamodule, task, model = _data_task_model(config, dataset)
     task.check_target(torch.as_tensor(datamodule.dataset.target))
-    module = MultimodalLightningModule(model, task, config.optim.model_dump(), config.model_dump(mode="json"))
     has_val = len(datamodule.val_set) > 0
     check_monitor(task, config.trainer.monitor, has_val)
-    trainer = _trainer(config, run_dir, task, has_val, model.decision_level)
+    if checkpoint is not None:
+        check_state_fits(model, checkpoint["state_dict"], str(ckpt_path))
+        state = run_state(checkpoint)
+        if state and (state["stopped_early"] or state["epochs_completed"] >= config.trainer.max_epochs):
+            if not worker:
+                atomic_write_text(_config_yaml(config), run_dir / "config.yaml")
+            return _complete(config, run_dir, datamodule, task, model, 0.0, state, already_finished=True)
 
-    start = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-        warnings.filterwarnings("ignore", message=".*is smaller than the logging interval.*")
-        warnings.filterwarnings("ignore", message=".*Experiment logs directory.*")
-        trainer.fit(
-            module,
-            train_dataloaders=datamodule.train_dataloader(),
-            val_dataloaders=datamodule.val_dataloader() if has_val else None,
-            ckpt_path=str(ckpt_path) if ckpt_path else None,
-        )
-    train_seconds = time.perf_counter() - start
-    if not trainer.is_global_zero:
-        return None
+    replacing = overwrite and _has_checkpoints(run_dir)
+    work_dir = run_dir.parent / f".{config.name}.new" if replacing else run_dir
+    if not worker:
+        if replacing and work_dir.exists():
+            shutil.rmtree(work_dir)
+        _remove_temporaries(work_dir / "checkpoints")
+        atomic_write_text(_config_yaml(config), work_dir / "config.yaml")
+    try:
+        module = MultimodalLightningModule(model, task, config.optim.model_dump(), config.model_dump(mode="json"))
+        trainer = _trainer(config, work_dir, task, has_val, model.decision_level)
+        start = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+            warnings.filterwarnings("ignore", message=".*is smaller than the logging interval.*")
+            trainer.fit(
+                module,
+                train_dataloaders=datamodule.train_dataloader(),
+                val_dataloaders=datamodule.val_dataloader() if has_val else None,
+                ckpt_path=str(ckpt_path) if ckpt_path else None,
+            )
+        train_seconds = time.perf_counter() - start
+        if not trainer.is_global_zero:
+            return None
+        state = trainer.checkpoint_callback.state_dict()
+        result = _complete(config, work_dir, datamodule, task, module.model, train_seconds, state, write=not replacing)
+    except BaseException:
+        if replacing and not worker:
+            shutil.rmtree(work_dir, ignore_errors=True)
+        raise
+    if replacing:
+        replace_run(work_dir, run_dir)
+        result.run_dir = run_dir
+        result.best_checkpoint = run_dir / "checkpoints" / result.best_checkpoint.name
+        _write_result(result)
+    return result
 
-    best = trainer.checkpoint_callback.best_model_path
-    best_path = Path(best) if best else ckpt_dir / "last.ckpt"
+
+def _config_yaml(config: ExperimentConfig) -> str:
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+
+
+def _complete(config: ExperimentConfig, run_dir: Path, datamodule: MultimodalDataModule, task: Task,
+              model: MultimodalModel, train_seconds: float, state: dict | None, *, already_finished: bool = False,
+              write: bool = True) -> FitResult:
+    """Load the best checkpoint, fit post-hoc parts, evaluate, write result.json."""
+    ckpt_dir = run_dir / "checkpoints"
+    best_path = ckpt_dir / "best.ckpt" if (ckpt_dir / "best.ckpt").exists() else ckpt_dir / "last.ckpt"
     checkpoint = load_checkpoint_file(best_path)
-    module.load_state_dict(checkpoint["state_dict"])
-    model = module.model.cpu()
-    _fit_post_hoc(model, datamodule)
-    if getattr(model.fusion, "needs_fit", False):  # store the fitted combiner with the weights
+    model.load_state_dict({k.removeprefix("model."): v for k, v in checkpoint["state_dict"].items()})
+    model = model.cpu()
+    if getattr(model.fusion, "needs_fit", False) and not bool(getattr(model.fusion, "combiner_fitted", False)):
+        _fit_post_hoc(model, datamodule)
         checkpoint["state_dict"] = {f"model.{k}": v for k, v in model.state_dict().items()}
-        atomic_save(checkpoint, best_path)
+        atomic_save(checkpoint, best_path)  # store the fitted combiner with the weights
 
-    val_metrics = evaluate(model, task, datamodule.val_dataloader()) if has_val else {}
-    test_metrics = evaluate(model, task, datamodule.test_dataloader())
+    has_val = len(datamodule.val_set) > 0
     result = FitResult(
         model=model,
         task=task,
         config=config,
         run_dir=run_dir,
         best_checkpoint=best_path,
-        val_metrics=val_metrics,
-        test_metrics=test_metrics,
+        val_metrics=evaluate(model, task, datamodule.val_dataloader()) if has_val else {},
+        test_metrics=evaluate(model, task, datamodule.test_dataloader()),
         train_seconds=train_seconds,
-        epochs=trainer.current_epoch,
+        epochs=int((state or {}).get("epochs_completed", 0)),
         n_parameters=model.n_parameters(),
         datamodule=datamodule,
+        already_finished=already_finished,
     )
+    if already_finished:
+        why = "stopped early" if (state or {}).get("stopped_early") else f"reached max_epochs={config.trainer.max_epochs}"
+        logger.warning("run %s had already finished (%d epochs, %s); nothing was retrained", run_dir, result.epochs, why)
+    if write:
+        _write_result(result)
+    return result
+
+
+def _write_result(result: FitResult) -> None:
     summary = {
-        "name": config.name,
-        "best_checkpoint": str(best_path),
-        "val": val_metrics,
-        "test": test_metrics,
-        "train_seconds": train_seconds,
+        "name": result.config.name,
+        "best_checkpoint": str(result.best_checkpoint),
+        "val": result.val_metrics,
+        "test": result.test_metrics,
+        "train_seconds": result.train_seconds,
         "epochs": result.epochs,
         "n_parameters": result.n_parameters,
     }
-    (run_dir / "result.json").write_text(json.dumps(summary, indent=2))
-    return result
+    atomic_write_text(json.dumps(summary, indent=2), result.run_dir / "result.json")
 
 
 def load_trained(checkpoint_path: str | Path, dataset=None):
@@ -311,10 +407,6 @@ def load_trained(checkpoint_path: str | Path, dataset=None):
     config = parse_config(raw)
     datamodule, task, model = _data_task_model(config, dataset)
     state = {k.removeprefix("model."): v for k, v in checkpoint["state_dict"].items()}
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as error:
-        raise CheckpointError(
-            f"checkpoint {checkpoint_path} does not fit the model its config describes: {str(error)[:300]}"
-        ) from None
+    check_state_fits(model, checkpoint["state_dict"], str(checkpoint_path))
+    model.load_state_dict(state)
     return model.eval(), task, config, datamodule

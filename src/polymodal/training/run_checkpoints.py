@@ -1,0 +1,144 @@
+"""The run's checkpoints and metrics history, written together at each epoch end.
+
+:class:`RunCheckpoints` replaces Lightning's ``ModelCheckpoint`` +
+``CSVLogger`` pair so that what is on disk is always one consistent state:
+
+- ``best.ckpt``: the best epoch so far by the monitored metric;
+- ``last.ckpt``: the latest completed epoch (a real file, every
+  ``every_n_epochs`` epochs and at the final epoch), from which a killed run
+  resumes;
+- ``logs/metrics.csv``: one row per completed epoch, rewritten atomically
+  from the history that is stored *inside* the checkpoints, so a resumed
+  run keeps every row before its resume point and re-derives the rest.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+from lightning.pytorch.callbacks import Checkpoint, EarlyStopping
+
+from polymodal.training.checkpoint import atomic_write_text
+
+__all__ = ["RunCheckpoints", "ResumableEarlyStopping", "run_state", "STATE_KEY"]
+
+STATE_KEY = "polymodal.RunCheckpoints"
+
+
+def run_state(checkpoint: dict[str, Any]) -> dict[str, Any] | None:
+    """The :class:`RunCheckpoints` state stored in a checkpoint (``None`` if absent)."""
+    return (checkpoint.get("callbacks") or {}).get(STATE_KEY)
+
+
+def format_history(history: list[dict[str, float]]) -> str:
+    """``epoch,step,<metrics sorted>`` CSV text, one row per epoch."""
+    keys = sorted({k for row in history for k in row} - {"epoch", "step"})
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["epoch", "step", *keys])
+    for row in history:
+        writer.writerow([int(row["epoch"]), int(row["step"]), *(repr(row[k]) if k in row else "" for k in keys)])
+    return out.getvalue()
+
+
+class RunCheckpoints(Checkpoint):
+    """Save ``best.ckpt`` / ``last.ckpt`` and ``metrics.csv`` after every
+    training epoch (after validation, early stopping and the epoch's
+    ``train_loss`` are all settled, so a checkpoint is a completed epoch).
+
+    Parameters
+    ----------
+    dirpath : path
+        The run's ``checkpoints`` folder.
+    metrics_path : path
+        Where the metrics history is written (``logs/metrics.csv``).
+    monitor, mode : str
+        Metric that picks ``best.ckpt``, ``"min"`` or ``"max"``; NaN never improves.
+    every_n_epochs : int
+        Write ``last.ckpt`` every this many epochs (and at the final one).
+    """
+
+    def __init__(self, dirpath: str | Path, metrics_path: str | Path, monitor: str, mode: str, every_n_epochs: int = 1):
+        self.dirpath = Path(dirpath)
+        self.metrics_path = Path(metrics_path)
+        self.monitor = monitor
+        self.mode = mode
+        self.every_n_epochs = int(every_n_epochs)
+        self.best_score: float | None = None
+        self.best_epoch: int | None = None
+        self.history: list[dict[str, float]] = []
+        self.epochs_completed = 0
+        self.stopped_early = False
+
+    @property
+    def state_key(self) -> str:
+        return STATE_KEY
+
+    @property
+    def best_path(self) -> Path:
+        return self.dirpath / "best.ckpt"
+
+    @property
+    def last_path(self) -> Path:
+        return self.dirpath / "last.ckpt"
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "monitor": self.monitor,
+            "mode": self.mode,
+            "best_score": self.best_score,
+            "best_epoch": self.best_epoch,
+            "history": [dict(row) for row in self.history],
+            "epochs_completed": self.epochs_completed,
+            "stopped_early": self.stopped_early,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state.get("monitor") == self.monitor:  # a changed monitor starts its own best
+            self.best_score = state.get("best_score")
+            self.best_epoch = state.get("best_epoch")
+        self.history = [dict(row) for row in state.get("history", [])]
+        self.epochs_completed = int(state.get("epochs_completed", 0))
+        self.stopped_early = bool(state.get("stopped_early", False))
+
+    def _improved(self, score: float | None) -> bool:
+        if score is None or not math.isfinite(score):
+            return False
+        if self.best_score is None:
+            return True
+        return score < self.best_score if self.mode == "min" else score > self.best_score
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        epoch = trainer.current_epoch
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if getattr(v, "numel", lambda: 1)() == 1}
+        self.history = [row for row in self.history if row["epoch"] < epoch]
+        self.history.append({"epoch": epoch, "step": trainer.global_step, **metrics})
+        self.epochs_completed = epoch + 1
+        self.stopped_early = bool(trainer.should_stop)
+        improved = bool(trainer.strategy.broadcast(self._improved(metrics.get(self.monitor))))
+        if improved:
+            self.best_score, self.best_epoch = metrics[self.monitor], epoch
+            trainer.save_checkpoint(self.best_path)
+        final = self.epochs_completed >= trainer.max_epochs or trainer.should_stop
+        if final or self.epochs_completed % self.every_n_epochs == 0:
+            trainer.save_checkpoint(self.last_path)
+        if trainer.is_global_zero:
+            atomic_write_text(format_history(self.history), self.metrics_path)
+
+
+class ResumableEarlyStopping(EarlyStopping):
+    """Lightning's early stopping, but a resumed run keeps the *configured*
+    patience (Lightning restores the checkpoint's), so an allowed change of
+    ``trainer.patience`` on resume takes effect."""
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        patience = self.patience
+        super().load_state_dict(state_dict)
+        self.patience = patience
