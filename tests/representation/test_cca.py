@@ -35,14 +35,15 @@ def inv_sqrt(C):
 
 
 def rcca_correlations(X, Y, reg):
-    """Independent regularised CCA on standardised views (symmetric whitening)."""
+    """Independent regularised CCA on standardised views (symmetric whitening): the
+    objective a^T Cxy b under a^T[(1-reg) Cxx + reg I]a = b^T[(1-reg) Cyy + reg I]b = 1."""
     Xs = (X - X.mean(0)) / X.std(0, ddof=1)
     Ys = (Y - Y.mean(0)) / Y.std(0, ddof=1)
     n = len(X)
     Cxx, Cyy, Cxy = Xs.T @ Xs / (n - 1), Ys.T @ Ys / (n - 1), Xs.T @ Ys / (n - 1)
     Cxx = (1 - reg) * Cxx + reg * np.eye(len(Cxx))
     Cyy = (1 - reg) * Cyy + reg * np.eye(len(Cyy))
-    return svd(inv_sqrt(Cxx) @ ((1 - reg) * Cxy) @ inv_sqrt(Cyy), compute_uv=False)
+    return svd(inv_sqrt(Cxx) @ Cxy @ inv_sqrt(Cyy), compute_uv=False)
 
 
 @pytest.mark.parametrize("scale", [True, False])
@@ -98,15 +99,57 @@ def test_regularised_matches_independent(reg):
     X, Y = correlated(seed=3)
     cca = CCA(n_components=4, reg=reg).fit(X, Y)
     np.testing.assert_allclose(
-        cca.canonical_correlations_, rcca_correlations(X, Y, reg)[:4], atol=1e-10
+        cca.objective_values_, rcca_correlations(X, Y, reg)[:4], atol=1e-10
     )
+
+
+def pearson(A, B):
+    A, B = A - A.mean(0), B - B.mean(0)
+    return (A * B).sum(0) / np.sqrt((A * A).sum(0) * (B * B).sum(0))
+
+
+def same_direction(A, B, atol):
+    """Columns of A and B equal up to sign and scale."""
+    A, B = A / np.linalg.norm(A, axis=0), B / np.linalg.norm(B, axis=0)
+    np.testing.assert_allclose(A * np.sign((A * B).sum(0)), B, atol=atol)
+
+
+# cca-zoo's convention (rCCA / RidgeCCA): within-view blocks (1-c) C + c I, cross block unchanged;
+# c = 0 is CCA, c = 1 is PLS (the SVD of the cross-covariance).
+@pytest.mark.parametrize("c", [0.0, 0.1, 0.5, 0.9, 1.0])
+def test_regularised_matches_cca_zoo_and_generalized_eigenproblem(c):
+    RidgeCCA = pytest.importorskip("cca_zoo.linear").RidgeCCA
+    X, Y = correlated(seed=6)
+    k, p = 3, X.shape[1]
+    cca = CCA(n_components=k, reg=c, scale=False).fit(X, Y)
+    Xc, Yc = cca.transform(X, Y)
+    # canonical_correlations_ are the correlations of the training components
+    np.testing.assert_allclose(cca.canonical_correlations_, pearson(Xc, Yc), atol=1e-10)
+    zoo = RidgeCCA(n_components=k, shrinkage=c).fit([X, Y])
+    same_direction(cca.x_weights_, zoo.weights_[0], 1e-8)
+    same_direction(cca.y_weights_, zoo.weights_[1], 1e-8)
+    np.testing.assert_allclose(cca.canonical_correlations_, np.abs(pearson(*zoo.transform([X, Y]))), atol=1e-8)
+    # the generalized eigenproblem [0 Cxy; Cyx 0] v = rho blockdiag(Dx, Dy) v written out
+    C = np.cov(np.hstack([X, Y]).T)
+    A = np.zeros_like(C)
+    A[:p, p:], A[p:, :p] = C[:p, p:], C[p:, :p]
+    D = (1 - c) * C + c * np.eye(len(C))
+    D[:p, p:] = D[p:, :p] = 0.0
+    w, V = eigh(A, D)  # V^T D V = I, so each view's half has D-norm 1/2
+    w, V = w[::-1][:k], np.sqrt(2) * V[:, ::-1][:, :k]
+    np.testing.assert_allclose(cca.objective_values_, w, atol=1e-10)
+    for W, Vi in ((cca.x_weights_, V[:p]), (cca.y_weights_, V[p:])):
+        np.testing.assert_allclose(W * np.sign((W * Vi).sum(0)), Vi, atol=1e-8)
+    if c == 1.0:  # PLS: unit-norm weights, the top singular pairs of Cxy
+        np.testing.assert_allclose(w, svd(C[:p, p:], compute_uv=False)[:k], atol=1e-10)
+        np.testing.assert_allclose(np.linalg.norm(cca.x_weights_, axis=0), 1.0, atol=1e-12)
 
 
 def test_more_features_than_samples_with_reg():
     X, Y = correlated(n=40, p=60, q=50, seed=4)
     cca = CCA(n_components=3, reg=0.2).fit(X, Y)
     np.testing.assert_allclose(
-        cca.canonical_correlations_, rcca_correlations(X, Y, 0.2)[:3], atol=1e-10
+        cca.objective_values_, rcca_correlations(X, Y, 0.2)[:3], atol=1e-10
     )
     with pytest.raises(ShapeError, match=re.escape(
         "X has 60 features but only 40 samples: its covariance (rank <= n_samples - 1 = 39) "

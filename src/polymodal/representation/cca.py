@@ -102,10 +102,13 @@ def top_singular(M: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndar
 def solve_cca(stats: CCAStats, n_components: int, reg: float, scale: bool) -> dict:
     """Canonical weights of the two views from their sufficient statistics.
 
-    With ``Cxx = Lx Lx^T`` and ``Cyy = Ly Ly^T`` (regularised, Cholesky), the SVD
-    ``Lx^{-1} Cxy Ly^{-T} = U S V^T`` gives the canonical correlations ``S`` and
-    the weights ``A = Lx^{-T} U``, ``B = Ly^{-T} V``, so that ``A^T Cxx A = I``
-    (the top ``k`` triplets, see :func:`top_singular`).
+    With the regularised ``(1 - reg) Cxx + reg I = Lx Lx^T`` (likewise ``Ly``;
+    Cholesky) and the cross-covariance ``Cxy`` unchanged (cca-zoo's rCCA
+    convention), the SVD ``Lx^{-1} Cxy Ly^{-T} = U S V^T`` gives the objective
+    values ``S`` and the weights ``A = Lx^{-T} U``, ``B = Ly^{-T} V`` (the top
+    ``k`` triplets, see :func:`top_singular`). The canonical correlations are
+    those of the training components, ``S / sqrt(diag(A^T Cxx A) diag(B^T Cyy B))``
+    (``S`` itself at ``reg = 0``).
     """
     n, p, q = stats.n, stats.p, stats.q
     if n < 2:
@@ -136,7 +139,7 @@ def solve_cca(stats: CCAStats, n_components: int, reg: float, scale: bool) -> di
     Cs = C / np.outer(std, std)
     Lx = whitener(Cs[:p, :p], reg, "X", n)
     Ly = whitener(Cs[p:, p:], reg, "Y", n)
-    Cxy = Cs[:p, p:] * (1.0 - reg)
+    Cxy = Cs[:p, p:]  # only the within-view blocks are shrunk
     M = solve_triangular(Lx, Cxy, lower=True, check_finite=False)
     M = solve_triangular(Ly, M.T, lower=True, check_finite=False).T
     U, S, V = top_singular(M, k)
@@ -147,10 +150,15 @@ def solve_cca(stats: CCAStats, n_components: int, reg: float, scale: bool) -> di
     sign[sign == 0] = 1.0
     A *= sign
     B *= sign
+    rho = S
+    if reg:  # A^T Cxy B = diag(S); the components' variances are no longer 1
+        var = ((Cs[:p, :p] @ A) * A).sum(0) * ((Cs[p:, p:] @ B) * B).sum(0)
+        rho = np.divide(S, np.sqrt(var), out=np.zeros_like(S), where=var > 0)
     return dict(
         x_weights_=A,
         y_weights_=B,
-        canonical_correlations_=S,
+        canonical_correlations_=rho,
+        objective_values_=S,
         x_mean_=stats.mean[:p].copy(),
         y_mean_=stats.mean[p:].copy(),
         x_std_=std[:p].copy(),
@@ -183,7 +191,10 @@ class CCA(
     Finds weights ``a_k``, ``b_k`` maximising the correlation of ``X a_k`` and
     ``Y b_k`` subject to uncorrelated, unit-variance components (Hotelling,
     "Relations between two sets of variates", Biometrika 1936); the ridge variant
-    shrinks each covariance toward the identity (Vinod, J. Econometrics 1976):
+    (canonical ridge, Vinod, J. Econometrics 1976) shrinks each within-view
+    covariance toward the identity and leaves the cross-covariance unchanged
+    (cca-zoo's rCCA convention; ``reg = 0`` is CCA, ``reg = 1`` is PLS, the SVD
+    of :math:`C_{xy}`):
 
     .. math::
 
@@ -196,16 +207,18 @@ class CCA(
     constructor names, ``fit(X, Y)``, ``transform(X, Y=None)``, ``fit_transform``,
     ``predict``, ``inverse_transform`` and ``x_weights_``/``x_rotations_``/
     ``x_loadings_`` (and ``y_*``); unlike scikit-learn the components have unit
-    variance (``x_weights_ == x_rotations_``) and ``canonical_correlations_`` are
-    exact. ``partial_fit`` streams chunks with exact merged statistics.
+    variance at ``reg = 0`` (``x_weights_ == x_rotations_``) and
+    ``canonical_correlations_`` are exact. ``partial_fit`` streams chunks with
+    exact merged statistics.
 
     Parameters
     ----------
     n_components : int, default 2
         Number of canonical pairs, ``<= min(n_samples, p, q)``.
     reg : float in [0, 1], default 0
-        Shrinkage of each (scaled) covariance toward the identity. Needed when a
-        view has more features than samples or constant/collinear columns.
+        Shrinkage of each (scaled) within-view covariance toward the identity,
+        ``(1 - reg) C + reg I`` (cross-covariance unchanged). Needed when a view
+        has more features than samples or constant/collinear columns.
     scale : bool, default True
         Divide each column by its standard deviation (ddof=1) first.
 
@@ -214,7 +227,13 @@ class CCA(
     x_weights_, x_rotations_ : ndarray (p, n_components)
     y_weights_, y_rotations_ : ndarray (q, n_components)
     x_loadings_, y_loadings_ : ndarray (p or q, n_components)
-    canonical_correlations_ : ndarray (n_components,), decreasing
+    canonical_correlations_ : ndarray (n_components,)
+        Correlations of the training components ``X a_k``, ``Y b_k``
+        (decreasing at ``reg = 0``).
+    objective_values_ : ndarray (n_components,), decreasing
+        The regularised objective :math:`a_k^\\top C_{xy} b_k` (equal to
+        ``canonical_correlations_`` at ``reg = 0``; at ``reg = 1`` the PLS
+        covariances).
     x_mean_, x_std_, y_mean_, y_std_ : ndarray
     coef_ : ndarray (q, p), intercept_ : ndarray (q,)  (for ``predict``)
     n_samples_seen_ : int, stats_ : CCAStats
@@ -290,7 +309,7 @@ class CCA(
             self._solve(stats)
         except ShapeError as err:  # not solvable yet: keep the statistics
             self._pending_error = err
-            for name in ("x_weights_", "canonical_correlations_", "_cov"):
+            for name in ("x_weights_", "canonical_correlations_", "objective_values_", "_cov"):
                 self.__dict__.pop(name, None)
         return self
 

@@ -42,17 +42,24 @@ def check_views(views: object, what: str) -> list[np.ndarray]:
 class _MultiviewCCA(BaseEstimator):
     """Shared solver: the block-whitened eigenproblem of all views together.
 
-    With within-view covariances ``C_ii = L_i L_i^T`` (regularised) and
-    ``T_ij = L_i^{-1} (1 - r) C_ij L_j^{-T}`` (``T_ii = I``), the top eigenvectors
-    ``u = [u_1; ...; u_m]`` of ``T`` give the view weights ``L_i^{-T} u_i``.
+    With regularised within-view covariances ``(1 - r) C_ii + r I = L_i L_i^T``
+    and ``T_ij = L_i^{-1} C_ij L_j^{-T}`` (cross blocks unchanged: cca-zoo's
+    convention, ``r = 0`` is CCA and ``r = 1`` PLS), the top eigenvectors
+    ``u = [u_1; ...; u_m]`` of ``T`` give the view weights ``L_i^{-T} u_i``. The
+    diagonal blocks are ``T_ii = I`` for MCCA (SUMCOR's generalized
+    eigenproblem) and ``L_i^{-1} C_ii L_i^{-T}`` for GCCA (``T = H^T H`` with
+    ``H = [X_i L_i^{-T}] / sqrt(n - 1)``, so ``H H^T`` is the regularised sum of
+    projections).
     """
+
+    _whitened_diagonal = False
 
     def __init__(self, n_components: int = 2, reg: float = 0.0, scale: bool = True):
         self.n_components = n_components
         self.reg = reg
         self.scale = scale
 
-    def _fit_eig(self, views) -> tuple[list[np.ndarray], np.ndarray, list[np.ndarray]]:
+    def _fit_eig(self, views) -> tuple[list[np.ndarray], np.ndarray, np.ndarray, list[slice]]:
         name = type(self).__name__
         reg = check_reg(self.reg)
         views = check_views(views, name)
@@ -85,10 +92,10 @@ class _MultiviewCCA(BaseEstimator):
             T = np.empty_like(C)
             for i, si in enumerate(sls):
                 for j, sj in enumerate(sls):
-                    if i == j:
+                    if i == j and not self._whitened_diagonal:
                         T[si, sj] = np.eye(dims[i])
-                    elif j > i:
-                        B = solve_triangular(Ls[i], (1 - reg) * C[si, sj], lower=True)
+                    elif j >= i:
+                        B = solve_triangular(Ls[i], C[si, sj], lower=True)
                         T[si, sj] = solve_triangular(Ls[j], B.T, lower=True).T
                         T[sj, si] = T[si, sj].T
             w, U = np.linalg.eigh(T)
@@ -101,7 +108,20 @@ class _MultiviewCCA(BaseEstimator):
         self.stds_ = [std[sl].copy() for sl in sls]
         self.n_features_in_views_ = dims
         self.eigenvalues_ = w
-        return W, w, [C[sl, sl] for sl in sls]
+        return W, w, C, sls
+
+    @staticmethod
+    def _mean_pairwise_correlations(W: list[np.ndarray], C: np.ndarray, sls: list[slice]) -> np.ndarray:
+        """Mean over view pairs of the correlation of their training components
+        (``C``: the scaled covariance of the stacked views, ``sls``: their columns)."""
+        var = [((C[sl, sl] @ Wi) * Wi).sum(0) for sl, Wi in zip(sls, W)]
+        out = []
+        for i in range(len(W)):
+            for j in range(i + 1, len(W)):
+                cov = ((C[sls[i], sls[j]] @ W[j]) * W[i]).sum(0)
+                v = var[i] * var[j]
+                out.append(np.divide(cov, np.sqrt(v), out=np.zeros_like(cov), where=v > 0))
+        return np.mean(out, axis=0)
 
     def _scaled(self, views) -> list[np.ndarray]:
         check_is_fitted(self, "weights_")
@@ -133,9 +153,12 @@ class MCCA(_MultiviewCCA):
         C\\,a = \\lambda\\, D\\,a,\\qquad C = [C_{ij}],\\;
         D = \\operatorname{blockdiag}((1-r)C_{ii} + rI),
 
-    with the off-diagonal blocks of ``C`` scaled by ``1 - r``. Each view's weights
-    are rescaled so its components have unit variance. For two views
-    ``lambda = 1 + rho`` and the components are those of :class:`CCA`.
+    i.e. :math:`\\max \\sum_{i \\ne j} a_i^\\top C_{ij} a_j` subject to
+    :math:`\\sum_i a_i^\\top D_{ii} a_i` fixed, with the cross blocks unchanged
+    (cca-zoo's ``MCCA(shrinkage=r)`` convention: ``r = 0`` is SUMCOR CCA, ``r = 1``
+    PLS). Each view's weights are then rescaled so that
+    :math:`a_i^\\top D_{ii} a_i = 1` (unit variance at ``r = 0``). For two views
+    ``lambda = 1 + objective`` and the components are those of :class:`CCA`.
 
     Parameters
     ----------
@@ -147,8 +170,11 @@ class MCCA(_MultiviewCCA):
     ----------
     weights_ : list of ndarray (p_i, n_components)
     eigenvalues_ : ndarray (n_components,), decreasing
-    canonical_correlations_ : ndarray (n_components,) — ``(lambda - 1) / (m - 1)``,
-        for two views the canonical correlations
+    objective_values_ : ndarray (n_components,) — ``(lambda - 1) / (m - 1)``; for
+        two views :class:`CCA`'s ``objective_values_``
+    canonical_correlations_ : ndarray (n_components,) — the mean over view pairs
+        of the correlation of the training components; for two views
+        :class:`CCA`'s ``canonical_correlations_``
     means_, stds_ : list of ndarray (p_i,)
 
     Example
@@ -164,16 +190,18 @@ class MCCA(_MultiviewCCA):
 
     def fit(self, views, y=None) -> "MCCA":
         """Fit on a list of ``m >= 2`` views, each (n_samples, p_i)."""
-        W, w, Cs = self._fit_eig(views)
+        W, w, C, sls = self._fit_eig(views)
         # unit variance per view and component (under the regularised covariance)
         reg = float(self.reg)
         out = []
-        for Wi, Ci in zip(W, Cs):
+        for Wi, sl in zip(W, sls):
+            Ci = C[sl, sl]
             Cr = (1 - reg) * Ci + reg * np.eye(len(Ci))
             var = np.einsum("ik,ij,jk->k", Wi, Cr, Wi)
             out.append(Wi / np.sqrt(np.where(var > 0, var, 1.0)))
         self.weights_ = out
-        self.canonical_correlations_ = (w - 1.0) / (len(W) - 1)
+        self.objective_values_ = (w - 1.0) / (len(W) - 1)
+        self.canonical_correlations_ = self._mean_pairwise_correlations(out, C, sls)
         return self
 
 
@@ -189,11 +217,15 @@ class GCCA(_MultiviewCCA):
         \\quad\\text{s.t.}\\quad G^\\top G = (n - 1) I,
 
     whose solution ``G`` spans the top eigenvectors of :math:`\\sum_i P_i`, with
-    :math:`P_i = X_i (X_i^\\top X_i)^{-1} X_i^\\top` the projection on view ``i``
-    (``reg > 0`` shrinks each within-view covariance as in :class:`MCCA`). It is
-    computed through the same block-whitened eigenproblem as :class:`MCCA` (never an ``n x n`` matrix).
-    ``weights_[i]`` maps view ``i`` to ``G``; for two views each view's
-    components are proportional to those of :class:`CCA`.
+    :math:`P_i = X_i (X_i^\\top X_i)^{-1} X_i^\\top` the projection on view ``i``.
+    ``reg = r > 0`` uses :math:`P_i = X_i [(1-r) C_{ii} + rI]^{-1} X_i^\\top / (n-1)`
+    (cca-zoo's ``GCCA(shrinkage=r)`` convention; ``G^T G = (n - 1) I`` still holds).
+    It is computed through the block-whitened eigenproblem of :math:`H^\\top H`,
+    :math:`H = [X_i L_i^{-\\top}] / \\sqrt{n-1}` (never an ``n x n`` matrix).
+    ``weights_[i]`` is the regularised regression of ``G`` on view ``i``,
+    :math:`[(1-r) C_{ii} + rI]^{-1} X_i^\\top G / (n-1)` (least squares at
+    ``r = 0``); for two views each view's components are proportional to those
+    of :class:`CCA`.
 
     Parameters
     ----------
@@ -205,7 +237,8 @@ class GCCA(_MultiviewCCA):
     ----------
     weights_ : list of ndarray (p_i, n_components)
     shared_components_ : ndarray (n_samples, n_components), the training ``G``
-    eigenvalues_ : ndarray (n_components,), decreasing (at most m)
+    eigenvalues_ : ndarray (n_components,), decreasing — of :math:`\\sum_i P_i`
+        (at most m at ``reg = 0``)
 
     Example
     -------
@@ -218,9 +251,11 @@ class GCCA(_MultiviewCCA):
     (100, 1)
     """
 
+    _whitened_diagonal = True
+
     def fit(self, views, y=None) -> "GCCA":
         """Fit on a list of ``m >= 2`` views, each (n_samples, p_i)."""
-        W, w, Cs = self._fit_eig(views)
+        W, w, _, _ = self._fit_eig(views)
         # G = sum_i X_i L_i^{-T} u_i / sqrt(lambda), scaled to unit variance;
         # W_i = L_i^{-T} T_i u / sqrt(lambda) = lambda L_i^{-T} u_i / sqrt(lambda)
         scaled = self._scaled_train(views)
