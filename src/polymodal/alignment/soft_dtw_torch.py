@@ -106,8 +106,15 @@ def _as_batch(t: Tensor, name: str) -> Tensor:
         t = t[None, :, None]
     elif t.dim() == 2:
         t = t[None]
-    if t.dim() != 3 or t.shape[1] == 0:
-        raise ShapeError(f"{name} must have shape (T,), (T, d) or (B, T, d) with T >= 1, got {tuple(t.shape)}")
+    if t.dim() != 3 or t.shape[1] == 0 or t.shape[2] == 0 or t.shape[0] == 0:
+        raise ShapeError(f"{name} must have shape (T,), (T, d) or (B, T, d) with B, T, d >= 1, got {tuple(t.shape)}")
+    if not t.is_floating_point():
+        raise ShapeError(f"{name} must be a floating-point tensor, got dtype {t.dtype}")
+    bad = ~torch.isfinite(t.detach())
+    if bad.any():
+        b, i = (int(v) for v in bad.any(-1).nonzero()[0])
+        kind = "NaN" if torch.isnan(t.detach()[b, i]).any() else "inf"
+        raise ShapeError(f"{name} contains {kind} (sequence {b}, time step {i}); soft-DTW needs finite values")
     return t
 
 

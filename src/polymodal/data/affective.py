@@ -135,7 +135,13 @@ def _split_arrays(raw: Any, split: str, source: str, modalities: Sequence[str],
         raise DatasetError(f"{source}: split {split!r} is not word-aligned (aligned=True), sequence lengths differ: {t}")
     aligned = len(set(t.values())) == 1 if aligned is None else aligned
     count = next(iter(n.values()))
-    labels = np.asarray(raw["labels"], dtype=np.float64)
+    try:
+        labels = np.asarray(raw["labels"], dtype=np.float64)
+    except (TypeError, ValueError):
+        raise DatasetError(f"{source}: {split}/labels must be numeric") from None
+    if not np.isfinite(labels).all():
+        raise DatasetError(f"{source}: {split}/labels contains {int((~np.isfinite(labels)).sum())} NaN or inf "
+                           "values; labels must be finite")
     if labels.size != count:
         raise DatasetError(f"{source}: {split}/labels has {labels.size} values (shape {labels.shape}), expected {count}")
     ids = raw.get("id")

@@ -48,9 +48,28 @@ def _load(path: Path, mmap: bool) -> np.ndarray:
     if not path.is_file():
         raise DatasetError(f"AV-MNIST file not found: {path}")
     try:
-        return np.load(path, allow_pickle=False, mmap_mode="r" if mmap else None)
-    except ValueError as error:  # object arrays need pickle: refuse
+        # memory-mapped first: a header promising more bytes than the file holds fails here, before allocating
+        array = np.load(path, allow_pickle=False, mmap_mode="r")
+    except (ValueError, OSError, EOFError) as error:  # object arrays need pickle: refuse
         raise DatasetError(f"{path}: not a plain numeric .npy file ({error})") from None
+    if not isinstance(array, np.ndarray):
+        raise DatasetError(f"{path}: expected a .npy array, got an .npz archive")
+    if not (np.issubdtype(array.dtype, np.number) or array.dtype == bool) or np.iscomplexobj(array):
+        raise DatasetError(f"{path}: expected a real numeric array, got dtype {array.dtype}")
+    _check_finite(array, path)
+    return array if mmap else np.array(array)
+
+
+def _check_finite(array: np.ndarray, path: Path, rows: int = 4096) -> None:
+    """Refuse NaN/inf in a float array, naming the file and the first bad row (read in chunks)."""
+    if not np.issubdtype(array.dtype, np.floating):
+        return
+    flat = array.reshape(len(array), -1) if array.ndim else array.reshape(1, 1)
+    for start in range(0, len(flat), rows):
+        bad = ~np.isfinite(flat[start:start + rows]).all(axis=1)
+        if bad.any():
+            raise DatasetError(f"{path}: row {start + int(np.argmax(bad))} contains NaN or inf; "
+                               "AV-MNIST values must be finite")
 
 
 def _part(directory: Path, part: str, mmap: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -42,7 +42,7 @@ def read_image(path: str | os.PathLike, size: int | None = None, background: int
             rgba = im.convert("RGBA")
     except FileNotFoundError:
         raise DatasetError(f"image file not found: {os.fspath(path)!r}") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
         raise DatasetError(f"cannot read image file {os.fspath(path)!r}: {e}") from None
     canvas = Image.new("RGBA", rgba.size, (background, background, background, 255))
     rgb = Image.alpha_composite(canvas, rgba).convert("RGB")
@@ -112,7 +112,8 @@ def load_karpathy_captions(json_path: str | os.PathLike, images_dir: str | os.Pa
         The ``dataset_*.json`` file.
     images_dir : path, optional
         The images folder; each image's ``path`` is ``images_dir/filepath/filename``
-        (``images_dir/filename`` without ``filepath``).
+        (``images_dir/filename`` without ``filepath``); a path that leaves
+        ``images_dir`` (``../``, an absolute path, a symlink out) is refused.
     restval : {"train", "restval"}
         COCO's ``restval`` images join ``train`` (the usual 113,287-image training
         set) or stay a split of their own.
@@ -155,6 +156,10 @@ def load_karpathy_captions(json_path: str | os.PathLike, images_dir: str | os.Pa
         full = None
         if images_dir is not None:
             full = os.path.join(os.fspath(images_dir), *(p for p in (filepath, filename) if p))
+            root = os.path.realpath(images_dir)
+            if os.path.commonpath([root, os.path.realpath(full)]) != root:
+                raise DatasetError(f"{path}: {where} names an image outside images_dir {os.fspath(images_dir)!r}: "
+                                   f"{os.path.join(*(p for p in (filepath, filename) if p))!r}")
             if check_images and not os.path.isfile(full):
                 raise DatasetError(f"{path}: {where} image file not found: {full!r}")
         images.append(KarpathyImage(filename=filename, split=split, sentences=raws, tokens=toks,

@@ -65,6 +65,53 @@ def _check_finite(name: str, values: ArrayLike) -> None:
             )
 
 
+def _class_set(labels: np.ndarray) -> str:
+    found = np.unique(labels).tolist()
+    return "{" + ", ".join(map(repr, found[:10])) + (", ..." if len(found) > 10 else "") + "}"
+
+
+def _class_indices(target: np.ndarray, classes, n_classes: int | None, encode: bool):
+    """Check (or with ``encode`` build) classification targets: integer indices
+    ``(N,)`` in ``[0, K)``; returns ``(target, classes, n_classes)``."""
+    if target.ndim != 1:
+        raise ShapeError(f"classification target must have shape (N,) of class labels, got {target.shape}")
+    if encode:
+        if np.issubdtype(target.dtype, np.floating) and not np.isfinite(target).all():
+            raise ShapeError("classification target contains NaN or inf")
+        values, index = np.unique(target, return_inverse=True)
+        if classes is None:
+            classes = values.tolist()
+        elif len(classes) != len(values):
+            raise ShapeError(f"encode_labels: {len(values)} distinct labels {_class_set(target)} but "
+                             f"{len(classes)} class names")
+        return index.astype(np.int64).reshape(-1), classes, None
+    if target.dtype == bool:
+        target = target.astype(np.int64)
+    if not (np.issubdtype(target.dtype, np.integer) or np.issubdtype(target.dtype, np.floating)):
+        raise ShapeError(f"classification labels must be integers 0..K-1, got dtype {target.dtype} "
+                         f"(class set {_class_set(target)}); pass encode_labels=True to map them")
+    if np.issubdtype(target.dtype, np.floating):
+        bad = ~np.isfinite(target) | (target != np.round(target))
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise ShapeError(f"classification labels must be integers, got {target[i]!r} at sample {i}; "
+                             "use task='regression' for real-valued targets")
+        target = target.astype(np.int64)
+    if target.size == 0:
+        return target, classes, n_classes
+    k = len(classes) if classes is not None else n_classes
+    lo, hi = int(target.min()), int(target.max())
+    if k is not None:
+        if lo < 0 or hi >= k:
+            raise ShapeError(f"classification labels must lie in [0, {k}) ({k} classes), got the class set "
+                             f"{_class_set(target)}")
+    elif lo < 0 or len(np.unique(target)) != hi + 1:
+        raise ShapeError(f"classification labels must be 0..K-1 with every class present, got the class set "
+                         f"{_class_set(target)}; pass encode_labels=True to map them to 0..K-1, or "
+                         "classes=[...] / n_classes=K if some classes are absent")
+    return target, classes, n_classes
+
+
 class MultimodalDataset(torch.utils.data.Dataset):
     """Several aligned modalities of the same samples, with targets.
 
@@ -82,7 +129,16 @@ class MultimodalDataset(torch.utils.data.Dataset):
         False where a modality is missing for a sample.
     task : {"classification", "regression", "multilabel"}
     classes : sequence, optional
-        Class names, for reports.
+        Class names, for reports; classification labels must then lie in
+        ``[0, len(classes))``.
+    n_classes : int, optional
+        Number of classes when ``classes`` is not given (some may be absent
+        from these samples). Without either, the labels must be exactly
+        ``0..K-1``: a set such as ``{0, 1, 7}`` or ``{1, 2}`` is refused
+        (it would silently make an 8- or 3-way model), naming the class set.
+    encode_labels : bool
+        Map the sorted distinct labels (any values, e.g. ``{1, 2}`` or
+        strings) to ``0..K-1``; the original labels become ``classes``.
 
     Examples
     --------
@@ -103,6 +159,8 @@ class MultimodalDataset(torch.utils.data.Dataset):
         classes: Sequence[Any] | None = None,
         name: str = "",
         check_finite: bool = True,
+        n_classes: int | None = None,
+        encode_labels: bool = False,
     ) -> None:
         if not modalities:
             raise ModalityError("a MultimodalDataset needs at least one modality, got none")
@@ -128,6 +186,11 @@ class MultimodalDataset(torch.utils.data.Dataset):
                 raise ShapeError(f"target has {target.shape[0]} samples, the modalities have {self.n}")
             if check_finite and np.issubdtype(target.dtype, np.floating) and not np.isfinite(target).all():
                 raise ShapeError("target contains NaN or inf")
+            if task == "classification":
+                target, classes, n_classes = _class_indices(target, classes, n_classes, encode_labels)
+        elif encode_labels:
+            raise ShapeError("encode_labels=True needs a target")
+        self._n_classes = n_classes
         self.target = target
         self.ids = list(ids) if ids is not None else list(range(self.n))
         if len(self.ids) != self.n:
@@ -167,7 +230,11 @@ class MultimodalDataset(torch.utils.data.Dataset):
     def n_classes(self) -> int:
         if self.task != "classification" or self.target is None:
             raise ShapeError(f"n_classes is defined for classification with a target, task is {self.task!r}")
-        return len(self.classes) if self.classes is not None else int(np.max(self.target)) + 1
+        if self.classes is not None:
+            return len(self.classes)
+        if self._n_classes is not None:
+            return self._n_classes
+        return int(np.max(self.target)) + 1 if len(self.target) else 0
 
     @property
     def n_outputs(self) -> int:
@@ -203,6 +270,7 @@ class MultimodalDataset(torch.utils.data.Dataset):
             classes=self.classes,
             name=self.name,
             check_finite=False,
+            n_classes=self.n_classes if self.task == "classification" and self.target is not None else None,
         )
 
     def subset(self, indices: Sequence[int] | np.ndarray) -> "MultimodalDataset":

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
+from polymodal.errors import ModalityError
 from polymodal.training.registry import register
 
 __all__ = ["ConcatFusion"]
@@ -49,6 +50,9 @@ class ConcatFusion(nn.Module):
 
     def forward(self, features: Mapping[str, torch.Tensor], present: Mapping[str, torch.Tensor] | None = None) -> torch.Tensor:
         present = dict(present or {})
+        unknown = [m for m in present if m not in self.in_features]
+        if unknown:
+            raise ModalityError(f"present mask for unknown modality {unknown[0]!r}; built for {list(self.in_features)}")
         parts = []
         keep = None
         if self.training and self.modality_dropout > 0 and len(self.in_features) > 1:

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from polymodal.errors import ModalityError
 from polymodal.training.model import ModelOutput
 from polymodal.training.registry import build, register
 
@@ -129,6 +130,9 @@ class LateFusion(nn.Module):
 
     def forward(self, features, present=None) -> ModelOutput:
         present = dict(present or {})
+        unknown = [m for m in present if m not in self.in_features]
+        if unknown:
+            raise ModalityError(f"present mask for unknown modality {unknown[0]!r}; built for {list(self.in_features)}")
         inputs = self._branch_inputs(features, present)
         logits = {b: self.branches[b](x) for b, (x, _) in inputs.items()}
         masks = {b: p for b, (_, p) in inputs.items()}

@@ -113,6 +113,9 @@ class MultimodalModel(nn.Module):
         else:
             inputs, present, lengths = batch, dict(present or {}), {}
         self._check(inputs)
+        unknown = [m for m in present if m not in self.encoders]
+        if unknown:
+            raise ModalityError(f"present mask for unknown modality {unknown[0]!r}: this model was built for {self.modalities}")
         features = {}
         for m, encoder in self.encoders.items():
             if m in lengths and getattr(encoder, "takes_lengths", False):

@@ -28,6 +28,9 @@ def gather_sequences(
     and the same length per sample (word-aligned sequences).
     """
     present = dict(present or {})
+    unknown = [m for m in present if m not in in_features]
+    if unknown:
+        raise ModalityError(f"{model}: present mask for unknown modality {unknown[0]!r}; built for {list(in_features)}")
     missing = [m for m in in_features if m not in features]
     if missing:
         raise ModalityError(f"{model}: modality {missing[0]!r} is missing from the input (got {sorted(features)})")
