@@ -23,26 +23,10 @@ import time
 
 import numpy as np
 
-from polymodal.colearning.grounding import GroundedWordVectors, read_word_similarity, visual_word_vectors, \
-    word_similarity
+from polymodal.colearning.grounding import (GroundedWordVectors, colour_hog_features, read_word_similarity,
+                                            visual_word_vectors, word_similarity)
 from polymodal.data.captions import load_tuxpaint_stamps
-from polymodal.encoders.descriptors import HOGDescriptor
 from polymodal.encoders.text import load_glove_wheel
-
-
-def image_features(images: np.ndarray) -> np.ndarray:
-    """HSV colour histogram + HOG of uint8 RGB images (n, h, w, 3), each block unit-norm."""
-    import matplotlib.colors
-
-    hsv = matplotlib.colors.rgb_to_hsv(images.astype(np.float64) / 255.0)
-    bins = (np.minimum(hsv[..., 0] * 8, 7).astype(int) * 16 + np.minimum(hsv[..., 1] * 4, 3).astype(int) * 4
-            + np.minimum(hsv[..., 2] * 4, 3).astype(int))
-    colour = np.stack([np.bincount(b.ravel(), minlength=128) for b in bins]).astype(np.float64)
-    gray = (images.astype(np.float64) @ np.array([0.299, 0.587, 0.114])).astype(np.uint8)
-    size = images.shape[1]
-    hog = HOGDescriptor(pixels_per_cell=(size // 4, size // 4), cells_per_block=(2, 2)).fit_transform(gray)
-    unit = [b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12) for b in (np.sqrt(colour), hog)]
-    return np.hstack(unit)
 
 
 def main() -> None:
@@ -57,7 +41,7 @@ def main() -> None:
     stamps = load_tuxpaint_stamps(image_size=args.image_size)
     captions = [refs[0] for refs in stamps.captions]
     glove = load_glove_wheel()
-    visual = visual_word_vectors(captions, image_features(stamps.images), aggregate=args.aggregate,
+    visual = visual_word_vectors(captions, colour_hog_features(stamps.images), aggregate=args.aggregate,
                                  vocabulary=[w for w in glove.index])
     sets = {name: read_word_similarity(datapath(f)) for name, f in
             (("WordSim-353", "wordsim353.tsv"), ("SimLex-999", "simlex999.txt"))}

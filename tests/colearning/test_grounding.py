@@ -128,3 +128,20 @@ def test_doctests():
     import polymodal.colearning.grounding as module
 
     assert doctest.testmod(module).failed == 0
+
+
+def test_colour_hog_features_put_a_flat_colour_in_its_hsv_bin():
+    pytest.importorskip("skimage")
+    from polymodal.colearning.grounding import colour_hog_features
+
+    images = np.zeros((2, 16, 16, 3), dtype=np.uint8)
+    images[0, ..., 0] = 255                      # pure red: h = 0, s = 1, v = 1
+    images[1, :, :8] = (0, 0, 255)               # half blue (h = 2/3), half black (s = v = 0)
+    feats = colour_hog_features(images)
+    colour = feats[:, :128]
+    assert colour[0, (0 * 4 + 3) * 4 + 3] == pytest.approx(1.0) and colour[0].sum() == pytest.approx(1.0)
+    blue, black = (5 * 4 + 3) * 4 + 3, 0
+    np.testing.assert_allclose(colour[1, [blue, black]], [np.sqrt(0.5), np.sqrt(0.5)])
+    assert np.linalg.norm(feats[0, 128:]) == pytest.approx(0.0) and np.linalg.norm(feats[1, 128:]) == pytest.approx(1.0)
+    with pytest.raises(ShapeError, match="uint8 RGB"):
+        colour_hog_features(images[..., 0])

@@ -44,7 +44,34 @@ from polymodal.encoders.text import WordVectors, tokenize
 from polymodal.errors import ConfigError, DatasetError, ShapeError
 
 __all__ = ["visual_word_vectors", "GroundedWordVectors", "read_word_similarity", "word_similarity",
-           "WordSimilarityResult"]
+           "WordSimilarityResult", "colour_hog_features"]
+
+
+def colour_hog_features(images: np.ndarray, hue_bins: int = 8, sat_bins: int = 4, val_bins: int = 4,
+                        cells: int = 4) -> np.ndarray:
+    """Hand-made image features of the kind Bruni et al. (2014) ground words in, for use
+    without a pretrained CNN: the square root of an HSV colour histogram
+    (``hue_bins x sat_bins x val_bins``) beside a HOG descriptor (``cells x cells``
+    cells, 2 x 2 blocks), each block L2-normalised. ``images``: uint8 RGB ``(n, h, w, 3)``.
+    """
+    import matplotlib.colors
+
+    from polymodal.encoders.descriptors import HOGDescriptor
+
+    images = np.asarray(images)
+    if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
+        raise ShapeError(f"images must be uint8 RGB (n, h, w, 3); got {images.dtype} {images.shape}")
+    hsv = matplotlib.colors.rgb_to_hsv(images.astype(np.float64) / 255.0)
+    index = np.zeros(hsv.shape[:3], dtype=int)
+    for channel, n in enumerate((hue_bins, sat_bins, val_bins)):
+        index = index * n + np.minimum(hsv[..., channel] * n, n - 1).astype(int)
+    n_bins = hue_bins * sat_bins * val_bins
+    colour = np.stack([np.bincount(i.ravel(), minlength=n_bins) for i in index]).astype(np.float64)
+    gray = np.round(images.astype(np.float64) @ np.array([0.299, 0.587, 0.114])).astype(np.uint8)
+    side = min(images.shape[1:3]) // cells
+    hog = HOGDescriptor(pixels_per_cell=(side, side), cells_per_block=(2, 2)).fit_transform(gray)
+    blocks = [np.sqrt(colour), hog]
+    return np.hstack([b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12) for b in blocks])
 
 
 def visual_word_vectors(captions: Sequence[str], features: np.ndarray, aggregate: str = "mean",
