@@ -109,7 +109,10 @@ def cmd_datasets_build(argv: list[str]) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from polymodal import __version__
+
     parser = argparse.ArgumentParser(prog="polymodal", description="Multimodal machine learning toolkit.")
+    parser.add_argument("--version", action="version", version=f"polymodal {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = sub.add_parser("demo", help="all fusion methods on the bundled mfeat dataset, 5 seeds, with a report",
