@@ -101,7 +101,7 @@ def test_codes_are_signs_of_rotated_cca_projection():
     X, Y = correlated()
     h = CCAITQ(n_bits=6, reg=1e-3, power=1.0, n_iter=20).fit(X, Y)
     Xc, Yc = h.cca_.transform(X, Y)
-    rho = h.cca_.canonical_correlations_
+    rho = h.cca_.objective_values_  # the regularised eigenvalues (Gong et al.)
     np.testing.assert_allclose(h.embed_x(X), (Xc * rho) @ h.rotation_, atol=1e-10)
     np.testing.assert_allclose(h.embed_y(Y), (Yc * rho) @ h.rotation_, atol=1e-10)
     np.testing.assert_array_equal(h.encode_y(Y, packed=False), (Yc * rho) @ h.rotation_ >= 0)

@@ -177,7 +177,7 @@ class CTW:
         kmax = min(x.shape[1], y.shape[1])
         cca = self._cca(x, y, uniform_path(len(x), len(y)), kmax)
         if self.n_components is None:
-            e = np.cumsum(cca.canonical_correlations_**2)
+            e = np.cumsum(cca.objective_values_**2)
             k = int(np.searchsorted(e, self.energy * e[-1] - 1e-12) + 1)
         else:
             if not 1 <= self.n_components <= kmax:

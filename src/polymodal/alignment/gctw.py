@@ -154,7 +154,7 @@ class GCTW:
         uniform = [np.rint(t * (n - 1)).astype(np.int64) for n in lens]
         mcca = MCCA(n_components=kmax, reg=self.reg, scale=False).fit([x[w] for x, w in zip(X, uniform)])
         if self.n_components is None:
-            e = np.cumsum(np.clip(mcca.canonical_correlations_, 0, None) ** 2)
+            e = np.cumsum(np.clip(mcca.objective_values_, 0, None) ** 2)
             k = int(np.searchsorted(e, self.energy * e[-1] - 1e-12) + 1) if e[-1] > 0 else kmax
         else:
             if not 1 <= self.n_components <= kmax:

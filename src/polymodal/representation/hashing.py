@@ -219,7 +219,8 @@ class CCAITQ:
     approach to learning binary codes for large-scale image retrieval", TPAMI
     2013 (sec. 5, cross-modal retrieval). Both views are projected on the top
     ``n_bits`` canonical directions, each dimension scaled by
-    :math:`\\rho_k^{p}` (the canonical correlation to the power ``power``), and
+    :math:`\\rho_k^{p}` (the eigenvalue of the regularised CCA problem, i.e.
+    ``CCA.objective_values_``, to the power ``power``), and
     one rotation ``R`` is learned by :func:`itq` on the stacked projections:
 
     .. math::
@@ -268,7 +269,7 @@ class CCAITQ:
         if not isinstance(self.n_bits, (int, np.integer)) or self.n_bits < 1:
             raise ConfigError(f"n_bits must be a positive integer; got {self.n_bits!r}")
         self.cca_ = CCA(n_components=self.n_bits, reg=self.reg).fit(X, Y)
-        self.scale_ = np.abs(self.cca_.canonical_correlations_) ** self.power
+        self.scale_ = np.abs(self.cca_.objective_values_) ** self.power
         V = np.vstack(self.cca_.transform(X, Y)) * self.scale_
         self.itq_ = itq(V, n_iter=self.n_iter, seed=self.seed)
         self.rotation_ = self.itq_.rotation
