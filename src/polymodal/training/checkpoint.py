@@ -114,7 +114,7 @@ def atomic_write_text(text: str, path: str | Path) -> None:
 
 
 def _hostile_global(message: str) -> str | None:
-    found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", message) or re.search(r"Unsupported (\w+ \S+)", message)
+    found = re.search(r"GLOBAL ([\w.]+)", message) or re.search(r"[Uu]nsupported operand (\S+)", message)
     return found.group(1) if found else None
 
 
