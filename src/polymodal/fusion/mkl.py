@@ -147,7 +147,10 @@ class MKLClassifier(ClassifierMixin, BaseEstimator):
     Parameters
     ----------
     lam : float in [0, 1]
-        EasyMKL's regulariser :math:`\\lambda`.
+        EasyMKL's regulariser :math:`\\lambda`, on the authors' scale (the QP's
+        kernel term is the sum of the ``R`` normalised kernels, so it weighs
+        ``R`` times more than on their mean; ``lam = 0`` is the hard-margin
+        distance between the class hulls, ``lam = 1`` the class centroids).
     C : float
         SVM soft-margin constant.
     linear : bool
