@@ -1,6 +1,9 @@
 """dtw(): checked against dtaidistance, tslearn, dtw-python and a brute force.
 
-Window mapping (verified here): our ``("sakoe_chiba", r)`` == tslearn
+Window mapping (verified here): our ``("itakura", s)`` == tslearn's
+``itakura_mask(n, m, s)`` and ``("itakura_dtw_python", 2)`` == dtw-python's
+``itakuraWindow`` (the two differ: tslearn's slopes are relative to the
+n x m diagonal, dtw-python's are absolute).  Our ``("sakoe_chiba", r)`` == tslearn
 ``sakoe_chiba_radius=r`` == dtaidistance ``window=r + 1``; for unequal lengths
 all three widen the band by the length difference.  dtw-python's
 ``sakoeChibaWindow`` is ``|i - j| <= r`` without widening, so it is compared
@@ -20,6 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.spatial.distance import cdist
 from tslearn.metrics import dtw as ts_dtw
+from tslearn.metrics import itakura_mask as ts_itakura_mask
 
 from polymodal.alignment import STEP_PATTERNS, dtw, local_cost_matrix
 from polymodal.errors import ConfigError, ShapeError
@@ -127,6 +131,15 @@ def test_path_is_valid_and_its_cost_is_the_cost(pattern):
     np.testing.assert_allclose(r.local_cost_matrix, cdist(x, y, "sqeuclidean"), rtol=1e-12)
 
 
+def _ts_itakura(n, m, slope):
+    """tslearn's Itakura mask (its pure backend: the same code as its numba one, without the compile),
+    or None where tslearn calls the window infeasible."""
+    try:
+        return ts_itakura_mask(int(n), int(m), float(slope), be="pytorch").numpy()
+    except RuntimeWarning:
+        return None
+
+
 def _brute_force(C, pattern, allowed):
     """Minimum over every move sequence from (0, 0) to (n - 1, m - 1)."""
     n, m = C.shape
@@ -159,10 +172,9 @@ def test_every_step_pattern_agrees_with_brute_force(n, m, seed, pattern, radius,
     x, y = rng.normal(size=(n, 2)), rng.normal(size=(m, 2))
     C = cdist(x, y, "sqeuclidean")
     ii, jj = np.indices((n, m))
-    if slope is not None:  # Itakura parallelogram through both corners
-        a, b = n - 1 - ii, m - 1 - jj
-        allowed = (jj <= slope * ii) & (ii <= slope * jj) & (b <= slope * a) & (a <= slope * b)
-        window = ("itakura", slope)
+    itakura = None if slope is None else _ts_itakura(n, m, slope)
+    if itakura is not None:  # Itakura parallelogram as tslearn builds it (skipped where tslearn says infeasible)
+        allowed, window = itakura, ("itakura", slope)
     elif radius is None:
         allowed, window = np.ones((n, m), bool), None
     else:
@@ -206,8 +218,7 @@ def test_itakura_window_is_the_parallelogram():
     n, m, s = 17, 23, 2.0
     x, y = np.zeros(n), np.zeros(m)
     D = dtw(x, y, window=("itakura", s), return_cost_matrix=True).cost_matrix
-    i, j = np.indices((n, m))
-    inside = (j <= s * i) & (i <= s * j) & (m - 1 - j <= s * (n - 1 - i)) & (n - 1 - i <= s * (m - 1 - j))
+    inside = _ts_itakura(n, m, s)  # tslearn's parallelogram (slopes relative to the n x m diagonal)
     # zero local cost: every reachable cell inside the window has D = 0
     assert np.array_equal(np.isfinite(D), inside)
 
@@ -269,3 +280,79 @@ def test_bad_input_messages():
         dtw(x, x, window=("band", 3))
     with pytest.raises(ConfigError, match=r"^metric must be one of"):
         dtw(x, x, metric="manhattan", return_path=True)
+
+
+# --- Issue 14: the Itakura window for n != m is tslearn's / dtw-python's parallelogram --------------
+
+
+def _random_itakura_cases(count, seed):
+    rng = np.random.default_rng(seed)
+    for _ in range(count):
+        n, m = (int(v) for v in rng.integers(2, 45, size=2))
+        slope = float(rng.choice([1.001, 1.01, 1.05, 1.1, 1.2, 1.5, 2.0, 2.5, 3.0, 4.7]))
+        yield n, m, slope, rng
+
+
+def _masked_symmetric1(C, allowed):
+    """Plain O(nm) DP of symmetric1 restricted to ``allowed`` (a reference independent of our kernels)."""
+    n, m = C.shape
+    D = np.full((n + 1, m + 1), np.inf)
+    D[0, 0] = 0.0
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            if allowed[i - 1, j - 1]:
+                D[i, j] = C[i - 1, j - 1] + min(D[i - 1, j], D[i, j - 1], D[i - 1, j - 1])
+    return D[n, m]
+
+
+def test_itakura_unequal_lengths_match_tslearn_mask_and_distance():
+    from polymodal.alignment._validation import window_rows
+
+    checked = {"n>m": 0, "n<m": 0, "n=m": 0, "slope<=1.1": 0}
+    for n, m, slope, rng in _random_itakura_cases(300, 14):
+        ref_mask = _ts_itakura(n, m, slope)
+        if ref_mask is None:  # tslearn: no admissible path
+            continue
+        jlo, jhi = window_rows("itakura", slope, n, m)
+        j = np.arange(m)
+        assert np.array_equal((j >= jlo[:, None]) & (j <= jhi[:, None]), ref_mask), (n, m, slope)
+        x, y = rng.normal(size=(n, 2)), rng.normal(size=(m, 2))
+        ref = _masked_symmetric1(cdist(x, y, "sqeuclidean"), ref_mask)
+        if np.isfinite(ref):
+            assert dtw(x, y, window=("itakura", slope)).cost == pytest.approx(ref, rel=1e-12), (n, m, slope)
+            checked["n>m" if n > m else "n<m" if n < m else "n=m"] += 1
+            checked["slope<=1.1"] += slope <= 1.1
+    assert min(checked["n>m"], checked["n<m"], checked["slope<=1.1"]) >= 5, checked
+    # the case of the issue, against tslearn's own DTW: n=34, m=26, max_slope=1.5
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(34, 2)), rng.normal(size=(26, 2))
+    ref = float(ts_dtw(x, y, global_constraint="itakura", itakura_max_slope=1.5, be="pytorch"))
+    assert dtw(x, y, window=("itakura", 1.5)).distance == pytest.approx(ref, rel=1e-12)
+
+
+def test_itakura_dtw_python_window_matches_dtw_python():
+    from dtw.window import itakuraWindow
+
+    from polymodal.alignment._validation import window_rows
+
+    rng = np.random.default_rng(15)
+    compared = 0
+    for n in range(2, 30, 3):
+        for m in range(2, 30, 4):
+            i, j = np.indices((n, m))
+            ref_mask = itakuraWindow(i, j, n, m)
+            jlo, jhi = window_rows("itakura_dtw_python", 2.0, n, m)
+            assert np.array_equal((j >= jlo[:, None]) & (j <= jhi[:, None]), ref_mask), (n, m)
+            x, y = rng.normal(size=(n, 2)), rng.normal(size=(m, 2))
+            try:
+                ref = dtwpy.dtw(x, y, window_type="itakura", distance_only=True).distance
+            except ValueError:  # dtw-python: no warping path
+                with pytest.raises(ShapeError, match="too narrow"):
+                    dtw(x, y, window=("itakura_dtw_python", 2), step_pattern="symmetric2", metric="euclidean")
+                continue
+            ours = dtw(x, y, window=("itakura_dtw_python", 2), step_pattern="symmetric2", metric="euclidean")
+            assert ours.cost == pytest.approx(ref, rel=1e-12), (n, m)
+            compared += 1
+    assert compared > 20
+    with pytest.raises(ConfigError, match="slope 2"):
+        dtw(np.zeros(4), np.zeros(4), window=("itakura_dtw_python", 3))

@@ -110,11 +110,14 @@ def dtw(
     x : array (n,) or (n, d)
         First sequence, or the (n, m) local cost matrix if ``metric="precomputed"``.
     y : array (m,) or (m, d), or None with ``metric="precomputed"``
-    window : None, ("sakoe_chiba", r), ("itakura", max_slope) or bool mask (n, m)
+    window : None, ("sakoe_chiba", r), ("itakura", max_slope), ("itakura_dtw_python", 2) or bool mask (n, m)
         Global constraint.  Sakoe-Chiba allows ``|i - j| <= r`` widened by the
         length difference (tslearn's ``sakoe_chiba_radius=r``, dtaidistance's
-        ``window=r + 1``).  Itakura keeps the parallelogram whose sides have
-        slopes ``max_slope`` and ``1 / max_slope`` through both corners.
+        ``window=r + 1``).  ``"itakura"`` is tslearn's parallelogram
+        (``tslearn.metrics.itakura_mask(n, m, max_slope)``: slopes ``max_slope``
+        and ``1 / max_slope`` relative to the diagonal of the n x m grid, through
+        both corners); ``"itakura_dtw_python"`` is dtw-python's (R dtw's)
+        ``itakuraWindow``, absolute slope 2, which differs when ``n != m``.
     step_pattern : str or StepPattern
         ``symmetric1`` (default), ``symmetric2``, ``asymmetric``,
         ``symmetricP0``, ``symmetricP05``, ``symmetricP1``, ``symmetricP2``.
