@@ -13,6 +13,10 @@ Data: ``--basicmotions DIR_OR_WHEEL`` (or env POLYMODAL_BASICMOTIONS), e.g.
 ``--daphnet`` / POLYMODAL_DAPHNET, else from the same wheel if it is one.
 
     python benchmarks/bench_alignment.py --basicmotions wheels/aeon-1.6.0-py3-none-any.whl
+
+GCTW appears twice: "GCTW" is the published warp model (monotone basis warps
+by Gauss-Newton, ``GCTW(warping="gauss_newton")``), "GCTW (DTW to mean)" the
+DTW-based variant (``warping="dtw_to_mean"``).
 """
 
 from __future__ import annotations
@@ -35,6 +39,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--noise-dims", type=int, default=2)
     p.add_argument("--strength", type=float, default=0.7, help="warp strength in [0, 1)")
     p.add_argument("--out", default="reports/bench_alignment")
+    p.add_argument("--methods", nargs="*", default=None,
+                   help="subset of polymodal.benchmarks.alignment.METHODS (default: all), e.g. "
+                        "'GCTW' 'GCTW (DTW to mean)'")
     args = p.parse_args(argv)
 
     import torch
@@ -63,7 +70,7 @@ def main(argv: list[str] | None = None) -> None:
 
     t0 = time.perf_counter()
     rec = run_alignment_benchmark(bm, daphnet, seeds=tuple(range(args.seeds)), per_seed=args.per_seed,
-                                  noise_dims=args.noise_dims, strength=args.strength)
+                                  noise_dims=args.noise_dims, strength=args.strength, methods=args.methods)
     total = time.perf_counter() - t0
     table = summary_table(rec.rows)
     out = Path(args.out)

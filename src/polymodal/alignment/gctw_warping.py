@@ -95,6 +95,9 @@ def _simplex_lsq(J: np.ndarray, b: np.ndarray, groups: int, k: int) -> np.ndarra
     """min ||J a - b||^2 subject to a >= 0 and each of the ``groups`` blocks of
     ``k`` weights summing to one: NNLS with the equalities as heavily weighted
     rows, then each block renormalised (exact constraints)."""
+    if J.shape[0] > J.shape[1]:  # same minimiser on the thin-QR reduction: ||J a - b|| = ||R a - Q^T b|| + c
+        Qm, J = np.linalg.qr(J)
+        b = Qm.T @ b
     w = 1e3 * max(np.sqrt((J**2).sum(0)).max(), 1.0)
     E = np.kron(np.eye(groups), np.ones((1, k))) * w
     a, _ = nnls(np.vstack([J, E]), np.r_[b, np.full(groups, w)], maxiter=50 * J.shape[1])

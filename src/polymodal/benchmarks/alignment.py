@@ -258,11 +258,15 @@ def _tslearn_ctw(x, y, seed):
 
 
 # name -> (pairwise function(x, y, seed) -> path) ; GCTW aligns all sequences jointly
+# (None: the value of ``GCTW(warping=...)`` in _GCTW_WARPING)
+_GCTW_WARPING = {"GCTW": "gauss_newton", "GCTW (DTW to mean)": "dtw_to_mean"}
+
 METHODS = {
     "DTW (raw features)": _dtw_raw,
     "PCA + DTW": _pca_dtw,
     "CTW": _ctw,
     "GCTW": None,
+    "GCTW (DTW to mean)": None,
     "DeepCTW": _deep_ctw,
     "tslearn ctw_path (peer)": _tslearn_ctw,
 }
@@ -280,7 +284,7 @@ def align_problem(problem: AlignmentProblem, methods=None, seed: int = 0) -> dic
             raise ConfigError(f"unknown method {name!r}; known: {list(METHODS)}")
         t = time.perf_counter()
         if METHODS[name] is None:
-            g = GCTW().fit(problem.sequences)
+            g = GCTW(warping=_GCTW_WARPING[name]).fit(problem.sequences)
             paths = [g.pairwise_path(0, i) for i in range(1, len(problem.sequences))]
         else:
             paths = [METHODS[name](x0, y, seed) for y in problem.sequences[1:]]
