@@ -236,20 +236,23 @@ class MultimodalDBM(nn.Module):
 
     # -- inference -----------------------------------------------------------------------
     def _initial_state(self, xs: dict[str, torch.Tensor]) -> list[torch.Tensor]:
-        """Clamped visibles; one bottom-up pass (doubled input below the top, Salakhutdinov &
-        Hinton 2009 Sec. 3.1) for present pathways; 0.5 / bias means for missing ones."""
-        n = next(iter(xs.values())).shape[0]
+        """Clamped visibles; one bottom-up pass for the present pathways (input doubled below the
+        top, Salakhutdinov & Hinton 2009 Sec. 3.1; the shared layer's input scaled by
+        #modalities / #present); then one top-down pass (doubled) for the missing pathways."""
         s: list[torch.Tensor | None] = [None] * len(self.layers)
-        for i, (_, size, kind, m) in enumerate(self.layers):
+        for i, (_, _, _, m) in enumerate(self.layers):
+            if m is None:
+                present = lambda j, j_up: self.layers[j][3] not in xs  # noqa: E731  (skip missing pathways)
+                scale = len(self.modalities) / len(xs)
+                s[i] = torch.sigmoid(self.b[i] + scale * self._input(i, s, present))
+            elif m in xs:
+                s[i] = xs[m] if i == self.visible_index[m] else \
+                    torch.sigmoid(self.b[i] + 2 * self._input(i, s, lambda j, j_up: j_up))
+        for i in reversed(range(len(self.layers))):
+            m = self.layers[i][3]
             if m is not None and m not in xs:
-                s[i] = (self.b[i] if kind == "gaussian" else torch.sigmoid(self.b[i])).expand(n, -1).clone() \
-                    if i in self._visible_set else torch.full((n, size), 0.5, device=self.device, dtype=self.dtype)
-            elif m is not None and i == self.visible_index[m]:
-                s[i] = xs[m]
-            elif m is not None:
-                s[i] = torch.sigmoid(self.b[i] + 2 * self._input(i, s, lambda j, j_up: j_up))
-            else:
-                s[i] = torch.sigmoid(self.b[i] + self._input(i, s, lambda j, j_up: self.layers[j][3] not in xs))
+                a = self.b[i] + (1 if i in self._visible_set else 2) * self._input(i, s, lambda j, j_up: not j_up)
+                s[i] = a if self.layers[i][2] == "gaussian" else torch.sigmoid(a)
         return s
 
     @torch.no_grad()
