@@ -177,3 +177,38 @@ def test_gabor_features_in_chunks_equal_one_batch(images):
 def test_lbp_float_images_in_unit_range_equal_their_uint8_levels(images):
     d = LBPHistogram(P=8, R=1, grid=(2, 2))
     np.testing.assert_array_equal(d.fit_transform(images / 255.0), d.fit_transform(images))
+
+
+# --- Issue 14: LBP features of an image must not depend on its batch-mates -------------------------
+
+
+def _skimage_lbp_hist(levels: np.ndarray, P=8, R=1.0, method="uniform") -> np.ndarray:
+    codes = local_binary_pattern(levels, P, R, method).astype(int)
+    return np.bincount(codes.ravel(), minlength=lbp_n_bins(P, method)) / codes.size
+
+
+def test_lbp_features_do_not_depend_on_batch_mates(images):
+    # a dark image whose float grey levels (0..255 scale) are all <= 1, and a bright batch-mate
+    dark = (images[0] / 255.0).astype(np.float64)          # levels 0..1 on a 0..255 scale
+    bright = images[1].astype(np.float64)                   # levels 0..255
+    d = LBPHistogram(P=8, R=1, input_range=255)
+    alone, with_mate = d.fit_transform(dark[None]), d.fit_transform(np.stack([dark, bright]))
+    np.testing.assert_array_equal(alone[0], with_mate[0])
+    np.testing.assert_array_equal(alone[0], _skimage_lbp_hist(np.round(dark).astype(np.uint8)))
+    np.testing.assert_array_equal(with_mate[1], _skimage_lbp_hist(np.round(bright).astype(np.uint8)))
+    # default range: uint8 levels as they are, floats in [0, 1] quantised to round(255 x)
+    unit = images / 255.0
+    for k in range(len(images)):
+        mates = LBPHistogram(P=8, R=1).fit_transform(unit)[k]
+        np.testing.assert_array_equal(LBPHistogram(P=8, R=1).fit_transform(unit[k:k + 1])[0], mates)
+        np.testing.assert_array_equal(mates, _skimage_lbp_hist(np.round(unit[k] * 255).astype(np.uint8)))
+        np.testing.assert_array_equal(LBPHistogram(P=8, R=1).fit_transform(images)[k], _skimage_lbp_hist(images[k]))
+
+
+def test_lbp_values_outside_the_input_range_raise(images):
+    with pytest.raises(ShapeError, match=r"input_range.*\[0, 1\].*255"):
+        LBPHistogram().fit_transform(images.astype(np.float64))   # 0..255 floats, default range [0, 1]
+    with pytest.raises(ShapeError, match=r"\[0, 100\]"):
+        LBPHistogram(input_range=100).fit_transform(images)
+    with pytest.raises(ConfigError, match="input_range"):
+        LBPHistogram(input_range=0).fit(images)

@@ -180,9 +180,12 @@ class LBPHistogram(_ImageTransformer):
     (rotation invariant, ``P + 2`` bins); ``ror`` is the minimum over circular
     rotations. The features are the ``grid`` cells' histograms concatenated
     (row-major), each divided by its pixel count when ``density``.
-    Colour images are converted to luminance; float images are quantised to
-    0..255 (scaled by 255 when the batch's maximum is at most 1), as skimage's
-    codes are meant for integer grey levels.
+    Colour images are converted to luminance. skimage's codes are meant for
+    integer grey levels, so images are quantised to
+    :math:`\mathrm{round}(255\,x / \mathrm{input\_range})` per pixel, with the same
+    documented scale for every image (never the batch's own maximum, so an
+    image's features do not depend on its batch-mates); integer images with
+    ``input_range=None`` are used as they are.
 
     Parameters
     ----------
@@ -191,6 +194,9 @@ class LBPHistogram(_ImageTransformer):
     method : {"uniform", "ror", "default", "nri_uniform"}
     grid : (int, int) — cells (rows, cols)
     density : bool — normalise each cell histogram to sum 1
+    input_range : float or None — pixel value of white: images hold values in
+        ``[0, input_range]``; default ``None``: 1.0 for float images (in [0, 1]),
+        integer images as they are (uint8 0..255). Values outside raise ShapeError.
 
     Example
     -------
@@ -200,17 +206,20 @@ class LBPHistogram(_ImageTransformer):
     """
 
     def __init__(self, P: int = 8, R: float = 1.0, method: str = "uniform", grid: Sequence[int] = (1, 1),
-                 density: bool = True):
+                 density: bool = True, input_range: float | None = None):
         self.P = P
         self.R = R
         self.method = method
         self.grid = grid
         self.density = density
+        self.input_range = input_range
 
     def _check_params(self, X: np.ndarray) -> None:
         if int(self.P) < 1 or not float(self.R) > 0:
             raise ConfigError(f"P must be >= 1 and R > 0; got P={self.P!r}, R={self.R!r}")
         lbp_n_bins(int(self.P), self.method)
+        if self.input_range is not None and not float(self.input_range) > 0:
+            raise ConfigError(f"input_range must be > 0 (the pixel value of white); got {self.input_range!r}")
         grid = _pair(self.grid, "grid")
         if grid[0] > X.shape[1] or grid[1] > X.shape[2]:
             raise ShapeError(f"grid {grid} has more cells than X images have pixels {X.shape[1:3]}")
@@ -221,9 +230,14 @@ class LBPHistogram(_ImageTransformer):
 
         X = _gray(_check_images(X))
         self._check_params(X)
-        if np.issubdtype(X.dtype, np.floating):  # skimage warns on float images; quantise [0, 1] floats
-            scale = 255.0 if X.max(initial=0.0) <= 1.0 else 1.0
-            X = np.clip(np.round(X * scale), 0, 255).astype(np.uint8)
+        if self.input_range is not None or np.issubdtype(X.dtype, np.floating):
+            # skimage warns on float images: quantise on the documented range, the same for every image
+            white = 1.0 if self.input_range is None else float(self.input_range)
+            lo, hi = X.min(), X.max()
+            if lo < 0 or hi > white:
+                hint = " (0..255 images: pass input_range=255)" if hi > 1 and white == 1.0 else ""
+                raise ShapeError(f"X has values in [{lo:g}, {hi:g}], outside input_range [0, {white:g}]{hint}")
+            X = np.round(X.astype(np.float64) * (255.0 / white)).astype(np.uint8)
         return np.stack([local_binary_pattern(img, int(self.P), float(self.R), self.method) for img in X])
 
     def _features(self, X: np.ndarray) -> np.ndarray:
