@@ -264,7 +264,6 @@ def test_config_built_model_on_collated_batch(fusion):
         torch.testing.assert_close(logits[i], alone, atol=1e-10, rtol=1e-10)
 
 
-@pytest.mark.slow
 def test_engine_trains_mfn_on_variable_length_sequences(tmp_path):
     rng = np.random.default_rng(0)
     n = 80

@@ -156,20 +156,23 @@ def total_test_correlation(A, B):
     return sum(np.corrcoef(A[:, i], B[:, i])[0, 1] for i in range(A.shape[1]))
 
 
-@pytest.mark.slow
-def test_dcca_beats_linear_cca_on_nonlinear_views():
+@pytest.mark.parametrize("cls", [DCCA, DCCAE])
+def test_dcca_beats_linear_cca_on_nonlinear_views(cls):
+    """Views related through z -> z^2: linear CCA finds ~0 test correlation, DCCA
+    (and DCCAE, its autoencoding variant) close to the maximum 2 (> linear + 1.5)."""
     _quiet()
     torch.manual_seed(0)
-    Xtr, Ytr = nonlinear_views(1000, 0)
+    Xtr, Ytr = nonlinear_views(500, 0)
     Xte, Yte = nonlinear_views(1000, 1)
 
-    def mlp(p):
-        return nn.Sequential(nn.Linear(p, 32), nn.Tanh(), nn.Linear(32, 2))
+    def mlp(p, q=2):
+        return nn.Sequential(nn.Linear(p, 32), nn.Tanh(), nn.Linear(32, q))
 
-    model = DCCA({"x": mlp(4), "y": mlp(4)}, n_components=2)
-    model.fit({"x": Xtr, "y": Ytr}, max_epochs=75, batch_size=500, lr=1e-2)
+    enc = {"x": mlp(4), "y": mlp(4)}
+    model = DCCA(enc, n_components=2) if cls is DCCA else DCCAE(enc, {"x": mlp(2, 4), "y": mlp(2, 4)}, n_components=2)
+    model.fit({"x": Xtr, "y": Ytr}, max_epochs=100, batch_size=500, lr=2e-2)
     out = model.transform({"x": Xte, "y": Yte})
     deep = total_test_correlation(out["x"], out["y"])
     lin = total_test_correlation(*CCA(n_components=2).fit(Xtr, Ytr).transform(Xte, Yte))
-    print(f"total test correlation: DCCA {deep:.3f}, linear CCA {lin:.3f}")
-    assert deep > lin + 1.0
+    print(f"total test correlation: {cls.__name__} {deep:.3f}, linear CCA {lin:.3f}")
+    assert deep > lin + 1.5
