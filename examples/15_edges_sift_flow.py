@@ -26,6 +26,26 @@ Run::
 
 Writes ``edges_sift_flow.png`` (a digit's Sobel magnitude, Canny edges, SIFT
 keypoints, a clip's flow field, the accuracy bars) and ``results.json``.
+
+Measured (full run: 3000 train / 1000 test digits, 800 / 400 clips, logistic
+regression C=0.1 on standardised features, CNNs 6 / 18 epochs of Adam, seed 0,
+one thread; 621 s wall on 2 cores under a load average of ~10, most of it
+TV-L1 flow and SIFT)::
+
+    MNIST digits            dim  test acc     moving-digit direction    dim  test acc
+    Sobel edges             144     0.951     HOF (TV-L1 flow)           36     1.000
+    Canny edges             144     0.938     pixels of all frames     7744     0.975
+    SIFT bag of words       100     0.759     CNN on frames             512     1.000
+    pixels                  784     0.895
+    LeNet (CNN)              84     0.960
+
+Gradient-orientation histograms are as good as LeNet on digits at this size;
+SIFT finds only 2-17 keypoints on a 28 x 28 digit even upsampled, so its bag
+of words is the weakest (it is a descriptor for larger, textured images).
+Direction of motion is in no single frame: 36 flow-histogram numbers read it
+perfectly, as does a CNN given the frames as channels. ``--fast`` (600 / 300
+digits, 160 / 80 clips, Lucas-Kanade flow): Sobel 0.943, Canny 0.923, SIFT
+0.603, pixels 0.870, LeNet 0.677; HOF 1.000, frame pixels 0.925, CNN 0.975.
 """
 
 from __future__ import annotations

