@@ -29,7 +29,8 @@ def sinusoidal_positions(t: int, d: int, device=None, dtype=None) -> torch.Tenso
 
 
 class _CrossmodalLayer(nn.Module):
-    """Pre-LN layer: ``z = z + MHA(LN(z), LN(x_s), LN(x_s)); z = z + FFN(LN(z))``."""
+    """Pre-LN layer: ``z = z + MHA(LN(z), LN(x_s), LN(x_s)); z = z + FFN(LN(z))``, with ``x_s = z``
+    (self-attention over the layer's current input) when no source is given."""
 
     def __init__(self, dim: int, heads: int, dropout: float, attn_dropout: float) -> None:
         super().__init__()
@@ -39,18 +40,23 @@ class _CrossmodalLayer(nn.Module):
         self.ffn = nn.Sequential(nn.Linear(dim, 4 * dim), nn.ReLU(), nn.Dropout(dropout), nn.Linear(4 * dim, dim))
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, z: torch.Tensor, source: torch.Tensor, source_pad: torch.Tensor) -> torch.Tensor:
-        q, kv = self.norm_attn(z), self.norm_attn(source)
+    def forward(self, z: torch.Tensor, source: torch.Tensor | None, source_pad: torch.Tensor) -> torch.Tensor:
+        q = self.norm_attn(z)
+        kv = q if source is None else self.norm_attn(source)
         z = z + self.dropout(self.attn(q, kv, kv, key_padding_mask=source_pad, need_weights=False)[0])
         return z + self.dropout(self.ffn(self.norm_ffn(z)))
 
 
 class CrossmodalTransformer(nn.Module):
-    """``layers`` crossmodal attention blocks: target sequence queries, source
-    sequence keys/values (a self-attention transformer when source is target).
+    """``layers`` pre-norm attention blocks (Tsai et al.'s ``TransformerEncoder``).
 
-    Inputs are scaled by :math:`\\sqrt{d}` and get sinusoidal positions; padded
-    source steps are masked out of the attention; a final LayerNorm follows.
+    Crossmodal (``source`` given): every layer :math:`i` queries with
+    :math:`LN_i(Z^{[i-1]})` and takes keys/values from :math:`LN_i(Z^{[0]}_\\alpha)`, the
+    embedded source re-normalised by that layer's LayerNorm (Eq. 4). Self-attention
+    (``source=None``): every layer attends over its own current input
+    :math:`LN_i(Z^{[i-1]})`. Inputs are scaled by :math:`\\sqrt{d}` and get
+    sinusoidal positions; padded source (or, for self-attention, target) steps
+    are masked out of the attention; a final LayerNorm follows.
     """
 
     def __init__(self, dim: int, heads: int, layers: int, dropout: float = 0.0, attn_dropout: float = 0.0,
@@ -65,8 +71,11 @@ class CrossmodalTransformer(nn.Module):
         pos = sinusoidal_positions(x.shape[1], self.dim, x.device, x.dtype)
         return self.embed_dropout(math.sqrt(self.dim) * x + pos)
 
-    def forward(self, target: torch.Tensor, source: torch.Tensor, source_pad: torch.Tensor) -> torch.Tensor:
-        z, s = self._embed(target), self._embed(source)
+    def forward(self, target: torch.Tensor, source: torch.Tensor | None, source_pad: torch.Tensor) -> torch.Tensor:
+        """``(N, T_t, d)`` states of ``target`` (N, T_t, d) attending to ``source`` (N, T_s, d), or to
+        itself when ``source`` is None; ``source_pad`` (N, T_s) (or (N, T_t)) is True at padding."""
+        z = self._embed(target)
+        s = None if source is None else self._embed(source)
         for layer in self.layers:
             z = layer(z, s, source_pad)
         return self.norm(z)
@@ -85,7 +94,7 @@ class MultimodalTransformer(nn.Module):
               CM(Q_\\beta, K_\\alpha) = \\mathrm{softmax}(Q_\\beta W_Q W_K^\\top K_\\alpha^\\top / \\sqrt{d}) K_\\alpha W_V
 
     The outputs for one target are concatenated, passed through a
-    self-attention transformer, and its state at the target's last real step is
+    self-attention transformer (each layer attends over its current input), and its state at the target's last real step is
     kept. The concatenation over targets goes through a residual two-layer
     block: ``z = W_2 relu(W_1 z) + z``. Modalities are first projected to ``dim``
     per step (MulT's kernel-size-1 temporal convolution).
@@ -143,7 +152,7 @@ class MultimodalTransformer(nn.Module):
         last = []
         for t in names:
             z = torch.cat([self.crossmodal[f"{s}->{t}"](proj[t], proj[s], pad[s]) for s in names if s != t], dim=-1)
-            z = self.memories[t](z, z, pad[t])
+            z = self.memories[t](z, None, pad[t])
             index = (lengths[t] - 1).to(z.device)
             last.append(z[torch.arange(z.shape[0], device=z.device), index])
         h = torch.cat(last, dim=1)
