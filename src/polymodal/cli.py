@@ -34,11 +34,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    _register_parts()
     from polymodal.training.config import check_trainer_here, load_config
+
+    config = load_config(args.config, args.overrides)  # before the heavy imports: a bad file fails fast
+    _register_parts()
     from polymodal.training.engine import fit
 
-    config = load_config(args.config, args.overrides)
     check_trainer_here(config.trainer)
     check_output_dir(Path(config.output_dir) / config.name, "config key 'output_dir'")
     result = fit(config, resume=args.resume or False, overwrite=args.overwrite,
@@ -96,10 +97,14 @@ DATASET_BUILDERS = {"av-digits": "polymodal.data.av_digits_build:build_av_digits
 def cmd_datasets_build(argv: list[str]) -> int:
     import importlib
 
-    if not argv or argv[0] in ("-h", "--help"):
-        print(f"usage: polymodal datasets build {{{','.join(DATASET_BUILDERS)}}} [options]\n\n"
-              "Build a dataset from sources reachable offline; `polymodal datasets build NAME --help` for options.")
-        return 0 if argv else 2
+    usage = f"usage: polymodal datasets build {{{','.join(DATASET_BUILDERS)}}} [options]"
+    if not argv:
+        print(f"{usage}\nerror: name the dataset to build, one of {sorted(DATASET_BUILDERS)}", file=sys.stderr)
+        return 2
+    if argv[0] in ("-h", "--help"):
+        print(f"{usage}\n\nBuild a dataset from sources reachable offline; "
+              "`polymodal datasets build NAME --help` for options.")
+        return 0
     name, rest = argv[0], argv[1:]
     if name not in DATASET_BUILDERS:
         print(f"error: no builder for dataset {name!r}; buildable: {sorted(DATASET_BUILDERS)}", file=sys.stderr)

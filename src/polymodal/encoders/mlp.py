@@ -51,6 +51,11 @@ class MLP(nn.Module):
             raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
         if out_features is None and not hidden:
             raise ValueError("an MLP needs out_features or at least one hidden layer")
+        if isinstance(hidden, (int, str)) or not all(isinstance(h, int) and not isinstance(h, bool) and h >= 1
+                                                     for h in hidden):
+            raise ValueError(f"hidden must be a list of layer sizes >= 1, got {hidden!r}")
+        if not 0 <= dropout < 1:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
         layers: list[nn.Module] = []
         width = in_features
         for size in hidden:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import torch
 
+from polymodal.errors import ShapeError
+
 __all__ = [
     "accuracy",
     "confusion_matrix",
@@ -21,13 +23,39 @@ __all__ = [
 ]
 
 
+def _pair(pred, target, what: str, *, same_shape: bool = True, finite: bool = False):
+    """Both as tensors; refuse different sample counts or shapes (broadcasting
+    would give a silently wrong score), no samples, and with ``finite`` NaN/inf."""
+    pred, target = torch.as_tensor(pred), torch.as_tensor(target)
+    if pred.ndim == 0 or target.ndim == 0 or len(pred) != len(target):
+        raise ShapeError(f"{what}: pred and target must have the same number of samples, "
+                         f"got shapes {tuple(pred.shape)} and {tuple(target.shape)}")
+    if same_shape and pred.shape != target.shape or pred.numel() != target.numel():
+        raise ShapeError(f"{what}: pred and target must have the same shape, got {tuple(pred.shape)} "
+                         f"and {tuple(target.shape)}")
+    if len(pred) == 0:
+        raise ShapeError(f"{what}: no samples (empty pred and target)")
+    if finite:
+        for name, t in (("pred", pred), ("target", target)):
+            if t.is_floating_point() and not torch.isfinite(t).all():
+                hint = " (a diverged model?)" if name == "pred" else ""
+                raise ShapeError(f"{what}: {name} contains NaN or inf{hint}")
+    return pred, target
+
+
 def accuracy(pred: torch.Tensor, target: torch.Tensor) -> float:
     """Share of ``pred == target`` (``sklearn.metrics.accuracy_score``)."""
+    pred, target = _pair(pred, target, "accuracy")
     return (pred == target).double().mean().item()
 
 
 def confusion_matrix(pred: torch.Tensor, target: torch.Tensor, n_classes: int) -> torch.Tensor:
     """``C[i, j]`` = samples of true class ``i`` predicted as ``j``."""
+    pred, target = _pair(pred, target, "confusion_matrix")
+    for name, t in (("pred", pred), ("target", target)):
+        if t.is_floating_point() and not torch.equal(t, t.round()) or ((t < 0) | (t >= n_classes)).any():
+            found = sorted({float(v) if t.is_floating_point() else int(v) for v in torch.unique(t)[:10].tolist()})
+            raise ShapeError(f"confusion_matrix: {name} must hold class indices in [0, {n_classes}), got {found}")
     index = target.long() * n_classes + pred.long()
     return torch.bincount(index, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
 
@@ -50,6 +78,9 @@ def f1_macro(pred: torch.Tensor, target: torch.Tensor, n_classes: int) -> float:
 
 def multilabel_f1(pred: torch.Tensor, target: torch.Tensor, average: str = "macro") -> float:
     """F1 of 0/1 label matrices ``(N, k)``; ``average`` is ``"macro"`` or ``"micro"``."""
+    if average not in ("macro", "micro"):
+        raise ShapeError(f"multilabel_f1: average must be 'macro' or 'micro', got {average!r}")
+    pred, target = _pair(pred, target, "multilabel_f1")
     pred, target = pred.bool(), target.bool()
     tp = (pred & target).sum(0).double()
     fp = (pred & ~target).sum(0).double()
@@ -61,19 +92,23 @@ def multilabel_f1(pred: torch.Tensor, target: torch.Tensor, average: str = "macr
 
 def subset_accuracy(pred: torch.Tensor, target: torch.Tensor) -> float:
     """Share of samples whose whole label set is right."""
+    pred, target = _pair(pred, target, "subset_accuracy")
     return (pred.bool() == target.bool()).all(dim=1).double().mean().item()
 
 
 def mean_absolute_error(pred: torch.Tensor, target: torch.Tensor) -> float:
+    pred, target = _pair(pred, target, "mean_absolute_error", same_shape=False, finite=True)
     return (pred.double() - target.double()).abs().mean().item()
 
 
 def root_mean_squared_error(pred: torch.Tensor, target: torch.Tensor) -> float:
+    pred, target = _pair(pred, target, "root_mean_squared_error", same_shape=False, finite=True)
     return (pred.double() - target.double()).pow(2).mean().sqrt().item()
 
 
 def r2_score(pred: torch.Tensor, target: torch.Tensor) -> float:
     """Coefficient of determination, averaged uniformly over outputs."""
+    pred, target = _pair(pred, target, "r2_score", same_shape=False, finite=True)
     pred, target = pred.double().reshape(len(pred), -1), target.double().reshape(len(target), -1)
     ss_res = (target - pred).pow(2).sum(0)
     ss_tot = (target - target.mean(0)).pow(2).sum(0)
@@ -82,6 +117,7 @@ def r2_score(pred: torch.Tensor, target: torch.Tensor) -> float:
 
 def pearson_r(pred: torch.Tensor, target: torch.Tensor) -> float:
     """Pearson correlation of flattened predictions and targets."""
+    pred, target = _pair(pred, target, "pearson_r", same_shape=False, finite=True)
     a, b = pred.double().flatten(), target.double().flatten()
     a, b = a - a.mean(), b - b.mean()
     denom = (a.norm() * b.norm()).item()

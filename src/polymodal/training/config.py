@@ -96,6 +96,13 @@ class TrainerConfig(_Strict):
     gradient_clip_val: float | None = Field(None, ge=0)
     checkpoint_every_n_epochs: int = Field(1, gt=0)  # how often last.ckpt is written (and at the final epoch)
 
+    @field_validator("devices", "max_epochs", "patience", "num_nodes", mode="before")
+    @classmethod
+    def _no_bool(cls, value):
+        if isinstance(value, bool):  # YAML true/false would silently become 1/0
+            raise ValueError(f"must be an integer, got {value!r}")
+        return value
+
     @field_validator("devices")
     @classmethod
     def _devices(cls, value):
