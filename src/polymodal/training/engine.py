@@ -216,21 +216,28 @@ def _remove_temporaries(folder: Path) -> None:
 
 
 def _resume_point(run_dir: Path, resume: bool | str | Path) -> tuple[Path | None, dict | None, dict]:
-    """``(checkpoint path, checkpoint, stored config)`` to resume from; the
-    path is ``None`` for a run killed before it completed an epoch."""
+    """``(checkpoint path, checkpoint, stored config)`` to resume from.
+
+    ``resume=True``: the latest completed epoch on disk: ``last.ckpt``, or
+    ``best.ckpt`` when it is newer (``checkpoint_every_n_epochs > 1``, or a
+    kill between the two writes); the path is ``None`` for a run killed
+    before it completed an epoch (it restarts from scratch)."""
     if isinstance(resume, bool):
-        path = run_dir / "checkpoints" / "last.ckpt"
-        if not path.exists() and not path.is_symlink():
+        folder = run_dir / "checkpoints"
+        found = [(p, load_checkpoint_file(p)) for p in (folder / "last.ckpt", folder / "best.ckpt") if p.exists()]
+        if not found:
             stored = run_dir / "config.yaml"
-            if stored.is_file() and not _has_checkpoints(run_dir):  # killed before its first epoch ended
+            if stored.is_file():  # killed before its first epoch ended
                 try:
                     return None, None, yaml.safe_load(stored.read_text()) or {}
                 except yaml.YAMLError as error:
                     raise ConfigError(f"the run's stored config {stored} is not valid YAML: {error}") from None
-            raise CheckpointError(f"nothing to resume: {path} does not exist (start the run without --resume)")
+            raise CheckpointError(f"nothing to resume: {folder / 'last.ckpt'} does not exist "
+                                  "(start the run without --resume)")
+        path, checkpoint = max(found, key=lambda item: (run_state(item[1]) or {}).get("epochs_completed", -1))
     else:
         path = Path(resume)
-    checkpoint = load_checkpoint_file(path)
+        checkpoint = load_checkpoint_file(path)
     stored = (checkpoint.get("hyper_parameters") or {}).get("config")
     if not stored:
         raise CheckpointError(f"{path} holds no polymodal config (was it written by polymodal.fit?)")
