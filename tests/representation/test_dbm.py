@@ -54,7 +54,8 @@ def test_log_partition_equals_brute_force_over_every_state():
     # the exact likelihood is normalised over the 2^6 visible configurations
     v = states[::2 ** 10, :6][:, [0, 1, 2, 3, 4, 5]].unique(dim=0).numpy()
     assert len(v) == 64
-    assert float(torch.logsumexp(dbm.exact_log_likelihood({"a": v[:, :3], "b": v[:, 3:]}), 0)) == pytest.approx(0, abs=1e-12)
+    log_p = dbm.exact_log_likelihood({"a": v[:, :3], "b": v[:, 3:]})
+    assert float(torch.logsumexp(log_p, 0)) == pytest.approx(0, abs=1e-12)
 
 
 def test_gaussian_log_partition_integrates_to_one_by_quadrature():
@@ -135,6 +136,17 @@ def test_bad_input_names_the_modality():
         dbm.generate({"a": np.zeros((5, 3))}, "c")
     with pytest.raises(ConfigError, match="visible\\['a'\\]"):
         MultimodalDBM({"a": 3}, visible={"a": "poisson"})
+
+
+def test_refit_starts_from_the_same_initialisation():
+    X = data(n=40, seed=5)
+    dbm = MultimodalDBM({"a": 3, "b": 3}, visible={"a": "gaussian", "b": "bernoulli"}, hidden=[4, 3], joint=2,
+                        max_epochs=3, pretrain_epochs=2, batch_size=10, n_chains=10)
+    first = dbm.fit(X).transform(X)
+    assert not hasattr(MultimodalDBM({"a": 3}), "chains_")
+    np.testing.assert_array_equal(dbm.fit(X).transform(X), first)
+    gen = dbm.generate({"a": X["a"]}, "b", method="gibbs", n_gibbs=5, burn_in=2)
+    assert gen.shape == (40, 3) and 0 <= gen.min() and gen.max() <= 1
 
 
 @pytest.fixture(scope="module")

@@ -157,18 +157,27 @@ class MultimodalDBM(nn.Module):
         self.top_index = len(self.layers) - 1
         self.visible_index = {name: i for i, (name, _, _, m) in enumerate(self.layers) if name == m}
         self.penultimate_index = tops
-        g = torch.Generator().manual_seed(random_state)
-        self.W = nn.ParameterList([nn.Parameter(0.01 * torch.randn(self.layers[lo][1], self.layers[up][1], generator=g,
-                                                                   dtype=dtype), requires_grad=False)
-                                   for lo, up in self.edges])
-        self.b = nn.ParameterList([nn.Parameter(torch.zeros(s, dtype=dtype), requires_grad=False)
+        self.W = nn.ParameterList([nn.Parameter(torch.empty(self.layers[lo][1], self.layers[up][1], dtype=dtype),
+                                                requires_grad=False) for lo, up in self.edges])
+        self.b = nn.ParameterList([nn.Parameter(torch.empty(s, dtype=dtype), requires_grad=False)
                                    for _, s, _, _ in self.layers])
+        self.reset_parameters()
         self.neighbours: list[list[tuple[int, int, bool]]] = [[] for _ in self.layers]  # (edge, other, other_is_up)
         for e, (lo, up) in enumerate(self.edges):
             self.neighbours[lo].append((e, up, True))
             self.neighbours[up].append((e, lo, False))
         self.out_features = self.joint
         self.to(self.device)
+
+    @torch.no_grad()
+    def reset_parameters(self) -> None:
+        """Weights ~ N(0, 0.01^2) drawn from ``random_state``, biases 0 (``fit`` starts here every time)."""
+        g = torch.Generator().manual_seed(self.random_state)
+        for W in self.W:
+            W.copy_(0.01 * torch.randn(W.shape, generator=g, dtype=W.dtype))
+        for b in self.b:
+            b.zero_()
+        self.__dict__.pop("chains_", None)
 
     # -- conditionals and energies ---------------------------------------------------
     def _input(self, i: int, s: list, skip=lambda j, j_up: False) -> torch.Tensor:
@@ -373,9 +382,11 @@ class MultimodalDBM(nn.Module):
             self.b[lo].copy_(rbm.b.to(self.b[lo]))
 
     def fit(self, Xs: Mapping[str, object], y=None) -> "MultimodalDBM":
-        """Pretrain, then jointly train on every modality of ``Xs`` (rows paired). Sets
+        """Pretrain, then jointly train on every modality of ``Xs`` (rows paired), always from
+        :meth:`reset_parameters` (a refit does not continue). Sets
         ``chains_`` (persistent chains), ``history_`` (mean-field free energy per epoch), ``n_iter_``."""
         xs = self._inputs(Xs, need_all=True)
+        self.reset_parameters()
         if self.pretrain_epochs:
             self._pretrain(xs)
         g = torch.Generator().manual_seed(self.random_state)
