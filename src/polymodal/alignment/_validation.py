@@ -11,7 +11,10 @@ WINDOW_KINDS = ("sakoe_chiba", "itakura", "itakura_dtw_python")
 
 def as_sequence(x, name: str) -> np.ndarray:
     """Return ``x`` as a float64 (T, d) array; 1-D input becomes (T, 1)."""
-    arr = np.asarray(x, dtype=np.float64)
+    try:
+        arr = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise ShapeError(f"{name} must be a real numeric array ({error})") from None
     if arr.ndim == 1:
         arr = arr[:, None]
     if arr.ndim != 2:

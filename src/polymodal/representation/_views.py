@@ -35,17 +35,22 @@ def as_view_1d(A: object, name: str, *, allow_1d: bool = False) -> tuple[np.ndar
 
 
 def _convert(A: object, name: str) -> np.ndarray:
-    return check_array(
-        A,
-        accept_sparse=False,
-        dtype=np.float64,
-        ensure_2d=False,
-        allow_nd=True,
-        ensure_all_finite=False,
-        ensure_min_samples=0,
-        ensure_min_features=0,
-        input_name=name,
-    )
+    try:
+        return check_array(
+            A,
+            accept_sparse=False,
+            dtype=np.float64,
+            ensure_2d=False,
+            allow_nd=True,
+            ensure_all_finite=False,
+            ensure_min_samples=0,
+            ensure_min_features=0,
+            input_name=name,
+        )
+    except ValueError as error:  # e.g. strings; a TypeError stays one (scikit-learn's checks expect it)
+        if isinstance(error, ShapeError):
+            raise
+        raise ShapeError(f"{name} must be a real numeric array ({error})") from None
 
 
 def _shape_checked(arr: np.ndarray, name: str, allow_1d: bool) -> tuple[np.ndarray, bool]:
