@@ -22,7 +22,8 @@ import torch
 
 from polymodal.errors import CheckpointError
 
-__all__ = ["atomic_save", "atomic_write_text", "load_checkpoint_file", "verify_checkpoint_file", "HASH_MEMBER"]
+__all__ = ["atomic_save", "atomic_write_text", "link_atomically", "load_checkpoint_file", "verify_checkpoint_file",
+           "HASH_MEMBER"]
 
 HASH_MEMBER = ".data/polymodal_sha256"  # under the archive's top folder
 _ZIP_MAGIC = b"PK\x03\x04"
@@ -71,24 +72,46 @@ def _hash_member_name(archive: zipfile.ZipFile) -> str:
     return f"{first.split('/', 1)[0]}/{HASH_MEMBER}"
 
 
-def _write_atomically(path: Path, write) -> None:
+def _write_atomically(path: Path, write, durable: bool = True) -> None:
     """Create ``path`` by ``write(tmp_path)`` in the same folder, fsync, then
     ``os.replace``: a crash leaves the old file or the new one, never a part.
-    The file gets the mode a plain ``open`` would (0o666 minus the umask)."""
+    The file gets the mode a plain ``open`` would (0o666 minus the umask).
+    ``durable=False`` skips the fsyncs (still atomic if the process dies;
+    for files that can be re-derived after a power loss)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, 0o666 & ~_umask())
         os.close(fd)
         write(tmp)
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
+        if durable:
+            with open(tmp, "rb+") as handle:
+                os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    if durable:
+        _fsync_dir(path.parent)
+
+
+def link_atomically(source: str | Path, path: str | Path) -> bool:
+    """Make ``path`` a hard link to the (complete) file ``source``, replacing
+    ``path`` atomically: the same bytes without writing them again. Returns
+    False where hard links are not supported (then nothing changed)."""
+    source, path = Path(source), Path(path)
+    tmp = path.parent / f".{path.name}.{os.getpid()}.link.tmp"
+    try:
+        if tmp.exists():
+            tmp.unlink()
+        os.link(source, tmp)
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        return False
     _fsync_dir(path.parent)
+    return True
 
 
 def atomic_save(obj: Any, path: str | Path) -> None:
@@ -104,13 +127,14 @@ def atomic_save(obj: Any, path: str | Path) -> None:
     _write_atomically(Path(path), write)
 
 
-def atomic_write_text(text: str, path: str | Path) -> None:
-    """Write a text file atomically (same guarantees as :func:`atomic_save`)."""
+def atomic_write_text(text: str, path: str | Path, durable: bool = True) -> None:
+    """Write a text file atomically (same guarantees as :func:`atomic_save`;
+    ``durable=False``: no fsync, for files re-derivable after a power loss)."""
 
     def write(tmp: str) -> None:
         Path(tmp).write_text(text)
 
-    _write_atomically(Path(path), write)
+    _write_atomically(Path(path), write, durable)
 
 
 def _hostile_global(message: str) -> str | None:

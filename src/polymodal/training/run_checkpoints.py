@@ -23,7 +23,7 @@ from typing import Any
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import Checkpoint, EarlyStopping
 
-from polymodal.training.checkpoint import atomic_write_text
+from polymodal.training.checkpoint import atomic_write_text, link_atomically
 
 __all__ = ["RunCheckpoints", "ResumableEarlyStopping", "run_state", "STATE_KEY"]
 
@@ -128,9 +128,11 @@ class RunCheckpoints(Checkpoint):
             trainer.save_checkpoint(self.best_path)
         final = self.epochs_completed >= trainer.max_epochs or trainer.should_stop
         if final or self.epochs_completed % self.every_n_epochs == 0:
-            trainer.save_checkpoint(self.last_path)
-        if trainer.is_global_zero:
-            atomic_write_text(format_history(self.history), self.metrics_path)
+            # the same state as best.ckpt when it was just written: link it instead of writing it again
+            if not (improved and trainer.world_size == 1 and link_atomically(self.best_path, self.last_path)):
+                trainer.save_checkpoint(self.last_path)
+        if trainer.is_global_zero:  # re-derivable from the checkpoints: no fsync
+            atomic_write_text(format_history(self.history), self.metrics_path, durable=False)
 
 
 class ResumableEarlyStopping(EarlyStopping):
