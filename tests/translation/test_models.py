@@ -179,14 +179,17 @@ def test_attention_captioner_learns_toy_and_attends_to_the_object(tmp_path):
     assert np.allclose(drawn, upsample_attention(maps[0][1].numpy(), (16, 16)))
 
 
-@pytest.mark.slow
 def test_show_and_tell_learns_toy():
-    (xtr, ttr, _), (xva, tva, _), (xte, tte, _) = _shapes_task(400, 0), _shapes_task(100, 1), _shapes_task(100, 2)
+    """Exact-caption rate >= 0.95 where the most frequent training caption (the
+    best image-blind answer) scores < 0.3."""
+    (xtr, ttr, _), (xva, tva, _), (xte, tte, _) = _shapes_task(300, 0), _shapes_task(100, 1), _shapes_task(100, 2)
     torch.manual_seed(0)
-    model = ShowAndTell(9, encoder=GridImageEncoder(16, widths=(8, 16), grid=4), embed_dim=16, hidden=32, dropout=0.0)
-    fit_generator(model, (xtr, ttr), (xva, tva), max_epochs=25, batch_size=32, lr=2e-3, patience=5)
+    model = ShowAndTell(9, encoder=GridImageEncoder(16, widths=(8, 16), grid=4), embed_dim=32, hidden=64, dropout=0.0)
+    fit_generator(model, (xtr, ttr), (xva, tva), max_epochs=12, batch_size=32, lr=5e-3, patience=3)
     res = model.generate(xte, max_len=5)
     assert np.mean([s == tte[i, 1:3].tolist() for i, s in enumerate(res.sequences())]) >= 0.95
+    captions, counts = np.unique(ttr[:, 1:3].numpy(), axis=0, return_counts=True)
+    assert np.mean((tte[:, 1:3].numpy() == captions[counts.argmax()]).all(1)) < 0.3
 
 
 def test_upsample_attention_and_errors():
