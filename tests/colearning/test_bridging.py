@@ -47,7 +47,7 @@ def test_pair_loss_reconstructs_both_views_from_each_and_both_minus_correlation(
     ca, cp = h_a - h_a.mean(0), h_p - h_p.mean(0)
     corr = np.sum((ca * cp).sum(0) / np.sqrt((ca ** 2).sum(0) * (cp ** 2).sum(0)))
     got = mod.pair_loss("a", torch.tensor(a, dtype=torch.float32), "pivot", torch.tensor(p, dtype=torch.float32), 0.7)
-    assert float(got) == pytest.approx(rec - 0.7 * corr, rel=1e-4)
+    assert float(got.detach()) == pytest.approx(rec - 0.7 * corr, rel=1e-4)
 
 
 def _retrieval_map(model, X, Y, y):
@@ -86,3 +86,12 @@ def test_bridge_bad_input_names_the_view():
     with pytest.raises(ShapeError, match=r"A: expected \(n, 3\), got shape \(4, 2\)"):
         net.transform_a(np.zeros((4, 2)))
     assert {"BridgeCorrNet", "CorrNet", "corrnet_correlation"} <= set(colearning.__all__)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_bridge_trains_on_the_gpu():
+    rng = np.random.default_rng(2)
+    A, P, B = rng.normal(size=(40, 4)), rng.normal(size=(40, 3)), rng.normal(size=(40, 5))
+    net = BridgeCorrNet(n_components=3, max_epochs=2, device="cuda").fit(A[:20], P[:20], B[20:], P[20:])
+    assert next(net.module_.parameters()).device.type == "cuda"
+    assert net.similarity(A, B).shape == (40, 40) and np.isfinite(net.loss_curve_).all()

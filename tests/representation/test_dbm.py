@@ -149,6 +149,18 @@ def test_refit_starts_from_the_same_initialisation():
     assert gen.shape == (40, 3) and 0 <= gen.min() and gen.max() <= 1
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_runs_on_the_gpu_and_matches_the_cpu():
+    X = data(n=30, seed=7)
+    kw = dict(visible={"a": "gaussian", "b": "bernoulli"}, hidden=[4, 3], joint=2, max_epochs=0, pretrain_epochs=2,
+              batch_size=10, dtype=torch.float64)
+    cpu = MultimodalDBM({"a": 3, "b": 3}, **kw).fit(X)
+    gpu = MultimodalDBM({"a": 3, "b": 3}, device="cuda", **kw).fit(X)
+    assert gpu.W[0].device.type == "cuda"
+    np.testing.assert_allclose(gpu.transform(X), cpu.transform(X), atol=1e-5)
+    assert gpu.generate({"a": X["a"]}, "b", method="gibbs", n_gibbs=3, burn_in=1).shape == (30, 3)
+
+
 @pytest.fixture(scope="module")
 def mfeat():
     ds = load_dataset("mfeat")

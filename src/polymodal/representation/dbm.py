@@ -59,7 +59,7 @@ class MultimodalDBM(nn.Module):
 
     For modalities :math:`m` with visible :math:`v_m`, pathway layers
     :math:`h_m^{(1)}, \\dots, h_m^{(L)}` and a shared top layer :math:`h^{(J)}`
-    (Srivastava & Salakhutdinov, NeurIPS 2012, Eq. 5; JMLR 2014, Sec. 4):
+    (Srivastava & Salakhutdinov, NeurIPS 2012; JMLR 2014):
 
     .. math:: -E = \\sum_m \\Big[-\\varepsilon_m(v_m) + v_m^\\top W_m^{(1)} h_m^{(1)}
               + \\sum_{l<L} h_m^{(l)\\top} W_m^{(l+1)} h_m^{(l+1)} + h_m^{(L)\\top} W_m^{(J)} h^{(J)}
@@ -69,11 +69,12 @@ class MultimodalDBM(nn.Module):
     standardised data, unit variance as in :class:`GaussianBernoulliRBM`) or
     :math:`-b_m^\\top v` (``"bernoulli"``, binary or [0, 1] data).
 
-    Training (Salakhutdinov & Hinton, AISTATS 2009, Algorithm 1): greedy
-    pretraining of one RBM per pair of adjacent layers, each unit that has
-    neighbours on both sides in the DBM getting doubled input from its one
-    RBM neighbour (bottom RBMs: doubled bottom-up; joint RBM: doubled top-down;
-    middle RBMs: doubled both ways, i.e. halved weights once composed); then
+    Training (Salakhutdinov & Hinton, AISTATS 2009; Neural Computation 2012):
+    greedy CD-1 pretraining of one RBM per pair of adjacent layers, each unit
+    that has neighbours on both sides in the DBM getting doubled input from its
+    one RBM neighbour (bottom RBMs: doubled bottom-up; joint RBM: doubled
+    top-down; middle RBMs, e.g. h1-h2: doubled both ways, our reading of the
+    rule, i.e. halved weights once composed); then
     stochastic approximation of :math:`\\nabla \\log p(v) = E_{p(h|v)}[-\\nabla E]
     - E_{p(v,h)}[-\\nabla E]`, the data term under the fully factorised
     mean-field posterior (coordinate ascent, one layer at a time) and the model
@@ -97,7 +98,8 @@ class MultimodalDBM(nn.Module):
     max_epochs, lr, momentum, weight_decay, batch_size : joint-training SGD
     pretrain_epochs, pretrain_lr : greedy CD-1 pretraining (0 epochs skips it)
     n_chains, n_gibbs, n_mean_field : persistent chains, sweeps per update, mean-field iterations
-    random_state : int; device : torch device (parameters, data and chains live there);
+    random_state : int; device : torch device (parameters, data and chains live there; the
+    pretraining RBMs run on the CPU);
     dtype : torch dtype
 
     >>> dbm = MultimodalDBM({"a": 4, "b": 3}, visible={"a": "gaussian", "b": "bernoulli"},
@@ -246,7 +248,7 @@ class MultimodalDBM(nn.Module):
     # -- inference -----------------------------------------------------------------------
     def _initial_state(self, xs: dict[str, torch.Tensor]) -> list[torch.Tensor]:
         """Clamped visibles; one bottom-up pass for the present pathways (input doubled below the
-        top, Salakhutdinov & Hinton 2009 Sec. 3.1; the shared layer's input scaled by
+        top, Salakhutdinov & Hinton, Neural Computation 2012; the shared layer's input scaled by
         #modalities / #present); then one top-down pass (doubled) for the missing pathways."""
         s: list[torch.Tensor | None] = [None] * len(self.layers)
         for i, (_, _, _, m) in enumerate(self.layers):
