@@ -294,3 +294,29 @@ def test_variable_length_recurrent_model_resumes_bitwise(tmp_path, encoder):
     assert (full.run_dir / "logs" / "metrics.csv").read_text() == (resumed.run_dir / "logs" / "metrics.csv").read_text()
     # and not trivially: epochs 3-4 changed the weights
     assert any(not torch.equal(sa[k], half[k]) for k in sa)
+
+
+def test_cli_resume_finished_run_and_changes(tmp_path, capsys):
+    import yaml
+
+    from polymodal.cli import main
+
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump({**small_config(tmp_path, epochs=1), "name": "cli"}))
+    assert main(["train", str(path)]) == 0
+    capsys.readouterr()
+    assert main(["train", str(path), "--resume"]) == 0
+    out = capsys.readouterr()
+    assert "had already finished (1 epochs); nothing was retrained" in out.err and "test: loss=" in out.out
+    assert main(["train", str(path), "seed=9", "--resume"]) == 2
+    assert "error: cannot resume" in capsys.readouterr().err
+    assert main(["train", str(path), "trainer.max_epochs=2", "--resume", "--resume-with-changes"]) == 0
+    assert "epochs: 2" in capsys.readouterr().out
+    # a corrupted checkpoint: one line, exit 2 (it used to evaluate to loss 2.4e35 and exit 0)
+    best = tmp_path / "cli" / "checkpoints" / "best.ckpt"
+    data = bytearray(best.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    best.write_bytes(bytes(data))
+    assert main(["evaluate", str(best)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: checkpoint {best} is corrupted") and err.count("\n") == 1

@@ -286,9 +286,11 @@ def fit(
     if resume and overwrite:
         raise ConfigError("resume and overwrite exclude each other: resume continues a run, overwrite replaces it")
     ckpt_path = checkpoint = None
+    changed: list[str] = []
     if resume:
         ckpt_path, checkpoint, stored = _resume_point(run_dir, resume)
-        check_resume_config(stored, config.model_dump(mode="json"), str(ckpt_path or run_dir), resume_with_changes)
+        changed = check_resume_config(stored, config.model_dump(mode="json"), str(ckpt_path or run_dir),
+                                      resume_with_changes)
     elif _has_checkpoints(run_dir) and not overwrite:
         raise CheckpointError(
             f"run folder {run_dir} already has checkpoints; resume it (--resume), "
@@ -304,7 +306,8 @@ def fit(
     if checkpoint is not None:
         check_state_fits(model, checkpoint["state_dict"], str(ckpt_path))
         state = run_state(checkpoint)
-        if state and (state["stopped_early"] or state["epochs_completed"] >= config.trainer.max_epochs):
+        stopped = state and state["stopped_early"] and "trainer.patience" not in changed  # more patience: go on
+        if state and (stopped or state["epochs_completed"] >= config.trainer.max_epochs):
             if not worker:
                 atomic_write_text(_config_yaml(config), run_dir / "config.yaml")
             return _complete(config, run_dir, datamodule, task, model, 0.0, state, already_finished=True)
@@ -400,14 +403,16 @@ def _write_result(result: FitResult) -> None:
     atomic_write_text(json.dumps(summary, indent=2), result.run_dir / "result.json")
 
 
-def load_trained(checkpoint_path: str | Path, dataset=None):
+def load_trained(checkpoint_path: str | Path, dataset=None, *, require_seal: bool = True):
     """Rebuild a trained model from a checkpoint written by :func:`fit`.
 
     Returns ``(model, task, config, datamodule)``; the data module repeats the
     run's seeded split, so ``evaluate(model, task, dm.test_dataloader())``
-    reproduces its test metrics.
+    reproduces its test metrics. The checkpoint is verified first
+    (:func:`~polymodal.training.checkpoint.load_checkpoint_file`;
+    ``require_seal=False`` accepts one written before checkpoints were sealed).
     """
-    checkpoint = load_checkpoint_file(checkpoint_path)
+    checkpoint = load_checkpoint_file(checkpoint_path, require_seal=require_seal)
     raw = (checkpoint.get("hyper_parameters") or {}).get("config")
     if not raw:
         raise CheckpointError(f"{checkpoint_path} holds no polymodal config (was it written by polymodal.fit?)")
