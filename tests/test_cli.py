@@ -92,3 +92,54 @@ def test_delegated_commands_have_help(command, capsys):
     except SystemExit as exit_info:
         code = exit_info.code
     assert code == 0 and "usage: polymodal" in capsys.readouterr().out
+
+
+def _one_error(code, out, err):
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in err, err
+    return lines[0]
+
+
+def test_audit_cases_are_one_named_line(tmp_path, capsys):
+    """Issue 19's audit: each of these raised a traceback (or printed a result first)."""
+    import numpy as np
+
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_bytes(b"name: caf\xe9\n")
+    line = _one_error(*run(capsys, "train", str(cfg)))
+    assert str(cfg) in line and "UTF-8" in line
+    good = "examples/configs/mfeat_intermediate.yaml"
+    for override, key in [("trainer.devices=0", "trainer.devices"), ("trainer.precision=bogus", "trainer.precision"),
+                          ("trainer.monitor=val_bogus", "trainer.monitor"), ("trainer.accelerator=tpu", "trainer")]:
+        assert key in _one_error(*run(capsys, "train", good, override, f"output_dir={tmp_path}"))
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    assert str(afile) in _one_error(*run(capsys, "train", good, f"output_dir={afile}/sub"))
+    small = ["trainer.max_epochs=1", "data.modalities=[mor]", "trainer.progress=false", f"output_dir={tmp_path}"]
+    assert "'task'" in _one_error(*run(capsys, "train", good, "task=regression", *small))
+    assert "model.head" in _one_error(*run(capsys, "train", good, "model.head.hidden=[-5]", *small))
+    assert "--seeds" in _argparse(capsys, ["demo", "--seeds", "0"])
+    assert "--image-size" in _argparse(capsys, ["captioning-report", str(tmp_path), "--image-size", "0"])
+    assert "--threads" in _argparse(capsys, ["vqa-shapes", "--threads", "0"])
+    np.save(tmp_path / "x.npy", np.arange(5.0))
+    x = str(tmp_path / "x.npy")
+    code, out, err = run(capsys, "align", x, x, "--json", str(tmp_path))
+    assert out == "" and "is a folder" in _one_error(code, out, err)  # nothing printed before the error
+    assert "'.xyz'" in _one_error(*run(capsys, "align", x, x, "--plot", str(tmp_path / "p.xyz")))
+    code, out, err = run(capsys, "align", x, x, "--json", "/dev/full")
+    assert out == "" and "/dev/full" in _one_error(code, out, err)
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    assert str(deep) in _one_error(*run(capsys, "score-captions", str(deep), str(deep), "--metrics", "bleu"))
+    latin = tmp_path / "latin.json"
+    latin.write_bytes(b'{"1": "caf\xe9"}')
+    assert str(latin) in _one_error(*run(capsys, "score-captions", str(latin), str(latin), "--metrics", "bleu"))
+
+
+def _argparse(capsys, argv):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if "error:" in line]
+    assert exit_info.value.code == 2 and len(errors) == 1 and "Traceback" not in err
+    return errors[0]

@@ -25,7 +25,7 @@ from pathlib import Path
 from polymodal.errors import ConfigError, PolymodalError
 
 __all__ = ["user_error_message", "user_errors", "positive_int", "nonnegative_int", "finite_float",
-           "check_output_file", "check_output_dir"]
+           "check_output_file", "check_output_dir", "write_output"]
 
 
 def user_error_message(error: BaseException) -> str | None:
@@ -120,3 +120,14 @@ def check_output_dir(path: str | os.PathLike, option: str) -> Path:
     if not os.access(probe, os.W_OK | os.X_OK):
         raise ConfigError(f"{option} {os.fspath(path)!r}: folder {str(probe)!r} is not writable")
     return p
+
+
+def write_output(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` to ``path``; an OS error (a full disk raises at write or
+    close, without a file name) is re-raised naming ``path``."""
+    try:
+        Path(path).write_text(text, encoding="utf-8")
+    except OSError as error:
+        if error.filename is None:
+            raise OSError(error.errno, error.strerror or str(error), os.fspath(path)) from None
+        raise

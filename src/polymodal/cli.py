@@ -73,12 +73,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_datasets(args: argparse.Namespace) -> int:
     from polymodal.data import list_datasets
 
+    lines = []  # all collected first: nothing is printed unless every entry could be checked
     for info in list_datasets():
         ok, how = info.availability()
-        print(f"{info.name}: {info.description}")
-        print(f"    source:  {info.source}")
-        print(f"    licence: {info.licence}")
-        print(f"    here:    {'available' if ok else 'NOT available: ' + how}")
+        lines += [f"{info.name}: {info.description}", f"    source:  {info.source}",
+                  f"    licence: {info.licence}", f"    here:    {'available' if ok else 'NOT available: ' + how}"]
+    print("\n".join(lines))
     return 0
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from polymodal._cli import check_output_file, user_errors
+from polymodal._cli import check_output_file, user_errors, write_output
 from polymodal.alignment._validation import as_sequence
 from polymodal.errors import ShapeError
 
@@ -157,7 +157,7 @@ def align_cli(argv: list[str]) -> int:
         check_output_file(args.json, "--json")
     res, lines = _align(args)
     if args.json:
-        Path(args.json).write_text(json.dumps(res))
+        write_output(args.json, json.dumps(res))
     print("\n".join(lines))
     if args.plot:
         print(f"plot: {Path(args.plot).resolve()}")
