@@ -94,7 +94,7 @@ def _class_indices(target: np.ndarray, classes, n_classes: int | None, encode: b
         bad = ~np.isfinite(target) | (target != np.round(target))
         if bad.any():
             i = int(np.argmax(bad))
-            raise ShapeError(f"classification labels must be integers, got {target[i]!r} at sample {i}; "
+            raise ShapeError(f"classification labels must be integers, got {target[i].item()!r} at sample {i}; "
                              "use task='regression' for real-valued targets")
         target = target.astype(np.int64)
     if target.size == 0:
