@@ -328,3 +328,25 @@ def test_counts():
     if COUNTS["tried"]:
         print(f"\nAPI fuzz: {dict(COUNTS)}")
         assert COUNTS["tracebacks"] == 0 and COUNTS["silent"] == 0
+
+
+def test_monitor_names_are_the_logged_metrics():
+    """config.MONITORS (checked by the schema) = train_loss, val_objective and val_<metric> of every task;
+    check_monitor refuses a metric the task does not log."""
+    from polymodal.training.config import MONITORS
+    from polymodal.training.tasks import ClassificationTask, MultilabelTask, RegressionTask, check_monitor
+
+    logits = torch.tensor([[2.0, -1.0], [-1.0, 2.0], [0.5, 0.2]])
+    logged = set()
+    for task, target in [(ClassificationTask(2), torch.tensor([0, 1, 1])),
+                         (RegressionTask(2), torch.tensor([[0.0, 1.0], [1.0, 0.0], [0.5, 0.5]])),
+                         (MultilabelTask(2), torch.tensor([[1, 0], [0, 1], [1, 1]]))]:
+        names = [f"val_{k}" for k in task.metrics(logits, target)]
+        for name in names:
+            check_monitor(task, name)
+        logged |= set(names)
+    assert set(MONITORS) == logged | {"train_loss", "val_objective"}
+    with pytest.raises(ConfigError, match="'val_mae' is not logged for task 'classification'"):
+        check_monitor(ClassificationTask(2), "val_mae")
+    with pytest.raises(ConfigError, match="no validation split"):
+        check_monitor(ClassificationTask(2), "val_loss", has_val=False)

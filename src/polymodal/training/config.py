@@ -34,7 +34,7 @@ PRECISIONS = ("transformer-engine", "transformer-engine-float16", "16-true", "16
               "32-true", "64-true", "64", "32", "16", "bf16")
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
 # the metrics the Lightning module logs: train_loss, val_objective and val_<task metric>
-# (tests/training/test_config.py checks this against every task's metrics)
+# (tests/test_fuzz_api.py checks this against every task's metrics)
 _TASK_METRICS = ("loss", "accuracy", "f1_macro", "mae", "rmse", "r2", "pearson_r", "f1_micro", "subset_accuracy")
 MONITORS = ("train_loss", "val_objective", *(f"val_{m}" for m in _TASK_METRICS))
 
