@@ -134,12 +134,14 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("config", type=Path, help="YAML experiment file")
     train.add_argument("overrides", nargs="*", help="dotted overrides, e.g. trainer.max_epochs=20 seed=3")
     train.add_argument("--resume", nargs="?", const=True, default=None, metavar="CHECKPOINT",
-                       help="continue the run (from its last.ckpt, or the given checkpoint)")
+                       help="continue the run from its latest completed epoch (last.ckpt), or from the "
+                       "given checkpoint; the config must be the run's own (config.yaml)")
     train.add_argument("--overwrite", action="store_true",
                        help="replace an existing run (only once the new one has trained; the old one survives failures)")
     train.add_argument("--resume-with-changes", action="store_true",
-                       help="with --resume: allow changes to trainer.max_epochs/patience/progress/"
-                       "checkpoint_every_n_epochs and data.num_workers (other changes are refused)")
+                       help="with --resume: allow changes to trainer.max_epochs, trainer.patience, "
+                       "trainer.progress, trainer.checkpoint_every_n_epochs and data.num_workers "
+                       "(any other change is refused)")
     train.set_defaults(func=cmd_train)
 
     ev = sub.add_parser("evaluate", help="evaluate a checkpoint on its run's test split",
