@@ -80,6 +80,11 @@ def _check_inputs(candidates: object, references: object) -> list[Hashable]:
     return ids
 
 
+def _resplit(tokens: list[str]) -> list[str]:
+    """``" ".join(tokens).split()``: tokens that hold other whitespace (U+00A0) become several."""
+    return tokens if all(len(t.split()) == 1 for t in tokens) else " ".join(tokens).split()
+
+
 def score_captions(
     candidates: Mapping[Hashable, str],
     references: Mapping[Hashable, Sequence[str]],
@@ -154,9 +159,17 @@ def score_captions(
     else:
         cand_tok = [c.split() for c in cand_text]
         ref_tok = [[r.split() for r in refs] for refs in ref_text]
+    # pycocoevalcap joins the jar's tokens with spaces; its BLEU and CIDEr then split that string with
+    # str.split() (so "1\u00a01/2" counts as two words there) and its ROUGE-L with split(" ") (one word)
+    cand_ws = [_resplit(t) for t in cand_tok]
+    ref_ws = [[_resplit(t) for t in refs] for refs in ref_tok]
     out = CaptionScores(ids=ids)
     if any(m in wanted for m in ("bleu", "rouge_l", "cider_d")):
-        corpus = encode_corpus(cand_tok, ref_tok)
+        corpus = encode_corpus(cand_ws, ref_ws)
+        if "rouge_l" in wanted and (cand_ws != cand_tok or ref_ws != ref_tok):
+            rouge_corpus = encode_corpus(cand_tok, ref_tok)
+        else:
+            rouge_corpus = corpus
         counts = ngram_counts(corpus, 4) if ("bleu" in wanted or "cider_d" in wanted) else None
         if "bleu" in wanted:
             b = corpus_bleu(corpus, counts)
@@ -164,7 +177,7 @@ def score_captions(
                 setattr(out, f"bleu_{k + 1}", float(b.scores[k]))
                 out.per_image[f"bleu_{k + 1}"] = b.per_image[k]
         if "rouge_l" in wanted:
-            r = rouge_l(corpus)
+            r = rouge_l(rouge_corpus)
             out.rouge_l, out.per_image["rouge_l"] = r.score, r.per_image
         if "cider_d" in wanted:
             c = cider_d(corpus, counts)

@@ -34,14 +34,15 @@ PTB_PUNCTUATION = frozenset(
      ".", "?", "!", ",", ":", "-", "--", "...", ";"]
 )
 
-_L = r"[^\W\d_\u00B2\u00B3\u00B9\u00BC-\u00BE\u2150-\u218F\u2070-\u209F\u2460-\u24FF]"  # a letter
-_LD = r"[^\W_]"             # a letter or digit
+_NOT_LD = r"\u00B2\u00B3\u00B9\u00BC-\u00BE\u2150-\u218F\u2070-\u209F\u2460-\u24FF"  # numeric, not digits
+_L = rf"[^\W\d_{_NOT_LD}]"  # a letter
+_LD = rf"[^\W_{_NOT_LD}]"    # a letter or digit
 _APOS = r"(?:['\u0092\u2019]|&apos;)"
 _APOSX = r"(?:['\u0092\u2019\u0091\u2018\u201B]|&apos;)"
 _SPACE = r"[ \t\u00A0\u2000-\u200A\u3000]"
 _NL = r"(?:\r\n|[\r\n\u2028\u2029\u000B\u000C\u0085])"
 _SPACENL = rf"(?:{_SPACE}|{_NL})"
-_WORD = rf"(?:{_L}|\u00AD)+"
+_WORD = rf"\u00AD*{_L}(?:{_L}|\u00AD)*"
 _REDAUX = rf"{_APOS}(?:[msdMSD]|[rR][eE]|[vV][eE]|[lL][lL])"
 _SREDAUX = rf"[nN]{_APOSX}[tT]"
 _NUM = r"(?:\d*(?:[.:,\u00AD\u066B\u066C]\d+)+|\d+)"
@@ -88,7 +89,7 @@ def _ci(alternation: str) -> str:
 
 # JFlex %caseless: the first letter is a case-sensitive class ([T]he), the rest literal (caseless)
 _FOLLOW_RE = "|".join(w[0] + _ci(w[1:]) for w in _FOLLOWERS.split("|"))
-_ABBREV1 = _ci(f"(?:{_ABMONTH}|{_ABDAYS}|{_ABSTATE}|{_ABCOMP}|{_ABNUM}|{_ABPTIT}|etc|al|seq)") + r"\."
+_ABBREV1 = _ci(f"(?:{_ABPTIT}|{_ABMONTH}|{_ABDAYS}|{_ABSTATE}|{_ABCOMP}|{_ABNUM}|etc|al|seq)") + r"\."
 _ABBREV2 = _ci(f"(?:{_ABTITLE}|vs|Alex|Wm|Jos|Cie|a\\.k\\.a|cf|TREAS|{_ABCOMP2})") + r"\."
 # an abbreviation followed by one letter ("etc.b", "co.a") is not a dotted word
 _ABBREV_WORDS = _ABBREV1[:-2]
@@ -149,7 +150,8 @@ _RULES_SRC: "list[tuple[str, str | None, _Action]]" = [
     (r"[cC][aA][nN][nN][oO][tT]", None, _first(3)),
     (r"[gG][oO][nN][nN][aA]|[gG][oO][tT][tT][aA]|[wW][aA][nN][nN][aA]|[lL][eE][mM][mM][eE]|[gG][iI][mM][mM][eE]",
      None, _first(3)),
-    (r"<\/?[A-Za-z!][^>\s]*>", None, _keep),
+    (r"<\/?[A-Za-z!][^>\"'\r\n]*(?:(?:\"[^\"\r\n]*\"|'[^'\r\n]*')[^>\"'\r\n]*)*>", None,
+     lambda m: ([re.sub(r"[ \t]", "\u00A0", m)], len(m))),
     (r"&(?:[mM][dD]|[mM][dD][aA][sS][hH]|[nN][dD][aA][sS][hH]);|[\u0096\u0097\u2013\u2014\u2015]", None,
      _emit("--")),
     (r"&amp;", None, _emit("&")),
@@ -158,17 +160,19 @@ _RULES_SRC: "list[tuple[str, str | None, _Action]]" = [
     (r"[A-Za-z\u00AD]*[A-MO-Za-mo-z]\u00AD*", _SREDAUX, _keep),
     (_WORD, None, _keep),
     (_APOWORD, None, _keep),
+    (rf"{_APOS}[tT]", r"[iI][sS]", lambda m: ([_quote(m, False)], len(m))),
     (rf"[yY]{_APOS}", _L, _keep),
-    (r"https?:\/\/[^ \t\n\f\r\"<>|()]+[^ \t\n\f\r\"<>|.!?(){},-]", None, _keep),
-    (r"(?:(?:www\.(?:[^ \t\n\f\r\"<>|.!?(){},]+\.)+[a-zA-Z]{2,4})|(?:(?:[^ \t\n\f\r\"`'<>|.!?(){},\-_$]+\.)+"
+    (r"[hH][tT][tT][pP][sS]?:\/\/[^ \t\n\f\r\"<>|()]+[^ \t\n\f\r\"<>|.!?(){},-]", None, _keep),
+    (r"(?:(?:www\.(?:[^ \t\n\f\r\"<>|.!?(){},]+\.)+[a-zA-Z]{2,4})|(?:(?![0-9])(?:[^ \t\n\f\r\"`'<>|.!?(){},\-_$@:/=;\[\]]+\.)+"
      r"(?:com|net|org|edu)))(?:\/[^ \t\n\f\r\"<>|()]+[^ \t\n\f\r\"<>|.!?(){},-])?", None, _keep),
     (r"[a-zA-Z0-9][^ \t\n\f\r\"<>|()\u00A0]*@(?:[^ \t\n\f\r\"<>|().\u00A0]+\.)+[a-zA-Z]{2,4}", None, _keep),
-    (r"(?:[:;=][-o^']?[(){\[\]DdPp]|[xX][dD]|\^_\^)(?![A-Za-z])", None, lambda m: ([_brackets(m)], len(m))),
-    (rf"#(?:{_L}|_)(?:{_LD}|_)*|@[A-Za-z_][A-Za-z0-9_]*", None, _keep),
-    (rf"(?!{_ABBREV_WORDS}\.{_L}(?!{_LD}|\.{_L})){_L}{_LD}*(?:\.{_L}{_LD}*)+", None, _keep),
-    (rf"(?!{_ABBREV_WORDS}\.{_L}(?!{_LD}|\.{_L})){_L}{_LD}*(?:\.{_L}{_LD}*)+\.", r"[,;:]", _keep),
-    (r"[A-Za-z0-9][^\s\"<>|()]*@(?:[^\s\"<>|().][^\s\"<>|()]*)?[^\s\"<>|().]", None, _keep),
-    (rf"{_L}+(?:[?!]{_L}{_LD}*)+", None, _keep),
+    (r"(?:[:;=][-o^']?[(){\[\]DdPp]|[xX][dD])(?![A-Za-z0-9])|\^_\^", None, lambda m: ([_brackets(m)], len(m))),
+    (rf"#(?:{_L}|_)+|@[A-Za-z_][A-Za-z0-9_]*", None, _keep),
+    (rf"(?!{_ABBREV_WORDS}\.{_L}(?!{_LD}|\.{_L}|{_REDAUX})){_L}{_LD}*(?:\.{_L}{_LD}*)+", None, _keep),
+    (rf"(?!{_ABBREV_WORDS}\.{_L}(?!{_LD}|\.{_L}|{_REDAUX})){_L}{_LD}*(?:\.{_L}{_LD}*)+\.", r"[,;:]", _keep),
+    (r"[A-Za-z0-9][^ \t\n\f\r\"<>|()\u00A0]*@(?:[^ \t\n\f\r\"<>|().\u00A0][^ \t\n\f\r\"<>|()\u00A0]*)?"
+     r"[^ \t\n\f\r\"<>|().\u00A0]", None, _keep),
+    (rf"{_L}+(?:\.{_L}{_LD}*)*[?!]{_L}{_LD}*(?:[.?!]{_L}{_LD}*)*", None, _keep),
     (_REDAUX, r"[^A-Za-z]", lambda m: ([_quote(m, False)], len(m))),
     (_SREDAUX, None, lambda m: ([_quote(m, False)], len(m))),
     (r"\d{1,2}[\-\/]\d{1,2}[\-\/]\d{2,4}", None, _keep),
@@ -177,7 +181,9 @@ _RULES_SRC: "list[tuple[str, str | None, _Action]]" = [
      lambda m: ([m.replace(" ", "\u00A0")], len(m))),
     (r"[\u00BC\u00BD\u00BE\u2153]", None,
      lambda m: ([{"\u00BC": "1/4", "\u00BD": "1/2", "\u00BE": "3/4", "\u2153": "1/3"}[m]], 1)),
-    (r"-(?:RRB|LRB|RCB|LCB|RSB|LSB)-|C\.D\.s|pro-|anti-|S(?:&|&amp;)P-500|S(?:&|&amp;)Ls|"
+    (r"\(--\)", None, _emit("-LRB----RRB-")),
+    (r"-(?:[rR][rR][bB]|[lL][rR][bB]|[rR][cC][bB]|[lL][cC][bB]|[rR][sS][bB]|[lL][sS][bB])-|C\.D\.s|pro-|anti-|"
+     r"S(?:&|&amp;)P-500|S(?:&|&amp;)Ls|"
      rf"Cap{_APOS}n|c{_APOS}est", None, lambda m: ([m.replace("&amp;", "&")], len(m))),
     (r"[A-Za-z0-9]+(?:-[A-Za-z]+){0,2}(?:\\?\/[A-Za-z0-9]+(?:-[A-Za-z]+){0,2}){1,2}", None, _keep),
     (r"[A-Z]*\$|#", None, _keep),
@@ -187,17 +193,18 @@ _RULES_SRC: "list[tuple[str, str | None, _Action]]" = [
     (_ABBREV1, rf"{_SPACENL}(?:{_SPACENL}|[A-Z]|<\/?[A-Za-z!][^>]*>)", _repeat_dot),
     (_ABBREV1, None, _keep),
     (_ABBREV2, None, _keep),
-    (r"[nN][oO][sS]?\.", rf"{_SPACENL}*\d", _keep),
+    (r"[nN][oO][sS]?\.|[fF][iI][gG][sS]?\.", rf"{_SPACENL}*\d", _keep),
     (rf"{_ACRO}\.", None, _keep),
     (r"[A-Za-z]\.", None, _keep),
     (r"[A-Za-z]\.", rf"{_SPACENL}+(?:{_FOLLOW_RE}){_SPACENL}", _first(1)),
     (_ACRO, _SPACENL, _keep),
     (rf"{_APOS}[0-9][0-9]", _SPACENL, _keep),
     (rf"{_WORD}\.", r"[,;:]", _keep),
-    (r"(?:\([0-9]{3}\)[ \u00A0]?|[0-9]{3}[\- \u00A0.])[0-9]{3}[\- \u00A0.][0-9]{4}", None,
+    (r"(?:\([0-9]{3}\)[ \u00A0]?|[0-9]{3}[\- \u00A0.])[0-9]{3}[\- \u00A0.][0-9]{4,}", None,
      lambda m: ([_brackets(m.replace(" ", "\u00A0"))], len(m))),
     (r'"|&quot;', r"[A-Za-z0-9$]", lambda m: ([_quote(m, True)], len(m))),
     (r'"|&quot;', None, lambda m: ([_quote(m, False)], len(m))),
+    (r"&[qQ][uU][oO][tT];", None, _keep),  # only the lower-case entity is a quote (the rules above)
     (r"\+|[%&\u2030\u2031]|~|\^|\||\\", None, _keep),
     (r"\[", None, _emit("-LSB-")), (r"\]", None, _emit("-RSB-")),
     (r"\{", None, _emit("-LCB-")), (r"\}", None, _emit("-RCB-")),
@@ -207,13 +214,15 @@ _RULES_SRC: "list[tuple[str, str | None, _Action]]" = [
     (r"\.{3,5}|(?:\.[ \u00A0]){2,4}\.|[\u0085\u2026]", None, _emit("...")),
     (r"@+|#+|_+", None, _keep),
     (r"\*+", None, _keep),
+    (r"\u00AD+", None, _emit("-")),
     (r"[,;:]", None, _keep),
     (r"[?!]+", None, _keep),
     (r"[.\u00A1\u00BF\u037E\u0589\u061F\u06D4\u0700-\u0702\u07FA]", None, _keep),
     (r"=", None, _keep),
     (r"\/", None, _keep),
-    (rf"[A-Za-z0-9][A-Za-z0-9.,\u00AD]*(?:-(?:[A-Za-z0-9\u00AD]+|{_ACRO}\.))+\.", r"[,;:]", _keep),
-    (rf"[A-Za-z0-9][A-Za-z0-9.,\u00AD]*(?:-(?:[A-Za-z0-9\u00AD]+|{_ACRO}\.))+", None, _keep),
+    # (a hyphen right after a period is not followed by a digit: "etc.-3.2" is "etc." "-3.2")
+    (rf"[A-Za-z0-9][A-Za-z0-9.,\u00AD]*(?:(?:(?<!\.)-|-(?!\d))(?:[A-Za-z0-9\u00AD]+|{_ACRO}\.))+\.", r"[,;:]", _keep),
+    (rf"[A-Za-z0-9][A-Za-z0-9.,\u00AD]*(?:(?:(?<!\.)-|-(?!\d))(?:[A-Za-z0-9\u00AD]+|{_ACRO}\.))+", None, _keep),
     (rf"{_THINGPART}(?:{_HYPH}{_THINGPART})*\.", r"[,;:]", _keep),
     (rf"{_THINGPART}(?:{_HYPH}{_THINGPART})*", None, _keep),
     (r"[A-Z]+(?:(?:[+&]|&amp;)[A-Z]+)+", None, lambda m: ([m.replace("&amp;", "&")], len(m))),
@@ -224,7 +233,18 @@ _RULES_SRC: "list[tuple[str, str | None, _Action]]" = [
 ]
 
 _RULES: "list[tuple[re.Pattern[str], re.Pattern[str] | None, _Action]] | None" = None
-_SKIP = re.compile(r"[\s\u0000\u200B\u200E\u200F\uFEFF]+|&nbsp;")
+_SKIP = re.compile(r"[ \t\n\r\f\v\u0000\u001C-\u001F\u2028\u2029\uFEFF]+|&nbsp;")
+# Characters that make no token of their own: the jar's non-ASCII spaces, and characters it deletes
+# as untokenizable (its default "firstDelete"), measured with scripts/make_ptb_adversarial_fixture.py
+# (``untokenizable_ranges``) in the punctuation and symbol blocks. Unlike ASCII spaces, a rule may
+# still take them into a longer token (the URL, e-mail and domain rules exclude only ASCII spaces).
+_NO_TOKEN = re.compile(
+    "[\u0081-\u0084\u0086-\u0090\u0095\u0098-\u00A0\u1680\u2000-\u2012\u2024\u2025\u2027"
+    "\u202A-\u202F\u203C\u203D\u2043\u2045-\u206F\u2072\u2073\u208F\u209D-\u209F\u20A1-\u20A3"
+    "\u20A5-\u20AB\u20AD-\u20FF\u2150-\u2152\u215F-\u2182\u2185-\u218F\u2DDF-\u2E2E\u2E30-\u2E7F"
+    "\u3000\u3003\u3004\u3007-\u3011\u3013-\u3030\u3036-\u303A\u303D-\u303F\uFF00\uFFE2-\uFFE4"
+    "\uFFE7-\uFFEF]"
+)
 
 
 def _rules() -> "list[tuple[re.Pattern[str], re.Pattern[str] | None, _Action]]":
@@ -244,6 +264,7 @@ def _lex(text: str, end: int) -> list[str]:
         if skip:
             pos = skip.end()
             continue
+        no_token = _NO_TOKEN.match(text, pos) is not None
         best_len, best = 0, None
         for main, trail, action in rules:
             m = main.match(text, pos)
@@ -257,12 +278,15 @@ def _lex(text: str, end: int) -> list[str]:
                 total = t.end()
             if total - pos > best_len:
                 best_len, best = total - pos, (m.group(0), action)
+        if no_token and best_len <= 1:  # a space or an untokenizable character: no token
+            pos += 1
+            continue
         if best is None:  # a lone symbol the lexer keeps as its own token
             out.append(text[pos])
             pos += 1
             continue
         tokens, used = best[1](best[0])
-        out.extend(tokens)
+        out.extend(t.replace("\u00AD", "") or t for t in tokens)  # soft hyphens inside a token are dropped
         pos += used
     return out
 
@@ -276,8 +300,12 @@ _CROSS_DIGITS = re.compile(r"\d\)?\s\d")
 _CROSS_SGML = re.compile(r"<[^>]*\s[^>]*>")
 
 
+# whitespace other than space and tab: not a separator for every rule of the jar (see _NO_TOKEN)
+_ODD_SPACE = re.compile(r"[^\S \t]")
+
+
 def _crosses_chunks(line: str) -> bool:
-    return bool(("." in line and _CROSS_DOTS.search(line)) or _CROSS_DIGITS.search(line)
+    return bool(_ODD_SPACE.search(line) or ("." in line and _CROSS_DOTS.search(line)) or _CROSS_DIGITS.search(line)
                 or ("<" in line and _CROSS_SGML.search(line)))
 _FOLLOWER_SET = frozenset(_FOLLOWERS.replace("\\", "").split("|"))
 
