@@ -81,7 +81,8 @@ def _write_atomically(path: Path, write, durable: bool = True) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        os.fchmod(fd, 0o666 & ~_umask())
+        if hasattr(os, "fchmod"):  # POSIX: mkstemp makes 0600 files
+            os.fchmod(fd, 0o666 & ~_umask())
         os.close(fd)
         write(tmp)
         if durable:
