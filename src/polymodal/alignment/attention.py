@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from polymodal._pytree import pytree_output
 from polymodal.errors import ConfigError, ShapeError
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
 ]
 
 
+@pytree_output
 @dataclass
 class AttentionOutput:
     """``context`` (B, Lq, d_out); ``weights`` (B, Lq, Lk), or (B, heads, Lq, Lk)

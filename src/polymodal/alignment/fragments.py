@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from polymodal._pytree import pytree_output
 from polymodal.errors import ConfigError, ShapeError
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
 ]
 
 
+@pytree_output
 @dataclass
 class FragmentEmbeddings:
     """Embedded fragments: ``regions`` (K, R, h) image fragments ``v``, ``words``
@@ -387,6 +389,7 @@ def global_ranking_loss(scores: torch.Tensor, positive=None, margin: float = 1.0
     return total if reduction == "sum" else total / pos.sum().clamp(min=1)
 
 
+@pytree_output
 @dataclass
 class FragmentLoss:
     """The terms of ``C = C_F + beta C_G + alpha ||theta||^2`` (``total``) as 0-d tensors."""

@@ -13,11 +13,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from polymodal._pytree import pytree_output
 from polymodal.errors import ConfigError, ShapeError
 
 __all__ = ["MILOutput", "AttentionMIL", "MILBags", "make_mil_bags"]
 
 
+@pytree_output
 @dataclass
 class MILOutput:
     """Bag logits (N, n_outputs) and attention weights over instances (N, B)

@@ -7,11 +7,13 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from polymodal._pytree import pytree_output
 from polymodal.errors import ConfigError, ShapeError
 
 __all__ = ["TAGMOutput", "TemporalAttentionGatedModel"]
 
 
+@pytree_output
 @dataclass
 class TAGMOutput:
     """``logits`` (B, num_classes); ``salience`` (B, T) the attention gate

@@ -8,12 +8,14 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from polymodal._pytree import pytree_output
 from polymodal.data.batch import Batch
 from polymodal.errors import ModalityError, ShapeError
 
 __all__ = ["MultimodalModel", "ModelOutput"]
 
 
+@pytree_output
 @dataclass
 class ModelOutput:
     """What a :class:`MultimodalModel` returns.

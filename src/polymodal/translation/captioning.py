@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from polymodal._pytree import pytree_output
 from polymodal.encoders.image import ResNetCNN
 from polymodal.errors import ConfigError, ShapeError
 from polymodal.translation.attention import (AdditiveAttention, StepwiseDecoder, _AttentionDecoder, _check_tokens,
@@ -16,6 +17,7 @@ from polymodal.translation.attention import (AdditiveAttention, StepwiseDecoder,
 __all__ = ["CaptionOutput", "GridImageEncoder", "ShowAndTell", "ShowAttendTell"]
 
 
+@pytree_output
 @dataclass
 class CaptionOutput:
     """Teacher-forced output: ``logits`` (B, T, V), ``attention`` (B, T, L) or None, ``regulariser`` (scalar)."""
