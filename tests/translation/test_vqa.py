@@ -1,4 +1,5 @@
-"""VQA baseline: fusion equations, padding invariance, learning on the shapes data."""
+"""VQA baseline (Antol et al. 2015, deeper LSTM Q + norm I): the paper's equations against a hand-built
+2-layer LSTM, padding invariance, learning on the shapes data."""
 
 import numpy as np
 import pytest
@@ -10,22 +11,47 @@ from polymodal.errors import ConfigError, ShapeError
 from polymodal.translation import VQABaseline, fit_generator, vqa_accuracy, vqa_tensors
 
 
+def _reference_question_feature(m, q, lengths):
+    """Antol et al.'s "deeper LSTM Q": a hand-built 2-layer nn.LSTM (weights copied across) over
+    tanh(word embedding), one question at a time without padding; [h1, c1, h2, c2] of the last step."""
+    ref = torch.nn.LSTM(m.embed.embedding_dim, m.lstm.hidden_size, num_layers=2, batch_first=True)
+    ref.load_state_dict(m.lstm.state_dict())
+    rows = []
+    for i in range(len(q)):
+        _, (h, c) = ref(torch.tanh(m.embed.weight[q[i, : lengths[i]]])[None])
+        rows.append(torch.cat([h[0, 0], c[0, 0], h[1, 0], c[1, 0]]))
+    return torch.stack(rows)
+
+
 @pytest.mark.parametrize("fusion", ["product", "concat"])
-def test_fusion_equations(fusion):
+def test_deeper_lstm_q_norm_i_equations(fusion):
+    """The model is Antol et al.'s "deeper LSTM Q + norm I": question feature = the last
+    hidden and cell states of a 2-layer LSTM, L2-normalised image features, tanh layers to
+    the common size, pointwise product (or the concat ablation), MLP. (Before the fix the
+    LSTM had one layer, the question feature was h alone and the image was not normalised.)"""
     torch.manual_seed(0)
     m = VQABaseline(10, 7, image_size=24, widths=(4, 8), grid=3, embed_dim=5, hidden=6, fused=4, fusion=fusion).eval()
     images, q, lengths = torch.rand(3, 3, 24, 24), torch.tensor([[4, 5, 6], [7, 8, 0], [9, 0, 0]]), torch.tensor([3, 2, 1])
-    v = torch.tanh(m.image_proj(m.encoder(images).flatten(1)))
-    hs = []
-    for i in range(3):  # question alone through the LSTM, last state
-        _, (h, _) = m.lstm(m.embed(q[i:i + 1, : lengths[i]]))
-        hs.append(h[-1, 0])
-    qv = torch.tanh(m.question_proj(torch.stack(hs)))
+    state = _reference_question_feature(m, q, lengths)
+    assert state.shape == (3, 4 * 6)
+    torch.testing.assert_close(m.question_state(q, lengths), state, atol=1e-6, rtol=1e-6)
+    phi = m.encoder(images).flatten(1).double()
+    phi = phi / (phi ** 2).sum(1, keepdim=True).sqrt()  # unit L2 norm per image
+    torch.testing.assert_close((phi ** 2).sum(1), torch.ones(3, dtype=torch.float64))
+    v = torch.tanh(m.image_proj(phi.float()))
+    torch.testing.assert_close(m.image_features(images), v, atol=1e-6, rtol=1e-6)
+    qv = torch.tanh(m.question_proj(state))
     z = v * qv if fusion == "product" else torch.cat([v, qv], -1)
-    assert torch.allclose(m(images, q, lengths), m.classifier(z), atol=1e-6)
+    lin = [layer for layer in m.classifier if isinstance(layer, torch.nn.Linear)]
+    assert len(lin) == 3  # two tanh hidden layers, then the answer layer
+    mlp = lin[2](torch.tanh(lin[1](torch.tanh(lin[0](z)))))
+    torch.testing.assert_close(m(images, q, lengths), mlp, atol=1e-6, rtol=1e-6)
     # extra padding changes nothing
     padded = torch.cat([q, torch.zeros(3, 4, dtype=torch.long)], 1)
     assert torch.allclose(m(images, padded, lengths), m(images, q, lengths), atol=1e-6)
+    # "norm I": scaling the CNN features leaves the answer unchanged
+    m.encoder.register_forward_hook(lambda mod, inp, out: 7.5 * out)
+    torch.testing.assert_close(m(images, q, lengths), mlp, atol=1e-5, rtol=1e-5)
 
 
 def test_errors():

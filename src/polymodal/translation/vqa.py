@@ -1,4 +1,5 @@
-"""Visual question answering baseline: CNN image encoder + question LSTM + fusion + answer classifier."""
+"""Visual question answering baseline (Antol et al., ICCV 2015, "deeper LSTM Q + norm I"): L2-normalised CNN
+image features, 2-layer question LSTM, pointwise product fusion, MLP answer classifier."""
 
 from __future__ import annotations
 
@@ -18,25 +19,46 @@ FUSIONS = ("product", "concat")
 
 
 class VQABaseline(nn.Module):
-    r"""VQA baseline (Antol et al., "VQA: Visual question answering", ICCV 2015: "deeper LSTM Q + norm I"):
+    r"""VQA baseline "deeper LSTM Q + norm I" (Antol, Agrawal, Lu, Mitchell, Batra, Zitnick & Parikh,
+    "VQA: Visual question answering", ICCV 2015, Sec. 6):
 
-    .. math:: v = \tanh(W_v\, \mathrm{vec}\,\mathrm{CNN}(I)),\quad q = \tanh(W_q h_{|Q|}),\quad
-              p(a \mid I, Q) = \mathrm{softmax}(\mathrm{MLP}(f(v, q)))
+    .. math:: v = \tanh\big(W_v\, \phi(I) / \lVert \phi(I) \rVert_2\big),\quad
+              q = \tanh\big(W_q\, [h^{(1)}_{|Q|}; c^{(1)}_{|Q|}; h^{(2)}_{|Q|}; c^{(2)}_{|Q|}]\big),\quad
+              p(a \mid I, Q) = \mathrm{softmax}(\mathrm{MLP}(v \odot q))
 
-    with :math:`h` the last LSTM state over the question's word embeddings and
-    :math:`f(v, q) = v \odot q` (``"product"``, as Antol et al.) or :math:`[v; q]` (``"concat"``).
-    The CNN's feature grid is flattened (keeping positions, which questions ask about).
+    Question words get an embedding followed by tanh (the paper's fully connected
+    layer + tanh on one-hot words) and go through a 2-layer LSTM; the question
+    feature concatenates the last hidden and cell states of both layers. The
+    image feature :math:`\phi(I)` is the flattened feature grid of a CNN (kept
+    for the positions questions ask about), L2-normalised ("norm I"). The
+    classifier is an MLP with two tanh hidden layers and dropout, over the top
+    answers. Differences from the paper: the CNN is a small one trained end to
+    end (the paper uses fixed VGGNet fc7 features), widths are small, :math:`W_v` starts
+    uniform in :math:`[-1, 1]` (the default init times :math:`\sqrt{\dim\phi}`, as
+    :math:`\phi` has unit norm), and
+    ``fusion="concat"`` (:math:`[v; q]`) is available as an ablation of the
+    pointwise product.
 
     Parameters
     ----------
     question_vocab : int
         Question token vocabulary (id 0 is padding).
     n_answers : int
+        Answer classes (the top answers).
     image_size : int
     fusion : {"product", "concat"}
-    embed_dim, hidden, fused : int
+        ``"product"`` (the paper) or ``"concat"`` (ablation).
+    embed_dim : int
+        Word embedding size (paper: 300).
+    hidden : int
+        LSTM width per layer (paper: 512; the question feature has ``4 * hidden`` values).
+    fused : int
+        Common size of ``v`` and ``q`` (paper: 1024).
+    mlp_hidden : int or None
+        Width of the classifier's two hidden layers (paper: 1000); default ``fused``.
     widths, grid : the CNN (:class:`GridImageEncoder`)
     dropout : float
+        Dropout before each classifier layer (paper: 0.5).
 
     Examples
     --------
@@ -46,23 +68,40 @@ class VQABaseline(nn.Module):
     """
 
     pad_id = 0
+    lstm_layers = 2
 
     def __init__(self, question_vocab: int, n_answers: int, image_size: int = 36, fusion: str = "product",
-                 embed_dim: int = 32, hidden: int = 64, fused: int = 64, widths=(16, 32), grid: int = 3,
-                 dropout: float = 0.1) -> None:
+                 embed_dim: int = 32, hidden: int = 64, fused: int = 64, mlp_hidden: int | None = None,
+                 widths=(16, 32), grid: int = 3, dropout: float = 0.1) -> None:
         super().__init__()
         if fusion not in FUSIONS:
             raise ConfigError(f"fusion must be one of {FUSIONS}, got {fusion!r}")
         self.encoder = GridImageEncoder(image_size, widths=widths, grid=grid)
         self.image_proj = nn.Linear(self.encoder.out_features * grid * grid, fused)
+        with torch.no_grad():  # unit-norm input: scale the default init so W_v phi starts with O(1) entries
+            self.image_proj.weight.mul_(self.image_proj.in_features ** 0.5)
         self.embed = nn.Embedding(question_vocab, embed_dim, padding_idx=0)
-        self.lstm = nn.LSTM(embed_dim, hidden, batch_first=True)
-        self.question_proj = nn.Linear(hidden, fused)
+        self.lstm = nn.LSTM(embed_dim, hidden, num_layers=self.lstm_layers, batch_first=True)
+        self.question_proj = nn.Linear(2 * self.lstm_layers * hidden, fused)
         self.fusion = fusion
         width = fused if fusion == "product" else 2 * fused
-        self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(width, fused), nn.ReLU(),
-                                        nn.Linear(fused, n_answers))
+        mlp_hidden = fused if mlp_hidden is None else mlp_hidden
+        self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(width, mlp_hidden), nn.Tanh(),
+                                        nn.Dropout(dropout), nn.Linear(mlp_hidden, mlp_hidden), nn.Tanh(),
+                                        nn.Dropout(dropout), nn.Linear(mlp_hidden, n_answers))
         self.question_vocab, self.n_answers = question_vocab, n_answers
+
+    def image_features(self, images: torch.Tensor) -> torch.Tensor:
+        """``v`` (B, fused): the L2-normalised flattened CNN grid, then a tanh layer."""
+        phi = nn.functional.normalize(self.encoder(images).flatten(1), dim=1)
+        return torch.tanh(self.image_proj(phi))
+
+    def question_state(self, questions: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """``[h1; c1; h2; c2]`` (B, 4 * hidden): last hidden and cell states of both LSTM layers."""
+        packed = pack_padded_sequence(torch.tanh(self.embed(questions)), lengths, batch_first=True,
+                                      enforce_sorted=False)
+        _, (h, c) = self.lstm(packed)
+        return torch.cat([torch.cat([h[i], c[i]], dim=-1) for i in range(self.lstm_layers)], dim=-1)
 
     def forward(self, images: torch.Tensor, questions: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Answer logits (B, n_answers) of images (B, 3, S, S), question ids (B, T) and lengths (B,)."""
@@ -75,10 +114,8 @@ class VQABaseline(nn.Module):
         if images.shape[0] != questions.shape[0]:
             raise ShapeError(f"images and questions must have the same batch size, got {images.shape[0]} "
                              f"and {questions.shape[0]}")
-        v = torch.tanh(self.image_proj(self.encoder(images).flatten(1)))
-        packed = pack_padded_sequence(self.embed(questions), lengths, batch_first=True, enforce_sorted=False)
-        _, (h, _) = self.lstm(packed)
-        q = torch.tanh(self.question_proj(h[-1]))
+        v = self.image_features(images)
+        q = torch.tanh(self.question_proj(self.question_state(questions, lengths)))
         z = v * q if self.fusion == "product" else torch.cat([v, q], dim=-1)
         return self.classifier(z)
 
