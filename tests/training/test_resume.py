@@ -276,7 +276,7 @@ def test_dataloader_order_is_a_function_of_seed_and_epoch():
     assert [i for batch in index for i in batch.ids] == orders[2]
 
 
-@pytest.mark.parametrize("encoder", ["gru"])
+@pytest.mark.parametrize("encoder", ["gru", "lstm"])
 def test_variable_length_recurrent_model_resumes_bitwise(tmp_path, encoder):
     def config(out, epochs):
         return {"name": "seq", "seed": 1, "output_dir": str(out),
