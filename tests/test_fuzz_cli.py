@@ -184,8 +184,10 @@ def _cases(f: dict[str, str]) -> list[tuple[str, list[str], str]]:
         add(f"train config={kind}", ["train", f[kind], *small, f"output_dir={f['folder']}/cfg"],
             ANY if kind == "empty" else BAD)
     for i, config in enumerate(CONFIGS):
-        for name, overrides in _config_key_cases():
-            add(f"train {Path(config).stem} {name}", ["train", config, *small, f"output_dir={f['folder']}", *overrides])
+        for j, (name, overrides) in enumerate(_config_key_cases()):
+            # a run folder per case: an earlier case's checkpoints must not mask this one's validation
+            add(f"train {Path(config).stem} {name}",
+                ["train", config, *small, f"output_dir={f['folder']}/runs/{i}-{j}", *overrides])
     add("train output_dir under a file", ["train", cfg, f"output_dir={f['under_file']}", *small])
     add("train output_dir is a file", ["train", cfg, f"output_dir={f['binary']}", *small])
     add("train task=regression on classes", ["train", cfg, "task=regression", *small, f"output_dir={f['folder']}/r"])
