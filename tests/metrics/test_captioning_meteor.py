@@ -27,9 +27,10 @@ def test_missing_jar_is_a_clear_error(tmp_path, monkeypatch):
         Meteor(jar=str(tmp_path / "nope.jar"))
 
 
-@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("java") is None, reason="needs Java")
 def test_meteor_equals_pycocoevalcap_and_process_is_reused():
+    """Default run: ~15 s on one idle core, nearly all of it the jar loading its
+    paraphrase table once (the price of checking METEOR against pycocoevalcap)."""
     f = json.loads(FIXTURE.read_text())
     with Meteor() as m:
         pid = m._proc.pid
