@@ -106,7 +106,9 @@ def test_wrong_image_size_errors():
 
 @pytest.mark.slow
 def test_lenet_trains_on_mfeat_pixels(tmp_path):
-    """Integration with the engine: LeNet on mfeat's 15 x 16 pixel view (~0.96 reported for MLPs)."""
+    """Integration with the engine: LeNet on mfeat's 15 x 16 pixel view (~0.96 reported for MLPs).
+    Benchmark-style (real data, ~14 s): the default-run learning check is
+    tests/encoders/test_learning.py."""
     import polymodal.fusion  # noqa: F401  (registers "concat")
     from polymodal.training.engine import fit
 
