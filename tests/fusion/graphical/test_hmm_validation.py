@@ -321,7 +321,7 @@ def test_random_consistent_parameters_score_like_hmmlearn(seed):
     start, ftrans, W, C = _fhmm_params(rng, Ks, D, kind)
     ours = FactorialHMM(Ks, kind, inference="exact").set_params_manual(start, ftrans, W, C)
     Cf = np.diag(C) if kind == "diag" else C
-    ref = _hmmlearn(jstart * 0 + start[0][dig[:, 0]] * start[1][dig[:, 1]],
+    ref = _hmmlearn(start[0][dig[:, 0]] * start[1][dig[:, 1]],
                     ftrans[0][dig[:, 0]][:, dig[:, 0]] * ftrans[1][dig[:, 1]][:, dig[:, 1]],
                     np.stack([W[0][:, a] + W[1][:, b] for a, b in dig]), np.tile(Cf, (S, 1, 1)), "full")
     y = rng.normal(size=(T, D)) * 2
