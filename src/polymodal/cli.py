@@ -1,4 +1,4 @@
-"""``polymodal`` command line: demo, train, evaluate, datasets, score-captions.
+"""``polymodal`` command line: demo, train, evaluate, export, extract, datasets, score-captions.
 
 Errors in the user's input (a :class:`~polymodal.errors.PolymodalError`) are
 printed as one line ``error: ...`` with exit status 2, never a stack trace.
@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from polymodal._cli import check_output_dir, positive_int, user_errors
+from polymodal.errors import CheckpointError
 
 __all__ = ["main"]
 
@@ -67,6 +68,38 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     values = evaluate(model, task, loader, drop=tuple(args.drop or ()))
     dropped = f" without {', '.join(args.drop)}" if args.drop else ""
     print(f"{config.name} on the {args.split} split{dropped}: " + ", ".join(f"{k}={v:.4f}" for k, v in values.items()))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from polymodal._cli import check_output_file
+    from polymodal.export import SUFFIXES, export_checkpoint
+
+    out = args.out if args.out is not None else args.checkpoint.with_suffix(SUFFIXES[args.format])
+    check_output_file(out, "--out")
+    if not args.checkpoint.is_file():
+        raise CheckpointError(f"checkpoint not found: {args.checkpoint}")
+    _register_parts()
+    path = export_checkpoint(args.checkpoint, out, format=args.format, batch_size=args.batch_size)
+    print(f"exported {args.format}: {path} (inputs and outputs: {path}.json)")
+    return 0
+
+
+def cmd_extract(args: argparse.Namespace) -> int:
+    from polymodal.training.config import load_config
+
+    config = load_config(args.config, args.overrides)
+    out = args.out if args.out is not None else Path(config.output_dir) / f"{config.name}-features"
+    check_output_dir(out, "--out")
+    _register_parts()
+    from polymodal.training.feature_cache import extract_features
+
+    result = extract_features(config, out, batch_size=args.batch_size, force=args.force)
+    if result.extracted:
+        print(f"extracted {', '.join(result.extracted)} in {result.seconds:.2f} s")
+    if result.skipped:
+        print(f"up to date (same encoder, preprocessing and data): {', '.join(result.skipped)}")
+    print(f"feature cache: {result.path} (train on it with data.name=feature_cache data.options.path={result.path})")
     return 0
 
 
@@ -150,6 +183,29 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--split", choices=["val", "test"], default="test")
     ev.add_argument("--drop", nargs="+", metavar="MODALITY", help="modalities missing at test time")
     ev.set_defaults(func=cmd_evaluate)
+
+    ex = sub.add_parser("export", help="export a checkpoint to ONNX, TorchScript or a torch.export program",
+                        description="Rebuild the model of a `polymodal train` checkpoint and export it, traced on "
+                        "its test split; inputs: one tensor per modality then one (N,) bool present mask per "
+                        "modality; the batch size stays dynamic. Writes FILE and FILE.json (names, shapes).")
+    ex.add_argument("checkpoint", type=Path)
+    ex.add_argument("--format", choices=["onnx", "torchscript", "exported-program"], default="onnx")
+    ex.add_argument("--out", type=Path, default=None, metavar="FILE",
+                    help="output file (default: the checkpoint's path with .onnx, .pt or .pt2)")
+    ex.add_argument("--batch-size", type=positive_int, default=8, help="example batch for tracing (default 8)")
+    ex.set_defaults(func=cmd_export)
+
+    xf = sub.add_parser("extract", help="run a config's frozen encoders once over its dataset and cache the features",
+                        description="Store each modality's encoder features (memory-mapped .npy with the encoder's "
+                        "name, revision, weights and preprocessing hash); skipped when nothing changed. Train on "
+                        "the cache with data.name=feature_cache data.options.path=FOLDER.")
+    xf.add_argument("config", type=Path, help="YAML experiment file (data and model.encoder/encoders are used)")
+    xf.add_argument("overrides", nargs="*", help="dotted overrides, e.g. data.options.path=other.npz")
+    xf.add_argument("--out", type=Path, default=None, metavar="FOLDER",
+                    help="cache folder (default: <output_dir>/<name>-features)")
+    xf.add_argument("--batch-size", type=positive_int, default=64, help="samples per encoder call (default 64)")
+    xf.add_argument("--force", action="store_true", help="extract again even if the cache is up to date")
+    xf.set_defaults(func=cmd_extract)
 
     ds = sub.add_parser("datasets", help="list the datasets (or `datasets build NAME` to build one)",
                         description="List every dataset, its source, licence and whether it loads here. "

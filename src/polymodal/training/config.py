@@ -46,7 +46,8 @@ class _Strict(BaseModel):
 class DataConfig(_Strict):
     """Which dataset and how to split and batch it."""
 
-    name: str = "mfeat"
+    name: str = "mfeat"  # a catalog name (`polymodal datasets`) or a loader of your own, 'my_pkg.data:load_mine'
+    options: dict[str, Any] = Field(default_factory=dict)  # the loader's keyword arguments, e.g. {path: data.npz}
     modalities: list[str] | None = None
     batch_size: int = Field(64, gt=0)
     eval_batch_size: int = Field(1024, gt=0)

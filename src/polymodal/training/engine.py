@@ -23,6 +23,7 @@ import torch
 import yaml
 from lightning.pytorch.callbacks import TQDMProgressBar
 
+from polymodal.data.catalog import load_dataset
 from polymodal.data.datamodule import MultimodalDataModule
 from polymodal.errors import CheckpointError, ConfigError
 from polymodal.training.checkpoint import atomic_save, atomic_write_text, load_checkpoint_file
@@ -62,7 +63,7 @@ def build_datamodule(config: ExperimentConfig, dataset=None) -> MultimodalDataMo
     """The data module a config describes (``dataset`` replaces ``data.name``)."""
     d = config.data
     return MultimodalDataModule(
-        dataset if dataset is not None else d.name,
+        dataset if dataset is not None else load_dataset(d.name, **d.options),
         modalities=d.modalities,
         batch_size=d.batch_size,
         eval_batch_size=d.eval_batch_size,

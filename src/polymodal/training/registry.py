@@ -7,17 +7,26 @@ Classes register themselves where they are defined::
 
 and configs name them: ``{"name": "mlp", "hidden": [128]}``. ``training``
 never imports a concrete encoder or fusion; the decorator fills the table.
+
+A config may also name a user's own class by import path,
+``{"name": "my_pkg.models:MyEncoder", ...}`` (``module:attribute``; the module
+is imported, so only use configs you trust, as with any Python file). An
+encoder (and a feature-level fusion) must tell the model its output size in
+an ``out_features`` attribute; one without it is a :class:`ConfigError`
+saying how to declare it.
 """
 
 from __future__ import annotations
 
 import inspect
+import operator
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from polymodal._import_path import is_import_path, resolve_import_path
 from polymodal.errors import ConfigError
 
-__all__ = ["register", "build", "registered", "KINDS"]
+__all__ = ["register", "build", "registered", "resolve_import_path", "KINDS"]
 
 KINDS = ("encoder", "fusion", "head")
 _REGISTRY: dict[str, dict[str, Callable[..., Any]]] = {kind: {} for kind in KINDS}
@@ -28,6 +37,7 @@ _REGISTRY: dict[str, dict[str, Callable[..., Any]]] = {kind: {} for kind in KIND
 # side effect.
 BUILTIN_PART_PACKAGES = (
     "polymodal.encoders",
+    "polymodal.encoders.pretrained",  # imports transformers only when one is built
     "polymodal.representation",
     "polymodal.fusion",
     "polymodal.alignment",
@@ -82,14 +92,18 @@ def build(kind: str, spec: Mapping[str, Any], *, where: str = "", **context: Any
     if "name" not in spec:
         raise ConfigError(f"config key '{where}' needs a 'name' (one of {sorted(_REGISTRY[kind])})")
     name = spec["name"]
-    if name not in _REGISTRY[kind]:
-        load_builtin_parts()
-    try:
-        cls = _REGISTRY[kind][name]
-    except KeyError:
-        raise ConfigError(
-            f"config key '{where}.name': unknown {kind} {name!r}; registered: {sorted(_REGISTRY[kind])}"
-        ) from None
+    if is_import_path(name):
+        cls = resolve_import_path(name, f"{where}.name")
+    else:
+        if name not in _REGISTRY[kind]:
+            load_builtin_parts()
+        try:
+            cls = _REGISTRY[kind][name]
+        except (KeyError, TypeError):
+            raise ConfigError(
+                f"config key '{where}.name': unknown {kind} {name!r}; registered: {sorted(_REGISTRY[kind])} "
+                "(or a class of your own as 'package.module:ClassName')"
+            ) from None
     params = inspect.signature(cls).parameters
     accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
     kwargs = {k: v for k, v in spec.items() if k != "name"}
@@ -101,6 +115,28 @@ def build(kind: str, spec: Mapping[str, Any], *, where: str = "", **context: Any
             raise ConfigError(f"unknown config key '{where}.{key}' for {kind} {name!r}; allowed: {allowed}")
     kwargs.update({k: v for k, v in context.items() if accepts_any or k in params})
     try:
-        return cls(**kwargs)
+        part = cls(**kwargs)
     except (TypeError, ValueError, RuntimeError) as error:  # RuntimeError: torch refusing e.g. a negative size
         raise ConfigError(f"config key '{where}': cannot build {kind} {name!r}: {error}") from error
+    _check_out_features(part, kind, name, where)
+    return part
+
+
+def _check_out_features(part: Any, kind: str, name: str, where: str) -> None:
+    """Encoders and feature-level fusions must declare their output size."""
+    if kind == "head" or (kind == "fusion" and getattr(part, "decision_level", False)):
+        return
+    size = getattr(part, "out_features", None)
+    try:
+        ok = not isinstance(size, bool) and operator.index(size) >= 1
+    except TypeError:
+        ok = False
+    if not ok:
+        got = "has no 'out_features' attribute" if size is None else f"has out_features={size!r}"
+        shape = "(N, d)" if kind == "encoder" else "(N, d) fused"
+        raise ConfigError(
+            f"config key '{where}': {kind} {name!r} {got}; the model needs the size d of its {shape} output: "
+            f"set `self.out_features = d` (a positive int) in its __init__, e.g. from a constructor argument "
+            f"that the config sets ('{where}.out_features: 64')"
+        )
+
