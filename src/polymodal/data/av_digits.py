@@ -41,7 +41,10 @@ from polymodal.data.dataset import MultimodalDataset
 from polymodal.errors import ConfigError, DatasetError
 
 __all__ = ["WHEELS_ENV", "AV_DIGITS_ENV", "TUXPAINT_MATH", "find_data_wheel", "wheel_dirs", "av_digits_dir",
-           "missing_sources", "mix_at_snr", "colored_noise", "load_av_digits", "av_digits_variants"]
+           "missing_sources", "mix_at_snr", "colored_noise", "load_av_digits", "av_digits_variants",
+           "load_av_digits_speech", "load_av_digits_images", "SPEECH_PARTS"]
+
+SPEECH_PARTS = ("train", "valid", "test_synthetic", "real_en", "real_other", "ood")
 
 WHEELS_ENV = "POLYMODAL_WHEELS"
 AV_DIGITS_ENV = "POLYMODAL_AV_DIGITS"
@@ -181,3 +184,37 @@ def load_av_digits(path: str | os.PathLike | None = None, *, split: str = "all",
     dataset = load_avmnist(root, split=split, **kwargs)
     dataset.name = "av-digits" if variant is None else f"av-digits:{variant}"
     return dataset
+
+
+def load_av_digits_speech(part: str, path: str | os.PathLike | None = None) -> dict[str, np.ndarray]:
+    """The prepared utterances of one part of a built AV-digits folder (version 2 builds).
+
+    ``part`` is one of :data:`SPEECH_PARTS`: ``train``/``valid``/``test_synthetic`` (synthetic voices,
+    split by voice group), ``real_en``/``real_other`` (Tux Paint), ``ood`` (espeak-ng digits in other
+    languages). Returns ``waveforms`` float32 ``(N, 16000)`` (output of
+    :func:`polymodal.encoders.speech.prepare_speech`), ``labels`` ``(N,)``, ``speakers`` ``(N,)`` and
+    ``spans`` ``(N, 2)`` (first and last sample of the word in the window).
+    """
+    root = Path(path) if path is not None else av_digits_dir()
+    if part not in SPEECH_PARTS:
+        raise DatasetError(f"unknown AV-digits speech part {part!r}; parts are {list(SPEECH_PARTS)}")
+    folder = root / "speech"
+    if not (folder / f"{part}_waveforms.npy").is_file():
+        raise DatasetError(f"no speech/{part}_waveforms.npy in {root}: rebuild with "
+                           "`polymodal datasets build av-digits` (version 2 layout)")
+    out = {k: np.load(folder / f"{part}_{k}.npy", allow_pickle=False)
+           for k in ("waveforms", "labels", "speakers", "spans")}
+    out["waveforms"] = out["waveforms"].astype(np.float32)
+    return out
+
+
+def load_av_digits_images(part: str, path: str | os.PathLike | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The degraded MNIST pool of ``part`` (``train`` 50000, ``valid`` 10000, ``test`` 10000):
+    uint8 images ``(N, 28, 28)`` and labels ``(N,)``; pairing with speech is by class."""
+    root = Path(path) if path is not None else av_digits_dir()
+    if part not in ("train", "valid", "test"):
+        raise DatasetError(f"unknown AV-digits image part {part!r}; parts are ['train', 'valid', 'test']")
+    x_path = root / "images" / f"{part}_x.npy"
+    if not x_path.is_file():
+        raise DatasetError(f"no images/{part}_x.npy in {root}: rebuild with `polymodal datasets build av-digits`")
+    return np.load(x_path, allow_pickle=False), np.load(root / "images" / f"{part}_y.npy", allow_pickle=False)

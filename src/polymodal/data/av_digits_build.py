@@ -268,8 +268,12 @@ def _degrader(train_x: np.ndarray, removed: float, n_fit: int = 10_000):
     lo, hi = np.percentile(ref, 0.5), np.percentile(ref, 99.5)
 
     def degrade(a: np.ndarray) -> np.ndarray:
-        y = (a.reshape(len(a), -1).astype(np.float64) - mean) @ projector + mean
-        return np.round(np.clip((y - lo) / (hi - lo), 0, 1) * 255).astype(np.uint8)
+        a = a.reshape(len(a), -1)
+        out = np.empty(a.shape, dtype=np.uint8)
+        for i in range(0, len(a), 5000):  # chunks keep the peak memory low
+            y = (a[i:i + 5000].astype(np.float64) - mean) @ projector + mean
+            out[i:i + 5000] = np.round(np.clip((y - lo) / (hi - lo), 0, 1) * 255)
+        return out
 
     return degrade
 

@@ -1,0 +1,233 @@
+"""Fusion that degrades gracefully when a modality is noisy, out of distribution or missing.
+
+* :func:`fit_temperature` / :class:`CalibratedProductOfExperts`: each
+  modality's classifier is temperature-scaled on held-out data (Guo, Pleiss,
+  Sun & Weinberger, "On Calibration of Modern Neural Networks", ICML 2017),
+  then the calibrated experts are multiplied (product of experts, Hinton,
+  Neural Computation 2002): ``log p(y|x) = sum_m pi_m log softmax(z_m / T_m) + const``.
+  A confident (peaked) expert dominates the product, an uncertain (flat) one
+  barely moves it; a missing modality (``pi_m = 0``) drops out.
+* :class:`GatedExpertFusion`: a learned per-sample gate over the experts,
+  ``log p(y|x) = log softmax(sum_m pi_m g_m(x) log softmax(z_m / T_m))``,
+  ``g(x) = 2 sigmoid(MLP([h_1, ..., h_M, log p_1, ..., log p_M]))`` predicted
+  from every modality's encoder features and log-probabilities, trained (on
+  frozen experts) with corrupted modalities so that it learns to switch off a
+  modality that is noisy or off-distribution. A mixture-of-experts gate
+  (Jacobs, Jordan, Nowlan & Hinton, Neural Computation 1991) acting on a
+  log-linear pool; with the gate of a modality at 0 the output is exactly the
+  other expert.
+* :class:`GatedFusion` (registered ``"gated"``): the Gated Multimodal Unit
+  (Arevalo, Solorio, Montes-y-Gomez & Gonzalez, ICLR Workshops 2017),
+  ``h = sum_m g_m * tanh(W_m x_m)``, ``g = softmax_m(V_m [x_1; ...; x_M])``
+  per feature dimension (the paper's sigmoid for two modalities is the
+  two-way softmax).
+* :func:`expected_calibration_error` (Naeini, Cooper & Hauskrecht, AAAI
+  2015), equal-width confidence bins.
+
+Modality dropout (Neverova et al., ModDrop, TPAMI 2016) is
+:class:`~polymodal.fusion.intermediate.ConcatFusion`'s ``modality_dropout``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from polymodal.errors import ConfigError, ModalityError, ShapeError
+from polymodal.training.registry import register
+
+__all__ = ["fit_temperature", "expected_calibration_error", "CalibratedProductOfExperts", "GatedExpertFusion",
+           "GatedFusion"]
+
+
+def fit_temperature(logits: torch.Tensor, target: torch.Tensor, max_iter: int = 100) -> float:
+    """The temperature ``T > 0`` minimising the NLL of ``softmax(logits / T)`` on held-out
+    ``logits`` ``(N, C)`` and integer ``target`` ``(N,)`` (Guo et al., ICML 2017; L-BFGS on ``log T``)."""
+    logits = torch.as_tensor(logits, dtype=torch.float64).detach()
+    target = torch.as_tensor(target, dtype=torch.long)
+    if logits.ndim != 2 or target.shape != (len(logits),):
+        raise ShapeError(f"need logits (N, C) and target (N,), got {tuple(logits.shape)} and {tuple(target.shape)}")
+    log_t = torch.zeros((), dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([log_t], lr=0.5, max_iter=max_iter, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = F.cross_entropy(logits / log_t.exp(), target)
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return float(log_t.detach().exp().clamp(1e-3, 1e3))
+
+
+def expected_calibration_error(probs, target, n_bins: int = 15) -> float:
+    """``ECE = sum_b |B_b| / N * |acc(B_b) - conf(B_b)|`` over ``n_bins`` equal-width bins of the
+    top-class confidence (Naeini et al., AAAI 2015; Guo et al., ICML 2017)."""
+    probs, target = np.asarray(probs, dtype=np.float64), np.asarray(target)
+    if probs.ndim != 2 or target.shape != (len(probs),):
+        raise ShapeError(f"need probs (N, C) and target (N,), got {probs.shape} and {target.shape}")
+    conf, pred = probs.max(1), probs.argmax(1)
+    bins = np.minimum((conf * n_bins).astype(int), n_bins - 1)
+    total = 0.0
+    for b in range(n_bins):
+        inside = bins == b
+        if inside.any():
+            total += inside.mean() * abs(float((pred[inside] == target[inside]).mean()) - float(conf[inside].mean()))
+    return float(total)
+
+
+def _present(present, modalities, n, device) -> dict[str, torch.Tensor]:
+    present = dict(present or {})
+    unknown = [m for m in present if m not in modalities]
+    if unknown:
+        raise ModalityError(f"present mask for unknown modality {unknown[0]!r}; built for {list(modalities)}")
+    return {m: torch.as_tensor(present[m], device=device).bool() if m in present else
+            torch.ones(n, dtype=torch.bool, device=device) for m in modalities}
+
+
+class CalibratedProductOfExperts(nn.Module):
+    """Temperature-scaled product of experts over per-modality logits (see the module docstring).
+
+    ``fit(logits, target)`` sets ``temperatures`` from held-out logits (dict of ``(N, C)``);
+    ``forward(logits, present=None)`` returns fused log-probabilities ``(N, C)``. A sample with no
+    modality present gets the uniform distribution.
+
+    >>> poe = CalibratedProductOfExperts(["a", "b"])
+    >>> out = poe({"a": torch.tensor([[2.0, 0.0]]), "b": torch.tensor([[0.0, 1.0]])})
+    >>> [round(v, 4) for v in out.exp().flatten().tolist()]
+    [0.7311, 0.2689]
+    """
+
+    def __init__(self, modalities) -> None:
+        super().__init__()
+        self.modalities = list(modalities)
+        if len(self.modalities) < 1:
+            raise ConfigError("CalibratedProductOfExperts needs at least one modality")
+        self.register_buffer("log_temperature", torch.zeros(len(self.modalities)))
+
+    @property
+    def temperatures(self) -> dict[str, float]:
+        return {m: float(t) for m, t in zip(self.modalities, self.log_temperature.exp())}
+
+    def fit(self, logits: Mapping[str, torch.Tensor], target: torch.Tensor) -> CalibratedProductOfExperts:
+        for i, m in enumerate(self.modalities):
+            if m not in logits:
+                raise ModalityError(f"no held-out logits for modality {m!r}")
+            self.log_temperature[i] = float(np.log(fit_temperature(logits[m], target)))
+        return self
+
+    def expert_log_probs(self, logits: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {m: F.log_softmax(logits[m] / self.log_temperature[i].exp(), dim=-1)
+                for i, m in enumerate(self.modalities)}
+
+    def forward(self, logits: Mapping[str, torch.Tensor], present=None) -> torch.Tensor:
+        missing = [m for m in self.modalities if m not in logits]
+        if missing:
+            raise ModalityError(f"no logits for modality {missing[0]!r}")
+        first = logits[self.modalities[0]]
+        mask = _present(present, self.modalities, len(first), first.device)
+        experts = self.expert_log_probs(logits)
+        total = sum(experts[m] * mask[m][:, None].to(first.dtype) for m in self.modalities)
+        return F.log_softmax(total, dim=-1)
+
+
+class GatedExpertFusion(nn.Module):
+    """Learned per-sample gates over calibrated experts (see the module docstring).
+
+    Parameters
+    ----------
+    in_features : dict[str, int]
+        Encoder feature size per modality (the gate's inputs, with the experts' log-probabilities).
+    n_classes : int
+    hidden : int
+        Width of the gate MLP.
+
+    ``forward(features, logits, present=None)`` -> fused log-probabilities ``(N, C)``; ``gates(...)``
+    -> ``(N, M)``. A missing modality's gate input is zeros and its expert is dropped.
+    Experts' temperatures are copied from a fitted :class:`CalibratedProductOfExperts` with
+    :meth:`set_temperatures` (default 1).
+    """
+
+    def __init__(self, in_features: Mapping[str, int], n_classes: int, hidden: int = 32) -> None:
+        super().__init__()
+        self.in_features = dict(in_features)
+        if len(self.in_features) < 2 or n_classes < 2:
+            raise ConfigError(f"GatedExpertFusion needs >= 2 modalities and >= 2 classes, got "
+                              f"{list(self.in_features)}, {n_classes}")
+        self.modalities = list(self.in_features)
+        self.n_classes = int(n_classes)
+        width = sum(self.in_features.values()) + len(self.modalities) * (n_classes + 2)
+        self.gate = nn.Sequential(nn.Linear(width, hidden), nn.ReLU(), nn.Linear(hidden, len(self.modalities)))
+        nn.init.zeros_(self.gate[-1].weight)
+        nn.init.zeros_(self.gate[-1].bias)  # starts as the plain product of experts (gates = 1)
+        self.register_buffer("log_temperature", torch.zeros(len(self.modalities)))
+
+    def set_temperatures(self, temperatures: Mapping[str, float]) -> GatedExpertFusion:
+        for i, m in enumerate(self.modalities):
+            self.log_temperature[i] = float(np.log(temperatures[m]))
+        return self
+
+    def _inputs(self, features, logits, present):
+        n = len(logits[self.modalities[0]])
+        device = logits[self.modalities[0]].device
+        mask = _present(present, self.modalities, n, device)
+        experts, parts = {}, []
+        for i, m in enumerate(self.modalities):
+            if m not in features or m not in logits:
+                raise ModalityError(f"GatedExpertFusion needs features and logits of {m!r}")
+            keep = mask[m][:, None].float()
+            lp = F.log_softmax(logits[m].float() / self.log_temperature[i].exp(), dim=-1)
+            experts[m] = lp
+            entropy = -(lp.exp() * lp).sum(-1, keepdim=True)
+            parts += [features[m].float() * keep, lp * keep, entropy * keep, keep]
+        return torch.cat(parts, dim=1), experts, mask
+
+    def gates(self, features, logits, present=None) -> torch.Tensor:
+        x, _, mask = self._inputs(features, logits, present)
+        g = 2.0 * torch.sigmoid(self.gate(x))
+        return g * torch.stack([mask[m] for m in self.modalities], 1).float()
+
+    def forward(self, features: Mapping[str, torch.Tensor], logits: Mapping[str, torch.Tensor],
+                present=None) -> torch.Tensor:
+        x, experts, mask = self._inputs(features, logits, present)
+        g = 2.0 * torch.sigmoid(self.gate(x)) * torch.stack([mask[m] for m in self.modalities], 1).float()
+        total = sum(g[:, i:i + 1] * experts[m] for i, m in enumerate(self.modalities))
+        return F.log_softmax(total, dim=-1)
+
+
+@register("fusion", "gated")
+class GatedFusion(nn.Module):
+    """Gated Multimodal Unit (Arevalo et al., ICLR Workshops 2017) for any number of modalities.
+
+    ``u_m = tanh(W_m h_m)``, ``g = softmax_m(V [h_1; ...; h_M])`` per output dimension,
+    ``z = sum_m g_m * u_m`` ``(N, out_features)``. A missing modality (``present`` False) gets gate 0
+    (its logit is set to -inf before the softmax); a sample with none present gets zeros.
+
+    >>> GatedFusion({"a": 3, "b": 5}, out_features=4)({"a": torch.ones(2, 3), "b": torch.ones(2, 5)}).shape
+    torch.Size([2, 4])
+    """
+
+    def __init__(self, in_features: Mapping[str, int], out_features: int = 64) -> None:
+        super().__init__()
+        self.in_features = dict(in_features)
+        if len(self.in_features) < 2:
+            raise ConfigError(f"GatedFusion needs >= 2 modalities, got {list(self.in_features)}")
+        self.out_features = int(out_features)
+        self.proj = nn.ModuleDict({m: nn.Linear(d, out_features) for m, d in self.in_features.items()})
+        self.gate = nn.Linear(sum(self.in_features.values()), out_features * len(self.in_features))
+
+    def forward(self, features: Mapping[str, torch.Tensor], present=None) -> torch.Tensor:
+        modalities = list(self.in_features)
+        n = len(features[modalities[0]])
+        mask = _present(present, modalities, n, features[modalities[0]].device)
+        h = [features[m] * mask[m][:, None].to(features[m].dtype) for m in modalities]
+        u = torch.stack([torch.tanh(self.proj[m](x)) for m, x in zip(modalities, h)], 1)  # (N, M, D)
+        logit = self.gate(torch.cat(h, 1)).view(n, len(modalities), self.out_features)
+        keep = torch.stack([mask[m] for m in modalities], 1)[:, :, None]
+        logit = logit.masked_fill(~keep, float("-inf"))
+        g = torch.softmax(logit, dim=1).nan_to_num(0.0)
+        return (g * u).sum(1)

@@ -1,0 +1,162 @@
+"""Speech front-end: mel filters and features vs librosa, DC removal, clipping check, the word found in
+long noisy recordings, resampling, one function for files and arrays, augmentation invariants."""
+
+from pathlib import Path
+
+import librosa
+import numpy as np
+import pytest
+import soundfile
+import torch
+
+from polymodal.data.av_digits import colored_noise, mix_at_snr
+from polymodal.encoders.audio import load_audio
+from polymodal.encoders.speech import (
+    FMAX,
+    N_MELS,
+    SR,
+    WINDOW,
+    ClippingWarning,
+    SpeechFeatures,
+    clipped_fraction,
+    detect_speech,
+    prepare_speech,
+    prepare_speech_file,
+    remove_dc,
+    slaney_mel_filters,
+    speech_features,
+)
+from polymodal.encoders.speech_augment import SpeechAugment, colored_noise_torch, warp_mel
+from polymodal.errors import ConfigError, ShapeError
+
+DIGIT_WAV = Path(__file__).resolve().parents[1] / "fixtures" / "audio" / "seven_espeak_en-us_16k.wav"
+
+
+def _word():
+    """The fixture word cut to its true extent: where its 10 ms energy is within 30 dB of the peak."""
+    y = load_audio(DIGIT_WAV, SR).astype(np.float64)
+    env = np.convolve(y**2, np.ones(160) / 160, "same")
+    on = np.flatnonzero(env > env.max() * 1e-3)
+    return y[on[0]:on[-1] + 1]
+
+
+@pytest.mark.parametrize("args", [(16000, 512, 40, 0.0, 5000.0), (16000, 512, 24, 100.0, 5000.0),
+                                  (22050, 1024, 64, 20.0, None)])
+def test_mel_filters_match_librosa(args):
+    sr, n_fft, n_mels, fmin, fmax = args
+    expected = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax)
+    np.testing.assert_allclose(slaney_mel_filters(*args), expected, atol=1e-8)
+
+
+def test_every_mel_band_has_its_own_fft_bins():
+    fb = slaney_mel_filters(SR, 512, N_MELS, 0.0, FMAX)
+    assert len(set(fb.argmax(axis=1))) == N_MELS and (fb > 0).sum(axis=1).min() >= 2
+    old = slaney_mel_filters(SR, 512, 112, 0.0, FMAX)  # the former front-end: rows sharing their peak bin
+    assert len(set(old.argmax(axis=1))) < 112
+
+
+def test_speech_features_match_librosa():
+    y = _word()
+    window = np.zeros(WINDOW)
+    window[2000:2000 + len(y)] = y
+    ours = SpeechFeatures()(torch.as_tensor(window[None], dtype=torch.float64))[0].numpy()
+    mel = librosa.feature.melspectrogram(y=window, sr=SR, n_fft=512, hop_length=160, win_length=400, n_mels=N_MELS,
+                                         fmax=FMAX, pad_mode="constant")
+    db = librosa.power_to_db(mel, ref=np.max, amin=1e-10, top_db=None)
+    np.testing.assert_allclose(ours, np.clip((db + 60) / 60, 0, 1), atol=2e-4)
+    assert ours.shape == (N_MELS, WINDOW // 160 + 1)
+
+
+def test_remove_dc_and_clipped_fraction():
+    t = np.arange(SR) / SR
+    x = 0.5 * np.sin(2 * np.pi * 300 * t)
+    y, offset = remove_dc(x + 0.25)
+    assert offset == pytest.approx(0.25, abs=1e-3) and abs(y[1000:-1000].mean()) < 1e-4
+    np.testing.assert_allclose(y[2000:-2000], x[2000:-2000], atol=5e-3)  # 300 Hz passes the 60 Hz high-pass
+    assert clipped_fraction(x) < 1e-3
+    clipped = np.clip(3 * x, -1, 1)
+    expected = np.mean(np.abs(3 * x) >= 1.0)  # samples on the flat tops
+    assert clipped_fraction(clipped) == pytest.approx(expected, abs=0.01)
+
+
+@pytest.mark.parametrize("snr", [0.0, 10.0, 20.0, 30.0])
+@pytest.mark.parametrize("color", ["white", "pink"])
+def test_word_is_found_in_long_noisy_recordings(snr, color):
+    word = _word()
+    rng = np.random.default_rng(int(snr) + (color == "pink"))
+    errors = []
+    for _ in range(6):
+        total = rng.uniform(0.5, 3.0)  # seconds of noise around the word
+        n = int(total * SR)
+        before = int(rng.uniform(0, 1) * n)
+        x = np.zeros(len(word) + n)
+        x[before:before + len(word)] = word
+        x = mix_at_snr(x, colored_noise(len(x), rng, color), snr, speech_power=float(np.mean(word**2)))
+        segment = detect_speech(remove_dc(x)[0])
+        errors.append(max(abs(segment.start - before / SR), abs(segment.end - (before + len(word)) / SR)))
+    assert max(errors) < (0.05 if snr >= 10 else 0.08), errors  # at 0 dB white noise masks the /s/ onset
+
+
+def test_prepare_speech_long_noisy_recording_keeps_the_word():
+    """The former front-end kept everything within 35 dB of the loudest frame and cropped the middle of
+    a long noisy recording, cutting off a word near its start."""
+    word = _word()
+    rng = np.random.default_rng(0)
+    x = np.zeros(2 * SR)
+    x[3200:3200 + len(word)] = word
+    x = mix_at_snr(x, colored_noise(len(x), rng, "pink"), 10.0, speech_power=float(np.mean(word**2)))
+    out = prepare_speech(x, SR)
+    assert abs(out.start - 0.2) < 0.05 and abs(out.end - (3200 + len(word)) / SR) < 0.05
+    assert out.waveform.shape == (WINDOW,) and out.waveform.dtype == np.float32
+    first, last = out.speech_span
+    assert abs((first + last) / 2 - WINDOW / 2) <= 1 and np.all(out.waveform[:first] == 0)
+    clean = prepare_speech(word, SR)
+    corr = np.corrcoef(speech_features(out.waveform[None]).flatten(), speech_features(clean.waveform[None]).flatten())
+    assert corr[0, 1] > 0.7  # the same word under 10 dB of noise
+
+
+def test_prepare_speech_resamples_removes_dc_and_warns(tmp_path):
+    word = _word()
+    at_22k = librosa.resample(word, orig_sr=SR, target_sr=22050)
+    a, b = prepare_speech(word, SR), prepare_speech(at_22k + 0.3, 22050)  # other rate, DC offset
+    assert b.dc_offset == pytest.approx(0.3, abs=0.01)
+    fa, fb = speech_features(a.waveform[None]), speech_features(b.waveform[None])
+    assert float((fa - fb).abs().mean()) < 0.03
+    with pytest.warns(ClippingWarning, match=r"\d+(\.\d+)?% of samples"):
+        c = prepare_speech(np.clip(word / np.abs(word).max() * 10, -1, 1), SR)
+    assert c.clipped_fraction > 0.01
+    with pytest.warns(UserWarning, match="8000 Hz holds nothing above 4000"):
+        prepare_speech(librosa.resample(word, orig_sr=SR, target_sr=8000), 8000)
+    path = tmp_path / "w.wav"
+    soundfile.write(path, at_22k, 22050)
+    np.testing.assert_allclose(prepare_speech_file(path).waveform, prepare_speech(at_22k, 22050).waveform, atol=1e-3)
+    with pytest.raises(ConfigError, match="NaN"):
+        prepare_speech(np.full(800, np.nan), SR)
+    with pytest.raises(ShapeError, match="shorter than 20 ms"):
+        prepare_speech(np.zeros(10), SR)
+    with pytest.raises(ConfigError, match="sample rate"):
+        prepare_speech(word, 500)
+
+
+def test_colored_noise_torch_slopes():
+    x = colored_noise_torch(3, 2**15, torch.tensor([0, 1, 2]), torch.Generator().manual_seed(0))
+    f = np.arange(2**14 + 1)
+    band = (f > 30) & (f < 12000)
+    for i, slope in enumerate([0.0, -1.0, -2.0]):
+        power = np.abs(np.fft.rfft(x[i].numpy())) ** 2
+        assert np.polyfit(np.log(f[band]), np.log(power[band]), 1)[0] == pytest.approx(slope, abs=0.15)
+
+
+def test_augment_noise_snr_and_identity():
+    word = torch.as_tensor(prepare_speech(_word(), SR).waveform)[None].repeat(64, 1)
+    off = SpeechAugment(p_speed=0.0, shift_s=0.0, p_reverb=0.0, p_clip=0.0, p_clean=1.0, p_warp=0.0)
+    assert torch.equal(off(word), word)  # every augmentation off: the input back
+    noisy = SpeechAugment(p_speed=0.0, shift_s=0.0, p_reverb=0.0, p_clip=0.0, snr_db=(10.0, 10.0), p_clean=0.0)
+    x = noisy(word, torch.Generator().manual_seed(0))
+    support = word[0].abs() > 0
+    snr = 10 * torch.log10(word[0, support].pow(2).mean() / (x - word)[:, support].pow(2).mean(1))
+    assert float(snr.mean()) == pytest.approx(10.0, abs=0.5)
+    feats = torch.rand(2, N_MELS, 5)
+    np.testing.assert_allclose(warp_mel(feats, torch.ones(2)), feats)
+    warped = warp_mel(feats, torch.tensor([2.0, 2.0]))
+    np.testing.assert_allclose(warped[:, 4], feats[:, 2], atol=1e-6)  # row m reads row m / 2
