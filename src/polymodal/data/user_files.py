@@ -133,7 +133,7 @@ def _table_modalities(frame, groups: dict[str, list[str]], source: str
     arrays, present = {}, {}
     for m, columns in groups.items():
         try:
-            values = frame[columns].to_numpy(dtype=np.float64)
+            values = frame[columns].to_numpy(dtype=np.float64, copy=True)
         except (TypeError, ValueError) as error:
             raise DatasetError(f"{source}: columns of modality {m!r} must be numeric ({error})") from None
         empty = np.isnan(values)
