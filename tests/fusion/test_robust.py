@@ -1,0 +1,118 @@
+"""Robust fusion: temperature scaling recovers a known temperature, ECE by brute force, the calibrated
+product of experts in closed form, gates that learn to switch off a corrupted modality, the GMU."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from polymodal.errors import ModalityError, ShapeError
+from polymodal.fusion.robust import (
+    CalibratedProductOfExperts,
+    GatedExpertFusion,
+    GatedFusion,
+    expected_calibration_error,
+    fit_temperature,
+)
+from polymodal.training.registry import build
+
+
+def test_fit_temperature_recovers_the_generating_temperature():
+    g = torch.Generator().manual_seed(0)
+    logits = 4.0 * torch.randn(20000, 5, generator=g)
+    target = torch.multinomial(F.softmax(logits / 2.5, 1), 1, generator=g)[:, 0]  # labels drawn at T = 2.5
+    assert fit_temperature(logits, target) == pytest.approx(2.5, rel=0.05)
+    with pytest.raises(ShapeError):
+        fit_temperature(logits, target[:10])
+
+
+def test_ece_matches_hand_computation():
+    probs = np.array([[0.9, 0.1], [0.8, 0.2], [0.3, 0.7], [0.45, 0.55]])
+    target = np.array([0, 1, 1, 1])
+    # 2 bins: [0, .5) empty... confidences .9, .8, .7, .55 all in bin 1 -> |acc 3/4 - mean conf .7375|
+    assert expected_calibration_error(probs, target, n_bins=2) == pytest.approx(abs(0.75 - 0.7375))
+    # 10 bins: .9 (right), .8 (wrong), .7 (right), .55 (right), one per bin
+    assert expected_calibration_error(probs, target, n_bins=10) == pytest.approx((0.1 + 0.8 + 0.3 + 0.45) / 4)
+
+
+def test_calibrated_product_of_experts_closed_form_and_missing():
+    g = torch.Generator().manual_seed(1)
+    za, zb = torch.randn(6, 4, generator=g), torch.randn(6, 4, generator=g)
+    poe = CalibratedProductOfExperts(["a", "b"])
+    poe.log_temperature[:] = torch.log(torch.tensor([2.0, 0.5]))
+    expected = F.softmax(za, 1) ** 0.5 * F.softmax(zb, 1) ** 2.0
+    expected = expected / expected.sum(1, keepdim=True)
+    torch.testing.assert_close(poe({"a": za, "b": zb}).exp(), expected)
+    present = {"b": torch.tensor([True, False, True, False, True, True])}
+    out = poe({"a": za, "b": zb}, present).exp()
+    torch.testing.assert_close(out[1], F.softmax(za[1] / 2.0, 0))  # b missing: the calibrated a expert alone
+    with pytest.raises(ModalityError, match="'c'"):
+        poe({"a": za, "b": zb}, {"c": torch.ones(6, dtype=torch.bool)})
+    # fit: a sharpened expert gets T > 1
+    many = 2.0 * torch.randn(5000, 4, generator=g)
+    target = torch.multinomial(F.softmax(many, 1), 1, generator=g)[:, 0]
+    poe.fit({"a": 3.0 * many, "b": many}, target)
+    assert poe.temperatures["a"] == pytest.approx(3.0, rel=0.1)
+    assert poe.temperatures["b"] == pytest.approx(1.0, rel=0.1)
+
+
+def _corrupted_task(n, g):
+    """Two modalities that both carry the label; in half the samples modality b is replaced by a
+    confident wrong expert, visible only in b's features (a corruption flag)."""
+    y = torch.randint(0, 5, (n,), generator=g)
+    za = 1.5 * F.one_hot(y, 5).float() + torch.randn(n, 5, generator=g)
+    zb = 3.0 * F.one_hot(y, 5).float() + 0.5 * torch.randn(n, 5, generator=g)
+    bad = torch.rand(n, generator=g) < 0.5
+    zb[bad] = 6.0 * F.one_hot((y[bad] + 1) % 5, 5).float()
+    feats = {"a": torch.randn(n, 3, generator=g), "b": torch.cat([bad.float()[:, None], torch.randn(n, 2, generator=g)], 1)}
+    return feats, {"a": za, "b": zb}, y, bad
+
+
+def test_gated_experts_learn_to_switch_off_a_corrupted_modality():
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(0)
+    feats, logits, y, bad = _corrupted_task(2000, g)
+    fusion = GatedExpertFusion({"a": 3, "b": 3}, 5, hidden=16)
+    poe = CalibratedProductOfExperts(["a", "b"])
+    torch.testing.assert_close(fusion(feats, logits), poe(logits))  # zero-initialised gate: the plain product
+    opt = torch.optim.Adam(fusion.parameters(), lr=1e-2)
+    for _ in range(150):
+        loss = F.nll_loss(fusion(feats, logits), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    tf, tl, ty, tbad = _corrupted_task(2000, g)
+    acc_gated = float((fusion(tf, tl).argmax(1) == ty).float().mean())
+    acc_poe = float((poe(tl).argmax(1) == ty).float().mean())
+    acc_a = float((tl["a"].argmax(1) == ty).float().mean())
+    assert acc_gated > max(acc_poe, acc_a) + 0.1
+    gates = fusion.gates(tf, tl).detach()
+    assert float(gates[tbad, 1].mean()) < 0.2 < float(gates[~tbad, 1].mean())
+    missing = fusion(tf, tl, {"b": torch.zeros(2000, dtype=torch.bool)})
+    assert torch.equal(missing.argmax(1), tl["a"].argmax(1))  # b missing: a's decision
+
+
+def test_gmu_gates_missing_modality_and_learns_per_sample_routing():
+    torch.manual_seed(0)
+    fusion = build("fusion", {"name": "gated", "out_features": 8}, in_features={"a": 2, "b": 2})
+    assert isinstance(fusion, GatedFusion)
+    x = {"a": torch.randn(4, 2), "b": torch.randn(4, 2)}
+    out = fusion(x, {"b": torch.zeros(4, dtype=torch.bool)})
+    torch.testing.assert_close(out, torch.tanh(fusion.proj["a"](x["a"])))  # gate 1 on a, 0 on b
+    assert torch.equal(fusion(x, {"a": torch.zeros(4, dtype=torch.bool), "b": torch.zeros(4, dtype=torch.bool)}),
+                       torch.zeros(4, 8))
+    # routing task: a flag in a says whether a's or b's value is the label
+    g = torch.Generator().manual_seed(0)
+    n = 1500
+    flag = torch.rand(n, generator=g) < 0.5
+    va, vb = torch.randn(n, generator=g), torch.randn(n, generator=g)
+    y = (torch.where(flag, va, vb) > 0).long()
+    x = {"a": torch.stack([flag.float() * 4 - 2, va], 1), "b": torch.stack([vb, torch.zeros(n)], 1)}
+    head = torch.nn.Linear(8, 2)
+    opt = torch.optim.Adam(list(fusion.parameters()) + list(head.parameters()), lr=2e-2)
+    for _ in range(300):
+        loss = F.cross_entropy(head(fusion(x)), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert float((head(fusion(x)).argmax(1) == y).float().mean()) > 0.9
