@@ -45,6 +45,7 @@ class DeepCTW:
     max_iter : alternations;  epochs : full-batch Adam steps per alternation
     lr, reg : learning rate and the covariance ridge of the deep-CCA loss
     seed : torch seed for the default networks
+    device : where the networks train; default the given encoders' device (else the CPU)
 
     Attributes
     ----------
@@ -60,7 +61,7 @@ class DeepCTW:
 
     def __init__(self, n_components: int = 2, hidden: int = 32, encoders=None, max_iter: int = 5,
                  epochs: int = 100, lr: float = 1e-2, reg: float = 1e-3, init: str = "ctw",
-                 seed: int = 0):
+                 seed: int = 0, device=None):
         self.n_components = n_components
         self.hidden = hidden
         self.encoders = encoders
@@ -70,11 +71,20 @@ class DeepCTW:
         self.reg = reg
         self.init = init
         self.seed = seed
+        self.device = device
+
+    def _device(self) -> torch.device:
+        """``device``, else the given encoders' parameters' device, else the CPU."""
+        if self.device is not None:
+            return torch.device(self.device)
+        params = [p for f in (self.encoders or ()) for p in f.parameters()]
+        return params[0].device if params else torch.device("cpu")
 
     def _features(self, x: torch.Tensor, y: torch.Tensor):
         fx, fy = self.encoders_
+        dev = next(p for f in self.encoders_ for p in f.parameters()).device
         with torch.no_grad():
-            return fx(x).numpy(), fy(y).numpy()
+            return fx(x.to(dev)).cpu().numpy(), fy(y.to(dev)).cpu().numpy()
 
     def fit(self, x, y) -> "DeepCTW":
         """Align ``x`` (n, dx) and ``y`` (m, dy)."""
@@ -90,7 +100,9 @@ class DeepCTW:
                               _mlp(ys.shape[1], self.hidden, k).double())
         else:
             self.encoders_ = tuple(self.encoders)
-        xt, yt = torch.as_tensor(xs), torch.as_tensor(ys)
+        dev = self._device()
+        self.encoders_ = tuple(f.to(dev) for f in self.encoders_)
+        xt, yt = torch.as_tensor(xs, device=dev), torch.as_tensor(ys, device=dev)
         if self.init == "ctw":
             path = CTW().fit(xs, ys).path_
         else:
@@ -100,7 +112,7 @@ class DeepCTW:
         history: list[float] = []
         best = None
         for _ in range(self.max_iter):
-            ix, iy = torch.as_tensor(path[:, 0]), torch.as_tensor(path[:, 1])
+            ix, iy = torch.as_tensor(path[:, 0], device=dev), torch.as_tensor(path[:, 1], device=dev)
             for _ in range(self.epochs):
                 opt.zero_grad()
                 loss = cca_loss(self.encoders_[0](xt[ix]), self.encoders_[1](yt[iy]), reg=self.reg)

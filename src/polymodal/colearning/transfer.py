@@ -40,6 +40,7 @@ class CrossModalDistillation:
     student : nn.Module mapping (n, d_b) -> (n, C) logits, or None for an MLP
     hidden : hidden sizes of the default MLP student ([] = linear)
     temperature, n_epochs, lr, batch_size, weight_decay, random_state : training settings
+    device : where the student trains; default the given student's device (else the CPU)
 
     Examples
     --------
@@ -54,13 +55,14 @@ class CrossModalDistillation:
 
     def __init__(self, teacher: Any, student: nn.Module | None = None, hidden: list[int] | None = None,
                  temperature: float = 1.0, n_epochs: int = 100, lr: float = 1e-2, batch_size: int = 128,
-                 weight_decay: float = 0.0, random_state: int = 0) -> None:
+                 weight_decay: float = 0.0, random_state: int = 0, device: str | torch.device | None = None) -> None:
         self.teacher = teacher
         self.student = student
         self.hidden = [64] if hidden is None else hidden
         self.temperature = temperature
         self.n_epochs, self.lr, self.batch_size = n_epochs, lr, batch_size
         self.weight_decay, self.random_state = weight_decay, random_state
+        self.device = device
 
     def _teacher_proba(self, A: np.ndarray) -> np.ndarray:
         if hasattr(self.teacher, "predict_proba"):
@@ -87,14 +89,16 @@ class CrossModalDistillation:
             self.student_ = MLP(B.shape[1], P.shape[1], hidden=self.hidden).double()
         else:
             self.student_ = copy.deepcopy(self.student).double()  # a refit starts from the given weights
-        Xb = torch.as_tensor((B - self.mean_) / self.scale_)
-        target = torch.as_tensor(np.log(np.clip(P, 1e-12, 1.0)))
+        dev = self._device()
+        self.student_.to(dev)
+        Xb = torch.as_tensor((B - self.mean_) / self.scale_, device=dev)
+        target = torch.as_tensor(np.log(np.clip(P, 1e-12, 1.0)), device=dev)
         opt = torch.optim.Adam(self.student_.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         g = torch.Generator().manual_seed(self.random_state)
         self.loss_history_: list[float] = []
         for _ in range(self.n_epochs):
             total = 0.0
-            for idx in torch.randperm(len(Xb), generator=g).split(self.batch_size):
+            for idx in torch.randperm(len(Xb), generator=g).to(dev).split(self.batch_size):
                 opt.zero_grad()
                 loss = distillation_loss(self.student_(Xb[idx]), target[idx], self.temperature)
                 loss.backward()
@@ -108,8 +112,16 @@ class CrossModalDistillation:
         """Student's class probabilities from modality B alone, (n, C)."""
         if not hasattr(self, "student_"):
             raise ConfigError("CrossModalDistillation is not fitted: call fit(A, B) first")
-        Xb = torch.as_tensor((np.asarray(B, dtype=float) - self.mean_) / self.scale_)
-        return torch.softmax(self.student_(Xb), 1).numpy()
+        dev = next(self.student_.parameters()).device
+        Xb = torch.as_tensor((np.asarray(B, dtype=float) - self.mean_) / self.scale_, device=dev)
+        return torch.softmax(self.student_(Xb), 1).cpu().numpy()
+
+    def _device(self) -> torch.device:
+        """``device``, else the given student's parameters' device, else the CPU."""
+        if self.device is not None:
+            return torch.device(self.device)
+        params = list(self.student.parameters()) if self.student is not None else []
+        return params[0].device if params else torch.device("cpu")
 
     def predict(self, B: Any) -> np.ndarray:
         return self.classes_[np.argmax(self.predict_proba(B), 1)]

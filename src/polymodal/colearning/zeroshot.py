@@ -43,6 +43,7 @@ class DeViSE(BaseEstimator):
     ----------
     loss : "hinge" (DeViSE) or "ridge"
     margin : float; alpha : float (L2); n_epochs, lr : Adam full-batch settings; random_state : int
+    device : where the hinge-loss map trains (default the CPU)
 
     ``fit(X, y, class_embeddings)``: X (n, d), y (n,), class_embeddings a
     mapping label -> (k,) vector for every training label.
@@ -61,13 +62,14 @@ class DeViSE(BaseEstimator):
     """
 
     def __init__(self, loss: str = "hinge", margin: float = 0.1, alpha: float = 1e-3, n_epochs: int = 300,
-                 lr: float = 1e-2, random_state: int | None = 0) -> None:
+                 lr: float = 1e-2, random_state: int | None = 0, device: str | torch.device = "cpu") -> None:
         self.loss = loss
         self.margin = margin
         self.alpha = alpha
         self.n_epochs = n_epochs
         self.lr = lr
         self.random_state = random_state
+        self.device = device
 
     @staticmethod
     def _table(class_embeddings: Mapping[Any, Any]) -> tuple[np.ndarray, np.ndarray]:
@@ -99,17 +101,18 @@ class DeViSE(BaseEstimator):
             self.coef_ = np.linalg.solve(Zb.T @ Zb + reg, Zb.T @ E[idx])  # (d + 1, k)
         elif self.loss == "hinge":
             torch.manual_seed(0 if self.random_state is None else self.random_state)
-            Zt = torch.as_tensor(Zb)
-            Et = torch.as_tensor(E)
-            yt = torch.as_tensor(idx)
-            W = torch.nn.Parameter(0.01 * torch.randn(Zb.shape[1], E.shape[1], dtype=torch.float64))
+            dev = torch.device(self.device)
+            Zt = torch.as_tensor(Zb, device=dev)
+            Et = torch.as_tensor(E, device=dev)
+            yt = torch.as_tensor(idx, device=dev)
+            W = torch.nn.Parameter((0.01 * torch.randn(Zb.shape[1], E.shape[1], dtype=torch.float64)).to(dev))
             opt = torch.optim.Adam([W], lr=self.lr)
             for _ in range(self.n_epochs):
                 opt.zero_grad()
                 loss = hinge_rank_loss(Zt @ W @ Et.T, yt, self.margin) + 0.5 * self.alpha * (W[:-1] ** 2).sum()
                 loss.backward()
                 opt.step()
-            self.coef_ = W.detach().numpy()
+            self.coef_ = W.detach().cpu().numpy()
         else:
             raise ConfigError(f"loss must be 'hinge' or 'ridge', got {self.loss!r}")
         self.n_features_in_ = X.shape[1]

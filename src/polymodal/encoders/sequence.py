@@ -70,7 +70,7 @@ def check_lengths(x: torch.Tensor, lengths: torch.Tensor | None, name: str = "x"
     if lengths is None:
         if t < 1:
             raise ShapeError(f"{name}: sequences must have at least 1 step, got T = {t}")
-        return torch.full((n,), t, dtype=torch.long)
+        return torch.full((n,), t, dtype=torch.long, device="cpu")  # lengths live on the CPU (packing)
     lengths = torch.as_tensor(lengths)
     if lengths.dim() != 1 or int(lengths.shape[0]) != n:
         raise ShapeError(f"{name}: lengths must have shape ({n},) (the batch size), got {tuple(lengths.shape)}")

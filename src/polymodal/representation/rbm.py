@@ -18,7 +18,18 @@ __all__ = ["BernoulliRBM", "GaussianBernoulliRBM", "all_binary_states"]
 _MAX_ENUM = 22
 
 
-def all_binary_states(n: int, dtype=torch.float64) -> torch.Tensor:
+def _uniform(shape, generator, like: torch.Tensor) -> torch.Tensor:
+    """U(0, 1) draws from ``generator`` (on its device; the same stream on any device) moved to ``like``'s."""
+    dev = like.device if generator is None else generator.device
+    return torch.rand(shape, generator=generator, dtype=like.dtype, device=dev).to(like.device)
+
+
+def _normal(shape, generator, like: torch.Tensor) -> torch.Tensor:
+    dev = like.device if generator is None else generator.device
+    return torch.randn(shape, generator=generator, dtype=like.dtype, device=dev).to(like.device)
+
+
+def all_binary_states(n: int, dtype=torch.float64, device=None) -> torch.Tensor:
     """Every vector of ``{0, 1}^n`` as rows, ``(2**n, n)``.
 
     >>> all_binary_states(2)
@@ -27,7 +38,7 @@ def all_binary_states(n: int, dtype=torch.float64) -> torch.Tensor:
             [1., 0.],
             [1., 1.]], dtype=torch.float64)
     """
-    return torch.tensor(list(itertools.product([0.0, 1.0], repeat=n)), dtype=dtype).reshape(-1, n)
+    return torch.tensor(list(itertools.product([0.0, 1.0], repeat=n)), dtype=dtype, device=device).reshape(-1, n)
 
 
 class _RBM(nn.Module):
@@ -51,7 +62,7 @@ class _RBM(nn.Module):
 
     def sample_hidden(self, v: torch.Tensor, generator=None) -> torch.Tensor:
         p = self.hidden_probs(v)
-        return (torch.rand(p.shape, generator=generator, dtype=p.dtype) < p).to(p.dtype)
+        return (_uniform(p.shape, generator, p) < p).to(p.dtype)
 
     def gibbs(self, v: torch.Tensor, k: int = 1, generator=None) -> torch.Tensor:
         """``k`` alternating Gibbs steps ``v -> h -> v`` starting at ``v``."""
@@ -65,10 +76,11 @@ class _RBM(nn.Module):
     def transform(self, X) -> np.ndarray:
         """Hidden probabilities ``(n, n_hidden)``."""
         with torch.no_grad():
-            return self.hidden_probs(self._as_tensor(X)).numpy()
+            return self.hidden_probs(self._as_tensor(X)).cpu().numpy()
 
     def _as_tensor(self, X) -> torch.Tensor:
-        x = torch.as_tensor(np.asarray(X) if not isinstance(X, torch.Tensor) else X, dtype=self.W.dtype)
+        x = torch.as_tensor(np.asarray(X) if not isinstance(X, torch.Tensor) else X, dtype=self.W.dtype,
+                            device=self.W.device)
         if x.dim() != 2 or x.shape[1] != self.n_visible:
             raise ShapeError(f"X: expected shape (n, {self.n_visible}), got {tuple(x.shape)}")
         return x
@@ -94,9 +106,9 @@ class _RBM(nn.Module):
         g = torch.Generator().manual_seed(seed)
         vel = [torch.zeros_like(p) for p in (self.W, self.b, self.c)]
         if persistent and getattr(self, "chains_", None) is None:
-            self.chains_ = x[torch.randint(len(x), (min(batch_size, len(x)),), generator=g)].clone()
+            self.chains_ = x[torch.randint(len(x), (min(batch_size, len(x)),), generator=g).to(x.device)].clone()
         for _ in range(epochs):
-            order = torch.randperm(len(x), generator=g)
+            order = torch.randperm(len(x), generator=g).to(x.device)
             for start in range(0, len(x), batch_size):
                 v0 = x[order[start:start + batch_size]]
                 ph0 = self.hidden_probs(v0)
@@ -172,7 +184,7 @@ class BernoulliRBM(_RBM):
 
     def sample_visible(self, h: torch.Tensor, generator=None) -> torch.Tensor:
         p = self.visible_mean(h)
-        return (torch.rand(p.shape, generator=generator, dtype=p.dtype) < p).to(p.dtype)
+        return (_uniform(p.shape, generator, p) < p).to(p.dtype)
 
     @torch.no_grad()
     def log_partition(self) -> float:
@@ -181,8 +193,8 @@ class BernoulliRBM(_RBM):
         if min(self.n_visible, self.n_hidden) > _MAX_ENUM:
             raise ConfigError(f"exact log Z enumerates 2^{min(self.n_visible, self.n_hidden)} states; at most 2^{_MAX_ENUM}")
         if self.n_visible <= self.n_hidden:
-            return float(torch.logsumexp(-self._free_energy(all_binary_states(self.n_visible), W, b, c), 0))
-        h = all_binary_states(self.n_hidden)
+            return float(torch.logsumexp(-self._free_energy(all_binary_states(self.n_visible, device=W.device), W, b, c), 0))
+        h = all_binary_states(self.n_hidden, device=W.device)
         return float(torch.logsumexp(h @ c + nn.functional.softplus(h @ W.T + b).sum(1), 0))
 
 
@@ -213,13 +225,13 @@ class GaussianBernoulliRBM(_RBM):
 
     def sample_visible(self, h: torch.Tensor, generator=None) -> torch.Tensor:
         m = self.visible_mean(h)
-        return m + torch.randn(m.shape, generator=generator, dtype=m.dtype)
+        return m + _normal(m.shape, generator, m)
 
     @torch.no_grad()
     def log_partition(self) -> float:
         if self.n_hidden > _MAX_ENUM:
             raise ConfigError(f"exact log Z enumerates 2^{self.n_hidden} hidden states; at most 2^{_MAX_ENUM}")
         W, b, c = self.W.double(), self.b.double(), self.c.double()
-        h = all_binary_states(self.n_hidden)
+        h = all_binary_states(self.n_hidden, device=W.device)
         wh = h @ W.T
         return float(torch.logsumexp(h @ c + wh @ b + 0.5 * (wh ** 2).sum(1), 0)) + 0.5 * self.n_visible * math.log(2 * math.pi)

@@ -72,7 +72,7 @@ class MultimodalDBN(nn.Module):
     def _tensor(self, m: str, X) -> torch.Tensor:
         if m not in self.in_features:
             raise ModalityError(f"unknown modality {m!r}; built for {self.modalities}")
-        x = torch.as_tensor(np.asarray(X), dtype=torch.float32)
+        x = torch.as_tensor(np.asarray(X), dtype=torch.float32, device=self.joint.W.device)
         if x.dim() != 2 or x.shape[1] != self.in_features[m]:
             raise ShapeError(f"modality {m!r}: expected shape (n, {self.in_features[m]}), got {tuple(x.shape)}")
         return x
@@ -105,8 +105,8 @@ class MultimodalDBN(nn.Module):
             for j, layer in enumerate(self.stacks[m]):
                 layer.fit(h, epochs=epochs, lr=lr if j == 0 else joint_lr, k=k, persistent=persistent,
                           batch_size=batch_size, seed=seed + 100 * i + j)
-                h = layer.transform(h)
-                h = torch.as_tensor(h)
+                with torch.no_grad():
+                    h = layer.hidden_probs(h)
             tops.append(h)
         self.joint.fit(torch.cat(tops, 1), epochs=epochs, lr=joint_lr, k=k, persistent=persistent,
                        batch_size=batch_size, seed=seed + 7)
@@ -117,7 +117,7 @@ class MultimodalDBN(nn.Module):
         """Joint hidden probabilities ``(n, joint)``; modalities left out of
         ``Xs`` are filled in by conditional Gibbs sampling first."""
         v = self._joint_visible(Xs, n_gibbs, seed)
-        return self.joint.hidden_probs(v).numpy()
+        return self.joint.hidden_probs(v).cpu().numpy()
 
     @torch.no_grad()
     def _joint_visible(self, Xs, n_gibbs, seed):
@@ -128,14 +128,14 @@ class MultimodalDBN(nn.Module):
         if not present:
             raise ModalityError(f"at least one of {self.modalities} must be given")
         n = len(next(iter(Xs.values())))
-        parts, clamp = [], []
+        parts, clamp, dev = [], [], self.joint.W.device
         for m in self.modalities:
             if m in Xs:
                 parts.append(self.up(m, Xs[m]))
-                clamp.append(torch.ones(self.top_sizes[m], dtype=torch.bool))
+                clamp.append(torch.ones(self.top_sizes[m], dtype=torch.bool, device=dev))
             else:
-                parts.append(torch.full((n, self.top_sizes[m]), 0.5))
-                clamp.append(torch.zeros(self.top_sizes[m], dtype=torch.bool))
+                parts.append(torch.full((n, self.top_sizes[m]), 0.5, device=dev))
+                clamp.append(torch.zeros(self.top_sizes[m], dtype=torch.bool, device=dev))
         v, keep = torch.cat(parts, 1), torch.cat(clamp)
         if keep.all():
             return v
@@ -143,7 +143,7 @@ class MultimodalDBN(nn.Module):
         for step in range(n_gibbs):
             h = self.joint.sample_hidden(v, g)
             mean = self.joint.visible_mean(h)
-            sample = mean if step == n_gibbs - 1 else (torch.rand(mean.shape, generator=g) < mean).float()
+            sample = mean if step == n_gibbs - 1 else (torch.rand(mean.shape, generator=g).to(dev) < mean).float()
             v = torch.where(keep, v, sample)
         return v
 
@@ -156,4 +156,4 @@ class MultimodalDBN(nn.Module):
             raise ModalityError(f"modality {missing!r} is given in Xs; leave it out to generate it")
         v = self._joint_visible(Xs, n_gibbs, seed)
         start = sum(self.top_sizes[m] for m in self.modalities[: self.modalities.index(missing)])
-        return self.down(missing, v[:, start:start + self.top_sizes[missing]]).numpy()
+        return self.down(missing, v[:, start:start + self.top_sizes[missing]]).cpu().numpy()

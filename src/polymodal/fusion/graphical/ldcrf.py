@@ -79,7 +79,8 @@ class LatentDynamicCRF(nn.Module):
             node = self._node(x).detach().requires_grad_(True)
             logz = crf_log_partition(node, self.trans.detach(), lengths)
             (marg,) = torch.autograd.grad(logz.sum(), node)
-        lab = torch.zeros(marg.shape[:-1] + (self.n_labels,), dtype=marg.dtype).index_add_(-1, self.owner, marg)
+        lab = torch.zeros(marg.shape[:-1] + (self.n_labels,), dtype=marg.dtype, device=marg.device)
+        lab = lab.index_add_(-1, self.owner, marg)
         return lab.clamp_min(1e-300).log()
 
     def fit(self, X: Sequence[Any], Y: Sequence[Any], l2: float = 1e-2, max_iter: int = 100) -> "LatentDynamicCRF":
@@ -87,17 +88,18 @@ class LatentDynamicCRF(nn.Module):
         of (T, d) arrays (or dicts view -> array), ``Y``: list of (T,) labels."""
         xs, lens = self._pad(X)
         yt = torch.nn.utils.rnn.pad_sequence([torch.as_tensor(np.asarray(v), dtype=torch.long) for v in Y], True)
+        yt = yt.to(xs.device)
         fit_lbfgs(self, lambda: -self.log_likelihood(xs, yt, lens).sum(), l2, max_iter)
         return self
 
     def _pad(self, X: Sequence[Any]) -> tuple[torch.Tensor, torch.Tensor]:
         names = self.views or ["x"]
         xs, lens = pad_views([s if isinstance(s, dict) else {"x": s} for s in X], names, self.obs.dtype)
-        return torch.cat([xs[v] for v in names], -1), lens
+        return torch.cat([xs[v] for v in names], -1).to(self.obs.device), lens
 
     @torch.no_grad()
     def predict(self, X: Sequence[Any]) -> list[np.ndarray]:
         """Per-frame labels (argmax of the marginals), one (T_i,) array per sample."""
         xs, lens = self._pad(X)
-        lab = self.frame_log_marginals(xs, lens).argmax(-1).numpy()
+        lab = self.frame_log_marginals(xs, lens).argmax(-1).cpu().numpy()
         return [lab[i, :n] for i, n in enumerate(lens.tolist())]

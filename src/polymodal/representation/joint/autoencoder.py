@@ -101,17 +101,19 @@ class MultimodalAutoencoder(JointFusion):
         if extra:
             raise ModalityError(f"unknown modality {extra[0]!r}; built for {self.modalities}")
         n = len(next(iter(Xs.values())))
+        dev = next(self.parameters()).device
         feats, pres = {}, {}
         for m, d in self.in_features.items():
             if m in missing:
-                feats[m], pres[m] = torch.zeros(n, d), torch.zeros(n, dtype=torch.bool)
+                feats[m], pres[m] = torch.zeros(n, d, device=dev), torch.zeros(n, dtype=torch.bool, device=dev)
                 continue
-            x = torch.as_tensor(np.asarray(Xs[m]), dtype=torch.float32)
+            x = torch.as_tensor(np.asarray(Xs[m]), dtype=torch.float32, device=dev)
             if x.dim() != 2 or x.shape != (n, d):
                 raise ShapeError(f"modality {m!r}: expected shape ({n}, {d}), got {tuple(x.shape)}")
             feats[m] = x
             p = (present or {}).get(m)
-            pres[m] = torch.ones(n, dtype=torch.bool) if p is None else torch.as_tensor(np.asarray(p), dtype=torch.bool)
+            pres[m] = torch.ones(n, dtype=torch.bool, device=dev) if p is None else \
+                torch.as_tensor(np.asarray(p), dtype=torch.bool, device=dev)
         return feats, pres
 
     def _loss(self, feats, pres):
@@ -126,18 +128,19 @@ class MultimodalAutoencoder(JointFusion):
         if any(m not in Xs for m in self.modalities):
             raise ModalityError(f"fit needs every modality {self.modalities}, got {sorted(Xs)}")
         n, k = len(feats[self.modalities[0]]), len(self.modalities)
-        g = torch.Generator().manual_seed(seed)
+        g = torch.Generator().manual_seed(seed)  # CPU draws (the same stream on any device), moved to the data
+        dev = feats[self.modalities[0]].device
         opt = torch.optim.Adam(self.parameters(), lr=lr)
         self.train()
         self.loss_history_ = []
         for _ in range(epochs):
-            order = torch.randperm(n, generator=g)
+            order = torch.randperm(n, generator=g).to(dev)
             total = 0.0
             for start in range(0, n, batch_size):
                 idx = order[start:start + batch_size]
                 fb = {m: feats[m][idx] for m in self.modalities}
-                single = torch.rand(len(idx), generator=g) < self.missing_rate
-                which = torch.randint(k, (len(idx),), generator=g)
+                single = (torch.rand(len(idx), generator=g) < self.missing_rate).to(dev)
+                which = torch.randint(k, (len(idx),), generator=g).to(dev)
                 pb = {m: ~single | (which == i) for i, m in enumerate(self.modalities)}
                 # the decoder targets are the clean inputs; the encoder sees zeros where absent
                 out = self.decode(self.fuse({m: fb[m] * pb[m][:, None] for m in self.modalities}, pb))
@@ -156,11 +159,11 @@ class MultimodalAutoencoder(JointFusion):
         ``present`` False count as missing."""
         self.eval()
         feats, pres = self._tensors(Xs, present)
-        return self.fuse(feats, pres).numpy()
+        return self.fuse(feats, pres).cpu().numpy()
 
     @torch.no_grad()
     def reconstruct(self, Xs: Mapping[str, np.ndarray], present: Mapping[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
         """Reconstruction of every modality from the present ones."""
         self.eval()
         feats, pres = self._tensors(Xs, present)
-        return {m: v.numpy() for m, v in self.decode(self.fuse(feats, pres)).items()}
+        return {m: v.cpu().numpy() for m, v in self.decode(self.fuse(feats, pres)).items()}
