@@ -71,7 +71,7 @@ def load_pretrained(loader: Any, model: str, revision: str | None = None, what: 
     if local.is_dir():
         source, extra = str(local), {}
     elif model.startswith((".", "/", "~")):
-        raise ConfigError(f"pretrained {what} folder {model!r} does not exist")
+        raise ConfigError(f"pretrained folder {model!r} does not exist")
     else:
         source, extra = model, {"revision": revision}
     from transformers.utils import logging as hf_logging
