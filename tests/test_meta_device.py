@@ -252,6 +252,11 @@ CASES = {
     "translation.captioning.ShowAttendTell": (_c("translation.captioning.ShowAttendTell", vocab_size=7, image_size=16,
                                                  embed_dim=4, hidden=5, attention_dim=4),
                                               lambda: ((_r(2, 3, 16, 16), _ids(2, 4, high=7)), {}), "forward"),
+    "translation.seq2seq.Seq2SeqAttention.sequence_log_prob": (
+        _seq2seq_feats, lambda: (((_r(2, 5, 3), torch.tensor([5, 2])), [[4, 5], [6]]), {}), "sequence_log_prob"),
+    "translation.captioning.ShowAttendTell.attention_maps": (
+        _c("translation.captioning.ShowAttendTell", vocab_size=7, image_size=16, embed_dim=4, hidden=5, attention_dim=4),
+        lambda: ((_r(2, 3, 16, 16), [[4, 5], [6]]), {}), "attention_maps"),
     "translation.seq2seq.Seq2SeqAttention": (_seq2seq_feats, lambda: (((_r(2, 5, 3), torch.tensor([5, 2])),
                                                                        _ids(2, 4, high=9)), {}), "forward"),
     "translation.vqa.VQABaseline": (_c("translation.vqa.VQABaseline", question_vocab=8, n_answers=3, image_size=16,
@@ -276,6 +281,8 @@ META_READS = {
     "translation.captioning.ShowAndTell": "caption lengths from the tokens",
     "translation.captioning.ShowAttendTell": "caption lengths from the tokens",
     "translation.seq2seq.Seq2SeqAttention": "caption lengths from the tokens",
+    "translation.seq2seq.Seq2SeqAttention.sequence_log_prob": "sums the log-probabilities on the CPU",
+    "translation.captioning.ShowAttendTell.attention_maps": "caption lengths from the tokens",
 }
 
 # classes the table leaves out, and why

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from polymodal.errors import ShapeError
-from polymodal.translation.decoding import DecodeResult, beam_search, greedy_decode
+from polymodal.translation.decoding import DecodeResult, _state_device, beam_search, greedy_decode
 
 __all__ = ["AdditiveAttention", "StepwiseDecoder", "token_loss"]
 
@@ -128,14 +128,15 @@ class StepwiseDecoder(nn.Module):
             ended = [True] * B if ended is None else ended
             full = [list(t) + ([self.eos_id] if e else []) for t, e in zip(tokens, ended)]
             T = max(len(f) for f in full)
-            total = torch.zeros(B, dtype=torch.float64)
-            prev = torch.full((B,), self.bos_id, dtype=torch.long)
+            dev = _state_device(state)  # the decoder's device; the sum is kept on the CPU
+            total = torch.zeros(B, dtype=torch.float64, device="cpu")
+            prev = torch.full((B,), self.bos_id, dtype=torch.long, device=dev)
             for t in range(T):
                 logp, state = self.step(prev, state)
-                nxt = torch.tensor([f[t] if t < len(f) else self.pad_id for f in full])
-                keep = torch.tensor([t < len(f) for f in full])
+                nxt = torch.tensor([f[t] if t < len(f) else self.pad_id for f in full], device="cpu")
+                keep = torch.tensor([t < len(f) for f in full], device="cpu")
                 total += torch.where(keep, logp.double().cpu().gather(1, nxt[:, None]).squeeze(1), 0.0)
-                prev = nxt
+                prev = nxt.to(logp.device)
             return total
 
 

@@ -220,7 +220,7 @@ class ShowAttendTell(_AttentionDecoder):
         with _eval_mode(self):
             seqs = [[self.bos_id] + list(t) for t in tokens]
             T = max(len(s) for s in seqs)
-            ids = torch.tensor([s + [self.pad_id] * (T - len(s)) for s in seqs], dtype=torch.long)
+            ids = torch.tensor([s + [self.pad_id] * (T - len(s)) for s in seqs], dtype=torch.long, device=images.device)
             att = self(images, ids).attention
             g = self.encoder.grid
             return [att[i, : len(s)].reshape(len(s), g, g) for i, s in enumerate(seqs)]
