@@ -1,5 +1,6 @@
-"""AV-digits: noise mixing closed form, spectrogram images vs librosa, missing-source errors,
-deterministic small build (checksums) read back by the AV-MNIST reader."""
+"""AV-digits: noise mixing closed form, spectrogram images vs the front-end, missing-source errors,
+voice-group splits, deterministic small build (checksums) read back by the AV-MNIST reader and the
+speech/image loaders."""
 
 import hashlib
 import json
@@ -10,18 +11,16 @@ import numpy as np
 import pytest
 
 from polymodal.data import av_digits
-from polymodal.data.av_digits import colored_noise, load_av_digits, missing_sources, mix_at_snr
-from polymodal.data.av_digits_build import (
-    FMAX,
-    SIZE,
-    TOP_DB,
-    WINDOW,
-    AVDigitsConfig,
-    _speakers,
-    build_av_digits,
-    build_av_digits_cli,
-    speech_images,
+from polymodal.data.av_digits import (
+    colored_noise,
+    load_av_digits,
+    load_av_digits_images,
+    load_av_digits_speech,
+    missing_sources,
+    mix_at_snr,
 )
+from polymodal.data.av_digits_build import AVDigitsConfig, _speakers, build_av_digits, build_av_digits_cli, speech_images
+from polymodal.encoders.speech import FMAX, N_MELS, WINDOW
 from polymodal.data.catalog import list_datasets
 from polymodal.errors import ConfigError, DatasetError
 
@@ -59,13 +58,13 @@ def test_speech_images_match_librosa():
     t = np.arange(WINDOW) / 16000
     window = np.sin(2 * np.pi * 700 * t) * np.exp(-((t - 0.5) ** 2) / 0.02) + 1e-3 * np.sin(2 * np.pi * 2100 * t)
     ours = speech_images(window[None])[0]
-    mel = librosa.feature.melspectrogram(y=window, sr=16000, n_fft=512, hop_length=160, win_length=320, n_mels=SIZE,
+    mel = librosa.feature.melspectrogram(y=window, sr=16000, n_fft=512, hop_length=160, win_length=400, n_mels=N_MELS,
                                          fmax=FMAX, pad_mode="constant")
     db = librosa.power_to_db(mel, ref=np.max, amin=1e-10, top_db=None)
-    expected = np.round(np.clip((db + TOP_DB) / TOP_DB, 0, 1) * 255)[::-1]
-    assert ours.shape == (SIZE, SIZE) and ours.dtype == np.uint8
+    expected = np.round(np.clip((db + 60) / 60, 0, 1) * 255)
+    assert ours.shape == (N_MELS, WINDOW // 160 + 1) and ours.dtype == np.uint8
     assert np.abs(ours.astype(int) - expected).max() <= 1  # rounding at .5 boundaries only
-    assert np.mean(ours == expected) > 0.999
+    assert np.mean(ours == expected) > 0.99
 
 
 def test_missing_sources_are_named(tmp_path, monkeypatch, capsys):
@@ -88,15 +87,23 @@ def test_missing_sources_are_named(tmp_path, monkeypatch, capsys):
         load_av_digits(tmp_path / "notbuilt")
 
 
-def test_speaker_split_is_seeded():
+def test_speaker_split_is_seeded_and_holds_out_whole_voices():
     a = _speakers(AVDigitsConfig(seed=3), np.random.default_rng(3))
     assert a == _speakers(AVDigitsConfig(seed=3), np.random.default_rng(3))
     assert a != _speakers(AVDigitsConfig(seed=4), np.random.default_rng(4))
     assert {s["split"] for s in a} == {"train", "valid", "test"}
+    split_of_group: dict = {}
+    for s in a:  # every voice group (e.g. flite kal and kal16 at every speed) lies in exactly one split
+        split_of_group.setdefault(s["group"], set()).add(s["split"])
+    assert all(len(v) == 1 for v in split_of_group.values())
+    assert {s["group"] for s in a if s["voice"].startswith("kal")} == {"kal"}
+    natural = {g: v.pop() for g, v in split_of_group.items() if not g.startswith("espeak:")}
+    assert "train" in natural.values() and len(natural) >= 4  # kal, awb, rms, slt (+ ked with festival)
 
 
-SMALL = dict(n_espeak=3, flite_speeds=(1.0,), train_size=30, val_size=10, synthetic_test_size=10,
-             pairs_per_recording=1, pairs_per_other_recording=1, snrs=(0.0,), pca_fit_images=2000)
+SMALL = dict(n_espeak=4, flite_stretches=(1.0,), flite_pitches=1, use_festival=False, n_ood_speakers=1,
+             train_size=30, val_size=10, synthetic_test_size=10, pairs_per_recording=1, pairs_per_other_recording=1,
+             snrs=(0.0,), pca_fit_images=2000)
 
 
 def _digests(root: Path) -> dict[str, str]:
@@ -119,13 +126,21 @@ def test_small_build_is_deterministic_and_reads_as_avmnist(tmp_path):
     valid = load_av_digits(tmp_path / "a", split="valid")
     test = load_av_digits(tmp_path / "a", split="test")
     assert (len(train), len(valid), len(test)) == (30, 10, 20)
-    assert train.modalities["audio"].shape == (30, 1, 112, 112) and train.modalities["image"].shape == (30, 1, 28, 28)
+    assert train.modalities["audio"].shape == (30, 1, N_MELS, 101) and train.modalities["image"].shape == (30, 1, 28, 28)
     np.testing.assert_array_equal(np.bincount(train.target, minlength=10), np.full(10, 3))  # balanced by class
     np.testing.assert_array_equal(np.sort(test.target), np.repeat(np.arange(10), 2))  # 2 English speakers
     noisy = load_av_digits(tmp_path / "a", split="test", variant="real_en_snr0")
     np.testing.assert_array_equal(noisy.modalities["image"], test.modalities["image"])  # same pairs, noisier audio
     assert not np.array_equal(noisy.modalities["audio"], test.modalities["audio"])
-    noaug = load_av_digits(tmp_path / "a", split="train", variant="train_noaug")
-    np.testing.assert_array_equal(noaug.target, train.target)
+    speech = load_av_digits_speech("train", tmp_path / "a")
+    assert speech["waveforms"].shape == (len(speech["labels"]), WINDOW) and speech["spans"].shape[1] == 2
+    speakers = {s["id"]: s for s in manifest["speakers"]}
+    assert {speakers[int(i)]["split"] for i in speech["speakers"]} == {"train"}
+    for part in ("valid", "test_synthetic", "real_en", "real_other", "ood"):
+        assert len(load_av_digits_speech(part, tmp_path / "a")["labels"]) > 0
+    x, y = load_av_digits_images("test", tmp_path / "a")
+    assert x.shape == (10000, 28, 28) and x.dtype == np.uint8 and y.shape == (10000,)
+    with pytest.raises(DatasetError, match="unknown AV-digits speech part"):
+        load_av_digits_speech("nope", tmp_path / "a")
     with pytest.raises(DatasetError, match="unknown AV-digits variant 'nope'"):
         load_av_digits(tmp_path / "a", variant="nope")

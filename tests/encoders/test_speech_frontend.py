@@ -160,3 +160,10 @@ def test_augment_noise_snr_and_identity():
     np.testing.assert_allclose(warp_mel(feats, torch.ones(2)), feats)
     warped = warp_mel(feats, torch.tensor([2.0, 2.0]))
     np.testing.assert_allclose(warped[:, 4], feats[:, 2], atol=1e-6)  # row m reads row m / 2
+
+
+def test_load_audio_does_not_clip_decoded_overshoot(tmp_path):
+    """load_audio's values may exceed [-1, 1] (documented): a float WAV holding 1.4 reads back as 1.4."""
+    path = tmp_path / "loud.wav"
+    soundfile.write(path, np.array([0.0, 1.4, -1.2, 0.5] * 400), 16000, subtype="FLOAT")
+    assert load_audio(path, 16000).max() == pytest.approx(1.4, abs=1e-6)

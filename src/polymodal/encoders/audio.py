@@ -54,7 +54,10 @@ def load_audio(path: str | os.PathLike, sr: int = 16_000, *, mono: bool = True) 
 
     Returns
     -------
-    ndarray, float32, ``(L,)`` (mono) or ``(channels, L)``, values in [-1, 1].
+    ndarray, float32, ``(L,)`` (mono) or ``(channels, L)``, full scale = 1. Values are as
+    decoded and resampled, not clipped: lossy decoders (Ogg Vorbis, MP3) and resampling overshoot
+    [-1, 1] on loud or clipped recordings (up to 1.5 on some Tux Paint files). For speech use
+    :func:`polymodal.encoders.speech.prepare_speech_file`, which also removes DC and reports clipping.
 
     Raises :class:`~polymodal.errors.DatasetError` for a missing, unreadable
     or empty file, :class:`~polymodal.errors.ConfigError` for a bad ``sr``.
