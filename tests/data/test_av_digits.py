@@ -144,3 +144,20 @@ def test_small_build_is_deterministic_and_reads_as_avmnist(tmp_path):
         load_av_digits_speech("nope", tmp_path / "a")
     with pytest.raises(DatasetError, match="unknown AV-digits variant 'nope'"):
         load_av_digits(tmp_path / "a", variant="nope")
+
+
+def test_image_degrader_removes_the_leading_principal_components():
+    from sklearn.decomposition import PCA
+
+    from polymodal.data.av_digits_build import _degrader
+
+    rng = np.random.default_rng(0)
+    x = (rng.random((400, 784)) * (rng.random(784) * 255)).astype(np.uint8)
+    degrade = _degrader(x, 0.3, n_fit=400)
+    pca = PCA().fit(x.astype(np.float64))
+    k = int(np.searchsorted(np.cumsum(pca.explained_variance_ratio_), 0.3) + 1)
+    c = x - pca.mean_
+    kept = c - c @ pca.components_[:k].T @ pca.components_[:k] + pca.mean_  # the complement projection
+    lo, hi = np.percentile(kept, 0.5), np.percentile(kept, 99.5)
+    expected = np.round(np.clip((kept - lo) / (hi - lo), 0, 1) * 255)
+    assert np.abs(degrade(x).astype(int) - expected).max() <= 1 and np.mean(degrade(x) == expected) > 0.999

@@ -262,16 +262,16 @@ def _degrader(train_x: np.ndarray, removed: float, n_fit: int = 10_000):
     values, vectors = np.linalg.eigh((x - mean).T @ (x - mean))
     values, vectors = values[::-1], vectors[:, ::-1]
     k = int(np.searchsorted(np.cumsum(values) / values.sum(), removed) + 1)
-    keep = vectors[:, k:]
-    projector = keep @ keep.T
-    ref = (x - mean) @ projector + mean
+    lead = vectors[:, :k]  # removing the leading components: y = x - (x V_k) V_k^T (the complement projector)
+    ref = (x - mean) - ((x - mean) @ lead) @ lead.T + mean
     lo, hi = np.percentile(ref, 0.5), np.percentile(ref, 99.5)
 
     def degrade(a: np.ndarray) -> np.ndarray:
         a = a.reshape(len(a), -1)
         out = np.empty(a.shape, dtype=np.uint8)
         for i in range(0, len(a), 5000):  # chunks keep the peak memory low
-            y = (a[i:i + 5000].astype(np.float64) - mean) @ projector + mean
+            c = a[i:i + 5000].astype(np.float64) - mean
+            y = c - (c @ lead) @ lead.T + mean
             out[i:i + 5000] = np.round(np.clip((y - lo) / (hi - lo), 0, 1) * 255)
         return out
 

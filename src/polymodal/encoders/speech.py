@@ -39,6 +39,7 @@ from __future__ import annotations
 import os
 import warnings
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import torch
@@ -110,16 +111,22 @@ def _as_mono(waveform, name: str = "waveform") -> np.ndarray:
     return x
 
 
+@lru_cache(maxsize=8)
+def _highpass(cutoff: float, sample_rate: int) -> np.ndarray:
+    from scipy.signal import butter
+
+    return butter(2, cutoff, "highpass", fs=sample_rate, output="sos")
+
+
 def remove_dc(x: np.ndarray, sample_rate: int = SR, cutoff: float = 60.0) -> tuple[np.ndarray, float]:
     """``x`` minus its mean, then zero-phase 2nd-order Butterworth high-pass at ``cutoff`` Hz; returns the
     filtered signal and the removed mean."""
-    from scipy.signal import butter, sosfiltfilt
+    from scipy.signal import sosfiltfilt
 
     offset = float(np.mean(x))
     y = x - offset
     if len(y) > 30:
-        sos = butter(2, cutoff, "highpass", fs=sample_rate, output="sos")
-        y = sosfiltfilt(sos, y)
+        y = sosfiltfilt(_highpass(float(cutoff), int(sample_rate)), y)
     return y, offset
 
 
