@@ -43,11 +43,15 @@ def stratified_split(
         )
     index = np.arange(len(target))
     strat = target if stratify else None
-    rest, test = train_test_split(index, test_size=test_size, stratify=strat, random_state=seed)
-    if val_size == 0:
-        return Split(np.sort(rest), np.array([], dtype=np.int64), np.sort(test))
-    strat_rest = target[rest] if stratify else None
-    train, val = train_test_split(
-        rest, test_size=val_size / (1 - test_size), stratify=strat_rest, random_state=seed
-    )
+    try:
+        rest, test = train_test_split(index, test_size=test_size, stratify=strat, random_state=seed)
+        if val_size == 0:
+            return Split(np.sort(rest), np.array([], dtype=np.int64), np.sort(test))
+        strat_rest = target[rest] if stratify else None
+        train, val = train_test_split(
+            rest, test_size=val_size / (1 - test_size), stratify=strat_rest, random_state=seed
+        )
+    except ValueError as error:  # e.g. a split smaller than the number of classes, a class with one sample
+        raise ShapeError(f"cannot split {len(target)} samples with val_size={val_size}, test_size={test_size}"
+                         f"{' (stratified by class)' if stratify else ''}: {error}") from None
     return Split(np.sort(train), np.sort(val), np.sort(test))

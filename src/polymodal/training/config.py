@@ -47,7 +47,8 @@ class DataConfig(_Strict):
     """Which dataset and how to split and batch it."""
 
     name: str = "mfeat"  # a catalog name (`polymodal datasets`) or a loader of your own, 'my_pkg.data:load_mine'
-    options: dict[str, Any] = Field(default_factory=dict)  # the loader's keyword arguments, e.g. {path: data.npz}
+    # the loader's keyword arguments, e.g. {path: data.npz}; left out of dumps when empty (old runs resume unchanged)
+    options: dict[str, Any] = Field(default_factory=dict, exclude_if=lambda value: not value)
     modalities: list[str] | None = None
     batch_size: int = Field(64, gt=0)
     eval_batch_size: int = Field(1024, gt=0)
@@ -55,6 +56,14 @@ class DataConfig(_Strict):
     test_size: float = Field(0.2, gt=0, lt=1)
     standardize: bool = True
     num_workers: int = Field(0, ge=0)
+
+    @field_validator("modalities")
+    @classmethod
+    def _unique(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and len(set(value)) != len(value):
+            twice = sorted({m for m in value if value.count(m) > 1})
+            raise ValueError(f"names modality {twice[0]!r} more than once")
+        return value
 
 
 class ModelConfig(_Strict):
