@@ -101,10 +101,14 @@ def load_npz(path: str | os.PathLike, *, target: str | None = "target", modaliti
     return _build(arrays, labels, task=task, encode_labels=encode_labels, classes=classes, name=p.stem)
 
 
+def _installed(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None  # without importing it (`polymodal datasets` stays fast)
+
+
 def _pandas_available() -> bool | str:
-    try:
-        import pandas  # noqa: F401
-    except ImportError:
+    if not _installed("pandas"):
         return "needs pandas (and pyarrow for Parquet): pip install 'polymodal[files]'"
     return True
 
@@ -196,9 +200,7 @@ def load_table(path: str | os.PathLike, *, modalities: Mapping[str, Any], target
 
 
 def _datasets_available() -> bool | str:
-    try:
-        import datasets  # noqa: F401
-    except ImportError:
+    if not _installed("datasets"):
         return "needs the Hugging Face `datasets` package: pip install 'polymodal[hf]'"
     return True
 
