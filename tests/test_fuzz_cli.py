@@ -141,7 +141,7 @@ def _config_key_cases() -> list[tuple[str, list[str]]]:
         "trainer.accelerator": ["tpu", "bogus", "5"],
         "trainer.devices": ["0", "-2", "abc", "[]", "[-1]", "true"],
         "trainer.strategy": ["bogus", "5"],
-        "trainer.num_nodes": ["0", "abc"],
+        "trainer.num_nodes": ["0", "abc", "2"],  # 2 without a cluster launcher would wait forever
         "trainer.precision": ["bogus", "8", "true"],
         "trainer.deterministic": ["maybe"],
         "trainer.progress": ["[1]"],
@@ -343,8 +343,11 @@ def _resolve(argv: list[str], f: dict[str, str]) -> list[str]:
 
 
 @pytest.mark.parametrize("index", range(len(_TABLE)), ids=[n for n, _, _ in _TABLE])
-def test_cli_case(index, files):
+def test_cli_case(index, files, monkeypatch):
     name, argv, expect = _TABLE[index]
+    for key in ("MASTER_ADDR", "SLURM_JOB_ID", "TORCHELASTIC_RUN_ID", "LSB_JOBID", "OMPI_COMM_WORLD_SIZE",
+                "KUBERNETES_SERVICE_HOST"):  # trainer.num_nodes=2 must fail, not wait for other nodes
+        monkeypatch.delenv(key, raising=False)
     code, out, err, tb = _run(_resolve(argv, files))
     _check(name, code, out, err, tb, expect)
 

@@ -259,9 +259,16 @@ def check_trainer_here(trainer: TrainerConfig) -> None:
     not there); raise :class:`ConfigError` naming the ``trainer`` keys if not.
     Called by ``polymodal train`` before anything runs."""
     import logging
+    import os
 
     import lightning.pytorch as pl
 
+    launchers = ("MASTER_ADDR", "SLURM_JOB_ID", "TORCHELASTIC_RUN_ID", "LSB_JOBID", "OMPI_COMM_WORLD_SIZE",
+                 "KUBERNETES_SERVICE_HOST")
+    if trainer.num_nodes > 1 and not any(os.environ.get(k) for k in launchers):
+        raise ConfigError(f"config key 'trainer.num_nodes'={trainer.num_nodes}: a multi-node run needs a launcher "
+                          "(SLURM, torchrun, or MASTER_ADDR and NODE_RANK set on every node); none was found, so "
+                          "this node would wait forever for the others")
     loggers = [logging.getLogger(n) for n in ("lightning.pytorch", "lightning.fabric", "lightning")]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
