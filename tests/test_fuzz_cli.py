@@ -161,6 +161,15 @@ def _config_key_cases() -> list[tuple[str, list[str]]]:
     return cases
 
 
+def _commands() -> list[str]:
+    import argparse
+
+    from polymodal.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return list(sub.choices)
+
+
 def _cases(f: dict[str, str]) -> list[tuple[str, list[str], str]]:
     cfg = str(ROOT / "examples" / "configs" / "mfeat_intermediate.yaml")
     # put first on every train case: an input that is wrongly accepted trains one quick epoch, never DDP
@@ -174,7 +183,7 @@ def _cases(f: dict[str, str]) -> list[tuple[str, list[str], str]]:
     add("unknown command", ["bogus"])
     add("unknown option", ["--bogus"])
     add("--version", ["--version"], OK)
-    for cmd in ("demo", "train", "evaluate", "datasets", "score-captions", "align", "captioning-report", "vqa-shapes"):
+    for cmd in _commands():  # every command `polymodal --help` lists
         add(f"{cmd} --help", [cmd, "--help"], OK)
         add(f"{cmd} --bogus", [cmd, "--bogus"])
 
@@ -208,6 +217,21 @@ def _cases(f: dict[str, str]) -> list[tuple[str, list[str], str]]:
     add("evaluate --split bogus", ["evaluate", tiny, "--split", "bogus"])
     add("evaluate --drop unknown", ["evaluate", tiny, "--drop", "pix"])
     add("evaluate --drop nothing", ["evaluate", tiny, "--drop"])
+
+    # export and extract
+    for kind in ("missing", "empty", "binary", "folder", "fake.ckpt", "pickle.ckpt", "latin1.json"):
+        add(f"export checkpoint={kind}", ["export", f[kind], "--out", str(Path(f["folder"]) / "m.onnx")])
+    add("export --format bogus", ["export", tiny, "--format", "bogus"])
+    for value in ("0", "-1", "abc"):
+        add(f"export --batch-size {value}", ["export", tiny, "--batch-size", value])
+    add("export --out under a file", ["export", tiny, "--out", f["under_file"]])
+    add("export --out a folder", ["export", tiny, "--out", f["folder"]])
+    for kind in ("missing", "binary", "latin1.yaml", "deep.yaml", "folder",
+                 "list.yaml"):
+        add(f"extract config={kind}", ["extract", f[kind], "--out", str(Path(f["folder"]) / "feat")])
+    add("extract --out under a file", ["extract", cfg, *small, "--out", f["under_file"]])
+    add("extract --batch-size 0", ["extract", cfg, "--batch-size", "0"])
+    add("extract bad override", ["extract", cfg, "trainer.devices=0", "--out", str(Path(f["folder"]) / "feat")])
 
     # demo: every option out of range or of the wrong type (never a valid run: that trains for minutes)
     for opt in ("--seeds", "--workers", "--max-epochs"):
