@@ -401,6 +401,7 @@ def build_av_digits(out: str | Path | None = None, config: AVDigitsConfig | None
         _save_speech(speech, names.get(part, part), waves, labels, np.array([s for _, _, s in items]),
                      np.array([p.speech_span for p, _, _ in items]))
         stored[names.get(part, part)] = (waves, labels)
+        items.clear()  # the stacked copy is kept; free the per-utterance objects
 
     # images: degraded MNIST pools, paired by class at training time (or by the fixed pairs below)
     img = out / "images"
@@ -414,23 +415,29 @@ def build_av_digits(out: str | Path | None = None, config: AVDigitsConfig | None
     def pairs(n, rng):
         return rng.permutation(np.arange(n) % 10)
 
+    images_of: dict[str, np.ndarray] = {}
+
+    def feats(part):  # uint8 log-mel images of every utterance of a part, computed once, indexed by pairs
+        if part not in images_of:
+            images_of[part] = speech_images(stored[part][0])
+        return images_of[part]
+
     def paired(part_speech, part_image, wanted, rng):
-        waves, labels = stored[part_speech]
         x, y = pools[part_image]
-        return x[_pick_images(y, wanted, rng)], waves[_pick_utterances(labels, wanted, rng)]
+        return x[_pick_images(y, wanted, rng)], feats(part_speech)[_pick_utterances(stored[part_speech][1], wanted, rng)]
 
     variants: dict[str, dict] = {}
     wanted_t, wanted_v = pairs(config.train_size, streams["train"]), pairs(config.val_size, streams["valid"])
     img_t, wav_t = paired("train", "train", wanted_t, streams["train"])
     img_v, wav_v = paired("valid", "valid", wanted_v, streams["valid"])
     labels = np.concatenate([wanted_t, wanted_v]).astype(np.int64)
-    _write_layout(out, np.concatenate([img_t, img_v]), speech_images(np.concatenate([wav_t, wav_v])), labels, "train")
+    _write_layout(out, np.concatenate([img_t, img_v]), np.concatenate([wav_t, wav_v]), labels, "train")
     log(f"train {config.train_size} + valid {config.val_size} fixed pairs (clean)")
 
-    r_waves, r_labels = stored["real_en"]
+    r_labels = stored["real_en"][1]
     r_choice = np.repeat(np.arange(len(r_labels)), config.pairs_per_recording)
     r_img = pools["test"][0][_pick_images(sy, r_labels[r_choice], streams["test"])]
-    _write_layout(out, r_img, speech_images(r_waves[r_choice]), r_labels[r_choice], "test")
+    _write_layout(out, r_img, feats("real_en")[r_choice], r_labels[r_choice], "test")
 
     def variant(name, image, audio, labels, description):
         folder = out / "variants" / name
@@ -440,16 +447,16 @@ def build_av_digits(out: str | Path | None = None, config: AVDigitsConfig | None
 
     wanted_s = pairs(config.synthetic_test_size, streams["synthetic"])
     s_img, s_wav = paired("test_synthetic", "test", wanted_s, streams["synthetic"])
-    variant("synthetic", s_img, speech_images(s_wav), wanted_s, "held-out synthetic voices (whole voice groups), clean")
-    o_waves, o_labels = stored["real_other"]
+    variant("synthetic", s_img, s_wav, wanted_s, "held-out synthetic voices (whole voice groups), clean")
+    o_labels = stored["real_other"][1]
     o_choice = np.repeat(np.arange(len(o_labels)), config.pairs_per_other_recording)
     o_img = pools["test"][0][_pick_images(sy, o_labels[o_choice], streams["other"])]
-    variant("real_other", o_img, speech_images(o_waves[o_choice]), o_labels[o_choice],
+    variant("real_other", o_img, feats("real_other")[o_choice], o_labels[o_choice],
             f"Tux Paint recordings in {len({f.name[2:-4] for f in other_files})} other languages, clean")
     for snr in config.snrs:
         tag = f"{snr:g}".replace("-", "m")
         noisy = _noisy_recordings(real_raw, snr, config.noise, streams["noise"])
-        variant(f"real_en_snr{tag}", r_img, speech_images(noisy[r_choice]), r_labels[r_choice],
+        variant(f"real_en_snr{tag}", r_img, speech_images(noisy)[r_choice], r_labels[r_choice],
                 f"real English test with {config.noise} noise at {snr:g} dB SNR over the whole recording, "
                 "then prepare_speech")
     log(f"test: {len(r_choice)} real English pairs ({len(r_labels)} recordings); variants: {sorted(variants)}")
