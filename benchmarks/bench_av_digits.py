@@ -455,26 +455,33 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def heatmap(results, path: Path) -> None:
+    """One panel per image condition: rows = models, columns = audio conditions, cells = mean accuracy."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    keys = [k for k in results[MODELS[0]]]
-    data = np.array([[np.mean(results[m][k]) for k in keys] for m in MODELS])
-    fig, ax = plt.subplots(figsize=(14, 4.2), dpi=90)
-    im = ax.imshow(data, vmin=0, vmax=1, cmap="viridis", aspect="auto")
-    ax.set_yticks(range(len(MODELS)), MODELS, fontsize=7)
-    ax.set_xticks(range(len(keys)), [k.replace(" | ", "\nimg ") for k in keys], rotation=90, fontsize=6)
-    for i in range(data.shape[0]):
-        for j in range(data.shape[1]):
-            ax.text(j, i, f"{data[i, j]:.2f}"[1:], ha="center", va="center", fontsize=5,
-                    color="white" if data[i, j] < 0.6 else "black")
-    ax.set_title("AV-digits robustness grid: accuracy (audio condition, image condition)", fontsize=9)
-    fig.colorbar(im, ax=ax, fraction=0.02)
-    fig.tight_layout()
-    fig.savefig(path)
+    fig, axes = plt.subplots(1, len(IMAGE_CONDITIONS), figsize=(15, 3.6), dpi=70, sharey=True)
+    for ax, i_name in zip(axes, IMAGE_CONDITIONS):
+        cols = [a for a in AUDIO_CONDITIONS if f"{a} | {i_name}" in results[MODELS[0]]]
+        data = np.array([[np.mean(results[m][f"{a} | {i_name}"]) for a in cols] for m in MODELS])
+        im = ax.imshow(data, vmin=0, vmax=1, cmap="viridis", aspect="auto")
+        ax.set_xticks(range(len(cols)), cols, rotation=60, ha="right", fontsize=7)
+        ax.set_yticks(range(len(MODELS)), MODELS, fontsize=7)
+        ax.set_title(f"image {i_name}", fontsize=9)
+        for r in range(data.shape[0]):
+            for c in range(data.shape[1]):
+                ax.text(c, r, f"{data[r, c]:.2f}"[1:] if data[r, c] < 1 else "1", ha="center", va="center",
+                        fontsize=5, color="white" if data[r, c] < 0.6 else "black")
+    fig.colorbar(im, ax=axes, fraction=0.015)
+    fig.suptitle("AV-digits robustness grid: accuracy on real speech (columns: audio condition)", fontsize=9)
+    fig.savefig(path, bbox_inches="tight")
     plt.close(fig)
+    from PIL import Image
+
+    with Image.open(path) as picture:  # a 64-colour palette keeps the PNG small
+        small = picture.convert("RGB").quantize(colors=64)
+    small.save(path, optimize=True)
 
 
 if __name__ == "__main__":
