@@ -31,6 +31,23 @@ last two trained with corrupted modalities (heavy noise, clipping,
 other-language synthetic speech, missing audio; noisy or missing images).
 
 Run: ``python benchmarks/bench_av_digits.py [--data DIR] [--seeds 5] [--json out.json] [--figure out.png]``
+
+Measured (seed-0 build, defaults, 5 seeds; 2-core shared CPU at load 3-6:
+481 s wall, 517 s CPU), accuracy mean ± std over seeds, image clean:
+
+| audio | image only | audio only | calibrated PoE | concat | GMU | gated experts |
+|---|---|---|---|---|---|---|
+| clean (Tux Paint English) | 0.873 ± 0.023 | 0.880 ± 0.024 | 0.985 ± 0.003 | 0.988 ± 0.007 | 0.975 ± 0.008 | 0.971 ± 0.004 |
+| pink 0 dB | 0.873 ± 0.023 | 0.554 ± 0.024 | 0.916 ± 0.015 | 0.927 ± 0.018 | 0.929 ± 0.014 | 0.933 ± 0.010 |
+| clipped +20 dB | 0.873 ± 0.023 | 0.830 ± 0.075 | 0.979 ± 0.003 | 0.980 ± 0.010 | 0.971 ± 0.005 | 0.960 ± 0.006 |
+| other language | 0.899 ± 0.021 | 0.166 ± 0.025 | 0.633 ± 0.025 | 0.614 ± 0.040 | 0.860 ± 0.017 | 0.868 ± 0.022 |
+| missing | 0.873 ± 0.023 | 0.100 | 0.873 ± 0.023 | 0.787 ± 0.068 | 0.873 ± 0.018 | 0.873 ± 0.023 |
+
+Gated experts are within 0.005 of the better unimodal model in 36 of the 41
+cells (GMU 30, late mean 27, calibrated PoE 26, concat with modality dropout
+23, concat 15, low-rank 10); their worst cell is -0.052 (white noise 0 dB with
+a noisy image). Audio-only ECE on other languages is 0.55 (confidently
+wrong); gated experts 0.026.
 """
 
 from __future__ import annotations
