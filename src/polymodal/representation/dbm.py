@@ -98,8 +98,9 @@ class MultimodalDBM(nn.Module):
     max_epochs, lr, momentum, weight_decay, batch_size : joint-training SGD
     pretrain_epochs, pretrain_lr : greedy CD-1 pretraining (0 epochs skips it)
     n_chains, n_gibbs, n_mean_field : persistent chains, sweeps per update, mean-field iterations
-    random_state : int; device : torch device (parameters, data and chains live there; the
-    pretraining RBMs run on the CPU);
+    random_state : int
+    device : torch device
+        Parameters, data and chains live there; the pretraining RBMs run on the CPU.
     dtype : torch dtype
 
     >>> dbm = MultimodalDBM({"a": 4, "b": 3}, visible={"a": "gaussian", "b": "bernoulli"},
