@@ -38,31 +38,13 @@ import zipfile
 from pathlib import Path
 
 
-def three_warped_sequences(seed: int, n_lat: int = 100, lens=(90, 110, 100), dims=(2, 4, 5), noise: float = 0.05):
-    """Sequences showing latent time ``warps[i][j]`` at frame j, mapped to dims[i] features."""
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    t = np.linspace(0, 1, n_lat)
-    lat = np.stack([np.sin(3 * np.pi * t), t * np.cos(2 * np.pi * t)], axis=1)
-    seqs, warps = [], []
-    for m, d in zip(lens, dims):
-        s = np.convolve(rng.normal(size=m + 20), np.ones(20) / 20, "valid")[:m]
-        w = np.cumsum(np.exp(s / s.std()))
-        w = (w - w[0]) / (w[-1] - w[0]) * (n_lat - 1)
-        latw = np.stack([np.interp(w, np.arange(n_lat), lat[:, c]) for c in range(2)], axis=1)
-        A = np.eye(2) if d == 2 else rng.normal(size=(2, d))
-        seqs.append(latw @ A + noise * rng.normal(size=(m, d)))
-        warps.append(w)
-    return seqs, warps
-
-
 def synthetic_table(n_seeds: int) -> str:
-    """Both GCTW warpings on :func:`three_warped_sequences`: mean pairwise error
-    (frames of the second sequence, against the true warps) and CPU seconds."""
+    """Both GCTW warpings on :func:`polymodal.data.sequences_synthetic.make_warped_sequences`:
+    mean pairwise error (frames of the second sequence, against the true warps) and CPU seconds."""
     import numpy as np
 
     from polymodal.alignment import GCTW
+    from polymodal.data.sequences_synthetic import make_warped_sequences
 
     def err(path, wa, wb):
         j_true = np.interp(wa, wb, np.arange(len(wb)))
@@ -70,10 +52,10 @@ def synthetic_table(n_seeds: int) -> str:
         return float(np.abs(mean_j - j_true).mean())
 
     rows = {"GCTW (Gauss-Newton basis warps)": "gauss_newton", "GCTW (DTW to mean)": "dtw_to_mean"}
-    GCTW().fit(three_warped_sequences(0)[0])  # compile the DTW kernels before timing
+    GCTW().fit(make_warped_sequences(0)[0])  # compile the DTW kernels before timing
     out = {name: ([], []) for name in rows}
     for seed in range(n_seeds):
-        seqs, ws = three_warped_sequences(seed)
+        seqs, ws = make_warped_sequences(seed)
         for name, warping in rows.items():
             t = time.process_time()
             g = GCTW(warping=warping).fit(seqs)

@@ -39,30 +39,8 @@ from pathlib import Path
 
 import numpy as np
 
+from polymodal.data.sequences_synthetic import make_two_rate_sequences, repeat_short_stream
 from polymodal.fusion.graphical import AsynchronousHMM, HMMClassifier, MultiStreamHMM
-
-
-def two_rate_sequences(n_per_class: int, rng: np.random.Generator, T: int = 40, noise: float = 0.3):
-    """Samples [long (T, 1), short (T/2, 1)] and labels; see the module docstring."""
-    X, y = [], []
-    for c in (0, 1):
-        for _ in range(n_per_class):
-            z, sym = [], int(rng.integers(2))
-            while len(z) < T:
-                z += [sym] * int(rng.integers(3, 7))
-                sym = 1 - sym
-            z = np.array(z[:T])
-            times = np.sort(rng.choice(T, T // 2, replace=False))
-            long = (2 * z - 1)[:, None] + noise * rng.normal(size=(T, 1))
-            short = (2 * (z[times] ^ c) - 1)[:, None] + noise * rng.normal(size=(len(times), 1))
-            X.append([long, short])
-            y.append(c)
-    return X, np.array(y)
-
-
-def repeat_short(X):
-    """The short stream repeated to the long stream's length (frame j shows y[floor(j S / T)])."""
-    return [[x, s[np.arange(len(x)) * len(s) // len(x)]] for x, s in X]
 
 
 def plot_alignment(x, s, result, out: Path) -> None:
@@ -90,13 +68,13 @@ def main(argv: list[str] | None = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
     n_train, n_test = (15, 50) if args.fast else (40, 200)
-    Xtr, ytr = two_rate_sequences(n_train, rng)
-    Xte, yte = two_rate_sequences(n_test, rng)
+    Xtr, ytr = make_two_rate_sequences(n_train, rng)
+    Xte, yte = make_two_rate_sequences(n_test, rng)
 
     async_clf = HMMClassifier(AsynchronousHMM(2, n_iter=20)).fit(Xtr, ytr)
     acc_async = float(np.mean(async_clf.predict(Xte) == yte))
-    sync_clf = HMMClassifier(MultiStreamHMM(2, n_iter=20)).fit(repeat_short(Xtr), ytr)
-    acc_sync = float(np.mean(sync_clf.predict(repeat_short(Xte)) == yte))
+    sync_clf = HMMClassifier(MultiStreamHMM(2, n_iter=20)).fit(repeat_short_stream(Xtr), ytr)
+    acc_sync = float(np.mean(sync_clf.predict(repeat_short_stream(Xte)) == yte))
 
     model = async_clf.models_[0]  # class 0: same sign in both streams
     x, s = Xte[0]

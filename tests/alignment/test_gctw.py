@@ -9,23 +9,7 @@ import pytest
 from polymodal.alignment import GCTW, dtw
 from polymodal.alignment.gctw_warping import gauss_newton_step, objective, warp_basis, warp_jacobian
 from polymodal.errors import ConfigError, ShapeError
-
-
-def _three(seed, n_lat=100, lens=(90, 110, 100), dims=(2, 4, 5), noise=0.05):
-    """Sequences i show latent time w_i[j] at frame j, mapped to dims[i] dimensions."""
-    rng = np.random.default_rng(seed)
-    t = np.linspace(0, 1, n_lat)
-    lat = np.stack([np.sin(3 * np.pi * t), t * np.cos(2 * np.pi * t)], axis=1)
-    seqs, warps = [], []
-    for m, d in zip(lens, dims):
-        s = np.convolve(rng.normal(size=m + 20), np.ones(20) / 20, "valid")[:m]
-        w = np.cumsum(np.exp(s / s.std()))
-        w = (w - w[0]) / (w[-1] - w[0]) * (n_lat - 1)
-        latw = np.stack([np.interp(w, np.arange(n_lat), lat[:, c]) for c in range(2)], axis=1)
-        A = np.eye(2) if d == 2 else rng.normal(size=(2, d))
-        seqs.append(latw @ A + noise * rng.normal(size=(m, d)))
-        warps.append(w)
-    return seqs, warps
+from polymodal.data.sequences_synthetic import make_warped_sequences
 
 
 def _err(path, wa, wb):
@@ -43,7 +27,7 @@ def test_gctw_beats_pairwise_raw_dtw_and_paths_are_valid():
     raw zero-padded features 19.5."""
     errs = []
     for seed in range(4):
-        seqs, ws = _three(seed)
+        seqs, ws = make_warped_sequences(seed)
         g = GCTW(warping="dtw_to_mean").fit(seqs)
         for a, b in [(0, 1), (0, 2), (1, 2)]:
             p = g.pairwise_path(a, b)
@@ -57,7 +41,7 @@ def test_gctw_beats_pairwise_raw_dtw_and_paths_are_valid():
 
 
 def test_uniform_start_objective_decreases():
-    seqs, _ = _three(2)
+    seqs, _ = make_warped_sequences(2)
     g = GCTW(init="uniform", warping="dtw_to_mean").fit(seqs)
     h = g.objective_history_
     best = int(np.argmin(h))
@@ -69,7 +53,7 @@ def test_uniform_start_objective_decreases():
 
 @pytest.mark.parametrize("warping", ["gauss_newton", "dtw_to_mean"])
 def test_identical_sequences_align_on_the_diagonal(warping):
-    x = _three(0)[0][1]
+    x = make_warped_sequences(0)[0][1]
     g = GCTW(warping=warping).fit([x, x, x])
     np.testing.assert_array_equal(g.pairwise_path(0, 2), np.stack([np.arange(len(x))] * 2, axis=1))
 
@@ -96,7 +80,7 @@ def test_published_gctw_recovers_known_warps_better_than_dtw_to_mean():
     a local minimum: hence the default init="multi")."""
     gn, dt = [], []
     for seed in range(3):
-        seqs, ws = _three(seed)
+        seqs, ws = make_warped_sequences(seed)
         for warping, out in (("gauss_newton", gn), ("dtw_to_mean", dt)):
             g = GCTW(warping=warping).fit(seqs)
             out += [_err(g.pairwise_path(a, b), ws[a], ws[b]) for a, b in [(0, 1), (0, 2), (1, 2)]]
@@ -104,7 +88,7 @@ def test_published_gctw_recovers_known_warps_better_than_dtw_to_mean():
 
 
 def test_warps_are_monotone_with_exact_boundaries():
-    seqs, _ = _three(1)
+    seqs, _ = make_warped_sequences(1)
     g = GCTW().fit(seqs)
     assert (g.coef_ >= 0).all() and np.allclose(g.coef_.sum(1), 1.0, atol=1e-12)
     for x, p, w in zip(seqs, g.warp_functions_, g.warps_):
@@ -159,7 +143,7 @@ def test_align_cli_warping_option(tmp_path, warping):
 
     from polymodal.alignment.cli import align_cli
 
-    seqs, _ = _three(0, n_lat=50, lens=(40, 50, 45))
+    seqs, _ = make_warped_sequences(0, n_latent=50, lengths=(40, 50, 45))
     files = []
     for i, s in enumerate(seqs):
         files.append(str(tmp_path / f"s{i}.npy"))

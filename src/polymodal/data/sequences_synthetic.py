@@ -24,7 +24,7 @@ from polymodal.data.dataset import MultimodalDataset
 from polymodal.data.spec import ModalitySpec
 from polymodal.errors import ShapeError
 
-__all__ = ["make_interaction_sequences"]
+__all__ = ["make_interaction_sequences", "make_two_rate_sequences", "repeat_short_stream", "make_warped_sequences"]
 
 
 @register_dataset(
@@ -96,3 +96,59 @@ def make_interaction_sequences(
         ids=[(int(i), int(x), int(y)) for i, x, y in zip(rows, t_a, t_b)], task="classification",
         classes=["different signs", "same sign"], name="interaction_sequences",
     )
+
+
+def make_two_rate_sequences(n_per_class: int, rng: np.random.Generator, length: int = 40,
+                            noise: float = 0.3) -> tuple[list[list[np.ndarray]], np.ndarray]:
+    """Two streams at different rates whose class is their pairing (the asynchronous-HMM task).
+
+    The long stream ``(length, 1)`` shows a piecewise-constant symbol ``z_t in {0, 1}``
+    (segments of 3-6 frames) as ``2 z_t - 1`` plus noise; the short stream
+    ``(length // 2, 1)`` shows the symbol at ``length // 2`` random sorted times
+    (half rate with jitter), XOR-ed with the class ``c``. Each stream alone carries
+    no class information. Returns ``([[long, short], ...], labels)``, classes 0 then 1.
+    """
+    X, y = [], []
+    for c in (0, 1):
+        for _ in range(n_per_class):
+            z, sym = [], int(rng.integers(2))
+            while len(z) < length:
+                z += [sym] * int(rng.integers(3, 7))
+                sym = 1 - sym
+            z = np.array(z[:length])
+            times = np.sort(rng.choice(length, length // 2, replace=False))
+            long = (2 * z - 1)[:, None] + noise * rng.normal(size=(length, 1))
+            short = (2 * (z[times] ^ c) - 1)[:, None] + noise * rng.normal(size=(len(times), 1))
+            X.append([long, short])
+            y.append(c)
+    return X, np.array(y)
+
+
+def repeat_short_stream(X: list[list[np.ndarray]]) -> list[list[np.ndarray]]:
+    """Each pair ``[long, short]`` with the short stream repeated to the long length
+    (frame ``j`` shows ``short[floor(j S / T)]``), as a state-synchronous model needs."""
+    return [[x, s[np.arange(len(x)) * len(s) // len(x)]] for x, s in X]
+
+
+def make_warped_sequences(seed: int, n_latent: int = 100, lengths: tuple[int, ...] = (90, 110, 100),
+                          dims: tuple[int, ...] = (2, 4, 5),
+                          noise: float = 0.05) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Sequences of one 2-D latent curve under known smooth monotone time warps (the GCTW task).
+
+    Sequence ``i`` shows latent time ``warps[i][j]`` at frame ``j`` (a random smooth
+    increasing map onto ``[0, n_latent - 1]``), mapped to ``dims[i]`` features by a
+    random linear map (the identity when 2-D), plus noise. Returns ``(sequences, warps)``.
+    """
+    rng = np.random.default_rng(seed)
+    t = np.linspace(0, 1, n_latent)
+    latent = np.stack([np.sin(3 * np.pi * t), t * np.cos(2 * np.pi * t)], axis=1)
+    seqs, warps = [], []
+    for m, d in zip(lengths, dims):
+        s = np.convolve(rng.normal(size=m + 20), np.ones(20) / 20, "valid")[:m]
+        w = np.cumsum(np.exp(s / s.std()))
+        w = (w - w[0]) / (w[-1] - w[0]) * (n_latent - 1)
+        warped = np.stack([np.interp(w, np.arange(n_latent), latent[:, c]) for c in range(2)], axis=1)
+        A = np.eye(2) if d == 2 else rng.normal(size=(2, d))
+        seqs.append(warped @ A + noise * rng.normal(size=(m, d)))
+        warps.append(w)
+    return seqs, warps

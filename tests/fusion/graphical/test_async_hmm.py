@@ -14,6 +14,7 @@ from polymodal.errors import ConfigError, ShapeError
 from polymodal.fusion.graphical import AsynchronousHMM, HMMClassifier, MultiStreamHMM
 from polymodal.fusion.graphical._core import gaussian_log_density
 from polymodal.fusion.graphical.async_hmm import async_log_forward
+from polymodal.data.sequences_synthetic import make_two_rate_sequences, repeat_short_stream
 
 
 def _tiny_model(K=3, seed=0):
@@ -71,34 +72,8 @@ def test_viterbi_equals_brute_force_maximum():
     assert r.alignment.tolist() == [[t, s] for s, t in enumerate(r.emitted_at)]
 
 
-def _two_rate(n_per_class, rng, T=40, noise=0.3):
-    """Class = pairing of the streams' symbols (same sign or opposite); the long
-    stream shows a piecewise-constant symbol (segments of 3-6 frames), the
-    short stream the (class-dependent) symbol at T/2 random sorted times:
-    half rate with jitter. Each stream alone carries no class information."""
-    X, y = [], []
-    for c in (0, 1):
-        for _ in range(n_per_class):
-            z, sym = [], int(rng.integers(2))
-            while len(z) < T:
-                z += [sym] * int(rng.integers(3, 7))
-                sym = 1 - sym
-            z = np.array(z[:T])
-            times = np.sort(rng.choice(T, T // 2, replace=False))
-            x = (2 * z - 1)[:, None] + noise * rng.normal(size=(T, 1))
-            s = (2 * (z[times] ^ c) - 1)[:, None] + noise * rng.normal(size=(len(times), 1))
-            X.append([x, s])
-            y.append(c)
-    return X, np.array(y)
-
-
-def _upsample(X):
-    """Repeat the short stream to the long length (what a state-synchronous model needs)."""
-    return [[x, s[np.arange(len(x)) * len(s) // len(x)]] for x, s in X]
-
-
 def test_em_never_decreases_and_learns_the_emission_rate():
-    X, _ = _two_rate(8, np.random.default_rng(0))
+    X, _ = make_two_rate_sequences(8, np.random.default_rng(0))
     m = AsynchronousHMM(2, n_iter=12, tol=0).fit([s for s, c in zip(X, [0] * 8 + [1] * 8) if c == 0])
     ll = np.array(m.log_likelihoods_)
     assert (np.diff(ll) >= -1e-8).all() and ll[-1] > ll[0] + 10
@@ -111,17 +86,17 @@ def test_async_classifier_beats_multistream_on_upsampled_two_rate_task():
     asynchronous HMM 1.00 / 0.97 / 0.98, MultiStreamHMM on the repeated short
     stream 0.79 / 0.83 / 0.83."""
     rng = np.random.default_rng(0)
-    Xtr, ytr = _two_rate(15, rng)
-    Xte, yte = _two_rate(50, rng)
+    Xtr, ytr = make_two_rate_sequences(15, rng)
+    Xte, yte = make_two_rate_sequences(50, rng)
     acc_a = np.mean(HMMClassifier(AsynchronousHMM(2, n_iter=15)).fit(Xtr, ytr).predict(Xte) == yte)
-    sync = HMMClassifier(MultiStreamHMM(2, n_iter=15)).fit(_upsample(Xtr), ytr)
-    acc_s = np.mean(sync.predict(_upsample(Xte)) == yte)
+    sync = HMMClassifier(MultiStreamHMM(2, n_iter=15)).fit(repeat_short_stream(Xtr), ytr)
+    acc_s = np.mean(sync.predict(repeat_short_stream(Xte)) == yte)
     assert acc_a >= 0.95 and acc_a > acc_s + 0.1, (acc_a, acc_s)
 
 
 def test_decoded_alignment_follows_the_true_emission_times():
     rng = np.random.default_rng(2)
-    X, _ = _two_rate(10, rng)
+    X, _ = make_two_rate_sequences(10, rng)
     m = AsynchronousHMM(2, n_iter=15).fit(X[:10])
     x, s = X[0]
     r = m.decode([x, s])
