@@ -16,14 +16,6 @@ from torch.nn import functional as F
 from polymodal.encoders import MLP, AudioCNN, LeNet, LSTMEncoder, ResNetCNN
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models: extra threads only wait on a shared machine
-    yield
-    torch.set_num_threads(threads)
-
-
 def _fit(model, head, x, y, epochs, lr, batch=50, seed=0, lengths=None):
     params = [*model.parameters(), *head.parameters()]
     opt = torch.optim.Adam(params, lr=lr)

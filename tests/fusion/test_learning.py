@@ -22,14 +22,6 @@ from polymodal.training.module import output_loss
 from polymodal.training.tasks import ClassificationTask
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models: extra threads only wait on a shared machine
-    yield
-    torch.set_num_threads(threads)
-
-
 def _product_task(n, seed, d=4):
     """Two modalities with independent Gaussian features; label = sign of
     <a, b>: every first- and second-moment statistic of one modality, and every

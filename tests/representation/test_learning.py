@@ -12,14 +12,6 @@ import torch
 from polymodal.representation import CLIPLoss, CosineEmbedding, RankingLoss
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models: extra threads only wait on a shared machine
-    yield
-    torch.set_num_threads(threads)
-
-
 def _pairs(n, seed):
     """A shared latent z (8-d) seen through two fixed random linear maps plus
     noise: modality ``a`` (16-d) and ``b`` (12-d). Pair i is (a_i, b_i)."""

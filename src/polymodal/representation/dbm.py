@@ -22,7 +22,7 @@ _KINDS = ("gaussian", "bernoulli")
 _MAX_ENUM = 22
 
 
-class _ScaledBernoulliRBM(BernoulliRBM):
+class _Scaled:
     """Pretraining RBM whose bottom-up (``up``) or top-down (``down``) input is
     doubled: the "two copies" trick of Salakhutdinov & Hinton (AISTATS 2009)."""
 
@@ -33,18 +33,13 @@ class _ScaledBernoulliRBM(BernoulliRBM):
     def hidden_probs(self, v: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.up * (v @ self.W) + self.c)
 
+
+class _ScaledBernoulliRBM(_Scaled, BernoulliRBM):
     def visible_mean(self, h: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.down * (h @ self.W.T) + self.b)
 
 
-class _ScaledGaussianRBM(GaussianBernoulliRBM):
-    def __init__(self, n_visible: int, n_hidden: int, up: float, down: float, seed: int) -> None:
-        super().__init__(n_visible, n_hidden, seed=seed)
-        self.up, self.down = float(up), float(down)
-
-    def hidden_probs(self, v: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.up * (v @ self.W) + self.c)
-
+class _ScaledGaussianRBM(_Scaled, GaussianBernoulliRBM):
     def visible_mean(self, h: torch.Tensor) -> torch.Tensor:
         return self.down * (h @ self.W.T) + self.b
 
