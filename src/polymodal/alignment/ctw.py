@@ -111,8 +111,8 @@ class CTW:
     then after each DTW step
     n_components_ ;  cca_ : the fitted CCA;  n_iter_ ;  start_scores_
 
-    Example
-    -------
+    Examples
+    --------
     >>> x = np.sin(np.linspace(0, 6, 40))[:, None] * [1.0, 2.0]
     >>> ctw = CTW().fit(x, x)
     >>> bool((ctw.path_[:, 0] == ctw.path_[:, 1]).all())

@@ -51,8 +51,8 @@ class DeepCTW:
     ----------
     path_, objective_history_, encoders_ (f_x, f_y), cca_ (linear CCA on the outputs)
 
-    Example
-    -------
+    Examples
+    --------
     >>> x = np.sin(np.linspace(0, 6, 40))[:, None] * [1.0, 2.0]
     >>> m = DeepCTW(max_iter=2, epochs=5).fit(x, x)
     >>> m.path_.shape[1]

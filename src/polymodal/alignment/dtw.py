@@ -128,8 +128,8 @@ def dtw(
     -------
     DTWResult
 
-    Example
-    -------
+    Examples
+    --------
     >>> r = dtw([0.0, 0.0, 1.0], [0.0, 3.0], return_path=True)
     >>> r.distance, r.cost, r.path.tolist()
     (2.0, 4.0, [[0, 0], [1, 0], [2, 1]])

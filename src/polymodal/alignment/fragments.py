@@ -120,8 +120,8 @@ class FragmentEmbedding(nn.Module):
     ``region_encoder`` as zero rows, so an encoder with batch statistics
     (BatchNorm) would see them.
 
-    Example
-    -------
+    Examples
+    --------
     >>> m = FragmentEmbedding(5, vocab_size=7, embed_dim=4, fragment_words=2)
     >>> e = m(torch.randn(2, 3, 5), torch.tensor([[[0, 4], [1, 5]], [[2, 6], [0, 0]]]),
     ...       word_mask=torch.tensor([[True, True], [True, False]]))
@@ -207,8 +207,8 @@ class FragmentEmbedding(nn.Module):
 def fragment_scores(regions: torch.Tensor, words: torch.Tensor) -> torch.Tensor:
     """All fragment scores ``v_i^T s_t``: (K, R, h), (L, T, h) -> (K, R, L, T).
 
-    Example
-    -------
+    Examples
+    --------
     >>> fragment_scores(torch.ones(2, 3, 4), torch.ones(5, 1, 4)).shape
     torch.Size([2, 3, 5, 1])
     """
@@ -237,8 +237,8 @@ def infer_fragment_labels(scores: torch.Tensor, region_mask: torch.Tensor | None
 
     Returns (K, R, L, T) float labels in {-1, +1}, 0 on padding.
 
-    Example
-    -------
+    Examples
+    --------
     >>> s = torch.tensor([-0.5, -0.2, 0.3, -1.0]).reshape(1, 2, 1, 2)  # one pair, 2 regions, 2 fragments
     >>> infer_fragment_labels(s).reshape(2, 2).tolist()  # fragment 1: no positive score, best region forced
     [[-1.0, 1.0], [1.0, -1.0]]
@@ -286,8 +286,8 @@ def fragment_alignment_loss(regions: torch.Tensor, words: torch.Tensor, region_m
     region_mask, word_mask : (K, R), (L, T) bool (default: all real).
     positive : (K, L) bool corresponding pairs (default: identity, K == L).
 
-    Example
-    -------
+    Examples
+    --------
     >>> v = torch.tensor([[[1.0, 0.0], [0.0, 1.0]]]); s = torch.tensor([[[2.0, 0.0]]])
     >>> float(fragment_alignment_loss(v, s, normalize=False))  # y = (+1, -1): hinge 0 + 1
     1.0
@@ -327,8 +327,8 @@ def image_sentence_scores(regions: torch.Tensor, words: torch.Tensor, region_mas
     content in images *and* sentences); None: the plain thresholded sum (as
     quoted in Karpathy & Fei-Fei, CVPR 2015, eq. 7). Returns (K, L).
 
-    Example
-    -------
+    Examples
+    --------
     >>> v = torch.tensor([[[1.0, 0.0], [0.0, 1.0]]]); s = torch.tensor([[[2.0, -1.0]]])
     >>> image_sentence_scores(v, s, smoothing=1.0).tolist()  # (2 + 0) / (1 + 1)
     [[1.0]]
@@ -367,8 +367,8 @@ def global_ranking_loss(scores: torch.Tensor, positive=None, margin: float = 1.0
     paper's sum also runs over ``l = k`` (a constant 2Δ per pair), left out
     here. ``reduction``: "sum" (the paper) or "mean" (per corresponding pair).
 
-    Example
-    -------
+    Examples
+    --------
     >>> S = torch.tensor([[2.0, 1.5], [0.0, 1.0]])
     >>> float(global_ranking_loss(S, reduction="sum"))  # image 0: 0.5 + 0; image 1: 0 + sentence 1: 1.5
     2.0
@@ -410,8 +410,8 @@ class FragmentAlignmentLoss(nn.Module):
     ``alpha`` multiplies the squared norm of the ``parameters`` passed to
     ``forward`` (none passed: no penalty; or use the optimiser's weight decay).
 
-    Example
-    -------
+    Examples
+    --------
     >>> m = FragmentEmbedding(3, 5, embed_dim=4)
     >>> e = m(torch.randn(2, 2, 3), torch.tensor([[1, 2], [3, 4]]))
     >>> out = FragmentAlignmentLoss(beta=0.5, alpha=1e-4)(e, parameters=m.parameters())
@@ -467,8 +467,8 @@ def align_fragments(regions: torch.Tensor, words: torch.Tensor, region_mask: tor
     corresponding pairs (image k with sentence k). Returns
     :class:`FragmentAlignment`.
 
-    Example
-    -------
+    Examples
+    --------
     >>> v = torch.tensor([[[1.0, 0.0], [0.0, 1.0]]]); s = torch.tensor([[[0.1, 2.0], [3.0, 0.0]]])
     >>> align_fragments(v, s).region.tolist()
     [[1, 0]]

@@ -103,8 +103,8 @@ class GCTW:
     coef_ : (m, k) basis weights and basis_ (L, k) (gauss_newton)
     latent_ : (L, k) latent mean;  objective_history_ ;  mcca_ ;  n_components_
 
-    Example
-    -------
+    Examples
+    --------
     >>> x = np.sin(np.linspace(0, 6, 30))[:, None] * [1.0, -2.0]
     >>> g = GCTW().fit([x, x, x])
     >>> bool((g.pairwise_path(0, 2) == np.arange(30)[:, None]).all())

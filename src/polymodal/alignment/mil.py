@@ -53,8 +53,8 @@ class AttentionMIL(nn.Module):
     gated : bool, gated attention.
     n_outputs : int, number of bag logits.
 
-    Example
-    -------
+    Examples
+    --------
     >>> m = AttentionMIL(4, hidden=8, attention_dim=5, gated=True)
     >>> out = m(torch.randn(2, 3, 4), mask=torch.tensor([[1, 1, 0], [1, 1, 1]], dtype=torch.bool))
     >>> out.logits.shape, out.attention.shape, float(out.attention[0, 2].detach())
@@ -139,8 +139,8 @@ def make_mil_bags(n_bags: int = 200, d: int = 10, min_size: int = 4, max_size: i
     different ``seed`` share it). Bag sizes are uniform in [min_size, max_size],
     right-padded.
 
-    Example
-    -------
+    Examples
+    --------
     >>> b = make_mil_bags(6, d=3, min_size=2, max_size=4)
     >>> b.x.shape[0], bool((b.key[b.y == 0] == -1).all()), bool((b.key[b.y == 1] >= 0).all())
     (6, True, True)

@@ -84,8 +84,8 @@ def cdist_dtw(X, Y=None, *, n_jobs: int = -1, window=None,
     -------
     ndarray (N, M)
 
-    Example
-    -------
+    Examples
+    --------
     >>> cdist_dtw([[0.0, 1.0], [0.0, 0.0, 1.0]]).round(3).tolist()
     [[0.0, 0.0], [0.0, 0.0]]
     """
@@ -159,8 +159,8 @@ def dtw_knn(X_query, X_train, *, k: int = 1, window=None, n_jobs: int = -1,
     k : number of neighbours, 1 <= k <= N
     window : None or ("sakoe_chiba", r)
 
-    Example
-    -------
+    Examples
+    --------
     >>> dtw_knn(np.array([[0.0, 1.0, 2.0]]), np.array([[5.0, 5.0, 5.0], [0.0, 1.0, 2.1]])).indices
     array([[1]])
     """

@@ -51,8 +51,8 @@ def soft_dtw(x, y, *, gamma: float = 1.0, return_grad: bool = False) -> SoftDTWR
     x : array (n,) or (n, d);  y : array (m,) or (m, d);  gamma : float > 0
     return_grad : also return the gradient (n, d) and the alignment E (n, m)
 
-    Example
-    -------
+    Examples
+    --------
     >>> round(soft_dtw([0.0, 1.0], [0.0, 1.0], gamma=1.0).value, 4)
     -0.5514
     """

@@ -46,8 +46,8 @@ class StepPattern:
         Divisor that makes the accumulated cost comparable across lengths
         (``None``: not normalisable).
 
-    Example
-    -------
+    Examples
+    --------
     >>> get_step_pattern("symmetric2").normalization
     'N+M'
     """

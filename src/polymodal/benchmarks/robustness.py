@@ -188,8 +188,8 @@ def robustness_curves(
 
     Returns :class:`RobustnessResult`.
 
-    Example
-    -------
+    Examples
+    --------
     >>> r = robustness_curves(fit_result.model, fit_result.task, dm.test_dataloader())  # doctest: +SKIP
     >>> plot_robustness(r, "robustness.png")  # doctest: +SKIP
     """

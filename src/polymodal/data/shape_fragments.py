@@ -92,8 +92,8 @@ def make_shape_fragments(n_scenes: int = 200, min_objects: int = 2, max_objects:
     (colour, shape) word pair (k = 2); ``"word"``: one fragment per word
     (k = 1). Gaussian ``noise`` (std, on [0, 1] pixels) is added to the crops.
 
-    Example
-    -------
+    Examples
+    --------
     >>> d = make_shape_fragments(4, seed=1)
     >>> d.regions.shape[-1], d.words.shape[-1], round(d.chance_accuracy(), 2) < 0.5
     (432, 2, True)

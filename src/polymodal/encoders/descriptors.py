@@ -108,8 +108,8 @@ class HOGDescriptor(_ImageTransformer):
     block_norm : {"L1", "L1-sqrt", "L2", "L2-Hys"}
     transform_sqrt : bool — gamma (square-root) compression first
 
-    Example
-    -------
+    Examples
+    --------
     >>> X = np.random.default_rng(0).integers(0, 256, (2, 28, 28)).astype(np.uint8)
     >>> HOGDescriptor(pixels_per_cell=(7, 7), cells_per_block=(2, 2)).fit_transform(X).shape
     (2, 324)
@@ -198,8 +198,8 @@ class LBPHistogram(_ImageTransformer):
         ``[0, input_range]``; default ``None``: 1.0 for float images (in [0, 1]),
         integer images as they are (uint8 0..255). Values outside raise ShapeError.
 
-    Example
-    -------
+    Examples
+    --------
     >>> X = np.zeros((1, 8, 8), np.uint8)
     >>> float(LBPHistogram(P=8, R=1).fit_transform(X)[0, 8])  # flat image: every code is "all ones" (8)
     1.0
@@ -272,8 +272,8 @@ class GaborFilterBank(_ImageTransformer):
     bandwidth : float
     grid : (int, int) — cells (rows, cols) over which the statistics are taken
 
-    Example
-    -------
+    Examples
+    --------
     >>> X = np.random.default_rng(0).random((3, 16, 16))
     >>> GaborFilterBank(frequencies=(0.25,), n_orientations=4).fit_transform(X).shape
     (3, 8)

@@ -77,8 +77,8 @@ def relevance_matrix(relevance, n_queries: int, n_gallery: int) -> np.ndarray:
     array (n_queries,) with one ground-truth gallery index per query, or a
     sequence of n_queries lists of gallery indices.
 
-    Example
-    -------
+    Examples
+    --------
     >>> relevance_matrix([[0, 2], [1]], 2, 3).astype(int).tolist()
     [[1, 0, 1], [0, 1, 0]]
     """
@@ -119,8 +119,8 @@ def ground_truth_ranks(similarity, relevance) -> np.ndarray:
     ``similarity`` (n_queries, n_gallery), higher is better; ``relevance`` as in
     :func:`relevance_matrix`. Every query needs at least one ground truth.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import numpy as np
     >>> ground_truth_ranks(np.array([[0.1, 0.9, 0.5]]), [[0, 2]]).tolist()
     [2]
@@ -161,8 +161,8 @@ def _check_ks(ks) -> tuple[int, ...]:
 def retrieval_recall_at_k(similarity, relevance, ks: Sequence[int] = (1, 5, 10)) -> RetrievalResult:
     """R@K (percent), median and mean rank of queries (rows) against a gallery.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import numpy as np
     >>> S = np.array([[0.9, 0.1, 0.3], [0.2, 0.1, 0.8]])
     >>> r = retrieval_recall_at_k(S, [[0], [0, 1]], ks=(1, 2))
@@ -175,8 +175,8 @@ def retrieval_recall_at_k(similarity, relevance, ks: Sequence[int] = (1, 5, 10))
 def recall_curve(ranks: np.ndarray, max_k: int) -> np.ndarray:
     """R@K in percent for K = 1..max_k from the ranks; returns (max_k,).
 
-    Example
-    -------
+    Examples
+    --------
     >>> recall_curve(np.array([1, 3, 2, 1]), 3).tolist()
     [50.0, 75.0, 100.0]
     """
@@ -198,8 +198,8 @@ def evaluate_retrieval(
     The reverse direction (gallery items as queries) uses the transposed
     relevance and includes only gallery items with at least one relevant query.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import numpy as np
     >>> q = np.eye(3); g = np.repeat(np.eye(3), 2, axis=0)  # 2 captions per image
     >>> res = evaluate_retrieval(q, g, [[0, 1], [2, 3], [4, 5]], ks=(1,))
@@ -238,8 +238,8 @@ def plot_recall_curve(
     Draws with matplotlib's Agg canvas (no display needed); saves to ``path``
     when given and returns the ``matplotlib.figure.Figure``.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import numpy as np
     >>> r = retrieval_recall_at_k(np.eye(4), np.arange(4))
     >>> fig = plot_recall_curve({"identity": r}, max_k=4)

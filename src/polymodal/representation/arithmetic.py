@@ -46,8 +46,8 @@ def analogy_query(image_emb, minus_emb, plus_emb):
     Returns the query with the broadcast shape (a Tensor if ``image_emb`` is one,
     else a float64 array).
 
-    Example
-    -------
+    Examples
+    --------
     >>> analogy_query(np.array([3.0, 4.0]), np.array([1.0, 0.0]), np.array([0.0, 2.0])).round(4).tolist()
     [-0.2169, 0.9762]
     """
@@ -115,8 +115,8 @@ def evaluate_analogies(
         score only queries whose target combination was held out of training
     chunk : queries scored at once (memory ``chunk x N``)
 
-    Example
-    -------
+    Examples
+    --------
     >>> E = np.array([[1, 0, 1, 0], [0, 1, 1, 0], [1, 0, 0, 1], [0, 1, 0, 1]], float)  # colour + shape
     >>> attrs = {"colour": ["red", "blue", "red", "blue"], "shape": ["sq", "sq", "ci", "ci"]}
     >>> words = dict(zip(["red", "blue", "sq", "ci"], np.eye(4)))

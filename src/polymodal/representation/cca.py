@@ -238,8 +238,8 @@ class CCA(
     coef_ : ndarray (q, p), intercept_ : ndarray (q,)  (for ``predict``)
     n_samples_seen_ : int, stats_ : CCAStats
 
-    Example
-    -------
+    Examples
+    --------
     >>> import numpy as np
     >>> rng = np.random.default_rng(0)
     >>> Z = rng.normal(size=(200, 1))

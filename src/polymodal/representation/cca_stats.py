@@ -44,8 +44,8 @@ class CCAStats:
     p : int
         Number of columns of ``X`` (the first ``p`` entries).
 
-    Example
-    -------
+    Examples
+    --------
     >>> import numpy as np
     >>> rng = np.random.default_rng(0)
     >>> X, Y = rng.normal(size=(20, 3)), rng.normal(size=(20, 2))
@@ -134,8 +134,8 @@ def all_reduce_cca_stats(stats: CCAStats, group: object = None) -> CCAStats:
     group : ProcessGroup, optional
         The group to reduce over (default: the world).
 
-    Example
-    -------
+    Examples
+    --------
     ``CCA().fit_stats(all_reduce_cca_stats(CCAStats.from_arrays(X_rank, Y_rank)))``
     gives on every rank the CCA of the concatenation of all ranks' data.
     """

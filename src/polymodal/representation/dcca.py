@@ -36,8 +36,8 @@ class DCCA(nn.Module):
         final linear CCA (None: all ``min(o1, o2)``)
     reg : float — ridge added to the batch covariances
 
-    Example
-    -------
+    Examples
+    --------
     >>> enc = {"a": nn.Linear(4, 2), "b": nn.Linear(3, 2)}
     >>> model = DCCA(enc, n_components=2)
     >>> batch = {"a": torch.randn(16, 4), "b": torch.randn(16, 3)}
@@ -153,8 +153,8 @@ class DCCAE(DCCA):
     with decoders ``g_j``; ``lam`` (``lambda``) trades reconstruction against
     correlation (``lam=0`` is DCCA). The same final linear CCA protocol applies.
 
-    Example
-    -------
+    Examples
+    --------
     >>> enc = {"a": nn.Linear(4, 2), "b": nn.Linear(3, 2)}
     >>> dec = {"a": nn.Linear(2, 4), "b": nn.Linear(2, 3)}
     >>> model = DCCAE(enc, dec, lam=0.1)

@@ -47,8 +47,8 @@ class _SymInvSqrt(torch.autograd.Function):
 def sym_inv_sqrt(A: Tensor, eps: float = 1e-12) -> Tensor:
     """Inverse square root of a symmetric (d, d) matrix, stable forward and backward.
 
-    Example
-    -------
+    Examples
+    --------
     >>> A = torch.tensor([[4.0, 0.0], [0.0, 9.0]], dtype=torch.float64)
     >>> sym_inv_sqrt(A).diagonal().tolist()
     [0.5, 0.3333333333333333]
@@ -88,8 +88,8 @@ def cca_correlation(
         finite when the batch is not larger than the output dimension)
     eps : float — eigenvalue clamp
 
-    Example
-    -------
+    Examples
+    --------
     >>> h = torch.randn(50, 3, dtype=torch.float64)
     >>> round(float(cca_correlation(h, 2 * h + 1, reg=0.0, eps=1e-30)), 6)
     3.0
@@ -122,8 +122,8 @@ def cca_loss(h1: Tensor, h2: Tensor, n_components: int | None = None, reg: float
              eps: float = 1e-12) -> Tensor:
     """Negative :func:`cca_correlation` (minimise it to train deep CCA).
 
-    Example
-    -------
+    Examples
+    --------
     >>> h = torch.randn(20, 2, dtype=torch.float64)
     >>> round(float(cca_loss(h, h, reg=0.0, eps=1e-30)), 6)
     -2.0

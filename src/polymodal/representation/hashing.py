@@ -69,8 +69,8 @@ def itq(V, n_iter: int = 50, seed: int = 0) -> ITQResult:
     n_iter : int, number of (sign, Procrustes) rounds.
     seed : int, seed of the random orthogonal start.
 
-    Example
-    -------
+    Examples
+    --------
     >>> import numpy as np
     >>> V = np.random.default_rng(0).normal(size=(100, 4))
     >>> res = itq(V, n_iter=10)
@@ -98,8 +98,8 @@ def pack_codes(B) -> np.ndarray:
     """Pack binary codes (n, n_bits) (bool, 0/1 or +-1; ``> 0`` is a 1) into
     uint8 bytes (n, ceil(n_bits / 8)), zero-padded.
 
-    Example
-    -------
+    Examples
+    --------
     >>> pack_codes(np.array([[1, -1, 1, 1, -1, -1, -1, -1, 1]])).tolist()
     [[176, 128]]
     """
@@ -125,8 +125,8 @@ def hamming_distance(A, B, chunk: int = 16) -> np.ndarray:
     preallocated buffers (small chunks stay in cache). Returns uint8 when
     ``n_bytes * 8 <= 255`` bits, else uint16.
 
-    Example
-    -------
+    Examples
+    --------
     >>> A = pack_codes(np.array([[1, 1, 0, 0]])); B = pack_codes(np.array([[1, 0, 1, 0], [1, 1, 0, 0]]))
     >>> hamming_distance(A, B).tolist()
     [[2, 0]]
@@ -162,8 +162,8 @@ def hamming_search(queries, gallery, k: int = 10) -> tuple[np.ndarray, np.ndarra
     Ranks with a stable (radix, for 8-bit distances) argsort, so ties go to the
     lower gallery index. Returns ``(indices, distances)``, both (n_q, k).
 
-    Example
-    -------
+    Examples
+    --------
     >>> q = pack_codes(np.array([[1, 1, 0]])); g = pack_codes(np.array([[0, 0, 1], [1, 1, 1], [1, 1, 0]]))
     >>> idx, dist = hamming_search(q, g, k=2)
     >>> idx.tolist(), dist.tolist()
@@ -186,8 +186,8 @@ def mean_average_precision(similarity, relevance) -> float:
     :func:`polymodal.metrics.retrieval.relevance_matrix`. Queries without any
     relevant item are skipped.
 
-    Example
-    -------
+    Examples
+    --------
     >>> mean_average_precision(np.array([[0.9, 0.5, 0.1]]), np.array([[True, False, True]]))
     0.8333333333333333
     """
@@ -240,8 +240,8 @@ class CCAITQ:
     ----------
     cca_ : CCA, rotation_ : ndarray (n_bits, n_bits), itq_ : ITQResult
 
-    Example
-    -------
+    Examples
+    --------
     >>> rng = np.random.default_rng(0); Z = rng.normal(size=(300, 4))
     >>> X = Z @ rng.normal(size=(4, 10)); Y = Z @ rng.normal(size=(4, 8)) + 0.1 * rng.normal(size=(300, 8))
     >>> h = CCAITQ(n_bits=4, reg=1e-3).fit(X, Y)

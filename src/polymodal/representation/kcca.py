@@ -101,8 +101,8 @@ class KCCA(BaseEstimator):
         correlation of 0.98 for the example below with ``reg=0.1``)
     cca_ : CCA fitted on the kernel features
 
-    Example
-    -------
+    Examples
+    --------
     >>> import numpy as np
     >>> rng = np.random.default_rng(0)
     >>> x = rng.uniform(-1, 1, size=(200, 1))

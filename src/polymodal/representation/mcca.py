@@ -177,8 +177,8 @@ class MCCA(_MultiviewCCA):
         :class:`CCA`'s ``canonical_correlations_``
     means_, stds_ : list of ndarray (p_i,)
 
-    Example
-    -------
+    Examples
+    --------
     >>> import numpy as np
     >>> rng = np.random.default_rng(0)
     >>> z = rng.normal(size=(100, 1))
@@ -240,8 +240,8 @@ class GCCA(_MultiviewCCA):
     eigenvalues_ : ndarray (n_components,), decreasing — of :math:`\\sum_i P_i`
         (at most m at ``reg = 0``)
 
-    Example
-    -------
+    Examples
+    --------
     >>> import numpy as np
     >>> rng = np.random.default_rng(0)
     >>> z = rng.normal(size=(100, 1))

@@ -68,8 +68,8 @@ def ranking_loss(
     ids : Tensor (batch,), optional — rows with equal ids are not negatives
     reduction : "sum" (the papers) or "mean" (over the batch)
 
-    Example
-    -------
+    Examples
+    --------
     >>> a, b = torch.eye(3), torch.eye(3)
     >>> float(ranking_loss(a, b, margin=0.2))
     0.0
@@ -113,8 +113,8 @@ def clip_loss(a: Tensor, b: Tensor, logit_scale: Tensor | float) -> Tensor:
     a, b : Tensor (batch, dim), row ``i`` a positive pair
     logit_scale : Tensor or float — log of the inverse temperature
 
-    Example
-    -------
+    Examples
+    --------
     >>> a = torch.eye(4)
     >>> round(float(clip_loss(a, a, logit_scale=math.log(100.0))), 6)
     0.0
@@ -129,8 +129,8 @@ def clip_loss(a: Tensor, b: Tensor, logit_scale: Tensor | float) -> Tensor:
 class RankingLoss(nn.Module):
     """Module form of :func:`ranking_loss` (Kiros et al. 2014; VSE++ with ``hardest``).
 
-    Example
-    -------
+    Examples
+    --------
     >>> loss = RankingLoss(margin=0.2, hardest=True)
     >>> float(loss(torch.eye(3), torch.eye(3)))
     0.0
@@ -152,8 +152,8 @@ class CLIPLoss(nn.Module):
     ``logit_scale`` starts at ``log(1 / temperature)`` and is clamped to
     ``log(max_scale)`` in the forward pass (CLIP uses 0.07 and 100).
 
-    Example
-    -------
+    Examples
+    --------
     >>> loss = CLIPLoss(temperature=0.07)
     >>> round(loss.logit_scale.exp().item(), 4)
     14.2857
@@ -183,8 +183,8 @@ class CosineEmbedding(nn.Module):
     :class:`RankingLoss` or :class:`CLIPLoss` (Frome et al., "DeViSE", NIPS 2013;
     Kiros et al. 2014). Pass ``encoders`` to put a module in front of each map.
 
-    Example
-    -------
+    Examples
+    --------
     >>> emb = CosineEmbedding({"image": 8, "text": 5}, embed_dim=4)
     >>> out = emb({"image": torch.randn(2, 8), "text": torch.randn(2, 5)})
     >>> round(float(out["text"].norm(dim=1)[0]), 5)
