@@ -48,7 +48,7 @@ def test_user_errors_are_one_line(tmp_path, capsys):
     cfg = tmp_path / "bad.yaml"
     cfg.write_text("trainer:\n  max_epoch: 3\n")
     code, _, err = run(capsys, "train", str(cfg))
-    assert code == 2 and err.strip() == "error: unknown config key 'trainer.max_epoch'"
+    assert code == 2 and err.strip().startswith("error: unknown config key 'trainer.max_epoch' (")
     cfg.write_text("trainer:\n  max_epochs: ten\n")
     code, _, err = run(capsys, "train", str(cfg))
     assert code == 2 and err.startswith("error: config key 'trainer.max_epochs': Input should be a valid integer")

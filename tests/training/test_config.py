@@ -13,7 +13,8 @@ def test_defaults_validate():
 
 
 def test_unknown_key_is_named():
-    with pytest.raises(ConfigError, match=r"^unknown config key 'trainer.max_epoch'$"):
+    with pytest.raises(ConfigError, match=r"^unknown config key 'trainer.max_epoch' \(not a polymodal trainer key "
+                       r"nor a lightning.Trainer argument; did you mean 'max_epochs'\?\)$"):
         parse_config({"trainer": {"max_epoch": 3}})
 
 

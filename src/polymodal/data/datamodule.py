@@ -12,6 +12,7 @@ from polymodal.data.dataset import MultimodalDataset
 from polymodal.data.loader import make_loader
 from polymodal.data.splits import Split, stratified_split
 from polymodal.data.transforms import Standardizer
+from polymodal.errors import ConfigError
 
 __all__ = ["MultimodalDataModule"]
 
@@ -34,6 +35,18 @@ class MultimodalDataModule(pl.LightningDataModule):
         z-score vector modalities with training-set statistics.
     split : Split, optional
         Explicit indices instead of a seeded split.
+    num_workers : int
+        Loader worker processes.
+    predict_split : {"test", "val", "train"}
+        The split ``predict_dataloader`` serves (``trainer.predict(module, datamodule=dm)``).
+
+    Examples
+    --------
+    >>> dm = MultimodalDataModule("mfeat", modalities=["fou", "kar"], batch_size=32)
+    >>> len(dm.train_set), len(dm.val_set), len(dm.test_set)
+    (1200, 400, 400)
+    >>> next(iter(dm.predict_dataloader()))["fou"].shape
+    torch.Size([400, 76])
     """
 
     def __init__(
@@ -49,8 +62,12 @@ class MultimodalDataModule(pl.LightningDataModule):
         standardize: bool = True,
         split: Split | None = None,
         num_workers: int = 0,
+        predict_split: str = "test",
     ) -> None:
         super().__init__()
+        if predict_split not in ("train", "val", "test"):
+            raise ConfigError(f"predict_split must be 'train', 'val' or 'test', got {predict_split!r}")
+        self.predict_split = predict_split
         full = load_dataset(dataset) if isinstance(dataset, str) else dataset
         self.dataset = full.select(list(modalities)) if modalities is not None else full
         self.batch_size = batch_size
@@ -81,3 +98,8 @@ class MultimodalDataModule(pl.LightningDataModule):
 
     def test_dataloader(self):
         return make_loader(self.test_set, self.eval_batch_size, num_workers=self.num_workers)
+
+    def predict_dataloader(self):
+        """The ``predict_split`` samples in order, unshuffled."""
+        dataset = {"train": self.train_set, "val": self.val_set, "test": self.test_set}[self.predict_split]
+        return make_loader(dataset, self.eval_batch_size, num_workers=self.num_workers)

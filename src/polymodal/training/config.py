@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from polymodal.errors import ConfigError
 
@@ -19,6 +19,7 @@ __all__ = [
     "ModelConfig",
     "OptimConfig",
     "TrainerConfig",
+    "LRSchedulerConfig",
     "ExperimentConfig",
     "load_config",
     "parse_config",
@@ -27,6 +28,8 @@ __all__ = [
     "MONITORS",
     "PRECISIONS",
     "ACCELERATORS",
+    "LOGGERS",
+    "MANAGED_TRAINER_ARGUMENTS",
 ]
 
 # what Lightning's Trainer accepts (lightning.fabric.connector._PRECISION_INPUT)
@@ -37,6 +40,22 @@ ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps", "tpu")
 # (tests/test_fuzz_api.py checks this against every task's metrics)
 _TASK_METRICS = ("loss", "accuracy", "f1_macro", "mae", "rmse", "r2", "pearson_r", "f1_micro", "subset_accuracy")
 MONITORS = ("train_loss", "val_objective", *(f"val_{m}" for m in _TASK_METRICS))
+# trainer.logger names (each but csv behind an install extra; 'pkg.module:Class' names your own)
+LOGGERS = ("csv", "tensorboard", "mlflow", "wandb")
+# lightning.Trainer arguments polymodal sets itself, and the config key to use instead
+MANAGED_TRAINER_ARGUMENTS = {
+    "enable_checkpointing": "checkpoints are always written (best.ckpt, last.ckpt); "
+                            "see trainer.checkpoint_every_n_epochs",
+    "enable_progress_bar": "use trainer.progress",
+    "default_root_dir": "use output_dir and name",
+    "plugins": "polymodal writes checkpoints atomically with its own plugin",
+}
+
+
+def _monitor_name(value: str | None) -> str | None:
+    if value is not None and value not in MONITORS:
+        raise ValueError(f"must be null (the task's default) or one of {list(MONITORS)}, got {value!r}")
+    return value
 
 
 class _Strict(BaseModel):
@@ -105,6 +124,17 @@ class TrainerConfig(_Strict):
     monitor: str | None = None  # e.g. val_loss, val_accuracy, val_objective; default per task (docs/engine.md)
     gradient_clip_val: float | None = Field(None, ge=0)
     checkpoint_every_n_epochs: int = Field(1, gt=0)  # how often last.ckpt is written (and at the final epoch)
+    # experiment trackers: a name of LOGGERS, {name: ..., **kwargs}, a list of them, or false; logs/metrics.csv is
+    # always written. Left out of dumps at their defaults (old runs resume unchanged)
+    logger: bool | str | dict[str, Any] | list[str | dict[str, Any]] = Field(
+        "csv", exclude_if=lambda value: value == "csv")
+    # extra Lightning callbacks: a lightning.pytorch.callbacks class name or 'pkg.module:Class', bare or
+    # {name: ..., **kwargs}
+    callbacks: list[str | dict[str, Any]] = Field(default_factory=list, exclude_if=lambda value: not value)
+    # any other lightning.Trainer argument (accumulate_grad_batches, val_check_interval, ...) is passed through;
+    # parse_config checks its name against Trainer's signature
+
+    model_config = ConfigDict(extra="allow", validate_assignment=True, allow_inf_nan=False)
 
     @field_validator("devices", "max_epochs", "patience", "num_nodes", mode="before")
     @classmethod
@@ -151,9 +181,58 @@ class TrainerConfig(_Strict):
     @field_validator("monitor")
     @classmethod
     def _monitor(cls, value: str | None) -> str | None:
-        if value is not None and value not in MONITORS:
-            raise ValueError(f"must be null (the task's default) or one of {list(MONITORS)}, got {value!r}")
+        return _monitor_name(value)
+
+    @field_validator("logger")
+    @classmethod
+    def _logger(cls, value):
+        if value is True:
+            return "csv"
+        for item in value if isinstance(value, list) else [] if value is False else [value]:
+            name = item.get("name") if isinstance(item, dict) else item
+            if not isinstance(name, str) or (name not in LOGGERS and ":" not in name):
+                raise ValueError(f"each logger must be one of {list(LOGGERS)} or 'pkg.module:Class', bare or as "
+                                 f"{{name: ..., **kwargs}}; got {item!r}")
         return value
+
+    @field_validator("callbacks")
+    @classmethod
+    def _callbacks(cls, value):
+        for item in value:
+            name = item.get("name") if isinstance(item, dict) else item
+            if not isinstance(name, str) or not name:
+                raise ValueError(f"each callback must be a class name or 'pkg.module:Class', bare or as "
+                                 f"{{name: ..., **kwargs}}; got {item!r}")
+        return value
+
+    @property
+    def passthrough(self) -> dict[str, Any]:
+        """The ``lightning.Trainer`` arguments given beyond the typed ones."""
+        return dict(self.model_extra or {})
+
+
+class LRSchedulerConfig(_Strict):
+    """A ``torch.optim.lr_scheduler`` class by name (``StepLR``, ``CosineAnnealingLR``,
+    ``ReduceLROnPlateau``, ``OneCycleLR``, ...) or ``'pkg.module:Class'``; other keys
+    are its keyword arguments. ``interval``: step it every ``epoch`` or ``step``;
+    ``monitor``: the metric ``ReduceLROnPlateau`` watches (null: the run's monitor)."""
+
+    model_config = ConfigDict(extra="allow", validate_assignment=True, allow_inf_nan=False)
+
+    name: str
+    interval: Literal["epoch", "step"] = "epoch"
+    frequency: int = Field(1, gt=0)
+    monitor: str | None = None
+
+    @field_validator("monitor")
+    @classmethod
+    def _monitor(cls, value: str | None) -> str | None:
+        return _monitor_name(value)
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        """The scheduler's own keyword arguments."""
+        return dict(self.model_extra or {})
 
 
 class ExperimentConfig(_Strict):
@@ -166,6 +245,8 @@ class ExperimentConfig(_Strict):
     model: ModelConfig = Field(default_factory=ModelConfig)
     optim: OptimConfig = Field(default_factory=OptimConfig)
     trainer: TrainerConfig = Field(default_factory=TrainerConfig)
+    # left out of dumps when null, so runs from before it existed resume unchanged
+    lr_scheduler: LRSchedulerConfig | None = Field(None, exclude_if=lambda value: value is None)
     output_dir: str = "runs"
 
     @field_validator("name")
@@ -197,9 +278,34 @@ def parse_config(raw: dict[str, Any] | ExperimentConfig | None) -> ExperimentCon
     if not isinstance(raw, dict):
         raise ConfigError(f"a config must be a mapping of keys to values, got {type(raw).__name__}")
     try:
-        return ExperimentConfig.model_validate(raw)
+        config = ExperimentConfig.model_validate(raw)
     except ValidationError as error:
         raise ConfigError(_format(error)) from None
+    _check_passthrough(config.trainer)
+    return config
+
+
+def _check_passthrough(trainer: TrainerConfig) -> None:
+    """Every extra ``trainer`` key must be a ``lightning.Trainer`` argument
+    polymodal does not set itself (Lightning is imported only when there is one)."""
+    extra = trainer.passthrough
+    if not extra:
+        return
+    import difflib
+    import inspect
+
+    from lightning.pytorch import Trainer
+
+    known = [p for p in inspect.signature(Trainer.__init__).parameters if p != "self"]
+    typed = list(TrainerConfig.model_fields)
+    for key in extra:
+        if key in MANAGED_TRAINER_ARGUMENTS:
+            raise ConfigError(f"config key 'trainer.{key}' is set by polymodal: {MANAGED_TRAINER_ARGUMENTS[key]}")
+        if key not in known:
+            close = difflib.get_close_matches(key, typed + known, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise ConfigError(f"unknown config key 'trainer.{key}' (not a polymodal trainer key nor a "
+                              f"lightning.Trainer argument{hint})")
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:

@@ -1,10 +1,16 @@
 """The training engine: config -> data, model, Lightning trainer -> results.
 
 ``fit`` is the one entry point used by the CLI, the demo and the benchmarks:
-seeded, best-checkpoint selection on validation, early stopping, CSV logs,
-atomic checkpoints, exact resume, and any Lightning accelerator/strategy
-(``trainer.accelerator=gpu trainer.devices=4 trainer.strategy=ddp``) with no
-code change.
+seeded, best-checkpoint selection on validation, early stopping, CSV logs
+(and TensorBoard, MLflow or W&B: ``trainer.logger``), extra callbacks,
+an LR scheduler, atomic checkpoints, exact resume, run provenance
+(``config.yaml``, ``environment.json``, ``command.txt``), and any Lightning
+accelerator/strategy/argument (``trainer.accelerator=gpu trainer.devices=4
+trainer.strategy=ddp trainer.accumulate_grad_batches=2``) with no code change.
+
+``fit`` reads as its steps: :func:`build_callbacks`, :func:`build_trainer`
+(which calls :func:`~polymodal.training.loggers.build_loggers`), then
+``trainer.fit`` inside :func:`~polymodal.training.console.quiet_lightning`.
 """
 
 from __future__ import annotations
@@ -13,7 +19,6 @@ import json
 import logging
 import shutil
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +26,6 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 import yaml
-from lightning.pytorch.callbacks import TQDMProgressBar
 
 from polymodal.data.catalog import load_dataset
 from polymodal.data.datamodule import MultimodalDataModule
@@ -29,14 +33,20 @@ from polymodal.errors import CheckpointError, ConfigError
 from polymodal.training.checkpoint import atomic_save, atomic_write_text, load_checkpoint_file
 from polymodal.training.checkpoint_io import AtomicCheckpointIO
 from polymodal.training.config import ExperimentConfig, parse_config
+from polymodal.training.console import StderrProgressBar, quiet_lightning
+from polymodal.training.loggers import build_callbacks as build_user_callbacks
+from polymodal.training.loggers import build_loggers, check_loggers, flat_hyperparameters
 from polymodal.training.model import ModelOutput, MultimodalModel
 from polymodal.training.module import MultimodalLightningModule, RNGStateCallback
 from polymodal.training.registry import build
 from polymodal.training.resume import check_resume_config, check_state_fits, is_ddp_worker, replace_run
+from polymodal.training.provenance import write_provenance
 from polymodal.training.run_checkpoints import ResumableEarlyStopping, RunCheckpoints, run_state
+from polymodal.training.schedulers import check_lr_scheduler
 from polymodal.training.tasks import Task, check_monitor, get_task
 
-__all__ = ["FitResult", "build_datamodule", "build_model", "fit", "evaluate", "predict", "load_trained"]
+__all__ = ["FitResult", "build_datamodule", "build_model", "build_model_from_inputs", "model_inputs_of",
+           "build_callbacks", "build_trainer", "fit", "evaluate", "predict", "load_trained"]
 
 logger = logging.getLogger("polymodal")
 
@@ -84,22 +94,39 @@ def _data_task_model(config: ExperimentConfig, dataset=None) -> tuple[Multimodal
     return datamodule, get_task(task_name, n_outputs), model
 
 
-def build_model(config: ExperimentConfig, specs: dict, n_outputs: int, task: str) -> MultimodalModel:
-    """Build encoders, fusion and head by registry name from ``config.model``."""
-    m = config.model
-    unknown = [k for k in m.encoders if k not in specs]
-    if unknown:
-        raise ConfigError(f"config key 'model.encoders.{unknown[0]}': unknown modality; the data has {list(specs)}")
-    encoders = {}
+def model_inputs_of(specs: dict) -> dict[str, dict[str, Any]]:
+    """What the model needs to know of each modality: ``{name: {"in_features",
+    "shape"}}`` (per-step features for sequences, the flattened size otherwise).
+    Saved in checkpoints, so the model can be rebuilt without the data."""
+    inputs = {}
     for name, spec in specs.items():
-        where = f"model.encoders.{name}" if name in m.encoders else "model.encoder"
         if spec.kind == "sequence" or spec.variable_length:
             in_features = spec.dim  # per-step features of (T, d)
         else:
             in_features = 1
             for size in spec.shape:
                 in_features *= size
-        encoders[name] = build("encoder", m.encoders.get(name, m.encoder), where=where, in_features=in_features)
+        inputs[name] = {"in_features": int(in_features), "shape": list(spec.shape)}
+    return inputs
+
+
+def build_model(config: ExperimentConfig, specs: dict, n_outputs: int, task: str) -> MultimodalModel:
+    """Build encoders, fusion and head by registry name from ``config.model``."""
+    return build_model_from_inputs(config, model_inputs_of(specs), n_outputs, task)
+
+
+def build_model_from_inputs(config: ExperimentConfig, inputs: dict[str, dict[str, Any]], n_outputs: int,
+                            task: str) -> MultimodalModel:
+    """:func:`build_model` from :func:`model_inputs_of`'s summary instead of the dataset's specs."""
+    m = config.model
+    unknown = [k for k in m.encoders if k not in inputs]
+    if unknown:
+        raise ConfigError(f"config key 'model.encoders.{unknown[0]}': unknown modality; the data has {list(inputs)}")
+    encoders = {}
+    for name, info in inputs.items():
+        where = f"model.encoders.{name}" if name in m.encoders else "model.encoder"
+        encoders[name] = build("encoder", m.encoders.get(name, m.encoder), where=where,
+                               in_features=info["in_features"])
     enc_out = {name: int(e.out_features) for name, e in encoders.items()}
     fusion = build("fusion", m.fusion, where="model.fusion", in_features=enc_out, n_outputs=n_outputs, task=task)
     head = None
@@ -115,7 +142,7 @@ def build_model(config: ExperimentConfig, specs: dict, n_outputs: int, task: str
                          in_features=fusion.out_features, out_features=n_outputs)
         else:
             head = build("head", m.head, where="model.head", in_features=fusion.out_features, out_features=n_outputs)
-    return MultimodalModel(encoders, fusion, head, input_shapes={n: s.shape for n, s in specs.items()})
+    return MultimodalModel(encoders, fusion, head, input_shapes={n: tuple(i["shape"]) for n, i in inputs.items()})
 
 
 @torch.no_grad()
@@ -160,12 +187,18 @@ def default_monitor(task: Task, decision_level: bool, has_val: bool) -> tuple[st
     return task.monitor, task.mode
 
 
-def _trainer(config: ExperimentConfig, run_dir: Path, task: Task, has_val: bool, decision_level: bool = False) -> pl.Trainer:
+def run_monitor(config: ExperimentConfig, task: Task, has_val: bool, decision_level: bool = False) -> tuple[str, str]:
+    """The monitored metric and its mode: ``trainer.monitor`` or :func:`default_monitor`."""
+    if config.trainer.monitor:
+        monitor = config.trainer.monitor
+        return monitor, "max" if any(k in monitor for k in ("accuracy", "f1", "r2", "pearson")) else "min"
+    return default_monitor(task, decision_level, has_val)
+
+
+def build_callbacks(config: ExperimentConfig, run_dir: Path, monitor: str, mode: str) -> list[pl.Callback]:
+    """The run's checkpoints (sealed ``best.ckpt``/``last.ckpt`` + ``metrics.csv``),
+    RNG state, early stopping, the progress bar, then ``trainer.callbacks``."""
     t = config.trainer
-    monitor, mode = default_monitor(task, decision_level, has_val)
-    if t.monitor:
-        monitor = t.monitor
-        mode = "max" if any(k in monitor for k in ("accuracy", "f1", "r2", "pearson")) else "min"
     callbacks: list[pl.Callback] = [
         RunCheckpoints(run_dir / "checkpoints", run_dir / "logs" / "metrics.csv", monitor, mode,
                        every_n_epochs=t.checkpoint_every_n_epochs),
@@ -174,8 +207,16 @@ def _trainer(config: ExperimentConfig, run_dir: Path, task: Task, has_val: bool,
     if t.patience is not None:
         callbacks.append(ResumableEarlyStopping(monitor=monitor, mode=mode, patience=t.patience))
     if t.progress:
-        callbacks.append(TQDMProgressBar(leave=False))
-    return pl.Trainer(
+        callbacks.append(StderrProgressBar(leave=False))
+    return callbacks + build_user_callbacks(t.callbacks)
+
+
+def build_trainer(config: ExperimentConfig, run_dir: Path, callbacks: list[pl.Callback], has_val: bool) -> pl.Trainer:
+    """The Lightning ``Trainer`` of a run: the typed ``trainer`` keys, the
+    loggers of ``trainer.logger``, then every other ``trainer`` key as given."""
+    t = config.trainer
+    loggers = build_loggers(t.logger, run_dir, Path(config.output_dir), config.name)
+    kwargs = dict(
         max_epochs=t.max_epochs,
         accelerator=t.accelerator,
         devices=t.devices,
@@ -186,13 +227,32 @@ def _trainer(config: ExperimentConfig, run_dir: Path, task: Task, has_val: bool,
         gradient_clip_val=t.gradient_clip_val,
         callbacks=callbacks,
         plugins=[AtomicCheckpointIO()],
-        logger=False,  # RunCheckpoints writes logs/metrics.csv from the history stored in the checkpoints
+        # RunCheckpoints writes logs/metrics.csv from the history stored in the checkpoints
+        logger=loggers or False,
         enable_progress_bar=t.progress,
         enable_model_summary=False,
         num_sanity_val_steps=0,
         limit_val_batches=1.0 if has_val else 0,
         default_root_dir=str(run_dir),
     )
+    kwargs.update(t.passthrough)
+    if not has_val:
+        kwargs["limit_val_batches"] = 0
+    try:
+        return pl.Trainer(**kwargs)
+    except (TypeError, ValueError) as error:  # MisconfigurationException is a ValueError
+        keys = ", ".join(f"{k}={v!r}" for k, v in t.passthrough.items()) or "the typed keys"
+        raise ConfigError(f"config key 'trainer' ({keys}): Lightning refused it: {error}") from None
+
+
+def _device(trainer: pl.Trainer) -> str:
+    device = trainer.strategy.root_device
+    name = str(device)
+    if device.type == "cuda":
+        name += f" ({torch.cuda.get_device_name(device)})"
+    if trainer.world_size > 1:
+        name += f" x {trainer.world_size} processes"
+    return name
 
 
 def _fit_post_hoc(model: MultimodalModel, datamodule: MultimodalDataModule) -> None:
@@ -252,12 +312,17 @@ def fit(
     resume: bool | str | Path = False,
     overwrite: bool = False,
     resume_with_changes: bool = False,
+    verbose: bool = False,
 ) -> FitResult | None:
     """Train the experiment ``config`` describes; evaluate the best checkpoint.
 
     The run folder ``<output_dir>/<name>`` holds ``config.yaml`` (the resolved
-    config), ``checkpoints/best.ckpt`` (best epoch), ``checkpoints/last.ckpt``
-    (latest completed epoch), ``logs/metrics.csv`` and ``result.json``.
+    config: ``polymodal train <run>/config.yaml`` repeats the run),
+    ``environment.json`` (Python, torch, Lightning, numpy and polymodal
+    versions, git commit and dirty flag, device), ``command.txt``,
+    ``checkpoints/best.ckpt`` (best epoch), ``checkpoints/last.ckpt`` (latest
+    completed epoch), ``logs/metrics.csv`` (plus the logs of ``trainer.logger``)
+    and ``result.json``.
 
     Parameters
     ----------
@@ -278,6 +343,9 @@ def fit(
         Allow a resume whose config differs only in
         :data:`~polymodal.training.resume.SAFE_RESUME_CHANGES` (``max_epochs``,
         ``patience``, ``num_workers``, ...).
+    verbose : bool
+        Show Lightning's banners, tips and known-harmless warnings
+        (:func:`~polymodal.training.console.quiet_lightning` hides them).
 
     Returns ``None`` on non-zero DDP ranks.
     """
@@ -304,6 +372,9 @@ def fit(
     task.check_target(torch.as_tensor(datamodule.dataset.target))
     has_val = len(datamodule.val_set) > 0
     check_monitor(task, config.trainer.monitor, has_val)
+    check_loggers(config.trainer.logger)
+    check_lr_scheduler(config.lr_scheduler.model_dump() if config.lr_scheduler else None)
+    monitor, mode = run_monitor(config, task, has_val, model.decision_level)
     if checkpoint is not None:
         check_state_fits(model, checkpoint["state_dict"], str(ckpt_path))
         state = run_state(checkpoint)
@@ -315,18 +386,24 @@ def fit(
 
     replacing = overwrite and _has_checkpoints(run_dir)
     work_dir = run_dir.parent / f".{config.name}.new" if replacing else run_dir
+    with quiet_lightning(verbose):
+        callbacks = build_callbacks(config, work_dir, monitor, mode)
+        trainer = build_trainer(config, work_dir, callbacks, has_val)
     if not worker:
         if replacing and work_dir.exists():
             shutil.rmtree(work_dir)
         _remove_temporaries(work_dir / "checkpoints")
         atomic_write_text(_config_yaml(config), work_dir / "config.yaml")
+        write_provenance(work_dir, _device(trainer))
     try:
-        module = MultimodalLightningModule(model, task, config.optim.model_dump(), config.model_dump(mode="json"))
-        trainer = _trainer(config, work_dir, task, has_val, model.decision_level)
+        module = MultimodalLightningModule(
+            model, task, config.optim.model_dump(), config.model_dump(mode="json"),
+            lr_scheduler=config.lr_scheduler.model_dump() if config.lr_scheduler else None, monitor=monitor,
+            model_inputs=model_inputs_of(datamodule.specs))
+        for tracker in trainer.loggers:
+            tracker.log_hyperparams(flat_hyperparameters(config.model_dump(mode="json")))
         start = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-            warnings.filterwarnings("ignore", message=".*is smaller than the logging interval.*")
+        with quiet_lightning(verbose):
             trainer.fit(
                 module,
                 train_dataloaders=datamodule.train_dataloader(),
@@ -336,7 +413,7 @@ def fit(
         train_seconds = time.perf_counter() - start
         if not trainer.is_global_zero:
             return None
-        state = trainer.checkpoint_callback.state_dict()
+        state = callbacks[0].state_dict()  # the RunCheckpoints
         result = _complete(config, work_dir, datamodule, task, module.model, train_seconds, state, write=not replacing)
     except BaseException:
         if replacing and not worker:

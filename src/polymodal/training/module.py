@@ -10,8 +10,11 @@ import numpy as np
 import torch
 
 from polymodal.data.batch import Batch
+from polymodal.errors import CheckpointError, ConfigError
+from polymodal.training.checkpoint import load_checkpoint_file
 from polymodal.training.model import ModelOutput, MultimodalModel
-from polymodal.training.tasks import Task
+from polymodal.training.schedulers import build_lr_scheduler
+from polymodal.training.tasks import Task, get_task
 
 __all__ = ["MultimodalLightningModule", "RNGStateCallback", "output_loss"]
 
@@ -43,24 +46,98 @@ def output_loss(task: Task, output: ModelOutput, target: torch.Tensor) -> torch.
 
 
 class MultimodalLightningModule(pl.LightningModule):
-    """Wraps model + task + optimiser; logs ``train_loss``, ``val_<metric>``
-    and ``val_objective`` (the training loss on validation data).
+    """Wraps model + task + optimiser (+ an optional LR scheduler) for any
+    Lightning ``Trainer``; logs ``train_loss``, ``val_<metric>``,
+    ``val_objective`` (the training loss on validation data) and
+    ``test_<metric>``; ``predict_step`` returns the batch's :class:`ModelOutput`.
 
-    ``config`` (a plain dict) is saved in every checkpoint as the
-    hyper-parameters, so ``polymodal evaluate`` can rebuild the model.
+    Everything needed to rebuild it is saved as hyper-parameters, so
+    ``MultimodalLightningModule.load_from_checkpoint(path)`` needs no other
+    input when the model was built from a config (by :func:`~polymodal.fit`).
+    A model composed in Python is not rebuilt: pass the same architecture,
+    ``load_from_checkpoint(path, model=MultimodalModel(...))``.
+
+    Parameters
+    ----------
+    model : MultimodalModel, optional
+        Built from ``config`` and ``model_inputs`` when omitted.
+    task : Task or str
+        A task, or its name (``"classification"``; then ``n_outputs`` is needed).
+    optim : dict
+        ``{"name": "adam" | "adamw" | "sgd" | "rmsprop", "lr", "weight_decay", "momentum"}``.
+    config : dict, optional
+        The resolved experiment config (what :func:`~polymodal.fit` trains).
+    lr_scheduler : dict, optional
+        An ``lr_scheduler`` config section, e.g. ``{"name": "StepLR", "step_size": 5}``.
+    monitor : str
+        The metric ``ReduceLROnPlateau`` watches when the scheduler names none.
+    n_outputs : int, optional
+        Model outputs (with a task name).
+    model_inputs : dict, optional
+        ``{modality: {"in_features": int, "shape": [...]}}``: what
+        :func:`~polymodal.training.engine.build_model_from_inputs` needs
+        besides the config.
+
+    Examples
+    --------
+    >>> from polymodal.encoders import MLP
+    >>> from polymodal.fusion import ConcatFusion
+    >>> model = MultimodalModel({"a": MLP(4, 8, hidden=[])}, ConcatFusion({"a": 8}), MLP(8, 3, hidden=[]))
+    >>> module = MultimodalLightningModule(model, "classification", {"name": "adam", "lr": 0.01}, n_outputs=3)
+    >>> module.hparams["task"], module.hparams["n_outputs"]
+    ('classification', 3)
     """
 
-    def __init__(self, model: MultimodalModel, task: Task, optim: dict[str, Any], config: dict[str, Any] | None = None):
+    def __init__(self, model: MultimodalModel | None = None, task: Task | str | None = None,
+                 optim: dict[str, Any] | None = None, config: dict[str, Any] | None = None, *,
+                 lr_scheduler: dict[str, Any] | None = None, monitor: str = "val_loss",
+                 n_outputs: int | None = None, model_inputs: dict[str, Any] | None = None):
         super().__init__()
+        config = dict(config or {})
+        if isinstance(task, Task):
+            n_outputs = task.n_outputs
+        elif task is None or n_outputs is None:
+            raise ConfigError("MultimodalLightningModule needs task=Task(...), or task=<name> with n_outputs")
+        else:
+            task = get_task(task, int(n_outputs))
+        if model is None:
+            model = _rebuild_model(config, model_inputs, task)
         self.model = model
         self.task = task
-        self.optim = dict(optim)
-        self.save_hyperparameters({"config": config or {}}, logger=False)
-        self._val_logits: list[torch.Tensor] = []
-        self._val_targets: list[torch.Tensor] = []
-        self._val_objective: list[tuple[float, int]] = []
+        self.optim = dict(optim or {})
+        self.lr_scheduler = dict(lr_scheduler) if lr_scheduler else None
+        self.monitor = monitor
+        self.save_hyperparameters({
+            "config": config, "task": task.name, "n_outputs": int(n_outputs), "optim": self.optim,
+            "lr_scheduler": self.lr_scheduler, "monitor": monitor, "model_inputs": model_inputs,
+        }, logger=False)
+        self._outputs: dict[str, list] = {"val": [], "test": []}
         self._train_loss_sum = torch.zeros(())
         self._train_count = 0
+
+    @classmethod
+    def load_from_checkpoint(cls, checkpoint_path, map_location=None, hparams_file=None, strict=None,
+                             weights_only=None, *, require_seal: bool = False, **kwargs):
+        """Rebuild the module (model included) from a checkpoint and load its weights.
+
+        The file is read with ``weights_only=True`` (no code runs); a polymodal
+        seal, when there is one, is verified (``require_seal=True`` refuses a
+        file without one). ``kwargs`` replace saved hyper-parameters
+        (``model=...`` for a model composed in Python)."""
+        checkpoint = load_checkpoint_file(checkpoint_path, map_location or "cpu", require_seal=require_seal)
+        hparams = dict(checkpoint.get("hyper_parameters") or {})
+        if "task" not in hparams and hparams.get("config"):  # written before the task was saved
+            hparams.update(_task_from_config(hparams["config"]))
+        hparams.update(kwargs)
+        if hparams.get("model") is None and not hparams.get("config"):
+            raise CheckpointError(
+                f"{checkpoint_path} was written for a MultimodalModel composed in Python (it holds no config to "
+                "rebuild it from); pass the same architecture: "
+                "MultimodalLightningModule.load_from_checkpoint(path, model=MultimodalModel(...))")
+        module = cls(**hparams)
+        module.on_load_checkpoint(checkpoint)
+        module.load_state_dict(checkpoint["state_dict"], strict=True if strict is None else strict)
+        return module
 
     def forward(self, batch: Batch) -> ModelOutput:
         return self.model(batch)
@@ -78,7 +155,7 @@ class MultimodalLightningModule(pl.LightningModule):
         # accumulated here and logged once per epoch: Lightning's per-step
         # self.log machinery costs more than a small model's step
         n = len(batch)
-        self._train_loss_sum = self._train_loss_sum + loss.detach() * n
+        self._train_loss_sum = self._train_loss_sum + loss.detach().float() * n
         self._train_count += n
         return loss
 
@@ -90,36 +167,77 @@ class MultimodalLightningModule(pl.LightningModule):
         if self._train_count:
             self.log("train_loss", self._train_loss_sum / self._train_count, sync_dist=self.trainer.world_size > 1)
 
-    def validation_step(self, batch: Batch, batch_idx: int) -> None:
+    def _collect(self, stage: str, batch: Batch) -> None:
         output = self.model(batch)
-        self._val_logits.append(output.logits.detach())
-        self._val_targets.append(batch.target.detach())
-        self._val_objective.append((output_loss(self.task, output, batch.target).item(), len(batch)))
+        loss = output_loss(self.task, output, batch.target).float().item()
+        self._outputs[stage].append((output.logits.detach(), batch.target.detach(), loss, len(batch)))
 
-    def on_validation_epoch_end(self) -> None:
-        if not self._val_logits:
+    def _log_epoch(self, stage: str) -> None:
+        rows = self._outputs[stage]
+        if not rows:
             return
-        logits = torch.cat(self._val_logits)
-        target = torch.cat(self._val_targets)
-        objective = sum(v * n for v, n in self._val_objective) / sum(n for _, n in self._val_objective)
-        self._val_logits.clear()
-        self._val_targets.clear()
-        self._val_objective.clear()
+        logits = torch.cat([r[0] for r in rows])
+        target = torch.cat([r[1] for r in rows])
+        objective = sum(r[2] * r[3] for r in rows) / sum(r[3] for r in rows)
+        rows.clear()
         if self.trainer.world_size > 1:
             logits = self.all_gather(logits).flatten(0, 1)
             target = self.all_gather(target).flatten(0, 1)
         values = self.task.metrics(logits.float(), target)
-        self.log_dict({f"val_{k}": float(v) for k, v in values.items()}, sync_dist=False, rank_zero_only=False)
-        # the training objective on validation data: equals val_loss for one
+        self.log_dict({f"{stage}_{k}": float(v) for k, v in values.items()}, sync_dist=False, rank_zero_only=False)
+        # the training objective on held-out data: equals <stage>_loss for one
         # prediction; for decision-level fusion the mean of the branch losses
-        self.log("val_objective", objective, sync_dist=self.trainer.world_size > 1)
+        self.log(f"{stage}_objective", objective, sync_dist=self.trainer.world_size > 1)
+
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
+        self._collect("val", batch)
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_epoch("val")
+
+    def test_step(self, batch: Batch, batch_idx: int) -> None:
+        self._collect("test", batch)
+
+    def on_test_epoch_end(self) -> None:
+        self._log_epoch("test")
+
+    def predict_step(self, batch: Batch, batch_idx: int, dataloader_idx: int = 0) -> ModelOutput:
+        return self.model(batch)
 
     def configure_optimizers(self):
         name = self.optim.get("name", "adam")
         kwargs = {"lr": self.optim.get("lr", 1e-3), "weight_decay": self.optim.get("weight_decay", 0.0)}
         if name in ("sgd", "rmsprop"):
             kwargs["momentum"] = self.optim.get("momentum", 0.0)
-        return _OPTIMIZERS[name](self.parameters(), **kwargs)
+        optimizer = _OPTIMIZERS[name](self.parameters(), **kwargs)
+        if not self.lr_scheduler:
+            return optimizer
+        return {"optimizer": optimizer, "lr_scheduler": build_lr_scheduler(optimizer, self.lr_scheduler, self.monitor)}
+
+
+def _task_from_config(config: dict[str, Any]) -> dict[str, Any]:
+    """Task name and output count for a checkpoint saved before they were stored (loads the data)."""
+    from polymodal.training.config import parse_config
+    from polymodal.training.engine import build_datamodule
+
+    datamodule = build_datamodule(parse_config(config))
+    return {"task": config.get("task") or datamodule.dataset.task, "n_outputs": datamodule.dataset.n_outputs}
+
+
+def _rebuild_model(config: dict[str, Any], model_inputs: dict[str, Any] | None, task: Task) -> MultimodalModel:
+    """The model ``config`` describes, for the inputs ``model_inputs`` (or, for
+    checkpoints written before those were stored, for the config's dataset)."""
+    if not config:
+        raise ConfigError("MultimodalLightningModule needs a model, or a config to build one from")
+    from polymodal.training.config import parse_config
+    from polymodal.training.engine import build_datamodule, build_model_from_inputs, model_inputs_of
+    from polymodal.training.registry import load_builtin_parts
+
+    load_builtin_parts()
+    parsed = parse_config(config)
+    if model_inputs is None:
+        model_inputs = model_inputs_of(build_datamodule(parsed).specs)
+    return build_model_from_inputs(parsed, model_inputs, task.n_outputs, task.name)
 
 
 class RNGStateCallback(pl.Callback):
