@@ -306,6 +306,32 @@ def _check_passthrough(trainer: TrainerConfig) -> None:
             hint = f"; did you mean '{close[0]}'?" if close else ""
             raise ConfigError(f"unknown config key 'trainer.{key}' (not a polymodal trainer key nor a "
                               f"lightning.Trainer argument{hint})")
+    _check_passthrough_values(Trainer, extra)
+
+
+# Trainer arguments Lightning takes without checking that they are >= 1 (0 fails deep in its loops)
+_AT_LEAST_ONE = ("accumulate_grad_batches", "check_val_every_n_epoch")
+
+
+def _check_passthrough_values(trainer_class: type, extra: dict[str, Any]) -> None:
+    """Each passed-through value must fit the type hint of its ``Trainer`` argument."""
+    import typing
+
+    from pydantic import TypeAdapter
+
+    try:
+        hints = typing.get_type_hints(trainer_class.__init__)
+    except Exception:  # an unresolvable hint in some Lightning version: leave the check to Lightning
+        hints = {}
+    for key, value in extra.items():
+        if key in hints:
+            try:
+                TypeAdapter(hints[key], config=ConfigDict(arbitrary_types_allowed=True)).validate_python(value)
+            except (ValidationError, TypeError) as error:
+                msg = error.errors()[0]["msg"] if isinstance(error, ValidationError) else str(error)
+                raise ConfigError(f"config key 'trainer.{key}': {msg} (got {value!r})") from None
+        if key in _AT_LEAST_ONE and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ConfigError(f"config key 'trainer.{key}': must be an integer >= 1 (got {value!r})")
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:

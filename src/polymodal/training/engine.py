@@ -35,7 +35,7 @@ from polymodal.training.checkpoint_io import AtomicCheckpointIO
 from polymodal.training.config import ExperimentConfig, parse_config
 from polymodal.training.console import StderrProgressBar, quiet_lightning
 from polymodal.training.loggers import build_callbacks as build_user_callbacks
-from polymodal.training.loggers import build_loggers, check_loggers, flat_hyperparameters
+from polymodal.training.loggers import build_loggers, check_loggers, finish_loggers, flat_hyperparameters
 from polymodal.training.model import ModelOutput, MultimodalModel
 from polymodal.training.module import MultimodalLightningModule, RNGStateCallback
 from polymodal.training.registry import build
@@ -238,9 +238,11 @@ def build_trainer(config: ExperimentConfig, run_dir: Path, callbacks: list[pl.Ca
     kwargs.update(t.passthrough)
     if not has_val:
         kwargs["limit_val_batches"] = 0
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
+
     try:
         return pl.Trainer(**kwargs)
-    except (TypeError, ValueError) as error:  # MisconfigurationException is a ValueError
+    except (TypeError, ValueError, MisconfigurationException) as error:
         keys = ", ".join(f"{k}={v!r}" for k, v in t.passthrough.items()) or "the typed keys"
         raise ConfigError(f"config key 'trainer' ({keys}): Lightning refused it: {error}") from None
 
@@ -411,6 +413,7 @@ def fit(
                 ckpt_path=str(ckpt_path) if ckpt_path else None,
             )
         train_seconds = time.perf_counter() - start
+        finish_loggers(trainer.loggers)
         if not trainer.is_global_zero:
             return None
         state = callbacks[0].state_dict()  # the RunCheckpoints

@@ -10,7 +10,10 @@ name       extra                      where it writes by default
 ========== ========================== =========================================
 tensorboard ``polymodal[tensorboard]`` ``<run>/logs/tensorboard/`` (event files)
 mlflow     ``polymodal[mlflow]``      ``<output_dir>/mlruns`` (a local file store;
-                                      ``$MLFLOW_TRACKING_URI`` when set)
+                                      ``$MLFLOW_TRACKING_URI`` when set; MLflow 3
+                                      reads file stores only with
+                                      ``MLFLOW_ALLOW_FILE_STORE=true``, which is
+                                      set for them)
 wandb      ``polymodal[wandb]``       ``<run>/logs/wandb/`` in offline mode
                                       (``wandb sync`` uploads it later)
 ========== ========================== =========================================
@@ -30,7 +33,8 @@ from typing import Any
 from polymodal._import_path import is_import_path, resolve_import_path
 from polymodal.errors import ConfigError
 
-__all__ = ["logger_specs", "check_loggers", "build_loggers", "build_callbacks", "flat_hyperparameters"]
+__all__ = ["logger_specs", "check_loggers", "build_loggers", "finish_loggers", "build_callbacks",
+           "flat_hyperparameters"]
 
 # logger name -> (module that must be importable, install extra)
 _EXTRAS = {
@@ -78,7 +82,10 @@ def build_loggers(value: Any, run_dir: Path, output_dir: Path, name: str) -> lis
         elif kind == "mlflow":
             from lightning.pytorch.loggers import MLFlowLogger as cls
 
-            uri = os.environ.get("MLFLOW_TRACKING_URI") or (output_dir / "mlruns").resolve().as_uri()
+            uri = spec.get("tracking_uri") or os.environ.get("MLFLOW_TRACKING_URI") \
+                or (output_dir / "mlruns").resolve().as_uri()
+            if uri.startswith("file:"):  # MLflow >= 3.7 refuses a file store unless it is opted into
+                os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
             kwargs = {"experiment_name": name, "run_name": name, "tracking_uri": uri}
         elif kind == "wandb":
             from lightning.pytorch.loggers import WandbLogger as cls
@@ -93,6 +100,14 @@ def build_loggers(value: Any, run_dir: Path, output_dir: Path, name: str) -> lis
         except (TypeError, ValueError) as error:
             raise ConfigError(f"config key '{where}': cannot build the logger: {error}") from None
     return loggers
+
+
+def finish_loggers(loggers: list[Any]) -> None:
+    """Close what Lightning leaves open at the end of ``fit``: a W&B run (so
+    the next ``fit`` in this process starts its own)."""
+    for tracker in loggers:
+        if type(tracker).__name__ == "WandbLogger" and getattr(tracker, "_experiment", None) is not None:
+            tracker.experiment.finish()
 
 
 def build_callbacks(items: list[Any]) -> list[Any]:
