@@ -44,7 +44,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     check_trainer_here(config.trainer)
     check_output_dir(Path(config.output_dir) / config.name, "config key 'output_dir'")
     result = fit(config, resume=args.resume or False, overwrite=args.overwrite,
-                 resume_with_changes=args.resume_with_changes)
+                 resume_with_changes=args.resume_with_changes, verbose=args.verbose)
     if result is None:  # a non-zero DDP rank
         return 0
     if result.already_finished:
@@ -175,6 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="with --resume: allow changes to trainer.max_epochs, trainer.patience, "
                        "trainer.progress, trainer.checkpoint_every_n_epochs and data.num_workers "
                        "(any other change is refused)")
+    train.add_argument("--verbose", action="store_true",
+                       help="show Lightning's own messages (devices found, tips) and known-harmless warnings")
     train.set_defaults(func=cmd_train)
 
     ev = sub.add_parser("evaluate", help="evaluate a checkpoint on its run's test split",
@@ -226,7 +228,16 @@ def main(argv: list[str] | None = None) -> int:
     read-only disk) ends in one line ``error: ...`` on stderr and status 2
     (the one handler, :func:`polymodal._cli.user_errors`)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    return _dispatch(argv)
+    from polymodal._logging import setup_cli_logging
+
+    from polymodal.training.provenance import set_command
+
+    setup_cli_logging(verbose="--verbose" in argv)
+    set_command(["polymodal", *argv])  # what command.txt records in a run folder
+    try:
+        return _dispatch(argv)
+    finally:
+        set_command(None)
 
 
 @user_errors

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 
 from lightning.pytorch.callbacks import TQDMProgressBar
 
-__all__ = ["StderrProgressBar", "quiet_lightning", "HARMLESS_WARNINGS", "setup_cli_logging"]
+__all__ = ["StderrProgressBar", "quiet_lightning", "HARMLESS_WARNINGS"]
 
 # warnings Lightning or torch raise on every run that say nothing about the user's run
 HARMLESS_WARNINGS = (
@@ -83,15 +83,3 @@ class StderrProgressBar(TQDMProgressBar):
     def print(self, *args, sep: str = " ", **kwargs) -> None:
         kwargs.setdefault("file", sys.stderr)
         super().print(*args, sep=sep, **kwargs)
-
-
-def setup_cli_logging(verbose: bool = False) -> None:
-    """Send polymodal's log records to stderr as plain lines (``INFO`` and up;
-    ``DEBUG`` too with ``verbose``); called once by the command line."""
-    log = logging.getLogger("polymodal")
-    if not any(getattr(h, "_polymodal_cli", False) for h in log.handlers):
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        handler._polymodal_cli = True  # type: ignore[attr-defined]
-        log.addHandler(handler)
-    log.setLevel(logging.DEBUG if verbose else logging.INFO)

@@ -12,9 +12,17 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-__all__ = ["environment_info", "git_state", "command_line", "write_provenance"]
+__all__ = ["environment_info", "git_state", "command_line", "set_command", "write_provenance"]
 
 _PACKAGES = ("polymodal", "torch", "lightning", "numpy")
+_COMMAND: list[str] | None = None  # set by the command line (its argv may not be sys.argv)
+
+
+def set_command(argv: list[str] | None) -> None:
+    """Record the command a run is started by (``polymodal.cli.main`` calls it);
+    ``None``: use ``sys.argv``."""
+    global _COMMAND
+    _COMMAND = None if argv is None else [str(a) for a in argv]
 
 
 def _version(package: str) -> str | None:
@@ -42,6 +50,8 @@ def git_state(folder: str | Path = ".") -> dict[str, Any] | None:
 
 def command_line() -> str:
     """The command that started this process, shell-quoted (``polymodal train cfg.yaml ...``)."""
+    if _COMMAND is not None:
+        return shlex.join(_COMMAND)
     argv = list(sys.argv)
     if argv and Path(argv[0]).name in ("polymodal", "__main__.py"):
         argv[0] = "polymodal"
