@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import shutil
-import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -20,6 +20,8 @@ import numpy as np
 import torch
 
 from polymodal._cli import user_errors
+
+logger = logging.getLogger("polymodal")
 
 __all__ = ["CaptioningReport", "captioning_report", "captioning_report_cli"]
 
@@ -150,7 +152,7 @@ def _run(out: Path, image_size: int, seed: int, max_epochs: int, patience: int, 
                     embed_dim=64, hidden=128, dropout=0.3, **kw)
         fit = fit_generator(model, (tensors["train"], tokens["train"]), (tensors["val"], tokens["val"]),
                             max_epochs=max_epochs, batch_size=32, lr=2e-3, patience=patience, seed=seed,
-                            precise_bn_batches=precise_bn_batches)
+                            precise_bn_batches=precise_bn_batches, progress=name)
         best_setting, best_c = None, -1.0
         val_cider[name] = {}
         for beam in (1, 3, 5):
@@ -167,8 +169,8 @@ def _run(out: Path, image_size: int, seed: int, max_epochs: int, patience: int, 
                         "parameters": sum(p.numel() for p in model.parameters())}
         models[name] = (model, res)
         seconds[name] = time.perf_counter() - t0
-        print(f"{name}: {fit.epochs} epochs (best {fit.best_epoch}, val loss {fit.best_val_loss:.3f}), "
-              f"val CIDEr-D {best_c:.3f} with beam {best_setting}, {seconds[name]:.0f} s", file=sys.stderr)
+        logger.info("%s: %d epochs (best %d, val loss %.3f), val CIDEr-D %.3f with beam %s, %.0f s", name, fit.epochs,
+                    fit.best_epoch, fit.best_val_loss, best_c, best_setting, seconds[name])
 
     # 3. retrieval: feature space (PCA of pixels, or the attention captioner's CNN) and k picked on val
     t0 = time.perf_counter()

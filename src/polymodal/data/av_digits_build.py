@@ -22,6 +22,7 @@ import argparse
 import gzip
 import hashlib
 import json
+import logging
 import shutil
 import subprocess
 import sys
@@ -47,6 +48,8 @@ from polymodal.data.av_digits import (
 )
 from polymodal._cli import check_output_dir, finite_float, nonnegative_int, positive_int, user_errors
 from polymodal.errors import ConfigError, DatasetError
+
+logger = logging.getLogger("polymodal")
 
 __all__ = ["AVDigitsConfig", "build_av_digits", "build_av_digits_cli", "speech_images", "load_mnist_wheel",
            "ESPEAK_ACCENTS", "ESPEAK_VARIANTS", "FLITE_VOICES", "FESTIVAL_VOICES", "OOD_LANGUAGES", "DIGIT_WORDS",
@@ -333,7 +336,7 @@ def _save_speech(folder: Path, part: str, waves: np.ndarray, labels: np.ndarray,
 
 
 def build_av_digits(out: str | Path | None = None, config: AVDigitsConfig | None = None,
-                    log=print) -> dict:
+                    log=None) -> dict:
     """Build AV-digits into ``out`` (default :func:`~polymodal.data.av_digits.av_digits_dir`); returns
     the manifest. Raises :class:`~polymodal.errors.DatasetError` naming any missing Debian package or
     wheel before doing any work.
@@ -341,8 +344,12 @@ def build_av_digits(out: str | Path | None = None, config: AVDigitsConfig | None
     Writes ``speech/<part>_{waveforms,labels,speakers,spans}.npy`` for the parts ``train``, ``valid``,
     ``test_synthetic`` (held-out voices), ``real_en`` (Tux Paint English), ``real_other`` (Tux Paint,
     other languages) and ``ood`` (espeak-ng digits in other languages); ``images/<part>_{x,y}.npy``
-    (MNIST, degraded); and the AV-MNIST layout (fixed pairs, clean log-mel images).
+    (MNIST, degraded); and the AV-MNIST layout (fixed pairs, clean log-mel images). Messages go to
+    ``log`` (default: the ``polymodal`` logger), a progress bar over the speakers to stderr.
     """
+    from tqdm.auto import tqdm
+
+    log = log or logger.info
     config = config or AVDigitsConfig()
     out = Path(out) if out is not None else av_digits_dir()
     missing = missing_sources(config.tuxpaint_dir)
@@ -372,7 +379,9 @@ def build_av_digits(out: str | Path | None = None, config: AVDigitsConfig | None
     prepared: dict[str, list] = {p: [] for p in ("train", "valid", "test", "ood")}
     with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(4) as pool:
         everyone = speakers + ood_speakers
-        for speaker, digits in zip(everyone, pool.map(lambda s: _synthesise(s, tmp), everyone)):
+        synthesised = tqdm(pool.map(lambda s: _synthesise(s, tmp), everyone), total=len(everyone),
+                           desc="synthesising", unit="speaker", file=sys.stderr, leave=False)
+        for speaker, digits in zip(everyone, synthesised):
             for d, (y, rate) in enumerate(digits):
                 prepared[speaker["split"]].append((_prepare(y, rate), d, speaker["id"]))
     log(f"synthesised {sum(len(v) for v in prepared.values())} utterances from {len(speakers)} speakers in "

@@ -14,9 +14,10 @@ import sys
 import warnings
 from collections.abc import Iterator
 
+import lightning.pytorch as pl
 from lightning.pytorch.callbacks import TQDMProgressBar
 
-__all__ = ["StderrProgressBar", "quiet_lightning", "HARMLESS_WARNINGS"]
+__all__ = ["StderrProgressBar", "EpochProgress", "quiet_lightning", "HARMLESS_WARNINGS"]
 
 # warnings Lightning or torch raise on every run that say nothing about the user's run
 HARMLESS_WARNINGS = (
@@ -83,3 +84,32 @@ class StderrProgressBar(TQDMProgressBar):
     def print(self, *args, sep: str = " ", **kwargs) -> None:
         kwargs.setdefault("file", sys.stderr)
         super().print(*args, sep=sep, **kwargs)
+
+
+class EpochProgress(pl.Callback):
+    """One tqdm bar on stderr over a fit's epochs (``desc``, with the latest
+    ``monitor`` value), for commands that train several models in a row."""
+
+    def __init__(self, desc: str, monitor: str = "val_loss") -> None:
+        self.desc = desc
+        self.monitor = monitor
+        self._bar = None
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        from tqdm.auto import tqdm
+
+        self._bar = tqdm(total=trainer.max_epochs, desc=self.desc, unit="epoch", file=sys.stderr, leave=False,
+                         disable=not trainer.is_global_zero, dynamic_ncols=True)
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        if self._bar is not None:
+            value = trainer.callback_metrics.get(self.monitor)
+            if value is not None:
+                self._bar.set_postfix({self.monitor: f"{float(value):.4f}"}, refresh=False)
+            self._bar.update(1)
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+

@@ -12,6 +12,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from polymodal.errors import ConfigError, ShapeError
+from polymodal.training.console import EpochProgress, quiet_lightning
 from polymodal.translation.attention import StepwiseDecoder
 
 __all__ = ["GeneratorFit", "SequenceGenerationModule", "fit_generator", "recompute_batchnorm"]
@@ -152,7 +153,7 @@ class GeneratorFit:
 def fit_generator(model: StepwiseDecoder, train: tuple[Any, torch.Tensor], val: tuple[Any, torch.Tensor] | None = None,
                   max_epochs: int = 30, batch_size: int = 32, lr: float = 2e-3, weight_decay: float = 0.0,
                   patience: int = 5, grad_clip: float = 5.0, seed: int = 0,
-                  precise_bn_batches: int = 0) -> GeneratorFit:
+                  precise_bn_batches: int = 0, progress: str | None = None) -> GeneratorFit:
     """Train a sequence generator by teacher forcing with Lightning; keep the best validation weights.
 
     Parameters
@@ -170,6 +171,8 @@ def fit_generator(model: StepwiseDecoder, train: tuple[Any, torch.Tensor], val: 
         If > 0, recompute BatchNorm statistics on this many training batches
         before each validation (:func:`recompute_batchnorm`), so the validation
         loss that picks the epoch is that of the weights being validated.
+    progress : str, optional
+        Show a bar over the epochs on stderr with this label (commands that train several models).
     """
     for name, part in (("train", train), ("val", val)):
         if part is None:
@@ -197,13 +200,17 @@ def fit_generator(model: StepwiseDecoder, train: tuple[Any, torch.Tensor], val: 
         bn_dl = DataLoader(list(range(len(train[1]))), batch_size=batch_size, shuffle=True,
                            generator=torch.Generator().manual_seed(seed + 1), collate_fn=train_collate)
         callbacks.insert(0, _PreciseBatchNorm(bn_dl, precise_bn_batches))
-    trainer = pl.Trainer(max_epochs=max_epochs, accelerator="auto", devices=1, logger=False,
-                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                         gradient_clip_val=grad_clip, num_sanity_val_steps=0, deterministic=False,
-                         callbacks=callbacks)
+    if progress:
+        callbacks.append(EpochProgress(progress))
+    with quiet_lightning():  # no "GPU available" / tip banners
+        trainer = pl.Trainer(max_epochs=max_epochs, accelerator="auto", devices=1, logger=False,
+                             enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                             gradient_clip_val=grad_clip, num_sanity_val_steps=0, deterministic=False,
+                             callbacks=callbacks)
     module = SequenceGenerationModule(model, lr=lr, weight_decay=weight_decay)
     start = time.perf_counter()
-    trainer.fit(module, train_dl, val_dl)
+    with quiet_lightning():
+        trainer.fit(module, train_dl, val_dl)
     seconds = time.perf_counter() - start
     if keep.state is not None:
         model.load_state_dict(keep.state)

@@ -60,7 +60,7 @@ def vqa_report(n_images: int = 4000, seed: int = 0, fusions=FUSIONS, max_epochs:
                                 fused=128, dropout=0.3)
             t0 = time.perf_counter()
             fit = fit_generator(model, parts["train"], parts["val"], max_epochs=max_epochs, batch_size=64, lr=2e-3,
-                                patience=patience, seed=seed)
+                                patience=patience, seed=seed, progress=f"vqa {fusion}")
             seconds[fusion] = time.perf_counter() - t0
             epochs[fusion] = fit.epochs
             scores[fusion] = vqa_accuracy(model, parts["test"][0], parts["test"][1], data.question_type[te],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -112,7 +113,7 @@ class ExactHMMBase(BaseEstimator):
                 self._accumulate(stats, sample, gamma, xi)
             self.log_likelihoods_.append(total)
             if self.verbose:
-                print(f"iter {it}: log-likelihood {total:.6f}")
+                print(f"iter {it}: log-likelihood {total:.6f}", file=sys.stderr)
             if it > 0 and abs(total - self.log_likelihoods_[-2]) < self.tol:
                 self.converged_ = True
                 break

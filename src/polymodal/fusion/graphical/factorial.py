@@ -4,6 +4,7 @@ state space or structured variational EM beyond it."""
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -218,7 +219,7 @@ class FactorialHMM(BaseEstimator):
                     trans[m] += e.xi[m]
             self.log_likelihoods_.append(total)
             if self.verbose:
-                print(f"iter {it}: {'log-likelihood' if self._exact() else 'bound'} {total:.6f}")
+                print(f"iter {it}: {'log-likelihood' if self._exact() else 'bound'} {total:.6f}", file=sys.stderr)
             if it > 0 and abs(total - self.log_likelihoods_[-2]) < self.tol:
                 self.converged_ = True
                 break
