@@ -139,3 +139,18 @@ def test_bad_scheduler_callback_or_trainer_argument_is_a_config_error(tmp_path, 
     with pytest.raises(ConfigError, match=message):
         fit(cfg)
     assert not (tmp_path / "run").exists()  # refused before the run folder is touched
+
+
+def test_checkpoint_from_before_the_module_saved_its_task_still_loads(tmp_path):
+    result = fit(_config(tmp_path, max_epochs=1))
+    checkpoint = load_checkpoint_file(result.best_checkpoint)
+    checkpoint["hyper_parameters"] = {"config": checkpoint["hyper_parameters"]["config"]}  # the old layout
+    old = tmp_path / "old.ckpt"
+    torch.save(checkpoint, old)
+    module = MultimodalLightningModule.load_from_checkpoint(old)  # task and inputs re-derived from the data
+    assert (module.task.name, module.task.n_outputs) == ("classification", 10)
+    batch = next(iter(result.datamodule.test_dataloader()))
+    with torch.no_grad():
+        assert torch.equal(module.eval().model(batch).logits, result.model.eval()(batch).logits)
+    with pytest.raises(CheckpointError, match="no polymodal integrity seal"):
+        MultimodalLightningModule.load_from_checkpoint(old, require_seal=True)
