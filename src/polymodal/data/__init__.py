@@ -6,6 +6,7 @@ from polymodal.data.affective import AFFECTIVE_DATASETS, AffectiveSplits, load_a
 from polymodal.data.avmnist import AVMNISTSplits, load_avmnist, read_avmnist
 from polymodal.data.av_digits import av_digits_variants, load_av_digits, mix_at_snr
 from polymodal.data.sequences_synthetic import make_interaction_sequences
+from polymodal.data.mosei_synthetic import MoseiSynthetic
 from polymodal.data.shape_fragments import ShapeFragments, make_shape_fragments
 from polymodal.data.batch import Batch
 from polymodal.data.captions import (
@@ -35,6 +36,7 @@ __all__ = [
     "load_affective",
     "load_avmnist",
     "make_interaction_sequences",
+    "MoseiSynthetic",
     "make_shape_fragments",
     "ShapeFragments",
     "read_affective_pickle",
