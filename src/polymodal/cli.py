@@ -173,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="replace an existing run (only once the new one has trained; the old one survives failures)")
     train.add_argument("--resume-with-changes", action="store_true",
                        help="with --resume: allow changes to trainer.max_epochs, trainer.patience, "
-                       "trainer.progress, trainer.checkpoint_every_n_epochs and data.num_workers "
+                       "trainer.progress, trainer.checkpoint_every_n_epochs, trainer.logger and data.num_workers "
                        "(any other change is refused)")
     train.add_argument("--verbose", action="store_true",
                        help="show Lightning's own messages (devices found, tips) and known-harmless warnings")

@@ -72,3 +72,21 @@ def test_missing_tracker_package_names_the_install_extra(tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match=r"trainer.logger': the mlflow logger needs .*pip install 'polymodal\[mlflow\]'"):
         fit(_config(tmp_path, ["tensorboard", "mlflow"]))
     assert not (tmp_path / "run").exists()
+
+
+def test_a_tracker_may_be_added_when_resuming(tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    cfg = _config(tmp_path, "csv")
+    cfg["trainer"]["max_epochs"] = 1
+    fit(cfg)
+    cfg["trainer"].update(max_epochs=2, logger="tensorboard")
+    with pytest.raises(ConfigError, match="pass --resume-with-changes"):
+        fit(cfg, resume=True)
+    result = fit(cfg, resume=True, resume_with_changes=True)
+    events = EventAccumulator(str(result.run_dir / "logs" / "tensorboard"))
+    events.Reload()
+    rows = _csv_rows(result.run_dir)
+    assert len(rows) == 2
+    assert [e.value for e in events.Scalars("val_loss")] == pytest.approx([float(rows[1]["val_loss"])], rel=1e-6)

@@ -142,12 +142,9 @@ class MultimodalLightningModule(pl.LightningModule):
     def forward(self, batch: Batch) -> ModelOutput:
         return self.model(batch)
 
-    def transfer_batch_to_device(self, batch, device, dataloader_idx: int):
-        # Batch knows how to move itself; Lightning's generic path walks (and
-        # deep-copies) the dataclass field by field, ~0.5 ms per step
-        if isinstance(batch, Batch):
-            return batch.to(device)
-        return super().transfer_batch_to_device(batch, device, dataloader_idx)
+    # no transfer_batch_to_device override: Lightning's move_data_to_device calls
+    # Batch.to itself (it has a ``to`` method), and an override here would make
+    # Lightning warn whenever a user passes a DataModule
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         output = self.model(batch)

@@ -31,8 +31,13 @@ SAFE_RESUME_CHANGES = frozenset({
     "trainer.patience",
     "trainer.progress",
     "trainer.checkpoint_every_n_epochs",
+    "trainer.logger",  # where metrics are also sent (and its sub-keys): never what is trained
     "data.num_workers",
 })
+
+
+def _safe(key: str) -> bool:
+    return key in SAFE_RESUME_CHANGES or key.startswith("trainer.logger.")
 # where the run lives, not what it computes
 _IGNORED = frozenset({"name", "output_dir"})
 
@@ -66,7 +71,7 @@ def check_resume_config(stored: dict[str, Any], config: dict[str, Any], where: s
     if not changes:
         return []
     listing = "; ".join(f"{k}: {o!r} -> {n!r}" for k, (o, n) in changes.items())
-    unsafe = [k for k in changes if k not in SAFE_RESUME_CHANGES]
+    unsafe = [k for k in changes if not _safe(k)]
     if unsafe:
         hint = (f" (only {sorted(SAFE_RESUME_CHANGES)} may change, with --resume-with-changes)")
         raise ConfigError(f"cannot resume {where} with a different config: {listing}{hint}; "
