@@ -98,7 +98,10 @@ class DCCA(nn.Module):
                       enable_progress_bar=False, enable_model_summary=False,
                       accelerator="cpu", devices=1)
         kwargs.update(trainer_kwargs or {})
-        L.Trainer(**kwargs).fit(_lightning_module(self, lr, weight_decay), loader)
+        from polymodal.training.console import quiet_lightning
+
+        with quiet_lightning():  # no "GPU available" / tip banners on every fit
+            L.Trainer(**kwargs).fit(_lightning_module(self, lr, weight_decay), loader)
         return self.fit_linear_cca(views)
 
     def fit_linear_cca(self, views: Mapping[str, np.ndarray | Tensor]) -> "DCCA":
