@@ -126,7 +126,7 @@ def test_ddp_two_cpu_processes_end_to_end(tmp_path):
     cfg = tmp_path / "ddp.yaml"
     cfg.write_text(
         "name: ddp\ndata:\n  modalities: [fou, kar]\nmodel:\n  encoder: {name: mlp, hidden: [32]}\n"
-        f"trainer:\n  max_epochs: 3\n  patience: null\n  progress: false\noutput_dir: {tmp_path}\n"
+        f"trainer:\n  max_epochs: 3\n  patience: null\n  progress: true\noutput_dir: {tmp_path}\n"
     )
     proc = subprocess.run(
         [sys.executable, "-m", "polymodal", "train", str(cfg), "trainer.devices=2", "trainer.strategy=ddp"],
@@ -138,7 +138,12 @@ def test_ddp_two_cpu_processes_end_to_end(tmp_path):
     assert ckpt["epoch"] == 2 and ckpt["global_step"] == 3 * 10  # 1200 samples / 2 ranks / batch 64 -> 10 steps
     env = json.loads((tmp_path / "ddp" / "environment.json").read_text())
     assert env["device"] == "cpu x 2 processes"
-    assert "distributed_backend" not in proc.stderr and "GPU available" not in proc.stderr  # quiet unless --verbose
+    # a quiet console: stdout holds the results alone, stderr the progress bar and no Lightning banners
+    assert [line.split(":")[0] for line in proc.stdout.splitlines()] == ["best checkpoint", "val", "test", "epochs"]
+    assert "Epoch 2" in proc.stderr
+    for banner in ("GPU available", "TPU available", "Tip:", "litlogger", "limit_val_batches", "LeafSpec",
+                   "distributed_backend", "weights_only", "Warning"):
+        assert banner not in proc.stderr, banner
 
 
 @pytest.mark.parametrize("task", ["regression", "multilabel"])
