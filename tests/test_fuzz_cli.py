@@ -148,6 +148,13 @@ def _config_key_cases() -> list[tuple[str, list[str]]]:
         "trainer.monitor": ["val_bogus", "5", "train_accuracy"],
         "trainer.gradient_clip_val": ["-1", ".nan", "abc"],
         "trainer.bogus": ["1"],
+        # lightning.Trainer arguments passed through, trackers, callbacks, schedulers (issue 17)
+        "trainer.accumulate_grad_batches": ["0", "abc"],
+        "trainer.limit_train_batches": ["1.5"],
+        "trainer.enable_checkpointing": ["false"],
+        "trainer.logger": ["neptune", "{name: tensorboard, bogus: 1}", "[csv, no_pkg.x:Logger]"],
+        "trainer.callbacks": ["[Bogus]", "[ModelCheckpoint]", "[{name: Timer, bogus: 1}]"],
+        "lr_scheduler": ["{name: Bogus}", "{name: StepLR}", "{name: StepLR, step_size: 1, interval: hour}"],
         "output_dir": ["[1]"],
         "bogus": ["1"],
     }

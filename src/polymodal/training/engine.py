@@ -35,7 +35,8 @@ from polymodal.training.checkpoint_io import AtomicCheckpointIO
 from polymodal.training.config import ExperimentConfig, parse_config
 from polymodal.training.console import StderrProgressBar, quiet_lightning
 from polymodal.training.loggers import build_callbacks as build_user_callbacks
-from polymodal.training.loggers import build_loggers, check_loggers, finish_loggers, flat_hyperparameters
+from polymodal.training.loggers import (build_loggers, check_loggers, finish_loggers, flat_hyperparameters,
+                                       start_loggers)
 from polymodal.training.model import ModelOutput, MultimodalModel
 from polymodal.training.module import MultimodalLightningModule, RNGStateCallback
 from polymodal.training.registry import build
@@ -402,8 +403,7 @@ def fit(
             model, task, config.optim.model_dump(), config.model_dump(mode="json"),
             lr_scheduler=config.lr_scheduler.model_dump() if config.lr_scheduler else None, monitor=monitor,
             model_inputs=model_inputs_of(datamodule.specs))
-        for tracker in trainer.loggers:
-            tracker.log_hyperparams(flat_hyperparameters(config.model_dump(mode="json")))
+        start_loggers(trainer.loggers, flat_hyperparameters(config.model_dump(mode="json")))
         start = time.perf_counter()
         with quiet_lightning(verbose):
             trainer.fit(

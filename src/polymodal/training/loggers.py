@@ -33,7 +33,7 @@ from typing import Any
 from polymodal._import_path import is_import_path, resolve_import_path
 from polymodal.errors import ConfigError
 
-__all__ = ["logger_specs", "check_loggers", "build_loggers", "finish_loggers", "build_callbacks",
+__all__ = ["logger_specs", "check_loggers", "build_loggers", "start_loggers", "finish_loggers", "build_callbacks",
            "flat_hyperparameters"]
 
 # logger name -> (module that must be importable, install extra)
@@ -94,12 +94,49 @@ def build_loggers(value: Any, run_dir: Path, output_dir: Path, name: str) -> lis
         else:
             cls = resolve_import_path(kind, "trainer.logger")
             kwargs = {}
+        _check_keys(cls, kind, spec, where)
         kwargs.update(spec)
         try:
             loggers.append(cls(**kwargs))
         except (TypeError, ValueError) as error:
             raise ConfigError(f"config key '{where}': cannot build the logger: {error}") from None
     return loggers
+
+
+def _check_keys(cls: type, kind: str, spec: dict[str, Any], where: str) -> None:
+    """Refuse a key the logger would pass on to a writer that fails only at
+    its first write (TensorBoard's ``SummaryWriter``, ``wandb.init``)."""
+    import inspect
+
+    params = inspect.signature(cls.__init__).parameters
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        allowed = set(params) - {"self"}
+    elif kind == "tensorboard":
+        from torch.utils.tensorboard import SummaryWriter
+
+        allowed = set(params) | set(inspect.signature(SummaryWriter.__init__).parameters)
+    elif kind == "wandb":
+        import wandb
+
+        allowed = set(params) | set(inspect.signature(wandb.init).parameters)
+    else:
+        return  # your own class takes what it takes
+    allowed -= {"self", "kwargs", "args"}
+    for key in spec:
+        if key not in allowed:
+            raise ConfigError(f"unknown config key '{where}.{key}'; allowed: {sorted(allowed)}")
+
+
+def start_loggers(loggers: list[Any], hyperparameters: dict[str, Any]) -> None:
+    """Log the run's flat hyper-parameters to each tracker (this is where a
+    tracker first connects or creates its files): a failure is a ConfigError."""
+    for tracker in loggers:
+        try:
+            tracker.log_hyperparams(hyperparameters)
+        except Exception as error:  # mlflow, wandb, tensorboard each raise their own kinds
+            first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise ConfigError(f"config key 'trainer.logger': {type(tracker).__name__} could not start: "
+                              f"{first}") from None
 
 
 def finish_loggers(loggers: list[Any]) -> None:
