@@ -32,7 +32,7 @@ import torch
 import polymodal.encoders  # noqa: F401
 import polymodal.fusion  # noqa: F401
 from polymodal.training.config import parse_config
-from polymodal.training.engine import _trainer, build_datamodule, build_model
+from polymodal.training.engine import build_callbacks, build_datamodule, build_model, build_trainer, run_monitor
 from polymodal.training.module import MultimodalLightningModule, output_loss
 from polymodal.training.tasks import get_task
 
@@ -80,8 +80,8 @@ def engine_fit(model, task, dm, cfg, tmp, full: bool):
     module = MultimodalLightningModule(model, task, cfg.optim.model_dump(), cfg.model_dump(mode="json"))
     timer = EpochTimer()
     if full:
-        trainer = _trainer(cfg, Path(tmp), task, has_val=True)
-        trainer.callbacks.append(timer)
+        monitor, mode = run_monitor(cfg, task, has_val=True)
+        trainer = build_trainer(cfg, Path(tmp), build_callbacks(cfg, Path(tmp), monitor, mode) + [timer], has_val=True)
     else:
         trainer = pl.Trainer(max_epochs=cfg.trainer.max_epochs, accelerator="cpu", devices=1, logger=False,
                              enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
