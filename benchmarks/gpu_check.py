@@ -80,7 +80,7 @@ def check_mosei(device, model, length, aligned, samples, settings) -> tuple[str,
 
 def check_soft_dtw(device, batch, n, m, d) -> tuple[str, str, str]:
     from polymodal.alignment import SoftDTW
-    from polymodal.alignment.soft_dtw_torch import _sq_dists, soft_dtw_torch_wavefront
+    from polymodal.alignment.dtw.soft_torch import _sq_dists, soft_dtw_torch_wavefront
 
     g = torch.Generator().manual_seed(0)
     x, y = torch.randn(batch, n, d, generator=g, dtype=torch.float64), torch.randn(batch, m, d, generator=g,

@@ -121,7 +121,7 @@ CASES = {
                                               lambda: ((_r(2, 3, 5), _ids(2, 2, 2, high=7)), {}), "forward"),
     "alignment.mil.AttentionMIL": (_c("alignment.mil.AttentionMIL", in_features=4, hidden=8, attention_dim=5, gated=True),
                                    lambda: ((_r(2, 3, 4),), {}), "forward"),
-    "alignment.soft_dtw_torch.SoftDTWLoss": (_c("alignment.soft_dtw_torch.SoftDTWLoss", gamma=0.5),
+    "alignment.dtw.soft_torch.SoftDTWLoss": (_c("alignment.dtw.soft_torch.SoftDTWLoss", gamma=0.5),
                                              lambda: ((_r(2, 5, 3), _r(2, 4, 3)), {}), "forward"),
     "alignment.tagm.TemporalAttentionGatedModel": (_c("alignment.tagm.TemporalAttentionGatedModel", input_dim=3,
                                                       hidden_dim=4, num_classes=2),
@@ -268,7 +268,7 @@ CASES = {
 META_READS = {
     "alignment.fragments.FragmentEmbedding": "word-mask validation (nonzero)",
     "alignment.mil.AttentionMIL": "empty-bag check (bool of a mask)",
-    "alignment.soft_dtw_torch.SoftDTWLoss": "input checks read values",
+    "alignment.dtw.soft_torch.SoftDTWLoss": "input checks read values",
     "alignment.tagm.TemporalAttentionGatedModel": "packs with lengths read back to the CPU",
     "encoders.sequence.GRUEncoder": "pad_packed_sequence",
     "encoders.sequence.RNNEncoder": "pad_packed_sequence",

@@ -306,7 +306,7 @@ def _masked_symmetric1(C, allowed):
 
 
 def test_itakura_unequal_lengths_match_tslearn_mask_and_distance():
-    from polymodal.alignment._validation import window_rows
+    from polymodal.alignment.dtw._windows import window_rows
 
     checked = {"n>m": 0, "n<m": 0, "n=m": 0, "slope<=1.1": 0}
     for n, m, slope, rng in _random_itakura_cases(300, 14):
@@ -333,7 +333,7 @@ def test_itakura_unequal_lengths_match_tslearn_mask_and_distance():
 def test_itakura_dtw_python_window_matches_dtw_python():
     from dtw.window import itakuraWindow
 
-    from polymodal.alignment._validation import window_rows
+    from polymodal.alignment.dtw._windows import window_rows
 
     rng = np.random.default_rng(15)
     compared = 0

@@ -18,7 +18,7 @@ from polymodal.alignment import (
     soft_dtw_loss,
     soft_dtw_torch_wavefront,
 )
-from polymodal.alignment._soft_dtw_kernels import exp_nonpos, log_1_3
+from polymodal.alignment.dtw._soft_kernels import exp_nonpos, log_1_3
 from polymodal.errors import ConfigError, ShapeError
 
 

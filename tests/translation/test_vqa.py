@@ -70,7 +70,7 @@ def test_learns_to_answer_from_image_and_question():
     training (free(): invalid pointer, SIGFPE or SIGSEGV) and took the xdist
     worker down. Cause: numba's OpenMP layer had loaded the system libgomp next
     to PyTorch's; the parallel kernels now use numba's workqueue layer
-    (polymodal.alignment._numba_threads, tested in test_numba_threads.py), and
+    (polymodal.alignment.dtw._numba_threads, tested in test_numba_threads.py), and
     the sequence passes. The isolation stays as a guard for other such state."""
     import subprocess
     import sys

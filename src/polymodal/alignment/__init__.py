@@ -1,7 +1,7 @@
 """polymodal.alignment: explicit alignment between sequences.
 
-* :func:`dtw` (step patterns, Sakoe-Chiba / Itakura / mask windows, metrics),
-  :func:`cdist_dtw`, :func:`lb_keogh`, :func:`dtw_knn`;
+* the DTW family (:mod:`polymodal.alignment.dtw`): :func:`dtw` (step patterns,
+  Sakoe-Chiba / Itakura / mask windows, metrics), :func:`cdist_dtw`, :func:`lb_keogh`, :func:`dtw_knn`;
 * :func:`soft_dtw`, :func:`soft_dtw_divergence`, the torch :class:`SoftDTW`
   function, :func:`soft_dtw_loss` / :class:`SoftDTWLoss`;
 * barycentres :func:`dba`, :func:`soft_dtw_barycenter`;
@@ -26,8 +26,29 @@ from polymodal.alignment.attention import (
     GeneralAttention,
     MultiHeadAttention,
 )
-from polymodal.alignment.barycenters import BarycenterResult, dba, soft_dtw_barycenter
 from polymodal.alignment.ctw import CTW, alignment_error, uniform_path
+from polymodal.alignment.dtw import (
+    STEP_PATTERNS,
+    BarycenterResult,
+    DTWResult,
+    KNNResult,
+    SoftDTW,
+    SoftDTWLoss,
+    SoftDTWResult,
+    StepPattern,
+    cdist_dtw,
+    dba,
+    dtw,
+    dtw_knn,
+    get_step_pattern,
+    lb_keogh,
+    local_cost_matrix,
+    soft_dtw,
+    soft_dtw_barycenter,
+    soft_dtw_divergence,
+    soft_dtw_loss,
+    soft_dtw_torch_wavefront,
+)
 from polymodal.alignment.fragments import (
     FragmentAlignment,
     FragmentAlignmentLoss,
@@ -43,19 +64,9 @@ from polymodal.alignment.fragments import (
 )
 from polymodal.alignment.gctw import GCTW
 from polymodal.alignment.deep_ctw import DeepCTW
-from polymodal.alignment.dtw import DTWResult, dtw, local_cost_matrix
 from polymodal.alignment.mil import AttentionMIL, MILBags, MILOutput, make_mil_bags
-from polymodal.alignment.nearest import KNNResult, cdist_dtw, dtw_knn, lb_keogh
 from polymodal.alignment.plots import plot_aligned, plot_attention, plot_cost_matrix
-from polymodal.alignment.soft_dtw import SoftDTWResult, soft_dtw, soft_dtw_divergence
-from polymodal.alignment.soft_dtw_torch import (
-    SoftDTW,
-    SoftDTWLoss,
-    soft_dtw_loss,
-    soft_dtw_torch_wavefront,
-)
 from polymodal.alignment.tagm import TAGMOutput, TemporalAttentionGatedModel
-from polymodal.alignment.step_patterns import STEP_PATTERNS, StepPattern, get_step_pattern
 
 __all__ = [
     "DTWResult",

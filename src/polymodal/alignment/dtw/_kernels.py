@@ -15,11 +15,19 @@ Two formulations:
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
-
-from polymodal.alignment import _numba_threads  # noqa: F401  (parallel kernels avoid OpenMP)
+from numba import njit
 
 INF = np.inf
+
+
+@njit(cache=True, nogil=True)
+def sakoe_chiba_band(n, m, radius):
+    """Sakoe-Chiba band ``lo <= j - i <= hi`` for lengths n and m: ``|i - j| <=
+    radius`` widened by the length difference (tslearn's ``sakoe_chiba_radius``;
+    dtaidistance's ``window = radius + 1``); ``radius < 0``: no band (every cell)."""
+    if radius < 0:
+        return -(n - 1), m - 1
+    return min(0, m - n) - radius, max(0, m - n) + radius
 
 
 @njit(cache=True, nogil=True)
@@ -281,32 +289,3 @@ def backtrack(S, origins, ptr, offs):
         buf[L, 1] = j
         L += 1
     return buf[:L][::-1].copy()
-
-
-@njit(cache=True, parallel=True)
-def cdist_wavefront(XT, YrT, radius, symmetric, diag_weight, use_sqrt):
-    """All-pairs DTW cost.  XT: (N, d, n) feature-major; YrT: (M, d, m)
-    feature-major and time-reversed; ``radius``: Sakoe-Chiba radius (-1: none).
-    ``symmetric``: X is Y, fill only the upper triangle and mirror it."""
-    N = XT.shape[0]
-    M = YrT.shape[0]
-    n = XT.shape[2]
-    m = YrT.shape[2]
-    if radius < 0:
-        lo = -(n - 1)
-        hi = m - 1
-    else:
-        lo = min(0, m - n) - radius
-        hi = max(0, m - n) + radius
-    out = np.zeros((N, M))
-    for t in prange(N * M):
-        a = t // M
-        b = t % M
-        if symmetric and b <= a:
-            continue
-        out[a, b] = wavefront_cost(XT[a], YrT[b], lo, hi, diag_weight, use_sqrt, INF)
-    if symmetric:
-        for a in range(N):
-            for b in range(a):
-                out[a, b] = out[b, a]
-    return out

@@ -5,16 +5,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from polymodal.alignment import _numba_threads  # noqa: F401  (parallel kernels avoid OpenMP)
-
-from polymodal.alignment._dtw_kernels import INF, wavefront_cost
-
-
-@njit(cache=True, nogil=True)
-def _band(n, m, radius):
-    if radius < 0:
-        return -(n - 1), m - 1
-    return min(0, m - n) - radius, max(0, m - n) + radius
+from polymodal.alignment.dtw import _numba_threads  # noqa: F401  (parallel kernels avoid OpenMP)
+from polymodal.alignment.dtw._kernels import INF, sakoe_chiba_band, wavefront_cost
 
 
 @njit(cache=True, parallel=True)
@@ -33,7 +25,7 @@ def cdist_flat(xbuf, xoff, ybuf, yoff, d, radius, symmetric, diag_weight, use_sq
         m = (yoff[b + 1] - yoff[b]) // d
         xT = xbuf[xoff[a] : xoff[a + 1]].reshape((d, n))
         yrT = ybuf[yoff[b] : yoff[b + 1]].reshape((d, m))
-        lo, hi = _band(n, m, radius)
+        lo, hi = sakoe_chiba_band(n, m, radius)
         out[a, b] = wavefront_cost(xT, yrT, lo, hi, diag_weight, use_sqrt, INF)
     if symmetric:
         for a in range(N):
@@ -89,7 +81,7 @@ def knn_search(Q, QT, X, XrT, ups, los, k, radius, use_lb):
     N = X.shape[0]
     n = Q.shape[1]
     m = X.shape[1]
-    lo_b, hi_b = _band(n, m, radius)
+    lo_b, hi_b = sakoe_chiba_band(n, m, radius)
     idx = np.full((Nq, k), -1, dtype=np.int64)
     dist = np.full((Nq, k), INF)
     n_dtw = np.zeros(Nq, dtype=np.int64)

@@ -8,8 +8,8 @@ import numpy as np
 from scipy.optimize import minimize
 
 from polymodal.alignment._validation import as_sequence, check_pair
-from polymodal.alignment.dtw import dtw
-from polymodal.alignment.soft_dtw import _check_gamma, soft_dtw
+from polymodal.alignment.dtw.pairwise import dtw
+from polymodal.alignment.dtw.soft import _check_gamma, soft_dtw
 from polymodal.errors import ConfigError, ShapeError
 
 __all__ = ["BarycenterResult", "dba", "soft_dtw_barycenter"]

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from polymodal.alignment import _nearest_kernels as NK
-from polymodal.alignment._validation import as_sequence, check_pair, parse_window
+from polymodal.alignment._validation import as_sequence, check_pair
+from polymodal.alignment.dtw import _nearest_kernels as NK
+from polymodal.alignment.dtw._windows import parse_window
 from polymodal.errors import ConfigError, ShapeError
 
 __all__ = ["cdist_dtw", "lb_keogh", "dtw_knn", "KNNResult"]

@@ -9,16 +9,10 @@ from functools import lru_cache
 import numpy as np
 from scipy.spatial.distance import cdist
 
-from polymodal.alignment import _dtw_kernels as K
-from polymodal.alignment._validation import (
-    as_sequence,
-    check_pair,
-    no_path_error,
-    parse_window,
-    sakoe_chiba_bounds,
-    window_rows,
-)
-from polymodal.alignment.step_patterns import StepPattern, get_step_pattern
+from polymodal.alignment._validation import as_sequence, check_pair
+from polymodal.alignment.dtw import _kernels as K
+from polymodal.alignment.dtw._windows import no_path_error, parse_window, window_rows
+from polymodal.alignment.dtw.step_patterns import StepPattern, get_step_pattern
 from polymodal.errors import ConfigError, ShapeError
 
 __all__ = ["DTWResult", "dtw", "local_cost_matrix"]
@@ -164,7 +158,7 @@ def dtw(
     if fast:
         if metric == "cosine":
             xs, ys = _unit_rows(xs, "x"), _unit_rows(ys, "y")
-        lo, hi = (-(n - 1), m - 1) if kind is None else sakoe_chiba_bounds(n, m, value)
+        lo, hi = K.sakoe_chiba_band(n, m, -1 if kind is None else value)
         if kind is None and xs.shape[1] >= _STRIP_MIN_FEATURES:
             with _one_blas_thread():  # small products: threads only wait on a busy machine
                 cost = K.strip_cost(np.ascontiguousarray(xs), np.ascontiguousarray(ys), 64,

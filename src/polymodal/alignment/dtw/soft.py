@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from polymodal.alignment import _soft_dtw_kernels as SK
+from polymodal.alignment.dtw import _soft_kernels as SK
 from polymodal.alignment._validation import as_sequence, check_pair
 from polymodal.errors import ConfigError
 

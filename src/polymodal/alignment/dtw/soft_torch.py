@@ -6,16 +6,11 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from polymodal.alignment import _soft_dtw_kernels as SK
+from polymodal.alignment.dtw import _soft_kernels as SK
+from polymodal.alignment.dtw.soft import _check_gamma
 from polymodal.errors import ConfigError, ShapeError
 
 __all__ = ["SoftDTW", "soft_dtw_loss", "SoftDTWLoss", "soft_dtw_torch_wavefront"]
-
-
-def _check_gamma(gamma: float) -> float:
-    if not np.isfinite(gamma) or gamma <= 0:
-        raise ConfigError(f"gamma must be a finite number > 0, got {gamma!r}")
-    return float(gamma)
 
 
 def soft_dtw_torch_wavefront(C: Tensor, gamma: float, need_grad: bool = True):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from polymodal.alignment import _numba_threads  # noqa: F401  (parallel kernels avoid OpenMP)
+from polymodal.alignment.dtw import _numba_threads  # noqa: F401  (parallel kernels avoid OpenMP)
 
 
 @njit(cache=True, nogil=True)
