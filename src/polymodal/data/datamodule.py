@@ -10,6 +10,7 @@ import numpy as np
 from polymodal.data.catalog import load_dataset
 from polymodal.data.dataset import MultimodalDataset
 from polymodal.data.loader import make_loader
+from polymodal.data.preprocessing import preprocessing_state
 from polymodal.data.splits import Split, stratified_split
 from polymodal.data.transforms import Standardizer
 from polymodal.errors import ConfigError
@@ -33,12 +34,22 @@ class MultimodalDataModule(pl.LightningDataModule):
         Seeds the split and the shuffling.
     standardize : bool
         z-score vector modalities with training-set statistics.
+    standardizer : Standardizer, optional
+        Fitted statistics to standardise with instead of fitting them on this
+        training split: a trained model's own (``module.standardizer``), for
+        new data. Implies ``standardize=True``.
     split : Split, optional
         Explicit indices instead of a seeded split.
     num_workers : int
         Loader worker processes.
     predict_split : {"test", "val", "train"}
         The split ``predict_dataloader`` serves (``trainer.predict(module, datamodule=dm)``).
+
+    The split datasets (``train_set``, ...) carry ``preprocessing`` (the
+    statistics as plain data), so a
+    :class:`~polymodal.training.module.MultimodalLightningModule` fed by these
+    loaders knows their data is standardised already and checks it was
+    standardised with its own statistics.
 
     Examples
     --------
@@ -63,6 +74,7 @@ class MultimodalDataModule(pl.LightningDataModule):
         split: Split | None = None,
         num_workers: int = 0,
         predict_split: str = "test",
+        standardizer: Standardizer | None = None,
     ) -> None:
         super().__init__()
         if predict_split not in ("train", "val", "test"):
@@ -80,11 +92,24 @@ class MultimodalDataModule(pl.LightningDataModule):
             split = stratified_split(target, val_size=val_size, test_size=test_size, seed=seed, stratify=stratify)
         self.split = split
         train = self.dataset.subset(split.train)
-        self.standardizer = Standardizer().fit(train) if standardize else None
-        prep = self.standardizer.transform if standardize else (lambda d: d)
-        self.train_set = prep(train)
-        self.val_set = prep(self.dataset.subset(split.val))
-        self.test_set = prep(self.dataset.subset(split.test))
+        if standardizer is not None:
+            self.standardizer = standardizer
+        else:
+            self.standardizer = Standardizer().fit(train) if standardize else None
+        if self.standardizer is not None:
+            missing = [m for m in self.standardizer.mean if m not in self.dataset.modalities]
+            if missing and standardizer is not None:
+                raise ConfigError(f"modality {missing[0]!r}: the given standardizer has statistics for it, "
+                                  f"but the data has only {list(self.dataset.modalities)}")
+        self.preprocessing = preprocessing_state(self.standardizer)
+        prep = self.standardizer.transform if self.standardizer is not None else (lambda d: d)
+        self.train_set = self._mark(prep(train))
+        self.val_set = self._mark(prep(self.dataset.subset(split.val)))
+        self.test_set = self._mark(prep(self.dataset.subset(split.test)))
+
+    def _mark(self, dataset: MultimodalDataset) -> MultimodalDataset:
+        dataset.preprocessing = self.preprocessing
+        return dataset
 
     @property
     def specs(self):

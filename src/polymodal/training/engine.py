@@ -29,6 +29,7 @@ import yaml
 
 from polymodal.data.catalog import load_dataset
 from polymodal.data.datamodule import MultimodalDataModule
+from polymodal.data.preprocessing import standardizer_from_state
 from polymodal.errors import CheckpointError, ConfigError
 from polymodal.training.checkpoint import atomic_save, atomic_write_text, load_checkpoint_file
 from polymodal.training.checkpoint_io import AtomicCheckpointIO
@@ -70,8 +71,9 @@ class FitResult:
     already_finished: bool = False  # a resume found the run finished and did not retrain
 
 
-def build_datamodule(config: ExperimentConfig, dataset=None) -> MultimodalDataModule:
-    """The data module a config describes (``dataset`` replaces ``data.name``)."""
+def build_datamodule(config: ExperimentConfig, dataset=None, standardizer=None) -> MultimodalDataModule:
+    """The data module a config describes (``dataset`` replaces ``data.name``;
+    ``standardizer``, a trained model's statistics, replaces fitting them)."""
     d = config.data
     return MultimodalDataModule(
         dataset if dataset is not None else load_dataset(d.name, **d.options),
@@ -83,12 +85,14 @@ def build_datamodule(config: ExperimentConfig, dataset=None) -> MultimodalDataMo
         seed=config.seed,
         standardize=d.standardize,
         num_workers=d.num_workers,
+        standardizer=standardizer,
     )
 
 
-def _data_task_model(config: ExperimentConfig, dataset=None) -> tuple[MultimodalDataModule, Task, MultimodalModel]:
+def _data_task_model(config: ExperimentConfig, dataset=None,
+                     standardizer=None) -> tuple[MultimodalDataModule, Task, MultimodalModel]:
     """The data module, task and freshly built model a config describes."""
-    datamodule = build_datamodule(config, dataset)
+    datamodule = build_datamodule(config, dataset, standardizer)
     task_name = config.task or datamodule.dataset.task
     n_outputs = datamodule.dataset.n_outputs
     model = build_model(config, datamodule.specs, n_outputs, task_name)
@@ -402,7 +406,7 @@ def fit(
         module = MultimodalLightningModule(
             model, task, config.optim.model_dump(), config.model_dump(mode="json"),
             lr_scheduler=config.lr_scheduler.model_dump() if config.lr_scheduler else None, monitor=monitor,
-            model_inputs=model_inputs_of(datamodule.specs))
+            model_inputs=model_inputs_of(datamodule.specs), standardizer=datamodule.standardizer)
         start_loggers(trainer.loggers, flat_hyperparameters(config.model_dump(mode="json")))
         start = time.perf_counter()
         with quiet_lightning(verbose):
@@ -488,8 +492,10 @@ def load_trained(checkpoint_path: str | Path, dataset=None, *, require_seal: boo
     """Rebuild a trained model from a checkpoint written by :func:`fit`.
 
     Returns ``(model, task, config, datamodule)``; the data module repeats the
-    run's seeded split, so ``evaluate(model, task, dm.test_dataloader())``
-    reproduces its test metrics. The checkpoint is verified first
+    run's seeded split and standardises with the statistics stored in the
+    checkpoint (the training data's, also for a ``dataset`` of your own), so
+    ``evaluate(model, task, dm.test_dataloader())`` reproduces its test
+    metrics. The checkpoint is verified first
     (:func:`~polymodal.training.checkpoint.load_checkpoint_file`;
     ``require_seal=False`` accepts one written before checkpoints were sealed).
     """
@@ -498,7 +504,12 @@ def load_trained(checkpoint_path: str | Path, dataset=None, *, require_seal: boo
     if not raw:
         raise CheckpointError(f"{checkpoint_path} holds no polymodal config (was it written by polymodal.fit?)")
     config = parse_config(raw)
-    datamodule, task, model = _data_task_model(config, dataset)
+    stored = checkpoint.get("polymodal_preprocessing")
+    standardizer = standardizer_from_state(stored) if stored is not None else None
+    if stored is not None and standardizer is None and config.data.standardize:
+        raise CheckpointError(f"{checkpoint_path} stores no standardisation statistics, but its config has "
+                              "data.standardize=true")
+    datamodule, task, model = _data_task_model(config, dataset, standardizer)
     state = {k.removeprefix("model."): v for k, v in checkpoint["state_dict"].items()}
     check_state_fits(model, checkpoint["state_dict"], str(checkpoint_path))
     model.load_state_dict(state)

@@ -10,6 +10,9 @@ import numpy as np
 import torch
 
 from polymodal.data.batch import Batch
+from polymodal.data.preprocessing import (check_same_preprocessing, preprocessing_state, standardize_batch,
+                                          standardizer_from_state)
+from polymodal.data.transforms import Standardizer
 from polymodal.errors import CheckpointError, ConfigError
 from polymodal.training.checkpoint import load_checkpoint_file
 from polymodal.training.model import ModelOutput, MultimodalModel
@@ -17,6 +20,9 @@ from polymodal.training.schedulers import build_lr_scheduler
 from polymodal.training.tasks import Task, get_task
 
 __all__ = ["MultimodalLightningModule", "RNGStateCallback", "output_loss"]
+
+_PREPROCESSING_KEY = "polymodal_preprocessing"  # the checkpoint entry holding the fitted preprocessing
+_INPUT_MODES = ("auto", "raw", "preprocessed")
 
 _OPTIMIZERS = {
     "adam": torch.optim.Adam,
@@ -57,6 +63,22 @@ class MultimodalLightningModule(pl.LightningModule):
     A model composed in Python is not rebuilt: pass the same architecture,
     ``load_from_checkpoint(path, model=MultimodalModel(...))``.
 
+    **Inputs are raw data.** The fitted preprocessing of the training data
+    (the :class:`~polymodal.data.transforms.Standardizer` statistics per
+    modality) is stored in every checkpoint and restored by
+    ``load_from_checkpoint`` (``module.standardizer``); every step applies it
+    to raw batches, so ``Trainer.predict``/``test`` on raw data give the
+    engine's own predictions. Loaders over a
+    :class:`~polymodal.data.datamodule.MultimodalDataModule`'s splits are
+    recognised as standardised already (their datasets carry
+    ``preprocessing``) and passed through - or refused with a
+    :class:`ConfigError` naming the modality when they were standardised
+    with other statistics. Other loaders are taken as raw; set
+    ``module.input_preprocessing = "preprocessed"`` for a loader of your own
+    over data you standardised with ``module.standardizer`` (``"raw"`` forces
+    standardisation, ``"auto"`` is the default). A checkpoint written before
+    the preprocessing was stored holds none, and nothing is applied.
+
     Parameters
     ----------
     model : MultimodalModel, optional
@@ -77,6 +99,9 @@ class MultimodalLightningModule(pl.LightningModule):
         ``{modality: {"in_features": int, "shape": [...]}}``: what
         :func:`~polymodal.training.engine.build_model_from_inputs` needs
         besides the config.
+    standardizer : Standardizer, optional
+        The training data's fitted statistics (``datamodule.standardizer``);
+        taken from the training loader's data when omitted.
 
     Examples
     --------
@@ -91,7 +116,8 @@ class MultimodalLightningModule(pl.LightningModule):
     def __init__(self, model: MultimodalModel | None = None, task: Task | str | None = None,
                  optim: dict[str, Any] | None = None, config: dict[str, Any] | None = None, *,
                  lr_scheduler: dict[str, Any] | None = None, monitor: str = "val_loss",
-                 n_outputs: int | None = None, model_inputs: dict[str, Any] | None = None):
+                 n_outputs: int | None = None, model_inputs: dict[str, Any] | None = None,
+                 standardizer: Standardizer | None = None):
         super().__init__()
         config = dict(config or {})
         if isinstance(task, Task):
@@ -111,6 +137,10 @@ class MultimodalLightningModule(pl.LightningModule):
             "config": config, "task": task.name, "n_outputs": int(n_outputs), "optim": self.optim,
             "lr_scheduler": self.lr_scheduler, "monitor": monitor, "model_inputs": model_inputs,
         }, logger=False)
+        # None: unknown (no data seen, or an old checkpoint); else preprocessing_state(...)
+        self.preprocessing: dict[str, Any] | None = None if standardizer is None else preprocessing_state(standardizer)
+        self.input_preprocessing = "auto"
+        self._input_mode: dict[str, str] = {}
         self._outputs: dict[str, list] = {"val": [], "test": []}
         self._train_loss_sum = torch.zeros(())
         self._train_count = 0
@@ -139,6 +169,73 @@ class MultimodalLightningModule(pl.LightningModule):
         module.load_state_dict(checkpoint["state_dict"], strict=True if strict is None else strict)
         return module
 
+    @property
+    def standardizer(self) -> Standardizer | None:
+        """The training data's standardisation statistics (``None``: none, or not known)."""
+        return standardizer_from_state(self.preprocessing)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if self.preprocessing is not None:
+            checkpoint[_PREPROCESSING_KEY] = self.preprocessing
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if checkpoint.get(_PREPROCESSING_KEY) is not None:
+            self.preprocessing = checkpoint[_PREPROCESSING_KEY]
+
+    def _stage_loaders(self, stage: str) -> list[Any]:
+        trainer = self._trainer
+        if trainer is None:
+            return []
+        loaders = {"train": lambda: trainer.train_dataloader, "val": lambda: trainer.val_dataloaders,
+                   "test": lambda: trainer.test_dataloaders, "predict": lambda: trainer.predict_dataloaders}[stage]()
+        if loaders is None:
+            return []
+        if isinstance(loaders, dict):
+            return list(loaders.values())
+        return list(loaders) if isinstance(loaders, (list, tuple)) else [loaders]
+
+    def _detect_input_mode(self, stage: str) -> str:
+        """``"raw"`` (apply the stored preprocessing) or ``"preprocessed"`` for this stage's loaders."""
+        if self.input_preprocessing not in _INPUT_MODES:
+            raise ConfigError(f"input_preprocessing must be one of {_INPUT_MODES}, got {self.input_preprocessing!r}")
+        if self.input_preprocessing != "auto":
+            return self.input_preprocessing
+        marks = [getattr(getattr(loader, "dataset", None), "preprocessing", None)
+                 for loader in self._stage_loaders(stage)]
+        if self.preprocessing is None and stage == "train" and marks and marks[0] is not None:
+            self.preprocessing = marks[0]  # a user's Trainer on a DataModule: remember what the data went through
+        standardised = [bool(mark and mark.get("standardize")) for mark in marks]
+        if not any(standardised):
+            return "raw"
+        if not all(standardised):
+            raise ConfigError(f"the {stage} loaders mix standardised MultimodalDataModule splits with other data; "
+                              "set module.input_preprocessing to 'raw' or 'preprocessed'")
+        if self.preprocessing is not None:
+            for mark in marks:
+                check_same_preprocessing(self.preprocessing, mark, f"the {stage} data")
+        return "preprocessed"
+
+    def _prepare(self, batch: Batch, stage: str) -> Batch:
+        """``batch`` standardised with the stored statistics when its loader serves raw data."""
+        mode = self._input_mode.get(stage)
+        if mode is None:
+            mode = self._input_mode[stage] = self._detect_input_mode(stage)
+        if mode == "raw" and self.preprocessing is not None:
+            return standardize_batch(batch, self.preprocessing)
+        return batch
+
+    def on_train_start(self) -> None:
+        self._input_mode.pop("train", None)
+
+    def on_validation_start(self) -> None:
+        self._input_mode.pop("val", None)
+
+    def on_test_start(self) -> None:
+        self._input_mode.pop("test", None)
+
+    def on_predict_start(self) -> None:
+        self._input_mode.pop("predict", None)
+
     def forward(self, batch: Batch) -> ModelOutput:
         return self.model(batch)
 
@@ -147,6 +244,7 @@ class MultimodalLightningModule(pl.LightningModule):
     # Lightning warn whenever a user passes a DataModule
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+        batch = self._prepare(batch, "train")
         output = self.model(batch)
         loss = output_loss(self.task, output, batch.target)
         # accumulated here and logged once per epoch: Lightning's per-step
@@ -165,6 +263,7 @@ class MultimodalLightningModule(pl.LightningModule):
             self.log("train_loss", self._train_loss_sum / self._train_count, sync_dist=self.trainer.world_size > 1)
 
     def _collect(self, stage: str, batch: Batch) -> None:
+        batch = self._prepare(batch, stage)
         output = self.model(batch)
         loss = output_loss(self.task, output, batch.target).float().item()
         self._outputs[stage].append((output.logits.detach(), batch.target.detach(), loss, len(batch)))
@@ -199,7 +298,7 @@ class MultimodalLightningModule(pl.LightningModule):
         self._log_epoch("test")
 
     def predict_step(self, batch: Batch, batch_idx: int, dataloader_idx: int = 0) -> ModelOutput:
-        return self.model(batch)
+        return self.model(self._prepare(batch, "predict"))
 
     def configure_optimizers(self):
         name = self.optim.get("name", "adam")
