@@ -86,8 +86,8 @@ from polymodal.translation import (  # noqa: E402
     RetrievalCaptioner,
     ShowAttendTell,
     fit_generator,
-    plot_attention,
 )
+from polymodal.alignment import plot_attention  # noqa: E402
 
 NUMBERS = ("no", "one", "two", "three", "four")
 
@@ -185,8 +185,8 @@ def main() -> None:
     i = right[0] if right else int(show[0])  # a two-object image the captioner gets right, if there is one
     ids = vocab.encode(captions["Show-Attend-Tell"][i].split(), add_bos=False, add_eos=False)
     maps = model.attention_maps(images[[i]], [ids])[0].numpy()
-    fig = plot_attention(data.images[i], vocab.decode(ids) + ["<eos>"], maps, path=args.out / "attention.png",
-                         columns=6, title=f"Show-Attend-Tell attention: {captions['Show-Attend-Tell'][i]}")
+    fig = plot_attention(maps, image=data.images[i], query_labels=vocab.decode(ids) + ["<eos>"],
+                         path=args.out / "attention.png", columns=6, title=f"Show-Attend-Tell attention: {captions['Show-Attend-Tell'][i]}")
     plt.close(fig)
 
     results = {"fast": args.fast, "n_images": {s: int(len(v)) for s, v in idx.items()}, "vocabulary": len(vocab),

@@ -241,9 +241,6 @@ CASES = {
                          lambda: ((_r(5, 4), _r(5, 3), torch.ones(5, dtype=torch.bool, device=META),
                                    torch.ones(5, dtype=torch.bool, device=META)), {}), "forward"),
     # translation
-    "translation.attention.AdditiveAttention": (_c("translation.attention.AdditiveAttention", key_features=4,
-                                                   query_features=3, hidden=5),
-                                                lambda: ((_r(2, 3), _r(2, 6, 4)), {}), "forward"),
     "translation.captioning.GridImageEncoder": (_c("translation.captioning.GridImageEncoder", image_size=16, widths=(2, 4),
                                                    grid=2), lambda: ((_r(2, 3, 16, 16),), {}), "forward"),
     "translation.captioning.ShowAndTell": (_c("translation.captioning.ShowAndTell", vocab_size=7, image_size=16,

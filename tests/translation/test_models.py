@@ -5,26 +5,31 @@ import pytest
 import torch
 
 from polymodal.errors import ConfigError, ShapeError
-from polymodal.translation import (AdditiveAttention, GridImageEncoder, Seq2SeqAttention, ShowAndTell,
-                                   ShowAttendTell, fit_generator, plot_attention, upsample_attention)
+from polymodal.alignment import AdditiveAttention, plot_attention, upsample_attention
+from polymodal.translation import GridImageEncoder, Seq2SeqAttention, ShowAndTell, ShowAttendTell, fit_generator
 
 
 def test_additive_attention_formula_and_mask():
     torch.manual_seed(0)
-    att = AdditiveAttention(4, 3, 5).double()
+    att = AdditiveAttention(3, 4, 5).double()
     q, k = torch.randn(2, 3, dtype=torch.float64), torch.randn(2, 6, 4, dtype=torch.float64)
     mask = torch.tensor([[True] * 6, [True] * 4 + [False] * 2])
-    c, a = att(q, k, mask)
+
+    def run(q_, k_):  # one decoding step: a single query per sequence, mask True = keep
+        out = att(q_[:, None], k_, key_padding_mask=~mask)
+        return out.context[:, 0], out.weights[:, 0]
+
+    c, a = run(q, k)
     for b in range(2):
         n = int(mask[b].sum())
-        e = torch.stack([att.v.weight[0] @ torch.tanh(att.key.weight @ k[b, i] + att.query.weight @ q[b]
-                                                       + att.query.bias) for i in range(n)])
+        e = torch.stack([att.v.weight[0] @ torch.tanh(att.W_k.weight @ k[b, i] + att.W_q.weight @ q[b]
+                                                       + att.W_q.bias) for i in range(n)])
         ref = torch.softmax(e, 0)
         assert torch.allclose(a[b, :n], ref, atol=1e-12) and torch.all(a[b, n:] == 0)
         assert torch.allclose(c[b], ref @ k[b, :n], atol=1e-12)
-    assert torch.autograd.gradcheck(lambda q_, k_: att(q_, k_, mask)[0], (q.requires_grad_(), k.requires_grad_()))
+    assert torch.autograd.gradcheck(lambda q_, k_: run(q_, k_)[0], (q.requires_grad_(), k.requires_grad_()))
     with pytest.raises(ShapeError, match="keys"):
-        att(q, torch.randn(2, 6, 5, dtype=torch.float64))
+        run(q, torch.randn(2, 6, 5, dtype=torch.float64))
 
 
 def _models():
@@ -172,7 +177,7 @@ def test_attention_captioner_learns_toy_and_attends_to_the_object(tmp_path):
     # attention while producing the position word, on the object's quadrant (uniform would give 0.25)
     mass = [float(maps[i][1][2 * (q // 2):2 * (q // 2) + 2, 2 * (q % 2):2 * (q % 2) + 2].sum()) for i, q in enumerate(qte)]
     assert np.mean(mass) > 0.35
-    fig = plot_attention(xte[0].permute(1, 2, 0).numpy(), ["w1", "w2", "<eos>"], maps[0].numpy(),
+    fig = plot_attention(maps[0].numpy(), image=xte[0].permute(1, 2, 0).numpy(), query_labels=["w1", "w2", "<eos>"],
                          path=tmp_path / "att.png")
     assert (tmp_path / "att.png").stat().st_size > 0
     drawn = fig.axes[1].images[1].get_array()
@@ -197,7 +202,7 @@ def test_upsample_attention_and_errors():
     up = upsample_attention(a, (5, 4))
     assert up.sum() == pytest.approx(1.0) and up[0, 0] == pytest.approx(0.1 / 6) and up[4, 3] == pytest.approx(0.4 / 4)
     with pytest.raises(ShapeError, match="T=2"):
-        plot_attention(np.zeros((4, 4, 3)), ["a", "b"], np.ones((3, 2, 2)))
+        plot_attention(np.ones((3, 2, 2)), image=np.zeros((4, 4, 3)), query_labels=["a", "b"])
     with pytest.raises(ShapeError, match="images must be"):
         ShowAndTell(9, encoder=GridImageEncoder(16, widths=(4,), grid=2))(torch.zeros(2, 3, 8, 8),
                                                                          torch.ones(2, 2, dtype=torch.long))

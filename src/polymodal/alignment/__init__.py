@@ -16,7 +16,8 @@
   :func:`fragment_alignment_loss`, :func:`global_ranking_loss`,
   :func:`image_sentence_scores`, :class:`FragmentAlignmentLoss`,
   :func:`align_fragments` (data: :func:`polymodal.data.make_shape_fragments`);
-* pictures: :func:`plot_cost_matrix`, :func:`plot_aligned`, :func:`plot_attention`.
+* pictures: :func:`plot_cost_matrix`, :func:`plot_aligned`, :func:`plot_attention`
+  (heatmap, or attention grids over an image), :func:`upsample_attention`.
 """
 
 from polymodal.alignment.attention import (
@@ -65,7 +66,7 @@ from polymodal.alignment.fragments import (
 from polymodal.alignment.gctw import GCTW
 from polymodal.alignment.deep_ctw import DeepCTW
 from polymodal.alignment.mil import AttentionMIL, MILBags, MILOutput, make_mil_bags
-from polymodal.alignment.plots import plot_aligned, plot_attention, plot_cost_matrix
+from polymodal.alignment.plots import plot_aligned, plot_attention, plot_cost_matrix, upsample_attention
 from polymodal.alignment.tagm import TAGMOutput, TemporalAttentionGatedModel
 
 __all__ = [
@@ -101,6 +102,7 @@ __all__ = [
     "plot_cost_matrix",
     "plot_aligned",
     "plot_attention",
+    "upsample_attention",
     "STEP_PATTERNS",
     "StepPattern",
     "get_step_pattern",

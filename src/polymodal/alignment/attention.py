@@ -113,9 +113,25 @@ class GeneralAttention(nn.Module):
 
 
 class AdditiveAttention(nn.Module):
-    """Additive attention (Bahdanau, Cho & Bengio, ICLR 2015):
-    :math:`a_{ij} = \\mathrm{softmax}_j\\, v^\\top \\tanh(W_q q_i + W_k k_j + b)`.
+    """Additive attention (Bahdanau, Cho & Bengio, "Neural machine translation by
+    jointly learning to align and translate", ICLR 2015; the soft attention of
+    Xu et al., ICML 2015, Eq. 4-5):
+    :math:`a_{ij} = \\mathrm{softmax}_j\\, v^\\top \\tanh(W_q q_i + W_k k_j + b)`,
+    context :math:`c_i = \\sum_j a_{ij} v_j` (values default to the keys).
 
+    A step-wise decoder attends with one query per step (``query`` (B, 1, dq))
+    over the same keys: :meth:`project_keys` computes :math:`W_k k_j` once and
+    ``forward(..., projected_keys=...)`` reuses it.
+
+    Parameters
+    ----------
+    query_dim, key_dim : int
+        Feature sizes dq of the queries and dk of the keys.
+    hidden_dim : int
+        Size of the hidden layer of the score MLP.
+
+    Examples
+    --------
     >>> att = AdditiveAttention(4, 6, hidden_dim=8)
     >>> round(att(torch.randn(2, 3, 4), torch.randn(2, 5, 6)).weights.detach().sum(-1).mean().item(), 6)
     1.0
@@ -123,14 +139,26 @@ class AdditiveAttention(nn.Module):
 
     def __init__(self, query_dim: int, key_dim: int, hidden_dim: int = 64):
         super().__init__()
-        self.W_q = nn.Linear(query_dim, hidden_dim, bias=True)
+        self.query_dim, self.key_dim = query_dim, key_dim
         self.W_k = nn.Linear(key_dim, hidden_dim, bias=False)
+        self.W_q = nn.Linear(query_dim, hidden_dim, bias=True)
         self.v = nn.Linear(hidden_dim, 1, bias=False)
 
+    def project_keys(self, key: Tensor) -> Tensor:
+        """:math:`W_k k_j` (B, Lk, hidden_dim), computed once per input and reused at every decoding step."""
+        return self.W_k(key)
+
     def forward(self, query: Tensor, key: Tensor, value: Tensor | None = None,
-                key_padding_mask: Tensor | None = None) -> AttentionOutput:
+                key_padding_mask: Tensor | None = None,
+                projected_keys: Tensor | None = None) -> AttentionOutput:
         value = _check(query, key, value, key_padding_mask)
-        h = torch.tanh(self.W_q(query)[:, :, None, :] + self.W_k(key)[:, None, :, :])
+        if key.shape[-1] != self.key_dim or query.shape[-1] != self.query_dim:
+            raise ShapeError(
+                f"keys must be (B, Lk, {self.key_dim}) and queries (B, Lq, {self.query_dim}), "
+                f"got key {tuple(key.shape)} and query {tuple(query.shape)}"
+            )
+        pk = self.project_keys(key) if projected_keys is None else projected_keys
+        h = torch.tanh(self.W_q(query)[:, :, None, :] + pk[:, None, :, :])
         return _attend(self.v(h).squeeze(-1), value, key_padding_mask)
 
 

@@ -109,8 +109,8 @@ def _run(out: Path, image_size: int, seed: int, max_epochs: int, patience: int, 
          meteor: bool | None, root: str | None, threads: int, precise_bn_batches: int = 0) -> CaptioningReport:
     from polymodal.data.captions import TUXPAINT_STAMPS, load_tuxpaint_stamps
     from polymodal.data.vocab import Vocabulary
-    from polymodal.translation import (GridImageEncoder, RetrievalCaptioner, ShowAndTell, ShowAttendTell,
-                                       fit_generator, plot_attention)
+    from polymodal.alignment import plot_attention
+    from polymodal.translation import GridImageEncoder, RetrievalCaptioner, ShowAndTell, ShowAttendTell, fit_generator
 
     t_all = time.perf_counter()
     metrics = ["bleu", "rouge_l", "cider_d"]
@@ -210,8 +210,8 @@ def _run(out: Path, image_size: int, seed: int, max_epochs: int, patience: int, 
         key = parts["test"].ids[i]
         words = vocab.decode(seqs[j], strip_special=False) + ["<eos>"]
         png = out / f"attention_{j}.png"
-        fig = plot_attention(parts["test"].images[i], words, maps[j].numpy(), path=png, columns=6,
-                             title=f"{key}: {parts['test'].captions[i][0]}")
+        fig = plot_attention(maps[j].numpy(), image=parts["test"].images[i], query_labels=words, path=png,
+                             columns=6, title=f"{key}: {parts['test'].captions[i][0]}")
         import matplotlib.pyplot as plt
 
         plt.close(fig)

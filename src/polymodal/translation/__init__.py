@@ -1,10 +1,9 @@
 """polymodal.translation: decoding (greedy, beam search), encoder-decoder and attention captioning,
 seq2seq with attention, example-based (retrieval) translation and a VQA baseline."""
 
-from polymodal.translation.attention import AdditiveAttention, StepwiseDecoder, token_loss
+from polymodal.translation.attention import StepwiseDecoder, token_loss
 from polymodal.translation.captioning import CaptionOutput, GridImageEncoder, ShowAndTell, ShowAttendTell
 from polymodal.translation.decoding import DecodeResult, Hypothesis, beam_search, greedy_decode, map_state
-from polymodal.translation.figures import plot_attention, upsample_attention
 from polymodal.translation.retrieval import (CONSENSUS_METRICS, RetrievalCaptioner, RetrievalResult, consensus_scores,
                                              document_frequency)
 from polymodal.translation.seq2seq import Seq2SeqAttention
@@ -13,10 +12,10 @@ from polymodal.translation.vqa import FUSIONS, VQABaseline, VQAScores, vqa_accur
 from polymodal.translation.vqa_report import VQAReport, vqa_report, vqa_report_cli
 
 __all__ = [
-    "AdditiveAttention", "CONSENSUS_METRICS", "CaptionOutput", "RetrievalCaptioner", "RetrievalResult",
+    "CONSENSUS_METRICS", "CaptionOutput", "RetrievalCaptioner", "RetrievalResult",
     "consensus_scores", "document_frequency", "DecodeResult", "GeneratorFit", "GridImageEncoder", "Hypothesis",
     "Seq2SeqAttention", "SequenceGenerationModule", "ShowAndTell", "ShowAttendTell", "StepwiseDecoder",
-    "beam_search", "fit_generator", "recompute_batchnorm", "greedy_decode", "map_state", "plot_attention", "token_loss",
-    "upsample_attention", "FUSIONS", "VQABaseline", "VQAScores", "vqa_accuracy", "vqa_tensors",
+    "beam_search", "fit_generator", "recompute_batchnorm", "greedy_decode", "map_state", "token_loss",
+    "FUSIONS", "VQABaseline", "VQAScores", "vqa_accuracy", "vqa_tensors",
     "VQAReport", "vqa_report", "vqa_report_cli",
 ]

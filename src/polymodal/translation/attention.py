@@ -1,4 +1,5 @@
-"""Additive (Bahdanau) attention and the shared step-wise decoder interface."""
+"""The shared step-wise decoder interface of the attention captioners and seq2seq
+(their attention is :class:`polymodal.alignment.AdditiveAttention`)."""
 
 from __future__ import annotations
 
@@ -12,53 +13,7 @@ from torch import nn
 from polymodal.errors import ShapeError
 from polymodal.translation.decoding import DecodeResult, _state_device, beam_search, greedy_decode
 
-__all__ = ["AdditiveAttention", "StepwiseDecoder", "token_loss"]
-
-
-class AdditiveAttention(nn.Module):
-    r"""Additive attention (Bahdanau, Cho & Bengio, "Neural machine translation by jointly
-    learning to align and translate", ICLR 2015; Xu et al., ICML 2015, Eq. 4-5).
-
-    .. math:: e_i = v^\top \tanh(W_k k_i + W_q q), \quad
-              \alpha = \mathrm{softmax}(e) \text{ over unmasked } i, \quad
-              c = \textstyle\sum_i \alpha_i k_i
-
-    Parameters
-    ----------
-    key_features, query_features, hidden : int
-
-    Examples
-    --------
-    >>> att = AdditiveAttention(4, 3, 5)
-    >>> c, a = att(torch.zeros(2, 3), torch.randn(2, 6, 4))
-    >>> c.shape, bool(torch.allclose(a.sum(-1), torch.ones(2)))
-    (torch.Size([2, 4]), True)
-    """
-
-    def __init__(self, key_features: int, query_features: int, hidden: int) -> None:
-        super().__init__()
-        self.key = nn.Linear(key_features, hidden, bias=False)
-        self.query = nn.Linear(query_features, hidden)
-        self.v = nn.Linear(hidden, 1, bias=False)
-        self.key_features, self.query_features = key_features, query_features
-
-    def project_keys(self, keys: torch.Tensor) -> torch.Tensor:
-        """:math:`W_k k_i` (B, L, hidden), computed once per input and reused at every step."""
-        return self.key(keys)
-
-    def forward(self, query: torch.Tensor, keys: torch.Tensor, mask: torch.Tensor | None = None,
-                projected_keys: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Context (B, Dk) and weights (B, L) of ``query`` (B, Dq) over ``keys`` (B, L, Dk); ``mask`` (B, L) True = keep."""
-        if keys.ndim != 3 or keys.shape[-1] != self.key_features:
-            raise ShapeError(f"keys must be (B, L, {self.key_features}), got {tuple(keys.shape)}")
-        if query.ndim != 2 or query.shape != (keys.shape[0], self.query_features):
-            raise ShapeError(f"query must be ({keys.shape[0]}, {self.query_features}), got {tuple(query.shape)}")
-        pk = self.project_keys(keys) if projected_keys is None else projected_keys
-        e = self.v(torch.tanh(pk + self.query(query).unsqueeze(1))).squeeze(-1)
-        if mask is not None:
-            e = e.masked_fill(~mask, float("-inf"))
-        alpha = torch.softmax(e, dim=-1)
-        return torch.bmm(alpha.unsqueeze(1), keys).squeeze(1), alpha
+__all__ = ["StepwiseDecoder", "token_loss"]
 
 
 @contextmanager

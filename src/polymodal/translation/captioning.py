@@ -9,9 +9,10 @@ import torch
 from torch import nn
 
 from polymodal._pytree import pytree_output
+from polymodal.alignment.attention import AdditiveAttention
 from polymodal.encoders.image import ResNetCNN
 from polymodal.errors import ConfigError, ShapeError
-from polymodal.translation.attention import (AdditiveAttention, StepwiseDecoder, _AttentionDecoder, _check_tokens,
+from polymodal.translation.attention import (StepwiseDecoder, _AttentionDecoder, _check_tokens,
                                              _eval_mode, token_loss)
 
 __all__ = ["CaptionOutput", "GridImageEncoder", "ShowAndTell", "ShowAttendTell"]
@@ -175,7 +176,7 @@ class ShowAttendTell(_AttentionDecoder):
             raise ConfigError(f"doubly_stochastic must be >= 0, got {doubly_stochastic}")
         self.encoder = encoder if encoder is not None else GridImageEncoder(image_size)
         D = self.encoder.out_features
-        self.attention = AdditiveAttention(D, hidden, attention_dim)
+        self.attention = AdditiveAttention(hidden, D, attention_dim)
         self.init_h, self.init_c = nn.Linear(D, hidden), nn.Linear(D, hidden)
         self.gate = nn.Linear(hidden, 1) if gate else None
         self.embed = nn.Embedding(vocab_size, embed_dim)
@@ -193,7 +194,8 @@ class ShowAttendTell(_AttentionDecoder):
 
     def _advance(self, tokens: torch.Tensor, state: dict[str, torch.Tensor]):
         e = self.embed(tokens)
-        z, alpha = self.attention(state["h"], state["a"], projected_keys=state["pa"])
+        att = self.attention(state["h"][:, None], state["a"], projected_keys=state["pa"])
+        z, alpha = att.context[:, 0], att.weights[:, 0]
         if self.gate is not None:
             z = torch.sigmoid(self.gate(state["h"])) * z
         h, c = self.lstm(torch.cat([e, z], dim=-1), (state["h"], state["c"]))

@@ -6,8 +6,9 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from polymodal.alignment.attention import AdditiveAttention
 from polymodal.errors import ConfigError, ShapeError
-from polymodal.translation.attention import AdditiveAttention, _AttentionDecoder, _check_tokens, token_loss
+from polymodal.translation.attention import _AttentionDecoder, _check_tokens, token_loss
 from polymodal.translation.captioning import CaptionOutput
 
 __all__ = ["Seq2SeqAttention"]
@@ -60,7 +61,7 @@ class Seq2SeqAttention(_AttentionDecoder):
                           else nn.Linear(source_features, embed_dim))
         self.encoder = nn.GRU(embed_dim, hidden, batch_first=True, bidirectional=True)
         self.init_s = nn.Linear(hidden, hidden)
-        self.attention = AdditiveAttention(2 * hidden, hidden, attention_dim)
+        self.attention = AdditiveAttention(hidden, 2 * hidden, attention_dim)
         self.embed = nn.Embedding(target_vocab, embed_dim)
         self.decoder = nn.GRUCell(embed_dim + 2 * hidden, hidden)
         self.out = nn.Linear(hidden + 2 * hidden + embed_dim, target_vocab)
@@ -94,7 +95,9 @@ class Seq2SeqAttention(_AttentionDecoder):
 
     def _advance(self, tokens, state):
         e = self.drop(self.embed(tokens))
-        c, alpha = self.attention(state["s"], state["keys"], state["mask"], state["pk"])
+        att = self.attention(state["s"][:, None], state["keys"], key_padding_mask=~state["mask"],
+                             projected_keys=state["pk"])
+        c, alpha = att.context[:, 0], att.weights[:, 0]
         s = self.decoder(torch.cat([e, c], -1), state["s"])
         logits = self.out(self.drop(torch.cat([s, c, e], -1)))
         return logits, alpha, {**state, "s": s}
