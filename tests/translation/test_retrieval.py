@@ -5,6 +5,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
+from sklearn.exceptions import NotFittedError
 from sklearn.neighbors import NearestNeighbors
 
 from polymodal.errors import ConfigError, ShapeError
@@ -78,8 +79,8 @@ def test_toy_with_known_answer():
 
 def test_errors():
     with pytest.raises(ConfigError, match="consensus"):
-        RetrievalCaptioner(consensus="spice")
-    with pytest.raises(ConfigError, match="not fitted"):
+        RetrievalCaptioner(consensus="spice").fit(np.eye(2), [["a"], ["b"]])
+    with pytest.raises(NotFittedError, match="not fitted"):
         RetrievalCaptioner().predict(np.zeros((1, 2)))
     r = RetrievalCaptioner(k=2).fit(np.eye(3), [["a"], ["b"], ["c"]])
     with pytest.raises(ShapeError, match=r"\(M, 3\)"):
@@ -88,9 +89,61 @@ def test_errors():
         RetrievalCaptioner().fit(np.eye(2), [["a"], "b"])
 
 
+def _ngrams(tokens, n):
+    return Counter(tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1))
+
+
+def _reference_cider_d_consensus(groups, documents, sigma=6.0):
+    """The consensus CIDEr-D written out with dicts (translation's former second
+    implementation): document frequencies of the n-gram tuples over ``documents``,
+    then each caption's mean similarity to the others of its group."""
+    from polymodal.metrics.captioning import ptb_tokenize
+
+    df = [Counter() for _ in range(4)]
+    for doc in documents:
+        toks = [t.split() for t in ptb_tokenize(list(doc))]
+        for k in range(4):
+            df[k].update(set(g for t in toks for g in _ngrams(t, k + 1)))
+    logN = np.log(float(max(len(documents), 1)))
+    out = []
+    for group in groups:
+        tokens = [t.split() for t in ptb_tokenize(list(group))]
+        vecs = [[{g: c * (logN - np.log(max(1.0, df[k].get(g, 0.0)))) for g, c in _ngrams(t, k + 1).items()}
+                 for k in range(4)] for t in tokens]
+        norms = np.array([[np.sqrt(sum(x * x for x in v[k].values())) for k in range(4)] for v in vecs])
+        lengths = np.array([max(len(t) - 1, 0) for t in tokens], dtype=float)
+        sim = np.zeros((len(tokens), len(tokens)))
+        for i in range(len(tokens)):
+            for j in range(len(tokens)):
+                if i == j:
+                    continue
+                total = sum(sum(min(x, vecs[j][k][g]) * vecs[j][k][g] for g, x in vecs[i][k].items() if g in vecs[j][k])
+                            / (norms[i, k] * norms[j, k]) for k in range(4) if norms[i, k] and norms[j, k])
+                sim[i, j] = total / 4 * np.exp(-((lengths[i] - lengths[j]) ** 2) / (2 * sigma ** 2)) * 10.0
+        out.append(sim.sum(1) / (len(group) - 1) if len(group) >= 2 else np.zeros(len(group)))
+    return out
+
+
+def test_consensus_cider_d_is_the_metrics_cider_d():
+    """One CIDEr-D: the consensus goes through polymodal.metrics.captioning.cider_d and gives the
+    numbers of the dict-based formula, with a background corpus and with the default one."""
+    rng = np.random.default_rng(5)
+    words = "a the dog cat runs sits on grass red car road , .".split()
+
+    def caption():
+        return " ".join(rng.choice(words, rng.integers(1, 10)))
+
+    groups = [[caption() for _ in range(rng.integers(1, 7))] for _ in range(12)]
+    documents = [[caption() for _ in range(rng.integers(1, 4))] for _ in range(30)]
+    for docs in (documents, None):
+        ours = consensus_scores(groups, "cider_d", docs)
+        ref = _reference_cider_d_consensus(groups, docs if docs is not None else [[c] for g in groups for c in g])
+        for a, b in zip(ours, ref):
+            assert np.allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
 def test_cider_d_similarity_equals_coco_cider_d_with_the_same_idf():
     from polymodal.metrics.captioning import score_captions
-    from polymodal.translation.retrieval import _cider_d_pairs, document_frequency
 
     rng = np.random.default_rng(3)
     words = "a the dog cat runs sits on grass red car road".split()
@@ -98,6 +151,6 @@ def test_cider_d_similarity_equals_coco_cider_d_with_the_same_idf():
              for _ in range(40)]
     coco = score_captions({i: c for i, (c, _) in enumerate(pairs)}, {i: [r] for i, (_, r) in enumerate(pairs)},
                           metrics=("cider_d",)).per_image["cider_d"]
-    df = document_frequency([[r] for _, r in pairs])
-    ours = [_cider_d_pairs([c.split(), r.split()], *df)[0, 1] for c, r in pairs]
+    documents = [[r] for _, r in pairs]
+    ours = [consensus_scores([[c, r]], "cider_d", documents)[0][0] for c, r in pairs]
     assert np.allclose(ours, coco, atol=1e-9)

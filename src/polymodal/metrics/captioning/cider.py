@@ -19,7 +19,8 @@ class CiderResult:
     per_image: np.ndarray
 
 
-def cider_d(corpus: Corpus, counts: NGramCounts, n: int = 4, sigma: float = 6.0) -> CiderResult:
+def cider_d(corpus: Corpus, counts: NGramCounts, n: int = 4, sigma: float = 6.0,
+            document_images: np.ndarray | None = None) -> CiderResult:
     r"""CIDEr-D (Vedantam, Zitnick & Parikh, CVPR 2015) as pycocoevalcap's ``Cider`` computes it.
 
     .. math:: \mathrm{CIDEr\text{-}D}(c, S) = \frac{10}{N}\sum_{k=1}^{N}\frac{1}{|S|}\sum_{s\in S}
@@ -31,13 +32,23 @@ def cider_d(corpus: Corpus, counts: NGramCounts, n: int = 4, sigma: float = 6.0)
     references of the evaluated images), the clipping ``min`` of CIDEr-D, N = 4,
     sigma = 6 and, as in pycocoevalcap, the length ``l`` of a sentence taken as its
     number of bigrams. The corpus score is the mean over images.
+
+    ``document_images`` (indices of images, optional): count the document
+    frequencies (and ``#images``) over the references of these images only,
+    e.g. a background corpus of training captions appended as extra images
+    (default: all images, pycocoevalcap's convention).
     """
     C = corpus.n_cand
     G = counts.n_grams
     index = ref_index(corpus, counts)
     # document frequency: number of images whose references contain the n-gram
-    df = np.bincount(index.keys % G, minlength=G).astype(np.float64)
-    weight = np.log(float(C)) - np.log(np.maximum(1.0, df))
+    if document_images is None:
+        doc_keys, n_docs = index.keys, C
+    else:
+        document_images = np.unique(np.asarray(document_images, dtype=np.int64))
+        doc_keys, n_docs = index.keys[np.isin(index.keys // G, document_images)], max(len(document_images), 1)
+    df = np.bincount(doc_keys % G, minlength=G).astype(np.float64)
+    weight = np.log(float(n_docs)) - np.log(np.maximum(1.0, df))
     value = counts.count * weight[counts.gram]
     S = len(corpus.lengths)
     norm = np.sqrt(np.bincount(counts.sent * n + counts.order, weights=value ** 2, minlength=S * n)).reshape(S, n)
