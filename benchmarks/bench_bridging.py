@@ -25,7 +25,7 @@ import torch
 
 from polymodal.colearning import BridgeCorrNet, CorrNet, PivotBridge
 from polymodal.data import load_dataset
-from polymodal.representation.hashing import mean_average_precision
+from polymodal.metrics import mean_average_precision
 
 
 def scores(sim: np.ndarray, y: np.ndarray) -> dict[str, float]:

@@ -33,12 +33,11 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 
 from polymodal.data import load_dataset  # noqa: E402
-from polymodal.metrics.retrieval import retrieval_recall_at_k  # noqa: E402
+from polymodal.metrics.retrieval import mean_average_precision, retrieval_recall_at_k  # noqa: E402
 from polymodal.representation.hashing import (  # noqa: E402
     CCAITQ,
     hamming_distance,
     hamming_search,
-    mean_average_precision,
 )
 
 TOP = 100

@@ -56,7 +56,7 @@ from polymodal.colearning import BridgeCorrNet, CorrNet, PivotBridge  # noqa: E4
 from polymodal.data import load_dataset  # noqa: E402
 from polymodal.data.splits import stratified_split  # noqa: E402
 from polymodal.representation import MultimodalDBM, MultimodalDBN  # noqa: E402
-from polymodal.representation.hashing import mean_average_precision  # noqa: E402
+from polymodal.metrics import mean_average_precision  # noqa: E402
 
 
 def logreg():

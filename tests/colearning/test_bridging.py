@@ -9,7 +9,7 @@ from polymodal import colearning
 from polymodal.colearning import BridgeCorrNet, CorrNet, PivotBridge, corrnet_correlation
 from polymodal.data import load_dataset
 from polymodal.errors import ConfigError, ShapeError
-from polymodal.representation.hashing import mean_average_precision
+from polymodal.metrics import mean_average_precision
 
 
 def test_correlation_term_is_the_papers_formula_and_its_gradient_checks():

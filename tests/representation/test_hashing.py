@@ -8,13 +8,12 @@ import pytest
 from sklearn.metrics import average_precision_score
 
 from polymodal.errors import ConfigError, ShapeError
-from polymodal.metrics.retrieval import retrieval_recall_at_k
+from polymodal.metrics.retrieval import mean_average_precision, retrieval_recall_at_k
 from polymodal.representation.hashing import (
     CCAITQ,
     hamming_distance,
     hamming_search,
     itq,
-    mean_average_precision,
     pack_codes,
 )
 

@@ -1,4 +1,4 @@
-"""Cross-modal retrieval metrics: R@K, median and mean rank, both directions.
+"""Cross-modal retrieval metrics: R@K, median and mean rank, both directions; mean average precision.
 
 Conventions (VSE++, Faghri et al., BMVC 2018; LAVIS / ALBEF, Li et al.,
 NeurIPS 2021): a query may have several ground-truth gallery items (an image
@@ -28,6 +28,7 @@ __all__ = [
     "retrieval_recall_at_k",
     "recall_curve",
     "evaluate_retrieval",
+    "mean_average_precision",
     "plot_recall_curve",
 ]
 
@@ -139,6 +140,46 @@ def ground_truth_ranks(similarity, relevance) -> np.ndarray:
         )
     best = np.where(rel, S, -np.inf).max(axis=1)
     return 1 + ((S >= best[:, None]) & ~rel).sum(axis=1)
+
+
+def mean_average_precision(similarity, relevance) -> float:
+    """Mean over queries of the average precision of ranking the gallery by score.
+
+    ``AP = sum_n (R_n - R_{n-1}) P_n`` over distinct score thresholds, so tied
+    items (frequent with Hamming distances) form one group - the same definition
+    as :func:`sklearn.metrics.average_precision_score`. ``similarity`` (n_q, n_g),
+    higher is better (pass ``-distance``); ``relevance`` as in
+    :func:`relevance_matrix`. Queries without any relevant item are skipped.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> mean_average_precision(np.array([[0.9, 0.5, 0.1]]), np.array([[True, False, True]]))
+    0.8333333333333333
+    """
+    S = _np(similarity, "similarity").astype(np.float64)
+    if S.ndim != 2:
+        raise ShapeError(f"similarity must be 2-D (n_queries, n_gallery); got shape {S.shape}")
+    if not np.isfinite(S).all():
+        raise ShapeError("similarity contains NaN or inf; expected finite values")
+    rel = relevance_matrix(relevance, *S.shape)
+    keep = rel.any(axis=1)
+    if not keep.any():
+        raise ShapeError("relevance has no relevant item for any query; mAP is undefined")
+    S, rel = S[keep], rel[keep]
+    order = np.argsort(-S, axis=1, kind="stable")
+    s = np.take_along_axis(S, order, axis=1)
+    r = np.take_along_axis(rel, order, axis=1)
+    n_q, n_g = S.shape
+    pos = np.arange(n_g)
+    end = np.ones_like(s, dtype=bool)
+    end[:, :-1] = s[:, :-1] != s[:, 1:]
+    # index of the last item of each item's tie group: reverse running minimum
+    group_end = np.minimum.accumulate(np.where(end, pos, n_g)[:, ::-1], axis=1)[:, ::-1]
+    tp = np.cumsum(r, axis=1)
+    prec_at_end = np.take_along_axis(tp, group_end, axis=1) / (group_end + 1)
+    ap = (r * prec_at_end).sum(axis=1) / r.sum(axis=1)
+    return float(ap.mean())
 
 
 def _summarise(ranks: np.ndarray, ks: Sequence[int]) -> RetrievalResult:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from polymodal.errors import ConfigError, ShapeError
-from polymodal.metrics.retrieval import relevance_matrix
+from polymodal.metrics.retrieval import mean_average_precision, relevance_matrix  # noqa: F401  (re-export)
 from polymodal.representation.cca import CCA
 
 __all__ = [
@@ -174,42 +174,6 @@ def hamming_search(queries, gallery, k: int = 10) -> tuple[np.ndarray, np.ndarra
         raise ConfigError(f"k must be an integer in [1, {D.shape[1]}] (gallery size); got {k!r}")
     idx = np.argsort(D, axis=1, kind="stable")[:, :k]
     return idx, np.take_along_axis(D, idx, axis=1)
-
-
-def mean_average_precision(similarity, relevance) -> float:
-    """Mean over queries of the average precision of ranking the gallery by score.
-
-    ``AP = sum_n (R_n - R_{n-1}) P_n`` over distinct score thresholds, so tied
-    items (frequent with Hamming distances) form one group - the same definition
-    as :func:`sklearn.metrics.average_precision_score`. ``similarity`` (n_q, n_g),
-    higher is better (pass ``-distance``); ``relevance`` as in
-    :func:`polymodal.metrics.retrieval.relevance_matrix`. Queries without any
-    relevant item are skipped.
-
-    Examples
-    --------
-    >>> mean_average_precision(np.array([[0.9, 0.5, 0.1]]), np.array([[True, False, True]]))
-    0.8333333333333333
-    """
-    S = _check_2d(similarity, "similarity")
-    rel = relevance_matrix(relevance, *S.shape)
-    keep = rel.any(axis=1)
-    if not keep.any():
-        raise ShapeError("relevance has no relevant item for any query; mAP is undefined")
-    S, rel = S[keep], rel[keep]
-    order = np.argsort(-S, axis=1, kind="stable")
-    s = np.take_along_axis(S, order, axis=1)
-    r = np.take_along_axis(rel, order, axis=1)
-    n_q, n_g = S.shape
-    pos = np.arange(n_g)
-    end = np.ones_like(s, dtype=bool)
-    end[:, :-1] = s[:, :-1] != s[:, 1:]
-    # index of the last item of each item's tie group: reverse running minimum
-    group_end = np.minimum.accumulate(np.where(end, pos, n_g)[:, ::-1], axis=1)[:, ::-1]
-    tp = np.cumsum(r, axis=1)
-    prec_at_end = np.take_along_axis(tp, group_end, axis=1) / (group_end + 1)
-    ap = (r * prec_at_end).sum(axis=1) / r.sum(axis=1)
-    return float(ap.mean())
 
 
 class CCAITQ:
