@@ -13,6 +13,7 @@ from polymodal.data.captions import (
     CaptionedImages,
     KarpathyCaptions,
     find_tuxpaint_stamps,
+    load_captions_json,
     load_karpathy_captions,
     load_tuxpaint_stamps,
 )
@@ -63,7 +64,7 @@ __all__ = [
     "stratified_split",
 ]
 __all__ += ["CaptionedImages", "KarpathyCaptions", "SPECIAL_TOKENS", "Vocabulary", "find_tuxpaint_stamps",
-            "load_karpathy_captions", "load_tuxpaint_stamps"]
+            "load_captions_json", "load_karpathy_captions", "load_tuxpaint_stamps"]
 
 
 def __getattr__(name: str):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Hashable
 from typing import Any
 
 import numpy as np
@@ -14,7 +15,8 @@ from polymodal.errors import DatasetError
 
 __all__ = [
     "CaptionedImages", "KarpathyCaptions", "KarpathyImage", "TUXPAINT_STAMPS", "TuxPaintStamp",
-    "find_tuxpaint_stamps", "load_karpathy_captions", "load_tuxpaint_stamps", "read_image",
+    "find_tuxpaint_stamps", "load_captions_json", "load_karpathy_captions", "load_tuxpaint_stamps",
+    "read_image",
 ]
 
 #: Where Debian's ``tuxpaint-stamps-default`` installs the stamps (GPL-2: load, never redistribute).
@@ -288,3 +290,30 @@ def load_tuxpaint_stamps(root: str | os.PathLike = TUXPAINT_STAMPS, image_size: 
     split[perm[n_train + n_val:]] = "test"
     return CaptionedImages(ids=[s.name for s in stamps], images=images, captions=[[s.caption] for s in stamps],
                            split=split.astype(str), extra={"stamps": stamps})
+
+
+# ----------------------------------------------------------------------------- caption files
+
+def load_captions_json(path: str, many: bool) -> dict[Hashable, Any]:
+    """Read captions from JSON: ``{id: caption}`` (candidates), ``{id: [captions]}``
+    (references), or COCO style ``[{"image_id", "caption"}, ...]`` / ``{"annotations": [...]}``.
+    Ids are returned as strings so the two files' ids compare equal."""
+    data = read_json(path, "caption file")
+    if isinstance(data, dict) and "annotations" in data:
+        data = data["annotations"]
+    if isinstance(data, list):
+        out: dict[Hashable, Any] = {}
+        for i, item in enumerate(data):
+            if not isinstance(item, dict) or "image_id" not in item or "caption" not in item:
+                raise DatasetError(f"{path}: item {i} must be an object with 'image_id' and 'caption', got {item!r}")
+            key = str(item["image_id"])
+            if many:
+                out.setdefault(key, []).append(item["caption"])
+            elif key in out:
+                raise DatasetError(f"{path}: image_id {key} has more than one candidate caption")
+            else:
+                out[key] = item["caption"]
+        return out
+    if isinstance(data, dict):
+        return {str(k): v for k, v in data.items()}
+    raise DatasetError(f"{path}: expected a JSON object or list of captions, got {type(data).__name__}")

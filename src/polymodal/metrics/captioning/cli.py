@@ -6,41 +6,12 @@ import argparse
 import json
 import shutil
 import sys
-from collections.abc import Hashable
-from typing import Any
 
 from ..._cli import user_errors
-from ...errors import DatasetError
-from ...jsonio import read_json
 from .meteor import JavaNotFoundError, SpiceUnavailableError
 from .score import METRICS, score_captions
 
-__all__ = ["load_captions_json", "score_captions_cli"]
-
-
-def load_captions_json(path: str, many: bool) -> dict[Hashable, Any]:
-    """Read captions from JSON: ``{id: caption}`` (candidates), ``{id: [captions]}``
-    (references), or COCO style ``[{"image_id", "caption"}, ...]`` / ``{"annotations": [...]}``.
-    Ids are returned as strings so the two files' ids compare equal."""
-    data = read_json(path, "caption file")
-    if isinstance(data, dict) and "annotations" in data:
-        data = data["annotations"]
-    if isinstance(data, list):
-        out: dict[Hashable, Any] = {}
-        for i, item in enumerate(data):
-            if not isinstance(item, dict) or "image_id" not in item or "caption" not in item:
-                raise DatasetError(f"{path}: item {i} must be an object with 'image_id' and 'caption', got {item!r}")
-            key = str(item["image_id"])
-            if many:
-                out.setdefault(key, []).append(item["caption"])
-            elif key in out:
-                raise DatasetError(f"{path}: image_id {key} has more than one candidate caption")
-            else:
-                out[key] = item["caption"]
-        return out
-    if isinstance(data, dict):
-        return {str(k): v for k, v in data.items()}
-    raise DatasetError(f"{path}: expected a JSON object or list of captions, got {type(data).__name__}")
+__all__ = ["score_captions_cli"]
 
 
 @user_errors
@@ -56,6 +27,8 @@ def score_captions_cli(argv: list[str]) -> int:
                         help="metrics to compute (default: all; METEOR only when Java is installed)")
     parser.add_argument("--json", action="store_true", help="print the scores as JSON instead of a table")
     args = parser.parse_args(argv)
+    from ...data.captions import load_captions_json  # the CLI sits above data; metrics itself does not import it
+
     metrics = args.metrics
     if metrics is None:
         metrics = list(METRICS)
