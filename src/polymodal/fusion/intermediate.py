@@ -9,16 +9,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import torch
-from torch import nn
 
-from polymodal.errors import ModalityError
+from polymodal.representation.joint._base import JointFusion
 from polymodal.training.registry import register
 
 __all__ = ["ConcatFusion"]
 
 
 @register("fusion", "concat")
-class ConcatFusion(nn.Module):
+class ConcatFusion(JointFusion):
     """``z = [h_1 * p_1; ...; h_M * p_M]`` with ``p_m`` the present mask.
 
     A missing modality contributes zeros. After per-feature standardisation of
@@ -26,7 +25,8 @@ class ConcatFusion(nn.Module):
     imputation; after learned encoders they are a fixed "absent" code, which
     the head only learns to read if it saw it in training: set
     ``modality_dropout`` > 0 to drop each modality of each training sample
-    with that probability (at least one modality is always kept).
+    with that probability (at least one modality is always kept; the modality
+    dropout of every joint fusion layer, :class:`polymodal.representation.joint._base.JointFusion`).
 
     Parameters
     ----------
@@ -35,36 +35,16 @@ class ConcatFusion(nn.Module):
     modality_dropout : float
         Training-time probability of dropping a modality of a sample.
 
+    Examples
+    --------
     >>> f = ConcatFusion({"a": 2, "b": 3})
     >>> f({"a": torch.ones(1, 2), "b": torch.ones(1, 3)}, {"b": torch.tensor([False])})
     tensor([[1., 1., 0., 0., 0.]])
     """
 
     def __init__(self, in_features: Mapping[str, int], modality_dropout: float = 0.0) -> None:
-        super().__init__()
-        if not 0.0 <= modality_dropout < 1.0:
-            raise ValueError(f"modality_dropout must be in [0, 1), got {modality_dropout}")
-        self.in_features = dict(in_features)
+        super().__init__(in_features, modality_dropout)
         self.out_features = sum(self.in_features.values())
-        self.modality_dropout = modality_dropout
 
-    def forward(self, features: Mapping[str, torch.Tensor], present: Mapping[str, torch.Tensor] | None = None) -> torch.Tensor:
-        present = dict(present or {})
-        unknown = [m for m in present if m not in self.in_features]
-        if unknown:
-            raise ModalityError(f"present mask for unknown modality {unknown[0]!r}; built for {list(self.in_features)}")
-        parts = []
-        keep = None
-        if self.training and self.modality_dropout > 0 and len(self.in_features) > 1:
-            n = next(iter(features.values())).shape[0]
-            keep = torch.rand(n, len(self.in_features), device=next(iter(features.values())).device) >= self.modality_dropout
-            none_kept = ~keep.any(dim=1)
-            forced = torch.randint(len(self.in_features), (n,), device=keep.device)
-            keep[none_kept, forced[none_kept]] = True
-        for i, m in enumerate(self.in_features):
-            h = features[m]
-            mask = present.get(m)
-            if keep is not None:
-                mask = keep[:, i] if mask is None else mask & keep[:, i]
-            parts.append(h if mask is None else h * mask[:, None].to(h.dtype))
-        return torch.cat(parts, dim=1)
+    def fuse(self, features: dict[str, torch.Tensor], present: dict[str, torch.Tensor]) -> torch.Tensor:
+        return torch.cat([self._masked(features[m], present[m]) for m in self.modalities], dim=1)
