@@ -43,18 +43,24 @@ def test_samples_depend_only_on_seed_split_and_index():
     assert np.array_equal(dense.target, a.target)
 
 
-def test_label_is_the_agreement_of_the_text_event_sign_and_the_audio_at_that_time():
-    """Noise-free: find the marker step in text, the audio segment at that step,
-    and recompute y = [text sign == audio sign]; both classes occur ~evenly."""
-    ds = MoseiSynthetic("train", aligned=False, length=6, unaligned_factor=3, n=300, noise=0.0, amplitude=2.0)
+def test_label_is_the_sign_of_the_audio_at_the_time_of_the_text_event():
+    """Noise-free: find the marker step in text (in the first 10% of the
+    features), the audio segment at that step, recompute y = [audio sign > 0];
+    the audio signs are balanced per sample (so audio alone says nothing)."""
+    ds = MoseiSynthetic("train", aligned=False, length=6, unaligned_factor=3, n=300, noise=0.0, amplitude=2.0,
+                        dims={"text": 20, "audio": 10, "vision": 3})
     labels = []
     for i in range(len(ds)):
         x = ds[i]["inputs"]
         t_e = int(x["text"][:, 0].argmax())
-        assert float(x["text"][t_e, 0]) == 2.0 and (x["text"][:, 0] != 0).sum() == 1
-        segment = x["audio"][3 * t_e:3 * t_e + 3, 0]
-        assert torch.all(segment == segment[0])
-        labels.append(int(torch.sign(x["text"][t_e, 1]) == torch.sign(segment[0])))
+        marker = torch.zeros(6, 20)
+        marker[t_e, :2] = 2.0
+        assert torch.equal(x["text"], marker)
+        signs = x["audio"][:, 0]
+        assert torch.equal(x["audio"], signs[:, None] * (torch.arange(10) < 1)[None, :])  # 10% of 10 features
+        assert torch.equal(signs.abs(), torch.full((18,), 2.0)) and float(signs.sum()) == 0.0  # balanced
+        assert torch.all(signs[3 * t_e:3 * t_e + 3] == signs[3 * t_e])
+        labels.append(int(signs[3 * t_e] > 0))
         assert not x["vision"].any()
     assert labels == ds.target.tolist()
     assert 0.4 < np.mean(labels) < 0.6
@@ -66,12 +72,14 @@ def test_bad_arguments_raise_clear_errors():
     with pytest.raises(ModalityError, match="'speech'"):
         MoseiSynthetic(modalities=["text", "speech"])
     with pytest.raises(ShapeError, match="text"):
-        MoseiSynthetic(dims={"text": 1})
+        MoseiSynthetic(dims={"text": 0})
+    with pytest.raises(ConfigError, match="signal_fraction"):
+        MoseiSynthetic(signal_fraction=1.5)
     with pytest.raises(IndexError):
         MoseiSynthetic("valid", n=3)[3]
 
 
-def _train_eval(train, test, modalities, fusion, epochs=10, seed=0):
+def _train_eval(train, test, modalities, fusion, epochs=15, seed=0):
     torch.manual_seed(seed)
     train, test = train.select(modalities), test.select(modalities)
     config = parse_config({"model": {"encoder": {"name": "steps"}, "fusion": fusion,
@@ -94,7 +102,7 @@ def test_unimodal_models_stay_at_chance_and_fusion_learns_the_cross_modal_rule()
     """Small version (6 steps, 6/4/3 features, 500 train / 400 test): an LSTM
     on text alone or audio alone stays below 0.6; the early-fusion LSTM over
     text + audio + vision, trained the same way, reaches >= 0.85."""
-    small = dict(length=6, dims={"text": 6, "audio": 4, "vision": 3}, amplitude=2.0, noise=0.3)
+    small = dict(length=6, dims={"text": 6, "audio": 4, "vision": 3})
     train, test = MoseiSynthetic("train", n=500, **small).materialise(), MoseiSynthetic("test", n=400, **small)
     lstm = {"name": "early_lstm", "hidden": 16}
     accs = {m: _train_eval(train, test, [m], lstm) for m in ("text", "audio")}
