@@ -89,3 +89,20 @@ def test_bad_input():
         alignment_error([0, 1, 2], [[0, 0]])
     with pytest.raises(ShapeError, match=r"^y must contain only finite values"):
         CTW().fit(x, np.full((4, 2), np.nan))
+
+
+def test_ctw_is_a_scikit_learn_estimator_taking_a_list_of_views():
+    from sklearn.base import clone
+    from sklearn.exceptions import NotFittedError
+
+    x, y, _ = _warped_pair(3, n=40, m=50)
+    with pytest.raises(NotFittedError):
+        CTW().transform([x, y])
+    a, b = CTW(max_iter=5).fit([x, y]), clone(CTW(max_iter=5)).fit(x, y)
+    assert np.array_equal(a.path_, b.path_) and a.objective_history_ == b.objective_history_
+    for u, v in zip(a.transform([x, y]), a.fit_transform(x, y)):
+        assert np.array_equal(u, v)
+    with pytest.raises(ShapeError, match="two sequences"):
+        CTW().fit([x, y, x])
+    with pytest.raises(ShapeError, match="Complex data"):
+        CTW().fit(x.astype(complex), y)

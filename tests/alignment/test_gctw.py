@@ -156,3 +156,15 @@ def test_align_cli_warping_option(tmp_path, warping):
     assert res["warps"] == [w.tolist() for w in ref.warps_]
     if warping == "gauss_newton":
         assert res["cost"] == pytest.approx(ref.objective_history_[-1])
+
+
+def test_gctw_is_a_scikit_learn_estimator():
+    from sklearn.base import clone
+    from sklearn.exceptions import NotFittedError
+
+    x = np.sin(np.linspace(0, 6, 30))[:, None] * [1.0, -2.0]
+    with pytest.raises(NotFittedError):
+        GCTW().pairwise_path(0, 1)
+    g = clone(GCTW(warping="dtw_to_mean", max_iter=3)).fit([x, x], None)
+    assert np.array_equal(g.pairwise_path(0, 1), np.repeat(np.arange(30), 1)[:, None].repeat(2, 1))
+    assert [t.shape for t in g.fit_transform([x, x])] == [(30, g.n_components_)] * 2

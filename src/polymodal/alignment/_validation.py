@@ -9,6 +9,8 @@ from polymodal.errors import ShapeError
 
 def as_sequence(x, name: str) -> np.ndarray:
     """Return ``x`` as a float64 (T, d) array; 1-D input becomes (T, 1)."""
+    if isinstance(x, np.ndarray) and np.iscomplexobj(x):
+        raise ShapeError(f"Complex data not supported: {name} must be a real numeric array")
     try:
         arr = np.asarray(x, dtype=np.float64)
     except (TypeError, ValueError) as error:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import itertools
+from typing import ClassVar
 
 import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
 
 from polymodal.alignment._validation import as_sequence
 from polymodal.alignment.dtw import dtw
@@ -12,6 +15,9 @@ from polymodal.errors import ConfigError, ShapeError
 from polymodal.representation import CCA
 
 __all__ = ["CTW", "alignment_error", "uniform_path"]
+
+#: the reason shared by the scikit-learn checks a sequence aligner cannot pass
+SEQUENCE_VIEWS = "multi-view input: X is a list of sequences (views) to align, not a sample matrix"
 
 
 def _project(cca: CCA, x: np.ndarray, y: np.ndarray):
@@ -67,6 +73,16 @@ def alignment_error(path, true_path, n: int | None = None) -> float:
     return float(np.abs(mean_j(p) - mean_j(q)).mean())
 
 
+def two_views(X, y, what: str = "CTW") -> tuple:
+    """``(x, y)`` from ``fit(x, y)`` or from a sequence of two views ``fit([x, y])``."""
+    if y is not None:
+        return X, y
+    if isinstance(X, np.ndarray) or not isinstance(X, (list, tuple)) or len(X) != 2:
+        raise ShapeError(f"{what} aligns two sequences: pass fit([x, y]) or fit(x, y), got "
+                         f"{type(X).__name__} of length {len(X) if hasattr(X, '__len__') else '?'} and y=None")
+    return X[0], X[1]
+
+
 def check_ctw_options(energy: float, max_iter: int, init: str) -> None:
     """Reject CTW/GCTW settings outside their domain, naming the argument."""
     if not 0 < energy <= 1:
@@ -77,7 +93,7 @@ def check_ctw_options(energy: float, max_iter: int, init: str) -> None:
         raise ConfigError(f"init must be 'uniform' or 'multi', got {init!r}")
 
 
-class CTW:
+class CTW(TransformerMixin, BaseEstimator):
     """Canonical Time Warping (Zhou & De la Torre, "Canonical Time Warping for
     Alignment of Human Behavior", NIPS 2009).
 
@@ -105,6 +121,9 @@ class CTW:
     max_iter : int;  tol : float;  window, step_pattern : for the DTW step
     init : "multi" (default) or "uniform"
 
+    A scikit-learn estimator; the two sequences are two views, ``fit([x, y])``
+    (or ``fit(x, y)``), and their lengths and dimensions may differ.
+
     Attributes
     ----------
     path_ : (L, 2) alignment;  objective_history_ : J at the chosen start,
@@ -114,10 +133,33 @@ class CTW:
     Examples
     --------
     >>> x = np.sin(np.linspace(0, 6, 40))[:, None] * [1.0, 2.0]
-    >>> ctw = CTW().fit(x, x)
+    >>> ctw = CTW().fit([x, x])
     >>> bool((ctw.path_[:, 0] == ctw.path_[:, 1]).all())
     True
     """
+
+    _expected_failed_checks: ClassVar[dict[str, str]] = {
+        "check_dict_unchanged": SEQUENCE_VIEWS,
+        "check_dtype_object": SEQUENCE_VIEWS,
+        "check_estimator_sparse_array": "sequences are dense arrays (T, d); sparse input is not supported",
+        "check_estimator_sparse_matrix": "sequences are dense arrays (T, d); sparse input is not supported",
+        "check_estimator_sparse_tag": "sequences are dense arrays (T, d); sparse input is not supported",
+        "check_estimators_dtypes": SEQUENCE_VIEWS,
+        "check_estimators_empty_data_messages": SEQUENCE_VIEWS,
+        "check_estimators_nan_inf": SEQUENCE_VIEWS,
+        "check_estimators_pickle": SEQUENCE_VIEWS,
+        "check_f_contiguous_array_estimator": SEQUENCE_VIEWS,
+        "check_fit1d": "a 1-D array is a univariate sequence (T,), accepted by design",
+        "check_fit2d_predict1d": SEQUENCE_VIEWS,
+        "check_fit_idempotent": SEQUENCE_VIEWS,
+        "check_methods_sample_order_invariance": SEQUENCE_VIEWS,
+        "check_methods_subset_invariance": SEQUENCE_VIEWS,
+        "check_n_features_in": SEQUENCE_VIEWS,
+        "check_n_features_in_after_fitting": SEQUENCE_VIEWS,
+        "check_transformer_data_not_an_array": SEQUENCE_VIEWS,
+        "check_transformer_general": SEQUENCE_VIEWS,
+        "check_transformer_preserve_dtypes": SEQUENCE_VIEWS,
+    }
 
     def __init__(self, n_components: int | None = None, energy: float = 0.95, reg: float = 1e-3,
                  max_iter: int = 20, tol: float = 1e-6, window=None,
@@ -170,9 +212,10 @@ class CTW:
                                   step_pattern=self.step_pattern, return_path=True).path)
         return starts
 
-    def fit(self, x, y) -> "CTW":
-        """Align ``x`` (n, dx) and ``y`` (m, dy); dimensions may differ."""
+    def fit(self, X, y=None) -> "CTW":
+        """Align the views ``X = [x, y]`` (or ``fit(x, y)``): ``x`` (n, dx), ``y`` (m, dy)."""
         check_ctw_options(self.energy, self.max_iter, self.init)
+        x, y = two_views(X, y)
         x, y = as_sequence(x, "x"), as_sequence(y, "y")
         kmax = min(x.shape[1], y.shape[1])
         cca = self._cca(x, y, uniform_path(len(x), len(y)), kmax)
@@ -193,11 +236,19 @@ class CTW:
         self.start_scores_ = scores
         return self
 
-    def transform(self, x, y):
-        """Projections ``(x V_x, y V_y)`` into the shared k-dimensional space."""
+    def transform(self, X, y=None):
+        """Projections ``(x V_x, y V_y)`` of the views ``X = [x, y]`` (or ``transform(x, y)``)
+        into the shared k-dimensional space."""
+        check_is_fitted(self, "cca_")
+        x, y = two_views(X, y)
         xp, yp = _project(self.cca_, as_sequence(x, "x"), as_sequence(y, "y"))
         return xp[:, : self.n_components_], yp[:, : self.n_components_]
 
+    def fit_transform(self, X, y=None):
+        """``fit(X, y).transform(X, y)``."""
+        return self.fit(X, y).transform(X, y)
+
     def alignment_error(self, true_path) -> float:
         """:func:`alignment_error` of ``path_`` against ``true_path``."""
+        check_is_fitted(self, "path_")
         return alignment_error(self.path_, true_path)

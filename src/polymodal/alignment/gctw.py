@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
 
 from polymodal.alignment._validation import as_sequence
-from polymodal.alignment.ctw import CTW, alignment_error, check_ctw_options
+from polymodal.alignment.ctw import CTW, SEQUENCE_VIEWS, alignment_error, check_ctw_options
 from polymodal.alignment.dtw import dtw
 from polymodal.alignment.gctw_warping import fit_coefficients, gauss_newton_step, interpolate, warp_basis
 from polymodal.errors import ConfigError, ShapeError
@@ -38,7 +42,7 @@ def _continuous(pairs: np.ndarray) -> np.ndarray:
     return np.array(out, dtype=np.int64)
 
 
-class GCTW:
+class GCTW(TransformerMixin, BaseEstimator):
     """Generalized Canonical Time Warping for ``m >= 2`` sequences (Zhou & De la
     Torre, "Generalized Canonical Time Warping", IEEE TPAMI 2016; the warp model
     of "Generalized time warping for multi-modal alignment of human motion",
@@ -111,6 +115,39 @@ class GCTW:
     True
     """
 
+    _expected_failed_checks: ClassVar[dict[str, str]] = {
+        "check_complex_data": SEQUENCE_VIEWS,
+        "check_dict_unchanged": SEQUENCE_VIEWS,
+        "check_dont_overwrite_parameters": SEQUENCE_VIEWS,
+        "check_dtype_object": SEQUENCE_VIEWS,
+        "check_estimator_sparse_array": "sequences are dense arrays (T, d); sparse input is not supported",
+        "check_estimator_sparse_matrix": "sequences are dense arrays (T, d); sparse input is not supported",
+        "check_estimators_dtypes": SEQUENCE_VIEWS,
+        "check_estimators_empty_data_messages": SEQUENCE_VIEWS,
+        "check_estimators_fit_returns_self": SEQUENCE_VIEWS,
+        "check_estimators_nan_inf": SEQUENCE_VIEWS,
+        "check_estimators_overwrite_params": SEQUENCE_VIEWS,
+        "check_estimators_pickle": SEQUENCE_VIEWS,
+        "check_f_contiguous_array_estimator": SEQUENCE_VIEWS,
+        "check_fit2d_1feature": SEQUENCE_VIEWS,
+        "check_fit2d_1sample": SEQUENCE_VIEWS,
+        "check_fit2d_predict1d": SEQUENCE_VIEWS,
+        "check_fit_check_is_fitted": SEQUENCE_VIEWS,
+        "check_fit_idempotent": SEQUENCE_VIEWS,
+        "check_fit_score_takes_y": SEQUENCE_VIEWS,
+        "check_methods_sample_order_invariance": SEQUENCE_VIEWS,
+        "check_methods_subset_invariance": SEQUENCE_VIEWS,
+        "check_n_features_in": SEQUENCE_VIEWS,
+        "check_n_features_in_after_fitting": SEQUENCE_VIEWS,
+        "check_pipeline_consistency": SEQUENCE_VIEWS,
+        "check_positive_only_tag_during_fit": SEQUENCE_VIEWS,
+        "check_readonly_memmap_input": SEQUENCE_VIEWS,
+        "check_transformer_data_not_an_array": SEQUENCE_VIEWS,
+        "check_transformer_general": SEQUENCE_VIEWS,
+        "check_transformer_n_iter": SEQUENCE_VIEWS,
+        "check_transformer_preserve_dtypes": SEQUENCE_VIEWS,
+    }
+
     def __init__(self, n_components: int | None = None, energy: float = 0.95, reg: float = 1e-3,
                  max_iter: int = 20, tol: float = 1e-6, latent_length: int | None = None,
                  init: str = "multi", warping: str = "gauss_newton", coarse_to_fine=COARSE_TO_FINE,
@@ -126,8 +163,9 @@ class GCTW:
         self.coarse_to_fine = coarse_to_fine
         self.gn_steps = gn_steps
 
-    def fit(self, sequences) -> "GCTW":
-        """Align a list of ``m >= 2`` sequences (T_i, d_i)."""
+    def fit(self, X, y=None) -> "GCTW":
+        """Align the views ``X``, a list of ``m >= 2`` sequences (T_i, d_i); ``y`` is ignored."""
+        sequences = X
         check_ctw_options(self.energy, self.max_iter, self.init)
         if self.warping not in GCTW_WARPINGS:
             raise ConfigError(f"warping must be one of {GCTW_WARPINGS}, got {self.warping!r}")
@@ -275,12 +313,15 @@ class GCTW:
     def pairwise_path(self, a: int, b: int) -> np.ndarray:
         """Warping path (L', 2) between sequences ``a`` and ``b`` implied by the
         common latent time (skipped cells filled in so it is continuous)."""
+        check_is_fitted(self, "warps_")
         pairs = np.stack([self.warps_[a], self.warps_[b]], axis=1)
         keep = np.r_[True, (np.diff(pairs, axis=0) != 0).any(axis=1)]
         return _continuous(pairs[keep])
 
-    def transform(self, sequences) -> list[np.ndarray]:
-        """Projections (T_i, k) of each sequence into the shared space."""
+    def transform(self, X) -> list[np.ndarray]:
+        """Projections (T_i, k) of each sequence of the views ``X`` into the shared space."""
+        check_is_fitted(self, "mcca_")
+        sequences = X
         return [_project(self.mcca_, i, as_sequence(x, f"sequences[{i}]"))[:, : self.n_components_]
                 for i, x in enumerate(sequences)]
 
