@@ -27,6 +27,7 @@ from polymodal.alignment.attention import (
     GeneralAttention,
     MultiHeadAttention,
 )
+from polymodal.alignment import dtw as _dtw  # the subpackage (``dtw`` below is the function)
 from polymodal.alignment.ctw import CTW, alignment_error, uniform_path
 from polymodal.alignment.dtw import (
     STEP_PATTERNS,
@@ -70,23 +71,7 @@ from polymodal.alignment.plots import plot_aligned, plot_attention, plot_cost_ma
 from polymodal.alignment.tagm import TAGMOutput, TemporalAttentionGatedModel
 
 __all__ = [
-    "DTWResult",
-    "dtw",
-    "local_cost_matrix",
-    "cdist_dtw",
-    "lb_keogh",
-    "dtw_knn",
-    "KNNResult",
-    "soft_dtw",
-    "soft_dtw_divergence",
-    "SoftDTWResult",
-    "SoftDTW",
-    "SoftDTWLoss",
-    "soft_dtw_loss",
-    "soft_dtw_torch_wavefront",
-    "dba",
-    "soft_dtw_barycenter",
-    "BarycenterResult",
+    *_dtw.__all__,
     "CTW",
     "GCTW",
     "DeepCTW",
@@ -103,9 +88,6 @@ __all__ = [
     "plot_aligned",
     "plot_attention",
     "upsample_attention",
-    "STEP_PATTERNS",
-    "StepPattern",
-    "get_step_pattern",
     "AttentionMIL",
     "MILBags",
     "MILOutput",

@@ -71,6 +71,15 @@ def _np(x, name: str) -> np.ndarray:
     return np.asarray(x)
 
 
+def _similarity(similarity) -> np.ndarray:
+    S = _np(similarity, "similarity").astype(np.float64)
+    if S.ndim != 2:
+        raise ShapeError(f"similarity must be 2-D (n_queries, n_gallery); got shape {S.shape}")
+    if not np.isfinite(S).all():
+        raise ShapeError("similarity contains NaN or inf; expected finite values")
+    return S
+
+
 def relevance_matrix(relevance, n_queries: int, n_gallery: int) -> np.ndarray:
     """Dense boolean (n_queries, n_gallery) relevance from any accepted form.
 
@@ -126,11 +135,7 @@ def ground_truth_ranks(similarity, relevance) -> np.ndarray:
     >>> ground_truth_ranks(np.array([[0.1, 0.9, 0.5]]), [[0, 2]]).tolist()
     [2]
     """
-    S = _np(similarity, "similarity").astype(np.float64)
-    if S.ndim != 2:
-        raise ShapeError(f"similarity must be 2-D (n_queries, n_gallery); got shape {S.shape}")
-    if not np.isfinite(S).all():
-        raise ShapeError("similarity contains NaN or inf; expected finite values")
+    S = _similarity(similarity)
     rel = relevance_matrix(relevance, *S.shape)
     empty = np.flatnonzero(~rel.any(axis=1))
     if empty.size:
@@ -157,11 +162,7 @@ def mean_average_precision(similarity, relevance) -> float:
     >>> mean_average_precision(np.array([[0.9, 0.5, 0.1]]), np.array([[True, False, True]]))
     0.8333333333333333
     """
-    S = _np(similarity, "similarity").astype(np.float64)
-    if S.ndim != 2:
-        raise ShapeError(f"similarity must be 2-D (n_queries, n_gallery); got shape {S.shape}")
-    if not np.isfinite(S).all():
-        raise ShapeError("similarity contains NaN or inf; expected finite values")
+    S = _similarity(similarity)
     rel = relevance_matrix(relevance, *S.shape)
     keep = rel.any(axis=1)
     if not keep.any():
