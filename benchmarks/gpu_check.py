@@ -40,15 +40,16 @@ import torch  # noqa: E402
 import bench_mosei_scale as mosei  # noqa: E402
 
 FULL = {
-    "mosei": [("EF-LSTM", 50, True, 4096), ("MV-LSTM", 50, True, 4096), ("MFN", 50, True, 4096),
-              ("MulT", 50, True, 4096), ("EF-LSTM", 500, True, 1024), ("MV-LSTM", 500, True, 1024),
-              ("MFN", 500, True, 1024), ("MulT", 500, True, 1024), ("MulT", 50, False, 1024)],
+    # (model, text steps, aligned, training samples per epoch, epochs)
+    "mosei": [("EF-LSTM", 50, True, 4096, 2), ("MV-LSTM", 50, True, 4096, 2), ("MFN", 50, True, 4096, 2),
+              ("MulT", 50, True, 4096, 2), ("EF-LSTM", 500, True, 1024, 1), ("MV-LSTM", 500, True, 1024, 1),
+              ("MFN", 500, True, 1024, 1), ("MulT", 500, True, 1024, 1), ("MulT", 50, False, 1024, 1)],
     "test_samples": 512, "batch_size": 32, "dims": None,
     "soft_dtw": (64, 256, 256, 16), "cca": (200_000, 64, 48),
 }
 QUICK = {
-    "mosei": [("EF-LSTM", 8, True, 32), ("MV-LSTM", 8, True, 32), ("MFN", 8, True, 32), ("MulT", 8, True, 32),
-              ("MulT", 2, False, 32)],
+    "mosei": [("EF-LSTM", 8, True, 32, 1), ("MV-LSTM", 8, True, 32, 1), ("MFN", 8, True, 32, 1),
+              ("MulT", 8, True, 32, 1), ("MulT", 2, False, 32, 1)],
     "test_samples": 32, "batch_size": 16, "dims": {"text": 30, "audio": 12, "vision": 6},
     "soft_dtw": (4, 20, 24, 3), "cca": (500, 6, 5),
 }
@@ -70,11 +71,12 @@ def _peak(device: torch.device) -> str:
     return f"{torch.cuda.max_memory_allocated(device) / 2**20:.0f}" if device.type == "cuda" else "-"
 
 
-def check_mosei(device, model, length, aligned, samples, settings) -> tuple[str, str, str]:
-    r = mosei.run_row(model, length, aligned, epochs=1, train_samples=samples,
+def check_mosei(device, model, length, aligned, samples, epochs, settings) -> tuple[str, str, str]:
+    r = mosei.run_row(model, length, aligned, epochs=epochs, train_samples=samples,
                       test_samples=settings["test_samples"], batch_size=settings["batch_size"],
                       device=str(device), threads=torch.get_num_threads(), dims=settings["dims"])
-    setting = f"{'/'.join(map(str, r['steps']))} steps, {r['samples']} samples, batch {settings['batch_size']}"
+    setting = (f"{'/'.join(map(str, r['steps']))} steps, {samples} samples x {epochs} epoch(s), "
+               f"batch {settings['batch_size']}")
     return setting, f"{r['samples_per_s']:.0f} samples/s", f"test acc {r['accuracy']:.3f}"
 
 
@@ -146,9 +148,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"device: {name} ({total:.0f} GiB), torch {torch.__version__}, CUDA {torch.version.cuda}")
     else:
         print(f"device: cpu, torch {torch.__version__}, {torch.get_num_threads()} thread(s)")
-    checks = [(f"mosei {model} {'aligned' if aligned else 'unaligned'}",
-               lambda a=(model, length, aligned, samples): check_mosei(device, *a, settings))
-              for model, length, aligned, samples in settings["mosei"]]
+    checks = []
+    for row in settings["mosei"]:
+        name = f"mosei {row[0]} {'aligned' if row[2] else 'unaligned'}"
+        checks.append((name, lambda row=row: check_mosei(device, *row, settings)))
     checks += [("soft-DTW", lambda: check_soft_dtw(device, *settings["soft_dtw"])),
                ("CCA", lambda: check_cca(device, *settings["cca"]))]
     mosei._warm_imports()  # keep import time out of the first row
