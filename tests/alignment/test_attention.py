@@ -79,6 +79,21 @@ def test_additive_matches_the_closed_form_and_gradcheck():
     assert torch.autograd.gradcheck(lambda a: att(a, k, v, mask).context, (q,))
 
 
+def test_additive_projected_keys_are_reused_step_by_step():
+    """The decoder path (one query per step, keys projected once) gives the all-queries result,
+    and key / query widths that do not match the layer are a ShapeError naming both."""
+    q, k, v, mask = _data(dq=4, dk=6)
+    att = AdditiveAttention(4, 6, hidden_dim=7).double()
+    full = att(q, k, v, mask)
+    pk = att.project_keys(k)
+    for i in range(q.shape[1]):
+        step = att(q[:, i:i + 1], k, v, mask, projected_keys=pk)
+        torch.testing.assert_close(step.weights[:, 0], full.weights[:, i], rtol=0, atol=1e-12)
+        torch.testing.assert_close(step.context[:, 0], full.context[:, i], rtol=0, atol=1e-12)
+    with pytest.raises(ShapeError, match="keys must be"):
+        att(q, k[..., :5])
+
+
 @pytest.mark.parametrize("kdim,vdim,heads", [(None, None, 2), (6, 5, 4)])
 def test_multihead_equals_torch(kdim, vdim, heads):
     E = 8

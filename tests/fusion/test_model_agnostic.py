@@ -37,6 +37,25 @@ def test_modality_dropout_keeps_one_modality_and_is_off_in_eval():
     assert torch.equal(f.eval()({"a": torch.ones(3, 1), "b": torch.ones(3, 1)}, {}), torch.ones(3, 2))
 
 
+def test_concat_shares_joint_fusion_checks_and_modality_dropout():
+    """ConcatFusion is a JointFusion: the same modality dropout (same draws for the same seed as
+    another joint layer's) and the same input checks (a feature of the wrong width was silently
+    concatenated before)."""
+    from polymodal.representation.joint._base import JointFusion
+
+    assert ConcatFusion._drop_modalities is JointFusion._drop_modalities
+    f = ConcatFusion({"a": 1, "b": 1}, modality_dropout=0.5).train()
+    ones = {"a": torch.ones(64, 1), "b": torch.ones(64, 1)}
+    torch.manual_seed(3)
+    out = f(ones, {})
+    torch.manual_seed(3)
+    present = JointFusion({"a": 1, "b": 1}, modality_dropout=0.5)._drop_modalities(
+        {m: torch.ones(64, dtype=torch.bool) for m in "ab"})
+    assert torch.equal(out, torch.stack([present["a"], present["b"]], 1).float())
+    with pytest.raises(ShapeError, match="'b'"):
+        ConcatFusion({"a": 3, "b": 2})({"a": torch.ones(4, 3), "b": torch.ones(4, 5)}, {})
+
+
 def test_late_mean_is_mean_of_branch_probabilities():
     f = late("mean")
     out = f(inputs(), {})
