@@ -9,7 +9,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from polymodal.alignment._validation import as_sequence
-from polymodal.alignment.ctw import CTW, SEQUENCE_VIEWS, alignment_error, check_ctw_options
+from polymodal.alignment.ctw import CTW, alignment_error, check_ctw_options
 from polymodal.alignment.dtw import dtw
 from polymodal.alignment.gctw_warping import fit_coefficients, gauss_newton_step, interpolate, warp_basis
 from polymodal.errors import ConfigError, ShapeError
@@ -115,37 +115,10 @@ class GCTW(TransformerMixin, BaseEstimator):
     True
     """
 
+    _multiview: ClassVar[bool] = True  # scikit-learn's checks run it through ColumnBlocks (two views)
+    _test_params: ClassVar[dict] = {"max_iter": 3}
     _expected_failed_checks: ClassVar[dict[str, str]] = {
-        "check_complex_data": SEQUENCE_VIEWS,
-        "check_dict_unchanged": SEQUENCE_VIEWS,
-        "check_dont_overwrite_parameters": SEQUENCE_VIEWS,
-        "check_dtype_object": SEQUENCE_VIEWS,
-        "check_estimator_sparse_array": "sequences are dense arrays (T, d); sparse input is not supported",
-        "check_estimator_sparse_matrix": "sequences are dense arrays (T, d); sparse input is not supported",
-        "check_estimators_dtypes": SEQUENCE_VIEWS,
-        "check_estimators_empty_data_messages": SEQUENCE_VIEWS,
-        "check_estimators_fit_returns_self": SEQUENCE_VIEWS,
-        "check_estimators_nan_inf": SEQUENCE_VIEWS,
-        "check_estimators_overwrite_params": SEQUENCE_VIEWS,
-        "check_estimators_pickle": SEQUENCE_VIEWS,
-        "check_f_contiguous_array_estimator": SEQUENCE_VIEWS,
-        "check_fit2d_1feature": SEQUENCE_VIEWS,
-        "check_fit2d_1sample": SEQUENCE_VIEWS,
-        "check_fit2d_predict1d": SEQUENCE_VIEWS,
-        "check_fit_check_is_fitted": SEQUENCE_VIEWS,
-        "check_fit_idempotent": SEQUENCE_VIEWS,
-        "check_fit_score_takes_y": SEQUENCE_VIEWS,
-        "check_methods_sample_order_invariance": SEQUENCE_VIEWS,
-        "check_methods_subset_invariance": SEQUENCE_VIEWS,
-        "check_n_features_in": SEQUENCE_VIEWS,
-        "check_n_features_in_after_fitting": SEQUENCE_VIEWS,
-        "check_pipeline_consistency": SEQUENCE_VIEWS,
-        "check_positive_only_tag_during_fit": SEQUENCE_VIEWS,
-        "check_readonly_memmap_input": SEQUENCE_VIEWS,
-        "check_transformer_data_not_an_array": SEQUENCE_VIEWS,
-        "check_transformer_general": SEQUENCE_VIEWS,
-        "check_transformer_n_iter": SEQUENCE_VIEWS,
-        "check_transformer_preserve_dtypes": SEQUENCE_VIEWS,
+        "check_fit2d_1feature": "two views (the column halves of X) need at least two columns",
     }
 
     def __init__(self, n_components: int | None = None, energy: float = 0.95, reg: float = 1e-3,
@@ -181,8 +154,8 @@ class GCTW(TransformerMixin, BaseEstimator):
         else:
             L = max(lens) if gn else 2 * max(lens)
         if gn and (L < 2 or min(lens) < 2):
-            raise ShapeError(f"latent_length and every sequence length must be >= 2, got latent_length {L}, "
-                             f"lengths {lens}")
+            raise ShapeError(f"latent_length and every sequence length must be >= 2 (a sequence of 1 sample "
+                             f"cannot be warped), got latent_length {L}, lengths {lens}")
         if not gn and (L < 2 or any(t > 2 * L - 1 for t in lens)):
             raise ShapeError(
                 f"latent_length must be >= 2 and >= (longest length + 1) / 2 = {(max(lens) + 1) // 2}, got {L}"
