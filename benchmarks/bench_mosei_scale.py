@@ -189,6 +189,7 @@ def growth(rows: list[dict]) -> str:
 
 def figure(rows: list[dict], path: Path, cuda: bool) -> None:
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -211,6 +212,9 @@ def figure(rows: list[dict], path: Path, cuda: bool) -> None:
                                 "peak CUDA memory (MiB)" if cuda else "peak RSS (MiB)")):
         ax.set_xscale("log")
         ax.set_yscale("log")
+        ticks = sorted({r["length"] for r in rows if r.get("aligned")} | {r["steps"][1] for r in rows if "steps" in r})
+        ax.set_xticks(ticks, [str(t) for t in ticks])
+        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
         ax.set_xlabel("sequence length (steps; audio/vision for the unaligned point)")
         ax.set_title(title)
         ax.grid(True, which="both", alpha=0.3)
