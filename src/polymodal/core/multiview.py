@@ -53,7 +53,7 @@ def split_columns(X: np.ndarray, blocks: object) -> list[np.ndarray]:
     if isinstance(blocks, numbers.Integral) and not isinstance(blocks, bool):
         if not 1 <= blocks <= d:
             raise ShapeError(
-                f"blocks={blocks} views need at least {blocks} columns; X has {d} column(s)"
+                f"X has {d} feature(s), but blocks={blocks} views need at least {blocks} columns"
             )
         return np.array_split(X, int(blocks), axis=1)
     if not isinstance(blocks, Sequence) or isinstance(blocks, str) or len(blocks) == 0:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+from typing import ClassVar
 
 import numpy as np
 from scipy.linalg import LinAlgError, cholesky, solve_triangular, svd
@@ -15,7 +16,8 @@ from sklearn.base import (
 )
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from polymodal.errors import ConfigError, ShapeError
+from polymodal.core.multiview import is_view_sequence
+from polymodal.errors import ConfigError, ModalityError, ShapeError
 from polymodal.representation._views import (
     as_view,
     as_view_1d,
@@ -179,6 +181,32 @@ def _alias(Y, y):
     return y if Y is None else Y
 
 
+def _two_views(X, Y, name: str):
+    """``fit([X, Y])`` is ``fit(X, Y)``: unpack a sequence of exactly two views
+    (a second argument is then a target ``y``, which CCA ignores)."""
+    if is_view_sequence(X):
+        if len(X) != 2:
+            raise ModalityError(f"{name} takes exactly 2 views; got {len(X)} view(s)")
+        return X[0], X[1]
+    return X, Y
+
+
+def canonical_score(components) -> float:
+    """Sum over components ``k`` of the mean pairwise correlation of the views'
+    ``k``-th columns (``components``: a sequence of (n, k) arrays). On held-out
+    data this is the CCA family's ``score``; a constant column counts 0."""
+    Z = [np.asarray(c, dtype=np.float64) for c in components]
+    Z = [c - c.mean(axis=0) for c in Z]
+    norms = [np.sqrt((c * c).sum(axis=0)) for c in Z]
+    out = []
+    for i in range(len(Z)):
+        for j in range(i + 1, len(Z)):
+            den = norms[i] * norms[j]
+            num = (Z[i] * Z[j]).sum(axis=0)
+            out.append(np.divide(num, den, out=np.zeros_like(num), where=den > 0))
+    return float(np.mean(out, axis=0).sum())
+
+
 class CCA(
     ClassNamePrefixFeaturesOutMixin,
     TransformerMixin,
@@ -253,6 +281,8 @@ class CCA(
     (200, 1)
     """
 
+    _test_params: ClassVar[dict] = {"n_components": 1}  # scikit-learn's checks use a 1-D y
+
     def __init__(self, n_components: int = 2, reg: float = 0.0, scale: bool = True):
         self.n_components = n_components
         self.reg = reg
@@ -275,9 +305,10 @@ class CCA(
     def fit(self, X, Y=None, *, y=None) -> "CCA":
         """Fit on ``X`` (n, p) and ``Y`` (n, q) (or (n,)); returns ``self``.
 
-        ``y`` is an alias of ``Y`` (scikit-learn's keyword).
+        ``y`` is an alias of ``Y`` (scikit-learn's keyword); ``fit([X, Y])``
+        (the multi-view convention) is the same.
         """
-        Y = _alias(Y, y)
+        X, Y = _two_views(X, _alias(Y, y), type(self).__name__)
         check_reg(self.reg)
         X, Yv, one_d = self._views(X, Y, reset=True)
         self._predict_1d = one_d
@@ -391,8 +422,9 @@ class CCA(
         return Y
 
     def transform(self, X, Y=None, *, y=None):
-        """Canonical components ``Xc`` (n, k), or ``(Xc, Yc)`` when ``Y`` is given."""
-        Y = _alias(Y, y)
+        """Canonical components ``Xc`` (n, k), or ``(Xc, Yc)`` when ``Y`` is given
+        (also as ``transform([X, Y])``)."""
+        X, Y = _two_views(X, _alias(Y, y), type(self).__name__)
         self._check_fitted()
         X = self._x_view(X)
         Xc = ((X - self.x_mean_) / self.x_std_) @ self.x_weights_
@@ -405,8 +437,18 @@ class CCA(
 
     def fit_transform(self, X, Y=None, *, y=None):
         """``fit(X, Y).transform(X, Y)``."""
-        Y = _alias(Y, y)
+        X, Y = _two_views(X, _alias(Y, y), type(self).__name__)
         return self.fit(X, Y).transform(X, Y)
+
+    def score(self, X, Y=None, *, y=None) -> float:
+        """Sum of the canonical correlations of ``(X, Y)`` (or ``[X, Y]``), e.g.
+        held out: ``sum_k corr(X a_k, Y b_k)``. This is the CCA family's score
+        (GridSearchCV maximises it); scikit-learn's CCA scores ``predict`` by R^2
+        instead."""
+        X, Y = _two_views(X, _alias(Y, y), type(self).__name__)
+        if Y is None:
+            raise ShapeError("CCA.score needs the second view: score(X, Y) or score([X, Y])")
+        return canonical_score(self.transform(X, Y))
 
     def inverse_transform(self, X, Y=None, *, y=None):
         """Map components back to the input spaces (through the loadings)."""

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import numbers
 from collections.abc import Callable
+from typing import ClassVar
 
 import numpy as np
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.metrics.pairwise import pairwise_kernels
 from sklearn.utils.validation import check_is_fitted
 
 from polymodal.errors import ConfigError, ShapeError
 from polymodal.representation._views import as_view, check_finite, check_same_n
-from polymodal.representation.cca import CCA, check_reg
+from polymodal.representation.cca import CCA, _two_views, canonical_score, check_reg
 from polymodal.representation.cca_stats import CCAStats
 
 __all__ = ["KCCA"]
@@ -57,7 +59,12 @@ class _KernelFeatures:
         return K @ self.map
 
 
-class KCCA(BaseEstimator):
+def _builtin_kernel(A, B, *, metric, **params):
+    """A named kernel (picklable, unlike a closure)."""
+    return pairwise_kernels(A, B, metric=metric, filter_params=True, **params)
+
+
+class KCCA(TransformerMixin, BaseEstimator):
     """Regularised kernel CCA (Bach & Jordan, JMLR 2002; Hardoon, Szedmak &
     Shawe-Taylor, Neural Computation 2004).
 
@@ -112,6 +119,9 @@ class KCCA(BaseEstimator):
     True
     """
 
+    _multiview: ClassVar[bool] = True  # fit([X, Y]); checked through ColumnBlocks
+    _test_params: ClassVar[dict] = {"n_components": 1}  # views of 1 column in the checks
+
     def __init__(
         self,
         n_components: int = 2,
@@ -152,7 +162,7 @@ class KCCA(BaseEstimator):
                 f"kernel must be one of {_KERNELS} or a callable; got {kernel!r}"
             )
         params = {"gamma": self.gamma, "degree": self.degree, "coef0": self.coef0}
-        return lambda A, B: pairwise_kernels(A, B, metric=kernel, filter_params=True, **params)
+        return functools.partial(_builtin_kernel, metric=kernel, **params)
 
     def _check(self, X, Y):
         X = as_view(X, "X")
@@ -162,8 +172,11 @@ class KCCA(BaseEstimator):
         check_same_n([X, Y], ["X", "Y"])
         return X, Y
 
-    def fit(self, X, Y) -> "KCCA":
-        """Fit on ``X`` (n, p) and ``Y`` (n, q); returns ``self``."""
+    def fit(self, X, Y=None) -> "KCCA":
+        """Fit on ``X`` (n, p) and ``Y`` (n, q) (or ``fit([X, Y])``); returns ``self``."""
+        X, Y = _two_views(X, Y, "KCCA")
+        if Y is None:
+            raise ShapeError("KCCA needs two views: fit(X, Y) or fit([X, Y])")
         reg = check_reg(self.reg)
         if self.approximation not in (None, "nystroem"):
             raise ConfigError(
@@ -171,6 +184,8 @@ class KCCA(BaseEstimator):
             )
         X, Y = self._check(X, Y)
         n = X.shape[0]
+        if n < 2:
+            raise ShapeError(f"KCCA needs at least 2 samples; got n_samples = {n}")
         k = self.n_components
         if not isinstance(k, numbers.Integral) or isinstance(k, bool) or not 1 <= k <= n:
             raise ConfigError(
@@ -201,7 +216,9 @@ class KCCA(BaseEstimator):
         return self
 
     def transform(self, X, Y=None):
-        """Components of ``X`` (n, k), or ``(Xc, Yc)`` when ``Y`` is given."""
+        """Components of ``X`` (n, k), or ``(Xc, Yc)`` when ``Y`` is given
+        (also as ``transform([X, Y])``)."""
+        X, Y = _two_views(X, Y, "KCCA")
         check_is_fitted(self, "cca_")
         X = as_view(X, "X")
         check_finite(X, "X")
@@ -217,6 +234,15 @@ class KCCA(BaseEstimator):
         check_same_n([X, Y], ["X", "Y"])
         return self.cca_.transform(self.fx_(X), self.fy_(Y))
 
-    def fit_transform(self, X, Y):
+    def fit_transform(self, X, Y=None):
         """``fit(X, Y).transform(X, Y)``."""
+        X, Y = _two_views(X, Y, "KCCA")
         return self.fit(X, Y).transform(X, Y)
+
+    def score(self, X, Y=None) -> float:
+        """Sum of the canonical correlations of the components of ``(X, Y)``
+        (or ``[X, Y]``), e.g. held out; GridSearchCV maximises it."""
+        X, Y = _two_views(X, Y, "KCCA")
+        if Y is None:
+            raise ShapeError("KCCA.score needs the second view: score(X, Y) or score([X, Y])")
+        return canonical_score(self.transform(X, Y))

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 import numpy as np
 from scipy.linalg import solve_triangular
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from polymodal.errors import ModalityError, ShapeError
@@ -16,7 +17,7 @@ from polymodal.representation._views import (
     check_same_n,
     single_thread_blas,
 )
-from polymodal.representation.cca import check_n_components, check_reg, view_scale, whitener
+from polymodal.representation.cca import canonical_score, check_n_components, check_reg, view_scale, whitener
 
 __all__ = ["MCCA", "GCCA"]
 
@@ -39,7 +40,7 @@ def check_views(views: object, what: str) -> list[np.ndarray]:
     return arrs
 
 
-class _MultiviewCCA(BaseEstimator):
+class _MultiviewCCA(TransformerMixin, BaseEstimator):
     """Shared solver: the block-whitened eigenproblem of all views together.
 
     With regularised within-view covariances ``(1 - r) C_ii + r I = L_i L_i^T``
@@ -53,6 +54,8 @@ class _MultiviewCCA(BaseEstimator):
     """
 
     _whitened_diagonal = False
+    _multiview: ClassVar[bool] = True  # fit([X1, X2, ...]); checked through ColumnBlocks
+    _test_params: ClassVar[dict] = {"n_components": 1}  # views of 1 column in the checks
 
     def __init__(self, n_components: int = 2, reg: float = 0.0, scale: bool = True):
         self.n_components = n_components
@@ -140,6 +143,11 @@ class _MultiviewCCA(BaseEstimator):
     def fit_transform(self, views, y=None) -> list[np.ndarray]:
         """``fit(views).transform(views)``."""
         return self.fit(views).transform(views)
+
+    def score(self, views, y=None) -> float:
+        """Sum over components of the mean pairwise correlation of the views'
+        components, e.g. held out (GridSearchCV maximises it)."""
+        return canonical_score(self.transform(views))
 
 
 class MCCA(_MultiviewCCA):
