@@ -90,3 +90,57 @@ def test_a_tracker_may_be_added_when_resuming(tmp_path):
     rows = _csv_rows(result.run_dir)
     assert len(rows) == 2
     assert [e.value for e in events.Scalars("val_loss")] == pytest.approx([float(rows[1]["val_loss"])], rel=1e-6)
+
+
+_HALF_STARTED = '''
+from pathlib import Path
+
+from lightning.pytorch.loggers import Logger
+
+
+class HalfStartedTracker(Logger):
+    """Creates its folder in the run, then cannot reach its server."""
+
+    name, version = "half", "0"
+
+    def __init__(self, folder):
+        super().__init__()
+        self.folder = Path(folder)
+
+    def log_metrics(self, metrics, step=None):
+        pass
+
+    def log_hyperparams(self, params, *args, **kwargs):
+        self.folder.mkdir(parents=True, exist_ok=True)
+        (self.folder / "partial.txt").write_text("started")
+        raise ConnectionError("tracking server unreachable")
+'''
+
+
+def _snapshot(folder):
+    return {p.relative_to(folder).as_posix(): p.read_bytes() if p.is_file() else None for p in folder.rglob("*")}
+
+
+def test_a_tracker_that_cannot_start_leaves_the_run_folder_as_it_was(tmp_path, monkeypatch):
+    (tmp_path / "trackers").mkdir()
+    (tmp_path / "trackers" / "half_started_tracker.py").write_text(_HALF_STARTED)
+    monkeypatch.syspath_prepend(str(tmp_path / "trackers"))
+    out = tmp_path / "out"
+    failing = {"name": "half_started_tracker:HalfStartedTracker", "folder": str(out / "run" / "logs" / "half")}
+    message = r"'trainer.logger': HalfStartedTracker could not start: tracking server unreachable"
+    cfg = _config(out, failing)
+    cfg["trainer"]["max_epochs"] = 1
+    with pytest.raises(ConfigError, match=message):
+        fit(cfg)
+    assert not out.exists()  # no config.yaml, no environment.json, not the tracker's own folder
+    # an existing run: neither a resume nor an overwrite with the failing tracker changes it
+    cfg["trainer"]["logger"] = "csv"
+    fit(cfg)
+    before = _snapshot(out)
+    cfg["trainer"].update(logger=failing, max_epochs=2)
+    with pytest.raises(ConfigError, match=message):
+        fit(cfg, resume=True, resume_with_changes=True)
+    assert _snapshot(out) == before
+    with pytest.raises(ConfigError, match=message):
+        fit(cfg, overwrite=True)
+    assert _snapshot(out) == before

@@ -19,6 +19,7 @@ import json
 import logging
 import shutil
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -393,12 +394,16 @@ def fit(
 
     replacing = overwrite and _has_checkpoints(run_dir)
     work_dir = run_dir.parent / f".{config.name}.new" if replacing else run_dir
+    if replacing and not worker and work_dir.exists():
+        shutil.rmtree(work_dir)  # left by an overwrite that was killed
     with quiet_lightning(verbose):
         callbacks = build_callbacks(config, work_dir, monitor, mode)
         trainer = build_trainer(config, work_dir, callbacks, has_val)
+    # the trackers connect (or create their files) before polymodal writes
+    # anything: one that fails leaves the run folder as it was
+    with _undo_on_failure(run_dir, enabled=not worker), _undo_on_failure(work_dir, enabled=not worker):
+        start_loggers(trainer.loggers, flat_hyperparameters(config.model_dump(mode="json")))
     if not worker:
-        if replacing and work_dir.exists():
-            shutil.rmtree(work_dir)
         _remove_temporaries(work_dir / "checkpoints")
         atomic_write_text(_config_yaml(config), work_dir / "config.yaml")
         write_provenance(work_dir, _device(trainer))
@@ -407,7 +412,6 @@ def fit(
             model, task, config.optim.model_dump(), config.model_dump(mode="json"),
             lr_scheduler=config.lr_scheduler.model_dump() if config.lr_scheduler else None, monitor=monitor,
             model_inputs=model_inputs_of(datamodule.specs), standardizer=datamodule.standardizer)
-        start_loggers(trainer.loggers, flat_hyperparameters(config.model_dump(mode="json")))
         start = time.perf_counter()
         with quiet_lightning(verbose):
             trainer.fit(
@@ -432,6 +436,28 @@ def fit(
         result.best_checkpoint = run_dir / "checkpoints" / result.best_checkpoint.name
         _write_result(result)
     return result
+
+
+@contextmanager
+def _undo_on_failure(folder: Path, enabled: bool = True):
+    """On an exception, delete what was created in (or above) ``folder`` inside
+    the block: the folder itself when it did not exist, else the new paths in it."""
+    created = next((p for p in [folder, *folder.parents] if not p.exists() and p.parent.exists()), None) \
+        if not folder.exists() else None
+    before = set(folder.rglob("*")) if folder.exists() else set()
+    try:
+        yield
+    except BaseException:
+        if enabled:
+            if created is not None:
+                shutil.rmtree(created, ignore_errors=True)
+            elif folder.exists():
+                for path in sorted(set(folder.rglob("*")) - before, key=lambda p: len(p.parts), reverse=True):
+                    if path.is_dir() and not path.is_symlink():
+                        shutil.rmtree(path, ignore_errors=True)
+                    else:
+                        path.unlink(missing_ok=True)
+        raise
 
 
 def _config_yaml(config: ExperimentConfig) -> str:
