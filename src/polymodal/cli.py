@@ -57,6 +57,27 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+class _ResumeAction(argparse.Action):
+    """``--resume [CHECKPOINT]``: a ``key=value`` after it is an override, not a
+    checkpoint path (``--resume trainer.max_epochs=20``), unless that file exists
+    or ends in ``.ckpt`` (Lightning names checkpoints ``epoch=3-step=40.ckpt``)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if isinstance(values, str) and "=" in values and not values.endswith(".ckpt") and not Path(values).exists():
+            namespace.resume_overrides = [*getattr(namespace, "resume_overrides", []), values]
+            values = True
+        setattr(namespace, self.dest, values)
+
+
+def _train_overrides(args: argparse.Namespace, extra: list[str], parser: argparse.ArgumentParser) -> None:
+    """Overrides given after a flag (``--resume --resume-with-changes trainer.max_epochs=20``)
+    join the others; anything else unrecognised is argparse's usual error."""
+    if extra and not (args.command == "train" and all("=" in e and not e.startswith("-") for e in extra)):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if args.command == "train":
+        args.overrides = [*args.overrides, *getattr(args, "resume_overrides", []), *extra]
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     _register_parts()
     from polymodal.training.engine import evaluate, load_trained
@@ -166,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
                            description="Train from a YAML experiment file; override keys with key.sub=value.")
     train.add_argument("config", type=Path, help="YAML experiment file")
     train.add_argument("overrides", nargs="*", help="dotted overrides, e.g. trainer.max_epochs=20 seed=3")
-    train.add_argument("--resume", nargs="?", const=True, default=None, metavar="CHECKPOINT",
+    train.add_argument("--resume", nargs="?", const=True, default=None, metavar="CHECKPOINT", action=_ResumeAction,
                        help="continue the run from its latest completed epoch (last.ckpt), or from the "
                        "given checkpoint; the config must be the run's own (config.yaml)")
     train.add_argument("--overwrite", action="store_true",
@@ -255,7 +276,8 @@ def _dispatch(argv: list[str]) -> int:
     if argv[:2] == ["datasets", "build"]:
         return cmd_datasets_build(argv[2:])
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    _train_overrides(args, extra, parser)
     return args.func(args)
 
 if __name__ == "__main__":

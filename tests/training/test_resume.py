@@ -321,3 +321,29 @@ def test_cli_resume_finished_run_and_changes(tmp_path, capsys):
     assert main(["evaluate", str(best)]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: checkpoint {best} is corrupted") and err.count("\n") == 1
+
+
+def test_cli_overrides_after_resume_are_overrides_not_a_checkpoint(tmp_path, capsys):
+    import yaml
+
+    from polymodal.cli import main
+
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump({**small_config(tmp_path, epochs=1), "name": "cli"}))
+    assert main(["train", str(path)]) == 0
+    # the order the CLI itself suggests for a finished run: it was "unrecognized arguments"
+    assert main(["train", str(path), "--resume", "--resume-with-changes", "trainer.max_epochs=2"]) == 0
+    assert "epochs: 2" in capsys.readouterr().out
+    # key=value right after --resume: an override (it was taken as the checkpoint path "trainer.max_epochs=3")
+    assert main(["train", str(path), "--resume", "trainer.max_epochs=3", "--resume-with-changes"]) == 0
+    assert "epochs: 3" in capsys.readouterr().out
+    # a checkpoint path, even one with '=' in its name as Lightning writes them, then an override
+    ckpt = tmp_path / "epoch=2-step=9.ckpt"
+    ckpt.write_bytes((tmp_path / "cli" / "checkpoints" / "last.ckpt").read_bytes())
+    assert main(["train", str(path), "--resume", str(ckpt), "trainer.max_epochs=4", "--resume-with-changes"]) == 0
+    assert "epochs: 4" in capsys.readouterr().out
+    # what is neither stays an error
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", str(path), "--resume", "--bogus"])
+    assert exit_.value.code == 2
+    assert "unrecognized arguments: --bogus" in capsys.readouterr().err
