@@ -20,17 +20,20 @@ def _trainer():
                       enable_progress_bar=False, enable_model_summary=False)
 
 
+def _config(output_dir, standardize=True):
+    return {
+        "name": "run", "seed": 0,
+        "data": {"modalities": ["fou", "kar"], "batch_size": 64, "standardize": standardize},
+        "model": {"encoder": {"name": "mlp", "hidden": [16]}, "head": {"name": "mlp", "hidden": []}},
+        "trainer": {"max_epochs": 2, "patience": None, "progress": False},
+        "output_dir": str(output_dir),
+    }
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     """A tiny config-built model trained on standardised mfeat (fou, kar)."""
-    cfg = {
-        "name": "run", "seed": 0,
-        "data": {"modalities": ["fou", "kar"], "batch_size": 64, "standardize": True},
-        "model": {"encoder": {"name": "mlp", "hidden": [16]}, "head": {"name": "mlp", "hidden": []}},
-        "trainer": {"max_epochs": 2, "patience": None, "progress": False},
-        "output_dir": str(tmp_path_factory.mktemp("runs")),
-    }
-    return fit(cfg)
+    return fit(_config(tmp_path_factory.mktemp("runs")))
 
 
 def test_reloaded_module_on_raw_data_predicts_as_the_engine(run):
@@ -82,3 +85,16 @@ def test_load_trained_standardises_new_data_with_the_stored_statistics(run):
     for m in ("fou", "kar"):
         assert (dm.standardizer.mean[m] == run.datamodule.standardizer.mean[m]).all()
         assert (dm.standardizer.scale[m] == run.datamodule.standardizer.scale[m]).all()
+
+
+def test_a_run_on_unstandardised_data_records_it(tmp_path):
+    result = fit(_config(tmp_path, standardize=False))
+    assert load_checkpoint_file(result.best_checkpoint)["polymodal_preprocessing"] == {"standardize": None}
+    module = MultimodalLightningModule.load_from_checkpoint(result.best_checkpoint)
+    raw = MultimodalDataModule("mfeat", modalities=["fou", "kar"], standardize=False, seed=0, eval_batch_size=400)
+    expected, _ = predict(result.model, result.datamodule.test_dataloader())
+    assert torch.allclose(_trainer().predict(module, datamodule=raw)[0].logits, expected.logits, atol=1e-6)
+    standardised = MultimodalDataModule("mfeat", modalities=["fou", "kar"], seed=0)
+    with pytest.raises(ConfigError, match=r"modality 'fou': the predict data is standardised, but the model was "
+                                          r"trained on unstandardised values"):
+        _trainer().predict(module, datamodule=standardised)

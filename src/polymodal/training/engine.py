@@ -412,6 +412,8 @@ def fit(
             model, task, config.optim.model_dump(), config.model_dump(mode="json"),
             lr_scheduler=config.lr_scheduler.model_dump() if config.lr_scheduler else None, monitor=monitor,
             model_inputs=model_inputs_of(datamodule.specs), standardizer=datamodule.standardizer)
+        module.preprocessing = datamodule.preprocessing  # into every checkpoint ({"standardize": None} too)
+        module.input_preprocessing = "preprocessed"  # the engine feeds the DataModule's standardised splits
         start = time.perf_counter()
         with quiet_lightning(verbose):
             trainer.fit(
