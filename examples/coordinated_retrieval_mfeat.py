@@ -99,13 +99,13 @@ def main() -> None:
                                                n_landmarks=200 if args.fast else 600, random_state=args.seed).fit(Xtr, Ytr).transform(Xte, Yte))
 
     def deep(model):
-        model.fit({"pix": Xtr, "fou": Ytr}, max_epochs=args.epochs, batch_size=200, seed=args.seed)
-        out = model.transform({"pix": Xte, "fou": Yte})
-        return out["pix"], out["fou"]
+        out = model.fit([Xtr, Ytr]).transform([Xte, Yte])
+        return out[0], out[1]
 
-    run("DCCA", lambda: deep(DCCA({"pix": mlp(240, K), "fou": mlp(76, K)}, n_components=K)))
-    run("DCCAE", lambda: deep(DCCAE({"pix": mlp(240, K), "fou": mlp(76, K)}, {"pix": mlp(K, 240), "fou": mlp(K, 76)},
-                                    n_components=K, lam=0.1)))
+    train = dict(n_components=K, max_epochs=args.epochs, batch_size=200, random_state=args.seed)
+    run("DCCA", lambda: deep(DCCA(encoders=[mlp(240, K), mlp(76, K)], **train)))
+    run("DCCAE", lambda: deep(DCCAE(encoders=[mlp(240, K), mlp(76, K)], decoders=[mlp(K, 240), mlp(K, 76)],
+                                    lam=0.1, **train)))
 
     def contrastive():
         model = Contrastive({"pix": 240, "fou": 76})

@@ -63,8 +63,6 @@ PENDING: dict[str, str] = {
     "polymodal.fusion.graphical.hcrf.MultiViewHCRF": "deep estimator, being converted (issue 16)",
     "polymodal.fusion.graphical.ldcrf.LatentDynamicCRF": "deep estimator, being converted (issue 16)",
     "polymodal.representation.dbm.MultimodalDBM": "deep estimator, being converted (issue 16)",
-    "polymodal.representation.dcca.DCCA": "deep estimator, being converted (issue 16)",
-    "polymodal.representation.dcca.DCCAE": "deep estimator, being converted (issue 16)",
     "polymodal.representation.joint.autoencoder.MultimodalAutoencoder": "deep estimator, being converted (issue 16)",
     "polymodal.representation.rbm.BernoulliRBM": "deep estimator, being converted (issue 16)",
     "polymodal.representation.rbm.GaussianBernoulliRBM": "deep estimator, being converted (issue 16)",

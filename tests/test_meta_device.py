@@ -204,9 +204,9 @@ CASES = {
     "fusion.sequential.mvlstm.MVLSTM": (_c("fusion.sequential.mvlstm.MVLSTM", in_features=AB, hidden=6),
                                         lambda: ((_ab_aligned(),), {}), "forward"),
     # representation
-    "representation.dcca.DCCA": (lambda: importlib.import_module("polymodal.representation.dcca").DCCA(
+    "representation.dcca.DCCANetwork": (lambda: importlib.import_module("polymodal.representation.dcca").DCCANetwork(
         {"a": nn.Linear(3, 2), "b": nn.Linear(2, 2)}, n_components=2), lambda: ((_ab(8),), {}), "loss"),
-    "representation.dcca.DCCAE": (lambda: importlib.import_module("polymodal.representation.dcca").DCCAE(
+    "representation.dcca.DCCAENetwork": (lambda: importlib.import_module("polymodal.representation.dcca").DCCAENetwork(
         {"a": nn.Linear(3, 2), "b": nn.Linear(2, 2)}, {"a": nn.Linear(2, 3), "b": nn.Linear(2, 2)}, n_components=2),
         lambda: ((_ab(8),), {}), "loss"),
     "representation.joint.autoencoder.MultimodalAutoencoder": (_c("representation.joint.autoencoder.MultimodalAutoencoder",

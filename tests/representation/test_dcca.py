@@ -14,7 +14,11 @@ from scipy.linalg import eigh, svd
 from torch import nn
 
 from polymodal.errors import ConfigError, ModalityError, ShapeError
-from polymodal.representation import CCA, DCCA, DCCAE, cca_correlation, cca_loss, sym_inv_sqrt
+from sklearn.exceptions import NotFittedError
+
+from polymodal.representation import (
+    CCA, DCCA, DCCAE, DCCAENetwork, DCCANetwork, cca_correlation, cca_loss, sym_inv_sqrt,
+)
 
 
 def np_correlation(h1, h2, reg, k):
@@ -71,7 +75,7 @@ def test_correlation_gradcheck(k):
 def test_no_nan_when_batch_close_to_output_dim(batch):
     torch.manual_seed(0)
     enc = {"a": nn.Linear(10, 8), "b": nn.Linear(7, 8)}
-    model = DCCA(enc, reg=1e-3)
+    model = DCCANetwork(enc, reg=1e-3)
     x = {"a": torch.randn(batch, 10), "b": torch.randn(batch, 7)}
     loss = model.loss(x)
     loss.backward()
@@ -89,12 +93,12 @@ def test_dccae_loss_is_correlation_plus_lambda_reconstruction():
     enc = {"a": nn.Linear(5, 3), "b": nn.Linear(4, 3)}
     dec = {"a": nn.Linear(3, 5), "b": nn.Linear(3, 4)}
     x = {"a": torch.randn(20, 5), "b": torch.randn(20, 4)}
-    model = DCCAE(enc, dec, lam=0.7)
+    model = DCCAENetwork(enc, dec, lam=0.7)
     h = model(x)
     corr = cca_loss(h["a"], h["b"], None, 1e-3)
     rec = sum(((dec[m](h[m]) - x[m]) ** 2).sum(1).mean() for m in "ab")
     torch.testing.assert_close(model.loss(x), corr + 0.7 * rec)
-    torch.testing.assert_close(DCCAE(enc, dec, lam=0.0).loss(x), DCCA(enc).loss(x))
+    torch.testing.assert_close(DCCAENetwork(enc, dec, lam=0.0).loss(x), DCCANetwork(enc).loss(x))
 
 
 def _quiet():
@@ -110,20 +114,23 @@ def test_fit_protocol_final_linear_cca():
     Y = (X[:, :3] ** 2 + 0.1 * rng.normal(size=(64, 3))).astype(np.float32)
     enc = {"x": nn.Linear(4, 2), "y": nn.Linear(3, 2)}
     before = enc["x"].weight.detach().clone()
-    model = DCCA(enc, n_components=2).fit({"x": X, "y": Y}, max_epochs=2, batch_size=32)
-    assert not torch.equal(before, enc["x"].weight)
-    hx, hy = model.features({"x": X, "y": Y})
+    model = DCCA(n_components=2, encoders=[enc["x"], enc["y"]], max_epochs=2, batch_size=32,
+                 random_state=0).fit([X, Y])
+    assert torch.equal(before, enc["x"].weight)  # the given encoder is copied, not trained in place
+    assert not torch.equal(before, model.network_.encoders["view0"].weight)
+    hx, hy = model.features([X, Y])
     ref = CCA(n_components=2, reg=1e-3).fit(hx, hy)
     np.testing.assert_allclose(model.linear_cca_.canonical_correlations_,
                                ref.canonical_correlations_, atol=1e-12)
-    out = model.transform({"x": X, "y": Y})
-    np.testing.assert_allclose(out["x"], ref.transform(hx), atol=1e-10)
+    out = model.transform([X, Y])
+    np.testing.assert_allclose(out[0], ref.transform(hx), atol=1e-10)
+    np.testing.assert_allclose(model.transform({"x": X, "y": Y})[0], out[0])  # the old dict form
 
 
 def test_errors():
-    with pytest.raises(ModalityError, match=re.escape("DCCA needs exactly 2 modalities; got ['a']")):
-        DCCA({"a": nn.Linear(2, 2)})
-    model = DCCA({"a": nn.Linear(2, 2), "b": nn.Linear(2, 2)})
+    with pytest.raises(ModalityError, match=re.escape("DCCANetwork needs exactly 2 modalities; got ['a']")):
+        DCCANetwork({"a": nn.Linear(2, 2)})
+    model = DCCANetwork({"a": nn.Linear(2, 2), "b": nn.Linear(2, 2)})
     with pytest.raises(ModalityError, match=re.escape(
         "batch is missing modality 'b'; expected ['a', 'b'], got ['a', 'c']"
     )):
@@ -134,12 +141,14 @@ def test_errors():
         cca_loss(torch.randn(4, 2), torch.randn(3, 2))
     with pytest.raises(ConfigError, match=re.escape("n_components must be in [1, 2]; got 3")):
         cca_loss(torch.randn(4, 2), torch.randn(4, 2), n_components=3)
-    with pytest.raises(ConfigError, match="has no linear CCA yet: call fit first"):
-        model.transform({"a": np.ones((3, 2)), "b": np.ones((3, 2))})
+    with pytest.raises(NotFittedError):
+        DCCA().transform([np.ones((3, 2)), np.ones((3, 2))])
+    with pytest.raises(ModalityError, match="DCCA needs exactly 2 views; got 3"):
+        DCCA().fit([np.ones((3, 2))] * 3)
     with pytest.raises(ModalityError, match=re.escape(
         "decoders must have the encoders' modalities ['a', 'b']; got ['a']"
     )):
-        DCCAE({"a": nn.Linear(2, 2), "b": nn.Linear(2, 2)}, {"a": nn.Linear(2, 2)})
+        DCCAENetwork({"a": nn.Linear(2, 2), "b": nn.Linear(2, 2)}, {"a": nn.Linear(2, 2)})
 
 
 def nonlinear_views(n, seed):
@@ -169,10 +178,12 @@ def test_dcca_beats_linear_cca_on_nonlinear_views(cls):
         return nn.Sequential(nn.Linear(p, 32), nn.Tanh(), nn.Linear(32, q))
 
     enc = {"x": mlp(4), "y": mlp(4)}
-    model = DCCA(enc, n_components=2) if cls is DCCA else DCCAE(enc, {"x": mlp(2, 4), "y": mlp(2, 4)}, n_components=2)
-    model.fit({"x": Xtr, "y": Ytr}, max_epochs=100, batch_size=500, lr=2e-2)
-    out = model.transform({"x": Xte, "y": Yte})
-    deep = total_test_correlation(out["x"], out["y"])
+    kw = dict(n_components=2, encoders=[enc["x"], enc["y"]], max_epochs=100, batch_size=500, lr=2e-2,
+              random_state=0)
+    model = DCCA(**kw) if cls is DCCA else DCCAE(decoders=[mlp(2, 4), mlp(2, 4)], **kw)
+    model.fit([Xtr, Ytr])
+    out = model.transform([Xte, Yte])
+    deep = total_test_correlation(out[0], out[1])
     lin = total_test_correlation(*CCA(n_components=2).fit(Xtr, Ytr).transform(Xte, Yte))
     print(f"total test correlation: {cls.__name__} {deep:.3f}, linear CCA {lin:.3f}")
     assert deep > lin + 1.5

@@ -3,7 +3,7 @@
 from polymodal.representation.arithmetic import AnalogyResult, analogy_query, evaluate_analogies
 from polymodal.representation.cca import CCA
 from polymodal.representation.cca_stats import CCAStats, all_reduce_cca_stats
-from polymodal.representation.dcca import DCCA, DCCAE
+from polymodal.representation.dcca import DCCA, DCCAE, DCCANetwork, DCCAENetwork
 from polymodal.representation.dcca_loss import cca_correlation, cca_loss, sym_inv_sqrt
 from polymodal.representation.kcca import KCCA
 from polymodal.representation.mcca import GCCA, MCCA
@@ -46,6 +46,8 @@ __all__ = [
     "all_reduce_cca_stats",
     "DCCA",
     "DCCAE",
+    "DCCANetwork",
+    "DCCAENetwork",
     "cca_correlation",
     "cca_loss",
     "sym_inv_sqrt",

@@ -1,21 +1,34 @@
-"""Deep CCA and the deep canonically correlated autoencoder (DCCAE) as torch modules."""
+"""Deep CCA and the deep canonically correlated autoencoder (DCCAE).
+
+``DCCANetwork`` / ``DCCAENetwork`` are the torch modules (``dict[str, Tensor]``
+in, reusable in composed models); ``DCCA`` / ``DCCAE`` are scikit-learn
+estimators on a sequence of views ``[X1, X2]`` that train a network through
+:func:`polymodal.training.estimator_loop.train_network` and fit the final
+linear CCA.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import copy
+from collections.abc import Mapping, Sequence
+from typing import ClassVar
 
 import numpy as np
 import torch
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
 from torch import Tensor, nn
 
 from polymodal.errors import ConfigError, ModalityError, ShapeError
-from polymodal.representation.cca import CCA
+from polymodal.representation.cca import CCA, canonical_score
 from polymodal.representation.dcca_loss import cca_loss
+from polymodal.representation.mcca import check_views
+from polymodal.training.estimator_loop import seed_from, seeded, train_network
 
-__all__ = ["DCCA", "DCCAE"]
+__all__ = ["DCCA", "DCCAE", "DCCANetwork", "DCCAENetwork"]
 
 
-class DCCA(nn.Module):
+class DCCANetwork(nn.Module):
     """Deep CCA: two encoders trained so their outputs are maximally correlated.
 
     Andrew, Arora, Bilmes & Livescu, "Deep canonical correlation analysis",
@@ -25,9 +38,8 @@ class DCCA(nn.Module):
     ``reg``). ``forward`` takes ``{modality: (batch, p_m)}`` and returns the
     encoder outputs; ``loss`` is the negative correlation.
 
-    Protocol (as in the paper): after training, :meth:`fit` fits a linear
-    :class:`CCA` on the encoder outputs of the whole training set;
-    :meth:`transform` returns those final canonical projections.
+    The estimator :class:`DCCA` trains this network and, as in the paper,
+    fits a final linear :class:`CCA` on its outputs.
 
     Parameters
     ----------
@@ -39,7 +51,7 @@ class DCCA(nn.Module):
     Examples
     --------
     >>> enc = {"a": nn.Linear(4, 2), "b": nn.Linear(3, 2)}
-    >>> model = DCCA(enc, n_components=2)
+    >>> model = DCCANetwork(enc, n_components=2)
     >>> batch = {"a": torch.randn(16, 4), "b": torch.randn(16, 3)}
     >>> model.loss(batch).shape
     torch.Size([])
@@ -75,76 +87,8 @@ class DCCA(nn.Module):
         return cca_loss(h[self.modalities[0]], h[self.modalities[1]], self.n_components,
                         self.reg)
 
-    # ------------------------------------------------------------------ training
-    def fit(self, views: Mapping[str, np.ndarray | Tensor], max_epochs: int = 50,
-            batch_size: int = 256, lr: float = 1e-3, weight_decay: float = 0.0,
-            seed: int = 0, trainer_kwargs: dict | None = None) -> "DCCA":
-        """Train with a Lightning ``Trainer`` (Adam), then fit the final linear CCA.
 
-        ``views`` maps each modality to its (n, p_m) training array.
-        ``trainer_kwargs`` go to ``lightning.Trainer`` (e.g. ``accelerator="gpu"``).
-        """
-        import lightning as L
-        from torch.utils.data import DataLoader
-
-        data = self._tensors(views)
-        n = data[0].shape[0]
-        if batch_size < 2:
-            raise ConfigError(f"batch_size must be >= 2; got {batch_size}")
-        L.seed_everything(seed, verbose=False)
-        loader = DataLoader(_Paired(self.modalities, data), batch_size=min(batch_size, n),
-                            shuffle=True, drop_last=n > batch_size)
-        kwargs = dict(max_epochs=max_epochs, logger=False, enable_checkpointing=False,
-                      enable_progress_bar=False, enable_model_summary=False,
-                      accelerator="cpu", devices=1)
-        kwargs.update(trainer_kwargs or {})
-        from polymodal.training.console import quiet_lightning
-
-        with quiet_lightning():  # no "GPU available" / tip banners on every fit
-            L.Trainer(**kwargs).fit(_lightning_module(self, lr, weight_decay), loader)
-        return self.fit_linear_cca(views)
-
-    def fit_linear_cca(self, views: Mapping[str, np.ndarray | Tensor]) -> "DCCA":
-        """Fit the final linear CCA on the encoder outputs of ``views``."""
-        h = self.features(views)
-        k = self.n_components or min(h[0].shape[1], h[1].shape[1])
-        self.linear_cca_ = CCA(n_components=k, reg=self.reg).fit(h[0], h[1])
-        return self
-
-    @torch.no_grad()
-    def features(self, views: Mapping[str, np.ndarray | Tensor]) -> list[np.ndarray]:
-        """Encoder outputs (numpy, float64) of each modality, in ``self.modalities`` order."""
-        was = self.training
-        self.eval()
-        data = self._tensors(views)
-        dev = next(self.parameters()).device
-        out = [self.encoders[m](x.to(dev)).double().cpu().numpy()
-               for m, x in zip(self.modalities, data)]
-        self.train(was)
-        return out
-
-    def transform(self, views: Mapping[str, np.ndarray | Tensor]) -> dict[str, np.ndarray]:
-        """Final canonical projections ``{modality: (n, n_components)}``."""
-        if not hasattr(self, "linear_cca_"):
-            raise ConfigError(f"{type(self).__name__} has no linear CCA yet: call fit first")
-        h = self.features(views)
-        a, b = self.linear_cca_.transform(h[0], h[1])
-        return {self.modalities[0]: a, self.modalities[1]: b}
-
-    def _tensors(self, views) -> list[Tensor]:
-        xs = self._inputs(views)
-        dtype = next(self.parameters()).dtype
-        ts = [torch.as_tensor(np.asarray(x) if not isinstance(x, Tensor) else x).to(dtype)
-              for x in xs]
-        if ts[0].shape[0] != ts[1].shape[0]:
-            raise ShapeError(
-                f"modality {self.modalities[1]!r} has {ts[1].shape[0]} samples, "
-                f"{self.modalities[0]!r} has {ts[0].shape[0]}; they must match"
-            )
-        return ts
-
-
-class DCCAE(DCCA):
+class DCCAENetwork(DCCANetwork):
     """Deep canonically correlated autoencoder (Wang, Arora, Livescu & Bilmes,
     "On deep multi-view representation learning", ICML 2015):
 
@@ -154,13 +98,13 @@ class DCCAE(DCCA):
         + \\lambda \\sum_{j=1,2} \\tfrac{1}{n}\\lVert X_j - g_j(f_j(X_j)) \\rVert^2,
 
     with decoders ``g_j``; ``lam`` (``lambda``) trades reconstruction against
-    correlation (``lam=0`` is DCCA). The same final linear CCA protocol applies.
+    correlation (``lam=0`` is DCCA). The estimator is :class:`DCCAE`.
 
     Examples
     --------
     >>> enc = {"a": nn.Linear(4, 2), "b": nn.Linear(3, 2)}
     >>> dec = {"a": nn.Linear(2, 4), "b": nn.Linear(2, 3)}
-    >>> model = DCCAE(enc, dec, lam=0.1)
+    >>> model = DCCAENetwork(enc, dec, lam=0.1)
     >>> model.loss({"a": torch.randn(8, 4), "b": torch.randn(8, 3)}).item() < 10
     True
     """
@@ -189,31 +133,189 @@ class DCCAE(DCCA):
         return corr + self.lam * recon
 
 
-class _Paired(torch.utils.data.Dataset):
-    def __init__(self, names: list[str], data: list[Tensor]):
-        self.names, self.data = names, data
 
-    def __len__(self) -> int:
-        return self.data[0].shape[0]
+def _mlp(sizes: Sequence[int]) -> nn.Module:
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Linear(a, b))
+        if i < len(sizes) - 2:
+            layers.append(nn.Tanh())
+    return nn.Sequential(*layers)
 
-    def __getitem__(self, i: int) -> dict[str, Tensor]:
-        return {m: d[i] for m, d in zip(self.names, self.data)}
+
+_NAMES = ("view0", "view1")
 
 
-def _lightning_module(model: DCCA, lr: float, weight_decay: float):
-    import lightning as L
+class DCCA(TransformerMixin, BaseEstimator):
+    """Deep CCA as a scikit-learn estimator on two views ``[X1, X2]``.
 
-    class DCCALightning(L.LightningModule):
-        def __init__(self):
-            super().__init__()
-            self.model = model
+    Andrew, Arora, Bilmes & Livescu, "Deep canonical correlation analysis",
+    ICML 2013: :math:`\\max_{f_1, f_2} \\operatorname{corr}(f_1(X_1), f_2(X_2))`
+    (:class:`DCCANetwork`, trained by Adam on minibatches through
+    :func:`~polymodal.training.estimator_loop.train_network`); then, as in the
+    paper, a linear :class:`CCA` is fitted on the encoder outputs of the whole
+    training set and :meth:`transform` returns its canonical projections.
 
-        def training_step(self, batch, batch_idx):
-            loss = self.model.loss(batch)
-            self.log("train_loss", loss, prog_bar=False, batch_size=len(next(iter(batch.values()))))
-            return loss
+    Parameters
+    ----------
+    n_components : int — correlations in the loss, encoder output size (when
+        ``encoders`` is None) and components of the final CCA
+    hidden_sizes : tuple of int — hidden layers (tanh) of the default MLP encoders
+    encoders : None or sequence of two modules (n, p_i) -> (n, o) — custom
+        encoders (deep-copied at fit); ``n_components <= o``
+    reg : float — ridge added to the batch covariances and the final CCA
+    max_epochs, lr, batch_size, weight_decay : training (``batch_size=None``: full batch)
+    random_state : None, int or RandomState — network initialisation and shuffling
+    device : "cpu", "cuda", "auto", ...
+    verbose : bool — tqdm progress bar on stderr (when it is a TTY)
+    validation_fraction : None or float — hold out this fraction of rows and
+        stop early when its loss stops improving (``n_iter_no_change`` epochs)
 
-        def configure_optimizers(self):
-            return torch.optim.Adam(self.model.parameters(), lr=lr, weight_decay=weight_decay)
+    Attributes
+    ----------
+    network_ : DCCANetwork — the trained network (on CPU after fit)
+    linear_cca_ : CCA — the final linear CCA on the network outputs
+    loss_curve_ : list of float — mean training loss per epoch
+    n_epochs_ : int
 
-    return DCCALightning()
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> z = rng.normal(size=(64, 1))
+    >>> X1, X2 = z + 0.1 * rng.normal(size=(64, 3)), z ** 3 + 0.1 * rng.normal(size=(64, 2))
+    >>> model = DCCA(n_components=1, hidden_sizes=(8,), max_epochs=20, random_state=0)
+    >>> model.fit([X1, X2]).transform([X1, X2])[0].shape
+    (64, 1)
+    """
+
+    _multiview: ClassVar[bool] = True  # fit([X1, X2]); checked through ColumnBlocks
+    _test_params: ClassVar[dict] = {"n_components": 1, "hidden_sizes": (4,), "max_epochs": 2,
+                                    "random_state": 0}
+    _expected_failed_checks: ClassVar[dict[str, str]] = {}
+
+    def __init__(self, n_components: int = 2, hidden_sizes: tuple[int, ...] = (64,), encoders=None,
+                 reg: float = 1e-3, max_epochs: int = 50, lr: float = 1e-3,
+                 batch_size: int | None = 256, weight_decay: float = 0.0, random_state=None,
+                 device: str = "cpu", verbose: bool = False,
+                 validation_fraction: float | None = None, n_iter_no_change: int = 5):
+        self.n_components = n_components
+        self.hidden_sizes = hidden_sizes
+        self.encoders = encoders
+        self.reg = reg
+        self.max_epochs = max_epochs
+        self.lr = lr
+        self.batch_size = batch_size
+        self.weight_decay = weight_decay
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+
+    # ------------------------------------------------------------------ helpers
+    def _views(self, X) -> list[np.ndarray]:
+        if isinstance(X, Mapping):  # the old {modality: array} form
+            X = list(X.values())
+        views = check_views(X, type(self).__name__)
+        if len(views) != 2:
+            raise ModalityError(f"{type(self).__name__} needs exactly 2 views; got {len(views)}")
+        return views
+
+    def _encoders(self, dims: list[int]) -> list[nn.Module]:
+        if self.encoders is not None:
+            if len(self.encoders) != 2:
+                raise ModalityError(f"encoders must be 2 modules, one per view; got {len(self.encoders)}")
+            return [copy.deepcopy(e) for e in self.encoders]
+        return [_mlp([p, *self.hidden_sizes, self.n_components]) for p in dims]
+
+    def _network(self, dims: list[int]) -> DCCANetwork:
+        return DCCANetwork(dict(zip(_NAMES, self._encoders(dims))), self.n_components, self.reg)
+
+    # ------------------------------------------------------------------ estimator API
+    def fit(self, X, y=None) -> "DCCA":
+        """Train the network on the views ``X = [X1 (n, p1), X2 (n, p2)]``, then
+        fit the final linear CCA on its outputs."""
+        views = self._views(X)
+        if not isinstance(self.n_components, (int, np.integer)) or self.n_components < 1:
+            raise ConfigError(f"n_components must be an int >= 1; got {self.n_components!r}")
+        if views[0].shape[0] < 2:
+            raise ShapeError(f"{type(self).__name__} needs at least 2 samples; got n_samples = {views[0].shape[0]}")
+        seed = seed_from(self.random_state)
+        with seeded(seed):
+            net = self._network([v.shape[1] for v in views])
+        data = [torch.tensor(v, dtype=torch.float32) for v in views]  # a copy: views may be read-only
+        fit = train_network(
+            net, lambda m, b: m.loss(dict(zip(_NAMES, b))), data, max_epochs=self.max_epochs,
+            lr=self.lr, batch_size=self.batch_size, weight_decay=self.weight_decay,
+            random_state=seed, device=self.device, verbose=self.verbose,
+            validation_fraction=self.validation_fraction, n_iter_no_change=self.n_iter_no_change,
+            min_batch=2, desc=type(self).__name__)
+        self.network_ = net.cpu()
+        self.loss_curve_, self.n_epochs_ = fit.train_loss, fit.n_epochs
+        h = self._features(views)
+        self.linear_cca_ = CCA(n_components=self.n_components, reg=self.reg).fit(h[0], h[1])
+        return self
+
+    @torch.no_grad()
+    def _features(self, views: list[np.ndarray]) -> list[np.ndarray]:
+        net = self.network_.eval()
+        return [net.encoders[m](torch.tensor(v, dtype=torch.float32)).double().numpy()
+                for m, v in zip(_NAMES, views)]
+
+    def features(self, X) -> list[np.ndarray]:
+        """Network outputs (float64) of each view, before the final linear CCA."""
+        check_is_fitted(self, "network_")
+        return self._features(self._views(X))
+
+    def transform(self, X) -> list[np.ndarray]:
+        """Final canonical projections ``[Z1, Z2]``, each (n, n_components)."""
+        check_is_fitted(self, "linear_cca_")
+        h = self._features(self._views(X))
+        return list(self.linear_cca_.transform(h[0], h[1]))
+
+    def fit_transform(self, X, y=None) -> list[np.ndarray]:
+        """``fit(X).transform(X)``."""
+        return self.fit(X).transform(X)
+
+    def score(self, X, y=None) -> float:
+        """Sum of the canonical correlations of ``transform(X)`` (e.g. held out)."""
+        return canonical_score(self.transform(X))
+
+
+class DCCAE(DCCA):
+    """DCCAE (Wang, Arora, Livescu & Bilmes, ICML 2015) as a scikit-learn estimator:
+    :class:`DCCA` whose network (:class:`DCCAENetwork`) also reconstructs each
+    view from its code, weighted by ``lam``. ``decoders``: None (MLPs mirroring
+    the encoders) or two modules (n, o) -> (n, p_i). Other parameters as :class:`DCCA`.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> X1, X2 = rng.normal(size=(32, 3)), rng.normal(size=(32, 2))
+    >>> DCCAE(n_components=1, hidden_sizes=(4,), lam=0.1, max_epochs=2).fit([X1, X2]).n_epochs_
+    2
+    """
+
+    def __init__(self, n_components: int = 2, hidden_sizes: tuple[int, ...] = (64,), encoders=None,
+                 decoders=None, lam: float = 1e-2, reg: float = 1e-3, max_epochs: int = 50,
+                 lr: float = 1e-3, batch_size: int | None = 256, weight_decay: float = 0.0,
+                 random_state=None, device: str = "cpu", verbose: bool = False,
+                 validation_fraction: float | None = None, n_iter_no_change: int = 5):
+        super().__init__(n_components=n_components, hidden_sizes=hidden_sizes, encoders=encoders,
+                         reg=reg, max_epochs=max_epochs, lr=lr, batch_size=batch_size,
+                         weight_decay=weight_decay, random_state=random_state, device=device,
+                         verbose=verbose, validation_fraction=validation_fraction,
+                         n_iter_no_change=n_iter_no_change)
+        self.decoders = decoders
+        self.lam = lam
+
+    def _network(self, dims: list[int]) -> DCCAENetwork:
+        enc = self._encoders(dims)
+        if self.decoders is not None:
+            if len(self.decoders) != 2:
+                raise ModalityError(f"decoders must be 2 modules, one per view; got {len(self.decoders)}")
+            dec = [copy.deepcopy(d) for d in self.decoders]
+        else:
+            dec = [_mlp([self.n_components, *self.hidden_sizes[::-1], p]) for p in dims]
+        return DCCAENetwork(dict(zip(_NAMES, enc)), dict(zip(_NAMES, dec)), self.lam,
+                            self.n_components, self.reg)

@@ -1,0 +1,209 @@
+"""The one training loop of polymodal's deep scikit-learn estimators.
+
+Deep estimators (DCCA, DCCAE, ... : ``fit(X, y=None)`` on in-memory arrays)
+train here; composed models (``MultimodalModel``) and anything that needs
+multi-device training, checkpoints or loggers train through the Lightning
+engine in :mod:`polymodal.training.engine`.
+
+Why a small shared loop and not Lightning for these: a scikit-learn estimator
+is fitted many times in one process (``GridSearchCV``, ``cross_val_score``,
+scikit-learn's ~40 estimator checks), on arrays that fit in memory on one
+device. Building a ``lightning.Trainer`` per fit costs more than many of these
+fits, re-seeds the global RNGs (``seed_everything``) and logs banners; and
+several estimators are not "a loss + backward" at all (an RBM's contrastive
+divergence sets ``.grad`` from Gibbs statistics; layer-wise pretraining runs
+one loop per layer; DCCA's objective wants full batches). One loop with a
+``loss_fn`` (autograd) or a ``step`` (any update) serves all of them, and
+handles device choice, seeding from ``random_state``, minibatching, the
+optimiser, a tqdm progress bar on stderr and early stopping once.
+
+Examples
+--------
+>>> import torch
+>>> net = torch.nn.Linear(1, 1)
+>>> x = torch.linspace(-1, 1, 32)[:, None]
+>>> fit = train_network(net, lambda n, b: ((n(b[0]) - 3 * b[0]) ** 2).mean(), [x],
+...                     max_epochs=200, lr=0.1, batch_size=32, random_state=0)
+>>> round(net.weight.item(), 2)
+3.0
+>>> fit.n_epochs
+200
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from sklearn.utils import check_random_state
+from torch import Tensor, nn
+
+from polymodal.errors import ConfigError
+
+__all__ = ["TrainingFit", "make_optimizer", "resolve_device", "seed_from", "seeded", "train_network"]
+
+_OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
+
+
+@dataclass
+class TrainingFit:
+    """What :func:`train_network` did: epochs run, per-epoch mean training
+    loss, per-epoch validation loss (empty without validation), and whether
+    early stopping ended the run."""
+
+    n_epochs: int = 0
+    train_loss: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    stopped_early: bool = False
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``"auto"``/None: CUDA when available, else CPU; otherwise ``torch.device(device)``."""
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError) as err:
+        raise ConfigError(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N'; got {device!r}") from err
+
+
+def seed_from(random_state) -> int:
+    """An int seed from a scikit-learn ``random_state`` (None, int or RandomState)."""
+    return int(check_random_state(random_state).randint(0, 2**31 - 1))
+
+
+@contextlib.contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Run a block (e.g. building a network) with torch's global RNG seeded to
+    ``seed``, restoring the caller's RNG state afterwards."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
+def make_optimizer(params, name: str = "adam", lr: float = 1e-3,
+                   weight_decay: float = 0.0) -> torch.optim.Optimizer:
+    """The optimiser of every deep estimator: ``"adam"``, ``"adamw"`` or ``"sgd"``."""
+    if name not in _OPTIMIZERS:
+        raise ConfigError(f"optimizer must be one of {sorted(_OPTIMIZERS)}; got {name!r}")
+    if not lr > 0:
+        raise ConfigError(f"lr must be > 0; got {lr!r}")
+    return _OPTIMIZERS[name](params, lr=lr, weight_decay=weight_decay)
+
+
+def _check(max_epochs, batch_size, validation_fraction, n):
+    if not isinstance(max_epochs, (int, np.integer)) or max_epochs < 1:
+        raise ConfigError(f"max_epochs must be an int >= 1; got {max_epochs!r}")
+    if batch_size is not None and (not isinstance(batch_size, (int, np.integer)) or batch_size < 1):
+        raise ConfigError(f"batch_size must be None (full batch) or an int >= 1; got {batch_size!r}")
+    if validation_fraction is not None:
+        if not 0 < validation_fraction < 1:
+            raise ConfigError(f"validation_fraction must be in (0, 1) or None; got {validation_fraction!r}")
+        if round(n * validation_fraction) < 1 or n - round(n * validation_fraction) < 1:
+            raise ConfigError(f"validation_fraction={validation_fraction} leaves an empty split of {n} samples")
+
+
+def train_network(
+    network: nn.Module,
+    loss_fn: Callable[[nn.Module, list[Tensor]], Tensor] | None,
+    data: Sequence[Tensor],
+    *,
+    max_epochs: int,
+    lr: float = 1e-3,
+    batch_size: int | None = None,
+    optimizer: str = "adam",
+    weight_decay: float = 0.0,
+    random_state=None,
+    device: str | torch.device | None = "cpu",
+    verbose: bool = False,
+    validation_fraction: float | None = None,
+    n_iter_no_change: int = 5,
+    tol: float = 0.0,
+    min_batch: int = 1,
+    step: Callable[[list[Tensor]], float] | None = None,
+    val_loss: Callable[[list[Tensor]], float] | None = None,
+    desc: str | None = None,
+) -> TrainingFit:
+    """Train ``network`` in place on the row-aligned tensors ``data``.
+
+    Each epoch shuffles the rows (a ``torch.Generator`` seeded from
+    ``random_state``) and visits minibatches of ``batch_size`` rows (None:
+    the full batch); a last batch smaller than ``min_batch`` is dropped. A
+    batch is a list of the ``data`` tensors' rows, on ``device``.
+
+    ``loss_fn(network, batch) -> scalar`` is minimised by the optimiser
+    (:func:`make_optimizer`). ``step(batch) -> float`` instead performs an
+    update itself (e.g. contrastive divergence) and returns a loss to report.
+    With ``validation_fraction`` a random split of the rows is held out;
+    training stops when its loss has not improved by ``tol`` for
+    ``n_iter_no_change`` epochs and the best weights are restored (the
+    validation loss is ``loss_fn``, or ``val_loss(batch)`` with ``step``).
+    The progress bar (tqdm, stderr) shows only when ``verbose`` and stderr is a TTY.
+    """
+    if (loss_fn is None) == (step is None):
+        raise ConfigError("give exactly one of loss_fn (autograd) or step (custom update)")
+    if step is not None and validation_fraction is not None and val_loss is None:
+        raise ConfigError("validation_fraction with a custom step needs val_loss")
+    n = int(data[0].shape[0])
+    _check(max_epochs, batch_size, validation_fraction, n)
+    dev = resolve_device(device)
+    network.to(dev)
+    gen = torch.Generator().manual_seed(seed_from(random_state))
+    perm = torch.randperm(n, generator=gen)
+    train_idx, val_idx = perm, None
+    if validation_fraction is not None:
+        n_val = round(n * validation_fraction)
+        val_idx, train_idx = perm[:n_val], perm[n_val:]
+    opt = make_optimizer(network.parameters(), optimizer, lr, weight_decay) if step is None else None
+    bs = len(train_idx) if batch_size is None else min(int(batch_size), len(train_idx))
+
+    def batch_of(idx: Tensor) -> list[Tensor]:
+        return [d[idx].to(dev) for d in data]
+
+    def one_step(batch: list[Tensor]) -> float:
+        if step is not None:
+            return float(step(batch))
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn(network, batch)
+        loss.backward()
+        opt.step()
+        return float(loss.detach())
+
+    fit, best, best_state, wait = TrainingFit(), float("inf"), None, 0
+    from tqdm.auto import tqdm
+
+    bar = tqdm(range(max_epochs), desc=desc or type(network).__name__, file=sys.stderr,
+               disable=not verbose or not sys.stderr.isatty(), leave=False)
+    network.train()
+    for _ in bar:
+        order = train_idx[torch.randperm(len(train_idx), generator=gen)]
+        losses = [one_step(batch_of(order[i:i + bs])) for i in range(0, len(order), bs)
+                  if len(order[i:i + bs]) >= min_batch]
+        fit.train_loss.append(float(np.mean(losses)) if losses else float("nan"))
+        fit.n_epochs += 1
+        if val_idx is not None:
+            with torch.no_grad():
+                network.eval()
+                vb = batch_of(val_idx)
+                v = float(loss_fn(network, vb)) if val_loss is None else float(val_loss(vb))
+                network.train()
+            fit.val_loss.append(v)
+            bar.set_postfix(loss=fit.train_loss[-1], val=v)
+            if v < best - tol:
+                best, wait = v, 0
+                best_state = {k: t.detach().clone() for k, t in network.state_dict().items()}
+            else:
+                wait += 1
+                if wait >= n_iter_no_change:
+                    fit.stopped_early = True
+                    break
+        else:
+            bar.set_postfix(loss=fit.train_loss[-1])
+    if best_state is not None:
+        network.load_state_dict(best_state)
+    network.eval()
+    return fit
