@@ -34,7 +34,7 @@ import torch
 def _setup(root: Path, args) -> tuple[str, Path]:
     import transformers as tf
 
-    from polymodal.training.registry import build
+    from polymodal.core.registry import build
 
     words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [f"w{i}" for i in range(200)]
     torch.manual_seed(0)

@@ -233,7 +233,7 @@ def _module_cases():
     from polymodal.representation import LowRankFusion, TensorFusion
     from polymodal.training.model import MultimodalModel
     from polymodal.encoders.mlp import MLP
-    from polymodal.training.registry import build, load_builtin_parts
+    from polymodal.core.registry import build, load_builtin_parts
     from polymodal.training.tasks import ClassificationTask, RegressionTask
 
     load_builtin_parts()

@@ -17,7 +17,7 @@ __all__ = ["main"]
 
 
 def _register_parts() -> None:
-    from polymodal.training.registry import load_builtin_parts
+    from polymodal.core.registry import load_builtin_parts
 
     load_builtin_parts()
 

@@ -1,11 +1,18 @@
-"""The one small family of errors polymodal raises on bad input.
+"""The one small family of errors polymodal raises on bad input (public path).
 
-Every class subclasses :class:`ValueError`, so ``except ValueError`` keeps
-working, and every message names the modality, the key, the expected and the
-actual value where they apply.
+The classes live in :mod:`polymodal.core.errors` (the bottom layer every
+package may import); ``from polymodal.errors import ShapeError`` is the
+documented way to reach them.
 """
 
-from __future__ import annotations
+from polymodal.core.errors import (
+    CheckpointError,
+    ConfigError,
+    DatasetError,
+    ModalityError,
+    PolymodalError,
+    ShapeError,
+)
 
 __all__ = [
     "PolymodalError",
@@ -15,27 +22,3 @@ __all__ = [
     "CheckpointError",
     "DatasetError",
 ]
-
-
-class PolymodalError(ValueError):
-    """Base class of every error polymodal raises on bad input."""
-
-
-class ModalityError(PolymodalError):
-    """An unknown, missing or inconsistent modality (names it)."""
-
-
-class ShapeError(PolymodalError):
-    """An array or tensor whose shape or values are wrong (expected vs actual)."""
-
-
-class ConfigError(PolymodalError):
-    """An invalid experiment configuration (names the key)."""
-
-
-class CheckpointError(PolymodalError):
-    """A checkpoint file that is missing, unreadable or does not fit the model."""
-
-
-class DatasetError(PolymodalError):
-    """A dataset that is unknown, unavailable here, or whose files are malformed."""

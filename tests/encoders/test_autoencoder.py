@@ -8,7 +8,7 @@ import torch
 
 from polymodal.encoders.autoencoder import DenoisingAutoencoder, StackedAutoencoder, TiedAutoencoder, corrupt
 from polymodal.errors import ConfigError, ShapeError
-from polymodal.training.registry import registered
+from polymodal.core.registry import registered
 
 
 def _low_rank(n=400, d=8, k=2, noise=0.05, seed=0):

@@ -12,7 +12,7 @@ tf = pytest.importorskip("transformers")
 
 from polymodal.encoders.pretrained import CLIPDualEncoder  # noqa: E402
 from polymodal.errors import ConfigError, ShapeError  # noqa: E402
-from polymodal.training.registry import build  # noqa: E402
+from polymodal.core.registry import build  # noqa: E402
 
 WORDS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + "a the cat dog sat on mat red blue photo of".split()
 SMALL = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)
@@ -189,7 +189,7 @@ def test_importing_polymodal_and_these_modules_does_not_import_transformers_or_o
     # (Lightning's torchmetrics imports transformers itself when it is installed; polymodal does not.)
     code = ("import sys, polymodal, polymodal.cli, polymodal.encoders.pretrained, polymodal.export, "
             "polymodal.data.user_files, polymodal.data.feature_cache; "
-            "from polymodal.training.registry import _REGISTRY; "
+            "from polymodal.core.registry import _REGISTRY; "
             "assert {'hf_text', 'hf_vision', 'hf_audio', 'clip_text', 'clip_vision'} <= set(_REGISTRY['encoder']); "
             "bad = [m for m in ('transformers', 'onnx', 'onnxruntime', 'onnxscript', 'datasets') if m in sys.modules]; "
             "assert not bad, bad")

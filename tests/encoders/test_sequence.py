@@ -11,7 +11,7 @@ import torch
 from polymodal.data import collate
 from polymodal.encoders import PaddedSequence, SequenceEncoder, SequenceSteps
 from polymodal.errors import ShapeError
-from polymodal.training.registry import build
+from polymodal.core.registry import build
 
 LENGTHS = [5, 2, 7, 1]
 

@@ -14,7 +14,7 @@ from polymodal.fusion.robust import (
     expected_calibration_error,
     fit_temperature,
 )
-from polymodal.training.registry import build
+from polymodal.core.registry import build
 
 
 def test_fit_temperature_recovers_the_generating_temperature():

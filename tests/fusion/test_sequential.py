@@ -20,7 +20,7 @@ from polymodal.fusion.sequential import (
 )
 from polymodal.training.config import parse_config
 from polymodal.training.engine import build_model, fit
-from polymodal.training.registry import build
+from polymodal.core.registry import build
 
 DIMS = {"a": 3, "b": 2, "c": 4}
 LENGTHS = [6, 1, 4, 3]

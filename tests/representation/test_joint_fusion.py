@@ -12,7 +12,7 @@ from polymodal.representation.joint import (
     SumFusion,
     TensorFusion,
 )
-from polymodal.training.registry import build
+from polymodal.core.registry import build
 
 
 torch.manual_seed(0)

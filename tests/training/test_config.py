@@ -73,7 +73,7 @@ def test_builtin_parts_are_found_without_importing_them():
     import subprocess
     import sys
 
-    code = ("from polymodal.training.registry import registered; "
+    code = ("from polymodal.core.registry import registered; "
             "f = registered('fusion'); e = registered('encoder'); "
             "assert {'concat', 'late', 'hybrid'} <= set(f), f; assert {'mlp', 'identity'} <= set(e), e")
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -18,7 +18,7 @@ from polymodal.data import load_dataset  # noqa: E402
 from polymodal.errors import DatasetError  # noqa: E402
 from polymodal.training import fit  # noqa: E402
 from polymodal.training.feature_cache import extract_features  # noqa: E402
-from polymodal.training.registry import build  # noqa: E402
+from polymodal.core.registry import build  # noqa: E402
 
 WORDS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + "a the cat dog sat on mat".split()
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from polymodal._pytree import pytree_output
+from polymodal.core.pytree import pytree_output
 from polymodal.errors import ConfigError, ShapeError
 
 __all__ = [

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from polymodal._pytree import pytree_output
+from polymodal.core.pytree import pytree_output
 from polymodal.errors import ConfigError, ShapeError
 
 __all__ = ["MILOutput", "AttentionMIL", "MILBags", "make_mil_bags"]

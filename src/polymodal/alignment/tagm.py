@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from polymodal._pytree import pytree_output
+from polymodal.core.pytree import pytree_output
 from polymodal.errors import ConfigError, ShapeError
 
 __all__ = ["TAGMOutput", "TemporalAttentionGatedModel"]

@@ -81,7 +81,7 @@ def load_dataset(name: str, **kwargs) -> MultimodalDataset:
     >>> load_dataset("mfeat").specs["pix"].dim
     240
     """
-    from polymodal._import_path import is_import_path, resolve_import_path
+    from polymodal.core.import_path import is_import_path, resolve_import_path
 
     if is_import_path(name):
         loader, what = resolve_import_path(name, "data.name"), f"loader {name!r}"

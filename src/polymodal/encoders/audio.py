@@ -27,7 +27,7 @@ from torch import nn
 
 from polymodal.encoders.image import ImageInput, _activation
 from polymodal.errors import ConfigError, DatasetError, ShapeError
-from polymodal.training.registry import register
+from polymodal.core.registry import register
 
 __all__ = ["load_audio", "mel_filters", "Spectrogram", "MelSpectrogram", "normalize_utterance",
            "AudioCNN", "SpectrogramSequenceEncoder"]

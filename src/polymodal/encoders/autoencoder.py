@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from polymodal.errors import ConfigError, ShapeError
-from polymodal.training.registry import register
+from polymodal.core.registry import register
 
 __all__ = ["TiedAutoencoder", "DenoisingAutoencoder", "StackedAutoencoder", "corrupt", "NOISE_TYPES"]
 

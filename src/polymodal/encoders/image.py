@@ -25,7 +25,7 @@ from torch import nn
 
 from polymodal.encoders.mlp import ACTIVATIONS
 from polymodal.errors import ConfigError, ShapeError
-from polymodal.training.registry import register
+from polymodal.core.registry import register
 
 __all__ = ["SmoothMaxPool2d", "smooth_max_pool2d", "ImageInput", "LeNet", "ResidualBlock", "ResNetCNN"]
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from polymodal.training.registry import register
+from polymodal.core.registry import register
 
 __all__ = ["MLP", "Identity", "ACTIVATIONS"]
 

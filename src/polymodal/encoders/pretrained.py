@@ -42,7 +42,7 @@ import torch
 from torch import nn
 
 from polymodal.errors import ConfigError, ShapeError
-from polymodal.training.registry import register
+from polymodal.core.registry import register
 
 __all__ = ["HFEncoder", "PretrainedTextEncoder", "PretrainedVisionEncoder", "PretrainedAudioEncoder",
            "CLIPTextEncoder", "CLIPVisionEncoder", "CLIPDualEncoder", "load_pretrained", "POOLINGS"]

@@ -22,7 +22,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from polymodal.errors import ShapeError
-from polymodal.training.registry import register
+from polymodal.core.registry import register
 
 __all__ = [
     "CELLS",
@@ -100,6 +100,7 @@ def split_steps(feature: torch.Tensor | PaddedSequence, name: str = "x") -> tupl
     return values, check_lengths(values, lengths, name)
 
 
+@register("encoder", "sequence")
 class SequenceEncoder(nn.Module):
     """Recurrent encoder of a padded batch, packed so padding is never read.
 
@@ -201,8 +202,6 @@ class LSTMEncoder(SequenceEncoder):
                  output: str = "last", dropout: float = 0.0) -> None:
         super().__init__(in_features, hidden, "lstm", num_layers, bidirectional, output, dropout)
 
-
-register("encoder", "sequence")(SequenceEncoder)
 
 
 @register("encoder", "steps")

@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from polymodal.errors import ConfigError, DatasetError, ShapeError
-from polymodal.training.registry import register
+from polymodal.core.registry import register
 
 __all__ = ["tokenize", "BagOfWords", "WordVectors", "read_glove", "load_glove_wheel", "train_skipgram",
            "EmbeddingEncoder", "GLOVE_WHEEL"]

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 import torch
 
 from polymodal.representation.joint._base import JointFusion
-from polymodal.training.registry import register
+from polymodal.core.registry import register
 
 __all__ = ["ConcatFusion"]
 

@@ -18,8 +18,9 @@ import torch
 from torch import nn
 
 from polymodal.errors import ModalityError
-from polymodal.training.model import ModelOutput
-from polymodal.training.registry import build, register
+from polymodal.core.interfaces import DecisionLevelFusion
+from polymodal.core.outputs import ModelOutput
+from polymodal.core.registry import build, register
 
 __all__ = ["LateFusion", "HybridFusion", "COMBINE_RULES"]
 
@@ -27,7 +28,8 @@ COMBINE_RULES = ("mean", "product", "vote", "weights", "learned", "stacking")
 _DEFAULT_HEAD = {"name": "mlp", "hidden": [128]}
 
 
-class LateFusion(nn.Module):
+@register("fusion", "late")
+class LateFusion(DecisionLevelFusion, nn.Module):
     r"""One predictor per modality, decisions combined.
 
     For classification with branch probabilities :math:`p_m(y|x_m)` and present
@@ -71,8 +73,6 @@ class LateFusion(nn.Module):
         For ``combine="weights"``.
     task : {"classification", "regression", "multilabel"}
     """
-
-    decision_level = True
 
     def __init__(
         self,
@@ -264,8 +264,6 @@ class LateFusion(nn.Module):
         self.combiner_weight.copy_(torch.as_tensor(w, dtype=self.combiner_weight.dtype))
         self.combiner_bias.copy_(torch.as_tensor(b, dtype=self.combiner_bias.dtype))
 
-
-register("fusion", "late")(LateFusion)
 
 
 @register("fusion", "hybrid")

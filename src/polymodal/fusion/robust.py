@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from polymodal.errors import ConfigError, ModalityError, ShapeError
-from polymodal.training.registry import register
+from polymodal.core.registry import register
 
 __all__ = ["fit_temperature", "expected_calibration_error", "CalibratedProductOfExperts", "GatedExpertFusion",
            "GatedFusion"]

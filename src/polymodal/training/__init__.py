@@ -1,20 +1,23 @@
-"""The engine every trainable part uses: model composition, tasks, registry,
-configs, checkpoints and the Lightning-based ``fit``."""
+"""The engine every trainable part uses: model composition, tasks, configs,
+checkpoints and the Lightning-based ``fit``. The part registry lives in
+:mod:`polymodal.core.registry`; ``register``, ``build`` and ``registered`` are
+re-exported here (documented path). Names load on first use, so importing
+this package costs nothing until one is used (the engine imports Lightning)."""
 
-from polymodal.training.checkpoint import atomic_save, load_checkpoint_file
-from polymodal.training.config import (
-    DataConfig,
-    ExperimentConfig,
-    ModelConfig,
-    OptimConfig,
-    TrainerConfig,
-    apply_overrides,
-    load_config,
-    parse_config,
-)
-from polymodal.training.model import ModelOutput, MultimodalModel
-from polymodal.training.registry import build, register, registered
-from polymodal.training.tasks import ClassificationTask, MultilabelTask, RegressionTask, Task, get_task
+from polymodal.core.lazy import lazy_exports
+
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "atomic_save": ".checkpoint", "load_checkpoint_file": ".checkpoint",
+    "AtomicCheckpointIO": ".checkpoint_io",
+    **dict.fromkeys(["DataConfig", "ExperimentConfig", "ModelConfig", "OptimConfig", "TrainerConfig",
+                     "apply_overrides", "load_config", "parse_config"], ".config"),
+    "ModelOutput": "polymodal.core.outputs", "MultimodalModel": ".model",
+    "build": "polymodal.core.registry", "register": "polymodal.core.registry",
+    "registered": "polymodal.core.registry",
+    **dict.fromkeys(["ClassificationTask", "MultilabelTask", "RegressionTask", "Task", "get_task"], ".tasks"),
+    **dict.fromkeys(["fit", "evaluate", "predict", "load_trained", "build_model", "build_datamodule", "FitResult"],
+                    ".engine"),
+})
 
 __all__ = [
     "AtomicCheckpointIO",
@@ -39,16 +42,3 @@ __all__ = [
     "register",
     "registered",
 ]
-
-
-def __getattr__(name: str):
-    # the engine and AtomicCheckpointIO import Lightning (about 2 s): load them on first use
-    if name in {"fit", "evaluate", "predict", "load_trained", "build_model", "build_datamodule", "FitResult"}:
-        from polymodal.training import engine
-
-        return getattr(engine, name)
-    if name == "AtomicCheckpointIO":
-        from polymodal.training.checkpoint_io import AtomicCheckpointIO
-
-        return AtomicCheckpointIO
-    raise AttributeError(f"module 'polymodal.training' has no attribute {name!r}")

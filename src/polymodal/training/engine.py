@@ -41,7 +41,8 @@ from polymodal.training.loggers import (build_loggers, check_loggers, finish_log
                                        start_loggers)
 from polymodal.training.model import ModelOutput, MultimodalModel
 from polymodal.training.module import MultimodalLightningModule, RNGStateCallback
-from polymodal.training.registry import build
+from polymodal.core.interfaces import is_decision_level
+from polymodal.core.registry import build
 from polymodal.training.resume import check_resume_config, check_state_fits, is_ddp_worker, replace_run
 from polymodal.training.provenance import write_provenance
 from polymodal.training.run_checkpoints import ResumableEarlyStopping, RunCheckpoints, run_state
@@ -136,7 +137,7 @@ def build_model_from_inputs(config: ExperimentConfig, inputs: dict[str, dict[str
     enc_out = {name: int(e.out_features) for name, e in encoders.items()}
     fusion = build("fusion", m.fusion, where="model.fusion", in_features=enc_out, n_outputs=n_outputs, task=task)
     head = None
-    if getattr(fusion, "decision_level", False):
+    if is_decision_level(fusion):
         if m.head is not None:
             raise ConfigError(
                 f"config key 'model.head' must be null: fusion {m.fusion['name']!r} predicts per branch itself "

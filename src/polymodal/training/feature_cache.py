@@ -31,7 +31,7 @@ from polymodal.data.dataset import MultimodalDataset
 from polymodal.data.feature_cache import FORMAT_VERSION, MANIFEST, read_manifest
 from polymodal.errors import ConfigError, DatasetError
 from polymodal.training.config import ExperimentConfig, parse_config
-from polymodal.training.registry import build
+from polymodal.core.registry import build
 
 __all__ = ["ExtractResult", "extract_features", "encoder_fingerprint", "dataset_fingerprint"]
 

@@ -30,7 +30,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from polymodal._import_path import is_import_path, resolve_import_path
+from polymodal.core.import_path import is_import_path, resolve_import_path
 from polymodal.errors import ConfigError
 
 __all__ = ["logger_specs", "check_loggers", "build_loggers", "start_loggers", "finish_loggers", "build_callbacks",

@@ -3,37 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
-from polymodal._pytree import pytree_output
+from polymodal.core.errors import ModalityError, ShapeError
+from polymodal.core.interfaces import is_decision_level, takes_lengths
+from polymodal.core.outputs import ModelOutput
 from polymodal.data.batch import Batch
-from polymodal.errors import ModalityError, ShapeError
 
 __all__ = ["MultimodalModel", "ModelOutput"]
-
-
-@pytree_output
-@dataclass
-class ModelOutput:
-    """What a :class:`MultimodalModel` returns.
-
-    Attributes
-    ----------
-    logits : Tensor
-        ``(N, n_outputs)`` fused prediction (log-probabilities for decision-level fusion).
-    branch_logits : dict[str, Tensor]
-        Per-branch predictions of decision-level fusion (late, hybrid), each
-        ``(N, n_outputs)``; the task trains every branch on its own loss.
-    branch_present : dict[str, Tensor]
-        ``(N,)`` bool: which samples each branch saw (missing modalities excluded).
-    """
-
-    logits: torch.Tensor
-    branch_logits: dict[str, torch.Tensor] = field(default_factory=dict)
-    branch_present: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 class MultimodalModel(nn.Module):
@@ -43,12 +22,15 @@ class MultimodalModel(nn.Module):
     ----------
     encoders : dict[str, nn.Module]
         One encoder per modality; each maps ``(N, ...)`` to ``(N, d_m)`` and
-        has an ``out_features`` attribute.
+        has an ``out_features`` attribute; an encoder whose class declares
+        :class:`~polymodal.core.interfaces.LengthsEncoder` also gets the
+        batch's ``lengths`` of its modality.
     fusion : nn.Module
         Called as ``fusion(features, present)`` with ``features`` the dict of
         encoder outputs and ``present`` a dict of ``(N,)`` bool masks. Returns
-        a ``(N, d)`` tensor (feature-level fusion) or a :class:`ModelOutput`
-        (decision-level fusion, which then needs ``head=None``).
+        a ``(N, d)`` tensor (feature-level fusion) or, if its class declares
+        :class:`~polymodal.core.interfaces.DecisionLevelFusion`, a
+        :class:`~polymodal.core.outputs.ModelOutput` (then ``head=None``).
     head : nn.Module, optional
         Maps the fused ``(N, d)`` representation to ``(N, n_outputs)``.
     input_shapes : dict[str, tuple], optional
@@ -78,7 +60,7 @@ class MultimodalModel(nn.Module):
         self.encoders = nn.ModuleDict(dict(encoders))
         self.fusion = fusion
         self.head = head
-        self.decision_level = bool(getattr(fusion, "decision_level", False))
+        self.decision_level = is_decision_level(fusion)
         if self.decision_level and head is not None:
             raise ValueError(f"{type(fusion).__name__} makes decisions itself; use head=None")
         self.input_shapes = {m: tuple(s) for m, s in (input_shapes or {}).items()}
@@ -120,7 +102,7 @@ class MultimodalModel(nn.Module):
             raise ModalityError(f"present mask for unknown modality {unknown[0]!r}: this model was built for {self.modalities}")
         features = {}
         for m, encoder in self.encoders.items():
-            if m in lengths and getattr(encoder, "takes_lengths", False):
+            if m in lengths and takes_lengths(encoder):
                 features[m] = encoder(inputs[m], lengths=lengths[m])
             else:
                 features[m] = encoder(inputs[m])

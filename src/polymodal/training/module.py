@@ -327,7 +327,7 @@ def _rebuild_model(config: dict[str, Any], model_inputs: dict[str, Any] | None, 
         raise ConfigError("MultimodalLightningModule needs a model, or a config to build one from")
     from polymodal.training.config import parse_config
     from polymodal.training.engine import build_datamodule, build_model_from_inputs, model_inputs_of
-    from polymodal.training.registry import load_builtin_parts
+    from polymodal.core.registry import load_builtin_parts
 
     load_builtin_parts()
     parsed = parse_config(config)

@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-from polymodal._import_path import is_import_path, resolve_import_path
+from polymodal.core.import_path import is_import_path, resolve_import_path
 from polymodal.errors import ConfigError
 
 __all__ = ["scheduler_class", "build_lr_scheduler", "check_lr_scheduler"]

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from polymodal._pytree import pytree_output
+from polymodal.core.pytree import pytree_output
 from polymodal.alignment.attention import AdditiveAttention
 from polymodal.encoders.image import ResNetCNN
 from polymodal.errors import ConfigError, ShapeError

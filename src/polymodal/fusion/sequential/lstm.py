@@ -16,7 +16,7 @@ from torch import nn
 from polymodal.encoders.sequence import PaddedSequence, SequenceEncoder
 from polymodal.fusion.sequential._common import gather_sequences
 from polymodal.errors import ConfigError
-from polymodal.training.registry import register
+from polymodal.core.registry import register
 
 __all__ = ["EarlyFusionLSTM", "LateFusionLSTM"]
 

@@ -10,7 +10,7 @@ from torch import nn
 
 from polymodal.encoders.sequence import PaddedSequence, sequence_mask
 from polymodal.fusion.sequential._common import freeze_padded, gather_sequences
-from polymodal.training.registry import register
+from polymodal.core.registry import register
 
 __all__ = ["MemoryFusionNetwork"]
 

@@ -13,7 +13,7 @@ from torch.utils.checkpoint import checkpoint
 
 from polymodal.encoders.sequence import PaddedSequence, sequence_mask
 from polymodal.fusion.sequential._common import gather_sequences
-from polymodal.training.registry import register
+from polymodal.core.registry import register
 
 __all__ = ["MultimodalTransformer", "CrossmodalTransformer"]
 

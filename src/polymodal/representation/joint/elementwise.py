@@ -16,7 +16,7 @@ from torch import nn
 
 from polymodal.errors import ConfigError
 from polymodal.representation.joint._base import JointFusion
-from polymodal.training.registry import register
+from polymodal.core.registry import register
 
 __all__ = ["SumFusion", "ProductFusion", "MLPFusion"]
 

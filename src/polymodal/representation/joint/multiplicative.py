@@ -12,7 +12,7 @@ from torch import nn
 
 from polymodal.errors import ConfigError, ModalityError
 from polymodal.representation.joint._base import JointFusion
-from polymodal.training.registry import register
+from polymodal.core.registry import register
 
 __all__ = ["MultiplicativeFusion"]
 

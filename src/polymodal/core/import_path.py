@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from polymodal.errors import ConfigError
+from polymodal.core.errors import ConfigError
 
 __all__ = ["is_import_path", "resolve_import_path"]
 

@@ -1,0 +1,25 @@
+"""The bottom layer every package may import: the name registry
+(:mod:`~polymodal.core.registry`), shared output types
+(:mod:`~polymodal.core.outputs`, :mod:`~polymodal.core.pytree`) and declared
+part interfaces (:mod:`~polymodal.core.interfaces`), errors
+(:mod:`~polymodal.core.errors`, public as :mod:`polymodal.errors`), the
+activation table (:mod:`~polymodal.core.activations`), data paths
+(:mod:`~polymodal.core.paths`), import paths, lazy exports, the multi-view
+adapter and the not-fitted check. Nothing here imports another polymodal
+package; submodules load on first use.
+"""
+
+from polymodal.core.lazy import lazy_exports
+
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "build": ".registry", "register": ".registry", "registered": ".registry", "registered_names": ".registry",
+    "resolve": ".registry", "BUILTIN_PARTS": ".registry", "KINDS": ".registry",
+    "ModelOutput": ".outputs", "pytree_output": ".pytree",
+    "DecisionLevelFusion": ".interfaces", "LengthsEncoder": ".interfaces", "is_decision_level": ".interfaces",
+    "takes_lengths": ".interfaces",
+    "is_import_path": ".import_path", "resolve_import_path": ".import_path",
+})
+
+__all__ = ["BUILTIN_PARTS", "DecisionLevelFusion", "KINDS", "LengthsEncoder", "ModelOutput", "build",
+           "is_decision_level", "is_import_path", "lazy_exports", "pytree_output", "register", "registered",
+           "registered_names", "resolve", "resolve_import_path", "takes_lengths"]
