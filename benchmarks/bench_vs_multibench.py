@@ -1,0 +1,311 @@
+"""polymodal vs MultiBench's own training code, side by side, one process per run.
+
+    python benchmarks/bench_vs_multibench.py [--multibench DIR] [--threads 1 2] [--reps 3]
+                                             [--configs concat6 ...] [--max-epochs 50]
+
+MultiBench (Liang et al., NeurIPS 2021 Datasets and Benchmarks) is not
+installable; give its checkout with ``--multibench DIR``:
+
+    # with the fetch tool: fetch github:pliang279/MultiBench  (or: git clone https://github.com/pliang279/MultiBench)
+    mkdir -p /tmp/MultiBench && git --git-dir=<mirror>/repo archive HEAD | tar -x -C /tmp/MultiBench
+    python benchmarks/bench_vs_multibench.py --multibench /tmp/MultiBench --threads 1 2 --reps 3
+
+Its own training function runs unchanged: ``training_structures.Supervised_Learning.train``
+(RMSprop lr 1e-3, ``clip_grad_norm_(params, 8)``, early stop when validation accuracy has not
+improved for 8 epochs, ``torch.save(model)`` of the best) with its own ``MLP``/``LSTM``/
+``Concat``/``ConcatEarly``/``TensorFusion``/``LowRankTensorFusion``/``MULTModel`` modules, on
+in-memory ``DataLoader``s (batch 64) of the very splits polymodal trains on (its dataset
+scripts have hard-coded paths, so they are not used). ``track_complexity=False`` (its
+``memory_profiler`` wrapper would be measured otherwise; a stub module stands in when
+``memory_profiler`` is not installed; likewise ``torchvision``, which ``unimodals.common_models``
+imports for its image encoders only). Accuracy is on the test split with the model it saved.
+
+polymodal trains the same architectures through ``polymodal.training.fit`` (what users
+get: best/last checkpoints, metrics.csv, early stopping with patience 8, clip 8, RMSprop 1e-3,
+batch 64). Configs:
+
+- mfeat (UCI Multiple Features, stratified 60/20/20 split of each seed, per-view z-scoring):
+  ``concat6`` (6 views, MLP encoders 128 -> 64), ``concat2`` / ``tensor2`` / ``lowrank2``
+  (fou + pix, encoders 128 -> 32; low-rank rank 8, 64 outputs), head MLP 128;
+- sequences (``make_interaction_sequences``: 2 modalities x 20 steps x 4 features, 1200
+  samples, label = XOR of one event per modality): ``ef_lstm`` (early fusion + LSTM 32),
+  ``lf_lstm`` (an LSTM 32 per modality, concatenated), ``tf_lstm`` (LSTM 32 per modality,
+  tensor fusion), ``mult`` (MulT, 2 heads x 2 layers, dim 16 / 18).
+
+Rows: samples/s = training samples x epochs / wall seconds of training (validation and
+checkpoints included, on both sides), CPU s/epoch = process CPU seconds of the whole run
+(data loading excluded) / epochs, peak RSS = ``getrusage(RUSAGE_SELF).ru_maxrss`` of the child,
+accuracy on the test split; means over repetitions (seed = repetition), ratios polymodal /
+MultiBench (samples/s: higher is better; CPU and RSS: lower is better). Runs are
+interleaved (each repetition runs every config on both sides in alternating order).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+VIEWS = ["fou", "fac", "kar", "pix", "zer", "mor"]
+MFEAT = {  # name -> (views, encoder out)
+    "concat6": (VIEWS, 64), "concat2": (["fou", "pix"], 32), "tensor2": (["fou", "pix"], 32),
+    "lowrank2": (["fou", "pix"], 32),
+}
+SEQ = ("ef_lstm", "lf_lstm", "tf_lstm", "mult")
+CONFIGS = (*MFEAT, *SEQ)
+HIDDEN = 32  # sequence models' hidden size
+SEQ_DATA = {"n": 1200, "length": 20, "dim": 4}
+
+
+def _peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# ----------------------------------------------------------------------------- data (parent)
+def _dataset(config: str, seed: int, seq_data: dict):
+    if config in MFEAT:
+        from polymodal.data.catalog import load_dataset
+
+        return load_dataset("mfeat").select(MFEAT[config][0])
+    from polymodal.data.sequences_synthetic import make_interaction_sequences
+
+    return make_interaction_sequences(seq_data["n"], length=seq_data["length"], dim=seq_data["dim"], seed=seed)
+
+
+def write_split(config: str, seed: int, path: Path, seq_data: dict) -> None:
+    """The standardised train/val/test arrays polymodal's engine trains on, for MultiBench."""
+    from polymodal.training.config import parse_config
+    from polymodal.training.engine import build_datamodule
+
+    dm = build_datamodule(parse_config(_polymodal_config(config, seed, "x", 1)), _dataset(config, seed, seq_data))
+    arrays = {}
+    for split, ds in (("train", dm.train_set), ("val", dm.val_set), ("test", dm.test_set)):
+        for m, x in ds.modalities.items():
+            arrays[f"{split}/{m}"] = np.asarray(x, dtype=np.float32)
+        arrays[f"{split}/target"] = np.asarray(ds.target, dtype=np.int64)
+    arrays["modalities"] = np.array(list(dm.train_set.modalities))
+    np.savez(path, **arrays)
+
+
+# ----------------------------------------------------------------------------- polymodal side
+def _polymodal_config(config: str, seed: int, out: str, max_epochs: int) -> dict:
+    head = {"name": "mlp", "hidden": [128 if config in MFEAT else HIDDEN]}
+    if config in MFEAT:
+        views, e = MFEAT[config]
+        enc = {"name": "mlp", "hidden": [128, e]}
+        fusion = {"concat6": {"name": "concat"}, "concat2": {"name": "concat"}, "tensor2": {"name": "tensor"},
+                  "lowrank2": {"name": "low_rank", "out_features": 64, "rank": 8}}[config]
+        data = {"name": "mfeat", "modalities": views}
+    else:
+        lstm = {"name": "lstm", "hidden": HIDDEN}
+        enc, fusion = {
+            "ef_lstm": ({"name": "steps"}, {"name": "early_lstm", "hidden": HIDDEN}),
+            "lf_lstm": (lstm, {"name": "concat"}),
+            "tf_lstm": (lstm, {"name": "tensor"}),
+            "mult": ({"name": "steps"}, {"name": "mult", "dim": 16, "heads": 2, "layers": 2, "memory_layers": 1,
+                                          "dropout": 0.1}),
+        }[config]
+        data = {"name": "interaction_sequences"}
+    data.update(batch_size=64, val_size=0.2, test_size=0.2)
+    return {"name": f"{config}-s{seed}", "seed": seed, "data": data,
+            "model": {"encoder": enc, "fusion": fusion, "head": head},
+            "optim": {"name": "rmsprop", "lr": 1e-3},
+            "trainer": {"max_epochs": max_epochs, "patience": 8, "gradient_clip_val": 8.0, "progress": False},
+            "output_dir": out}
+
+
+def run_polymodal(config: str, seed: int, max_epochs: int, seq_data: dict) -> dict:
+    import polymodal.encoders  # noqa: F401
+    import polymodal.fusion  # noqa: F401
+    from polymodal.training.engine import fit
+
+    dataset = _dataset(config, seed, seq_data)
+    with tempfile.TemporaryDirectory() as out:
+        cpu, wall = time.process_time(), time.perf_counter()
+        res = fit(_polymodal_config(config, seed, out, max_epochs), dataset=dataset)
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    n_train = len(res.datamodule.train_set)
+    return {"accuracy": res.test_metrics["accuracy"], "epochs": res.epochs, "params": res.n_parameters,
+            "samples_per_s": n_train * res.epochs / res.train_seconds, "cpu_per_epoch": cpu / res.epochs,
+            "wall_s": wall}
+
+
+# ----------------------------------------------------------------------------- MultiBench side
+def _multibench_model(config: str, dims: dict[str, int], steps: int):
+    import torch
+    from fusions.common_fusions import Concat, ConcatEarly, LowRankTensorFusion, TensorFusion
+    from unimodals.common_models import LSTM, MLP, Identity
+
+    names = list(dims)
+    if config in MFEAT:
+        e = MFEAT[config][1]
+        encoders = [MLP(dims[m], 128, e) for m in names]
+        if config.startswith("concat"):
+            return encoders, Concat(), MLP(e * len(names), 128, 10)
+        if config == "tensor2":
+            return encoders, TensorFusion(), MLP((e + 1) ** 2, 128, 10)
+        return encoders, LowRankTensorFusion([e, e], 64, 8), MLP(64, 128, 10)
+    h = HIDDEN
+    if config == "ef_lstm":
+        return ([Identity() for _ in names], ConcatEarly(),
+                torch.nn.Sequential(LSTM(sum(dims.values()), h), MLP(h, h, 2)))
+    if config == "lf_lstm":
+        return [LSTM(dims[m], h) for m in names], Concat(), MLP(h * len(names), h, 2)
+    if config == "tf_lstm":
+        return [LSTM(dims[m], h) for m in names], TensorFusion(), MLP((h + 1) ** 2, h, 2)
+    from fusions.mult import MULTModel
+
+    class Hyp(MULTModel.DefaultHyperParams):
+        num_heads, layers, embed_dim, output_dim, all_steps = 2, 2, 18, 2, False
+        attn_dropout = relu_dropout = res_dropout = 0.1
+
+    return [Identity() for _ in names], MULTModel(len(names), [dims[m] for m in names], hyp_params=Hyp), Identity()
+
+
+def run_multibench(config: str, seed: int, max_epochs: int, split: str, root: str) -> dict:
+    import contextlib
+    import io
+    import types
+
+    import torch
+    from torch.utils.data import DataLoader, TensorDataset
+
+    sys.path.insert(0, str(Path(root).resolve()))
+    try:
+        import memory_profiler  # noqa: F401
+    except ImportError:  # only used by track_complexity=True
+        sys.modules["memory_profiler"] = types.SimpleNamespace(memory_usage=None)
+    try:
+        import torchvision  # noqa: F401
+    except ImportError:  # common_models imports it for its image encoders only, unused here
+        sys.modules["torchvision"] = types.SimpleNamespace(models=None)
+    from training_structures.Supervised_Learning import train
+
+    data = np.load(split)
+    names = [str(m) for m in data["modalities"]]
+
+    def loader(part, shuffle):
+        tensors = [torch.from_numpy(data[f"{part}/{m}"]) for m in names] + [torch.from_numpy(data[f"{part}/target"])]
+        return DataLoader(TensorDataset(*tensors), batch_size=64, shuffle=shuffle)
+
+    torch.manual_seed(seed)
+    dims = {m: data[f"train/{m}"].shape[-1] for m in names}
+    encoders, fusion, head = _multibench_model(config, dims, data[f"train/{names[0]}"].shape[1])
+    n_train = len(data["train/target"])
+    with tempfile.TemporaryDirectory() as out:
+        save = os.path.join(out, "best.pt")
+        log = io.StringIO()
+        cpu, wall = time.process_time(), time.perf_counter()
+        with contextlib.redirect_stdout(log):
+            train(encoders, fusion, head, loader("train", True), loader("val", False), max_epochs, early_stop=True,
+                  optimtype=torch.optim.RMSprop, lr=1e-3, save=save, clip_val=8, track_complexity=False)
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        epochs = log.getvalue().count(" train loss: ")
+        model = torch.load(save, weights_only=False)  # MultiBench pickles whole models
+    model.eval()
+    correct = 0
+    with torch.no_grad():
+        for batch in loader("test", False):
+            correct += int((model([x.float() for x in batch[:-1]]).argmax(1) == batch[-1]).sum())
+    params = sum(p.numel() for p in model.parameters())
+    return {"accuracy": correct / len(data["test/target"]), "epochs": epochs, "params": params,
+            "samples_per_s": n_train * epochs / wall, "cpu_per_epoch": cpu / epochs, "wall_s": wall}
+
+
+# ----------------------------------------------------------------------------- driver
+def child(spec: dict) -> dict:
+    import torch
+
+    torch.set_num_threads(spec["threads"])
+    if spec["side"] == "polymodal":
+        out = run_polymodal(spec["config"], spec["seed"], spec["max_epochs"], spec["seq_data"])
+    else:
+        out = run_multibench(spec["config"], spec["seed"], spec["max_epochs"], spec["split"], spec["multibench"])
+    out["peak_rss_mib"] = _peak_rss_mib()
+    return out
+
+
+def run_child(spec: dict, timeout: float = 1800) -> dict:
+    env = dict(os.environ, OMP_NUM_THREADS=str(spec["threads"]), MKL_NUM_THREADS=str(spec["threads"]))
+    proc = subprocess.run([sys.executable, __file__, "--child", json.dumps(spec)], capture_output=True, text=True,
+                          env=env, timeout=timeout)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    if proc.returncode != 0 or not lines:
+        return {"error": " / ".join(proc.stderr.strip().splitlines()[-3:]) or "no output"}
+    return json.loads(lines[-1][len("RESULT "):])
+
+
+def _mean(rows, key):
+    vals = [r[key] for r in rows if key in r]
+    return float(np.mean(vals)) if vals else float("nan")
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--multibench", help="MultiBench checkout (not installable); without it only polymodal runs")
+    p.add_argument("--threads", type=int, nargs="+", default=[1], help="torch threads per run")
+    p.add_argument("--reps", type=int, default=3, help="repetitions (seed = repetition)")
+    p.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=CONFIGS, help="which configs")
+    p.add_argument("--max-epochs", type=int, default=50, help="epoch limit (MultiBench's mfeat protocol: 50)")
+    p.add_argument("--seq-samples", type=int, default=SEQ_DATA["n"], help="samples of the sequence task")
+    p.add_argument("--child", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.child:
+        print("RESULT " + json.dumps(child(json.loads(args.child))), flush=True)
+        return 0
+    sides = ["polymodal"] + (["multibench"] if args.multibench else [])
+    seq_data = dict(SEQ_DATA, n=args.seq_samples)
+    results: dict[tuple, list] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        splits = {}
+        if args.multibench:
+            for config in args.configs:
+                for seed in range(args.reps):
+                    splits[config, seed] = str(Path(tmp) / f"{config}-{seed}.npz")
+                    write_split(config, seed, Path(splits[config, seed]), seq_data)
+        for threads in args.threads:
+            for rep in range(args.reps):
+                for i, config in enumerate(args.configs):
+                    order = sides if (rep + i) % 2 == 0 else sides[::-1]
+                    for side in order:
+                        spec = {"side": side, "config": config, "seed": rep, "threads": threads,
+                                "max_epochs": args.max_epochs, "seq_data": seq_data,
+                                "split": splits.get((config, rep)), "multibench": args.multibench}
+                        out = run_child(spec)
+                        print(f"# threads={threads} rep={rep} {config:8s} {side:10s} " +
+                              (out["error"] if "error" in out else
+                               f"acc {out['accuracy']:.4f} epochs {out['epochs']} {out['samples_per_s']:.0f} "
+                               f"samples/s {out['cpu_per_epoch']:.3f} CPU s/epoch {out['peak_rss_mib']:.0f} MiB"),
+                              file=sys.stderr, flush=True)
+                        results.setdefault((threads, config, side), []).append(out)
+    print("| threads | config | side | accuracy | epochs | params | samples/s | CPU s/epoch | peak RSS MiB |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for (threads, config, side), rows in results.items():
+        ok = [r for r in rows if "error" not in r]
+        print(f"| {threads} | {config} | {side} | {_mean(ok, 'accuracy'):.4f} | {_mean(ok, 'epochs'):.1f} | "
+              f"{_mean(ok, 'params'):.0f} | {_mean(ok, 'samples_per_s'):.0f} | {_mean(ok, 'cpu_per_epoch'):.3f} | "
+              f"{_mean(ok, 'peak_rss_mib'):.0f} |" + (f" ({len(rows) - len(ok)} failed)" if len(ok) < len(rows) else ""))
+    if args.multibench:
+        print("\n| threads | config | samples/s ratio (pm/MB) | CPU s/epoch ratio (pm/MB) | RSS ratio (pm/MB) | "
+              "accuracy MB / pm |")
+        print("|---|---|---|---|---|---|")
+        for threads in args.threads:
+            for config in args.configs:
+                pm = [r for r in results[threads, config, "polymodal"] if "error" not in r]
+                mb = [r for r in results[threads, config, "multibench"] if "error" not in r]
+                ratio = lambda k: _mean(pm, k) / _mean(mb, k)  # noqa: E731
+                print(f"| {threads} | {config} | {ratio('samples_per_s'):.2f} | {ratio('cpu_per_epoch'):.2f} | "
+                      f"{ratio('peak_rss_mib'):.2f} | {_mean(mb, 'accuracy'):.4f} / {_mean(pm, 'accuracy'):.4f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
