@@ -59,7 +59,7 @@ from torch.func import functional_call  # noqa: E402
 
 from polymodal.data import stratified_split  # noqa: E402
 from polymodal.encoders import MLP  # noqa: E402
-from polymodal.encoders.mlp import ACTIVATIONS  # noqa: E402
+from polymodal.core.activations import ACTIVATIONS  # noqa: E402
 
 NAMES = ("sigmoid", "tanh", "relu")
 

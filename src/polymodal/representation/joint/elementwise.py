@@ -14,19 +14,14 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import nn
 
+from polymodal.core.activations import activation_module
 from polymodal.errors import ConfigError
 from polymodal.representation.joint._base import JointFusion
 from polymodal.core.registry import register
 
 __all__ = ["SumFusion", "ProductFusion", "MLPFusion"]
 
-_ACTS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU, None: nn.Identity}
-
-
-def _activation(name: str | None) -> nn.Module:
-    if name not in _ACTS:
-        raise ConfigError(f"activation: expected one of {sorted(k for k in _ACTS if k)} or None, got {name!r}")
-    return _ACTS[name]()
+_activation = activation_module  # None: no nonlinearity
 
 
 class _Projected(JointFusion):
