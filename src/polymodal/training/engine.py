@@ -393,6 +393,9 @@ def fit(
                 atomic_write_text(_config_yaml(config), run_dir / "config.yaml")
             return _complete(config, run_dir, datamodule, task, model, 0.0, state, already_finished=True)
 
+    from polymodal.training.fast_loop import fit_fast, lightning_needed  # the rule: docs/engine.md
+    if not worker and lightning_needed(config) is None:  # one process, nothing only Lightning's Trainer has
+        return fit_fast(config, run_dir, datamodule, task, model, monitor, mode, checkpoint, overwrite)
     replacing = overwrite and _has_checkpoints(run_dir)
     work_dir = run_dir.parent / f".{config.name}.new" if replacing else run_dir
     if replacing and not worker and work_dir.exists():

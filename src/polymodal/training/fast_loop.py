@@ -1,0 +1,328 @@
+"""The engine's lean single-process training loop (no Lightning in the hot path).
+
+:func:`lightning_needed` names the rule: a run goes through this loop when it is
+one process on one device and asks for nothing the loop lacks; otherwise (DDP,
+several devices or nodes, another precision, trackers other than the CSV log,
+extra callbacks, an LR scheduler, any passthrough ``Trainer`` argument, or
+``POLYMODAL_ENGINE=lightning`` in the environment) it goes through Lightning's
+``Trainer``. Both write the same run folder: sealed ``best.ckpt`` (only when
+the monitored metric improves), ``last.ckpt`` every
+``trainer.checkpoint_every_n_epochs`` epochs and at the end, ``logs/metrics.csv``
+from the history stored in the checkpoints, the same early-stopping rule
+(Lightning's: stop after ``patience`` epochs without a strict improvement, or at
+a non-finite monitored value), and exact resume (the loader order is
+``f(seed, epoch)``; model, optimiser and RNG states are restored).
+
+The hot loop does per step only: fetch, forward + loss, backward, clipping
+(``clip_grad_norm_(foreach=True)``), the optimiser step (``foreach=True``) and
+one on-device add for the epoch's training loss; nothing is synchronised with
+the host until the epoch ends. Validation runs in large batches under
+``torch.inference_mode``. Numbers and the reasoning: ``docs/engine.md``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from polymodal.training.checkpoint import atomic_save, atomic_write_text, link_atomically
+
+__all__ = ["lightning_needed", "run_fast_loop", "FAST_STATE_KEY"]
+
+STATE_KEY = "polymodal.RunCheckpoints"  # the same key as run_checkpoints.STATE_KEY (which imports Lightning)
+FAST_STATE_KEY = "polymodal.FastLoop"
+RNG_KEY = "RNGStateCallback"
+_OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD,
+               "rmsprop": torch.optim.RMSprop}
+
+
+def lightning_needed(config) -> str | None:
+    """Why the run needs Lightning's ``Trainer`` (a reason), or ``None`` when the fast loop runs it.
+
+    Examples
+    --------
+    >>> from polymodal.training.config import parse_config
+    >>> lightning_needed(parse_config({"data": {"name": "mfeat"}})) is None
+    True
+    >>> lightning_needed(parse_config({"data": {"name": "mfeat"}, "trainer": {"devices": 2}}))
+    'trainer.devices=2 (more than one process)'
+    """
+    t = config.trainer
+    if os.environ.get("POLYMODAL_ENGINE", "").lower() == "lightning":
+        return "POLYMODAL_ENGINE=lightning"
+    if t.devices not in (1, "1", "auto", [0]) or (t.devices == "auto" and t.accelerator != "cpu"):
+        return f"trainer.devices={t.devices!r} (more than one process)"
+    if t.num_nodes != 1:
+        return f"trainer.num_nodes={t.num_nodes}"
+    if t.strategy != "auto":
+        return f"trainer.strategy={t.strategy!r}"
+    if t.accelerator not in ("cpu", "gpu", "cuda", "auto"):
+        return f"trainer.accelerator={t.accelerator!r}"
+    if str(t.precision) not in ("32-true", "32"):
+        return f"trainer.precision={t.precision!r}"
+    loggers = t.logger if isinstance(t.logger, list) else [t.logger]
+    if any(spec not in ("csv", False, None) and not (isinstance(spec, dict) and spec.get("name") == "csv")
+           for spec in loggers):
+        return f"trainer.logger={t.logger!r}"
+    if t.callbacks:
+        return "trainer.callbacks"
+    if t.passthrough:
+        return f"trainer.{next(iter(t.passthrough))} (a Lightning Trainer argument)"
+    if config.lr_scheduler:
+        return "lr_scheduler"
+    return None
+
+
+def device_of(config) -> torch.device:
+    """The one device a fast-loop run trains on."""
+    accelerator = config.trainer.accelerator
+    if accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available()):
+        return torch.device("cuda", 0)
+    return torch.device("cpu")
+
+
+def make_optimizer(parameters, optim: dict[str, Any], device: torch.device) -> torch.optim.Optimizer:
+    """The engine's optimiser (same hyper-parameters as the Lightning module), multi-tensor (``foreach``)."""
+    name = optim.get("name", "adam")
+    kwargs = {"lr": optim.get("lr", 1e-3), "weight_decay": optim.get("weight_decay", 0.0), "foreach": True}
+    if name in ("sgd", "rmsprop"):
+        kwargs["momentum"] = optim.get("momentum", 0.0)
+    return _OPTIMIZERS[name](parameters, **kwargs)
+
+
+class _EarlyStopping:
+    """Lightning's ``EarlyStopping`` rule (min_delta 0, strict improvement, stop at a non-finite value)."""
+
+    def __init__(self, mode: str, patience: int | None):
+        self.mode, self.patience = mode, patience
+        self.best: float | None = None
+        self.wait = 0
+
+    def update(self, value: float | None) -> bool:
+        """Record an epoch's value; ``True`` when training should stop."""
+        if self.patience is None or value is None:
+            return False
+        if not math.isfinite(value):
+            return True
+        if self.best is None or (value < self.best if self.mode == "min" else value > self.best):
+            self.best, self.wait = value, 0
+            return False
+        self.wait += 1
+        return self.wait >= self.patience
+
+
+def _rng_state() -> dict[str, Any]:
+    import random
+
+    import numpy as np
+
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    version, state, extra = random.getstate()
+    out = {"torch": torch.get_rng_state(),
+           "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos), "has_gauss": int(has_gauss),
+                     "gauss": float(gauss)},
+           "python": {"version": version, "state": list(state), "gauss": extra}}
+    if torch.cuda.is_available():
+        out["cuda"] = torch.cuda.get_rng_state_all()
+    return out
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    import random
+
+    import numpy as np
+
+    torch.set_rng_state(state["torch"])
+    n = state["numpy"]
+    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
+    p = state["python"]
+    random.setstate((p["version"], tuple(p["state"]), p["gauss"]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _format_history(history: list[dict[str, float]]) -> str:
+    import csv
+    import io
+
+    keys = sorted({k for row in history for k in row} - {"epoch", "step"})
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["epoch", "step", *keys])
+    for row in history:
+        writer.writerow([int(row["epoch"]), int(row["step"]), *(repr(row[k]) if k in row else "" for k in keys)])
+    return out.getvalue()
+
+
+@torch.inference_mode()
+def validate(model, task, loader, device: torch.device) -> dict[str, float]:
+    """``val_<metric>`` of the task and ``val_objective`` (the training loss on validation data)."""
+    from polymodal.training.module import output_loss  # noqa: PLC0415  (module imports Lightning: only here)
+
+    model.eval()
+    logits, targets, objective, count = [], [], 0.0, 0
+    for batch in loader:
+        batch = batch.to(device)
+        output = model(batch)
+        n = len(batch)
+        objective += float(output_loss(task, output, batch.target)) * n
+        count += n
+        logits.append(output.logits)
+        targets.append(batch.target)
+    values = task.metrics(torch.cat(logits).float(), torch.cat(targets))
+    out = {f"val_{k}": float(v) for k, v in values.items()}
+    out["val_objective"] = objective / max(count, 1)
+    return out
+
+
+def run_fast_loop(model, task, *, optim: dict[str, Any], train_loader, val_loader, run_dir: Path, monitor: str,
+                  mode: str, max_epochs: int, patience: int | None, clip: float | None, every_n_epochs: int = 1,
+                  progress: bool = True, device: torch.device | None = None, resume: dict[str, Any] | None = None,
+                  extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Train ``model`` (a :class:`~polymodal.training.model.MultimodalModel`) on ``task``; returns the run state
+    (``RunCheckpoints``' layout: history, best score/epoch, epochs completed, stopped early).
+
+    ``resume`` is a checkpoint written by this loop or by the Lightning engine; ``extra`` entries
+    (``hyper_parameters``, ``polymodal_preprocessing``) go into every checkpoint."""
+    from polymodal.training.module import output_loss  # noqa: PLC0415
+
+    device = device or torch.device("cpu")
+    model.to(device)
+    ckpt_dir = Path(run_dir) / "checkpoints"
+    metrics_path = Path(run_dir) / "logs" / "metrics.csv"
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = make_optimizer(params, optim, device)
+    stopper = _EarlyStopping(mode, patience)
+    state = {"monitor": monitor, "mode": mode, "best_score": None, "best_epoch": None, "history": [],
+             "epochs_completed": 0, "stopped_early": False}
+    step = 0
+    if resume is not None:
+        model.load_state_dict({k.removeprefix("model."): v for k, v in resume["state_dict"].items()})
+        optimizer.load_state_dict(resume["optimizer_states"][0])
+        callbacks = resume.get("callbacks") or {}
+        stored = callbacks.get(STATE_KEY) or {}
+        state.update({k: stored[k] for k in ("history", "epochs_completed", "stopped_early") if k in stored})
+        if stored.get("monitor") == monitor:
+            state["best_score"], state["best_epoch"] = stored.get("best_score"), stored.get("best_epoch")
+        early = callbacks.get(FAST_STATE_KEY) or next(
+            ({"wait": v["wait_count"], "best": float(v["best_score"])} for k, v in callbacks.items()
+             if k.startswith("ResumableEarlyStopping")), {})
+        stopper.wait, stopper.best = int(early.get("wait", 0)), early.get("best")
+        if stopper.best is not None and not math.isfinite(stopper.best):
+            stopper.best = None
+        step = int(resume.get("global_step", 0))
+        if RNG_KEY in callbacks:
+            _set_rng_state(callbacks[RNG_KEY])
+
+    def save(path: Path, epoch: int) -> None:
+        checkpoint = {"epoch": epoch, "global_step": step, "polymodal_engine": "fast",
+                      "state_dict": {f"model.{k}": v.detach().cpu() for k, v in model.state_dict().items()},
+                      "optimizer_states": [optimizer.state_dict()], "lr_schedulers": [],
+                      "callbacks": {STATE_KEY: {**state, "history": [dict(r) for r in state["history"]]},
+                                    FAST_STATE_KEY: {"wait": stopper.wait, "best": stopper.best},
+                                    RNG_KEY: _rng_state()},
+                      **(extra or {})}
+        atomic_save(checkpoint, path)
+
+    loss_sum = torch.zeros((), device=device)
+    for epoch in range(state["epochs_completed"], max_epochs):
+        start = time.perf_counter()
+        if hasattr(train_loader, "set_epoch"):
+            train_loader.set_epoch(epoch)
+        model.train()
+        loss_sum.zero_()
+        count = 0
+        for batch in train_loader:  # the hot loop: no host synchronisation
+            batch = batch.to(device, non_blocking=True)
+            loss = output_loss(task, model(batch), batch.target)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if clip:
+                torch.nn.utils.clip_grad_norm_(params, clip, foreach=True)
+            optimizer.step()
+            n = len(batch)
+            loss_sum.add_(loss.detach(), alpha=n)
+            count += n
+            step += 1
+        metrics = {"train_loss": float(loss_sum) / max(count, 1)}
+        if val_loader is not None:
+            metrics.update(validate(model, task, val_loader, device))
+        value = metrics.get(monitor)
+        should_stop = stopper.update(value)
+        state["history"] = [r for r in state["history"] if r["epoch"] < epoch]
+        state["history"].append({"epoch": epoch, "step": step, **metrics})
+        state["epochs_completed"] = epoch + 1
+        state["stopped_early"] = should_stop
+        improved = value is not None and math.isfinite(value) and (
+            state["best_score"] is None or (value < state["best_score"] if mode == "min" else value > state["best_score"]))
+        if improved:
+            state["best_score"], state["best_epoch"] = value, epoch
+            save(ckpt_dir / "best.ckpt", epoch)
+        final = state["epochs_completed"] >= max_epochs or should_stop
+        if final or state["epochs_completed"] % every_n_epochs == 0:
+            if not (improved and link_atomically(ckpt_dir / "best.ckpt", ckpt_dir / "last.ckpt")):
+                save(ckpt_dir / "last.ckpt", epoch)
+        atomic_write_text(_format_history(state["history"]), metrics_path, durable=False)
+        if progress:
+            shown = " ".join(f"{k}={v:.4g}" for k, v in metrics.items())
+            print(f"epoch {epoch + 1}/{max_epochs} {shown} ({time.perf_counter() - start:.2f} s)", file=sys.stderr,
+                  flush=True)
+        if should_stop:
+            break
+    return state
+
+
+def fit_fast(config, run_dir: Path, datamodule, task, model, monitor: str, mode: str, checkpoint: dict | None,
+             overwrite: bool):
+    """:func:`~polymodal.training.engine.fit`'s training and completion through :func:`run_fast_loop`
+    (called by ``fit`` when :func:`lightning_needed` gives no reason); same run folder, same result."""
+    import shutil
+
+    from polymodal.data.preprocessing import preprocessing_state
+    from polymodal.training import engine
+    from polymodal.training.provenance import write_provenance
+    from polymodal.training.resume import replace_run
+
+    t = config.trainer
+    replacing = overwrite and engine._has_checkpoints(run_dir)
+    work_dir = run_dir.parent / f".{config.name}.new" if replacing else run_dir
+    if replacing and work_dir.exists():
+        shutil.rmtree(work_dir)  # left by an overwrite that was killed
+    device = device_of(config)
+    engine._remove_temporaries(work_dir / "checkpoints")
+    atomic_write_text(engine._config_yaml(config), work_dir / "config.yaml")
+    name = str(device) + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else "")
+    write_provenance(work_dir, name)
+    hparams = {"config": config.model_dump(mode="json"), "task": task.name, "n_outputs": int(task.n_outputs),
+               "optim": config.optim.model_dump(), "lr_scheduler": None, "monitor": monitor,
+               "model_inputs": engine.model_inputs_of(datamodule.specs)}
+    extra: dict[str, Any] = {"hyper_parameters": hparams}
+    if datamodule.standardizer is not None:
+        extra["polymodal_preprocessing"] = preprocessing_state(datamodule.standardizer)
+    has_val = len(datamodule.val_set) > 0
+    try:
+        start = time.perf_counter()
+        state = run_fast_loop(model, task, optim=config.optim.model_dump(), train_loader=datamodule.train_dataloader(),
+                              val_loader=datamodule.val_dataloader() if has_val else None, run_dir=work_dir,
+                              monitor=monitor, mode=mode, max_epochs=t.max_epochs, patience=t.patience,
+                              clip=t.gradient_clip_val, every_n_epochs=t.checkpoint_every_n_epochs,
+                              progress=t.progress, device=device, resume=checkpoint, extra=extra)
+        train_seconds = time.perf_counter() - start
+        result = engine._complete(config, work_dir, datamodule, task, model, train_seconds, state,
+                                  write=not replacing)
+    except BaseException:
+        if replacing:
+            shutil.rmtree(work_dir, ignore_errors=True)
+        raise
+    if replacing:
+        replace_run(work_dir, run_dir)
+        result.run_dir = run_dir
+        result.best_checkpoint = run_dir / "checkpoints" / result.best_checkpoint.name
+        engine._write_result(result)
+    return result
