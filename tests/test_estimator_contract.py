@@ -64,8 +64,6 @@ PENDING: dict[str, str] = {
     "polymodal.fusion.graphical.ldcrf.LatentDynamicCRF": "deep estimator, being converted (issue 16)",
     "polymodal.representation.dbm.MultimodalDBM": "deep estimator, being converted (issue 16)",
     "polymodal.representation.joint.autoencoder.MultimodalAutoencoder": "deep estimator, being converted (issue 16)",
-    "polymodal.representation.rbm.BernoulliRBM": "deep estimator, being converted (issue 16)",
-    "polymodal.representation.rbm.GaussianBernoulliRBM": "deep estimator, being converted (issue 16)",
     "polymodal.representation.rbm_dbn.MultimodalDBN": "deep estimator, being converted (issue 16)",
 }
 

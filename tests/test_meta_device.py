@@ -225,9 +225,9 @@ CASES = {
                                                      out_features=4, rank=2), lambda: ((_ab(),), {}), "forward"),
     "representation.joint.tensor.TensorFusion": (_c("representation.joint.tensor.TensorFusion", in_features=AB),
                                                  lambda: ((_ab(),), {}), "forward"),
-    "representation.rbm.BernoulliRBM": (_c("representation.rbm.BernoulliRBM", n_visible=3, n_hidden=2),
+    "representation.rbm.BernoulliRBMNetwork": (_c("representation.rbm.BernoulliRBMNetwork", n_visible=3, n_hidden=2),
                                         lambda: ((_r(4, 3),), {}), "forward"),
-    "representation.rbm.GaussianBernoulliRBM": (_c("representation.rbm.GaussianBernoulliRBM", n_visible=3, n_hidden=2),
+    "representation.rbm.GaussianBernoulliRBMNetwork": (_c("representation.rbm.GaussianBernoulliRBMNetwork", n_visible=3, n_hidden=2),
                                                 lambda: ((_r(4, 3),), {}), "forward"),
     "representation.similarity.CLIPLoss": (_c("representation.similarity.CLIPLoss"),
                                            lambda: ((_r(4, 3), _r(4, 3)), {}), "forward"),
@@ -301,7 +301,7 @@ NOT_COVERED = {
     "fusion.sequential.mult._CrossmodalLayer": "covered through MultimodalTransformer",
     "representation.joint._base.JointFusion": "abstract base",
     "representation.joint.elementwise._Projected": "base of SumFusion / ProductFusion",
-    "representation.rbm._RBM": "base of the RBMs",
+    "representation.rbm._RBMNetwork": "base of the RBMs",
     "representation.rbm_dbn.MultimodalDBN": "numpy estimator; its RBMs are covered (fit tested on the CPU)",
     "alignment.fragments.FragmentAlignmentLoss": "data-dependent loss (positive pairs from ids); its embedding is covered",
     "training.module.MultimodalLightningModule": "Lightning wrapper of MultimodalModel (covered)",
@@ -409,13 +409,13 @@ def _xy(n=24, d=3, seed=0):
 
 
 def test_rbm_and_dbn_fit_on_the_parameters_device():
-    from polymodal.representation.rbm import BernoulliRBM, GaussianBernoulliRBM
+    from polymodal.representation.rbm import BernoulliRBMNetwork, GaussianBernoulliRBMNetwork
     from polymodal.representation.rbm_dbn import MultimodalDBN
 
     x, _ = _xy()
-    for cls in (BernoulliRBM, GaussianBernoulliRBM):
+    for cls in (BernoulliRBMNetwork, GaussianBernoulliRBMNetwork):
         rbm = cls(3, 2).to(META)
-        rbm.fit((x > 0).astype(float), epochs=2, batch_size=8, persistent=True)
+        rbm.contrastive_divergence((x > 0).astype(float), max_epochs=2, batch_size=8, persistent=True)
         assert rbm.W.device == META and rbm.chains_.device == META
     dbn = MultimodalDBN({"a": 3, "b": 2}, hidden=[4], joint=3).to(META)
     dbn.fit({"a": (x > 0).astype(float), "b": (x[:, :2] > 0).astype(float)}, epochs=1, batch_size=8)

@@ -1,4 +1,5 @@
-"""RBMs: exact partition functions by brute force, conditionals, CD-k/PCD raise the exact likelihood."""
+"""RBMs: exact partition functions by brute force, conditionals, CD-k/PCD raise the exact likelihood
+(networks and the scikit-learn estimators that train them)."""
 
 import math
 
@@ -7,7 +8,15 @@ import pytest
 import torch
 
 from polymodal.errors import ConfigError, ShapeError
-from polymodal.representation.rbm import BernoulliRBM, GaussianBernoulliRBM, all_binary_states
+from sklearn.exceptions import NotFittedError
+
+from polymodal.representation.rbm import (
+    BernoulliRBM,
+    BernoulliRBMNetwork,
+    GaussianBernoulliRBM,
+    GaussianBernoulliRBMNetwork,
+    all_binary_states,
+)
 
 
 def _random_rbm(cls, nv, nh, seed=0, scale=0.7):
@@ -22,7 +31,7 @@ def _random_rbm(cls, nv, nh, seed=0, scale=0.7):
 
 def test_bernoulli_log_partition_and_free_energy_match_joint_enumeration():
     for nv, nh in ((8, 6), (5, 9)):  # enumerate visible, then hidden
-        rbm = _random_rbm(BernoulliRBM, nv, nh)
+        rbm = _random_rbm(BernoulliRBMNetwork, nv, nh)
         V, H = all_binary_states(nv), all_binary_states(nh)
         e = torch.stack([rbm.energy(V, h.expand(len(V), nh)) for h in H], 1)  # (2^nv, 2^nh)
         assert rbm.log_partition() == pytest.approx(float(torch.logsumexp(-e.flatten(), 0)), abs=1e-10)
@@ -33,7 +42,7 @@ def test_bernoulli_log_partition_and_free_energy_match_joint_enumeration():
 
 
 def test_gaussian_bernoulli_partition_matches_numerical_integration():
-    rbm = _random_rbm(GaussianBernoulliRBM, 2, 3, scale=0.5)
+    rbm = _random_rbm(GaussianBernoulliRBMNetwork, 2, 3, scale=0.5)
     grid = torch.linspace(-12, 12, 1201, dtype=torch.float64)
     vv = torch.cartesian_prod(grid, grid)
     step = float(grid[1] - grid[0])
@@ -55,10 +64,11 @@ def _patterns(n=400, seed=0):
 @pytest.mark.parametrize("persistent,k", [(False, 1), (False, 3), (True, 1)])
 def test_cd_and_pcd_increase_the_exact_log_likelihood(persistent, k):
     X = _patterns()
-    rbm = BernoulliRBM(8, 6, seed=1)
-    history = [rbm.exact_log_likelihood(X)]
-    for _ in range(4):
-        rbm.fit(X, epochs=5, lr=0.1, k=k, persistent=persistent, batch_size=20, seed=len(history))
+    history = [BernoulliRBMNetwork(8, 6, seed=1).exact_log_likelihood(X)]  # the estimator's initial network
+    rbm = BernoulliRBM(n_components=6, max_epochs=5, lr=0.1, k=k, persistent=persistent, batch_size=20,
+                       warm_start=True)
+    for _ in range(4):  # first fit: initial weights and CD seeded with 1, then 2, 3, 4 (warm start)
+        rbm.set_params(random_state=len(history)).fit(X)
         history.append(rbm.exact_log_likelihood(X))
     print(f"exact log-likelihood, persistent={persistent}, k={k}: {[round(h, 3) for h in history]}")
     assert history[-1] > history[0] + 1.0, history  # starts at ~ -8 log 2 = -5.5
@@ -72,16 +82,28 @@ def test_gaussian_bernoulli_cd_increases_the_exact_log_likelihood():
     centres = np.array([[2.0, 2.0, -1.0], [-2.0, 0.0, 1.5]])
     X = centres[rng.integers(0, 2, 500)] + 0.4 * rng.normal(size=(500, 3))
     X = (X - X.mean(0)) / X.std(0)
-    rbm = GaussianBernoulliRBM(3, 4, seed=0)
-    before = rbm.exact_log_likelihood(X)
-    rbm.fit(X, epochs=30, lr=0.05, k=1, batch_size=25)
-    after = rbm.exact_log_likelihood(X)
+    before = GaussianBernoulliRBMNetwork(3, 4, seed=0).exact_log_likelihood(X)
+    rbm = GaussianBernoulliRBM(n_components=4, max_epochs=30, lr=0.05, k=1, batch_size=25, random_state=0)
+    after = rbm.fit(X).exact_log_likelihood(X)
     print(f"Gaussian-Bernoulli exact log-likelihood {before:.3f} -> {after:.3f}")
     assert after > before + 0.3, (before, after)
 
 
 def test_errors():
     with pytest.raises(ShapeError, match=r"expected shape \(n, 8\), got \(3, 7\)"):
-        BernoulliRBM(8, 2).fit(np.zeros((3, 7)))
+        BernoulliRBMNetwork(8, 2).contrastive_divergence(np.zeros((3, 7)))
     with pytest.raises(ConfigError, match="2\\^30"):
-        BernoulliRBM(30, 40).log_partition()
+        BernoulliRBMNetwork(30, 40).log_partition()
+    with pytest.raises(NotFittedError):
+        BernoulliRBM().transform(np.zeros((3, 7)))
+    with pytest.raises(ConfigError, match="need k >= 1"):
+        BernoulliRBM(k=0).fit(np.zeros((3, 7)))
+
+
+def test_estimator_equals_network_trained_by_hand():
+    """The estimator is the network plus CD with the same seed: identical weights."""
+    X = _patterns(60)
+    net = BernoulliRBMNetwork(8, 3, seed=5).contrastive_divergence(X, max_epochs=2, lr=0.1, batch_size=16, seed=5)
+    est = BernoulliRBM(n_components=3, max_epochs=2, lr=0.1, batch_size=16, random_state=5).fit(X)
+    np.testing.assert_array_equal(est.components_, net.W.detach().T.double().numpy())
+    np.testing.assert_allclose(est.transform(X), net.hidden_features(X), rtol=1e-6)

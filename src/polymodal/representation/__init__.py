@@ -33,7 +33,12 @@ from polymodal.representation.hashing import (
     mean_average_precision,
     pack_codes,
 )
-from polymodal.representation.rbm import BernoulliRBM, GaussianBernoulliRBM
+from polymodal.representation.rbm import (
+    BernoulliRBM,
+    BernoulliRBMNetwork,
+    GaussianBernoulliRBM,
+    GaussianBernoulliRBMNetwork,
+)
 from polymodal.representation.rbm_dbn import MultimodalDBN
 from polymodal.representation.dbm import MultimodalDBM
 
@@ -69,6 +74,8 @@ __all__ = [
     "MultimodalAutoencoder",
     "BernoulliRBM",
     "GaussianBernoulliRBM",
+    "BernoulliRBMNetwork",
+    "GaussianBernoulliRBMNetwork",
     "MultimodalDBN",
     "MultimodalDBM",
     "CCAITQ",

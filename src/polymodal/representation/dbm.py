@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from polymodal.errors import ConfigError, ModalityError, ShapeError
-from polymodal.representation.rbm import BernoulliRBM, GaussianBernoulliRBM
+from polymodal.representation.rbm import BernoulliRBMNetwork, GaussianBernoulliRBMNetwork
 
 __all__ = ["MultimodalDBM"]
 
@@ -34,12 +34,12 @@ class _Scaled:
         return torch.sigmoid(self.up * (v @ self.W) + self.c)
 
 
-class _ScaledBernoulliRBM(_Scaled, BernoulliRBM):
+class _ScaledBernoulliRBM(_Scaled, BernoulliRBMNetwork):
     def visible_mean(self, h: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.down * (h @ self.W.T) + self.b)
 
 
-class _ScaledGaussianRBM(_Scaled, GaussianBernoulliRBM):
+class _ScaledGaussianRBM(_Scaled, GaussianBernoulliRBMNetwork):
     def visible_mean(self, h: torch.Tensor) -> torch.Tensor:
         return self.down * (h @ self.W.T) + self.b
 
@@ -61,7 +61,7 @@ class MultimodalDBM(nn.Module):
               + \\sum_l c_m^{(l)\\top} h_m^{(l)}\\Big] + c^{(J)\\top} h^{(J)}
 
     with :math:`\\varepsilon_m(v) = \\tfrac12\\|v - b_m\\|^2` (``"gaussian"``,
-    standardised data, unit variance as in :class:`GaussianBernoulliRBM`) or
+    standardised data, unit variance as in :class:`GaussianBernoulliRBMNetwork`) or
     :math:`-b_m^\\top v` (``"bernoulli"``, binary or [0, 1] data).
 
     Training (Salakhutdinov & Hinton, AISTATS 2009; Neural Computation 2012):
@@ -355,7 +355,7 @@ class MultimodalDBM(nn.Module):
             cls = _ScaledGaussianRBM if kind == "gaussian" else _ScaledBernoulliRBM
             rbm = cls(self.layers[lo][1], self.layers[up][1], up=2.0, down=1.0 if lo == self.visible_index[m] else 2.0,
                       seed=seed + up)
-            rbm.fit(x, epochs=self.pretrain_epochs, lr=self.pretrain_lr, batch_size=self.batch_size,
+            rbm.contrastive_divergence(x, max_epochs=self.pretrain_epochs, lr=self.pretrain_lr, batch_size=self.batch_size,
                     momentum=0.5, weight_decay=self.weight_decay, seed=seed + up)
             self._copy(rbm, lo, up)
             h = rbm.hidden_probs(x.to(rbm.W.dtype))
@@ -363,7 +363,7 @@ class MultimodalDBM(nn.Module):
                 tops.append(h)
         v = torch.cat(tops, 1)
         rbm = _ScaledBernoulliRBM(v.shape[1], self.joint, up=1.0, down=2.0, seed=seed + self.top_index)
-        rbm.fit(v, epochs=self.pretrain_epochs, lr=self.pretrain_lr, batch_size=self.batch_size, momentum=0.5,
+        rbm.contrastive_divergence(v, max_epochs=self.pretrain_epochs, lr=self.pretrain_lr, batch_size=self.batch_size, momentum=0.5,
                 weight_decay=self.weight_decay, seed=seed + self.top_index)
         self.b[self.top_index].copy_(rbm.c.to(self.b[self.top_index]))
         start = 0

@@ -1,19 +1,30 @@
 """Restricted Boltzmann machines: Bernoulli-Bernoulli and Gaussian-Bernoulli,
 trained with contrastive divergence (CD-k) or persistent CD, with exact
-partition functions for small models."""
+partition functions for small models.
+
+``BernoulliRBMNetwork`` / ``GaussianBernoulliRBMNetwork`` are the torch
+modules (the layers of :class:`~polymodal.representation.rbm_dbn.MultimodalDBN`
+and the DBM); ``BernoulliRBM`` / ``GaussianBernoulliRBM`` are the
+scikit-learn estimators that train one through the shared loop
+(:func:`polymodal.training.estimator_loop.train_network`, a custom CD step)."""
 
 from __future__ import annotations
 
 import itertools
 import math
+from typing import ClassVar
 
 import numpy as np
 import torch
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 
 from polymodal.errors import ConfigError, ShapeError
+from polymodal.training.estimator_loop import seed_from, train_network
 
-__all__ = ["BernoulliRBM", "GaussianBernoulliRBM", "all_binary_states"]
+__all__ = ["BernoulliRBM", "BernoulliRBMNetwork", "GaussianBernoulliRBM", "GaussianBernoulliRBMNetwork",
+           "all_binary_states"]
 
 _MAX_ENUM = 22
 
@@ -41,8 +52,8 @@ def all_binary_states(n: int, dtype=torch.float64, device=None) -> torch.Tensor:
     return torch.tensor(list(itertools.product([0.0, 1.0], repeat=n)), dtype=dtype, device=device).reshape(-1, n)
 
 
-class _RBM(nn.Module):
-    """Shared parameters, Gibbs sampling and the CD/PCD fitting loop."""
+class _RBMNetwork(nn.Module):
+    """Shared parameters, Gibbs sampling and the CD/PCD update."""
 
     def __init__(self, n_visible: int, n_hidden: int, init_std: float = 0.01, seed: int = 0) -> None:
         super().__init__()
@@ -73,8 +84,8 @@ class _RBM(nn.Module):
     def forward(self, v: torch.Tensor) -> torch.Tensor:
         return self.hidden_probs(v)
 
-    def transform(self, X) -> np.ndarray:
-        """Hidden probabilities ``(n, n_hidden)``."""
+    def hidden_features(self, X) -> np.ndarray:
+        """Hidden probabilities ``(n, n_hidden)`` of the rows of ``X`` (numpy)."""
         with torch.no_grad():
             return self.hidden_probs(self._as_tensor(X)).cpu().numpy()
 
@@ -87,9 +98,10 @@ class _RBM(nn.Module):
 
     # -- training ----------------------------------------------------------
     @torch.no_grad()
-    def fit(self, X, epochs: int = 10, lr: float = 0.05, k: int = 1, persistent: bool = False,
-            batch_size: int = 32, weight_decay: float = 0.0, momentum: float = 0.0, seed: int = 0) -> "_RBM":
-        """Contrastive divergence (Hinton, Neural Computation 2002) or, with
+    def contrastive_divergence(self, X, max_epochs: int = 10, lr: float = 0.05, k: int = 1,
+                               persistent: bool = False, batch_size: int = 32, weight_decay: float = 0.0,
+                               momentum: float = 0.0, seed: int = 0, verbose: bool = False) -> "_RBMNetwork":
+        """Train in place with contrastive divergence (Hinton, Neural Computation 2002) or, with
         ``persistent``, persistent CD (Tieleman, ICML 2008):
 
         .. math:: \\Delta W = \\epsilon\\big(\\langle v\\, p(h|v)^\\top \\rangle_{data}
@@ -99,33 +111,42 @@ class _RBM(nn.Module):
         where :math:`\\langle\\cdot\\rangle_k` is over samples after ``k``
         Gibbs steps started at the batch (CD-k) or at persistent chains (PCD,
         one chain per batch row, kept across updates). Sets ``chains_`` (PCD).
+        Epochs and minibatches come from the shared estimator loop (a CD step
+        instead of loss + backward; shuffling and Gibbs draw from one generator
+        seeded with ``seed``).
         """
-        if k < 1 or epochs < 0 or lr <= 0:
-            raise ConfigError(f"need k >= 1, epochs >= 0 and lr > 0, got k={k}, epochs={epochs}, lr={lr}")
+        if k < 1 or max_epochs < 0 or lr <= 0:
+            raise ConfigError(f"need k >= 1, max_epochs >= 0 and lr > 0, got k={k}, max_epochs={max_epochs}, lr={lr}")
         x = self._as_tensor(X)
         g = torch.Generator().manual_seed(seed)
         vel = [torch.zeros_like(p) for p in (self.W, self.b, self.c)]
         if persistent and getattr(self, "chains_", None) is None:
             self.chains_ = x[torch.randint(len(x), (min(batch_size, len(x)),), generator=g).to(x.device)].clone()
-        for _ in range(epochs):
-            order = torch.randperm(len(x), generator=g).to(x.device)
-            for start in range(0, len(x), batch_size):
-                v0 = x[order[start:start + batch_size]]
-                ph0 = self.hidden_probs(v0)
-                if persistent:
-                    vk = self.gibbs(self.chains_, k, g)
-                    self.chains_ = vk
-                else:
-                    vk = self.gibbs(v0, k, g)
-                phk = self.hidden_probs(vk)
-                grads = (
-                    v0.T @ ph0 / len(v0) - vk.T @ phk / len(vk) - weight_decay * self.W,
-                    v0.mean(0) - vk.mean(0),
-                    ph0.mean(0) - phk.mean(0),
-                )
-                for p, gr, vv in zip((self.W, self.b, self.c), grads, vel):
-                    vv.mul_(momentum).add_(lr * gr)
-                    p.add_(vv)
+
+        def cd_step(batch: list[torch.Tensor]) -> float:
+            v0 = batch[0]
+            ph0 = self.hidden_probs(v0)
+            if persistent:
+                vk = self.gibbs(self.chains_, k, g)
+                self.chains_ = vk
+            else:
+                vk = self.gibbs(v0, k, g)
+            phk = self.hidden_probs(vk)
+            grads = (
+                v0.T @ ph0 / len(v0) - vk.T @ phk / len(vk) - weight_decay * self.W,
+                v0.mean(0) - vk.mean(0),
+                ph0.mean(0) - phk.mean(0),
+            )
+            for p, gr, vv in zip((self.W, self.b, self.c), grads, vel):
+                vv.mul_(momentum).add_(lr * gr)
+                p.add_(vv)
+            return float("nan") if v0.is_meta else float(((v0 - self.visible_mean(ph0)) ** 2).mean())
+
+        if max_epochs:
+            fit = train_network(self, None, [x], max_epochs=max_epochs, batch_size=batch_size,
+                                device=self.W.device, step=cd_step, generator=g, verbose=verbose,
+                                desc=type(self).__name__)
+            self.loss_curve_ = fit.train_loss  # reconstruction error of the mean visible, per epoch
         return self
 
     # -- exact likelihood (small models) -------------------------------------
@@ -147,7 +168,7 @@ class _RBM(nn.Module):
         return self._free_energy(v.double(), W, b, c)
 
 
-class BernoulliRBM(_RBM):
+class BernoulliRBMNetwork(_RBMNetwork):
     """Binary visible and hidden units (Smolensky 1986; Hinton, Neural
     Computation 2002):
 
@@ -163,7 +184,7 @@ class BernoulliRBM(_RBM):
         Standard deviation of the initial weights.
     seed : int
 
-    >>> rbm = BernoulliRBM(4, 3)
+    >>> rbm = BernoulliRBMNetwork(4, 3)
     >>> _ = rbm.W.data.zero_()
     >>> math.isclose(rbm.log_partition(), 7 * math.log(2))  # no interactions: Z = 2^(4+3)
     True
@@ -198,7 +219,7 @@ class BernoulliRBM(_RBM):
         return float(torch.logsumexp(h @ c + nn.functional.softplus(h @ W.T + b).sum(1), 0))
 
 
-class GaussianBernoulliRBM(_RBM):
+class GaussianBernoulliRBMNetwork(_RBMNetwork):
     """Real-valued visible units with unit variance, binary hidden units
     (Hinton & Salakhutdinov, Science 2006; for standardised data):
 
@@ -208,7 +229,7 @@ class GaussianBernoulliRBM(_RBM):
     :math:`p(v | h) = N(b + W h, I)`, and integrating :math:`v` out gives the
     exact :math:`\\log Z = \\log \\sum_h \\exp(c^\\top h + b^\\top W h + \\tfrac12 \\|W h\\|^2) + \\tfrac d2 \\log 2\\pi`.
 
-    >>> rbm = GaussianBernoulliRBM(2, 3)
+    >>> rbm = GaussianBernoulliRBMNetwork(2, 3)
     >>> rbm.sample_visible(torch.zeros(1, 3)).shape
     torch.Size([1, 2])
     """
@@ -235,3 +256,91 @@ class GaussianBernoulliRBM(_RBM):
         h = all_binary_states(self.n_hidden, device=W.device)
         wh = h @ W.T
         return float(torch.logsumexp(h @ c + wh @ b + 0.5 * (wh ** 2).sum(1), 0)) + 0.5 * self.n_visible * math.log(2 * math.pi)
+
+
+class _RBMEstimator(TransformerMixin, BaseEstimator):
+    """scikit-learn face of an RBM network: hyperparameters here, CD in ``fit``."""
+
+    _network_class: ClassVar[type[_RBMNetwork]]
+    _test_params: ClassVar[dict] = {"n_components": 3, "max_epochs": 2, "random_state": 0}
+    _expected_failed_checks: ClassVar[dict[str, str]] = {}
+
+    def __init__(self, n_components: int = 16, max_epochs: int = 10, lr: float = 0.05, k: int = 1,
+                 persistent: bool = False, batch_size: int = 32, weight_decay: float = 0.0,
+                 momentum: float = 0.0, init_std: float = 0.01, warm_start: bool = False,
+                 random_state=None, device: str = "cpu", verbose: bool = False):
+        self.n_components = n_components
+        self.max_epochs = max_epochs
+        self.lr = lr
+        self.k = k
+        self.persistent = persistent
+        self.batch_size = batch_size
+        self.weight_decay = weight_decay
+        self.momentum = momentum
+        self.init_std = init_std
+        self.warm_start = warm_start
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+
+    def fit(self, X, y=None):
+        """Initialise the network (``random_state``; kept with ``warm_start``) and train it
+        with CD-k / PCD for ``max_epochs`` epochs on ``X`` (n, n_features)."""
+        from polymodal.training.estimator_loop import resolve_device
+
+        warm = self.warm_start and hasattr(self, "network_")
+        X = validate_data(self, X, dtype=np.float64, reset=not warm)
+        seed = seed_from(self.random_state)
+        if not warm:
+            self.network_ = self._network_class(X.shape[1], self.n_components, init_std=self.init_std, seed=seed)
+        self.network_.to(resolve_device(self.device))
+        self.network_.contrastive_divergence(
+            X, max_epochs=self.max_epochs, lr=self.lr, k=self.k, persistent=self.persistent,
+            batch_size=self.batch_size, weight_decay=self.weight_decay, momentum=self.momentum, seed=seed,
+            verbose=self.verbose)
+        self.components_ = self.network_.W.detach().T.cpu().double().numpy()  # (n_components, n_features)
+        return self
+
+    def transform(self, X) -> np.ndarray:
+        """Hidden probabilities :math:`p(h = 1 | v)`, (n, n_components)."""
+        check_is_fitted(self, "network_")
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        return self.network_.hidden_features(X).astype(np.float64)
+
+    def exact_log_likelihood(self, X) -> float:
+        """Mean exact :math:`\\log p(v)` of the rows of ``X`` (small models: enumerates states)."""
+        check_is_fitted(self, "network_")
+        return self.network_.exact_log_likelihood(validate_data(self, X, dtype=np.float64, reset=False))
+
+
+class BernoulliRBM(_RBMEstimator):
+    """Bernoulli-Bernoulli RBM (:class:`BernoulliRBMNetwork`) as a scikit-learn
+    transformer, trained by CD-k or PCD (``persistent``); ``transform`` gives the
+    hidden probabilities. Parameters follow the CD update
+    (:meth:`_RBMNetwork.contrastive_divergence`); ``random_state`` (an int is the
+    torch seed itself) seeds the initial weights, shuffling and Gibbs sampling;
+    ``warm_start`` continues training the fitted network.
+
+    Examples
+    --------
+    >>> X = (np.random.default_rng(0).random((40, 6)) < 0.5).astype(float)
+    >>> BernoulliRBM(n_components=3, max_epochs=2, random_state=0).fit_transform(X).shape
+    (40, 3)
+    """
+
+    _network_class = BernoulliRBMNetwork
+
+
+class GaussianBernoulliRBM(_RBMEstimator):
+    """Gaussian-Bernoulli RBM (:class:`GaussianBernoulliRBMNetwork`, unit-variance
+    visibles: standardise ``X``) as a scikit-learn transformer; parameters as
+    :class:`BernoulliRBM`.
+
+    Examples
+    --------
+    >>> X = np.random.default_rng(0).normal(size=(40, 3))
+    >>> GaussianBernoulliRBM(n_components=2, max_epochs=2, random_state=0).fit(X).transform(X).shape
+    (40, 2)
+    """
+
+    _network_class = GaussianBernoulliRBMNetwork

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from polymodal.errors import ConfigError, ModalityError, ShapeError
-from polymodal.representation.rbm import BernoulliRBM, GaussianBernoulliRBM
+from polymodal.representation.rbm import BernoulliRBMNetwork, GaussianBernoulliRBMNetwork
 
 __all__ = ["MultimodalDBN"]
 
@@ -62,11 +62,11 @@ class MultimodalDBN(nn.Module):
         self.stacks = nn.ModuleDict()
         for i, m in enumerate(self.modalities):
             dims = [self.in_features[m], *sizes[m]]
-            layers = [GaussianBernoulliRBM(dims[0], dims[1], seed=10 * i)]
-            layers += [BernoulliRBM(dims[k], dims[k + 1], seed=10 * i + k) for k in range(1, len(dims) - 1)]
+            layers = [GaussianBernoulliRBMNetwork(dims[0], dims[1], seed=10 * i)]
+            layers += [BernoulliRBMNetwork(dims[k], dims[k + 1], seed=10 * i + k) for k in range(1, len(dims) - 1)]
             self.stacks[m] = nn.ModuleList(layers)
         self.top_sizes = {m: sizes[m][-1] for m in self.modalities}
-        self.joint = BernoulliRBM(sum(self.top_sizes.values()), joint, seed=999)
+        self.joint = BernoulliRBMNetwork(sum(self.top_sizes.values()), joint, seed=999)
         self.out_features = int(joint)
 
     def _tensor(self, m: str, X) -> torch.Tensor:
@@ -103,12 +103,12 @@ class MultimodalDBN(nn.Module):
         for i, m in enumerate(self.modalities):
             h = self._tensor(m, Xs[m])
             for j, layer in enumerate(self.stacks[m]):
-                layer.fit(h, epochs=epochs, lr=lr if j == 0 else joint_lr, k=k, persistent=persistent,
-                          batch_size=batch_size, seed=seed + 100 * i + j)
+                layer.contrastive_divergence(h, max_epochs=epochs, lr=lr if j == 0 else joint_lr, k=k, persistent=persistent,
+                                           batch_size=batch_size, seed=seed + 100 * i + j)
                 with torch.no_grad():
                     h = layer.hidden_probs(h)
             tops.append(h)
-        self.joint.fit(torch.cat(tops, 1), epochs=epochs, lr=joint_lr, k=k, persistent=persistent,
+        self.joint.contrastive_divergence(torch.cat(tops, 1), max_epochs=epochs, lr=joint_lr, k=k, persistent=persistent,
                        batch_size=batch_size, seed=seed + 7)
         return self
 

@@ -72,7 +72,10 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
 
 
 def seed_from(random_state) -> int:
-    """An int seed from a scikit-learn ``random_state`` (None, int or RandomState)."""
+    """An int seed from a scikit-learn ``random_state``: an int is used as it is
+    (so ``random_state=s`` seeds torch with ``s``), a RandomState or None draws one."""
+    if isinstance(random_state, (int, np.integer)) and not isinstance(random_state, bool):
+        return int(random_state)
     return int(check_random_state(random_state).randint(0, 2**31 - 1))
 
 
@@ -126,6 +129,7 @@ def train_network(
     min_batch: int = 1,
     step: Callable[[list[Tensor]], float] | None = None,
     val_loss: Callable[[list[Tensor]], float] | None = None,
+    generator: torch.Generator | None = None,
     desc: str | None = None,
 ) -> TrainingFit:
     """Train ``network`` in place on the row-aligned tensors ``data``.
@@ -142,7 +146,8 @@ def train_network(
     training stops when its loss has not improved by ``tol`` for
     ``n_iter_no_change`` epochs and the best weights are restored (the
     validation loss is ``loss_fn``, or ``val_loss(batch)`` with ``step``).
-    The progress bar (tqdm, stderr) shows only when ``verbose`` and stderr is a TTY.
+    ``generator`` (CPU) replaces the one seeded from ``random_state``, for a
+    ``step`` that draws from the same stream. The progress bar (tqdm, stderr) shows only when ``verbose`` and stderr is a TTY.
     """
     if (loss_fn is None) == (step is None):
         raise ConfigError("give exactly one of loss_fn (autograd) or step (custom update)")
@@ -152,17 +157,16 @@ def train_network(
     _check(max_epochs, batch_size, validation_fraction, n)
     dev = resolve_device(device)
     network.to(dev)
-    gen = torch.Generator().manual_seed(seed_from(random_state))
-    perm = torch.randperm(n, generator=gen)
-    train_idx, val_idx = perm, None
+    gen = generator if generator is not None else torch.Generator().manual_seed(seed_from(random_state))
+    train_idx, val_idx = torch.arange(n), None
     if validation_fraction is not None:
-        n_val = round(n * validation_fraction)
+        perm, n_val = torch.randperm(n, generator=gen), round(n * validation_fraction)
         val_idx, train_idx = perm[:n_val], perm[n_val:]
     opt = make_optimizer(network.parameters(), optimizer, lr, weight_decay) if step is None else None
     bs = len(train_idx) if batch_size is None else min(int(batch_size), len(train_idx))
 
     def batch_of(idx: Tensor) -> list[Tensor]:
-        return [d[idx].to(dev) for d in data]
+        return [d[idx.to(d.device)].to(dev) for d in data]
 
     def one_step(batch: list[Tensor]) -> float:
         if step is not None:
