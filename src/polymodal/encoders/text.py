@@ -29,10 +29,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from sklearn.base import BaseEstimator, TransformerMixin
 from torch import nn
 
 from polymodal.errors import ConfigError, DatasetError, ShapeError
 from polymodal.core.registry import register
+from polymodal.core.fitted import check_fitted
 
 __all__ = ["tokenize", "BagOfWords", "WordVectors", "read_glove", "load_glove_wheel", "train_skipgram",
            "EmbeddingEncoder", "GLOVE_WHEEL"]
@@ -50,8 +52,10 @@ def tokenize(text: str) -> list[str]:
     return _TOKEN.findall(text.lower())
 
 
-class BagOfWords:
-    """Bag-of-words (or one-hot with ``binary=True``) vectoriser, scikit-learn style.
+class BagOfWords(TransformerMixin, BaseEstimator):
+    """Bag-of-words (or one-hot with ``binary=True``) vectoriser, a scikit-learn
+    transformer of texts (like ``CountVectorizer``: its input is an iterable of
+    strings, so scikit-learn's array checks do not apply).
 
     Parameters
     ----------
@@ -71,7 +75,9 @@ class BagOfWords:
     def __init__(self, min_count: int = 1, max_features: int | None = None, binary: bool = False) -> None:
         self.min_count, self.max_features, self.binary = min_count, max_features, binary
 
-    def fit(self, texts: Iterable[str]) -> BagOfWords:
+    def fit(self, X: Iterable[str], y=None) -> BagOfWords:
+        """Learn the vocabulary of the texts ``X``; ``y`` is ignored."""
+        texts = X
         counts = Counter(w for text in texts for w in tokenize(text))
         words = [w for w, c in counts.items() if c >= self.min_count]
         if self.max_features is not None:
@@ -81,11 +87,10 @@ class BagOfWords:
         self.vocabulary_ = {w: i for i, w in enumerate(sorted(words))}
         return self
 
-    def transform(self, texts: Iterable[str]) -> np.ndarray:
+    def transform(self, X: Iterable[str]) -> np.ndarray:
         """``(n_texts, n_words)`` float32 counts (unknown words are ignored)."""
-        if not hasattr(self, "vocabulary_"):
-            raise ConfigError("BagOfWords is not fitted: call fit(texts) first")
-        texts = list(texts)
+        check_fitted(self, "vocabulary_", "fit(texts)")
+        texts = list(X)
         out = np.zeros((len(texts), len(self.vocabulary_)), dtype=np.float32)
         for row, text in enumerate(texts):
             for w in tokenize(text):
@@ -94,9 +99,16 @@ class BagOfWords:
                     out[row, col] = 1.0 if self.binary else out[row, col] + 1.0
         return out
 
-    def fit_transform(self, texts: Iterable[str]) -> np.ndarray:
-        texts = list(texts)
+    def fit_transform(self, X: Iterable[str], y=None) -> np.ndarray:
+        """``fit(X).transform(X)``."""
+        texts = list(X)
         return self.fit(texts).transform(texts)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.string = True
+        return tags
 
 
 @dataclass

@@ -9,12 +9,15 @@ distance on packed bits with numpy's popcount (``np.bitwise_count``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
 
+from polymodal.core.fitted import check_fitted
 from polymodal.errors import ConfigError, ShapeError
 from polymodal.metrics.retrieval import mean_average_precision, relevance_matrix  # noqa: F401  (re-export)
-from polymodal.representation.cca import CCA
+from polymodal.representation.cca import CCA, _two_views
 
 __all__ = [
     "ITQResult",
@@ -176,7 +179,7 @@ def hamming_search(queries, gallery, k: int = 10) -> tuple[np.ndarray, np.ndarra
     return idx, np.take_along_axis(D, idx, axis=1)
 
 
-class CCAITQ:
+class CCAITQ(TransformerMixin, BaseEstimator):
     """Cross-modal binary codes: CCA projections rotated by ITQ (CCA-ITQ).
 
     Gong, Lazebnik, Gordo & Perronnin, "Iterative quantization: a Procrustean
@@ -198,7 +201,7 @@ class CCAITQ:
     reg : float, CCA shrinkage (see :class:`polymodal.representation.CCA`).
     power : float, exponent of the correlation scaling (0 disables it; the
         paper uses 4, which damps the noisy low-correlation directions).
-    n_iter, seed : ITQ iterations and seed.
+    n_iter, random_state : ITQ iterations and seed of its initial rotation.
 
     Attributes
     ----------
@@ -216,16 +219,23 @@ class CCAITQ:
     True
     """
 
+    _multiview: ClassVar[bool] = True  # fit([X, Y]); checked through ColumnBlocks
+    _test_params: ClassVar[dict] = {"n_bits": 1}  # views of 1 column in the checks
+
     def __init__(self, n_bits: int = 32, reg: float = 1e-3, power: float = 4.0,
-                 n_iter: int = 50, seed: int = 0):
+                 n_iter: int = 50, random_state: int | None = 0):
         self.n_bits = n_bits
         self.reg = reg
         self.power = power
         self.n_iter = n_iter
-        self.seed = seed
+        self.random_state = random_state
 
-    def fit(self, X, Y) -> "CCAITQ":
-        """Fit CCA on paired views X (n, p), Y (n, q), then ITQ on both projections."""
+    def fit(self, X, Y=None) -> "CCAITQ":
+        """Fit CCA on paired views X (n, p), Y (n, q) (or ``fit([X, Y])``), then
+        ITQ on both projections."""
+        X, Y = _two_views(X, Y, "CCAITQ")
+        if Y is None:
+            raise ShapeError("CCAITQ needs two views: fit(X, Y) or fit([X, Y])")
         X = _check_2d(X, "X")
         Y = _check_2d(Y, "Y")
         if X.shape[0] != Y.shape[0]:
@@ -235,7 +245,7 @@ class CCAITQ:
         self.cca_ = CCA(n_components=self.n_bits, reg=self.reg).fit(X, Y)
         self.scale_ = np.abs(self.cca_.objective_values_) ** self.power
         V = np.vstack(self.cca_.transform(X, Y)) * self.scale_
-        self.itq_ = itq(V, n_iter=self.n_iter, seed=self.seed)
+        self.itq_ = itq(V, n_iter=self.n_iter, seed=self.random_state)
         self.rotation_ = self.itq_.rotation
         return self
 
@@ -250,8 +260,13 @@ class CCAITQ:
         return ((Y - c.y_mean_) / c.y_std_) @ c.y_weights_ * self.scale_
 
     def _check_fitted(self) -> None:
-        if not hasattr(self, "rotation_"):
-            raise ConfigError("CCAITQ is not fitted; call fit(X, Y) first")
+        check_fitted(self, "rotation_", "fit(X, Y)")
+
+    def transform(self, X, Y=None):
+        """Real-valued rotated projections: ``embed_x(X)``, or
+        ``(embed_x(X), embed_y(Y))`` with ``Y`` (also ``transform([X, Y])``)."""
+        X, Y = _two_views(X, Y, "CCAITQ")
+        return self.embed_x(X) if Y is None else (self.embed_x(X), self.embed_y(Y))
 
     def embed_x(self, X) -> np.ndarray:
         """Real-valued rotated projection of view X (n, n_bits); codes are its sign."""

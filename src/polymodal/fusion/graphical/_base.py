@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sys
+from abc import ABCMeta, abstractmethod
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator
 
+from polymodal.core.fitted import check_fitted
 from polymodal.errors import ConfigError, ShapeError
 from polymodal.fusion.graphical import _core
 
@@ -31,7 +33,7 @@ class ViterbiResult:
     states: np.ndarray
 
 
-class ExactHMMBase(BaseEstimator):
+class ExactHMMBase(BaseEstimator, metaclass=ABCMeta):
     """EM (Baum-Welch) over a joint state space of ``prod(chain_sizes)`` states.
 
     Subclasses define ``_chain_sizes()``, ``_init_params(X, rng)``,
@@ -41,6 +43,20 @@ class ExactHMMBase(BaseEstimator):
     """
 
     synchronous = True
+    _expected_failed_checks: ClassVar[dict[str, str]] = _core.sequence_expected_failures([
+        "check_n_features_in_after_fitting",
+        "check_complex_data",
+        "check_estimators_empty_data_messages",
+        "check_estimator_sparse_array",
+        "check_estimator_sparse_matrix",
+        "check_methods_sample_order_invariance",
+        "check_methods_subset_invariance",
+        "check_fit2d_1sample",
+        "check_n_features_in",
+        "check_fit1d",
+        "check_fit2d_predict1d",
+        "check_do_not_raise_errors_in_init_or_set_params",
+    ])
 
     def __init__(self, n_iter: int = 50, tol: float = 1e-4, min_covar: float = 1e-3,
                  random_state: int | None = 0, verbose: bool = False) -> None:
@@ -49,6 +65,27 @@ class ExactHMMBase(BaseEstimator):
         self.min_covar = min_covar
         self.random_state = random_state
         self.verbose = verbose
+
+    # -- what a model defines --------------------------------------------------------
+    @abstractmethod
+    def _chain_sizes(self) -> tuple[int, ...]:
+        """Number of states of each chain."""
+
+    @abstractmethod
+    def _init_params(self, data: list[list[np.ndarray]], rng: np.random.Generator) -> None:
+        """Initial parameters from the training samples."""
+
+    @abstractmethod
+    def _joint(self) -> tuple[np.ndarray, np.ndarray]:
+        """(log start (S,), transition matrix (S, S)) over the joint states."""
+
+    @abstractmethod
+    def _log_emission(self, sample: list[np.ndarray]) -> np.ndarray:
+        """(T, S) log emission densities of one sample."""
+
+    @abstractmethod
+    def _m_step(self, stats: dict) -> None:
+        """Re-estimate the parameters from the accumulated statistics."""
 
     # -- sufficient statistics (start, transitions, posteriors and frames) -------
     def _new_stats(self) -> dict:
@@ -80,16 +117,15 @@ class ExactHMMBase(BaseEstimator):
     def _validate(self, X: Any, fitting: bool = False, check_params: bool = True) -> list[list[np.ndarray]]:
         if fitting:
             return _core.validate_samples(X, synchronous=self.synchronous)
-        if not hasattr(self, "dims_"):
-            raise ConfigError(f"{type(self).__name__} is not fitted: call fit(X) first")
+        check_fitted(self, "dims_", "fit(X)")
         if check_params and hasattr(self, "startprob_"):
             self._check_params()  # parameters edited by hand would make the kernels read out of bounds
         return _core.validate_samples(X, n_streams=len(self.dims_), dims=self.dims_, synchronous=self.synchronous)
 
     # -- EM ------------------------------------------------------------------------
-    def fit(self, X: Any) -> "ExactHMMBase":
+    def fit(self, X: Any, y: Any = None) -> "ExactHMMBase":
         """Baum-Welch EM; ``log_likelihoods_`` holds the total log-likelihood
-        before each M-step (it never decreases)."""
+        before each M-step (it never decreases). ``y`` is ignored (unsupervised)."""
         data = self._validate(X, fitting=True)
         n_streams = {len(s) for s in data}
         if len(n_streams) != 1:
@@ -135,7 +171,7 @@ class ExactHMMBase(BaseEstimator):
         ls, trans = self._joint()
         return np.array([_core.log_forward(ls, trans, self._log_emission(s))[1] for s in data])
 
-    def score(self, X: Any) -> float:
+    def score(self, X: Any, y: Any = None) -> float:
         """Total log-likelihood of the samples."""
         return float(np.sum(self.score_samples(X)))
 

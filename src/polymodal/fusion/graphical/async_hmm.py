@@ -4,12 +4,13 @@ of different lengths, aligned by EM over the joint (time, short-index, state) la
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, ClassVar, Sequence
 
 import numba
 import numpy as np
 from sklearn.base import BaseEstimator
 
+from polymodal.core.fitted import check_fitted
 from polymodal.errors import ConfigError, ShapeError
 from polymodal.fusion.graphical import _core
 
@@ -263,6 +264,36 @@ class AsynchronousHMM(BaseEstimator):
     ((12,), (6,))
     """
 
+    _expected_failed_checks: ClassVar[dict[str, str]] = _core.sequence_expected_failures([
+        "check_fit_score_takes_y",
+        "check_estimators_overwrite_params",
+        "check_dont_overwrite_parameters",
+        "check_estimators_fit_returns_self",
+        "check_readonly_memmap_input",
+        "check_n_features_in_after_fitting",
+        "check_positive_only_tag_during_fit",
+        "check_estimators_dtypes",
+        "check_complex_data",
+        "check_dtype_object",
+        "check_estimators_empty_data_messages",
+        "check_pipeline_consistency",
+        "check_estimators_nan_inf",
+        "check_estimator_sparse_array",
+        "check_estimator_sparse_matrix",
+        "check_estimators_pickle",
+        "check_f_contiguous_array_estimator",
+        "check_methods_sample_order_invariance",
+        "check_methods_subset_invariance",
+        "check_fit2d_1sample",
+        "check_fit2d_1feature",
+        "check_dict_unchanged",
+        "check_fit_idempotent",
+        "check_fit_check_is_fitted",
+        "check_n_features_in",
+        "check_fit1d",
+        "check_fit2d_predict1d",
+    ], two_streams=True)
+
     def __init__(self, n_states: int = 3, n_iter: int = 30, tol: float = 1e-4, min_covar: float = 1e-3,
                  min_emitprob: float = 1e-4, stream_names: Sequence[str] = ("long", "short"),
                  random_state: int | None = 0) -> None:
@@ -279,8 +310,8 @@ class AsynchronousHMM(BaseEstimator):
         names = tuple(self.stream_names)
         if len(names) != 2:
             raise ConfigError(f"stream_names must name 2 streams (long, short), got {self.stream_names!r}")
-        if not fitting and not hasattr(self, "dims_"):
-            raise ConfigError("AsynchronousHMM is not fitted: call fit(X) first")
+        if not fitting:
+            check_fitted(self, "dims_", "fit(X)")
         data = _core.validate_samples(X, n_streams=2, dims=None if fitting else self.dims_, synchronous=False,
                                       names=names)
         for i, (x, y) in enumerate(data):
@@ -342,7 +373,7 @@ class AsynchronousHMM(BaseEstimator):
                 _core.gaussian_log_density(y, self.means_[1], self.covars_[1], "diag"))
 
     # -- EM ----------------------------------------------------------------------------
-    def fit(self, X: Any) -> "AsynchronousHMM":
+    def fit(self, X: Any, y: Any = None) -> "AsynchronousHMM":
         """EM; ``log_likelihoods_`` holds the total log-likelihood before each
         M-step (it never decreases)."""
         self._check_params()
@@ -394,7 +425,7 @@ class AsynchronousHMM(BaseEstimator):
         lpi, lA, le, lne = self._logs()
         return np.array([_final(_forward(lpi, lA, *self._emissions(x, y), le, lne)) for x, y in data])
 
-    def score(self, X: Any) -> float:
+    def score(self, X: Any, y: Any = None) -> float:
         """Total log-likelihood of the samples."""
         return float(np.sum(self.score_samples(X)))
 

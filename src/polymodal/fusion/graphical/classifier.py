@@ -2,14 +2,33 @@
 
 from __future__ import annotations
 
-from typing import Any
+import numbers
+from typing import Any, ClassVar
 
 import numpy as np
+from scipy.sparse import issparse
 from scipy.special import logsumexp
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import column_or_1d, validate_data
 
+from polymodal.core.fitted import check_fitted
 from polymodal.errors import ConfigError, ShapeError
-from polymodal.fusion.graphical._core import as_samples
+from polymodal.fusion.graphical._core import as_samples, sequence_expected_failures
+from polymodal.fusion.graphical.hmm import MultiStreamHMM
+
+
+def _is_tabular(X: Any) -> bool:
+    """A 2-D table (n, d): an array-like that is not a list of samples. A list
+    counts as a table when its rows are sequences of numbers."""
+    if issparse(X):
+        return True  # refused by validate_data with scikit-learn's sparse message
+    if isinstance(X, (list, tuple)):
+        first = X[0] if len(X) else None
+        if isinstance(first, (list, tuple)) and first and isinstance(first[0], numbers.Number):
+            return True
+        return False
+    return getattr(X, "ndim", 2) != 3 and not isinstance(X, dict)
 
 
 class HMMClassifier(ClassifierMixin, BaseEstimator):
@@ -26,8 +45,11 @@ class HMMClassifier(ClassifierMixin, BaseEstimator):
     use_prior : bool, add ``log p(c)`` from the training class frequencies.
 
     ``X`` is a list of samples (each a (T, d) array, a list of per-stream
-    arrays or a dict), a ``MultimodalDataset`` or a ``Batch`` of sequence
-    modalities; ``y`` the labels (n,).
+    arrays or a dict), a 3-D array (n, T, d), a ``MultimodalDataset`` or a
+    ``Batch`` of sequence modalities; ``y`` the labels (n,). A 2-D array
+    (n, d) (scikit-learn's tabular input) is ``n`` one-frame sequences, for
+    which each class model is a Gaussian mixture. ``estimator=None`` uses
+    ``MultiStreamHMM(n_states=2)``.
 
     Examples
     --------
@@ -43,34 +65,56 @@ class HMMClassifier(ClassifierMixin, BaseEstimator):
         self.estimator = estimator
         self.use_prior = use_prior
 
-    def fit(self, X: Any, y: Any) -> "HMMClassifier":
-        if self.estimator is None:
-            raise ConfigError("estimator must be an unfitted sequence model, got None")
+    def _samples(self, X: Any, reset: bool) -> Any:
+        """Sequence input unchanged; a tabular 2-D array as one-frame sequences."""
         X = as_samples(X)
+        if not _is_tabular(X):
+            return X
+        X = validate_data(self, X, reset=reset, dtype=np.float64)
+        if reset and X.shape[0] < 2:
+            raise ShapeError(f"a tabular X needs n_samples >= 2 (one frame per sample); got n_samples = {X.shape[0]}")
+        return X[:, None, :]
+
+    def fit(self, X: Any, y: Any) -> "HMMClassifier":
+        """One clone of ``estimator`` fitted per class on its samples."""
+        estimator = MultiStreamHMM(n_states=2) if self.estimator is None else self.estimator
+        X = self._samples(X, reset=True)
+        if y is None:
+            raise ShapeError("HMMClassifier requires y to be passed, but the target y is None")
         y = np.asarray(y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        check_classification_targets(y)
         if y.ndim != 1:
             raise ShapeError(f"y must be 1-D (one label per sample), got shape {y.shape}")
         if len(X) != len(y):
             raise ShapeError(f"X has {len(X)} samples but y has {len(y)} labels")
         self.classes_, counts = np.unique(y, return_counts=True)
         self.class_log_prior_ = np.log(counts / counts.sum())
-        self.models_ = [clone(self.estimator).fit([X[i] for i in np.flatnonzero(y == c)]) for c in self.classes_]
+        self.models_ = [clone(estimator).fit([X[i] for i in np.flatnonzero(y == c)]) for c in self.classes_]
         return self
 
     def decision_function(self, X: Any) -> np.ndarray:
-        """(n, n_classes) log-likelihoods (+ log prior)."""
-        if not hasattr(self, "models_"):
-            raise ConfigError("HMMClassifier is not fitted: call fit(X, y) first")
-        X = as_samples(X)
+        """scikit-learn's decision values: :meth:`predict_joint_log_proba` (n, n_classes),
+        or for two classes the log posterior odds of ``classes_[1]`` (n,)."""
+        s = self.predict_joint_log_proba(X)
+        return s[:, 1] - s[:, 0] if s.shape[1] == 2 else s
+
+    def predict_joint_log_proba(self, X: Any) -> np.ndarray:
+        """(n, n_classes) log-likelihoods ``log p(x | c)`` (+ ``log p(c)`` with ``use_prior``)."""
+        check_fitted(self, "models_", "fit(X, y)")
+        X = self._samples(X, reset=False)
         ll = np.stack([m.score_samples(X) for m in self.models_], axis=1)
         return ll + self.class_log_prior_ if self.use_prior else ll
 
     def predict_proba(self, X: Any) -> np.ndarray:
-        s = self.decision_function(X)
+        s = self.predict_joint_log_proba(X)
         return np.exp(s - logsumexp(s, axis=1, keepdims=True))
 
     def predict(self, X: Any) -> np.ndarray:
-        return self.classes_[np.argmax(self.decision_function(X), axis=1)]
+        """The class of highest posterior, (n,)."""
+        scores = self.predict_joint_log_proba(X)
+        return self.classes_[np.argmax(scores, axis=1)]
 
 
 class HMMLearnAdapter(BaseEstimator):
@@ -81,6 +125,17 @@ class HMMLearnAdapter(BaseEstimator):
     >>> a = HMMLearnAdapter(GaussianHMM(2, n_iter=5, random_state=0))
     """
 
+    _expected_failed_checks: ClassVar[dict[str, str]] = sequence_expected_failures([
+        "check_n_features_in_after_fitting",
+        "check_complex_data",
+        "check_estimator_sparse_array",
+        "check_estimator_sparse_matrix",
+        "check_methods_sample_order_invariance",
+        "check_methods_subset_invariance",
+        "check_n_features_in",
+        "check_fit1d",
+    ])
+
     def __init__(self, model: Any = None) -> None:
         self.model = model
 
@@ -90,10 +145,19 @@ class HMMLearnAdapter(BaseEstimator):
 
         return [np.concatenate(s, axis=1) for s in validate_samples(X)]
 
-    def fit(self, X: Any) -> "HMMLearnAdapter":
+    def fit(self, X: Any, y: Any = None) -> "HMMLearnAdapter":
+        """Fit the wrapped model on all frames (``y`` ignored); ``model=None`` is
+        ``hmmlearn.hmm.GaussianHMM(n_components=2)``."""
         data = self._stack(X)
-        self.model_ = clone(self.model).fit(np.concatenate(data), [len(d) for d in data])
+        model = self.model
+        if model is None:
+            from hmmlearn.hmm import GaussianHMM
+
+            model = GaussianHMM(n_components=2)
+        self.model_ = clone(model).fit(np.concatenate(data), [len(d) for d in data])
         return self
 
     def score_samples(self, X: Any) -> np.ndarray:
+        """Per-sample log-likelihoods (n,)."""
+        check_fitted(self, "model_", "fit(X)")
         return np.array([self.model_.score(d) for d in self._stack(X)])

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, ClassVar, Sequence
 
 import numpy as np
 from sklearn.base import BaseEstimator
 
+from polymodal.core.fitted import check_fitted
 from polymodal.errors import ConfigError, ShapeError
 from polymodal.fusion.graphical import _core
 from polymodal.fusion.graphical._base import HMMPosterior, ViterbiResult
@@ -62,6 +63,21 @@ class FactorialHMM(BaseEstimator):
     >>> m.decode(X[0]).states.shape
     (20, 2)
     """
+
+    _expected_failed_checks: ClassVar[dict[str, str]] = _core.sequence_expected_failures([
+        "check_n_features_in_after_fitting",
+        "check_complex_data",
+        "check_estimators_empty_data_messages",
+        "check_estimator_sparse_array",
+        "check_estimator_sparse_matrix",
+        "check_methods_sample_order_invariance",
+        "check_methods_subset_invariance",
+        "check_fit2d_1sample",
+        "check_n_features_in",
+        "check_fit1d",
+        "check_fit2d_predict1d",
+        "check_do_not_raise_errors_in_init_or_set_params",
+    ])
 
     def __init__(self, n_states: Sequence[int] = (2, 2), covariance_type: str = "diag", inference: str = "auto",
                  n_iter: int = 50, tol: float = 1e-4, min_covar: float = 1e-3, n_vi_iter: int = 30,
@@ -184,7 +200,7 @@ class FactorialHMM(BaseEstimator):
         return self._estep_exact(y) if self._exact() else self._estep_variational(y, init)
 
     # -- EM ---------------------------------------------------------------------------
-    def fit(self, X: Any) -> "FactorialHMM":
+    def fit(self, X: Any, y: Any = None) -> "FactorialHMM":
         """EM; ``log_likelihoods_`` holds the exact log-likelihood (or the
         variational bound) before each M-step."""
         data = self._data(X)
@@ -291,8 +307,7 @@ class FactorialHMM(BaseEstimator):
 
     # -- inference --------------------------------------------------------------------
     def _check_fitted(self) -> None:
-        if not hasattr(self, "W_"):
-            raise ConfigError("FactorialHMM is not fitted: call fit(X) first")
+        check_fitted(self, "W_", "fit(X)")
         self._check_params()  # parameters edited by hand would make the kernels read out of bounds
 
     def score_samples(self, X: Any) -> np.ndarray:
@@ -300,7 +315,7 @@ class FactorialHMM(BaseEstimator):
         self._check_fitted()
         return np.array([self._estep(y).ll for y in self._data(X)])
 
-    def score(self, X: Any) -> float:
+    def score(self, X: Any, y: Any = None) -> float:
         return float(np.sum(self.score_samples(X)))
 
     def posterior(self, sample: Any) -> HMMPosterior:
