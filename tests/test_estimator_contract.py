@@ -51,9 +51,7 @@ NOT_ESTIMATORS: dict[str, str] = {
 PENDING: dict[str, str] = {
     "polymodal.colearning.bridging.PivotBridge": "classical estimator, being converted (issue 16)",
     "polymodal.data.transforms.Standardizer": "classical estimator, being converted (issue 16)",
-    "polymodal.encoders.text.BagOfWords": "classical estimator, being converted (issue 16)",
     "polymodal.fusion.robust.CalibratedProductOfExperts": "classical estimator, being converted (issue 16)",
-    "polymodal.representation.hashing.CCAITQ": "classical estimator, being converted (issue 16)",
     "polymodal.alignment.deep_ctw.DeepCTW": "deep estimator, being converted (issue 16)",
     "polymodal.colearning.transfer.CrossModalDistillation": "deep estimator, being converted (issue 16)",
     "polymodal.encoders.autoencoder.DenoisingAutoencoder": "deep estimator, being converted (issue 16)",
@@ -64,7 +62,6 @@ PENDING: dict[str, str] = {
     "polymodal.fusion.graphical.ldcrf.LatentDynamicCRF": "deep estimator, being converted (issue 16)",
     "polymodal.representation.dbm.MultimodalDBM": "deep estimator, being converted (issue 16)",
     "polymodal.representation.joint.autoencoder.MultimodalAutoencoder": "deep estimator, being converted (issue 16)",
-    "polymodal.representation.rbm_dbn.MultimodalDBN": "deep estimator, being converted (issue 16)",
 }
 
 # Meta-estimators that need a wrapped estimator: checked through their uses.

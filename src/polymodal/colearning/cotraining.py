@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, ClassVar, Sequence
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.naive_bayes import GaussianNB
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_array, column_or_1d
 
+from polymodal.core.fitted import check_fitted
 from polymodal.errors import ConfigError, ShapeError
 
 UNLABELLED = -1
@@ -41,7 +45,7 @@ class CoTraining(ClassifierMixin, BaseEstimator):
     Parameters
     ----------
     estimators : classifier or list of classifiers (one per view; a single one is cloned per view);
-        each needs ``predict_proba``
+        each needs ``predict_proba``; None: ``GaussianNB()`` per view
     n_rounds : int, co-training rounds (B&M: 30)
     per_class : int, pseudo-labels per class, view and round
     pool_size : int, size of ``U'`` (B&M: 75)
@@ -49,8 +53,9 @@ class CoTraining(ClassifierMixin, BaseEstimator):
     random_state : int
     agreement : bool, pseudo-label only samples on which all views predict the same class
 
-    ``fit(Xs, y)``: ``Xs`` list of (n, d_v) arrays; ``y`` (n,) with ``-1`` for
-    unlabelled rows (scikit-learn's semi-supervised convention).
+    ``fit(X, y)``: ``X`` a sequence of views, (n, d_v) arrays; ``y`` (n,) with ``-1``
+    for unlabelled rows (scikit-learn's semi-supervised convention). In
+    ``Pipeline``/``GridSearchCV`` wrap it in :class:`polymodal.core.multiview.ColumnBlocks`.
 
     Attributes: ``estimators_`` (fitted, per view), ``classes_``,
     ``pseudo_labels_`` (n,) (-1 where a row was never pseudo-labelled),
@@ -67,6 +72,12 @@ class CoTraining(ClassifierMixin, BaseEstimator):
     True
     """
 
+    _multiview: ClassVar[bool] = True  # fit([X1, X2], y); checked through ColumnBlocks
+    _test_params: ClassVar[dict] = {"n_rounds": 3}
+    _expected_failed_checks: ClassVar[dict[str, str]] = {
+        "check_classifiers_classes": "semi-supervised convention: y = -1 marks unlabelled rows, so -1 is not a class",
+    }
+
     def __init__(self, estimators: Any = None, n_rounds: int = 30, per_class: int = 1, pool_size: int = 75,
                  threshold: float = 0.0, random_state: int | None = 0, agreement: bool = False) -> None:
         self.estimators = estimators
@@ -81,7 +92,7 @@ class CoTraining(ClassifierMixin, BaseEstimator):
         if not isinstance(Xs, (list, tuple)) or len(Xs) < 2:
             raise ShapeError(f"Xs must be a list of >= 2 views (n, d_v), got {type(Xs).__name__} "
                              f"of length {len(Xs) if hasattr(Xs, '__len__') else '?'}")
-        views = [np.asarray(X) for X in Xs]
+        views = [check_array(X, input_name=f"X[{i}]") for i, X in enumerate(Xs)]
         rows = {v.shape[0] for v in views}
         if len(rows) > 1 or (n is not None and rows != {n}):
             raise ShapeError(f"every view needs the same rows{'' if n is None else f' ({n})'}, "
@@ -90,13 +101,21 @@ class CoTraining(ClassifierMixin, BaseEstimator):
             raise ShapeError(f"expected views with {self.n_features_} features, got {[v.shape[1] for v in views]}")
         return views
 
-    def fit(self, Xs: Sequence[Any], y: Any) -> "CoTraining":
+    def fit(self, X: Sequence[Any], y: Any = None) -> "CoTraining":
+        """Co-train on the views ``X`` with labels ``y`` (``-1``: unlabelled)."""
+        if y is None:
+            raise ShapeError("CoTraining requires y to be passed, but the target y is None")
         y = np.asarray(y)
-        views = self._views(Xs, y.shape[0])
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        check_classification_targets(y)
+        self.__dict__.pop("n_features_", None)
+        views = self._views(X, y.shape[0])
+        if y.shape[0] < 2:
+            raise ShapeError(f"CoTraining needs n_samples >= 2; got n_samples = {y.shape[0]}")
         V = len(views)
-        if self.estimators is None:
-            raise ConfigError("estimators must be a classifier or a list of one classifier per view, got None")
-        base = self.estimators if isinstance(self.estimators, (list, tuple)) else [self.estimators] * V
+        estimators = GaussianNB() if self.estimators is None else self.estimators
+        base = estimators if isinstance(estimators, (list, tuple)) else [estimators] * V
         if len(base) != V:
             raise ConfigError(f"need one estimator per view ({V}), got {len(base)}")
         labelled = y != UNLABELLED
@@ -141,11 +160,10 @@ class CoTraining(ClassifierMixin, BaseEstimator):
         self.n_features_ = [v.shape[1] for v in views]
         return self
 
-    def predict_log_proba(self, Xs: Sequence[Any]) -> np.ndarray:
+    def predict_log_proba(self, X: Sequence[Any]) -> np.ndarray:
         """Normalised ``sum_v log p_v(c | x^v)`` (n, n_classes)."""
-        if not hasattr(self, "estimators_"):
-            raise ConfigError("CoTraining is not fitted: call fit(Xs, y) first")
-        views = self._views(Xs)
+        check_fitted(self, "estimators_", "fit(X, y)")
+        views = self._views(X)
         s = np.zeros((views[0].shape[0], self.classes_.size))
         for est, X in zip(self.estimators_, views):
             p = np.full((X.shape[0], self.classes_.size), 1e-12)
@@ -153,8 +171,8 @@ class CoTraining(ClassifierMixin, BaseEstimator):
             s += np.log(p)
         return s - np.logaddexp.reduce(s, axis=1, keepdims=True)
 
-    def predict_proba(self, Xs: Sequence[Any]) -> np.ndarray:
-        return np.exp(self.predict_log_proba(Xs))
+    def predict_proba(self, X: Sequence[Any]) -> np.ndarray:
+        return np.exp(self.predict_log_proba(X))
 
-    def predict(self, Xs: Sequence[Any]) -> np.ndarray:
-        return self.classes_[np.argmax(self.predict_log_proba(Xs), axis=1)]
+    def predict(self, X: Sequence[Any]) -> np.ndarray:
+        return self.classes_[np.argmax(self.predict_log_proba(X), axis=1)]

@@ -153,7 +153,8 @@ class ColumnBlocks(MetaEstimatorMixin, BaseEstimator):
     @available_if(_inner_has("transform"))
     def transform(self, X) -> np.ndarray:
         """The wrapped estimator's per-view outputs side by side, (n, sum of widths)."""
-        out = self.estimator_.transform(self._fitted_views(X))
+        views = self._fitted_views(X)
+        out = self.estimator_.transform(views)
         if isinstance(out, (list, tuple)):
             return np.hstack([np.asarray(o).reshape(len(o), -1) for o in out])
         return np.asarray(out)
@@ -166,17 +167,20 @@ class ColumnBlocks(MetaEstimatorMixin, BaseEstimator):
     @available_if(_inner_has("predict"))
     def predict(self, X):
         """``estimator_.predict(views)``."""
-        return self.estimator_.predict(self._fitted_views(X))
+        views = self._fitted_views(X)
+        return self.estimator_.predict(views)
 
     @available_if(_inner_has("predict_proba"))
     def predict_proba(self, X):
         """``estimator_.predict_proba(views)``."""
-        return self.estimator_.predict_proba(self._fitted_views(X))
+        views = self._fitted_views(X)
+        return self.estimator_.predict_proba(views)
 
     @available_if(_inner_has("decision_function"))
     def decision_function(self, X):
         """``estimator_.decision_function(views)``."""
-        return self.estimator_.decision_function(self._fitted_views(X))
+        views = self._fitted_views(X)
+        return self.estimator_.decision_function(views)
 
     @available_if(_inner_has("score"))
     def score(self, X, y=None) -> float:
