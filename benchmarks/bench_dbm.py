@@ -82,7 +82,7 @@ def mfeat(seeds: list[int], epochs: int, quick: bool) -> None:
         m, s = pix[tr].mean(0), pix[tr].std(0) + 1e-8
         ztr, zte = {"fou": fou[tr], "pix": (pix[tr] - m) / s}, {"fou": fou[te], "pix": (pix[te] - m) / s}
         t0 = time.perf_counter()
-        dbn = MultimodalDBN({"fou": 76, "pix": 240}, hidden=hidden, joint=joint).fit(ztr, epochs=epochs, seed=seed)
+        dbn = MultimodalDBN(hidden=hidden, joint=joint, max_epochs=epochs, random_state=seed).fit(ztr)
         rows["t_dbn"].append(time.perf_counter() - t0)
         for target, source in (("fou", "pix"), ("pix", "fou")):
             mse = lambda G: float(((G - test[target]) ** 2).mean())  # noqa: E731

@@ -79,8 +79,8 @@ def dbm_part(views: dict, y: np.ndarray, fast: bool) -> dict:
     mse = lambda G: float(((G - test["fou"]) ** 2).mean())  # noqa: E731
     m, s = pix[tr].mean(0), pix[tr].std(0) + 1e-8
     zpix = lambda P: (P - m) / s  # noqa: E731  (the DBN's Gaussian bottom layers want z-scores)
-    dbn = MultimodalDBN({"fou": 76, "pix": 240}, hidden=hidden, joint=joint).fit(
-        {"fou": fou[tr], "pix": zpix(pix[tr])}, epochs=epochs)
+    dbn = MultimodalDBN(hidden=hidden, joint=joint, max_epochs=epochs, random_state=0).fit(
+        {"fou": fou[tr], "pix": zpix(pix[tr])})
     return {
         "n_train": len(tr),
         "fou_from_pix_mse": {

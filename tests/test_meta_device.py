@@ -302,7 +302,7 @@ NOT_COVERED = {
     "representation.joint._base.JointFusion": "abstract base",
     "representation.joint.elementwise._Projected": "base of SumFusion / ProductFusion",
     "representation.rbm._RBMNetwork": "base of the RBMs",
-    "representation.rbm_dbn.MultimodalDBN": "numpy estimator; its RBMs are covered (fit tested on the CPU)",
+    "representation.rbm_dbn.MultimodalDBNNetwork": "its RBMs are covered (greedy_fit tested on the CPU)",
     "alignment.fragments.FragmentAlignmentLoss": "data-dependent loss (positive pairs from ids); its embedding is covered",
     "training.module.MultimodalLightningModule": "Lightning wrapper of MultimodalModel (covered)",
     "translation.attention.StepwiseDecoder": "abstract base of the captioners",
@@ -410,17 +410,17 @@ def _xy(n=24, d=3, seed=0):
 
 def test_rbm_and_dbn_fit_on_the_parameters_device():
     from polymodal.representation.rbm import BernoulliRBMNetwork, GaussianBernoulliRBMNetwork
-    from polymodal.representation.rbm_dbn import MultimodalDBN
+    from polymodal.representation.rbm_dbn import MultimodalDBNNetwork
 
     x, _ = _xy()
     for cls in (BernoulliRBMNetwork, GaussianBernoulliRBMNetwork):
         rbm = cls(3, 2).to(META)
         rbm.contrastive_divergence((x > 0).astype(float), max_epochs=2, batch_size=8, persistent=True)
         assert rbm.W.device == META and rbm.chains_.device == META
-    dbn = MultimodalDBN({"a": 3, "b": 2}, hidden=[4], joint=3).to(META)
-    dbn.fit({"a": (x > 0).astype(float), "b": (x[:, :2] > 0).astype(float)}, epochs=1, batch_size=8)
+    dbn = MultimodalDBNNetwork({"a": 3, "b": 2}, hidden=[4], joint=3).to(META)
+    dbn.greedy_fit({"a": (x > 0).astype(float), "b": (x[:, :2] > 0).astype(float)}, max_epochs=1, batch_size=8)
     assert dbn.joint.W.device == META
-    _meta_fit(lambda: dbn.transform({"a": (x > 0).astype(float)}, n_gibbs=2))
+    _meta_fit(lambda: dbn.joint_features({"a": (x > 0).astype(float)}, n_gibbs=2))
 
 
 def test_multimodal_autoencoder_fit_on_the_parameters_device():

@@ -1,23 +1,31 @@
 """Multimodal deep belief network (Srivastava & Salakhutdinov, "Multimodal
 Learning with Deep Boltzmann Machines", NeurIPS 2012; JMLR 2014): one stack
 of RBMs per modality, a joint RBM on top, and generation of a missing
-modality by Gibbs sampling conditioned on the present ones."""
+modality by Gibbs sampling conditioned on the present ones.
+
+``MultimodalDBNNetwork`` is the torch module (``dict`` of modalities in);
+``MultimodalDBN`` the scikit-learn estimator on a sequence of views."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from typing import ClassVar
+
 import numpy as np
 import torch
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from polymodal.errors import ConfigError, ModalityError, ShapeError
 from polymodal.representation.rbm import BernoulliRBMNetwork, GaussianBernoulliRBMNetwork
+from polymodal.training.estimator_loop import resolve_device, seed_from
 
-__all__ = ["MultimodalDBN"]
+__all__ = ["MultimodalDBN", "MultimodalDBNNetwork"]
 
 
-class MultimodalDBN(nn.Module):
+class MultimodalDBNNetwork(nn.Module):
     """A multimodal DBN trained greedily, layer by layer.
 
     For each modality :math:`m` a Gaussian-Bernoulli RBM on the
@@ -41,16 +49,20 @@ class MultimodalDBN(nn.Module):
         Layer sizes per modality (one list for all).
     joint : int
         Hidden units of the joint RBM (``out_features``).
+    seed : int
+        Offset of the layers' initialisation seeds (``10 i + k + seed``; the joint RBM ``999 + seed``).
 
-    >>> dbn = MultimodalDBN({"a": 4, "b": 3}, hidden=[8], joint=5)
+    Examples
+    --------
+    >>> dbn = MultimodalDBNNetwork({"a": 4, "b": 3}, hidden=[8], joint=5)
     >>> rng = np.random.default_rng(0)
     >>> data = {"a": rng.normal(size=(40, 4)), "b": rng.normal(size=(40, 3))}
-    >>> dbn.fit(data, epochs=1).generate({"a": data["a"]}, "b").shape
+    >>> dbn.greedy_fit(data, max_epochs=1).generate({"a": data["a"]}, "b").shape
     (40, 3)
     """
 
     def __init__(self, in_features: Mapping[str, int], hidden: Mapping[str, Sequence[int]] | Sequence[int] = (128,),
-                 joint: int = 64) -> None:
+                 joint: int = 64, seed: int = 0) -> None:
         super().__init__()
         if not in_features:
             raise ConfigError("in_features: a multimodal DBN needs at least one modality")
@@ -62,11 +74,11 @@ class MultimodalDBN(nn.Module):
         self.stacks = nn.ModuleDict()
         for i, m in enumerate(self.modalities):
             dims = [self.in_features[m], *sizes[m]]
-            layers = [GaussianBernoulliRBMNetwork(dims[0], dims[1], seed=10 * i)]
-            layers += [BernoulliRBMNetwork(dims[k], dims[k + 1], seed=10 * i + k) for k in range(1, len(dims) - 1)]
+            layers = [GaussianBernoulliRBMNetwork(dims[0], dims[1], seed=10 * i + seed)]
+            layers += [BernoulliRBMNetwork(dims[k], dims[k + 1], seed=10 * i + k + seed) for k in range(1, len(dims) - 1)]
             self.stacks[m] = nn.ModuleList(layers)
         self.top_sizes = {m: sizes[m][-1] for m in self.modalities}
-        self.joint = BernoulliRBMNetwork(sum(self.top_sizes.values()), joint, seed=999)
+        self.joint = BernoulliRBMNetwork(sum(self.top_sizes.values()), joint, seed=999 + seed)
         self.out_features = int(joint)
 
     def _tensor(self, m: str, X) -> torch.Tensor:
@@ -93,8 +105,9 @@ class MultimodalDBN(nn.Module):
             v = layer.visible_mean(v)
         return v
 
-    def fit(self, Xs: Mapping[str, np.ndarray], epochs: int = 20, lr: float = 0.005, joint_lr: float = 0.05,
-            k: int = 1, persistent: bool = False, batch_size: int = 32, seed: int = 0) -> "MultimodalDBN":
+    def greedy_fit(self, Xs: Mapping[str, np.ndarray], max_epochs: int = 20, lr: float = 0.005,
+                   joint_lr: float = 0.05, k: int = 1, persistent: bool = False, batch_size: int = 32,
+                   seed: int = 0, verbose: bool = False) -> "MultimodalDBNNetwork":
         """Greedy layer-wise CD-k (or PCD) training; every modality of ``Xs`` given."""
         missing = [m for m in self.modalities if m not in Xs]
         if missing:
@@ -103,17 +116,17 @@ class MultimodalDBN(nn.Module):
         for i, m in enumerate(self.modalities):
             h = self._tensor(m, Xs[m])
             for j, layer in enumerate(self.stacks[m]):
-                layer.contrastive_divergence(h, max_epochs=epochs, lr=lr if j == 0 else joint_lr, k=k, persistent=persistent,
-                                           batch_size=batch_size, seed=seed + 100 * i + j)
+                layer.contrastive_divergence(h, max_epochs=max_epochs, lr=lr if j == 0 else joint_lr, k=k, persistent=persistent,
+                                           batch_size=batch_size, seed=seed + 100 * i + j, verbose=verbose)
                 with torch.no_grad():
                     h = layer.hidden_probs(h)
             tops.append(h)
-        self.joint.contrastive_divergence(torch.cat(tops, 1), max_epochs=epochs, lr=joint_lr, k=k, persistent=persistent,
-                       batch_size=batch_size, seed=seed + 7)
+        self.joint.contrastive_divergence(torch.cat(tops, 1), max_epochs=max_epochs, lr=joint_lr, k=k, persistent=persistent,
+                                         batch_size=batch_size, seed=seed + 7, verbose=verbose)
         return self
 
     @torch.no_grad()
-    def transform(self, Xs: Mapping[str, np.ndarray], n_gibbs: int = 20, seed: int = 0) -> np.ndarray:
+    def joint_features(self, Xs: Mapping[str, np.ndarray], n_gibbs: int = 20, seed: int = 0) -> np.ndarray:
         """Joint hidden probabilities ``(n, joint)``; modalities left out of
         ``Xs`` are filled in by conditional Gibbs sampling first."""
         v = self._joint_visible(Xs, n_gibbs, seed)
@@ -157,3 +170,93 @@ class MultimodalDBN(nn.Module):
         v = self._joint_visible(Xs, n_gibbs, seed)
         start = sum(self.top_sizes[m] for m in self.modalities[: self.modalities.index(missing)])
         return self.down(missing, v[:, start:start + self.top_sizes[missing]]).cpu().numpy()
+
+
+def _named(X, what: str) -> dict[str, object]:
+    """Views as ``{name: array}``: a dict as it is, a sequence as ``view0, view1, ...`` (None = missing)."""
+    if isinstance(X, Mapping):
+        return dict(X)
+    if isinstance(X, np.ndarray) or not isinstance(X, Sequence) or not len(X):
+        raise ModalityError(f"{what} expects views as a list of 2-D arrays (None for a missing one); "
+                            f"got {type(X).__name__}")
+    return {f"view{i}": v for i, v in enumerate(X) if v is not None}
+
+
+class MultimodalDBN(TransformerMixin, BaseEstimator):
+    """Multimodal DBN (:class:`MultimodalDBNNetwork`) as a scikit-learn transformer
+    on a sequence of views ``[X1, X2, ...]`` (a ``{name: array}`` dict is also
+    accepted): greedy layer-wise CD-k per modality, then the joint RBM.
+    ``transform`` gives the joint hidden probabilities; a view given as None is
+    filled in by conditional Gibbs sampling (``n_gibbs`` steps) first;
+    :meth:`generate` returns a missing view.
+
+    Parameters
+    ----------
+    hidden : sequence of int, or dict name -> sequence — layer sizes per view
+    joint : int — hidden units of the joint RBM
+    max_epochs, lr, joint_lr, k, persistent, batch_size : CD training (``lr`` for the
+        Gaussian bottom layers, ``joint_lr`` for the Bernoulli ones)
+    n_gibbs : int — Gibbs steps of ``transform`` with a missing view
+    random_state : None or int — layer initialisation, shuffling and Gibbs sampling
+    device, verbose : as every deep estimator
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> views = [rng.normal(size=(40, 4)), rng.normal(size=(40, 3))]
+    >>> dbn = MultimodalDBN(hidden=[8], joint=5, max_epochs=1, random_state=0).fit(views)
+    >>> dbn.transform(views).shape, dbn.generate([views[0], None], 1).shape
+    ((40, 5), (40, 3))
+    """
+
+    _multiview: ClassVar[bool] = True
+    _test_params: ClassVar[dict] = {"hidden": (3,), "joint": 2, "max_epochs": 2, "random_state": 0}
+    _expected_failed_checks: ClassVar[dict[str, str]] = {}
+
+    def __init__(self, hidden=(128,), joint: int = 64, max_epochs: int = 20, lr: float = 0.005,
+                 joint_lr: float = 0.05, k: int = 1, persistent: bool = False, batch_size: int = 32,
+                 n_gibbs: int = 20, random_state=None, device: str = "cpu", verbose: bool = False):
+        self.hidden = hidden
+        self.joint = joint
+        self.max_epochs = max_epochs
+        self.lr = lr
+        self.joint_lr = joint_lr
+        self.k = k
+        self.persistent = persistent
+        self.batch_size = batch_size
+        self.n_gibbs = n_gibbs
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+
+    def fit(self, X, y=None) -> "MultimodalDBN":
+        """Greedy layer-wise training on every view of ``X`` (each (n, p_i))."""
+        from polymodal.representation.mcca import check_views
+
+        named = _named(X, type(self).__name__)
+        arrays = check_views(list(named.values()), type(self).__name__) if len(named) > 1 else \
+            [np.asarray(v, dtype=np.float64) for v in named.values()]
+        named = dict(zip(named, arrays))
+        self.seed_ = seed_from(self.random_state)
+        net = MultimodalDBNNetwork({m: a.shape[1] for m, a in named.items()}, self.hidden, self.joint,
+                                   seed=self.seed_).to(resolve_device(self.device))
+        self.network_ = net.greedy_fit(named, max_epochs=self.max_epochs, lr=self.lr, joint_lr=self.joint_lr,
+                                       k=self.k, persistent=self.persistent, batch_size=self.batch_size,
+                                       seed=self.seed_, verbose=self.verbose)
+        self.modalities_ = list(named)
+        return self
+
+    def _present(self, X) -> dict[str, np.ndarray]:
+        check_is_fitted(self, "network_")
+        return {m: np.asarray(v, dtype=np.float64) for m, v in _named(X, type(self).__name__).items()}
+
+    def transform(self, X) -> np.ndarray:
+        """Joint hidden probabilities (n, joint); missing views (None) sampled first."""
+        present = self._present(X)
+        return self.network_.joint_features(present, self.n_gibbs, self.seed_).astype(np.float64)
+
+    def generate(self, X, missing: int | str, n_gibbs: int = 50, random_state: int = 0) -> np.ndarray:
+        """The view ``missing`` (its index, or its name for dict input) generated from the others."""
+        present = self._present(X)
+        name = f"view{missing}" if isinstance(missing, (int, np.integer)) else missing
+        return self.network_.generate(present, name, n_gibbs=n_gibbs, seed=random_state)
