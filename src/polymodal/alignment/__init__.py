@@ -20,87 +20,86 @@
   (heatmap, or attention grids over an image), :func:`upsample_attention`.
 """
 
-from polymodal.alignment.attention import (
-    AdditiveAttention,
-    AttentionOutput,
-    DotAttention,
-    GeneralAttention,
-    MultiHeadAttention,
-)
-from polymodal.alignment import dtw as _dtw  # the subpackage (``dtw`` below is the function)
-from polymodal.alignment.ctw import CTW, alignment_error, uniform_path
-from polymodal.alignment.dtw import (
-    STEP_PATTERNS,
-    BarycenterResult,
-    DTWResult,
-    KNNResult,
-    SoftDTW,
-    SoftDTWLoss,
-    SoftDTWResult,
-    StepPattern,
-    cdist_dtw,
-    dba,
-    dtw,
-    dtw_knn,
-    get_step_pattern,
-    lb_keogh,
-    local_cost_matrix,
-    soft_dtw,
-    soft_dtw_barycenter,
-    soft_dtw_divergence,
-    soft_dtw_loss,
-    soft_dtw_torch_wavefront,
-)
-from polymodal.alignment.fragments import (
-    FragmentAlignment,
-    FragmentAlignmentLoss,
-    FragmentEmbedding,
-    FragmentEmbeddings,
-    FragmentLoss,
-    align_fragments,
-    fragment_alignment_loss,
-    fragment_scores,
-    global_ranking_loss,
-    image_sentence_scores,
-    infer_fragment_labels,
-)
-from polymodal.alignment.gctw import GCTW
-from polymodal.alignment.deep_ctw import DeepCTW
-from polymodal.alignment.mil import AttentionMIL, MILBags, MILOutput, make_mil_bags
-from polymodal.alignment.plots import plot_aligned, plot_attention, plot_cost_matrix, upsample_attention
-from polymodal.alignment.tagm import TAGMOutput, TemporalAttentionGatedModel
+import sys
+import types
+
+from polymodal.core.lazy import lazy_exports
+
+
+class _AlignmentModule(types.ModuleType):
+    """``polymodal.alignment.dtw`` is the function (as ``from polymodal.alignment
+    import dtw`` gives); importing the ``dtw`` subpackage must not replace it."""
+
+    def __setattr__(self, name, value):
+        if name == "dtw" and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _AlignmentModule
+
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "DTWResult": ".dtw",
+    "dtw": ".dtw",
+    "local_cost_matrix": ".dtw",
+    "STEP_PATTERNS": ".dtw",
+    "StepPattern": ".dtw",
+    "get_step_pattern": ".dtw",
+    "cdist_dtw": ".dtw",
+    "lb_keogh": ".dtw",
+    "dtw_knn": ".dtw",
+    "KNNResult": ".dtw",
+    "soft_dtw": ".dtw",
+    "soft_dtw_divergence": ".dtw",
+    "SoftDTWResult": ".dtw",
+    "SoftDTW": ".dtw",
+    "SoftDTWLoss": ".dtw",
+    "soft_dtw_loss": ".dtw",
+    "soft_dtw_torch_wavefront": ".dtw",
+    "dba": ".dtw",
+    "soft_dtw_barycenter": ".dtw",
+    "BarycenterResult": ".dtw",
+    "CTW": ".ctw",
+    "GCTW": ".gctw",
+    "DeepCTW": ".deep_ctw",
+    "alignment_error": ".ctw",
+    "uniform_path": ".ctw",
+    "AttentionOutput": ".attention",
+    "AdditiveAttention": ".attention",
+    "DotAttention": ".attention",
+    "GeneralAttention": ".attention",
+    "MultiHeadAttention": ".attention",
+    "TemporalAttentionGatedModel": ".tagm",
+    "TAGMOutput": ".tagm",
+    "plot_cost_matrix": ".plots",
+    "plot_aligned": ".plots",
+    "plot_attention": ".plots",
+    "upsample_attention": ".plots",
+    "AttentionMIL": ".mil",
+    "MILBags": ".mil",
+    "MILOutput": ".mil",
+    "make_mil_bags": ".mil",
+    "FragmentEmbedding": ".fragments",
+    "FragmentEmbeddings": ".fragments",
+    "fragment_scores": ".fragments",
+    "infer_fragment_labels": ".fragments",
+    "fragment_alignment_loss": ".fragments",
+    "image_sentence_scores": ".fragments",
+    "global_ranking_loss": ".fragments",
+    "FragmentLoss": ".fragments",
+    "FragmentAlignmentLoss": ".fragments",
+    "FragmentAlignment": ".fragments",
+    "align_fragments": ".fragments",
+})
 
 __all__ = [
-    *_dtw.__all__,
-    "CTW",
-    "GCTW",
-    "DeepCTW",
-    "alignment_error",
-    "uniform_path",
-    "AttentionOutput",
-    "AdditiveAttention",
-    "DotAttention",
-    "GeneralAttention",
-    "MultiHeadAttention",
-    "TemporalAttentionGatedModel",
-    "TAGMOutput",
-    "plot_cost_matrix",
-    "plot_aligned",
-    "plot_attention",
-    "upsample_attention",
-    "AttentionMIL",
-    "MILBags",
-    "MILOutput",
-    "make_mil_bags",
-    "FragmentEmbedding",
-    "FragmentEmbeddings",
-    "fragment_scores",
-    "infer_fragment_labels",
-    "fragment_alignment_loss",
-    "image_sentence_scores",
-    "global_ranking_loss",
-    "FragmentLoss",
-    "FragmentAlignmentLoss",
-    "FragmentAlignment",
-    "align_fragments",
+    "DTWResult", "dtw", "local_cost_matrix", "STEP_PATTERNS", "StepPattern", "get_step_pattern", "cdist_dtw",
+    "lb_keogh", "dtw_knn", "KNNResult", "soft_dtw", "soft_dtw_divergence", "SoftDTWResult", "SoftDTW",
+    "SoftDTWLoss", "soft_dtw_loss", "soft_dtw_torch_wavefront", "dba", "soft_dtw_barycenter", "BarycenterResult",
+    "CTW", "GCTW", "DeepCTW", "alignment_error", "uniform_path", "AttentionOutput", "AdditiveAttention",
+    "DotAttention", "GeneralAttention", "MultiHeadAttention", "TemporalAttentionGatedModel", "TAGMOutput",
+    "plot_cost_matrix", "plot_aligned", "plot_attention", "upsample_attention", "AttentionMIL", "MILBags",
+    "MILOutput", "make_mil_bags", "FragmentEmbedding", "FragmentEmbeddings", "fragment_scores",
+    "infer_fragment_labels", "fragment_alignment_loss", "image_sentence_scores", "global_ranking_loss",
+    "FragmentLoss", "FragmentAlignmentLoss", "FragmentAlignment", "align_fragments",
 ]

@@ -4,12 +4,27 @@ word-vector space (non-parallel data), concept grounding of word vectors in
 images (non-parallel data) and bridging through a pivot modality
 (hybrid data)."""
 
-from polymodal.colearning.bridging import BridgeCorrNet, CorrNet, PivotBridge, corrnet_correlation
-from polymodal.colearning.cotraining import UNLABELLED, CoTraining
-from polymodal.colearning.grounding import GroundedWordVectors, read_word_similarity, visual_word_vectors, \
-    word_similarity
-from polymodal.colearning.transfer import CrossModalDistillation, distillation_loss
-from polymodal.colearning.zeroshot import DeViSE, hinge_rank_loss
+from polymodal.core.lazy import lazy_exports
 
-__all__ = ["BridgeCorrNet", "CorrNet", "corrnet_correlation", "CoTraining", "CrossModalDistillation", "DeViSE", "GroundedWordVectors", "PivotBridge", "UNLABELLED", "distillation_loss",
-           "hinge_rank_loss", "read_word_similarity", "visual_word_vectors", "word_similarity"]
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "BridgeCorrNet": ".bridging",
+    "CorrNet": ".bridging",
+    "corrnet_correlation": ".bridging",
+    "CoTraining": ".cotraining",
+    "CrossModalDistillation": ".transfer",
+    "DeViSE": ".zeroshot",
+    "GroundedWordVectors": ".grounding",
+    "PivotBridge": ".bridging",
+    "UNLABELLED": ".cotraining",
+    "distillation_loss": ".transfer",
+    "hinge_rank_loss": ".zeroshot",
+    "read_word_similarity": ".grounding",
+    "visual_word_vectors": ".grounding",
+    "word_similarity": ".grounding",
+})
+
+__all__ = [
+    "BridgeCorrNet", "CorrNet", "corrnet_correlation", "CoTraining", "CrossModalDistillation", "DeViSE",
+    "GroundedWordVectors", "PivotBridge", "UNLABELLED", "distillation_loss", "hinge_rank_loss",
+    "read_word_similarity", "visual_word_vectors", "word_similarity",
+]

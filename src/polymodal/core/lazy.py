@@ -18,9 +18,11 @@ from typing import Any
 __all__ = ["lazy_exports"]
 
 
-def lazy_exports(package: str, exports: Mapping[str, str]) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+def lazy_exports(package: str, exports: Mapping[str, str | None]) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
     """``(__getattr__, __dir__)`` for ``package`` whose public ``name`` lives in
-    ``exports[name]`` (a module path, relative with a leading dot)."""
+    ``exports[name]``: a module path (relative with a leading dot), optionally
+    ``"module:attribute"`` when the attribute is named otherwise, or ``None``
+    for a submodule of ``package`` exported under its own name."""
     module = importlib.import_module(package)
 
     def __getattr__(name: str) -> Any:
@@ -32,7 +34,8 @@ def lazy_exports(package: str, exports: Mapping[str, str]) -> tuple[Callable[[st
                 if error.name != f"{package}.{name}":
                     raise
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        value = getattr(importlib.import_module(where, package), name)
+        where, _, attribute = where.partition(":")
+        value = getattr(importlib.import_module(where, package), attribute or name)
         setattr(module, name, value)  # later look-ups skip this function
         return value
 

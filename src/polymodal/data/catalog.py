@@ -50,8 +50,10 @@ def register_dataset(
     return decorate
 
 
-# modules whose loaders register on first use of the catalog (user files, feature caches)
-_LAZY_LOADER_MODULES = ("polymodal.data.user_files", "polymodal.data.feature_cache")
+# modules whose loaders register on first use of the catalog (importing polymodal.data loads none of them)
+_LAZY_LOADER_MODULES = ("polymodal.data.mfeat", "polymodal.data.av_digits", "polymodal.data.sequences_synthetic",
+                        "polymodal.data.affective", "polymodal.data.avmnist", "polymodal.data.user_files",
+                        "polymodal.data.feature_cache")
 _lazy_loaded = False
 
 

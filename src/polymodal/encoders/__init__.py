@@ -13,66 +13,70 @@
 - autoencoders: :class:`TiedAutoencoder`, :class:`DenoisingAutoencoder`, :class:`StackedAutoencoder`
 """
 
-from polymodal.encoders.audio import (
-    AudioCNN,
-    MelSpectrogram,
-    Spectrogram,
-    SpectrogramSequenceEncoder,
-    load_audio,
-    mel_filters,
-    normalize_utterance,
-)
-from polymodal.encoders.autoencoder import (
-    NOISE_TYPES,
-    DenoisingAutoencoder,
-    StackedAutoencoder,
-    TiedAutoencoder,
-    corrupt,
-)
-from polymodal.encoders.bovw import BagOfVisualWords, SIFTFeatures, sift
-from polymodal.encoders.descriptors import GaborFilterBank, HOGDescriptor, LBPHistogram, lbp_n_bins
-from polymodal.encoders.edges import EdgeOrientationHistogram, image_gradients
-from polymodal.encoders.image import LeNet, ResidualBlock, ResNetCNN, SmoothMaxPool2d, smooth_max_pool2d
-from polymodal.encoders.mlp import ACTIVATIONS, MLP, Identity
-from polymodal.encoders.optical_flow import FlowHistogram, optical_flow
-from polymodal.encoders.speech import (
-    ClippingWarning,
-    PreparedSpeech,
-    SpeechFeatures,
-    detect_speech,
-    prepare_speech,
-    prepare_speech_file,
-    speech_features,
-)
-from polymodal.encoders.speech_augment import SpeechAugment
-from polymodal.encoders.sequence import (
-    GRUEncoder,
-    LSTMEncoder,
-    PaddedSequence,
-    RNNEncoder,
-    SequenceEncoder,
-    SequenceSteps,
-)
-from polymodal.encoders.text import (
-    BagOfWords,
-    EmbeddingEncoder,
-    WordVectors,
-    load_glove_wheel,
-    read_glove,
-    tokenize,
-    train_skipgram,
-)
+from polymodal.core.lazy import lazy_exports
+
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "AudioCNN": ".audio",
+    "BagOfVisualWords": ".bovw",
+    "BagOfWords": ".text",
+    "EdgeOrientationHistogram": ".edges",
+    "FlowHistogram": ".optical_flow",
+    "SIFTFeatures": ".bovw",
+    "image_gradients": ".edges",
+    "optical_flow": ".optical_flow",
+    "sift": ".bovw",
+    "DenoisingAutoencoder": ".autoencoder",
+    "EmbeddingEncoder": ".text",
+    "GRUEncoder": ".sequence",
+    "GaborFilterBank": ".descriptors",
+    "HOGDescriptor": ".descriptors",
+    "Identity": ".mlp",
+    "LBPHistogram": ".descriptors",
+    "LSTMEncoder": ".sequence",
+    "LeNet": ".image",
+    "MLP": ".mlp",
+    "MelSpectrogram": ".audio",
+    "NOISE_TYPES": ".autoencoder",
+    "PaddedSequence": ".sequence",
+    "RNNEncoder": ".sequence",
+    "ResNetCNN": ".image",
+    "ResidualBlock": ".image",
+    "SequenceEncoder": ".sequence",
+    "SequenceSteps": ".sequence",
+    "SmoothMaxPool2d": ".image",
+    "Spectrogram": ".audio",
+    "SpectrogramSequenceEncoder": ".audio",
+    "StackedAutoencoder": ".autoencoder",
+    "TiedAutoencoder": ".autoencoder",
+    "WordVectors": ".text",
+    "corrupt": ".autoencoder",
+    "lbp_n_bins": ".descriptors",
+    "load_audio": ".audio",
+    "load_glove_wheel": ".text",
+    "mel_filters": ".audio",
+    "normalize_utterance": ".audio",
+    "read_glove": ".text",
+    "smooth_max_pool2d": ".image",
+    "tokenize": ".text",
+    "train_skipgram": ".text",
+    "ClippingWarning": ".speech",
+    "PreparedSpeech": ".speech",
+    "SpeechAugment": ".speech_augment",
+    "SpeechFeatures": ".speech",
+    "detect_speech": ".speech",
+    "prepare_speech": ".speech",
+    "prepare_speech_file": ".speech",
+    "speech_features": ".speech",
+})
 
 __all__ = [
-    "ACTIVATIONS", "AudioCNN", "BagOfVisualWords", "BagOfWords", "EdgeOrientationHistogram", "FlowHistogram",
-    "SIFTFeatures", "image_gradients", "optical_flow", "sift", "DenoisingAutoencoder", "EmbeddingEncoder", "GRUEncoder",
-    "GaborFilterBank", "HOGDescriptor", "Identity", "LBPHistogram", "LSTMEncoder", "LeNet", "MLP",
-    "MelSpectrogram", "NOISE_TYPES", "PaddedSequence", "RNNEncoder",
-    "ResNetCNN", "ResidualBlock", "SequenceEncoder", "SequenceSteps", "SmoothMaxPool2d", "Spectrogram",
-    "SpectrogramSequenceEncoder", "StackedAutoencoder", "TiedAutoencoder", "WordVectors", "corrupt",
-    "lbp_n_bins", "load_audio", "load_glove_wheel", "mel_filters", "normalize_utterance", "read_glove",
-    "smooth_max_pool2d",
-    "tokenize", "train_skipgram",
+    "AudioCNN", "BagOfVisualWords", "BagOfWords", "EdgeOrientationHistogram", "FlowHistogram",
+    "SIFTFeatures", "image_gradients", "optical_flow", "sift", "DenoisingAutoencoder", "EmbeddingEncoder",
+    "GRUEncoder", "GaborFilterBank", "HOGDescriptor", "Identity", "LBPHistogram", "LSTMEncoder", "LeNet", "MLP",
+    "MelSpectrogram", "NOISE_TYPES", "PaddedSequence", "RNNEncoder", "ResNetCNN", "ResidualBlock",
+    "SequenceEncoder", "SequenceSteps", "SmoothMaxPool2d", "Spectrogram", "SpectrogramSequenceEncoder",
+    "StackedAutoencoder", "TiedAutoencoder", "WordVectors", "corrupt", "lbp_n_bins", "load_audio",
+    "load_glove_wheel", "mel_filters", "normalize_utterance", "read_glove", "smooth_max_pool2d", "tokenize",
+    "train_skipgram", "ClippingWarning", "PreparedSpeech", "SpeechAugment", "SpeechFeatures", "detect_speech",
+    "prepare_speech", "prepare_speech_file", "speech_features",
 ]
-__all__ += ["ClippingWarning", "PreparedSpeech", "SpeechAugment", "SpeechFeatures", "detect_speech", "prepare_speech",
-            "prepare_speech_file", "speech_features"]

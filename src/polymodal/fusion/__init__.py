@@ -1,27 +1,36 @@
 """Fusion: model-agnostic (early, late, hybrid, intermediate concat); more in
 ``kernel``, ``graphical`` and ``sequential`` modules as they land."""
 
-from polymodal.fusion.intermediate import ConcatFusion
-from polymodal.fusion.late import COMBINE_RULES, HybridFusion, LateFusion
-from polymodal.fusion.mkl import MKLClassifier
-from polymodal.fusion.robust import (
-    CalibratedProductOfExperts, GatedExpertFusion, GatedFusion, expected_calibration_error, fit_temperature,
-)
-from polymodal.fusion.graphical import (
-    HCRF, CoupledHMM, FactorialHMM, HMMClassifier, LatentDynamicCRF, MultiStreamHMM, MultiViewHCRF,
-)
-from polymodal.fusion.sequential import (
-    EarlyFusionLSTM,
-    LateFusionLSTM,
-    MemoryFusionNetwork,
-    MultimodalTransformer,
-    MVLSTM,
-)
-import polymodal.representation.joint  # noqa: F401,E402  (registers sum, product, mlp, tensor, low_rank, multiplicative)
+from polymodal.core.lazy import lazy_exports
 
-__all__ = ["COMBINE_RULES", "ConcatFusion", "HybridFusion", "LateFusion"]
-__all__ += ["MKLClassifier"]
-__all__ += ["CalibratedProductOfExperts", "GatedExpertFusion", "GatedFusion", "expected_calibration_error",
-            "fit_temperature"]
-__all__ += ["EarlyFusionLSTM", "LateFusionLSTM", "MVLSTM", "MemoryFusionNetwork", "MultimodalTransformer"]
-__all__ += ["CoupledHMM", "FactorialHMM", "HCRF", "HMMClassifier", "LatentDynamicCRF", "MultiStreamHMM", "MultiViewHCRF"]
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "COMBINE_RULES": ".late",
+    "ConcatFusion": ".intermediate",
+    "HybridFusion": ".late",
+    "LateFusion": ".late",
+    "MKLClassifier": ".mkl",
+    "CalibratedProductOfExperts": ".robust",
+    "GatedExpertFusion": ".robust",
+    "GatedFusion": ".robust",
+    "expected_calibration_error": ".robust",
+    "fit_temperature": ".robust",
+    "EarlyFusionLSTM": ".sequential",
+    "LateFusionLSTM": ".sequential",
+    "MVLSTM": ".sequential",
+    "MemoryFusionNetwork": ".sequential",
+    "MultimodalTransformer": ".sequential",
+    "CoupledHMM": ".graphical",
+    "FactorialHMM": ".graphical",
+    "HCRF": ".graphical",
+    "HMMClassifier": ".graphical",
+    "LatentDynamicCRF": ".graphical",
+    "MultiStreamHMM": ".graphical",
+    "MultiViewHCRF": ".graphical",
+})
+
+__all__ = [
+    "COMBINE_RULES", "ConcatFusion", "HybridFusion", "LateFusion", "MKLClassifier", "CalibratedProductOfExperts",
+    "GatedExpertFusion", "GatedFusion", "expected_calibration_error", "fit_temperature", "EarlyFusionLSTM",
+    "LateFusionLSTM", "MVLSTM", "MemoryFusionNetwork", "MultimodalTransformer", "CoupledHMM", "FactorialHMM",
+    "HCRF", "HMMClassifier", "LatentDynamicCRF", "MultiStreamHMM", "MultiViewHCRF",
+]

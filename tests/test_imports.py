@@ -1,0 +1,69 @@
+"""Importing one polymodal package loads only what it uses (PEP 562 lazy exports,
+parts resolved on demand by the registry); ``__all__`` and ``dir()`` stay right."""
+
+import importlib
+import json
+import subprocess
+import sys
+
+import pytest
+
+PACKAGES = ["core", "data", "metrics", "encoders", "representation", "alignment", "fusion", "translation",
+            "colearning", "training", "benchmarks"]
+HEAVY = ["lightning", "numba", "transformers"]
+
+
+def _loaded(code: str) -> set[str]:
+    """The modules in sys.modules after running ``code`` in a fresh interpreter."""
+    out = subprocess.run([sys.executable, "-c", f"{code}\nimport sys, json; print(json.dumps(sorted(sys.modules)))"],
+                         capture_output=True, text=True, check=True).stdout
+    return set(json.loads(out.splitlines()[-1]))
+
+
+def _packages(modules: set[str]) -> set[str]:
+    return {".".join(m.split(".")[:2]) for m in modules if m.startswith("polymodal.")}
+
+
+def test_importing_a_package_loads_no_other_package_nor_heavy_libraries():
+    code = "; ".join(f"import polymodal.{p}" for p in PACKAGES)
+    loaded = _loaded(code)
+    assert _packages(loaded) <= {f"polymodal.{p}" for p in PACKAGES} | {"polymodal.errors"}
+    assert not [m for m in loaded if m.startswith("polymodal.") and m.count(".") >= 2 and not m.startswith(
+        "polymodal.core.")], "a package __init__ imported one of its modules"
+    assert not {"torch", *HEAVY} & loaded
+
+
+def test_metrics_imports_neither_engine_nor_data_nor_heavy_libraries():
+    loaded = _loaded("import polymodal.metrics as m; m.accuracy; m.score_captions; m.retrieval_recall_at_k")
+    assert not {"polymodal.training", "polymodal.data", "polymodal.encoders", *HEAVY} & loaded
+
+
+def test_encoders_import_neither_config_nor_datasets_nor_caption_metrics():
+    loaded = _loaded("import polymodal.encoders as e; e.MLP; e.LSTMEncoder; e.BagOfWords")
+    assert not {"polymodal.training.config", "polymodal.data.catalog", "polymodal.data.mfeat",
+                "polymodal.metrics.captioning", "pydantic", *HEAVY} & loaded
+    assert not _packages(loaded) - {"polymodal.core", "polymodal.encoders", "polymodal.errors"}
+
+
+def test_cli_help_imports_no_engine():
+    loaded = _loaded("import sys; from polymodal.cli import main\n"
+                     "try:\n    main(['--help'])\nexcept SystemExit:\n    pass")
+    assert not {"lightning", "torch", "numba", "polymodal.training.engine"} & loaded
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_all_and_dir_list_every_public_name(package):
+    module = importlib.import_module(f"polymodal.{package}")
+    names = list(module.__all__)
+    assert len(names) == len(set(names)), "a name is listed twice in __all__"
+    assert set(names) <= set(dir(module))
+    for name in names:
+        assert getattr(module, name) is not None, name
+    with pytest.raises(AttributeError, match="has no attribute 'no_such_name'"):
+        module.no_such_name  # noqa: B018
+
+
+def test_alignment_dtw_stays_the_function_after_its_subpackage_loads():
+    code = ("import polymodal.alignment.dtw.soft; import polymodal.alignment as a; from polymodal.alignment import dtw; "
+            "assert callable(dtw) and a.dtw is dtw and dtw.__module__.startswith('polymodal.alignment.dtw')")
+    subprocess.run([sys.executable, "-c", code], check=True)
