@@ -67,3 +67,9 @@ def test_alignment_dtw_stays_the_function_after_its_subpackage_loads():
     code = ("import polymodal.alignment.dtw.soft; import polymodal.alignment as a; from polymodal.alignment import dtw; "
             "assert callable(dtw) and a.dtw is dtw and dtw.__module__.startswith('polymodal.alignment.dtw')")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_function_named_like_its_module_stays_the_function():
+    code = ("import polymodal.data.collate; import polymodal.data as d; from polymodal.data import collate; "
+            "assert callable(collate) and d.collate is collate and not isinstance(collate, type(d))")
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -20,23 +20,7 @@
   (heatmap, or attention grids over an image), :func:`upsample_attention`.
 """
 
-import sys
-import types
-
 from polymodal.core.lazy import lazy_exports
-
-
-class _AlignmentModule(types.ModuleType):
-    """``polymodal.alignment.dtw`` is the function (as ``from polymodal.alignment
-    import dtw`` gives); importing the ``dtw`` subpackage must not replace it."""
-
-    def __setattr__(self, name, value):
-        if name == "dtw" and isinstance(value, types.ModuleType):
-            return
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _AlignmentModule
 
 __getattr__, __dir__ = lazy_exports(__name__, {
     "DTWResult": ".dtw",

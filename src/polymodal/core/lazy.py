@@ -6,12 +6,14 @@ the submodule is imported on first attribute access::
     __getattr__, __dir__ = lazy_exports(__name__, {"CCA": ".cca", "dtw": ".dtw"})
     __all__ = [...]
 
-Subpackages and submodules stay reachable as attributes too (``polymodal.alignment.dtw``).
+Submodules stay reachable as attributes too, except where a public name
+shadows its own module (``polymodal.data.collate`` is the function).
 """
 
 from __future__ import annotations
 
 import importlib
+import types
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -24,6 +26,18 @@ def lazy_exports(package: str, exports: Mapping[str, str | None]) -> tuple[Calla
     ``"module:attribute"`` when the attribute is named otherwise, or ``None``
     for a submodule of ``package`` exported under its own name."""
     module = importlib.import_module(package)
+    # a name exported from a submodule of the same name (``data.collate`` the
+    # function, ``alignment.dtw`` the function): importing the submodule must
+    # not replace it with the module, as the eager ``from .collate import collate`` did
+    shadowed = {name for name, where in exports.items() if where is not None}
+
+    class LazyModule(types.ModuleType):
+        def __setattr__(self, name: str, value: Any) -> None:
+            if name in shadowed and isinstance(value, types.ModuleType) and value.__name__ == f"{package}.{name}":
+                return
+            super().__setattr__(name, value)
+
+    module.__class__ = LazyModule
 
     def __getattr__(name: str) -> Any:
         where = exports.get(name)
