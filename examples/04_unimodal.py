@@ -237,13 +237,10 @@ def spectrogram(out: Path) -> dict:
 def autoencoders(out: Path, images, code: int, epochs: int, seed: int) -> dict:
     xtr, _, xte, _, side, name = images
     xtr, xte = xtr.flatten(1), xte.flatten(1)
-    d = xtr.shape[1]
-    torch.manual_seed(seed)
-    dae = DenoisingAutoencoder(d, code, activation="relu", output="sigmoid", noise="masking", noise_level=0.3)
-    dae.fit(xtr, epochs=epochs, lr=1e-2, batch_size=64, seed=seed)
-    torch.manual_seed(seed)
-    sae = StackedAutoencoder(d, [4 * code, code], activation="sigmoid", noise="masking", noise_levels=[0.2, 0.2])
-    sae.fit(xtr, epochs=epochs, lr=3e-3, batch_size=64, seed=seed)
+    dae = DenoisingAutoencoder(hidden=code, activation="relu", output="sigmoid", noise="masking", noise_level=0.3,
+                               max_epochs=epochs, lr=1e-2, batch_size=64, random_state=seed).fit(xtr.numpy()).network_
+    sae = StackedAutoencoder(hidden=[4 * code, code], activation="sigmoid", noise="masking", noise_levels=[0.2, 0.2],
+                             max_epochs=epochs, lr=3e-3, batch_size=64, random_state=seed).fit(xtr.numpy()).network_
     # PCA with the same code size: the optimal linear code (Eckart-Young), the reference
     mean = xtr.mean(0)
     components = torch.linalg.svd(xtr - mean, full_matrices=False)[2][:code]

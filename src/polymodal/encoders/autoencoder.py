@@ -1,27 +1,34 @@
 """Autoencoders: tied-weight, denoising and stacked (greedy layer-wise).
 
 Unsupervised feature learners (tutorial: "Deep Multimodal autoencoders").
-Each is an ``nn.Module`` whose ``forward`` returns the code, so a fitted one
-drops into a :class:`~polymodal.training.MultimodalModel` as an encoder, and
-has a scikit-learn-like ``fit(X)`` that minimises the reconstruction error
-with Adam on mini-batches (a small unsupervised fit, like PCA's, not an
-experiment: it does not go through the Lightning engine).
+``TiedAutoencoderNetwork``, ``DenoisingAutoencoderNetwork`` and
+``StackedAutoencoderNetwork`` are ``nn.Module`` s whose ``forward`` returns
+the code, so one drops into a :class:`~polymodal.training.MultimodalModel` as
+an encoder (registered as ``tied_autoencoder`` ...). ``TiedAutoencoder``,
+``DenoisingAutoencoder`` and ``StackedAutoencoder`` are the scikit-learn
+transformers that train them (Adam on minibatches of the reconstruction
+error, through :func:`polymodal.training.estimator_loop.train_network`).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import ClassVar
 
 import numpy as np
 import torch
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 
 from polymodal.core.activations import activation_function, check_activation
 from polymodal.errors import ConfigError, ShapeError
 from polymodal.core.registry import register
+from polymodal.training.estimator_loop import resolve_device, seed_from, seeded, train_network
 
-__all__ = ["TiedAutoencoder", "DenoisingAutoencoder", "StackedAutoencoder", "corrupt", "NOISE_TYPES"]
+__all__ = ["TiedAutoencoder", "DenoisingAutoencoder", "StackedAutoencoder", "TiedAutoencoderNetwork",
+           "DenoisingAutoencoderNetwork", "StackedAutoencoderNetwork", "corrupt", "NOISE_TYPES"]
 
 NOISE_TYPES = ("gaussian", "masking", "salt_pepper")
 
@@ -62,28 +69,19 @@ def _as_tensor(X, in_features: int) -> torch.Tensor:
     return x
 
 
-def _fit_loop(params, loss_fn, x: torch.Tensor, epochs: int, lr: float, batch_size: int, seed: int) -> list[float]:
-    """Mini-batch Adam on ``loss_fn(batch)``; returns the mean loss per epoch."""
-    params = [p for p in params if p.requires_grad]
-    opt = torch.optim.Adam(params, lr=lr)
+def _fit_loop(network: nn.Module, loss_fn, x: torch.Tensor, max_epochs: int, lr: float, batch_size: int,
+              seed: int, verbose: bool = False) -> list[float]:
+    """Minibatch Adam on ``loss_fn(batch, generator)`` through the shared estimator loop
+    (one generator seeded with ``seed`` shuffles and corrupts); the mean loss per epoch."""
     g = torch.Generator().manual_seed(seed)
-    history = []
-    for _ in range(epochs):
-        order = torch.randperm(len(x), generator=g)
-        total = 0.0
-        for start in range(0, len(x), batch_size):
-            xb = x[order[start:start + batch_size]]
-            loss = loss_fn(xb, g)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(xb)
-        history.append(total / len(x))
-    return history
+    fit = train_network(network, lambda net, b: loss_fn(b[0], g), [x], max_epochs=max_epochs, lr=lr,
+                        batch_size=batch_size, device=x.device, generator=g, verbose=verbose,
+                        desc=type(network).__name__)
+    return fit.train_loss
 
 
 @register("encoder", "tied_autoencoder")
-class TiedAutoencoder(nn.Module):
+class TiedAutoencoderNetwork(nn.Module):
     """An autoencoder whose decoder is the transposed encoder weight:
 
     .. math:: h = f(W x + b), \\qquad \\hat x = g(W^\\top h + c)
@@ -102,7 +100,7 @@ class TiedAutoencoder(nn.Module):
     output : {"linear", "sigmoid"}
         :math:`g` (sigmoid for inputs in [0, 1]).
 
-    >>> ae = TiedAutoencoder(5, 2)
+    >>> ae = TiedAutoencoderNetwork(5, 2)
     >>> ae(torch.zeros(3, 5)).shape, ae.reconstruct(torch.zeros(3, 5)).shape
     (torch.Size([3, 2]), torch.Size([3, 5]))
     """
@@ -139,14 +137,13 @@ class TiedAutoencoder(nn.Module):
             return nn.functional.binary_cross_entropy(out, clean)
         return ((out - clean) ** 2).sum(1).mean()
 
-    def fit(self, X, epochs: int = 50, lr: float = 1e-3, batch_size: int = 64, seed: int = 0) -> "TiedAutoencoder":
+    def fit_reconstruction(self, X, max_epochs: int = 50, lr: float = 1e-3, batch_size: int = 64, seed: int = 0,
+                           verbose: bool = False) -> "TiedAutoencoderNetwork":
         """Minimise the squared reconstruction error (cross-entropy with a
         sigmoid output) on ``X`` ``(n, in_features)``. Sets ``loss_history_``."""
-        x = _as_tensor(X, self.in_features)
-        self.train()
-        self.loss_history_ = _fit_loop(self.parameters(), lambda xb, g: self._loss(xb, self._corrupt(xb, g)),
-                                       x, epochs, lr, batch_size, seed)
-        self.eval()
+        x = _as_tensor(X, self.in_features).to(self.weight.device)
+        self.loss_history_ = _fit_loop(self, lambda xb, g: self._loss(xb, self._corrupt(xb, g)),
+                                       x, max_epochs, lr, batch_size, seed, verbose)
         return self
 
     def _corrupt(self, x: torch.Tensor, generator=None) -> torch.Tensor:
@@ -160,15 +157,15 @@ class TiedAutoencoder(nn.Module):
 
 
 @register("encoder", "denoising_autoencoder")
-class DenoisingAutoencoder(TiedAutoencoder):
+class DenoisingAutoencoderNetwork(TiedAutoencoderNetwork):
     """Denoising autoencoder (Vincent, Larochelle, Bengio & Manzagol, ICML
     2008): reconstruct the clean :math:`x` from a corrupted :math:`\\tilde x`
     (:func:`corrupt`), :math:`\\min \\|x - g(W^\\top f(W \\tilde x + b) + c)\\|^2`;
-    corruption only while fitting. Parameters as :class:`TiedAutoencoder`
+    corruption only while fitting. Parameters as :class:`TiedAutoencoderNetwork`
     plus ``noise`` (one of ``NOISE_TYPES``) and ``noise_level``.
 
-    >>> dae = DenoisingAutoencoder(5, 2, noise="masking", noise_level=0.3)
-    >>> dae.fit(np.random.default_rng(0).normal(size=(20, 5)), epochs=1).loss_history_[0] > 0
+    >>> dae = DenoisingAutoencoderNetwork(5, 2, noise="masking", noise_level=0.3)
+    >>> dae.fit_reconstruction(np.random.default_rng(0).normal(size=(20, 5)), max_epochs=1).loss_history_[0] > 0
     True
     """
 
@@ -183,10 +180,10 @@ class DenoisingAutoencoder(TiedAutoencoder):
 
 
 @register("encoder", "stacked_autoencoder")
-class StackedAutoencoder(nn.Module):
+class StackedAutoencoderNetwork(nn.Module):
     """Stacked (denoising) autoencoders (Bengio, Lamblin, Popovici & Larochelle,
     NeurIPS 2006; Vincent et al., JMLR 2010): layer :math:`k` is a
-    :class:`DenoisingAutoencoder` trained greedily on the codes of layers
+    :class:`DenoisingAutoencoderNetwork` trained greedily on the codes of layers
     :math:`1..k-1` (those frozen), with corruption ``noise_levels[k]``
     (increasing by layer by default); :meth:`fine_tune` then trains the whole
     encoder-decoder stack end to end on clean inputs,
@@ -207,7 +204,7 @@ class StackedAutoencoder(nn.Module):
     noise_levels : sequence of float, optional
         One per layer; default ``0.1, 0.2, ...``.
 
-    >>> sae = StackedAutoencoder(6, [4, 2])
+    >>> sae = StackedAutoencoderNetwork(6, [4, 2])
     >>> [layer.noise_level for layer in sae.layers]
     [0.1, 0.2]
     """
@@ -222,7 +219,7 @@ class StackedAutoencoder(nn.Module):
             raise ConfigError(f"noise_levels: expected {len(hidden)} values (one per layer), got {len(levels)}")
         sizes = [int(in_features), *map(int, hidden)]
         self.layers = nn.ModuleList(
-            DenoisingAutoencoder(sizes[k], sizes[k + 1], activation, "linear", noise, round(levels[k], 10))
+            DenoisingAutoencoderNetwork(sizes[k], sizes[k + 1], activation, "linear", noise, round(levels[k], 10))
             for k in range(len(hidden))
         )
         self.in_features, self.out_features = sizes[0], sizes[-1]
@@ -239,31 +236,191 @@ class StackedAutoencoder(nn.Module):
             h = layer.decode(h)
         return h
 
-    def pretrain(self, X, epochs: int = 30, lr: float = 1e-3, batch_size: int = 64, seed: int = 0) -> "StackedAutoencoder":
+    def pretrain(self, X, max_epochs: int = 30, lr: float = 1e-3, batch_size: int = 64, seed: int = 0,
+                 verbose: bool = False) -> "StackedAutoencoderNetwork":
         """Greedy layer-wise pretraining; sets ``pretrain_history_`` (per layer)."""
-        h = _as_tensor(X, self.in_features)
+        h = _as_tensor(X, self.in_features).to(self.layers[0].weight.device)
         self.pretrain_history_ = []
         for k, layer in enumerate(self.layers):
-            layer.fit(h, epochs=epochs, lr=lr, batch_size=batch_size, seed=seed + k)
+            layer.fit_reconstruction(h, max_epochs=max_epochs, lr=lr, batch_size=batch_size, seed=seed + k,
+                                     verbose=verbose)
             self.pretrain_history_.append(layer.loss_history_)
             with torch.no_grad():
                 h = layer.encode(h)
         return self
 
-    def fine_tune(self, X, epochs: int = 30, lr: float = 1e-3, batch_size: int = 64, seed: int = 0) -> "StackedAutoencoder":
+    def fine_tune(self, X, max_epochs: int = 30, lr: float = 1e-3, batch_size: int = 64, seed: int = 0,
+                  verbose: bool = False) -> "StackedAutoencoderNetwork":
         """End-to-end reconstruction training of the whole stack; sets ``fine_tune_history_``."""
-        x = _as_tensor(X, self.in_features)
-        self.train()
-        self.fine_tune_history_ = _fit_loop(self.parameters(), lambda xb, g: ((self.reconstruct(xb) - xb) ** 2).sum(1).mean(),
-                                            x, epochs, lr, batch_size, seed)
-        self.eval()
+        x = _as_tensor(X, self.in_features).to(self.layers[0].weight.device)
+        self.fine_tune_history_ = _fit_loop(self, lambda xb, g: ((self.reconstruct(xb) - xb) ** 2).sum(1).mean(),
+                                            x, max_epochs, lr, batch_size, seed, verbose)
         return self
-
-    def fit(self, X, epochs: int = 30, lr: float = 1e-3, batch_size: int = 64, seed: int = 0) -> "StackedAutoencoder":
-        """:meth:`pretrain` then :meth:`fine_tune`."""
-        return self.pretrain(X, epochs, lr, batch_size, seed).fine_tune(X, epochs, lr, batch_size, seed)
 
     def reconstruction_error(self, X) -> float:
         x = _as_tensor(X, self.in_features)
         with torch.no_grad():
             return float(((self.reconstruct(x) - x) ** 2).sum(1).mean())
+
+
+class _AutoencoderEstimator(TransformerMixin, BaseEstimator):
+    """scikit-learn face of an autoencoder network: ``transform`` gives the code."""
+
+    _test_params: ClassVar[dict] = {"hidden": 2, "max_epochs": 2, "random_state": 0}
+    _expected_failed_checks: ClassVar[dict[str, str]] = {}
+
+    def _train(self, net, X):  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def fit(self, X, y=None):
+        """Build the network (initialised from ``random_state``) and minimise the
+        reconstruction error of ``X`` (n, n_features)."""
+        X = validate_data(self, X, dtype=np.float32)
+        seed = seed_from(self.random_state)
+        with seeded(seed):
+            net = self._network(X.shape[1])
+        self.network_ = net.to(resolve_device(self.device))
+        self._train(self.network_, X, seed)
+        self.network_.eval()
+        return self
+
+    def _tensor(self, X) -> torch.Tensor:
+        check_is_fitted(self, "network_")
+        X = validate_data(self, X, dtype=np.float32, reset=False)
+        return torch.as_tensor(X).to(next(self.network_.parameters()).device)
+
+    @torch.no_grad()
+    def transform(self, X) -> np.ndarray:
+        """The code (n, code size)."""
+        x = self._tensor(X)
+        return self.network_(x).cpu().double().numpy()
+
+    @torch.no_grad()
+    def reconstruct(self, X) -> np.ndarray:
+        """The reconstruction of ``X`` (n, n_features)."""
+        x = self._tensor(X)
+        return self.network_.reconstruct(x).cpu().double().numpy()
+
+    @torch.no_grad()
+    def reconstruction_error(self, X) -> float:
+        """Mean over samples of :math:`\\|x - \\hat x\\|^2`."""
+        x = self._tensor(X)
+        return float(((self.network_.reconstruct(x) - x) ** 2).sum(1).mean())
+
+
+class TiedAutoencoder(_AutoencoderEstimator):
+    """Tied-weight autoencoder (:class:`TiedAutoencoderNetwork`) as a scikit-learn
+    transformer: ``fit`` minimises the reconstruction error with Adam on
+    minibatches, ``transform`` returns the code :math:`f(Wx + b)`.
+
+    Parameters
+    ----------
+    hidden : int — code size
+    activation, output : as :class:`TiedAutoencoderNetwork`
+    max_epochs, lr, batch_size : training
+    random_state : None or int — initial weights and shuffling (an int is the torch seed)
+    device, verbose : as every deep estimator
+
+    Attributes
+    ----------
+    network_ : TiedAutoencoderNetwork
+    loss_curve_ : list of float — mean reconstruction loss per epoch
+
+    Examples
+    --------
+    >>> X = np.random.default_rng(0).normal(size=(40, 5))
+    >>> TiedAutoencoder(hidden=2, max_epochs=3, random_state=0).fit_transform(X).shape
+    (40, 2)
+    """
+
+    def __init__(self, hidden: int = 64, activation: str = "sigmoid", output: str = "linear", max_epochs: int = 50,
+                 lr: float = 1e-3, batch_size: int = 64, random_state=None, device: str = "cpu",
+                 verbose: bool = False):
+        self.hidden = hidden
+        self.activation = activation
+        self.output = output
+        self.max_epochs = max_epochs
+        self.lr = lr
+        self.batch_size = batch_size
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+
+    def _network(self, n_features: int) -> nn.Module:
+        return TiedAutoencoderNetwork(n_features, self.hidden, self.activation, self.output)
+
+    def _train(self, net, X, seed):
+        net.fit_reconstruction(X, max_epochs=self.max_epochs, lr=self.lr, batch_size=self.batch_size, seed=seed,
+                               verbose=self.verbose)
+        self.loss_curve_ = net.loss_history_
+
+
+class DenoisingAutoencoder(TiedAutoencoder):
+    """Denoising autoencoder (:class:`DenoisingAutoencoderNetwork`; Vincent et al.,
+    ICML 2008) as a scikit-learn transformer; parameters as :class:`TiedAutoencoder`
+    plus ``noise`` (one of ``NOISE_TYPES``) and ``noise_level``.
+
+    Examples
+    --------
+    >>> X = np.random.default_rng(0).normal(size=(20, 5))
+    >>> DenoisingAutoencoder(hidden=2, noise="masking", noise_level=0.3, max_epochs=1).fit(X).loss_curve_[0] > 0
+    True
+    """
+
+    def __init__(self, hidden: int = 64, activation: str = "sigmoid", output: str = "linear",
+                 noise: str = "masking", noise_level: float = 0.2, max_epochs: int = 50, lr: float = 1e-3,
+                 batch_size: int = 64, random_state=None, device: str = "cpu", verbose: bool = False):
+        super().__init__(hidden=hidden, activation=activation, output=output, max_epochs=max_epochs, lr=lr,
+                         batch_size=batch_size, random_state=random_state, device=device, verbose=verbose)
+        self.noise = noise
+        self.noise_level = noise_level
+
+    def _network(self, n_features: int) -> nn.Module:
+        return DenoisingAutoencoderNetwork(n_features, self.hidden, self.activation, self.output, self.noise,
+                                           self.noise_level)
+
+
+class StackedAutoencoder(_AutoencoderEstimator):
+    """Stacked denoising autoencoders (:class:`StackedAutoencoderNetwork`; Bengio et al.,
+    NeurIPS 2006; Vincent et al., JMLR 2010) as a scikit-learn transformer:
+    greedy layer-wise pretraining (layer ``k`` seeded ``random_state + k``) for
+    ``max_epochs``, then end-to-end fine-tuning for ``fine_tune_epochs`` (None:
+    ``max_epochs``). Other parameters as :class:`StackedAutoencoderNetwork` and
+    :class:`TiedAutoencoder`.
+
+    Examples
+    --------
+    >>> X = np.random.default_rng(0).normal(size=(30, 6))
+    >>> StackedAutoencoder(hidden=(4, 2), max_epochs=2, random_state=0).fit_transform(X).shape
+    (30, 2)
+    """
+
+    _test_params: ClassVar[dict] = {"hidden": (3, 2), "max_epochs": 2, "random_state": 0}
+
+    def __init__(self, hidden: Sequence[int] = (128, 32), activation: str = "sigmoid", noise: str = "masking",
+                 noise_levels: Sequence[float] | None = None, max_epochs: int = 30,
+                 fine_tune_epochs: int | None = None, lr: float = 1e-3, batch_size: int = 64, random_state=None,
+                 device: str = "cpu", verbose: bool = False):
+        self.hidden = hidden
+        self.activation = activation
+        self.noise = noise
+        self.noise_levels = noise_levels
+        self.max_epochs = max_epochs
+        self.fine_tune_epochs = fine_tune_epochs
+        self.lr = lr
+        self.batch_size = batch_size
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+
+    def _network(self, n_features: int) -> nn.Module:
+        return StackedAutoencoderNetwork(n_features, self.hidden, self.activation, self.noise, self.noise_levels)
+
+    def _train(self, net, X, seed):
+        kw = dict(lr=self.lr, batch_size=self.batch_size, seed=seed, verbose=self.verbose)
+        net.pretrain(X, max_epochs=self.max_epochs, **kw)
+        ft = self.max_epochs if self.fine_tune_epochs is None else self.fine_tune_epochs
+        if ft:
+            net.fine_tune(X, max_epochs=ft, **kw)
+        self.pretrain_curves_ = net.pretrain_history_
+        self.loss_curve_ = getattr(net, "fine_tune_history_", [])

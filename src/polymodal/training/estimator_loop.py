@@ -51,8 +51,8 @@ _OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torc
 
 @dataclass
 class TrainingFit:
-    """What :func:`train_network` did: epochs run, per-epoch mean training
-    loss, per-epoch validation loss (empty without validation), and whether
+    """What :func:`train_network` did: epochs run, per-epoch training loss
+    (batch losses averaged with their sizes as weights), per-epoch validation loss (empty without validation), and whether
     early stopping ended the run."""
 
     n_epochs: int = 0
@@ -185,9 +185,10 @@ def train_network(
     network.train()
     for _ in bar:
         order = train_idx[torch.randperm(len(train_idx), generator=gen)]
-        losses = [one_step(batch_of(order[i:i + bs])) for i in range(0, len(order), bs)
-                  if len(order[i:i + bs]) >= min_batch]
-        fit.train_loss.append(float(np.mean(losses)) if losses else float("nan"))
+        steps = [(one_step(batch_of(order[i:i + bs])), len(order[i:i + bs])) for i in range(0, len(order), bs)
+                 if len(order[i:i + bs]) >= min_batch]
+        seen = sum(m for _, m in steps)  # mean loss per sample over the epoch's batches
+        fit.train_loss.append(sum(v * m for v, m in steps) / seen if seen else float("nan"))
         fit.n_epochs += 1
         if val_idx is not None:
             with torch.no_grad():
