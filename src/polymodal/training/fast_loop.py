@@ -181,6 +181,11 @@ def validate(model, task, loader, device: torch.device) -> dict[str, float]:
     return out
 
 
+def _forward_loss(model, task, batch, output_loss):
+    """One step's forward pass and training loss (a function, so crash tests can hook the step)."""
+    return output_loss(task, model(batch), batch.target)
+
+
 def run_fast_loop(model, task, *, optim: dict[str, Any], train_loader, val_loader, run_dir: Path, monitor: str,
                   mode: str, max_epochs: int, patience: int | None, clip: float | None, every_n_epochs: int = 1,
                   progress: bool = True, device: torch.device | None = None, resume: dict[str, Any] | None = None,
@@ -240,7 +245,7 @@ def run_fast_loop(model, task, *, optim: dict[str, Any], train_loader, val_loade
         count = 0
         for batch in train_loader:  # the hot loop: no host synchronisation
             batch = batch.to(device, non_blocking=True)
-            loss = output_loss(task, model(batch), batch.target)
+            loss = _forward_loss(model, task, batch, output_loss)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if clip:
@@ -303,8 +308,7 @@ def fit_fast(config, run_dir: Path, datamodule, task, model, monitor: str, mode:
                "optim": config.optim.model_dump(), "lr_scheduler": None, "monitor": monitor,
                "model_inputs": engine.model_inputs_of(datamodule.specs)}
     extra: dict[str, Any] = {"hyper_parameters": hparams}
-    if datamodule.standardizer is not None:
-        extra["polymodal_preprocessing"] = preprocessing_state(datamodule.standardizer)
+    extra["polymodal_preprocessing"] = preprocessing_state(datamodule.standardizer)  # {"standardize": None}: none
     has_val = len(datamodule.val_set) > 0
     try:
         start = time.perf_counter()
