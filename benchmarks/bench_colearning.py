@@ -168,7 +168,7 @@ def transfer(ds, seeds) -> None:
         tr, te = train_test_split(np.arange(len(y)), test_size=500, stratify=y, random_state=seed)
         lab = tr[labelled_subset(y[tr], 0.1, np.random.default_rng(seed))]
         teacher = classifier("logreg").fit(pix[lab], y[lab])
-        st = CrossModalDistillation(teacher, hidden=[64], n_epochs=60, lr=1e-2, random_state=seed).fit(pix[tr], fou[tr])
+        st = CrossModalDistillation(teacher, hidden=[64], max_epochs=60, lr=1e-2, random_state=seed).fit([pix[tr], fou[tr]])
         r["t"].append(teacher.score(pix[te], y[te]))
         r["s"].append(np.mean(st.predict(fou[te]) == y[te]))
         r["sup"].append(classifier("logreg").fit(fou[lab], y[lab]).score(fou[te], y[te]))

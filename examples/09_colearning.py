@@ -114,8 +114,8 @@ def distillation(views: dict, y: np.ndarray, epochs: int) -> dict:
     train, test = split(y, 0)
     lab = train[labelled(y[train], 15, np.random.default_rng(0))]
     teacher = logreg().fit(views["pix"][lab], y[lab])
-    student = CrossModalDistillation(teacher, hidden=[64], n_epochs=epochs, lr=1e-2, random_state=0)
-    student.fit(views["pix"][train], views["fou"][train])
+    student = CrossModalDistillation(teacher, hidden=[64], max_epochs=epochs, lr=1e-2, random_state=0)
+    student.fit([views["pix"][train], views["fou"][train]])
     return {"teacher_pix": float(teacher.score(views["pix"][test], y[test])),
             "student_fou_distilled": float(np.mean(student.predict(views["fou"][test]) == y[test])),
             "fou_supervised_same_labels": float(logreg().fit(views["fou"][lab], y[lab]).score(views["fou"][test], y[test])),

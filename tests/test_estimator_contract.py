@@ -53,7 +53,6 @@ PENDING: dict[str, str] = {
     "polymodal.data.transforms.Standardizer": "classical estimator, being converted (issue 16)",
     "polymodal.fusion.robust.CalibratedProductOfExperts": "classical estimator, being converted (issue 16)",
     "polymodal.alignment.deep_ctw.DeepCTW": "deep estimator, being converted (issue 16)",
-    "polymodal.colearning.transfer.CrossModalDistillation": "deep estimator, being converted (issue 16)",
     "polymodal.fusion.graphical.hcrf.HCRF": "deep estimator, being converted (issue 16)",
     "polymodal.fusion.graphical.hcrf.MultiViewHCRF": "deep estimator, being converted (issue 16)",
     "polymodal.fusion.graphical.ldcrf.LatentDynamicCRF": "deep estimator, being converted (issue 16)",

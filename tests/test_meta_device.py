@@ -449,7 +449,7 @@ def test_devise_and_distillation_fit_on_the_given_device():
     _meta_fit(lambda: DeViSE(n_epochs=2, device="meta").fit(x, y, emb))
     student = nn.Linear(3, 3).double().to(META)
     teacher = lambda a: np.full((len(a), 3), 1 / 3)  # noqa: E731
-    _meta_fit(lambda: CrossModalDistillation(teacher, student=student, n_epochs=1, batch_size=8).fit(x, x))
+    _meta_fit(lambda: CrossModalDistillation(teacher, student=student, max_epochs=1, batch_size=8).fit([x, x]))
 
 
 def test_deep_ctw_fit_on_the_encoders_device():

@@ -182,13 +182,13 @@ def test_distillation_student_matches_linear_teacher_without_labels():
     R = np.linalg.qr(rng.normal(size=(4, 4)))[0] * [1, 2, 3, 4]
     b = a @ R  # modality B: an invertible transform of A, never labelled
     teacher = LogisticRegression(max_iter=500).fit(a[:100], y[:100])
-    st = CrossModalDistillation(teacher, hidden=[], n_epochs=150, lr=0.05).fit(a[100:500], b[100:500])
+    st = CrossModalDistillation(teacher, hidden=[], max_epochs=150, lr=0.05).fit([a[100:500], b[100:500]])
     agree = np.mean(st.predict(b[500:]) == teacher.predict(a[500:]))
     assert agree >= 0.95
     np.testing.assert_allclose(st.predict_proba(b[500:]), teacher.predict_proba(a[500:]), atol=0.1)
     assert st.loss_history_[-1] < st.loss_history_[0]
     with pytest.raises(ShapeError, match="paired"):
-        CrossModalDistillation(teacher).fit(a[:10], b[:9])
+        CrossModalDistillation(teacher).fit([a[:10], b[:9]])
 
 
 def test_distillation_refit_is_a_fresh_fit_and_leaves_the_given_student_alone():
@@ -200,15 +200,15 @@ def test_distillation_refit_is_a_fresh_fit_and_leaves_the_given_student_alone():
     torch.manual_seed(0)
     given = torch.nn.Linear(5, 2)
     before = {k: v.clone() for k, v in given.state_dict().items()}
-    st = CrossModalDistillation(teacher, student=given, n_epochs=5, lr=0.05)
-    first = st.fit(a, b).predict_proba(b)
-    np.testing.assert_array_equal(st.fit(a, b).predict_proba(b), first)  # refit starts from the same weights
+    st = CrossModalDistillation(teacher, student=given, max_epochs=5, lr=0.05)
+    first = st.fit([a, b]).predict_proba(b)
+    np.testing.assert_array_equal(st.fit([a, b]).predict_proba(b), first)  # refit starts from the same weights
     for k, v in given.state_dict().items():
         assert torch.equal(v, before[k]) and v.dtype == torch.float32
     assert st.classes_.tolist() == ["x", "y"]  # the teacher's labels, set by every fit
     st.teacher = lambda A: np.full((len(A), 3), 1 / 3)
     st.student = None
-    assert st.fit(a, b).classes_.tolist() == [0, 1, 2]
+    assert st.fit([a, b]).classes_.tolist() == [0, 1, 2]
 
 
 def test_pivot_bridge_recovers_unseen_pairing():

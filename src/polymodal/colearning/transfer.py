@@ -4,14 +4,19 @@ encoder on another through parallel (paired, unlabelled) data."""
 from __future__ import annotations
 
 import copy
-
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils import column_or_1d
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_array, check_is_fitted
 from torch import nn
 
-from polymodal.errors import ConfigError, ShapeError
+from polymodal.errors import ConfigError, ModalityError, ShapeError
+from polymodal.training.estimator_loop import seed_from, seeded, train_network
 
 
 def distillation_loss(student_logits: torch.Tensor, teacher_log_proba: torch.Tensor,
@@ -23,7 +28,7 @@ def distillation_loss(student_logits: torch.Tensor, teacher_log_proba: torch.Ten
     return temperature**2 * (p.exp() * (p - q)).sum(1).mean()
 
 
-class CrossModalDistillation:
+class CrossModalDistillation(ClassifierMixin, BaseEstimator):
     """Train a student on modality B from a teacher on modality A, using only
     paired (A, B) samples without labels; the student is then used on B alone.
 
@@ -36,11 +41,16 @@ class CrossModalDistillation:
     Parameters
     ----------
     teacher : fitted classifier with ``predict_proba`` on modality A (scikit-learn),
-        or a callable A (n, d_a) array -> (n, C) probabilities
+        or a callable A (n, d_a) array -> (n, C) probabilities; None: the
+        labels ``y`` given to ``fit`` are the (one-hot) targets instead
     student : nn.Module mapping (n, d_b) -> (n, C) logits, or None for an MLP
     hidden : hidden sizes of the default MLP student ([] = linear)
-    temperature, n_epochs, lr, batch_size, weight_decay, random_state : training settings
+    temperature, max_epochs, lr, batch_size, weight_decay, random_state : training settings
+        (the shared estimator loop; ``random_state`` seeds the student's init and shuffling)
     device : where the student trains; default the given student's device (else the CPU)
+
+    ``fit(X)`` takes the paired views ``X = [A (n, d_a), B (n, d_b)]``;
+    ``predict``/``predict_proba`` take ``B`` alone (or ``[A, B]``, using ``B``).
 
     Examples
     --------
@@ -48,21 +58,32 @@ class CrossModalDistillation:
     >>> rng = np.random.default_rng(0)
     >>> a = rng.normal(size=(200, 2)); y = (a[:, 0] > 0).astype(int); b = a @ [[1, 1], [1, -1]]
     >>> t = LogisticRegression().fit(a[:20], y[:20])
-    >>> s = CrossModalDistillation(t, hidden=[], n_epochs=100).fit(a, b)
+    >>> s = CrossModalDistillation(t, hidden=[], max_epochs=100).fit([a, b])
     >>> bool((s.predict(b) == t.predict(a)).mean() > 0.9)
     True
     """
 
-    def __init__(self, teacher: Any, student: nn.Module | None = None, hidden: list[int] | None = None,
-                 temperature: float = 1.0, n_epochs: int = 100, lr: float = 1e-2, batch_size: int = 128,
-                 weight_decay: float = 0.0, random_state: int = 0, device: str | torch.device | None = None) -> None:
+    _multiview: ClassVar[bool] = True  # fit([A, B]); checked through ColumnBlocks
+    _test_params: ClassVar[dict] = {"teacher": None, "hidden": [], "max_epochs": 5}
+    _expected_failed_checks: ClassVar[dict[str, str]] = {
+        "check_classifiers_train": "the student sees view B only (half of the check's columns): train accuracy < 0.83",
+    }
+
+    def __init__(self, teacher: Any = None, student: nn.Module | None = None, hidden: list[int] | None = None,
+                 temperature: float = 1.0, max_epochs: int = 100, lr: float = 1e-2, batch_size: int = 128,
+                 weight_decay: float = 0.0, random_state: int = 0, device: str | torch.device | None = None,
+                 verbose: bool = False) -> None:
         self.teacher = teacher
         self.student = student
-        self.hidden = [64] if hidden is None else hidden
+        self.hidden = hidden
         self.temperature = temperature
-        self.n_epochs, self.lr, self.batch_size = n_epochs, lr, batch_size
-        self.weight_decay, self.random_state = weight_decay, random_state
+        self.max_epochs = max_epochs
+        self.lr = lr
+        self.batch_size = batch_size
+        self.weight_decay = weight_decay
+        self.random_state = random_state
         self.device = device
+        self.verbose = verbose
 
     def _teacher_proba(self, A: np.ndarray) -> np.ndarray:
         if hasattr(self.teacher, "predict_proba"):
@@ -71,49 +92,64 @@ class CrossModalDistillation:
             return np.asarray(self.teacher(A))
         raise ConfigError(f"teacher needs predict_proba or must be callable, got {type(self.teacher).__name__}")
 
-    def fit(self, A: Any, B: Any) -> "CrossModalDistillation":
-        """A (n, d_a) teacher-modality rows paired with B (n, d_b) student-modality rows."""
-        A, B = np.asarray(A, dtype=float), np.asarray(B, dtype=float)
+    def fit(self, X: Any, y: Any = None) -> "CrossModalDistillation":
+        """``X = [A (n, d_a), B (n, d_b)]``: teacher-modality rows paired with
+        student-modality rows (``y`` only used when ``teacher`` is None)."""
+        if isinstance(X, Mapping):
+            X = list(X.values())
+        if isinstance(X, np.ndarray) or not isinstance(X, (list, tuple)) or len(X) != 2:
+            raise ModalityError(f"{type(self).__name__}.fit expects the paired views [A, B]; got "
+                                f"{type(X).__name__}{'' if not isinstance(X, (list, tuple)) else f' of {len(X)}'}")
+        A, B = np.asarray(X[0], dtype=float), np.asarray(X[1], dtype=float)
         if A.shape[0] != B.shape[0]:
             raise ShapeError(f"A and B must be paired row by row, got {A.shape[0]} and {B.shape[0]} rows")
-        P = self._teacher_proba(A)
-        if P.shape[0] != A.shape[0] or np.any(P < 0) or not np.allclose(P.sum(1), 1.0, atol=1e-6):
-            raise ShapeError(f"teacher must return (n={A.shape[0]}, C) probabilities, got shape {P.shape}")
-        classes = getattr(self.teacher, "classes_", None) if hasattr(self.teacher, "predict_proba") else None
-        self.classes_ = np.asarray(classes) if classes is not None and len(classes) else np.arange(P.shape[1])
-        torch.manual_seed(self.random_state)
-        self.mean_, self.scale_ = B.mean(0), B.std(0) + 1e-8
-        if self.student is None:
-            from polymodal.encoders.mlp import MLP  # here: the encoders package is slow to import
-
-            self.student_ = MLP(B.shape[1], P.shape[1], hidden=self.hidden).double()
+        if self.teacher is None:
+            if y is None:
+                raise ValueError(f"{type(self).__name__} with teacher=None requires y to be passed, but the target y is None")
+            y = column_or_1d(check_array(y, ensure_2d=False, dtype=None, input_name="y"), warn=True)
+            check_classification_targets(y)
+            if len(y) != A.shape[0]:
+                raise ShapeError(f"y has {len(y)} labels for {A.shape[0]} paired rows")
+            self.classes_, codes = np.unique(y, return_inverse=True)
+            P = np.eye(len(self.classes_))[codes.ravel()]
         else:
-            self.student_ = copy.deepcopy(self.student).double()  # a refit starts from the given weights
+            P = self._teacher_proba(A)
+            if P.shape[0] != A.shape[0] or np.any(P < 0) or not np.allclose(P.sum(1), 1.0, atol=1e-6):
+                raise ShapeError(f"teacher must return (n={A.shape[0]}, C) probabilities, got shape {P.shape}")
+            classes = getattr(self.teacher, "classes_", None) if hasattr(self.teacher, "predict_proba") else None
+            self.classes_ = np.asarray(classes) if classes is not None and len(classes) else np.arange(P.shape[1])
+        self.mean_, self.scale_ = B.mean(0), B.std(0) + 1e-8
+        seed = seed_from(self.random_state)
+        with seeded(seed):
+            if self.student is None:
+                from polymodal.encoders.mlp import MLP  # here: the encoders package is slow to import
+
+                hidden = [64] if self.hidden is None else self.hidden
+                self.student_ = MLP(B.shape[1], P.shape[1], hidden=hidden).double()
+            else:
+                self.student_ = copy.deepcopy(self.student).double()  # a refit starts from the given weights
         dev = self._device()
         self.student_.to(dev)
         Xb = torch.as_tensor((B - self.mean_) / self.scale_, device=dev)
         target = torch.as_tensor(np.log(np.clip(P, 1e-12, 1.0)), device=dev)
-        opt = torch.optim.Adam(self.student_.parameters(), lr=self.lr, weight_decay=self.weight_decay)
-        g = torch.Generator().manual_seed(self.random_state)
-        self.loss_history_: list[float] = []
-        for _ in range(self.n_epochs):
-            total = 0.0
-            for idx in torch.randperm(len(Xb), generator=g).to(dev).split(self.batch_size):
-                opt.zero_grad()
-                loss = distillation_loss(self.student_(Xb[idx]), target[idx], self.temperature)
-                loss.backward()
-                opt.step()
-                total += loss.item() * len(idx)
-            self.loss_history_.append(total / len(Xb))
+        fit = train_network(
+            self.student_, lambda net, b: distillation_loss(net(b[0]), b[1], self.temperature), [Xb, target],
+            max_epochs=self.max_epochs, lr=self.lr, batch_size=self.batch_size, weight_decay=self.weight_decay,
+            random_state=seed, device=dev, verbose=self.verbose, desc=type(self).__name__)
+        self.loss_history_ = fit.train_loss
         return self
 
     @torch.no_grad()
     def predict_proba(self, B: Any) -> np.ndarray:
         """Student's class probabilities from modality B alone, (n, C)."""
-        if not hasattr(self, "student_"):
-            raise ConfigError("CrossModalDistillation is not fitted: call fit(A, B) first")
+        check_is_fitted(self, "student_")
+        if isinstance(B, (list, tuple)) and len(B) == 2 and np.ndim(B[1]) == 2:
+            B = B[1]  # the views [A, B]: the student sees B only
+        B = np.asarray(B, dtype=float)
+        if B.ndim != 2 or B.shape[1] != len(self.mean_):
+            raise ShapeError(f"B: expected shape (n, {len(self.mean_)}), got {B.shape}")
         dev = next(self.student_.parameters()).device
-        Xb = torch.as_tensor((np.asarray(B, dtype=float) - self.mean_) / self.scale_, device=dev)
+        Xb = torch.as_tensor((B - self.mean_) / self.scale_, device=dev)
         return torch.softmax(self.student_(Xb), 1).cpu().numpy()
 
     def _device(self) -> torch.device:
