@@ -61,6 +61,8 @@ class HMMClassifier(ClassifierMixin, BaseEstimator):
     [0, 0, 0, 1, 1, 1]
     """
 
+    _test_params: ClassVar[dict] = {"estimator": MultiStreamHMM(n_states=2, n_iter=5)}  # fast checks
+
     def __init__(self, estimator: Any = None, use_prior: bool = True) -> None:
         self.estimator = estimator
         self.use_prior = use_prior
