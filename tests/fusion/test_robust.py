@@ -116,3 +116,21 @@ def test_gmu_gates_missing_modality_and_learns_per_sample_routing():
         loss.backward()
         opt.step()
     assert float((head(fusion(x)).argmax(1) == y).float().mean()) > 0.9
+
+
+def test_abstention_threshold_keeps_the_requested_coverage():
+    from polymodal.errors import ConfigError
+    from polymodal.fusion.robust import fit_abstention_threshold
+
+    rng = np.random.default_rng(0)
+    probs = rng.dirichlet(np.ones(10) * 0.3, size=1000)
+    conf = probs.max(1)
+    for coverage in (0.5, 0.9, 0.95, 1.0):
+        tau = fit_abstention_threshold(probs, coverage)
+        assert (conf >= tau).mean() == pytest.approx(coverage, abs=1e-3)  # brute-force coverage
+        assert tau in conf  # the threshold is an observed confidence
+    assert fit_abstention_threshold(probs, 1.0) == conf.min()
+    with pytest.raises(ConfigError):
+        fit_abstention_threshold(probs, 0.0)
+    with pytest.raises(ShapeError):
+        fit_abstention_threshold(conf)

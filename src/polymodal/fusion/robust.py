@@ -21,6 +21,11 @@
   ``h = sum_m g_m * tanh(W_m x_m)``, ``g = softmax_m(V_m [x_1; ...; x_M])``
   per feature dimension (the paper's sigmoid for two modalities is the
   two-way softmax).
+* :func:`fit_abstention_threshold`: selective classification with the
+  max-softmax score (Hendrycks & Gimpel, ICLR 2017; Geifman & El-Yaniv,
+  NeurIPS 2017): an expert abstains on a sample whose top-class probability
+  falls below the ``1 - coverage`` quantile of its held-out in-distribution
+  confidences; fusion then drops it like a missing modality.
 * :func:`expected_calibration_error` (Naeini, Cooper & Hauskrecht, AAAI
   2015), equal-width confidence bins.
 
@@ -40,8 +45,8 @@ from torch import nn
 from polymodal.errors import ConfigError, ModalityError, ShapeError
 from polymodal.core.registry import register
 
-__all__ = ["fit_temperature", "expected_calibration_error", "CalibratedProductOfExperts", "GatedExpertFusion",
-           "GatedFusion"]
+__all__ = ["fit_temperature", "fit_abstention_threshold", "expected_calibration_error", "CalibratedProductOfExperts",
+           "GatedExpertFusion", "GatedFusion"]
 
 
 def fit_temperature(logits: torch.Tensor, target: torch.Tensor, max_iter: int = 100) -> float:
@@ -78,6 +83,26 @@ def expected_calibration_error(probs, target, n_bins: int = 15) -> float:
         if inside.any():
             total += inside.mean() * abs(float((pred[inside] == target[inside]).mean()) - float(conf[inside].mean()))
     return float(total)
+
+
+def fit_abstention_threshold(probs, coverage: float = 0.95) -> float:
+    """Max-softmax threshold ``tau`` that keeps a fraction ``coverage`` of held-out in-distribution
+    samples: ``tau = quantile_{1 - coverage}(max_c p(c|x))`` over ``probs`` ``(N, C)`` (Hendrycks &
+    Gimpel, ICLR 2017; Geifman & El-Yaniv, NeurIPS 2017). At test time the expert abstains where
+    ``probs.max(1) < tau``; pass ``probs.max(1) >= tau`` as its ``present`` mask to drop it.
+
+    Examples
+    --------
+    >>> fit_abstention_threshold(np.array([[0.9, 0.1], [0.6, 0.4], [0.7, 0.3], [0.8, 0.2]]), coverage=0.75)
+    0.7
+    """
+    probs = np.asarray(probs, dtype=np.float64)
+    if probs.ndim != 2 or len(probs) == 0:
+        raise ShapeError(f"need held-out probs (N, C) with N >= 1, got shape {probs.shape}")
+    if not 0.0 < coverage <= 1.0:
+        raise ConfigError(f"coverage must be in (0, 1], got {coverage}")
+    conf = np.sort(probs.max(1))
+    return float(conf[int(np.floor(round((1.0 - coverage) * len(conf), 9)))])  # round: 1 - 0.9 < 0.1
 
 
 def _present(present, modalities, n, device) -> dict[str, torch.Tensor]:
