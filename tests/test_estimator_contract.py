@@ -42,7 +42,7 @@ _SKIP_MODULES = {"polymodal.__main__"}
 # Public classes that define ``fit`` but are not scikit-learn estimators, with
 # the reason. Keep this short: each entry is a design decision, not a to-do.
 NOT_ESTIMATORS: dict[str, str] = {
-    "polymodal.training.module.MultimodalLightningModule": "Lightning module: fit is Lightning's training hook, not an estimator API",
+    "polymodal.fusion.robust.CalibratedProductOfExperts": "torch module (dict[str, Tensor] in): fit calibrates its temperatures on held-out logits",
 }
 
 # Public classes that define ``fit`` and are being converted to estimators under
@@ -51,7 +51,6 @@ NOT_ESTIMATORS: dict[str, str] = {
 PENDING: dict[str, str] = {
     "polymodal.colearning.bridging.PivotBridge": "classical estimator, being converted (issue 16)",
     "polymodal.data.transforms.Standardizer": "classical estimator, being converted (issue 16)",
-    "polymodal.fusion.robust.CalibratedProductOfExperts": "classical estimator, being converted (issue 16)",
     "polymodal.alignment.deep_ctw.DeepCTW": "deep estimator, being converted (issue 16)",
     "polymodal.fusion.graphical.hcrf.HCRF": "deep estimator, being converted (issue 16)",
     "polymodal.fusion.graphical.hcrf.MultiViewHCRF": "deep estimator, being converted (issue 16)",
