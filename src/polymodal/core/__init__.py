@@ -9,6 +9,8 @@ adapter and the not-fitted check. Nothing here imports another polymodal
 package; submodules load on first use.
 """
 
+from typing import TYPE_CHECKING
+
 from polymodal.core.lazy import lazy_exports
 
 __getattr__, __dir__ = lazy_exports(__name__, {
@@ -18,8 +20,20 @@ __getattr__, __dir__ = lazy_exports(__name__, {
     "DecisionLevelFusion": ".interfaces", "LengthsEncoder": ".interfaces", "is_decision_level": ".interfaces",
     "takes_lengths": ".interfaces",
     "is_import_path": ".import_path", "resolve_import_path": ".import_path",
+    "ColumnBlocks": ".multiview", "is_view_sequence": ".multiview", "split_columns": ".multiview",
+    "NotFittedError": ".fitted", "check_fitted": ".fitted",
 })
 
-__all__ = ["BUILTIN_PARTS", "DecisionLevelFusion", "KINDS", "LengthsEncoder", "ModelOutput", "build",
+__all__ = ["ColumnBlocks", "NotFittedError", "check_fitted", "is_view_sequence", "split_columns",
+           "BUILTIN_PARTS", "DecisionLevelFusion", "KINDS", "LengthsEncoder", "ModelOutput", "build",
            "is_decision_level", "is_import_path", "lazy_exports", "pytree_output", "register", "registered",
            "registered_names", "resolve", "resolve_import_path", "takes_lengths"]
+
+if TYPE_CHECKING:  # static analysers (type checkers, the API docs) see the eager imports
+    from polymodal.core.registry import build, register, registered, registered_names, resolve, BUILTIN_PARTS, KINDS
+    from polymodal.core.outputs import ModelOutput
+    from polymodal.core.pytree import pytree_output
+    from polymodal.core.interfaces import DecisionLevelFusion, LengthsEncoder, is_decision_level, takes_lengths
+    from polymodal.core.import_path import is_import_path, resolve_import_path
+    from polymodal.core.multiview import ColumnBlocks, is_view_sequence, split_columns
+    from polymodal.core.fitted import NotFittedError, check_fitted

@@ -20,7 +20,7 @@ from sklearn.utils import get_tags
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from polymodal.errors import ConfigError, ShapeError
+from polymodal.core.errors import ConfigError, ShapeError
 
 __all__ = ["ColumnBlocks", "is_view_sequence", "split_columns"]
 
