@@ -24,7 +24,7 @@ from pathlib import Path
 
 from polymodal.errors import ConfigError, PolymodalError
 
-__all__ = ["user_error_message", "user_errors", "positive_int", "nonnegative_int", "finite_float",
+__all__ = ["HelpFormatter", "run_command", "user_error_message", "user_errors", "positive_int", "nonnegative_int", "finite_float",
            "check_output_file", "check_output_dir", "write_output"]
 
 
@@ -131,3 +131,28 @@ def write_output(path: str | os.PathLike, text: str) -> None:
         if error.filename is None:
             raise OSError(error.errno, error.strerror or str(error), os.fspath(path)) from None
         raise
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Every command's help formatter: an option's help ends with its default
+    (``(default: 5)``) unless the help already names it or there is none to show."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        help = action.help or ""
+        if "default" in help or action.default in (None, False, argparse.SUPPRESS) or action.nargs == 0:
+            return help
+        return super()._get_help_string(action)
+
+
+def run_command(add_parser: Callable[..., argparse.ArgumentParser], run: Callable[[argparse.Namespace], int],
+                argv: list[str]) -> int:
+    """Run one command module's ``add_parser``/``run`` pair on ``argv`` (its
+    arguments, without the command name) as ``polymodal NAME ARGV`` would,
+    for Python callers; ``--help`` and usage errors return 0 and 2."""
+    parser = argparse.ArgumentParser(prog="polymodal")
+    command = add_parser(parser.add_subparsers(dest="command", required=True))
+    try:
+        args = parser.parse_args([command.prog.split()[-1], *argv])
+    except SystemExit as exit_info:  # --help (0) or a usage error (2, message already printed)
+        return int(exit_info.code or 0)
+    return user_errors(run)(args)

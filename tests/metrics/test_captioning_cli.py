@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from polymodal.metrics.captioning import score_captions, score_captions_cli
+from polymodal.commands.score_captions import score_captions_cli
+from polymodal.metrics.captioning import score_captions
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "captioning" / "coco_scores.json"
 METRICS = ["--metrics", "bleu", "rouge_l", "cider_d"]

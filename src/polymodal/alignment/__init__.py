@@ -20,6 +20,8 @@
   (heatmap, or attention grids over an image), :func:`upsample_attention`.
 """
 
+from typing import TYPE_CHECKING
+
 from polymodal.core.lazy import lazy_exports
 
 __getattr__, __dir__ = lazy_exports(__name__, {
@@ -87,3 +89,24 @@ __all__ = [
     "infer_fragment_labels", "fragment_alignment_loss", "image_sentence_scores", "global_ranking_loss",
     "FragmentLoss", "FragmentAlignmentLoss", "FragmentAlignment", "align_fragments",
 ]
+
+if TYPE_CHECKING:  # static analysers (type checkers, the API docs) see the eager imports
+    from polymodal.alignment.dtw import (
+        DTWResult, dtw, local_cost_matrix, STEP_PATTERNS, StepPattern, get_step_pattern, cdist_dtw, lb_keogh,
+        dtw_knn, KNNResult, soft_dtw, soft_dtw_divergence, SoftDTWResult, SoftDTW, SoftDTWLoss, soft_dtw_loss,
+        soft_dtw_torch_wavefront, dba, soft_dtw_barycenter, BarycenterResult,
+    )
+    from polymodal.alignment.ctw import CTW, alignment_error, uniform_path
+    from polymodal.alignment.gctw import GCTW
+    from polymodal.alignment.deep_ctw import DeepCTW
+    from polymodal.alignment.attention import (
+        AttentionOutput, AdditiveAttention, DotAttention, GeneralAttention, MultiHeadAttention,
+    )
+    from polymodal.alignment.tagm import TemporalAttentionGatedModel, TAGMOutput
+    from polymodal.alignment.plots import plot_cost_matrix, plot_aligned, plot_attention, upsample_attention
+    from polymodal.alignment.mil import AttentionMIL, MILBags, MILOutput, make_mil_bags
+    from polymodal.alignment.fragments import (
+        FragmentEmbedding, FragmentEmbeddings, fragment_scores, infer_fragment_labels, fragment_alignment_loss,
+        image_sentence_scores, global_ranking_loss, FragmentLoss, FragmentAlignmentLoss, FragmentAlignment,
+        align_fragments,
+    )

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
-from polymodal._cli import check_output_file, user_errors, write_output
+from polymodal._cli import HelpFormatter, check_output_file, run_command, write_output
 from polymodal.alignment._validation import as_sequence
 from polymodal.errors import ShapeError
 
-__all__ = ["align_cli", "load_sequence"]
+__all__ = ["add_parser", "run", "align_cli", "load_sequence"]
 
 # the formats matplotlib's Agg canvas writes
 _PLOT_FORMATS = ("png", "pdf", "svg", "svgz", "eps", "ps", "jpg", "jpeg", "tif", "tiff", "webp", "pgf", "raw", "rgba")
@@ -49,14 +49,15 @@ def load_sequence(path: str) -> np.ndarray:
     return as_sequence(arr, path)  # shape, non-empty and finite checks
 
 
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="polymodal align",
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """``polymodal align``'s arguments."""
+    p = subparsers.add_parser(
+        "align", help="align two (or more) sequences: DTW, CTW, GCTW, with a plot", formatter_class=HelpFormatter,
         description="Align sequences saved as .npy arrays (T,) or (T, d): DTW (same d), "
                     "canonical time warping (CTW, d may differ) or generalized CTW (2+ sequences).",
     )
     p.add_argument("files", nargs="+", help="X.npy Y.npy (gctw: two or more files)")
-    p.add_argument("--method", choices=("dtw", "ctw", "gctw"), default="dtw")
+    p.add_argument("--method", choices=("dtw", "ctw", "gctw"), default="dtw", help="the alignment method")
     p.add_argument("--warping", choices=("gauss_newton", "dtw_to_mean"), default="gauss_newton",
                    help="gctw: monotone basis warps by Gauss-Newton (the published GCTW) or DTW to the latent mean")
     p.add_argument("--window", type=int, default=None, metavar="R",
@@ -140,16 +141,16 @@ def _align(args) -> tuple[dict, list[str]]:
     return res, lines
 
 
-@user_errors
 def align_cli(argv: list[str]) -> int:
+    """``polymodal align ARGV`` from Python; returns the exit status (0, or 2 on
+    bad input with one line ``error: ...`` on stderr)."""
+    return run_command(add_parser, run, argv)
+
+
+def run(args: argparse.Namespace) -> int:
     """Run ``polymodal align``; print the distance/objective, the path length
-    and where the plot and JSON went; return the exit status (0, or 2 on bad
-    input with one line ``error: ...`` on stderr). Nothing is printed until the
-    alignment is computed and the plot and JSON are written."""
-    try:
-        args = _parser().parse_args(argv)
-    except SystemExit as e:  # --help (0) or a usage error (2, message already printed)
-        return int(e.code or 0)
+    and where the plot and JSON went. Nothing is printed until the alignment
+    is computed and the plot and JSON are written."""
     if args.plot is not None:
         check_output_file(args.plot, "--plot", _PLOT_FORMATS)
     if args.json is not None:

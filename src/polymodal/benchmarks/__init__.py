@@ -1,5 +1,7 @@
 """Benchmark suites, robustness evaluation (noisy and missing modalities) and reports."""
 
+from typing import TYPE_CHECKING
+
 from polymodal.core.lazy import lazy_exports
 
 __getattr__, __dir__ = lazy_exports(__name__, {
@@ -17,3 +19,9 @@ __all__ = [
     "RobustnessResult", "add_gaussian_noise", "curve_auc", "format_leaderboard", "leaderboard", "plot_robustness",
     "robustness_curves", "write_demo_report",
 ]
+
+if TYPE_CHECKING:  # static analysers (type checkers, the API docs) see the eager imports
+    from polymodal.benchmarks.robustness import (
+        RobustnessResult, add_gaussian_noise, curve_auc, plot_robustness, robustness_curves,
+    )
+    from polymodal.benchmarks.report import format_leaderboard, leaderboard, write_demo_report

@@ -19,7 +19,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from polymodal._cli import user_errors
 
 logger = logging.getLogger("polymodal")
 
@@ -261,25 +260,38 @@ def _write(report: CaptioningReport, out: Path, order, examples, refs, metrics, 
     return path
 
 
-@user_errors
-def captioning_report_cli(argv: list[str]) -> int:
-    """``polymodal captioning-report OUT_DIR``: train and compare the captioners on Tux Paint; write the report."""
-    from polymodal._cli import check_output_dir, nonnegative_int, positive_int
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """``polymodal captioning-report``'s arguments."""
+    from polymodal._cli import HelpFormatter, nonnegative_int, positive_int
     from polymodal.data.captions import TUXPAINT_STAMPS
 
-    parser = argparse.ArgumentParser(prog="polymodal captioning-report",
-                                     description="Tux Paint captioning: most-frequent baseline, retrieval, "
+    parser = subparsers.add_parser("captioning-report", formatter_class=HelpFormatter,
+                                   help="train and score captioners on Tux Paint stamps, with a report",
+                                   description="Tux Paint captioning: most-frequent baseline, retrieval, "
                                                  "Show-and-Tell, Show-Attend-Tell (BLEU, METEOR, ROUGE-L, CIDEr-D).")
     parser.add_argument("out_dir", help="folder for report.md, scores.json and the attention PNGs")
-    parser.add_argument("--image-size", type=positive_int, default=32, help="image side in pixels (default 32)")
-    parser.add_argument("--seed", type=nonnegative_int, default=0, help="split and training seed (default 0)")
-    parser.add_argument("--max-epochs", type=positive_int, default=30, help="epoch limit (default 30)")
-    parser.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads (default 1)")
+    parser.add_argument("--image-size", type=positive_int, default=32, help="image side in pixels")
+    parser.add_argument("--seed", type=nonnegative_int, default=0, help="split and training seed")
+    parser.add_argument("--max-epochs", type=positive_int, default=30, help="epoch limit")
+    parser.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads")
     parser.add_argument("--no-meteor", action="store_true", help="skip METEOR even when Java is installed")
     parser.add_argument("--stamps", default=None, help=f"Tux Paint stamps folder (default {TUXPAINT_STAMPS})")
     parser.add_argument("--precise-bn", type=nonnegative_int, default=0, metavar="N",
                         help="recompute BatchNorm statistics on N training batches before each validation (0: off)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def captioning_report_cli(argv: list[str]) -> int:
+    """``polymodal captioning-report ARGV`` from Python; returns the exit status."""
+    from polymodal._cli import run_command
+
+    return run_command(add_parser, run, argv)
+
+
+def run(args: argparse.Namespace) -> int:
+    """``polymodal captioning-report OUT_DIR``: train and compare the captioners on Tux Paint; write the report."""
+    from polymodal._cli import check_output_dir
+
     check_output_dir(args.out_dir, "out_dir")
     rep = captioning_report(args.out_dir, image_size=args.image_size, seed=args.seed, max_epochs=args.max_epochs,
                             threads=args.threads, meteor=False if args.no_meteor else None, root=args.stamps,

@@ -4,6 +4,8 @@ word-vector space (non-parallel data), concept grounding of word vectors in
 images (non-parallel data) and bridging through a pivot modality
 (hybrid data)."""
 
+from typing import TYPE_CHECKING
+
 from polymodal.core.lazy import lazy_exports
 
 __getattr__, __dir__ = lazy_exports(__name__, {
@@ -28,3 +30,12 @@ __all__ = [
     "GroundedWordVectors", "PivotBridge", "UNLABELLED", "distillation_loss", "hinge_rank_loss",
     "read_word_similarity", "visual_word_vectors", "word_similarity",
 ]
+
+if TYPE_CHECKING:  # static analysers (type checkers, the API docs) see the eager imports
+    from polymodal.colearning.bridging import BridgeCorrNet, CorrNet, corrnet_correlation, PivotBridge
+    from polymodal.colearning.cotraining import CoTraining, UNLABELLED
+    from polymodal.colearning.transfer import CrossModalDistillation, distillation_loss
+    from polymodal.colearning.zeroshot import DeViSE, hinge_rank_loss
+    from polymodal.colearning.grounding import (
+        GroundedWordVectors, read_word_similarity, visual_word_vectors, word_similarity,
+    )

@@ -1,5 +1,7 @@
 """Data model: modality specs, datasets, batches, splits, loaders, the catalog."""
 
+from typing import TYPE_CHECKING
+
 from polymodal.core.lazy import lazy_exports
 
 __getattr__, __dir__ = lazy_exports(__name__, {
@@ -57,3 +59,27 @@ __all__ = [
     "SPECIAL_TOKENS", "Vocabulary", "find_tuxpaint_stamps", "load_captions_json", "load_karpathy_captions",
     "load_tuxpaint_stamps",
 ]
+
+if TYPE_CHECKING:  # static analysers (type checkers, the API docs) see the eager imports
+    from polymodal.data.datamodule import MultimodalDataModule
+    from polymodal.data.av_digits import av_digits_variants, load_av_digits, mix_at_snr
+    from polymodal.data.affective import AFFECTIVE_DATASETS, AffectiveSplits, load_affective, read_affective_pickle
+    from polymodal.data.avmnist import AVMNISTSplits, load_avmnist, read_avmnist
+    from polymodal.data.sequences_synthetic import make_interaction_sequences
+    from polymodal.data.mosei_synthetic import MoseiSynthetic
+    from polymodal.data.shape_fragments import make_shape_fragments, ShapeFragments
+    from polymodal.data import safe_pickle
+    from polymodal.data.batch import Batch
+    from polymodal.data.catalog import DatasetInfo, list_datasets, load_dataset, register_dataset
+    from polymodal.data.loader import IndexBatchLoader, make_loader
+    from polymodal.data.mfeat import MFEAT_VIEWS, load_mfeat
+    from polymodal.data.spec import MODALITY_KINDS, ModalitySpec
+    from polymodal.data.dataset import MultimodalDataset, TASKS
+    from polymodal.data.splits import Split, stratified_split
+    from polymodal.data.transforms import Standardizer
+    from polymodal.data.collate import collate, pad_sequences
+    from polymodal.data.captions import (
+        CaptionedImages, KarpathyCaptions, find_tuxpaint_stamps, load_captions_json, load_karpathy_captions,
+        load_tuxpaint_stamps,
+    )
+    from polymodal.data.vocab import SPECIAL_TOKENS, Vocabulary

@@ -46,7 +46,7 @@ from polymodal.data.av_digits import (
     missing_sources,
     mix_at_snr,
 )
-from polymodal._cli import check_output_dir, finite_float, nonnegative_int, positive_int, user_errors
+from polymodal._cli import HelpFormatter, check_output_dir, finite_float, nonnegative_int, positive_int, run_command
 from polymodal.errors import ConfigError, DatasetError
 
 logger = logging.getLogger("polymodal")
@@ -507,25 +507,41 @@ def build_av_digits(out: str | Path | None = None, config: AVDigitsConfig | None
     return manifest
 
 
-@user_errors
-def build_av_digits_cli(argv: list[str]) -> int:
-    """``polymodal datasets build av-digits [--out DIR] [--seed N] ...``; returns the exit status."""
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """``polymodal datasets build av-digits``'s arguments."""
     defaults = AVDigitsConfig()
-    parser = argparse.ArgumentParser(prog="polymodal datasets build av-digits",
-                                     description="Build AV-digits (MNIST + spoken digits) in AV-MNIST layout.")
+    parser = subparsers.add_parser("av-digits", formatter_class=HelpFormatter,
+                                   help="MNIST images + spoken digits (espeak-ng, flite, festival)",
+                                   description="Build AV-digits (MNIST + spoken digits) in AV-MNIST layout.")
     parser.add_argument("--out", type=Path, default=None, help=f"output folder (default {av_digits_dir()})")
-    parser.add_argument("--seed", type=nonnegative_int, default=defaults.seed)
-    parser.add_argument("--train-size", type=positive_int, default=defaults.train_size)
-    parser.add_argument("--val-size", type=positive_int, default=defaults.val_size)
-    parser.add_argument("--synthetic-test-size", type=positive_int, default=defaults.synthetic_test_size)
-    parser.add_argument("--pairs-per-recording", type=positive_int, default=defaults.pairs_per_recording)
-    parser.add_argument("--espeak-speakers", type=positive_int, default=defaults.n_espeak)
-    parser.add_argument("--ood-speakers", type=nonnegative_int, default=defaults.n_ood_speakers)
-    parser.add_argument("--snrs", type=finite_float, nargs="*", default=list(defaults.snrs))
-    parser.add_argument("--noise", choices=("white", "pink", "brown"), default=defaults.noise)
+    parser.add_argument("--seed", type=nonnegative_int, default=defaults.seed, help="seed of every random choice")
+    parser.add_argument("--train-size", type=positive_int, default=defaults.train_size, help="training pairs")
+    parser.add_argument("--val-size", type=positive_int, default=defaults.val_size, help="validation pairs")
+    parser.add_argument("--synthetic-test-size", type=positive_int, default=defaults.synthetic_test_size,
+                        help="test pairs with synthetic speech")
+    parser.add_argument("--pairs-per-recording", type=positive_int, default=defaults.pairs_per_recording,
+                        help="images paired with each recording")
+    parser.add_argument("--espeak-speakers", type=positive_int, default=defaults.n_espeak,
+                        help="espeak-ng voices used")
+    parser.add_argument("--ood-speakers", type=nonnegative_int, default=defaults.n_ood_speakers,
+                        help="voices held out for the out-of-distribution test")
+    parser.add_argument("--snrs", type=finite_float, nargs="*", default=list(defaults.snrs),
+                        help="SNRs (dB) of the noisy real-speech test variants")
+    parser.add_argument("--noise", choices=("white", "pink", "brown"), default=defaults.noise,
+                        help="colour of the added noise")
     parser.add_argument("--no-festival", action="store_true", help="do not use festival voices even if installed")
-    parser.add_argument("--image-energy-removed", type=finite_float, default=defaults.image_energy_removed)
-    args = parser.parse_args(argv)
+    parser.add_argument("--image-energy-removed", type=finite_float, default=defaults.image_energy_removed,
+                        help="fraction of image energy removed (makes the image view ambiguous)")
+    return parser
+
+
+def build_av_digits_cli(argv: list[str]) -> int:
+    """``polymodal datasets build av-digits ARGV`` from Python; returns the exit status."""
+    return run_command(add_parser, run, argv)
+
+
+def run(args: argparse.Namespace) -> int:
+    """``polymodal datasets build av-digits [--out DIR] [--seed N] ...``; returns the exit status."""
     config = AVDigitsConfig(seed=args.seed, n_espeak=args.espeak_speakers, train_size=args.train_size,
                             val_size=args.val_size, synthetic_test_size=args.synthetic_test_size,
                             pairs_per_recording=args.pairs_per_recording, n_ood_speakers=args.ood_speakers,

@@ -13,6 +13,8 @@
 - autoencoders: :class:`TiedAutoencoder`, :class:`DenoisingAutoencoder`, :class:`StackedAutoencoder`
 """
 
+from typing import TYPE_CHECKING
+
 from polymodal.core.lazy import lazy_exports
 
 __getattr__, __dir__ = lazy_exports(__name__, {
@@ -84,3 +86,30 @@ __all__ = [
     "train_skipgram", "ClippingWarning", "PreparedSpeech", "SpeechAugment", "SpeechFeatures", "detect_speech",
     "prepare_speech", "prepare_speech_file", "speech_features",
 ]
+
+if TYPE_CHECKING:  # static analysers (type checkers, the API docs) see the eager imports
+    from polymodal.encoders.audio import (
+        AudioCNN, MelSpectrogram, Spectrogram, SpectrogramSequenceEncoder, load_audio, mel_filters,
+        normalize_utterance,
+    )
+    from polymodal.encoders.bovw import BagOfVisualWords, SIFTFeatures, sift
+    from polymodal.encoders.text import (
+        BagOfWords, EmbeddingEncoder, WordVectors, load_glove_wheel, read_glove, tokenize, train_skipgram,
+    )
+    from polymodal.encoders.edges import EdgeOrientationHistogram, image_gradients
+    from polymodal.encoders.optical_flow import FlowHistogram, optical_flow
+    from polymodal.encoders.autoencoder import (
+        DenoisingAutoencoder, NOISE_TYPES, StackedAutoencoder, TiedAutoencoder, TiedAutoencoderNetwork,
+        DenoisingAutoencoderNetwork, StackedAutoencoderNetwork, corrupt,
+    )
+    from polymodal.encoders.sequence import (
+        GRUEncoder, LSTMEncoder, PaddedSequence, RNNEncoder, SequenceEncoder, SequenceSteps,
+    )
+    from polymodal.encoders.descriptors import GaborFilterBank, HOGDescriptor, LBPHistogram, lbp_n_bins
+    from polymodal.encoders.mlp import Identity, MLP
+    from polymodal.encoders.image import LeNet, ResNetCNN, ResidualBlock, SmoothMaxPool2d, smooth_max_pool2d
+    from polymodal.encoders.speech import (
+        ClippingWarning, PreparedSpeech, SpeechFeatures, detect_speech, prepare_speech, prepare_speech_file,
+        speech_features,
+    )
+    from polymodal.encoders.speech_augment import SpeechAugment

@@ -1,6 +1,8 @@
 """Fusion: model-agnostic (early, late, hybrid, intermediate concat); more in
 ``kernel``, ``graphical`` and ``sequential`` modules as they land."""
 
+from typing import TYPE_CHECKING
+
 from polymodal.core.lazy import lazy_exports
 
 __getattr__, __dir__ = lazy_exports(__name__, {
@@ -34,3 +36,17 @@ __all__ = [
     "LateFusionLSTM", "MVLSTM", "MemoryFusionNetwork", "MultimodalTransformer", "CoupledHMM", "FactorialHMM",
     "HCRF", "HMMClassifier", "LatentDynamicCRF", "MultiStreamHMM", "MultiViewHCRF",
 ]
+
+if TYPE_CHECKING:  # static analysers (type checkers, the API docs) see the eager imports
+    from polymodal.fusion.late import COMBINE_RULES, HybridFusion, LateFusion
+    from polymodal.fusion.intermediate import ConcatFusion
+    from polymodal.fusion.mkl import MKLClassifier
+    from polymodal.fusion.robust import (
+        CalibratedProductOfExperts, GatedExpertFusion, GatedFusion, expected_calibration_error, fit_temperature,
+    )
+    from polymodal.fusion.sequential import (
+        EarlyFusionLSTM, LateFusionLSTM, MVLSTM, MemoryFusionNetwork, MultimodalTransformer,
+    )
+    from polymodal.fusion.graphical import (
+        CoupledHMM, FactorialHMM, HCRF, HMMClassifier, LatentDynamicCRF, MultiStreamHMM, MultiViewHCRF,
+    )

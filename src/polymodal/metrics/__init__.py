@@ -1,5 +1,7 @@
 """Metrics: classification/regression, retrieval, captioning."""
 
+from typing import TYPE_CHECKING
+
 from polymodal.core.lazy import lazy_exports
 
 __getattr__, __dir__ = lazy_exports(__name__, {
@@ -42,3 +44,18 @@ __all__ = [
     "f1_macro", "mean_absolute_error", "multilabel_f1", "pearson_r", "r2_score", "root_mean_squared_error",
     "subset_accuracy",
 ]
+
+if TYPE_CHECKING:  # static analysers (type checkers, the API docs) see the eager imports
+    from polymodal.metrics.retrieval import (
+        BidirectionalRetrieval, RetrievalResult, evaluate_retrieval, ground_truth_ranks, mean_average_precision,
+        plot_recall_curve, recall_curve, relevance_matrix, retrieval_recall_at_k,
+    )
+    from polymodal.metrics.sentiment import (
+        SentimentScores, acc5, acc7, binary_accuracy, binary_f1, sentiment_mae, sentiment_pearson,
+        sentiment_scores,
+    )
+    from polymodal.metrics.captioning import CaptionScores, ptb_tokenize, score_captions
+    from polymodal.metrics.classification import (
+        accuracy, confusion_matrix, f1_macro, mean_absolute_error, multilabel_f1, pearson_r, r2_score,
+        root_mean_squared_error, subset_accuracy,
+    )

@@ -1,5 +1,7 @@
 """polymodal.representation."""
 
+from typing import TYPE_CHECKING
+
 from polymodal.core.lazy import lazy_exports
 
 __getattr__, __dir__ = lazy_exports(__name__, {
@@ -57,3 +59,27 @@ __all__ = [
     "GaussianBernoulliRBMNetwork", "MultimodalDBN", "MultimodalDBNNetwork", "MultimodalDBM", "CCAITQ", "ITQResult", "hamming_distance",
     "hamming_search", "itq", "mean_average_precision", "pack_codes",
 ]
+
+if TYPE_CHECKING:  # static analysers (type checkers, the API docs) see the eager imports
+    from polymodal.representation.arithmetic import AnalogyResult, analogy_query, evaluate_analogies
+    from polymodal.representation.cca import CCA
+    from polymodal.representation.cca_stats import CCAStats, all_reduce_cca_stats
+    from polymodal.representation.dcca import DCCA, DCCAE, DCCANetwork, DCCAENetwork
+    from polymodal.representation.dcca_loss import cca_correlation, cca_loss, sym_inv_sqrt
+    from polymodal.representation.mcca import GCCA, MCCA
+    from polymodal.representation.kcca import KCCA
+    from polymodal.representation.similarity import (
+        CLIPLoss, CosineEmbedding, RankingLoss, clip_loss, cosine_similarity_matrix, ranking_loss,
+    )
+    from polymodal.representation.joint import (
+        LowRankFusion, MLPFusion, MultiplicativeFusion, ProductFusion, SumFusion, TensorFusion,
+        MultimodalAutoencoder,
+    )
+    from polymodal.representation.rbm import (
+        BernoulliRBM, GaussianBernoulliRBM, BernoulliRBMNetwork, GaussianBernoulliRBMNetwork,
+    )
+    from polymodal.representation.rbm_dbn import MultimodalDBN, MultimodalDBNNetwork
+    from polymodal.representation.dbm import MultimodalDBM
+    from polymodal.representation.hashing import (
+        CCAITQ, ITQResult, hamming_distance, hamming_search, itq, mean_average_precision, pack_codes,
+    )

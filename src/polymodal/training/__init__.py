@@ -4,6 +4,8 @@ checkpoints and the Lightning-based ``fit``. The part registry lives in
 re-exported here (documented path). Names load on first use, so importing
 this package costs nothing until one is used (the engine imports Lightning)."""
 
+from typing import TYPE_CHECKING
+
 from polymodal.core.lazy import lazy_exports
 
 __getattr__, __dir__ = lazy_exports(__name__, {
@@ -42,3 +44,18 @@ __all__ = [
     "register",
     "registered",
 ]
+
+if TYPE_CHECKING:  # static analysers (type checkers, the API docs) see the eager imports
+    from polymodal.training.checkpoint import atomic_save, load_checkpoint_file
+    from polymodal.training.checkpoint_io import AtomicCheckpointIO
+    from polymodal.training.config import (
+        DataConfig, ExperimentConfig, ModelConfig, OptimConfig, TrainerConfig, apply_overrides, load_config,
+        parse_config,
+    )
+    from polymodal.core.outputs import ModelOutput
+    from polymodal.training.model import MultimodalModel
+    from polymodal.core.registry import build, register, registered
+    from polymodal.training.tasks import ClassificationTask, MultilabelTask, RegressionTask, Task, get_task
+    from polymodal.training.engine import (
+        fit, evaluate, predict, load_trained, build_model, build_datamodule, FitResult,
+    )

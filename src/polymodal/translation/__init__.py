@@ -1,6 +1,8 @@
 """polymodal.translation: decoding (greedy, beam search), encoder-decoder and attention captioning,
 seq2seq with attention, example-based (retrieval) translation and a VQA baseline."""
 
+from typing import TYPE_CHECKING
+
 from polymodal.core.lazy import lazy_exports
 
 __getattr__, __dir__ = lazy_exports(__name__, {
@@ -41,3 +43,17 @@ __all__ = [
     "recompute_batchnorm", "greedy_decode", "map_state", "token_loss", "FUSIONS", "VQABaseline", "VQAScores",
     "vqa_accuracy", "vqa_tensors", "VQAReport", "vqa_report", "vqa_report_cli",
 ]
+
+if TYPE_CHECKING:  # static analysers (type checkers, the API docs) see the eager imports
+    from polymodal.translation.retrieval import (
+        CONSENSUS_METRICS, RetrievalCaptioner, CaptionRetrievalResult, consensus_scores,
+    )
+    from polymodal.translation.captioning import CaptionOutput, GridImageEncoder, ShowAndTell, ShowAttendTell
+    from polymodal.translation.decoding import DecodeResult, Hypothesis, beam_search, greedy_decode, map_state
+    from polymodal.translation.training import (
+        GeneratorFit, SequenceGenerationModule, fit_generator, recompute_batchnorm,
+    )
+    from polymodal.translation.seq2seq import Seq2SeqAttention
+    from polymodal.translation.attention import StepwiseDecoder, token_loss
+    from polymodal.translation.vqa import FUSIONS, VQABaseline, VQAScores, vqa_accuracy, vqa_tensors
+    from polymodal.translation.vqa_report import VQAReport, vqa_report, vqa_report_cli

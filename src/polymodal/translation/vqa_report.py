@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import torch
 
-from polymodal._cli import nonnegative_int, positive_int, user_errors
+from polymodal._cli import HelpFormatter, nonnegative_int, positive_int, run_command
 from polymodal.translation.vqa import FUSIONS, VQABaseline, VQAScores, vqa_accuracy, vqa_tensors
 
 __all__ = ["VQAReport", "vqa_report", "vqa_report_cli"]
@@ -70,17 +70,27 @@ def vqa_report(n_images: int = 4000, seed: int = 0, fusions=FUSIONS, max_epochs:
         torch.set_num_threads(previous)
 
 
-@user_errors
-def vqa_report_cli(argv: list[str]) -> int:
-    """``polymodal vqa-shapes``: train the VQA baseline on the generated shapes data and print per-type accuracy."""
-    p = argparse.ArgumentParser(prog="polymodal vqa-shapes", description="VQA baseline on generated coloured shapes.")
-    p.add_argument("--images", type=positive_int, default=4000, help="scenes to generate (default 4000)")
-    p.add_argument("--seed", type=nonnegative_int, default=0, help="data and training seed (default 0)")
-    p.add_argument("--max-epochs", type=positive_int, default=20, help="epoch limit (default 20)")
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """``polymodal vqa-shapes``'s arguments."""
+    p = subparsers.add_parser("vqa-shapes", formatter_class=HelpFormatter,
+                              help="the VQA baseline on generated shape scenes, accuracy per question type",
+                              description="VQA baseline on generated coloured shapes.")
+    p.add_argument("--images", type=positive_int, default=4000, help="scenes to generate")
+    p.add_argument("--seed", type=nonnegative_int, default=0, help="data and training seed")
+    p.add_argument("--max-epochs", type=positive_int, default=20, help="epoch limit")
     p.add_argument("--fusion", nargs="+", default=list(FUSIONS), choices=list(FUSIONS),
                    help=f"fusions to train (default: all of {list(FUSIONS)})")
-    p.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads (default 1)")
-    args = p.parse_args(argv)
+    p.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads")
+    return p
+
+
+def vqa_report_cli(argv: list[str]) -> int:
+    """``polymodal vqa-shapes ARGV`` from Python; returns the exit status."""
+    return run_command(add_parser, run, argv)
+
+
+def run(args: argparse.Namespace) -> int:
+    """``polymodal vqa-shapes``: train the VQA baseline on the generated shapes data and print per-type accuracy."""
     rep = vqa_report(args.images, args.seed, args.fusion, args.max_epochs, threads=args.threads)
     print(rep.table())
     print(f"questions train/val/test: {rep.n_questions}; epochs {rep.epochs}; seconds "

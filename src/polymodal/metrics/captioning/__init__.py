@@ -7,7 +7,6 @@ equivalent of the Stanford PTB tokenizer step. SPICE cannot run offline.
 
 from .bleu import BleuResult, corpus_bleu
 from .cider import CiderResult, cider_d
-from .cli import score_captions_cli
 from .meteor import JavaNotFoundError, Meteor, SpiceUnavailableError, spice_score
 from .ngrams import Corpus, encode_corpus, ngram_counts
 from .rouge import RougeResult, rouge_l
@@ -18,5 +17,5 @@ __all__ = [
     "BleuResult", "CaptionScores", "CiderResult", "Corpus", "JavaNotFoundError", "METRICS", "Meteor",
     "PTB_PUNCTUATION", "RougeResult", "SpiceUnavailableError", "cider_d", "corpus_bleu", "encode_corpus",
     "ngram_counts", "ptb_tokenize", "rouge_l", "score_captions",
-    "score_captions_cli", "spice_score",
+    "spice_score",
 ]

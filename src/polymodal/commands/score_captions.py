@@ -7,18 +7,18 @@ import json
 import shutil
 import sys
 
-from ..._cli import user_errors
-from .meteor import JavaNotFoundError, SpiceUnavailableError
-from .score import METRICS, score_captions
+from polymodal._cli import HelpFormatter, run_command
+from polymodal.metrics.captioning.meteor import JavaNotFoundError, SpiceUnavailableError
+from polymodal.metrics.captioning.score import METRICS
 
-__all__ = ["score_captions_cli"]
+__all__ = ["add_parser", "run", "score_captions_cli"]
 
 
-@user_errors
-def score_captions_cli(argv: list[str]) -> int:
-    """Run ``polymodal score-captions``; print a table of corpus scores; return the exit code."""
-    parser = argparse.ArgumentParser(
-        prog="polymodal score-captions",
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """``polymodal score-captions``'s arguments."""
+    parser = subparsers.add_parser(
+        "score-captions", help="BLEU-1..4 / ROUGE-L / CIDEr-D / METEOR of captions (COCO conventions)",
+        formatter_class=HelpFormatter,
         description="COCO caption metrics (BLEU-1..4, ROUGE-L, CIDEr-D, METEOR) of generated captions.",
     )
     parser.add_argument("candidates", help='JSON {id: caption} or [{"image_id", "caption"}]')
@@ -26,8 +26,18 @@ def score_captions_cli(argv: list[str]) -> int:
     parser.add_argument("--metrics", nargs="+", default=None, choices=list(METRICS) + ["spice"],
                         help="metrics to compute (default: all; METEOR only when Java is installed)")
     parser.add_argument("--json", action="store_true", help="print the scores as JSON instead of a table")
-    args = parser.parse_args(argv)
-    from ...data.captions import load_captions_json  # the CLI sits above data; metrics itself does not import it
+    return parser
+
+
+def score_captions_cli(argv: list[str]) -> int:
+    """``polymodal score-captions ARGV`` from Python; returns the exit status."""
+    return run_command(add_parser, run, argv)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``polymodal score-captions``; print a table of corpus scores; return the exit code."""
+    from polymodal.data.captions import load_captions_json
+    from polymodal.metrics.captioning.score import score_captions
 
     metrics = args.metrics
     if metrics is None:
