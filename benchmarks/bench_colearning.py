@@ -148,7 +148,7 @@ def zeroshot(data, seeds, title: str, pca: int | None = None) -> None:
                     proj = PCA(pca, random_state=seed).fit(Xs)
                     Xs, Xu = proj.transform(Xs), proj.transform(Xu)
                 alpha = 10.0 if loss == "ridge" else 1e-2
-                m = DeViSE(loss=loss, alpha=alpha, n_epochs=300, random_state=seed).fit(
+                m = DeViSE(loss=loss, alpha=alpha, max_epochs=300, random_state=seed).fit(
                     Xs, y[tr], {c: vecs[c] for c in seen})
                 pred = m.predict(Xu, {c: vecs[c] for c in unseen})
                 accs.append(np.mean(pred == yt[te]))

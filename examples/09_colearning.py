@@ -138,7 +138,7 @@ def zero_shot(views: dict, y: np.ndarray, folds, epochs: int) -> dict | None:
     for unseen in folds:
         seen = np.setdiff1d(np.arange(10), unseen)
         tr = np.isin(y, seen)
-        model = DeViSE(loss="hinge", alpha=1e-2, n_epochs=epochs, random_state=0)
+        model = DeViSE(loss="hinge", alpha=1e-2, max_epochs=epochs, random_state=0)
         model.fit(X[tr], y[tr], {c: names[c] for c in seen})
         pred = model.predict(X[~tr], {c: names[c] for c in unseen})
         for c in unseen:

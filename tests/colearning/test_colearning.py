@@ -146,7 +146,7 @@ def test_devise_recognises_unseen_classes_from_their_vectors(loss):
     X = np.stack([E[c] for c in y]) @ A + 0.05 * rng.normal(size=(len(y), 20))
     seen, unseen = np.arange(12), np.arange(12, 16)
     tr = np.isin(y, seen)
-    m = DeViSE(loss=loss, n_epochs=300).fit(X[tr], y[tr], {c: E[c] for c in seen})
+    m = DeViSE(loss=loss, max_epochs=300).fit(X[tr], y[tr], {c: E[c] for c in seen})
     acc = np.mean(m.predict(X[~tr], {c: E[c] for c in unseen}) == y[~tr])
     assert acc >= 0.95  # chance is 0.25
     # scores are cosines: within [-1, 1]

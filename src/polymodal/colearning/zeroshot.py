@@ -7,6 +7,7 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
 
 from polymodal.errors import ConfigError, ShapeError
 
@@ -22,6 +23,14 @@ def hinge_rank_loss(scores: torch.Tensor, y: torch.Tensor, margin: float = 0.1) 
 
 def _unit(E: np.ndarray) -> np.ndarray:
     return E / np.maximum(np.linalg.norm(E, axis=-1, keepdims=True), 1e-12)
+
+
+class _LinearMap(torch.nn.Module):
+    """The DeViSE map ``M`` (with a bias row) as a module for the shared training loop."""
+
+    def __init__(self, W: torch.Tensor) -> None:
+        super().__init__()
+        self.W = torch.nn.Parameter(W)
 
 
 class DeViSE(BaseEstimator):
@@ -42,7 +51,8 @@ class DeViSE(BaseEstimator):
     Parameters
     ----------
     loss : "hinge" (DeViSE) or "ridge"
-    margin : float; alpha : float (L2); n_epochs, lr : Adam full-batch settings; random_state : int
+    margin : float; alpha : float (L2); max_epochs, lr : Adam full-batch settings (the shared
+    estimator loop); random_state : int
     device : where the hinge-loss map trains (default the CPU)
 
     ``fit(X, y, class_embeddings)``: X (n, d), y (n,), class_embeddings a
@@ -61,12 +71,14 @@ class DeViSE(BaseEstimator):
     [6, 7]
     """
 
-    def __init__(self, loss: str = "hinge", margin: float = 0.1, alpha: float = 1e-3, n_epochs: int = 300,
-                 lr: float = 1e-2, random_state: int | None = 0, device: str | torch.device = "cpu") -> None:
+    def __init__(self, loss: str = "hinge", margin: float = 0.1, alpha: float = 1e-3, max_epochs: int = 300,
+                 lr: float = 1e-2, random_state: int | None = 0, device: str | torch.device = "cpu",
+                 verbose: bool = False) -> None:
         self.loss = loss
         self.margin = margin
         self.alpha = alpha
-        self.n_epochs = n_epochs
+        self.max_epochs = max_epochs
+        self.verbose = verbose
         self.lr = lr
         self.random_state = random_state
         self.device = device
@@ -100,19 +112,20 @@ class DeViSE(BaseEstimator):
             reg[-1, -1] = 0.0
             self.coef_ = np.linalg.solve(Zb.T @ Zb + reg, Zb.T @ E[idx])  # (d + 1, k)
         elif self.loss == "hinge":
-            torch.manual_seed(0 if self.random_state is None else self.random_state)
-            dev = torch.device(self.device)
-            Zt = torch.as_tensor(Zb, device=dev)
+            from polymodal.training.estimator_loop import resolve_device, seed_from, seeded, train_network
+
+            seed = seed_from(0 if self.random_state is None else self.random_state)
+            dev = resolve_device(self.device)
+            with seeded(seed):
+                net = _LinearMap(0.01 * torch.randn(Zb.shape[1], E.shape[1], dtype=torch.float64))
             Et = torch.as_tensor(E, device=dev)
-            yt = torch.as_tensor(idx, device=dev)
-            W = torch.nn.Parameter((0.01 * torch.randn(Zb.shape[1], E.shape[1], dtype=torch.float64)).to(dev))
-            opt = torch.optim.Adam([W], lr=self.lr)
-            for _ in range(self.n_epochs):
-                opt.zero_grad()
-                loss = hinge_rank_loss(Zt @ W @ Et.T, yt, self.margin) + 0.5 * self.alpha * (W[:-1] ** 2).sum()
-                loss.backward()
-                opt.step()
-            self.coef_ = W.detach().cpu().numpy()
+            train_network(  # full batch, rows in order: Adam on the DeViSE objective
+                net, lambda m, b: hinge_rank_loss(b[0] @ m.W @ Et.T, b[1], self.margin)
+                + 0.5 * self.alpha * (m.W[:-1] ** 2).sum(),
+                [torch.as_tensor(Zb), torch.as_tensor(idx)], max_epochs=self.max_epochs, lr=self.lr,
+                batch_size=None, shuffle=False, random_state=seed, device=dev, verbose=self.verbose,
+                desc=type(self).__name__)
+            self.coef_ = net.W.detach().cpu().numpy()
         else:
             raise ConfigError(f"loss must be 'hinge' or 'ridge', got {self.loss!r}")
         self.n_features_in_ = X.shape[1]
@@ -120,8 +133,7 @@ class DeViSE(BaseEstimator):
 
     def transform(self, X: Any) -> np.ndarray:
         """Unit-normalised image of X in the word-vector space, (n, k)."""
-        if not hasattr(self, "coef_"):
-            raise ConfigError("DeViSE is not fitted: call fit(X, y, class_embeddings) first")
+        check_is_fitted(self, "coef_")
         X = np.asarray(X, dtype=float)
         if X.ndim != 2 or X.shape[1] != self.n_features_in_:
             raise ShapeError(f"X: expected (n, {self.n_features_in_}), got {X.shape}")

@@ -130,12 +130,13 @@ def train_network(
     step: Callable[[list[Tensor]], float] | None = None,
     val_loss: Callable[[list[Tensor]], float] | None = None,
     generator: torch.Generator | None = None,
+    shuffle: bool = True,
     desc: str | None = None,
 ) -> TrainingFit:
     """Train ``network`` in place on the row-aligned tensors ``data``.
 
     Each epoch shuffles the rows (a ``torch.Generator`` seeded from
-    ``random_state``) and visits minibatches of ``batch_size`` rows (None:
+    ``random_state``; ``shuffle=False`` keeps their order) and visits minibatches of ``batch_size`` rows (None:
     the full batch); a last batch smaller than ``min_batch`` is dropped. A
     batch is a list of the ``data`` tensors' rows, on ``device``.
 
@@ -184,7 +185,7 @@ def train_network(
                disable=not verbose or not sys.stderr.isatty(), leave=False)
     network.train()
     for _ in bar:
-        order = train_idx[torch.randperm(len(train_idx), generator=gen)]
+        order = train_idx[torch.randperm(len(train_idx), generator=gen)] if shuffle else train_idx
         steps = [(one_step(batch_of(order[i:i + bs])), len(order[i:i + bs])) for i in range(0, len(order), bs)
                  if len(order[i:i + bs]) >= min_batch]
         seen = sum(m for _, m in steps)  # mean loss per sample over the epoch's batches
