@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, ClassVar, Mapping
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from polymodal.errors import ConfigError, ShapeError
@@ -33,7 +33,7 @@ class _LinearMap(torch.nn.Module):
         self.W = torch.nn.Parameter(W)
 
 
-class DeViSE(BaseEstimator):
+class DeViSE(TransformerMixin, BaseEstimator):
     """Zero-shot classifier: a linear map of a modality into word-vector space,
     classes recognised by the nearest (cosine) class-name vector, so classes
     never seen in training are predicted from their names alone.
@@ -70,6 +70,21 @@ class DeViSE(BaseEstimator):
     >>> m.predict(np.stack([E[6], E[7]]) @ A, {6: E[6], 7: E[7]}).tolist()
     [6, 7]
     """
+
+    _test_params: ClassVar[dict] = {"max_epochs": 5}
+    # zero-shot: fit and predict take class_embeddings (label -> vector) besides X
+    _expected_failed_checks: ClassVar[dict[str, str]] = dict.fromkeys((
+        "check_complex_data", "check_dont_overwrite_parameters", "check_dtype_object",
+        "check_estimator_sparse_array", "check_estimator_sparse_matrix", "check_estimator_sparse_tag",
+        "check_estimators_dtypes", "check_estimators_empty_data_messages", "check_estimators_fit_returns_self",
+        "check_estimators_nan_inf", "check_estimators_overwrite_params", "check_estimators_pickle",
+        "check_estimators_unfitted", "check_f_contiguous_array_estimator", "check_fit_score_takes_y",
+        "check_n_features_in_after_fitting", "check_pipeline_consistency", "check_positive_only_tag_during_fit",
+        "check_readonly_memmap_input", "check_dict_unchanged", "check_fit1d", "check_fit2d_1feature",
+        "check_fit2d_1sample", "check_fit2d_predict1d", "check_fit_check_is_fitted", "check_fit_idempotent",
+        "check_methods_sample_order_invariance", "check_methods_subset_invariance", "check_n_features_in",
+        "check_transformer_data_not_an_array", "check_transformer_general", "check_transformer_preserve_dtypes",
+    ), "zero-shot: fit and predict need class_embeddings (label -> vector) besides X")
 
     def __init__(self, loss: str = "hinge", margin: float = 0.1, alpha: float = 1e-3, max_epochs: int = 300,
                  lr: float = 1e-2, random_state: int | None = 0, device: str | torch.device = "cpu",
