@@ -240,6 +240,8 @@ CASES = {
     "export.FlatModel": (lambda: importlib.import_module("polymodal.export").FlatModel(_model(), ["a", "b"]),
                          lambda: ((_r(5, 4), _r(5, 3), torch.ones(5, dtype=torch.bool, device=META),
                                    torch.ones(5, dtype=torch.bool, device=META)), {}), "forward"),
+    "export.Standardize": (_c("export.Standardize", mean={"a": [0.0, 1.0, 2.0]}, scale={"a": [1.0, 2.0, 4.0]}),
+                           lambda: ((_ab(),), {}), "forward"),
     # translation
     "translation.captioning.GridImageEncoder": (_c("translation.captioning.GridImageEncoder", image_size=16, widths=(2, 4),
                                                    grid=2), lambda: ((_r(2, 3, 16, 16),), {}), "forward"),
@@ -298,6 +300,7 @@ NOT_COVERED = {
     "encoders.speech.SpeechFeatures": "numpy front end (librosa-style features computed on the CPU)",
     "encoders.speech_augment.SpeechAugment": "random augmentation with CPU generators on waveforms (data pipeline)",
     "fusion.sequential.mvlstm.MVLSTMCell": "covered through MVLSTM",
+    "colearning.zeroshot._LinearMap": "the DeViSE estimator's weight holder (numpy in and out, device argument of its own)",
     "fusion.sequential.mult._CrossmodalLayer": "covered through MultimodalTransformer",
     "representation.joint._base.JointFusion": "abstract base",
     "representation.joint.elementwise._Projected": "base of SumFusion / ProductFusion",

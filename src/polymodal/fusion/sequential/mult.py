@@ -64,7 +64,7 @@ def _attention(mha: nn.MultiheadAttention, q: torch.Tensor, kv: torch.Tensor, pa
     wq, wk, wv = w.chunk(3)
     split = lambda x: x.view(n, -1, h, d // h).transpose(1, 2)  # noqa: E731
     queries, keys, values = split(F.linear(q, wq, bq)), split(F.linear(kv, wk, bk)), split(F.linear(kv, wv, bv))
-    mask = None if pad is None or not bool(pad.any()) else ~pad[:, None, None, :]
+    mask = None if pad is None else ~pad[:, None, None, :]  # no data-dependent branch (meta, compile, export)
     p = mha.dropout if training else 0.0
 
     def attend(qs, ks, vs):
