@@ -59,6 +59,15 @@ PENDING: dict[str, str] = {
     "polymodal.representation.joint.autoencoder.MultimodalAutoencoder": "deep estimator, being converted (issue 16)",
 }
 
+# BaseEstimators whose fit still takes their views as separate arguments
+# (fit(A, B), fit(A, P_a, B, P_b)) instead of the one multi-view convention, so
+# scikit-learn's checks cannot feed them; left out of the checks until converted
+# (issue 16), and named here so they are not forgotten.
+NOT_YET_CONFORMING: dict[str, str] = {
+    "polymodal.colearning.bridging.CorrNet": "fit(A, B): views as two arguments, not [A, B] (issue 16)",
+    "polymodal.colearning.bridging.BridgeCorrNet": "fit(A, P_a, B, P_b): two pivot-paired sets (issue 16)",
+}
+
 # Meta-estimators that need a wrapped estimator: checked through their uses.
 _CHECKED_ELSEWHERE = {
     "polymodal.core.multiview.ColumnBlocks": "checked as the wrapper of every multi-view estimator",
@@ -96,7 +105,8 @@ def _has_fit(cls) -> bool:
 def _estimator_classes():
     out = []
     for qual, cls in sorted(_CLASSES.items()):
-        if not issubclass(cls, BaseEstimator) or inspect.isabstract(cls) or qual in _CHECKED_ELSEWHERE:
+        if (not issubclass(cls, BaseEstimator) or inspect.isabstract(cls) or qual in _CHECKED_ELSEWHERE
+                or qual in NOT_YET_CONFORMING):
             continue
         out.append(cls)
     return out
@@ -142,6 +152,13 @@ def test_exclusion_lists_are_current():
     for qual in list(NOT_ESTIMATORS) + list(PENDING):
         assert qual in _CLASSES, f"{qual} no longer exists: remove it from the list"
         assert not issubclass(_CLASSES[qual], BaseEstimator), f"{qual} is an estimator now: remove it"
+
+
+def test_not_yet_conforming_list_is_current():
+    """Every name left out of the checks exists and is an estimator (else it belongs in PENDING)."""
+    for qual in NOT_YET_CONFORMING:
+        assert qual in _CLASSES, f"{qual} no longer exists: remove it from the list"
+        assert issubclass(_CLASSES[qual], BaseEstimator), f"{qual} is not an estimator: move it to PENDING"
 
 
 def test_expected_failures_have_reasons():

@@ -74,13 +74,23 @@ def test_missing_tracker_package_names_the_install_extra(tmp_path, monkeypatch):
     assert not (tmp_path / "run").exists()
 
 
-def test_a_tracker_may_be_added_when_resuming(tmp_path):
+def test_a_tracker_may_be_added_when_resuming(tmp_path, monkeypatch):
     pytest.importorskip("tensorboard")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     cfg = _config(tmp_path, "csv")
     cfg["trainer"]["max_epochs"] = 1
+    fast = {**cfg, "name": "fast"}
+    fit(fast)  # the fast loop's checkpoint: Lightning cannot resume it, and says so before touching the run
+    before = sorted(p.name for p in (tmp_path / "fast").rglob("*"))
+    with pytest.raises(ConfigError, match="fast single-process loop.*trainer.logger"):
+        fit({**fast, "trainer": {**fast["trainer"], "max_epochs": 2, "logger": "tensorboard"}},
+            resume=True, resume_with_changes=True)
+    assert sorted(p.name for p in (tmp_path / "fast").rglob("*")) == before
+
+    monkeypatch.setenv("POLYMODAL_ENGINE", "lightning")  # a run started on Lightning's Trainer
     fit(cfg)
+    monkeypatch.delenv("POLYMODAL_ENGINE")
     cfg["trainer"].update(max_epochs=2, logger="tensorboard")
     with pytest.raises(ConfigError, match="pass --resume-with-changes"):
         fit(cfg, resume=True)

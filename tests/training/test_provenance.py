@@ -74,7 +74,8 @@ def test_stored_config_yaml_reruns_to_the_same_metrics(tmp_path, monkeypatch, ca
 
 
 @pytest.mark.parametrize("verbose", [False, True])
-def test_lightning_banners_only_with_verbose(tmp_path, verbose):
+def test_lightning_banners_only_with_verbose(tmp_path, verbose, monkeypatch):
+    monkeypatch.setenv("POLYMODAL_ENGINE", "lightning")  # the fast loop prints no banners at all
     seen = []
     handler = logging.Handler()
     handler.emit = lambda record: seen.append(record.getMessage())

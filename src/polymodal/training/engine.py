@@ -394,8 +394,16 @@ def fit(
             return _complete(config, run_dir, datamodule, task, model, 0.0, state, already_finished=True)
 
     from polymodal.training.fast_loop import fit_fast, lightning_needed  # the rule: docs/engine.md
-    if not worker and lightning_needed(config) is None:  # one process, nothing only Lightning's Trainer has
+    needs = lightning_needed(config)
+    if not worker and needs is None:  # one process, nothing only Lightning's Trainer has
         return fit_fast(config, run_dir, datamodule, task, model, monitor, mode, checkpoint, overwrite)
+    if checkpoint is not None and checkpoint.get("polymodal_engine") == "fast":
+        raise ConfigError(
+            f"{ckpt_path or run_dir} was written by the fast single-process loop, which Lightning's Trainer "
+            f"cannot resume (it holds no Lightning loop state), and the resumed run needs the Trainer for "
+            f"{needs or 'a distributed worker'}; resume without that change, or start runs you mean to extend "
+            "this way on the Trainer (POLYMODAL_ENGINE=lightning)"
+        )
     replacing = overwrite and _has_checkpoints(run_dir)
     work_dir = run_dir.parent / f".{config.name}.new" if replacing else run_dir
     if replacing and not worker and work_dir.exists():
