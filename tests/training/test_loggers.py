@@ -132,6 +132,7 @@ def _snapshot(folder):
 
 
 def test_a_tracker_that_cannot_start_leaves_the_run_folder_as_it_was(tmp_path, monkeypatch):
+    monkeypatch.setenv("POLYMODAL_ENGINE", "lightning")  # the existing run below is resumed by the Trainer
     (tmp_path / "trackers").mkdir()
     (tmp_path / "trackers" / "half_started_tracker.py").write_text(_HALF_STARTED)
     monkeypatch.syspath_prepend(str(tmp_path / "trackers"))

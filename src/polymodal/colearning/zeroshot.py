@@ -51,9 +51,16 @@ class DeViSE(TransformerMixin, BaseEstimator):
     Parameters
     ----------
     loss : "hinge" (DeViSE) or "ridge"
-    margin : float; alpha : float (L2); max_epochs, lr : Adam full-batch settings (the shared
-    estimator loop); random_state : int
-    device : where the hinge-loss map trains (default the CPU)
+    margin : float
+        The hinge margin ``m``.
+    alpha : float
+        L2 weight.
+    max_epochs, lr : int, float
+        Full-batch Adam settings of the hinge loss (the shared estimator loop).
+    random_state : int
+        Seed of the initial map.
+    device : str
+        Where the hinge-loss map trains (default the CPU).
 
     ``fit(X, y, class_embeddings)``: X (n, d), y (n,), class_embeddings a
     mapping label -> (k,) vector for every training label.
