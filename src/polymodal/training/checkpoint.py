@@ -22,7 +22,7 @@ import torch
 
 from polymodal.errors import CheckpointError
 
-__all__ = ["atomic_save", "atomic_write_text", "link_atomically", "load_checkpoint_file", "verify_checkpoint_file",
+__all__ = ["atomic_save", "atomic_write_text", "format_history", "link_atomically", "rng_state", "set_rng_state", "load_checkpoint_file", "verify_checkpoint_file",
            "HASH_MEMBER"]
 
 HASH_MEMBER = ".data/polymodal_sha256"  # under the archive's top folder
@@ -232,3 +232,50 @@ def load_checkpoint_file(path: str | Path, map_location: Any = "cpu", *, require
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise CheckpointError(f"{path} is not a polymodal/Lightning checkpoint (no 'state_dict' entry)")
     return checkpoint
+
+
+def format_history(history: list[dict[str, float]]) -> str:
+    """``epoch,step,<metrics sorted>`` CSV text, one row per epoch (``logs/metrics.csv``)."""
+    import csv
+    import io
+
+    keys = sorted({k for row in history for k in row} - {"epoch", "step"})
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["epoch", "step", *keys])
+    for row in history:
+        writer.writerow([int(row["epoch"]), int(row["step"]), *(repr(row[k]) if k in row else "" for k in keys)])
+    return out.getvalue()
+
+
+def rng_state() -> dict[str, Any]:
+    """The torch (and CUDA), numpy and Python RNG states as checkpoint-safe values
+    (tensors and plain types: loadable with ``weights_only=True``)."""
+    import random
+
+    import numpy as np
+
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    version, state, extra = random.getstate()
+    out = {"torch": torch.get_rng_state(),
+           "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos), "has_gauss": int(has_gauss),
+                     "gauss": float(gauss)},
+           "python": {"version": version, "state": list(state), "gauss": extra}}
+    if torch.cuda.is_available():
+        out["cuda"] = torch.cuda.get_rng_state_all()
+    return out
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore what :func:`rng_state` saved."""
+    import random
+
+    import numpy as np
+
+    torch.set_rng_state(state["torch"])
+    n = state["numpy"]
+    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
+    p = state["python"]
+    random.setstate((p["version"], tuple(p["state"]), p["gauss"]))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])

@@ -31,7 +31,8 @@ from typing import Any
 
 import torch
 
-from polymodal.training.checkpoint import atomic_save, atomic_write_text, link_atomically
+from polymodal.training.checkpoint import (atomic_save, atomic_write_text, format_history, link_atomically,
+                                          rng_state, set_rng_state)
 
 __all__ = ["lightning_needed", "run_fast_loop", "FAST_STATE_KEY"]
 
@@ -117,49 +118,6 @@ class _EarlyStopping:
         return self.wait >= self.patience
 
 
-def _rng_state() -> dict[str, Any]:
-    import random
-
-    import numpy as np
-
-    kind, keys, pos, has_gauss, gauss = np.random.get_state()
-    version, state, extra = random.getstate()
-    out = {"torch": torch.get_rng_state(),
-           "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos), "has_gauss": int(has_gauss),
-                     "gauss": float(gauss)},
-           "python": {"version": version, "state": list(state), "gauss": extra}}
-    if torch.cuda.is_available():
-        out["cuda"] = torch.cuda.get_rng_state_all()
-    return out
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    import random
-
-    import numpy as np
-
-    torch.set_rng_state(state["torch"])
-    n = state["numpy"]
-    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
-    p = state["python"]
-    random.setstate((p["version"], tuple(p["state"]), p["gauss"]))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def _format_history(history: list[dict[str, float]]) -> str:
-    import csv
-    import io
-
-    keys = sorted({k for row in history for k in row} - {"epoch", "step"})
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["epoch", "step", *keys])
-    for row in history:
-        writer.writerow([int(row["epoch"]), int(row["step"]), *(repr(row[k]) if k in row else "" for k in keys)])
-    return out.getvalue()
-
-
 @torch.inference_mode()
 def validate(model, task, loader, device: torch.device) -> dict[str, float]:
     """``val_<metric>`` of the task and ``val_objective`` (the training loss on validation data)."""
@@ -223,7 +181,7 @@ def run_fast_loop(model, task, *, optim: dict[str, Any], train_loader, val_loade
             stopper.best = None
         step = int(resume.get("global_step", 0))
         if RNG_KEY in callbacks:
-            _set_rng_state(callbacks[RNG_KEY])
+            set_rng_state(callbacks[RNG_KEY])
 
     def save(path: Path, epoch: int) -> None:
         checkpoint = {"epoch": epoch, "global_step": step, "polymodal_engine": "fast",
@@ -231,7 +189,7 @@ def run_fast_loop(model, task, *, optim: dict[str, Any], train_loader, val_loade
                       "optimizer_states": [optimizer.state_dict()], "lr_schedulers": [],
                       "callbacks": {STATE_KEY: {**state, "history": [dict(r) for r in state["history"]]},
                                     FAST_STATE_KEY: {"wait": stopper.wait, "best": stopper.best},
-                                    RNG_KEY: _rng_state()},
+                                    RNG_KEY: rng_state()},
                       **(extra or {})}
         atomic_save(checkpoint, path)
 
@@ -273,7 +231,7 @@ def run_fast_loop(model, task, *, optim: dict[str, Any], train_loader, val_loade
         if final or state["epochs_completed"] % every_n_epochs == 0:
             if not (improved and link_atomically(ckpt_dir / "best.ckpt", ckpt_dir / "last.ckpt")):
                 save(ckpt_dir / "last.ckpt", epoch)
-        atomic_write_text(_format_history(state["history"]), metrics_path, durable=False)
+        atomic_write_text(format_history(state["history"]), metrics_path, durable=False)
         if progress:
             shown = " ".join(f"{k}={v:.4g}" for k, v in metrics.items())
             print(f"epoch {epoch + 1}/{max_epochs} {shown} ({time.perf_counter() - start:.2f} s)", file=sys.stderr,

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import random
 from typing import Any
 
 import lightning.pytorch as pl
-import numpy as np
 import torch
 
 from polymodal.data.batch import Batch
@@ -14,7 +12,7 @@ from polymodal.data.preprocessing import (check_same_preprocessing, preprocessin
                                           standardizer_from_state)
 from polymodal.data.transforms import Standardizer
 from polymodal.errors import CheckpointError, ConfigError
-from polymodal.training.checkpoint import load_checkpoint_file
+from polymodal.training.checkpoint import load_checkpoint_file, rng_state, set_rng_state
 from polymodal.training.model import ModelOutput, MultimodalModel
 from polymodal.training.schedulers import build_lr_scheduler
 from polymodal.training.tasks import Task, get_task
@@ -342,23 +340,7 @@ class RNGStateCallback(pl.Callback):
     else random) as an uninterrupted one."""
 
     def state_dict(self) -> dict[str, Any]:
-        kind, keys, pos, has_gauss, gauss = np.random.get_state()
-        version, state, extra = random.getstate()
-        out = {
-            "torch": torch.get_rng_state(),
-            "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
-                      "has_gauss": int(has_gauss), "gauss": float(gauss)},
-            "python": {"version": version, "state": list(state), "gauss": extra},
-        }
-        if torch.cuda.is_available():
-            out["cuda"] = torch.cuda.get_rng_state_all()
-        return out
+        return rng_state()
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        torch.set_rng_state(state["torch"])
-        n = state["numpy"]
-        np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
-        p = state["python"]
-        random.setstate((p["version"], tuple(p["state"]), p["gauss"]))
-        if "cuda" in state and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["cuda"])
+        set_rng_state(state)

@@ -14,8 +14,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from pathlib import Path
 from typing import Any
@@ -23,7 +21,7 @@ from typing import Any
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import Checkpoint, EarlyStopping
 
-from polymodal.training.checkpoint import atomic_write_text, link_atomically
+from polymodal.training.checkpoint import atomic_write_text, format_history, link_atomically
 
 __all__ = ["RunCheckpoints", "ResumableEarlyStopping", "run_state", "STATE_KEY"]
 
@@ -33,17 +31,6 @@ STATE_KEY = "polymodal.RunCheckpoints"
 def run_state(checkpoint: dict[str, Any]) -> dict[str, Any] | None:
     """The :class:`RunCheckpoints` state stored in a checkpoint (``None`` if absent)."""
     return (checkpoint.get("callbacks") or {}).get(STATE_KEY)
-
-
-def format_history(history: list[dict[str, float]]) -> str:
-    """``epoch,step,<metrics sorted>`` CSV text, one row per epoch."""
-    keys = sorted({k for row in history for k in row} - {"epoch", "step"})
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["epoch", "step", *keys])
-    for row in history:
-        writer.writerow([int(row["epoch"]), int(row["step"]), *(repr(row[k]) if k in row else "" for k in keys)])
-    return out.getvalue()
 
 
 class RunCheckpoints(Checkpoint):
