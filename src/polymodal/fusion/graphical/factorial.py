@@ -64,20 +64,7 @@ class FactorialHMM(BaseEstimator):
     (20, 2)
     """
 
-    _expected_failed_checks: ClassVar[dict[str, str]] = _core.sequence_expected_failures([
-        "check_n_features_in_after_fitting",
-        "check_complex_data",
-        "check_estimators_empty_data_messages",
-        "check_estimator_sparse_array",
-        "check_estimator_sparse_matrix",
-        "check_methods_sample_order_invariance",
-        "check_methods_subset_invariance",
-        "check_fit2d_1sample",
-        "check_n_features_in",
-        "check_fit1d",
-        "check_fit2d_predict1d",
-        "check_do_not_raise_errors_in_init_or_set_params",
-    ])
+    _expected_failed_checks: ClassVar[dict[str, str]] = _core.SEQUENCE_HMM_EXPECTED_FAILURES
 
     def __init__(self, n_states: Sequence[int] = (2, 2), covariance_type: str = "diag", inference: str = "auto",
                  n_iter: int = 50, tol: float = 1e-4, min_covar: float = 1e-3, n_vi_iter: int = 30,
