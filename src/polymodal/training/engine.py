@@ -404,10 +404,7 @@ def fit(
             f"{needs or 'a distributed worker'}; resume without that change, or start runs you mean to extend "
             "this way on the Trainer (POLYMODAL_ENGINE=lightning)"
         )
-    replacing = overwrite and _has_checkpoints(run_dir)
-    work_dir = run_dir.parent / f".{config.name}.new" if replacing else run_dir
-    if replacing and not worker and work_dir.exists():
-        shutil.rmtree(work_dir)  # left by an overwrite that was killed
+    replacing, work_dir = _work_dir(config, run_dir, overwrite, clear=not worker)
     with quiet_lightning(verbose):
         callbacks = build_callbacks(config, work_dir, monitor, mode)
         trainer = build_trainer(config, work_dir, callbacks, has_val)
@@ -444,11 +441,26 @@ def fit(
         if replacing and not worker:
             shutil.rmtree(work_dir, ignore_errors=True)
         raise
-    if replacing:
-        replace_run(work_dir, run_dir)
-        result.run_dir = run_dir
-        result.best_checkpoint = run_dir / "checkpoints" / result.best_checkpoint.name
-        _write_result(result)
+    return _finish_replacement(result, work_dir, run_dir) if replacing else result
+
+
+def _work_dir(config, run_dir: Path, overwrite: bool, clear: bool = True) -> tuple[bool, Path]:
+    """(replacing, the folder the run writes to): an ``--overwrite`` of a run with
+    checkpoints trains in ``.<name>.new`` beside it (cleared of what a killed
+    overwrite left when ``clear``) and replaces the old run only once it succeeds."""
+    replacing = overwrite and _has_checkpoints(run_dir)
+    work_dir = run_dir.parent / f".{config.name}.new" if replacing else run_dir
+    if replacing and clear and work_dir.exists():
+        shutil.rmtree(work_dir)  # left by an overwrite that was killed
+    return replacing, work_dir
+
+
+def _finish_replacement(result: FitResult, work_dir: Path, run_dir: Path) -> FitResult:
+    """Move a successful overwrite from ``work_dir`` into ``run_dir`` and point the result there."""
+    replace_run(work_dir, run_dir)
+    result.run_dir = run_dir
+    result.best_checkpoint = run_dir / "checkpoints" / result.best_checkpoint.name
+    _write_result(result)
     return result
 
 

@@ -250,13 +250,9 @@ def fit_fast(config, run_dir: Path, datamodule, task, model, monitor: str, mode:
     from polymodal.data.preprocessing import preprocessing_state
     from polymodal.training import engine
     from polymodal.training.provenance import write_provenance
-    from polymodal.training.resume import replace_run
 
     t = config.trainer
-    replacing = overwrite and engine._has_checkpoints(run_dir)
-    work_dir = run_dir.parent / f".{config.name}.new" if replacing else run_dir
-    if replacing and work_dir.exists():
-        shutil.rmtree(work_dir)  # left by an overwrite that was killed
+    replacing, work_dir = engine._work_dir(config, run_dir, overwrite)
     device = device_of(config)
     engine._remove_temporaries(work_dir / "checkpoints")
     atomic_write_text(engine._config_yaml(config), work_dir / "config.yaml")
@@ -282,9 +278,4 @@ def fit_fast(config, run_dir: Path, datamodule, task, model, monitor: str, mode:
         if replacing:
             shutil.rmtree(work_dir, ignore_errors=True)
         raise
-    if replacing:
-        replace_run(work_dir, run_dir)
-        result.run_dir = run_dir
-        result.best_checkpoint = run_dir / "checkpoints" / result.best_checkpoint.name
-        engine._write_result(result)
-    return result
+    return engine._finish_replacement(result, work_dir, run_dir) if replacing else result
