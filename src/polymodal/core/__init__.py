@@ -5,7 +5,8 @@ part interfaces (:mod:`~polymodal.core.interfaces`), errors
 (:mod:`~polymodal.core.errors`, public as :mod:`polymodal.errors`), the
 activation table (:mod:`~polymodal.core.activations`), data paths
 (:mod:`~polymodal.core.paths`), import paths, lazy exports, the multi-view
-adapter and the not-fitted check. Nothing here imports another polymodal
+adapter, the not-fitted check and the list of scikit-learn checks that feed
+2-D tables (:mod:`~polymodal.core.contract`). Nothing here imports another polymodal
 package; submodules load on first use.
 """
 
@@ -22,9 +23,10 @@ __getattr__, __dir__ = lazy_exports(__name__, {
     "is_import_path": ".import_path", "resolve_import_path": ".import_path",
     "ColumnBlocks": ".multiview", "is_view_sequence": ".multiview", "split_columns": ".multiview",
     "NotFittedError": ".fitted", "check_fitted": ".fitted",
+    "TABLE_INPUT_CHECKS": ".contract", "expected_failures": ".contract",
 })
 
-__all__ = ["ColumnBlocks", "NotFittedError", "check_fitted", "is_view_sequence", "split_columns",
+__all__ = ["ColumnBlocks", "NotFittedError", "TABLE_INPUT_CHECKS", "check_fitted", "expected_failures", "is_view_sequence", "split_columns",
            "BUILTIN_PARTS", "DecisionLevelFusion", "KINDS", "LengthsEncoder", "ModelOutput", "build",
            "is_decision_level", "is_import_path", "lazy_exports", "pytree_output", "register", "registered",
            "registered_names", "resolve", "resolve_import_path", "takes_lengths"]
@@ -37,3 +39,4 @@ if TYPE_CHECKING:  # static analysers (type checkers, the API docs) see the eage
     from polymodal.core.import_path import is_import_path, resolve_import_path
     from polymodal.core.multiview import ColumnBlocks, is_view_sequence, split_columns
     from polymodal.core.fitted import NotFittedError, check_fitted
+    from polymodal.core.contract import TABLE_INPUT_CHECKS, expected_failures

@@ -10,6 +10,7 @@ import numba
 import numpy as np
 from sklearn.base import BaseEstimator
 
+from polymodal.core.contract import TABLE_INPUT_CHECKS
 from polymodal.core.fitted import check_fitted
 from polymodal.errors import ConfigError, ShapeError
 from polymodal.fusion.graphical import _core
@@ -264,35 +265,8 @@ class AsynchronousHMM(BaseEstimator):
     ((12,), (6,))
     """
 
-    _expected_failed_checks: ClassVar[dict[str, str]] = _core.sequence_expected_failures([
-        "check_fit_score_takes_y",
-        "check_estimators_overwrite_params",
-        "check_dont_overwrite_parameters",
-        "check_estimators_fit_returns_self",
-        "check_readonly_memmap_input",
-        "check_n_features_in_after_fitting",
-        "check_positive_only_tag_during_fit",
-        "check_estimators_dtypes",
-        "check_complex_data",
-        "check_dtype_object",
-        "check_estimators_empty_data_messages",
-        "check_pipeline_consistency",
-        "check_estimators_nan_inf",
-        "check_estimator_sparse_array",
-        "check_estimator_sparse_matrix",
-        "check_estimators_pickle",
-        "check_f_contiguous_array_estimator",
-        "check_methods_sample_order_invariance",
-        "check_methods_subset_invariance",
-        "check_fit2d_1sample",
-        "check_fit2d_1feature",
-        "check_dict_unchanged",
-        "check_fit_idempotent",
-        "check_fit_check_is_fitted",
-        "check_n_features_in",
-        "check_fit1d",
-        "check_fit2d_predict1d",
-    ], two_streams=True)
+    _expected_failed_checks: ClassVar[dict[str, str]] = _core.sequence_expected_failures(
+        [*TABLE_INPUT_CHECKS, "check_fit1d"], two_streams=True)
 
     def __init__(self, n_states: int = 3, n_iter: int = 30, tol: float = 1e-4, min_covar: float = 1e-3,
                  min_emitprob: float = 1e-4, stream_names: Sequence[str] = ("long", "short"),
