@@ -57,6 +57,19 @@ def view_scale(var: np.ndarray, mean: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return std, const
 
 
+def refuse_constant_columns(const: np.ndarray, views: dict[str, slice], method: str) -> None:
+    """ShapeError naming the first view (``{name: column slice}``) with a constant column:
+    with ``reg=0`` its covariance is singular, so ``method`` is undefined."""
+    for name, columns in views.items():
+        bad = np.flatnonzero(const[columns])
+        if bad.size:
+            raise ShapeError(
+                f"{name} has {bad.size} constant column(s) (variance 0, first at "
+                f"index {bad[0]}), so its covariance is singular and {method} with reg=0 "
+                f"is undefined; use reg > 0 or drop the column(s)"
+            )
+
+
 def whitener(C: np.ndarray, reg: float, name: str, n: int) -> np.ndarray:
     """Lower Cholesky factor of ``(1 - reg) C + reg I``; clear error if singular."""
     d = C.shape[0]
@@ -122,14 +135,8 @@ def solve_cca(stats: CCAStats, n_components: int, reg: float, scale: bool) -> di
     var = np.diag(C).copy()
     std, const = view_scale(var, stats.mean)
     if reg == 0.0:
-        for name, sl, d in (("X", slice(0, p), p), ("Y", slice(p, p + q), q)):
-            bad = np.flatnonzero(const[sl])
-            if bad.size:
-                raise ShapeError(
-                    f"{name} has {bad.size} constant column(s) (variance 0, first at "
-                    f"index {bad[0]}), so its covariance is singular and CCA with reg=0 "
-                    f"is undefined; use reg > 0 or drop the column(s)"
-                )
+        refuse_constant_columns(const, {"X": slice(0, p), "Y": slice(p, p + q)}, "CCA")
+        for name, d in (("X", p), ("Y", q)):
             if d > n - 1:
                 raise ShapeError(
                     f"{name} has {d} features but only {n} samples: its covariance "

@@ -17,7 +17,7 @@ from polymodal.representation._views import (
     check_same_n,
     single_thread_blas,
 )
-from polymodal.representation.cca import canonical_score, check_n_components, check_reg, view_scale, whitener
+from polymodal.representation.cca import canonical_score, check_n_components, check_reg, refuse_constant_columns, view_scale, whitener
 
 __all__ = ["MCCA", "GCCA"]
 
@@ -79,14 +79,7 @@ class _MultiviewCCA(TransformerMixin, BaseEstimator):
         offs = np.concatenate([[0], np.cumsum(dims)])
         sls = [slice(a, b) for a, b in zip(offs[:-1], offs[1:])]
         if reg == 0.0:
-            for i, sl in enumerate(sls):
-                bad = np.flatnonzero(const[sl])
-                if bad.size:
-                    raise ShapeError(
-                        f"views[{i}] has {bad.size} constant column(s) (variance 0, first at "
-                        f"index {bad[0]}), so its covariance is singular and {name} with "
-                        f"reg=0 is undefined; use reg > 0 or drop the column(s)"
-                    )
+            refuse_constant_columns(const, {f"views[{i}]": sl for i, sl in enumerate(sls)}, name)
         if not self.scale:
             std = np.ones_like(std)
         C /= np.outer(std, std)
