@@ -148,9 +148,9 @@ def zeroshot(data, seeds, title: str, pca: int | None = None) -> None:
                     proj = PCA(pca, random_state=seed).fit(Xs)
                     Xs, Xu = proj.transform(Xs), proj.transform(Xu)
                 alpha = 10.0 if loss == "ridge" else 1e-2
-                m = DeViSE(loss=loss, alpha=alpha, max_epochs=300, random_state=seed).fit(
-                    Xs, y[tr], {c: vecs[c] for c in seen})
-                pred = m.predict(Xu, {c: vecs[c] for c in unseen})
+                m = DeViSE(class_embeddings=vecs, loss=loss, alpha=alpha, max_epochs=300,
+                           random_state=seed).fit(Xs, y[tr])
+                pred = m.predict(Xu, candidates=unseen)
                 accs.append(np.mean(pred == yt[te]))
                 per.append(f"s{seed}: " + ", ".join(f"{c}={np.mean(pred[yt[te] == c] == c):.2f}" for c in unseen))
             print(f"| {vec_name} | {loss} | {np.mean(accs):.3f} +- {np.std(accs):.3f} | 0.333 | {'; '.join(per)} |",

@@ -138,9 +138,9 @@ def zero_shot(views: dict, y: np.ndarray, folds, epochs: int) -> dict | None:
     for unseen in folds:
         seen = np.setdiff1d(np.arange(10), unseen)
         tr = np.isin(y, seen)
-        model = DeViSE(loss="hinge", alpha=1e-2, max_epochs=epochs, random_state=0)
-        model.fit(X[tr], y[tr], {c: names[c] for c in seen})
-        pred = model.predict(X[~tr], {c: names[c] for c in unseen})
+        model = DeViSE(class_embeddings=names, loss="hinge", alpha=1e-2, max_epochs=epochs, random_state=0)
+        model.fit(X[tr], y[tr])
+        pred = model.predict(X[~tr], candidates=unseen)
         for c in unseen:
             per_class.setdefault(c, []).append(float(np.mean(pred[y[~tr] == c] == c)))
     acc = {DIGITS[c]: float(np.mean(v)) for c, v in sorted(per_class.items())}

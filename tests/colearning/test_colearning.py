@@ -146,13 +146,13 @@ def test_devise_recognises_unseen_classes_from_their_vectors(loss):
     X = np.stack([E[c] for c in y]) @ A + 0.05 * rng.normal(size=(len(y), 20))
     seen, unseen = np.arange(12), np.arange(12, 16)
     tr = np.isin(y, seen)
-    m = DeViSE(loss=loss, max_epochs=300).fit(X[tr], y[tr], {c: E[c] for c in seen})
-    acc = np.mean(m.predict(X[~tr], {c: E[c] for c in unseen}) == y[~tr])
+    m = DeViSE(class_embeddings=E, loss=loss, max_epochs=300).fit(X[tr], y[tr])
+    acc = np.mean(m.predict(X[~tr], candidates=unseen) == y[~tr])
     assert acc >= 0.95  # chance is 0.25
     # scores are cosines: within [-1, 1]
-    assert np.all(np.abs(m.decision_function(X[:5], E)) <= 1 + 1e-12)
+    assert np.all(np.abs(m.decision_function(X[:5])) <= 1 + 1e-12)
     with pytest.raises(ShapeError, match="lacks vectors"):
-        DeViSE(loss=loss).fit(X[tr], y[tr], {c: E[c] for c in seen[:-1]})
+        DeViSE(class_embeddings={c: E[c] for c in seen[:-1]}, loss=loss).fit(X[tr], y[tr])
 
 
 def test_devise_on_glove_names_runs_offline_or_skips():
@@ -171,8 +171,8 @@ def test_devise_on_glove_names_runs_offline_or_skips():
     y = np.repeat(names, 20)
     X = np.stack([E[n] for n in y]) @ A + 0.1 * rng.normal(size=(len(y), 30))
     tr = ~np.isin(y, ["dog", "truck"])
-    m = DeViSE(loss="ridge", alpha=1.0).fit(X[tr], y[tr], {n: E[n] for n in names if n not in ("dog", "truck")})
-    assert np.mean(m.predict(X[~tr], {"dog": E["dog"], "truck": E["truck"]}) == y[~tr]) >= 0.9
+    m = DeViSE(class_embeddings=E, loss="ridge", alpha=1.0).fit(X[tr], y[tr])
+    assert np.mean(m.predict(X[~tr], candidates=["dog", "truck"]) == y[~tr]) >= 0.9
 
 
 def test_distillation_student_matches_linear_teacher_without_labels():
