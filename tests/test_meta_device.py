@@ -449,7 +449,7 @@ def test_devise_and_distillation_fit_on_the_given_device():
     x, _ = _xy()
     y = np.arange(len(x)) % 3
     emb = {c: np.eye(3)[c] + 0.1 for c in range(3)}
-    _meta_fit(lambda: DeViSE(max_epochs=2, device="meta").fit(x, y, emb))
+    _meta_fit(lambda: DeViSE(class_embeddings=emb, max_epochs=2, device="meta").fit(x, y))
     student = nn.Linear(3, 3).double().to(META)
     teacher = lambda a: np.full((len(a), 3), 1 / 3)  # noqa: E731
     _meta_fit(lambda: CrossModalDistillation(teacher, student=student, max_epochs=1, batch_size=8).fit([x, x]))
