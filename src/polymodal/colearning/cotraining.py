@@ -7,10 +7,10 @@ from typing import Any, ClassVar, Sequence
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.naive_bayes import GaussianNB
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_array, column_or_1d
+from sklearn.utils.validation import check_array
 
 from polymodal.core.fitted import check_fitted
+from polymodal.core.targets import class_labels
 from polymodal.errors import ConfigError, ShapeError
 
 UNLABELLED = -1
@@ -103,12 +103,7 @@ class CoTraining(ClassifierMixin, BaseEstimator):
 
     def fit(self, X: Sequence[Any], y: Any = None) -> "CoTraining":
         """Co-train on the views ``X`` with labels ``y`` (``-1``: unlabelled)."""
-        if y is None:
-            raise ShapeError("CoTraining requires y to be passed, but the target y is None")
-        y = np.asarray(y)
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = column_or_1d(y, warn=True)
-        check_classification_targets(y)
+        y = class_labels(y, "CoTraining")
         self.__dict__.pop("n_features_", None)
         views = self._views(X, y.shape[0])
         if y.shape[0] < 2:

@@ -10,11 +10,10 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.utils import column_or_1d
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_array, check_is_fitted
+from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
+from polymodal.core.targets import class_labels
 from polymodal.errors import ConfigError, ModalityError, ShapeError
 from polymodal.training.estimator_loop import seed_from, seeded, train_network
 
@@ -104,10 +103,7 @@ class CrossModalDistillation(ClassifierMixin, BaseEstimator):
         if A.shape[0] != B.shape[0]:
             raise ShapeError(f"A and B must be paired row by row, got {A.shape[0]} and {B.shape[0]} rows")
         if self.teacher is None:
-            if y is None:
-                raise ValueError(f"{type(self).__name__} with teacher=None requires y to be passed, but the target y is None")
-            y = column_or_1d(check_array(y, ensure_2d=False, dtype=None, input_name="y"), warn=True)
-            check_classification_targets(y)
+            y = class_labels(y, f"{type(self).__name__} with teacher=None")
             if len(y) != A.shape[0]:
                 raise ShapeError(f"y has {len(y)} labels for {A.shape[0]} paired rows")
             self.classes_, codes = np.unique(y, return_inverse=True)

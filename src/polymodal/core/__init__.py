@@ -5,7 +5,7 @@ part interfaces (:mod:`~polymodal.core.interfaces`), errors
 (:mod:`~polymodal.core.errors`, public as :mod:`polymodal.errors`), the
 activation table (:mod:`~polymodal.core.activations`), data paths
 (:mod:`~polymodal.core.paths`), import paths, lazy exports, the multi-view
-adapter, the not-fitted check and the list of scikit-learn checks that feed
+adapter, the not-fitted and class-label checks and the list of scikit-learn checks that feed
 2-D tables (:mod:`~polymodal.core.contract`). Nothing here imports another polymodal
 package; submodules load on first use.
 """
@@ -22,11 +22,11 @@ __getattr__, __dir__ = lazy_exports(__name__, {
     "takes_lengths": ".interfaces",
     "is_import_path": ".import_path", "resolve_import_path": ".import_path",
     "ColumnBlocks": ".multiview", "is_view_sequence": ".multiview", "split_columns": ".multiview",
-    "NotFittedError": ".fitted", "check_fitted": ".fitted",
+    "NotFittedError": ".fitted", "check_fitted": ".fitted", "class_labels": ".targets",
     "TABLE_INPUT_CHECKS": ".contract", "expected_failures": ".contract",
 })
 
-__all__ = ["ColumnBlocks", "NotFittedError", "TABLE_INPUT_CHECKS", "check_fitted", "expected_failures", "is_view_sequence", "split_columns",
+__all__ = ["ColumnBlocks", "NotFittedError", "TABLE_INPUT_CHECKS", "check_fitted", "class_labels", "expected_failures", "is_view_sequence", "split_columns",
            "BUILTIN_PARTS", "DecisionLevelFusion", "KINDS", "LengthsEncoder", "ModelOutput", "build",
            "is_decision_level", "is_import_path", "lazy_exports", "pytree_output", "register", "registered",
            "registered_names", "resolve", "resolve_import_path", "takes_lengths"]
@@ -40,3 +40,4 @@ if TYPE_CHECKING:  # static analysers (type checkers, the API docs) see the eage
     from polymodal.core.multiview import ColumnBlocks, is_view_sequence, split_columns
     from polymodal.core.fitted import NotFittedError, check_fitted
     from polymodal.core.contract import TABLE_INPUT_CHECKS, expected_failures
+    from polymodal.core.targets import class_labels

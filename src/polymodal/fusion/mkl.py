@@ -11,9 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.svm import SVC
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d, validate_data
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
+from polymodal.core.targets import class_labels
 from polymodal.errors import ConfigError, ShapeError
 
 __all__ = ["MKLClassifier", "BaseKernel", "easymkl_gamma", "project_simplex"]
@@ -255,11 +255,8 @@ class MKLClassifier(ClassifierMixin, BaseEstimator):
     def fit(self, X, y) -> "MKLClassifier":
         if not 0.0 <= self.lam <= 1.0:
             raise ConfigError(f"lam: expected a value in [0, 1], got {self.lam!r}")
-        if y is None:
-            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None")
+        y = class_labels(y, type(self).__name__)
         Xs = self._split(X, reset=True)
-        y = column_or_1d(y, warn=True)
-        check_classification_targets(y)
         if y.shape != (Xs[0].shape[0],):
             raise ShapeError(f"y: expected shape ({Xs[0].shape[0]},), got {y.shape}")
         self.classes_ = np.unique(y)

@@ -9,11 +9,11 @@ import numpy as np
 from scipy.sparse import issparse
 from scipy.special import logsumexp
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import column_or_1d, validate_data
+from sklearn.utils.validation import validate_data
 
 from polymodal.core.fitted import check_fitted
-from polymodal.errors import ConfigError, ShapeError
+from polymodal.core.targets import class_labels
+from polymodal.errors import ShapeError
 from polymodal.fusion.graphical._core import as_samples, sequence_expected_failures
 from polymodal.fusion.graphical.hmm import MultiStreamHMM
 
@@ -81,14 +81,7 @@ class HMMClassifier(ClassifierMixin, BaseEstimator):
         """One clone of ``estimator`` fitted per class on its samples."""
         estimator = MultiStreamHMM(n_states=2) if self.estimator is None else self.estimator
         X = self._samples(X, reset=True)
-        if y is None:
-            raise ShapeError("HMMClassifier requires y to be passed, but the target y is None")
-        y = np.asarray(y)
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = column_or_1d(y, warn=True)
-        check_classification_targets(y)
-        if y.ndim != 1:
-            raise ShapeError(f"y must be 1-D (one label per sample), got shape {y.shape}")
+        y = class_labels(y, "HMMClassifier")
         if len(X) != len(y):
             raise ShapeError(f"X has {len(X)} samples but y has {len(y)} labels")
         self.classes_, counts = np.unique(y, return_counts=True)
