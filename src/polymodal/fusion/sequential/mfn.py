@@ -80,11 +80,14 @@ class MemoryFusionNetwork(nn.Module):
         c = {m: first.new_zeros(n, s) for m, s in self.hidden.items()}
         u = first.new_zeros(n, self.memory)
         full = bool(active.all())
+        # unbind, not values[m][:, step]: a per-step slice's backward writes a full (N, T, d) gradient
+        # every step (O(T^2) when the inputs come from a trained encoder)
+        steps = {m: values[m].unbind(1) for m in self.lstms}
         for step in range(t):
             on = active[:, step]
             new_h, new_c = {}, {}
             for m, cell in self.lstms.items():
-                new_h[m], new_c[m] = cell(values[m][:, step], (h[m], c[m]))
+                new_h[m], new_c[m] = cell(steps[m][step], (h[m], c[m]))
             delta = torch.cat([c[m] for m in self.hidden] + [new_c[m] for m in self.hidden], dim=1)
             attended = torch.softmax(self.attention(delta), dim=1) * delta
             candidate = torch.tanh(self.candidate(attended))

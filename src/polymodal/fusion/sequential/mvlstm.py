@@ -154,10 +154,13 @@ class MVLSTM(nn.Module):
         full = bool(active.all())
         h = first.new_zeros(n, len(self.in_features), self.cell.hidden)
         c = torch.zeros_like(h)
-        x_gates = self.cell.input_gates(values)  # (N, T, K, 4H), all steps at once
+        # (N, T, K, 4H), all steps at once; unbind (one backward node for all T views) rather than
+        # x_gates[:, step], whose backward writes a full (N, T, K, 4H) zero-padded gradient per step,
+        # O(T^2) in all: 50 -> 500 steps cost x42 instead of ~x10.
+        x_steps = self.cell.input_gates(values).unbind(1)
         recurrent = self.cell.masked_recurrent()
-        for step in range(t):
-            h_new, c_new = self.cell.step(x_gates[:, step], h, c, recurrent)
+        for step, gates in enumerate(x_steps):
+            h_new, c_new = self.cell.step(gates, h, c, recurrent)
             if full:
                 h, c = h_new, c_new
             else:
