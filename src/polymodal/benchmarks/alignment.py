@@ -248,7 +248,7 @@ def _ctw(x, y, seed):
 def _deep_ctw(x, y, seed):
     from polymodal.alignment import DeepCTW
 
-    return DeepCTW(seed=seed).fit(x, y).path_
+    return DeepCTW(random_state=seed).fit([x, y]).path_
 
 
 def _tslearn_ctw(x, y, seed):
