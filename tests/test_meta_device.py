@@ -461,7 +461,7 @@ def test_deep_ctw_fit_on_the_encoders_device():
     t = np.linspace(0, 6, 30)
     x = np.c_[np.sin(t), np.cos(t)]
     enc = (nn.Linear(2, 2).double().to(META), nn.Linear(2, 2).double().to(META))
-    _meta_fit(lambda: DeepCTW(encoders=enc, max_iter=1, epochs=2).fit(x, x[::2]))
+    _meta_fit(lambda: DeepCTW(encoders=enc, max_iter=1, max_epochs=2).fit([x, x[::2]]))
 
 
 def _discover() -> set[str]:
