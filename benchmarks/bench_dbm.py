@@ -35,7 +35,7 @@ from sklearn.preprocessing import StandardScaler
 
 from polymodal.data import load_dataset
 from polymodal.data.splits import stratified_split
-from polymodal.representation import MultimodalDBM, MultimodalDBN
+from polymodal.representation import MultimodalDBM, MultimodalDBMNetwork, MultimodalDBN
 
 
 def tiny_mean_field() -> None:
@@ -45,8 +45,8 @@ def tiny_mean_field() -> None:
     rng = np.random.default_rng(0)
     X = {"a": rng.normal(size=(6, 3)), "b": rng.integers(0, 2, (6, 3)).astype(float)}
     for scale in (0.2, 0.5, 1.0, 2.0):
-        dbm = MultimodalDBM({"a": 3, "b": 3}, visible={"a": "gaussian", "b": "bernoulli"}, hidden=[2, 2], joint=2,
-                            dtype=torch.float64)
+        dbm = MultimodalDBMNetwork({"a": 3, "b": 3}, visible={"a": "gaussian", "b": "bernoulli"}, hidden=[2, 2],
+                                   joint=2, dtype=torch.float64)
         g = torch.Generator().manual_seed(1)
         for p in [*dbm.W, *dbm.b]:
             p.data = torch.randn(p.shape, generator=g, dtype=torch.float64) * scale
@@ -74,9 +74,9 @@ def mfeat(seeds: list[int], epochs: int, quick: bool) -> None:
         train, test = {"fou": fou[tr], "pix": pix[tr]}, {"fou": fou[te], "pix": pix[te]}
         kw = dict(visible={"fou": "gaussian", "pix": "bernoulli"}, hidden=hidden, joint=joint,
                   pretrain_epochs=epochs, lr=0.005, n_chains=100, random_state=seed)
-        pre = MultimodalDBM({"fou": 76, "pix": 240}, max_epochs=0, **kw).fit(train)
+        pre = MultimodalDBM(max_epochs=0, **kw).fit(train)
         t0 = time.perf_counter()
-        dbm = MultimodalDBM({"fou": 76, "pix": 240}, max_epochs=epochs, **kw).fit(train)
+        dbm = MultimodalDBM(max_epochs=epochs, **kw).fit(train)
         rows["t_dbm"].append(time.perf_counter() - t0)
         clf = lambda: make_pipeline(StandardScaler(), LogisticRegression(max_iter=3000))  # noqa: E731
         m, s = pix[tr].mean(0), pix[tr].std(0) + 1e-8

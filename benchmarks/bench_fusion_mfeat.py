@@ -155,15 +155,13 @@ def run_kernel_and_ae(seed):
     out["best single-kernel SVM"] = dict(acc=best[1], params=best[3], seconds=secs, cpu=cpu, rob=None,
                                          kernel=best[2].replace(best[2].split(":")[0], view))
 
-    torch.manual_seed(seed)
     t0, c0 = time.perf_counter(), time.process_time()
-    ae = MultimodalAutoencoder({v: tr[v].shape[1] for v in VIEWS}, hidden=64, shared=64)
-    ae.fit(tr, epochs=20, seed=seed)
+    ae = MultimodalAutoencoder(hidden=64, shared=64, max_epochs=20, random_state=seed).fit(tr)  # {view: array} form
     clf = LogisticRegression(max_iter=2000).fit(ae.transform(tr), ytr)
     secs, cpu = time.perf_counter() - t0, time.process_time() - c0
     model = _ArrayModel(lambda Z: clf.predict(ae.transform(Z)), VIEWS)
     rob = model.robustness(te, yte, seed)
-    n_params = sum(p.numel() for p in ae.parameters()) + clf.coef_.size + clf.intercept_.size
+    n_params = sum(p.numel() for p in ae.network_.parameters()) + clf.coef_.size + clf.intercept_.size
     out["multimodal AE + logreg"] = dict(acc=rob.clean, params=n_params, seconds=secs, cpu=cpu, rob=rob)
     # cross-view reconstruction of the removed pix view, vs mean imputation
     rec = ae.reconstruct({v: te[v] for v in VIEWS if v != "pix"})["pix"]

@@ -1,5 +1,6 @@
 """Multimodal DBM: energy, partition function, mean-field and PCD against brute-force
-enumeration on tiny models; missing-view inference and joint features on mfeat."""
+enumeration on tiny models (the torch module); the estimator's API, missing-view inference
+and joint features on mfeat."""
 
 import itertools
 import math
@@ -11,13 +12,15 @@ from sklearn.linear_model import LogisticRegression
 
 from polymodal.data import load_dataset
 from polymodal.data.splits import stratified_split
+from sklearn.exceptions import NotFittedError
+
 from polymodal.errors import ConfigError, ModalityError, ShapeError
-from polymodal.representation import MultimodalDBM
+from polymodal.representation import MultimodalDBM, MultimodalDBMNetwork
 
 
 def tiny(visible, scale, sizes=(3, 3), hidden=(2, 2), joint=2, seed=1):
-    dbm = MultimodalDBM({"a": sizes[0], "b": sizes[1]}, visible=dict(zip("ab", visible)), hidden=list(hidden),
-                        joint=joint, dtype=torch.float64)
+    dbm = MultimodalDBMNetwork({"a": sizes[0], "b": sizes[1]}, visible=dict(zip("ab", visible)), hidden=list(hidden),
+                               joint=joint, dtype=torch.float64)
     g = torch.Generator().manual_seed(seed)
     for p in [*dbm.W, *dbm.b]:
         p.data = torch.randn(p.shape, generator=g, dtype=torch.float64) * scale
@@ -59,8 +62,8 @@ def test_log_partition_equals_brute_force_over_every_state():
 
 
 def test_gaussian_log_partition_integrates_to_one_by_quadrature():
-    dbm = MultimodalDBM({"a": 1, "b": 2}, visible={"a": "gaussian", "b": "bernoulli"}, hidden=[2, 1], joint=1,
-                        dtype=torch.float64)
+    dbm = MultimodalDBMNetwork({"a": 1, "b": 2}, visible={"a": "gaussian", "b": "bernoulli"}, hidden=[2, 1], joint=1,
+                               dtype=torch.float64)
     g = torch.Generator().manual_seed(0)
     for p in [*dbm.W, *dbm.b]:
         p.data = torch.randn(p.shape, generator=g, dtype=torch.float64)
@@ -112,8 +115,7 @@ def test_pcd_gradient_matches_exact_model_term_in_expectation():
     dbm = tiny(("gaussian", "bernoulli"), 0.5, seed=2)
     X = data(n=8)
     exact = dbm.gradient(X, data_term="exact", model_term="exact")
-    dbm.n_chains = 2000
-    dbm.gradient(X, data_term="exact", model_term="pcd", n_gibbs=50, seed=0)  # burn in the chains
+    dbm.gradient(X, data_term="exact", model_term="pcd", n_gibbs=50, n_chains=2000, seed=0)  # burn in the chains
     estimates = [dbm.gradient(X, data_term="exact", model_term="pcd", n_gibbs=1, seed=k + 1) for k in range(60)]
     mean = [torch.stack(e).mean(0) for e in zip(*estimates)]
     for name, e, m in zip([f"W{k}" for k in range(len(dbm.W))] + [f"b{k}" for k in range(len(dbm.b))], exact, mean):
@@ -124,39 +126,51 @@ def test_pcd_gradient_matches_exact_model_term_in_expectation():
 
 
 def test_bad_input_names_the_modality():
-    dbm = MultimodalDBM({"a": 3, "b": 2}, visible={"b": "bernoulli"}, hidden=[2], joint=2, max_epochs=1,
-                        pretrain_epochs=1)
+    dbm = MultimodalDBM(visible={"b": "bernoulli"}, hidden=[2], joint=2, max_epochs=1, pretrain_epochs=1,
+                        random_state=0)
     with pytest.raises(ModalityError, match="missing \\['b'\\]"):
         dbm.fit({"a": np.zeros((5, 3))})
-    with pytest.raises(ShapeError, match=r"'a': expected shape \(n, 3\), got \(5, 4\)"):
-        dbm.fit({"a": np.zeros((5, 4)), "b": np.zeros((5, 2))})
+    with pytest.raises(ModalityError, match="fit needs every modality"):
+        MultimodalDBM().fit([np.zeros((5, 3)), None])
     with pytest.raises(ShapeError, match="'b' is Bernoulli"):
         dbm.fit({"a": np.zeros((5, 3)), "b": np.full((5, 2), 2.0)})
+    with pytest.raises(NotFittedError):
+        dbm.transform({"a": np.zeros((5, 3))})
+    dbm.fit({"a": np.zeros((5, 3)), "b": np.zeros((5, 2))})
+    with pytest.raises(ShapeError, match=r"'a': expected shape \(n, 3\), got \(5, 4\)"):
+        dbm.transform({"a": np.zeros((5, 4)), "b": np.zeros((5, 2))})
     with pytest.raises(ModalityError, match="'c'"):
         dbm.generate({"a": np.zeros((5, 3))}, "c")
     with pytest.raises(ConfigError, match="visible\\['a'\\]"):
-        MultimodalDBM({"a": 3}, visible={"a": "poisson"})
+        MultimodalDBM(visible={"a": "poisson"}).fit({"a": np.zeros((5, 3))})
+    with pytest.raises(ConfigError, match="visible\\['a'\\]"):
+        MultimodalDBMNetwork({"a": 3}, visible={"a": "poisson"})
 
 
 def test_refit_starts_from_the_same_initialisation():
     X = data(n=40, seed=5)
-    dbm = MultimodalDBM({"a": 3, "b": 3}, visible={"a": "gaussian", "b": "bernoulli"}, hidden=[4, 3], joint=2,
-                        max_epochs=3, pretrain_epochs=2, batch_size=10, n_chains=10)
+    dbm = MultimodalDBM(visible={"a": "gaussian", "b": "bernoulli"}, hidden=[4, 3], joint=2,
+                        max_epochs=3, pretrain_epochs=2, batch_size=10, n_chains=10, random_state=0)
     first = dbm.fit(X).transform(X)
-    assert not hasattr(MultimodalDBM({"a": 3}), "chains_")
+    assert not hasattr(MultimodalDBM(), "network_")
     np.testing.assert_array_equal(dbm.fit(X).transform(X), first)
     gen = dbm.generate({"a": X["a"]}, "b", method="gibbs", n_gibbs=5, burn_in=2)
     assert gen.shape == (40, 3) and 0 <= gen.min() and gen.max() <= 1
+    # a sequence of views is the same model as the dict (views named view0, view1)
+    seq = MultimodalDBM(visible=["gaussian", "bernoulli"], hidden=[4, 3], joint=2, max_epochs=3, pretrain_epochs=2,
+                        batch_size=10, n_chains=10, random_state=0).fit([X["a"], X["b"]])
+    np.testing.assert_array_equal(seq.transform([X["a"], X["b"]]), first)
+    np.testing.assert_array_equal(seq.generate([X["a"], None], 1, method="gibbs", n_gibbs=5, burn_in=2), gen)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_runs_on_the_gpu_and_matches_the_cpu():
     X = data(n=30, seed=7)
     kw = dict(visible={"a": "gaussian", "b": "bernoulli"}, hidden=[4, 3], joint=2, max_epochs=0, pretrain_epochs=2,
-              batch_size=10, dtype=torch.float64)
-    cpu = MultimodalDBM({"a": 3, "b": 3}, **kw).fit(X)
-    gpu = MultimodalDBM({"a": 3, "b": 3}, device="cuda", **kw).fit(X)
-    assert gpu.W[0].device.type == "cuda"
+              batch_size=10, dtype="float64", random_state=0)
+    cpu = MultimodalDBM(**kw).fit(X)
+    gpu = MultimodalDBM(device="cuda", **kw).fit(X)
+    assert gpu.network_.W[0].device.type == "cuda"
     np.testing.assert_allclose(gpu.transform(X), cpu.transform(X), atol=1e-5)
     assert gpu.generate({"a": X["a"]}, "b", method="gibbs", n_gibbs=3, burn_in=1).shape == (30, 3)
 
@@ -170,18 +184,18 @@ def mfeat():
     fou = np.asarray(ds.modalities["fou"])
     fou = (fou - fou[tr].mean(0)) / fou[tr].std(0)
     pix = np.asarray(ds.modalities["pix"]) / 6.0  # pixel averages 0..6 -> [0, 1]
-    return {"fou": fou[tr], "pix": pix[tr]}, {"fou": fou[te], "pix": pix[te]}, ds.target[tr], ds.target[te]
+    return [fou[tr], pix[tr]], [fou[te], pix[te]], ds.target[tr], ds.target[te]  # views: 0 = fou, 1 = pix
 
 
 def test_joint_training_infers_a_missing_view_and_classifies_on_mfeat(mfeat):
     train, test, ytr, yte = mfeat
-    kw = dict(visible={"fou": "gaussian", "pix": "bernoulli"}, hidden={"fou": [64, 64], "pix": [128, 64]}, joint=64,
+    kw = dict(visible=["gaussian", "bernoulli"], hidden=[[64, 64], [128, 64]], joint=64,
               pretrain_epochs=20, lr=0.005, n_chains=100, n_mean_field=5, random_state=0)
-    pretrained = MultimodalDBM({"fou": 76, "pix": 240}, max_epochs=0, **kw).fit(train)
-    dbm = MultimodalDBM({"fou": 76, "pix": 240}, max_epochs=15, **kw).fit(train)
-    mse = {name: float(((model.generate({"pix": test["pix"]}, "fou") - test["fou"]) ** 2).mean())
+    pretrained = MultimodalDBM(max_epochs=0, **kw).fit(train)
+    dbm = MultimodalDBM(max_epochs=15, **kw).fit(train)
+    mse = {name: float(((model.generate([None, test[1]], 0) - test[0]) ** 2).mean())
            for name, model in (("pretrained", pretrained), ("dbm", dbm))}
-    mean_imputation = float(((test["fou"] - train["fou"].mean(0)) ** 2).mean())
+    mean_imputation = float(((test[0] - train[0].mean(0)) ** 2).mean())
     acc = LogisticRegression(max_iter=2000).fit(dbm.transform(train), ytr).score(dbm.transform(test), yte)
     print(f"fou from pix: MSE {mse} vs mean imputation {mean_imputation:.3f}; joint features accuracy {acc:.3f}")
     assert mse["dbm"] < 0.9 * mean_imputation  # pix carries fou's information through the shared layer

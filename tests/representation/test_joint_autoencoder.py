@@ -3,11 +3,12 @@
 import numpy as np
 import pytest
 import torch
+from sklearn.exceptions import NotFittedError
 
 from polymodal.data import load_dataset
 from polymodal.data.splits import stratified_split
 from polymodal.errors import ModalityError, ShapeError
-from polymodal.representation.joint import MultimodalAutoencoder
+from polymodal.representation.joint import MultimodalAutoencoder, MultimodalAutoencoderNetwork
 
 
 @pytest.fixture(scope="module")
@@ -24,33 +25,39 @@ def views():
 
 
 def test_reconstructs_a_removed_view_better_than_mean_imputation(views):
-    torch.manual_seed(0)
-    ae = MultimodalAutoencoder({"fac": 216, "pix": 240}, hidden=128, shared=64)
-    ae.fit({v: views[v][0] for v in views}, epochs=20, seed=0)
-    test = {v: views[v][1] for v in views}
-    for missing, present in (("pix", "fac"), ("fac", "pix")):
-        rec = ae.reconstruct({present: test[present]})[missing]
+    ae = MultimodalAutoencoder(hidden=128, shared=64, max_epochs=20, random_state=0)
+    ae.fit([views["fac"][0], views["pix"][0]])  # view 0 = fac, view 1 = pix
+    test = [views["fac"][1], views["pix"][1]]
+    for missing, present in ((1, 0), (0, 1)):
+        given = [test[0], None] if present == 0 else [None, test[1]]
+        rec = ae.reconstruct(given)[missing]
         ae_mse = float(((rec - test[missing]) ** 2).mean())
         mean_mse = float((test[missing] ** 2).mean())  # train mean = 0 after standardisation
-        print(f"reconstruct {missing} from {present}: AE MSE {ae_mse:.3f}, mean imputation {mean_mse:.3f}")
+        print(f"reconstruct view {missing} from view {present}: AE MSE {ae_mse:.3f}, mean imputation {mean_mse:.3f}")
         assert ae_mse < 0.6 * mean_mse
     # passing the view with present=False is the same as leaving it out
-    gone = ae.reconstruct(test, present={"pix": np.zeros(len(test["pix"]), bool)})
-    np.testing.assert_allclose(gone["pix"], ae.reconstruct({"fac": test["fac"]})["pix"], rtol=1e-6)
+    gone = ae.reconstruct(test, present=[None, np.zeros(len(test[1]), bool)])
+    np.testing.assert_allclose(gone[1], ae.reconstruct([test[0], None])[1], rtol=1e-6)
+    # the {name: array} form is the same model
+    named = MultimodalAutoencoder(hidden=128, shared=64, max_epochs=1, random_state=0)
+    seq = MultimodalAutoencoder(hidden=128, shared=64, max_epochs=1, random_state=0)
+    small = [views["fac"][0][:200], views["pix"][0][:200]]
+    np.testing.assert_array_equal(named.fit({"fac": small[0], "pix": small[1]}).transform({"fac": small[0]}),
+                                  seq.fit(small).transform([small[0], None]))
 
 
-def test_augmentation_shows_single_modalities_at_the_requested_rate():
-    ae = MultimodalAutoencoder({"a": 2, "b": 3}, hidden=4, shared=2)
+def test_augmentation_shows_single_modalities_at_the_requested_rate(monkeypatch):
     seen = []
-    original = ae.fuse
+    original = MultimodalAutoencoderNetwork.fuse
 
-    def spy(features, present):
-        seen.append(torch.stack([present["a"], present["b"]], 1))
-        return original(features, present)
+    def spy(self, features, present):
+        seen.append(torch.stack([present["view0"], present["view1"]], 1))
+        return original(self, features, present)
 
-    ae.fuse = spy
+    monkeypatch.setattr(MultimodalAutoencoderNetwork, "fuse", spy)
     rng = np.random.default_rng(0)
-    ae.fit({"a": rng.normal(size=(3000, 2)), "b": rng.normal(size=(3000, 3))}, epochs=1, batch_size=500)
+    MultimodalAutoencoder(hidden=4, shared=2, max_epochs=1, batch_size=500, random_state=0).fit(
+        [rng.normal(size=(3000, 2)), rng.normal(size=(3000, 3))])
     p = torch.cat(seen).float()
     assert p.sum(1).min() >= 1  # never both missing
     single = (p.sum(1) == 1).float().mean().item()
@@ -59,10 +66,13 @@ def test_augmentation_shows_single_modalities_at_the_requested_rate():
 
 
 def test_errors_name_modality_and_shape():
-    ae = MultimodalAutoencoder({"a": 2, "b": 3}, hidden=4, shared=2)
+    ae = MultimodalAutoencoder(hidden=4, shared=2, max_epochs=1, random_state=0)
+    with pytest.raises(NotFittedError):
+        ae.transform({"a": np.zeros((2, 2))})
+    ae.fit({"a": np.zeros((4, 2)), "b": np.zeros((4, 3))})
     with pytest.raises(ModalityError, match="'c'"):
         ae.transform({"c": np.zeros((2, 2))})
     with pytest.raises(ShapeError, match=r"'b': expected shape \(2, 3\), got \(2, 4\)"):
         ae.transform({"a": np.zeros((2, 2)), "b": np.zeros((2, 4))})
     with pytest.raises(ModalityError, match="fit needs every modality"):
-        ae.fit({"a": np.zeros((4, 2))})
+        ae.fit([np.zeros((4, 2)), None])

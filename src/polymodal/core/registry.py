@@ -81,7 +81,7 @@ BUILTIN_PARTS: dict[str, dict[str, str]] = {
         "mfn": "polymodal.fusion.sequential.mfn:MemoryFusionNetwork",
         "mlp": "polymodal.representation.joint.elementwise:MLPFusion",
         "mult": "polymodal.fusion.sequential.mult:MultimodalTransformer",
-        "multimodal_autoencoder": "polymodal.representation.joint.autoencoder:MultimodalAutoencoder",
+        "multimodal_autoencoder": "polymodal.representation.joint.autoencoder:MultimodalAutoencoderNetwork",
         "multiplicative": "polymodal.representation.joint.multiplicative:MultiplicativeFusion",
         "mv_lstm": "polymodal.fusion.sequential.mvlstm:MVLSTM",
         "product": "polymodal.representation.joint.elementwise:ProductFusion",

@@ -34,6 +34,7 @@ __getattr__, __dir__ = lazy_exports(__name__, {
     "SumFusion": ".joint",
     "TensorFusion": ".joint",
     "MultimodalAutoencoder": ".joint",
+    "MultimodalAutoencoderNetwork": ".joint",
     "BernoulliRBM": ".rbm",
     "GaussianBernoulliRBM": ".rbm",
     "BernoulliRBMNetwork": ".rbm",
@@ -41,6 +42,7 @@ __getattr__, __dir__ = lazy_exports(__name__, {
     "MultimodalDBN": ".rbm_dbn",
     "MultimodalDBNNetwork": ".rbm_dbn",
     "MultimodalDBM": ".dbm",
+    "MultimodalDBMNetwork": ".dbm",
     "CCAITQ": ".hashing",
     "ITQResult": ".hashing",
     "hamming_distance": ".hashing",
@@ -55,8 +57,8 @@ __all__ = [
     "DCCAE", "DCCANetwork", "DCCAENetwork", "cca_correlation", "cca_loss", "sym_inv_sqrt", "GCCA", "KCCA", "MCCA",
     "CLIPLoss", "CosineEmbedding", "RankingLoss", "clip_loss", "cosine_similarity_matrix", "ranking_loss",
     "LowRankFusion", "MLPFusion", "MultiplicativeFusion", "ProductFusion", "SumFusion", "TensorFusion",
-    "MultimodalAutoencoder", "BernoulliRBM", "GaussianBernoulliRBM", "BernoulliRBMNetwork",
-    "GaussianBernoulliRBMNetwork", "MultimodalDBN", "MultimodalDBNNetwork", "MultimodalDBM", "CCAITQ", "ITQResult", "hamming_distance",
+    "MultimodalAutoencoder", "MultimodalAutoencoderNetwork", "BernoulliRBM", "GaussianBernoulliRBM", "BernoulliRBMNetwork",
+    "GaussianBernoulliRBMNetwork", "MultimodalDBN", "MultimodalDBNNetwork", "MultimodalDBM", "MultimodalDBMNetwork", "CCAITQ", "ITQResult", "hamming_distance",
     "hamming_search", "itq", "mean_average_precision", "pack_codes",
 ]
 
@@ -73,13 +75,13 @@ if TYPE_CHECKING:  # static analysers (type checkers, the API docs) see the eage
     )
     from polymodal.representation.joint import (
         LowRankFusion, MLPFusion, MultiplicativeFusion, ProductFusion, SumFusion, TensorFusion,
-        MultimodalAutoencoder,
+        MultimodalAutoencoder, MultimodalAutoencoderNetwork,
     )
     from polymodal.representation.rbm import (
         BernoulliRBM, GaussianBernoulliRBM, BernoulliRBMNetwork, GaussianBernoulliRBMNetwork,
     )
     from polymodal.representation.rbm_dbn import MultimodalDBN, MultimodalDBNNetwork
-    from polymodal.representation.dbm import MultimodalDBM
+    from polymodal.representation.dbm import MultimodalDBM, MultimodalDBMNetwork
     from polymodal.representation.hashing import (
         CCAITQ, ITQResult, hamming_distance, hamming_search, itq, mean_average_precision, pack_codes,
     )

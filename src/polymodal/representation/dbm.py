@@ -1,7 +1,10 @@
 """Multimodal deep Boltzmann machine (Srivastava & Salakhutdinov, "Multimodal
 Learning with Deep Boltzmann Machines", NeurIPS 2012; JMLR 2014): one
 two-hidden-layer pathway per modality joined by a shared top layer, trained
-jointly with mean-field inference and persistent Markov chains."""
+jointly with mean-field inference and persistent Markov chains.
+
+``MultimodalDBMNetwork`` is the torch module (``dict`` of modalities in);
+``MultimodalDBM`` the scikit-learn estimator on a sequence of views."""
 
 from __future__ import annotations
 
@@ -9,14 +12,20 @@ import itertools
 import math
 from collections.abc import Mapping, Sequence
 
+from typing import ClassVar
+
 import numpy as np
 import torch
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from polymodal.errors import ConfigError, ModalityError, ShapeError
+from polymodal.representation._named_views import fit_views, present_views, view_name
 from polymodal.representation.rbm import BernoulliRBMNetwork, GaussianBernoulliRBMNetwork
+from polymodal.training.estimator_loop import resolve_device, seed_from, train_network
 
-__all__ = ["MultimodalDBM"]
+__all__ = ["MultimodalDBM", "MultimodalDBMNetwork"]
 
 _KINDS = ("gaussian", "bernoulli")
 _MAX_ENUM = 22
@@ -48,9 +57,10 @@ def _entropy(p: torch.Tensor) -> torch.Tensor:
     return (torch.special.entr(p) + torch.special.entr(1 - p)).sum(1)
 
 
-class MultimodalDBM(nn.Module):
+class MultimodalDBMNetwork(nn.Module):
     """Multimodal deep Boltzmann machine with unit-variance Gaussian or
-    Bernoulli visible units per modality.
+    Bernoulli visible units per modality (the torch module; :class:`MultimodalDBM`
+    is the scikit-learn estimator that trains it).
 
     For modalities :math:`m` with visible :math:`v_m`, pathway layers
     :math:`h_m^{(1)}, \\dots, h_m^{(L)}` and a shared top layer :math:`h^{(J)}`
@@ -65,24 +75,25 @@ class MultimodalDBM(nn.Module):
     :math:`-b_m^\\top v` (``"bernoulli"``, binary or [0, 1] data).
 
     Training (Salakhutdinov & Hinton, AISTATS 2009; Neural Computation 2012):
-    greedy CD-1 pretraining of one RBM per pair of adjacent layers, each unit
-    that has neighbours on both sides in the DBM getting doubled input from its
-    one RBM neighbour (bottom RBMs: doubled bottom-up; joint RBM: doubled
-    top-down; middle RBMs, e.g. h1-h2: doubled both ways, our reading of the
-    rule, i.e. halved weights once composed); then
-    stochastic approximation of :math:`\\nabla \\log p(v) = E_{p(h|v)}[-\\nabla E]
-    - E_{p(v,h)}[-\\nabla E]`, the data term under the fully factorised
-    mean-field posterior (coordinate ascent, one layer at a time) and the model
-    term from ``n_chains`` persistent Gibbs chains (persistent CD, Tieleman
-    2008), ``n_gibbs`` sweeps per update.
+    :meth:`pretrain`, greedy CD-1 pretraining of one RBM per pair of adjacent
+    layers, each unit that has neighbours on both sides in the DBM getting
+    doubled input from its one RBM neighbour (bottom RBMs: doubled bottom-up;
+    joint RBM: doubled top-down; middle RBMs, e.g. h1-h2: doubled both ways,
+    our reading of the rule, i.e. halved weights once composed); then
+    :meth:`train_joint`, stochastic approximation of :math:`\\nabla \\log p(v) =
+    E_{p(h|v)}[-\\nabla E] - E_{p(v,h)}[-\\nabla E]`, the data term under the
+    fully factorised mean-field posterior (coordinate ascent, one layer at a
+    time) and the model term from ``n_chains`` persistent Gibbs chains
+    (persistent CD, Tieleman 2008), ``n_gibbs`` sweeps per update.
 
     A missing modality is inferred by clamping the present ones and running
     mean-field (``generate(method="mean_field")``) or Gibbs sampling, averaging
     :math:`E[v_{missing} | h^{(1)}]` over the sweeps (``method="gibbs"``) over
-    everything else. ``transform`` returns the mean-field posterior of
-    :math:`h^{(J)}` (the joint representation), optionally concatenated with
-    every :math:`h_m^{(L)}` (``representation="joint+penultimate"``, the
-    paper's features).
+    everything else. ``forward`` / :meth:`features` return the mean-field
+    posterior of :math:`h^{(J)}` (the joint representation), optionally
+    concatenated with every :math:`h_m^{(L)}` (``representation="joint+penultimate"``,
+    the paper's features). Inputs are ``{modality: (n, d_m)}`` tensors or arrays;
+    they follow the parameters' device and dtype.
 
     Parameters
     ----------
@@ -90,28 +101,21 @@ class MultimodalDBM(nn.Module):
     visible : dict[str, "gaussian" | "bernoulli"], default Gaussian for every modality
     hidden : dict[str, sequence of int] or sequence of int (pathway sizes; paper: two layers)
     joint : int, size of the shared layer (``out_features``)
-    max_epochs, lr, momentum, weight_decay, batch_size : joint-training SGD
-    pretrain_epochs, pretrain_lr : greedy CD-1 pretraining (0 epochs skips it)
-    n_chains, n_gibbs, n_mean_field : persistent chains, sweeps per update, mean-field iterations
-    random_state : int
-    device : torch device
-        Parameters, data and chains live there; the pretraining RBMs run on the CPU.
+    n_mean_field : int, default mean-field sweeps
+    seed : int, seed of the initial weights (:meth:`reset_parameters`)
     dtype : torch dtype
 
-    >>> dbm = MultimodalDBM({"a": 4, "b": 3}, visible={"a": "gaussian", "b": "bernoulli"},
-    ...                     hidden=[5, 4], joint=3, max_epochs=1, pretrain_epochs=1)
-    >>> rng = np.random.default_rng(0)
-    >>> data = {"a": rng.normal(size=(40, 4)), "b": rng.integers(0, 2, (40, 3))}
-    >>> dbm.fit(data).generate({"a": data["a"]}, "b").shape
-    (40, 3)
+    Examples
+    --------
+    >>> net = MultimodalDBMNetwork({"a": 4, "b": 3}, visible={"b": "bernoulli"}, hidden=[5, 4], joint=3)
+    >>> x = {"a": torch.randn(6, 4), "b": torch.ones(6, 3)}
+    >>> net(x).shape, net.generate({"a": x["a"]}, "b").shape
+    (torch.Size([6, 3]), torch.Size([6, 3]))
     """
 
     def __init__(self, in_features: Mapping[str, int], visible: Mapping[str, str] | None = None,
                  hidden: Mapping[str, Sequence[int]] | Sequence[int] = (64, 64), joint: int = 64,
-                 max_epochs: int = 20, lr: float = 0.005, momentum: float = 0.5, weight_decay: float = 1e-4,
-                 batch_size: int = 50, pretrain_epochs: int = 10, pretrain_lr: float = 0.05, n_chains: int = 100,
-                 n_gibbs: int = 1, n_mean_field: int = 10, random_state: int = 0, device: str | torch.device = "cpu",
-                 dtype: torch.dtype = torch.float32) -> None:
+                 n_mean_field: int = 10, seed: int = 0, dtype: torch.dtype = torch.float32) -> None:
         super().__init__()
         if not in_features:
             raise ConfigError("in_features: a multimodal DBM needs at least one modality")
@@ -124,22 +128,15 @@ class MultimodalDBM(nn.Module):
             if kind not in _KINDS:
                 raise ConfigError(f"visible[{m!r}] must be one of {_KINDS}, got {kind!r}")
         self.visible = {m: visible.get(m, "gaussian") for m in self.modalities}
+        if isinstance(hidden, Mapping) and set(hidden) != set(self.modalities):
+            raise ModalityError(f"hidden: expected sizes for exactly {self.modalities}, got {sorted(hidden)}")
         sizes = {m: [int(s) for s in (hidden[m] if isinstance(hidden, Mapping) else hidden)] for m in self.modalities}
         if any(not s or min(s) < 1 for s in sizes.values()) or joint < 1 or min(self.in_features.values()) < 1:
             raise ConfigError(f"hidden: each modality needs >= 1 layer of positive size and joint >= 1, got "
                               f"{sizes} and joint={joint}")
-        for name, val in (("max_epochs", max_epochs), ("pretrain_epochs", pretrain_epochs)):
-            if val < 0:
-                raise ConfigError(f"{name} must be >= 0, got {val}")
-        for name, val in (("lr", lr), ("pretrain_lr", pretrain_lr), ("batch_size", batch_size),
-                          ("n_chains", n_chains), ("n_gibbs", n_gibbs), ("n_mean_field", n_mean_field)):
-            if val <= 0:
-                raise ConfigError(f"{name} must be > 0, got {val}")
-        self.hidden, self.joint = sizes, int(joint)
-        self.max_epochs, self.lr, self.momentum, self.weight_decay = max_epochs, lr, momentum, weight_decay
-        self.batch_size, self.pretrain_epochs, self.pretrain_lr = batch_size, pretrain_epochs, pretrain_lr
-        self.n_chains, self.n_gibbs, self.n_mean_field = n_chains, n_gibbs, n_mean_field
-        self.random_state, self.device, self.dtype = random_state, torch.device(device), dtype
+        if n_mean_field <= 0:
+            raise ConfigError(f"n_mean_field must be > 0, got {n_mean_field}")
+        self.hidden, self.joint, self.n_mean_field, self.seed = sizes, int(joint), int(n_mean_field), int(seed)
         # the graph: layers (name, size, kind, modality) and edges (lower, upper)
         self.layers: list[tuple[str, int, str, str | None]] = []
         self.edges: list[tuple[int, int]] = []
@@ -165,17 +162,29 @@ class MultimodalDBM(nn.Module):
             self.neighbours[lo].append((e, up, True))
             self.neighbours[up].append((e, lo, False))
         self.out_features = self.joint
-        self.to(self.device)
+
+    @property
+    def device(self) -> torch.device:
+        """The parameters' device (inputs, chains and draws follow it)."""
+        return self.b[0].device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.b[0].dtype
 
     @torch.no_grad()
     def reset_parameters(self) -> None:
-        """Weights ~ N(0, 0.01^2) drawn from ``random_state``, biases 0 (``fit`` starts here every time)."""
-        g = torch.Generator().manual_seed(self.random_state)
+        """Weights ~ N(0, 0.01^2) drawn (on the CPU) from ``seed``, biases 0; forgets the chains."""
+        g = torch.Generator().manual_seed(self.seed)
         for W in self.W:
-            W.copy_(0.01 * torch.randn(W.shape, generator=g, dtype=W.dtype))
+            W.copy_(0.01 * torch.randn(W.shape, generator=g, dtype=W.dtype, device="cpu"))
         for b in self.b:
             b.zero_()
         self.__dict__.pop("chains_", None)
+
+    def forward(self, features: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """Mean-field posterior of the shared layer ``(n, joint)`` (missing modalities inferred)."""
+        return self.features(features)
 
     # -- conditionals and energies ---------------------------------------------------
     def _input(self, i: int, s: list, skip=lambda j, j_up: False) -> torch.Tensor:
@@ -283,7 +292,7 @@ class MultimodalDBM(nn.Module):
     def _sample(self, i: int, s: list[torch.Tensor], g: torch.Generator) -> torch.Tensor:
         mean = self._mean(i, s)
         noise = torch.rand if self.layers[i][2] == "bernoulli" else torch.randn
-        r = noise(mean.shape, generator=g, dtype=mean.dtype).to(self.device)
+        r = noise(mean.shape, generator=g, dtype=mean.dtype, device="cpu").to(self.device)
         return (r < mean).to(mean.dtype) if self.layers[i][2] == "bernoulli" else mean + r
 
     def _gibbs(self, s: list[torch.Tensor], clamped: set[int], g: torch.Generator) -> list[torch.Tensor]:
@@ -310,10 +319,11 @@ class MultimodalDBM(nn.Module):
 
     @torch.no_grad()
     def gradient(self, Xs: Mapping[str, object], data_term: str = "mean_field", model_term: str = "pcd",
-                 n_gibbs: int | None = None, seed: int = 0) -> list[torch.Tensor]:
+                 n_gibbs: int = 1, n_chains: int = 100, seed: int = 0) -> list[torch.Tensor]:
         """Estimate of :math:`\\nabla \\frac1n\\sum \\log p(v)` for ``[*W, *b]`` (no weight decay):
         data term by ``"mean_field"`` or ``"exact"`` enumeration, model term by ``"pcd"``
-        (advances ``chains_`` ``n_gibbs`` sweeps) or ``"exact"`` enumeration (tiny models)."""
+        (advances ``chains_`` ``n_gibbs`` sweeps; ``n_chains`` of them started from the data
+        on the first call) or ``"exact"`` enumeration (tiny models)."""
         xs = self._inputs(Xs, need_all=True)
         if data_term == "mean_field":
             data = self._stats(self._mean_field(xs))
@@ -324,8 +334,8 @@ class MultimodalDBM(nn.Module):
         if model_term == "pcd":
             g = torch.Generator().manual_seed(seed)
             if getattr(self, "chains_", None) is None:
-                self.chains_ = self._init_chains(xs, g)
-            for _ in range(self.n_gibbs if n_gibbs is None else n_gibbs):
+                self.chains_ = self._init_chains(xs, g, n_chains)
+            for _ in range(n_gibbs):
                 self.chains_ = self._gibbs(self.chains_, set(), g)
             model = self._stats(self.chains_)
         elif model_term == "exact":
@@ -334,43 +344,50 @@ class MultimodalDBM(nn.Module):
             raise ConfigError(f"model_term must be 'pcd' or 'exact', got {model_term!r}")
         return [d - m for d, m in zip(data, model)]
 
-    def _init_chains(self, xs: dict[str, torch.Tensor], g: torch.Generator) -> list[torch.Tensor]:
+    def _init_chains(self, xs: dict[str, torch.Tensor], g: torch.Generator, n_chains: int) -> list[torch.Tensor]:
+        if n_chains <= 0:
+            raise ConfigError(f"n_chains must be > 0, got {n_chains}")
         n = next(iter(xs.values())).shape[0]
-        rows = torch.randint(n, (self.n_chains,), generator=g).to(self.device)
+        rows = torch.randint(n, (n_chains,), generator=g, device="cpu").to(self.device)
         mu = self._mean_field({m: x[rows] for m, x in xs.items()})
         return [x if i in self._visible_set else
-                (torch.rand(x.shape, generator=g, dtype=x.dtype).to(self.device) < x).to(x.dtype)
+                (torch.rand(x.shape, generator=g, dtype=x.dtype, device="cpu").to(self.device) < x).to(x.dtype)
                 for i, x in enumerate(mu)]
 
     # -- training ----------------------------------------------------------------------
     @torch.no_grad()
-    def _pretrain(self, xs: dict[str, torch.Tensor]) -> None:
-        """Greedy layer-wise pretraining (on the CPU) with doubled inputs where the DBM unit has two neighbours."""
-        seed, tops = self.random_state, []
+    def pretrain(self, Xs: Mapping[str, object], max_epochs: int = 10, lr: float = 0.05, batch_size: int = 50,
+                 weight_decay: float = 1e-4, verbose: bool = False) -> "MultimodalDBMNetwork":
+        """Greedy layer-wise CD-1 pretraining (momentum 0.5; on the CPU, each RBM through the shared
+        estimator loop, RBM ``k`` seeded ``seed + k``) with doubled inputs where the DBM unit has two
+        neighbours; copies the RBMs' weights in. Every modality of ``Xs`` given."""
+        xs = self._inputs(Xs, need_all=True)
+        seed, tops, h = self.seed, [], None
         for lo, up in self.edges:
             if up == self.top_index:
                 continue
-            lo_name, _, kind, m = self.layers[lo]
-            x = xs[m].cpu() if lo == self.visible_index[m] else h
+            _, _, kind, m = self.layers[lo]
+            x = xs[m].cpu() if lo == self.visible_index[m] else h  # h: the layer below's output
             cls = _ScaledGaussianRBM if kind == "gaussian" else _ScaledBernoulliRBM
             rbm = cls(self.layers[lo][1], self.layers[up][1], up=2.0, down=1.0 if lo == self.visible_index[m] else 2.0,
                       seed=seed + up)
-            rbm.contrastive_divergence(x, max_epochs=self.pretrain_epochs, lr=self.pretrain_lr, batch_size=self.batch_size,
-                    momentum=0.5, weight_decay=self.weight_decay, seed=seed + up)
+            rbm.contrastive_divergence(x, max_epochs=max_epochs, lr=lr, batch_size=batch_size, momentum=0.5,
+                                       weight_decay=weight_decay, seed=seed + up, verbose=verbose)
             self._copy(rbm, lo, up)
             h = rbm.hidden_probs(x.to(rbm.W.dtype))
             if up in self.penultimate_index:
                 tops.append(h)
         v = torch.cat(tops, 1)
         rbm = _ScaledBernoulliRBM(v.shape[1], self.joint, up=1.0, down=2.0, seed=seed + self.top_index)
-        rbm.contrastive_divergence(v, max_epochs=self.pretrain_epochs, lr=self.pretrain_lr, batch_size=self.batch_size, momentum=0.5,
-                weight_decay=self.weight_decay, seed=seed + self.top_index)
+        rbm.contrastive_divergence(v, max_epochs=max_epochs, lr=lr, batch_size=batch_size, momentum=0.5,
+                                   weight_decay=weight_decay, seed=seed + self.top_index, verbose=verbose)
         self.b[self.top_index].copy_(rbm.c.to(self.b[self.top_index]))
         start = 0
         for t in self.penultimate_index:
             e = self.edges.index((t, self.top_index))
             self.W[e].copy_(rbm.W[start:start + self.layers[t][1]].to(self.W[e]))
             start += self.layers[t][1]
+        return self
 
     def _copy(self, rbm, lo: int, up: int) -> None:
         e = self.edges.index((lo, up))
@@ -379,60 +396,70 @@ class MultimodalDBM(nn.Module):
         if lo in self._visible_set:
             self.b[lo].copy_(rbm.b.to(self.b[lo]))
 
-    def fit(self, Xs: Mapping[str, object], y=None) -> "MultimodalDBM":
-        """Pretrain, then jointly train on every modality of ``Xs`` (rows paired), always from
-        :meth:`reset_parameters` (a refit does not continue). Sets
-        ``chains_`` (persistent chains), ``history_`` (mean-field free energy per epoch), ``n_iter_``."""
+    @torch.no_grad()
+    def train_joint(self, Xs: Mapping[str, object], max_epochs: int = 20, lr: float = 0.005, momentum: float = 0.5,
+                    weight_decay: float = 1e-4, batch_size: int = 50, n_chains: int = 100, n_gibbs: int = 1,
+                    seed: int = 0, verbose: bool = False) -> list[float]:
+        """Joint training (mean-field data term, persistent chains for the model term) by SGD with
+        momentum, learning rate ``lr / (1 + epoch / max(1, max_epochs / 4))`` and weight decay on
+        the weights; ``chains_`` are (re)started from the data. Epochs and minibatches come from
+        :func:`~polymodal.training.estimator_loop.train_network` with a custom ``step`` (not loss +
+        backward); shuffling, chain initialisation and Gibbs draw from one generator seeded with
+        ``seed``. Returns the mean-field free energy :math:`F_q` per row, per epoch."""
+        for name, val in (("lr", lr), ("batch_size", batch_size), ("n_gibbs", n_gibbs)):
+            if val <= 0:
+                raise ConfigError(f"{name} must be > 0, got {val}")
+        if max_epochs < 0:
+            raise ConfigError(f"max_epochs must be >= 0, got {max_epochs}")
         xs = self._inputs(Xs, need_all=True)
-        self.reset_parameters()
-        if self.pretrain_epochs:
-            self._pretrain(xs)
-        g = torch.Generator().manual_seed(self.random_state)
-        self.chains_ = self._init_chains(xs, g)
+        g = torch.Generator().manual_seed(seed)
+        self.chains_ = self._init_chains(xs, g, n_chains)
+        if not max_epochs:
+            return []
         params = [*self.W, *self.b]
         vel = [torch.zeros_like(p) for p in params]
         n = next(iter(xs.values())).shape[0]
-        self.history_ = []
-        for epoch in range(self.max_epochs):
-            lr = self.lr / (1.0 + epoch / max(1.0, self.max_epochs / 4))
-            order = torch.randperm(n, generator=g).to(self.device)
-            free = []
-            for start in range(0, n, self.batch_size):
-                batch = {m: x[order[start:start + self.batch_size]] for m, x in xs.items()}
-                mu = self._mean_field(batch)
-                data = self._stats(mu)
-                for _ in range(self.n_gibbs):
-                    self.chains_ = self._gibbs(self.chains_, set(), g)
-                model = self._stats(self.chains_)
-                with torch.no_grad():
-                    for k, (p, d, mo, vv) in enumerate(zip(params, data, model, vel)):
-                        grad = d - mo - (self.weight_decay * p if k < len(self.W) else 0.0)
-                        vv.mul_(self.momentum).add_(lr * grad)
-                        p.add_(vv)
-                free.append(float(self.mean_field_free_energy(mu).mean()))
-            self.history_.append(float(np.mean(free)))
-            if not all(torch.isfinite(p).all() for p in params):
-                raise ConfigError(f"training diverged at epoch {epoch}: lower lr (now {self.lr}) or raise weight_decay")
-        self.n_iter_ = self.max_epochs
-        self.is_fitted_ = True
-        return self
+        per_epoch, done = math.ceil(n / min(batch_size, n)), [0]
+
+        def pcd_step(batch: list[torch.Tensor]) -> float:
+            epoch = done[0] // per_epoch
+            rate = lr / (1.0 + epoch / max(1.0, max_epochs / 4))
+            mu = self._mean_field(dict(zip(self.modalities, batch)))
+            data = self._stats(mu)
+            for _ in range(n_gibbs):
+                self.chains_ = self._gibbs(self.chains_, set(), g)
+            model = self._stats(self.chains_)
+            for k, (p, d, mo, vv) in enumerate(zip(params, data, model, vel)):
+                grad = d - mo - (weight_decay * p if k < len(self.W) else 0.0)
+                vv.mul_(momentum).add_(rate * grad)
+                p.add_(vv)
+            done[0] += 1
+            if done[0] % per_epoch == 0 and not all(torch.isfinite(p).all() for p in params):
+                raise ConfigError(f"training diverged at epoch {epoch}: lower lr (now {lr}) or raise weight_decay")
+            return float(self.mean_field_free_energy(mu).mean())
+
+        fit = train_network(self, None, [xs[m] for m in self.modalities], max_epochs=max_epochs,
+                            batch_size=batch_size, device=self.device, step=pcd_step, generator=g,
+                            verbose=verbose, desc=type(self).__name__)
+        return fit.train_loss
 
     # -- outputs -------------------------------------------------------------------------
     @torch.no_grad()
-    def transform(self, Xs: Mapping[str, object], representation: str = "joint") -> np.ndarray:
+    def features(self, Xs: Mapping[str, object], representation: str = "joint") -> torch.Tensor:
         """Mean-field posterior of the shared layer ``(n, joint)`` given the modalities in ``Xs``
-        (missing ones are inferred), or with ``"joint+penultimate"`` also every pathway's top layer."""
+        (missing ones are inferred, with at least 30 sweeps), or with ``"joint+penultimate"`` also
+        every pathway's top layer."""
         if representation not in ("joint", "joint+penultimate"):
             raise ConfigError(f"representation must be 'joint' or 'joint+penultimate', got {representation!r}")
-        s = self._mean_field(self._inputs(Xs), n_iter=max(self.n_mean_field, 30) if len(Xs) < len(self.modalities)
-                            else None)
+        xs = self._inputs(Xs)
+        s = self._mean_field(xs, n_iter=max(self.n_mean_field, 30) if len(xs) < len(self.modalities) else None)
         parts = [s[self.top_index]] + ([s[i] for i in self.penultimate_index]
                                         if representation == "joint+penultimate" else [])
-        return torch.cat(parts, 1).cpu().numpy()
+        return torch.cat(parts, 1)
 
     @torch.no_grad()
     def generate(self, Xs: Mapping[str, object], missing: str, method: str = "mean_field", n_iter: int = 50,
-                 n_gibbs: int = 200, burn_in: int = 50, seed: int = 0) -> np.ndarray:
+                 n_gibbs: int = 200, burn_in: int = 50, seed: int = 0) -> torch.Tensor:
         """Infer modality ``missing`` ``(n, d_missing)`` from the modalities in ``Xs``:
         its mean-field mean after ``n_iter`` sweeps, or with ``method="gibbs"`` the average of
         :math:`E[v_{missing} | h^{(1)}]` over ``n_gibbs`` sweeps after ``burn_in`` (started at the mean-field state)."""
@@ -446,17 +473,18 @@ class MultimodalDBM(nn.Module):
         s = self._mean_field(xs, n_iter=n_iter)
         i = self.visible_index[missing]
         if method == "mean_field":
-            return s[i].cpu().numpy()
+            return s[i]
         g = torch.Generator().manual_seed(seed)
         clamped = {self.visible_index[m] for m in xs}
         s = [x if j in clamped or j in self._visible_set else
-             (torch.rand(x.shape, generator=g, dtype=x.dtype).to(self.device) < x).to(x.dtype) for j, x in enumerate(s)]
+             (torch.rand(x.shape, generator=g, dtype=x.dtype, device="cpu").to(self.device) < x).to(x.dtype)
+             for j, x in enumerate(s)]
         total = torch.zeros_like(s[i])
         for step in range(burn_in + n_gibbs):
             s = self._gibbs(s, clamped, g)
             if step >= burn_in:
                 total += self._mean(i, s)
-        return (total / n_gibbs).cpu().numpy()
+        return total / n_gibbs
 
     # -- exact quantities by enumeration (tiny models, tests) ----------------------------
     def _hidden_ids(self) -> list[int]:
@@ -550,3 +578,161 @@ class MultimodalDBM(nn.Module):
         for i in self._visible_set:
             s[i] = self._mean(i, s)
         return self._stats(s, p)
+
+
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def _per_view(value, names: list[str], what: str, is_item) -> dict:
+    """A per-view setting from one value for every view, a ``{name: value}`` dict or a sequence in view order."""
+    if isinstance(value, Mapping):
+        missing = [m for m in value if m not in names]
+        if missing:
+            raise ModalityError(f"{what} names modalities that X does not have (fit needs every modality); "
+                                f"missing {missing}, X has {names}")
+        return dict(value)
+    if is_item(value):
+        return {m: value for m in names}
+    value = list(value)
+    if len(value) != len(names):
+        raise ConfigError(f"{what}: one entry per view expected ({len(names)}), got {len(value)}")
+    return dict(zip(names, value))
+
+
+class MultimodalDBM(TransformerMixin, BaseEstimator):
+    """Multimodal deep Boltzmann machine (:class:`MultimodalDBMNetwork`; Srivastava &
+    Salakhutdinov, NeurIPS 2012 / JMLR 2014) as a scikit-learn transformer on a
+    sequence of views ``[X1, X2, ...]`` (a ``{name: array}`` dict is also
+    accepted; views of a sequence are named ``view0, view1, ...``).
+
+    ``fit`` builds the network (weights drawn from ``random_state``), runs greedy
+    CD-1 pretraining for ``pretrain_epochs`` (:meth:`MultimodalDBMNetwork.pretrain`,
+    0 skips it), then joint mean-field + persistent-CD training for
+    ``max_epochs`` (:meth:`MultimodalDBMNetwork.train_joint`, 0 keeps the
+    pretrained model), both through
+    :func:`~polymodal.training.estimator_loop.train_network` (custom CD steps);
+    a refit starts from the same initialisation. ``transform`` gives the
+    mean-field posterior of the shared layer (a view given as None is inferred);
+    :meth:`generate` infers a missing view by mean-field or Gibbs sampling.
+
+    Parameters
+    ----------
+    visible : None, "gaussian" | "bernoulli", a sequence in view order or a dict name -> kind
+        Visible units per view (None: Gaussian, unit variance: standardise the view;
+        Bernoulli views must lie in [0, 1]).
+    hidden : sequence of int (every view), a sequence of them in view order, or a dict name -> sizes
+    joint : int — size of the shared layer
+    max_epochs, lr, momentum, weight_decay, batch_size : joint-training SGD
+    pretrain_epochs, pretrain_lr : greedy CD-1 pretraining
+    n_chains, n_gibbs, n_mean_field : persistent chains, Gibbs sweeps per update, mean-field sweeps
+    random_state : None or int — initial weights, shuffling, chains (an int is the torch seed)
+    device : "cpu", "cuda", "auto", ... — parameters, data and chains (the pretraining RBMs run on the CPU)
+    dtype : "float32" or "float64"
+    verbose : bool — progress bars on stderr (when it is a TTY)
+
+    Attributes
+    ----------
+    network_ : MultimodalDBMNetwork (its ``chains_`` are the persistent chains)
+    modalities_ : list of str
+    history_ : list of float — mean-field free energy per row, per joint-training epoch
+    n_iter_ : int — joint-training epochs run
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> views = [rng.normal(size=(40, 4)), rng.integers(0, 2, (40, 3))]
+    >>> dbm = MultimodalDBM(visible=["gaussian", "bernoulli"], hidden=[5, 4], joint=3, max_epochs=1,
+    ...                     pretrain_epochs=1, random_state=0).fit(views)
+    >>> dbm.transform(views).shape, dbm.generate([views[0], None], 1).shape
+    ((40, 3), (40, 3))
+    """
+
+    _multiview: ClassVar[bool] = True
+    _test_params: ClassVar[dict] = {"hidden": (2,), "joint": 2, "max_epochs": 2, "pretrain_epochs": 1,
+                                    "batch_size": 20, "n_chains": 10, "n_mean_field": 3, "random_state": 0}
+    _expected_failed_checks: ClassVar[dict[str, str]] = {}
+
+    def __init__(self, visible=None, hidden=(64, 64), joint: int = 64, max_epochs: int = 20, lr: float = 0.005,
+                 momentum: float = 0.5, weight_decay: float = 1e-4, batch_size: int = 50, pretrain_epochs: int = 10,
+                 pretrain_lr: float = 0.05, n_chains: int = 100, n_gibbs: int = 1, n_mean_field: int = 10,
+                 random_state=None, device: str = "cpu", dtype: str = "float32", verbose: bool = False):
+        self.visible = visible
+        self.hidden = hidden
+        self.joint = joint
+        self.max_epochs = max_epochs
+        self.lr = lr
+        self.momentum = momentum
+        self.weight_decay = weight_decay
+        self.batch_size = batch_size
+        self.pretrain_epochs = pretrain_epochs
+        self.pretrain_lr = pretrain_lr
+        self.n_chains = n_chains
+        self.n_gibbs = n_gibbs
+        self.n_mean_field = n_mean_field
+        self.random_state = random_state
+        self.device = device
+        self.dtype = dtype
+        self.verbose = verbose
+
+    def fit(self, X, y=None) -> "MultimodalDBM":
+        """Pretrain, then jointly train on every view of ``X`` (each (n, p_m), rows paired)."""
+        views = fit_views(X, type(self).__name__)
+        names = list(views)
+        if self.dtype not in _DTYPES:
+            raise ConfigError(f"dtype must be one of {sorted(_DTYPES)}, got {self.dtype!r}")
+        for name in ("pretrain_epochs", "max_epochs"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("pretrain_lr", "batch_size"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")
+        visible = _per_view(self.visible, names, "visible", lambda v: v is None or isinstance(v, str))
+        hidden = _per_view(self.hidden, names, "hidden",
+                           lambda v: all(isinstance(s, (int, np.integer)) for s in v))
+        self.seed_ = seed_from(self.random_state)
+        net = MultimodalDBMNetwork({m: v.shape[1] for m, v in views.items()},
+                                   {m: k for m, k in visible.items() if k is not None}, hidden, self.joint,
+                                   self.n_mean_field, seed=self.seed_, dtype=_DTYPES[self.dtype])
+        net.to(resolve_device(self.device))
+        xs = net._inputs(views, need_all=True)
+        if self.pretrain_epochs:
+            net.pretrain(xs, max_epochs=self.pretrain_epochs, lr=self.pretrain_lr, batch_size=self.batch_size,
+                         weight_decay=self.weight_decay, verbose=self.verbose)
+        self.history_ = net.train_joint(xs, max_epochs=self.max_epochs, lr=self.lr, momentum=self.momentum,
+                                        weight_decay=self.weight_decay, batch_size=self.batch_size,
+                                        n_chains=self.n_chains, n_gibbs=self.n_gibbs, seed=self.seed_,
+                                        verbose=self.verbose)
+        self.network_, self.modalities_, self.n_iter_ = net, names, self.max_epochs
+        return self
+
+    def _present(self, X) -> dict[str, np.ndarray]:
+        check_is_fitted(self, "network_")
+        return present_views(X, self.modalities_, type(self).__name__)
+
+    def transform(self, X, representation: str = "joint") -> np.ndarray:
+        """Mean-field posterior of the shared layer ``(n, joint)`` (views given as None are
+        inferred), or with ``"joint+penultimate"`` also every pathway's top layer."""
+        present = self._present(X)
+        return self.network_.features(present, representation).cpu().double().numpy()
+
+    def generate(self, X, missing: int | str, method: str = "mean_field", n_iter: int = 50, n_gibbs: int = 200,
+                 burn_in: int = 50, random_state: int = 0) -> np.ndarray:
+        """The view ``missing`` (its index, or its name for dict input) inferred from the given ones:
+        its mean-field mean after ``n_iter`` sweeps, or with ``method="gibbs"`` the average of
+        :math:`E[v_{missing} | h^{(1)}]` over ``n_gibbs`` Gibbs sweeps after ``burn_in``."""
+        present = self._present(X)
+        name = view_name(missing, self.modalities_)
+        return self.network_.generate(present, name, method=method, n_iter=n_iter, n_gibbs=n_gibbs,
+                                      burn_in=burn_in, seed=random_state).cpu().double().numpy()
+
+    def mean_field(self, X, n_iter: int | None = None) -> dict[str, np.ndarray]:
+        """Mean-field means of every layer (``network_.layers`` names: ``view0``, ``view0/h1``, ...,
+        ``joint``) with the given views clamped, ``n_iter`` sweeps (None: ``n_mean_field``)."""
+        present = self._present(X)
+        mu = self.network_.mean_field(present, n_iter=n_iter)
+        return {name: x.cpu().double().numpy() for (name, *_), x in zip(self.network_.layers, mu)}
+
+    def exact_log_likelihood(self, X) -> np.ndarray:
+        """Exact :math:`\\log p(v)` per row (enumerates the hidden states: tiny models only)."""
+        present = self._present(X)
+        return self.network_.exact_log_likelihood(present).cpu().double().numpy()

@@ -6,7 +6,7 @@ lives in :mod:`polymodal.fusion.intermediate`) and the multimodal
 autoencoder of Ngiam et al. (2011).
 """
 
-from polymodal.representation.joint.autoencoder import MultimodalAutoencoder
+from polymodal.representation.joint.autoencoder import MultimodalAutoencoder, MultimodalAutoencoderNetwork
 from polymodal.representation.joint.elementwise import MLPFusion, ProductFusion, SumFusion
 from polymodal.representation.joint.multiplicative import MultiplicativeFusion
 from polymodal.representation.joint.tensor import LowRankFusion, TensorFusion, outer_product_fusion
@@ -15,6 +15,7 @@ __all__ = [
     "LowRankFusion",
     "MLPFusion",
     "MultimodalAutoencoder",
+    "MultimodalAutoencoderNetwork",
     "MultiplicativeFusion",
     "ProductFusion",
     "SumFusion",
