@@ -23,7 +23,7 @@ import time
 import numpy as np
 import torch
 
-from polymodal.colearning import BridgeCorrNet, CorrNet, PivotBridge
+from polymodal.colearning import BridgeCorrNet, CorrNet, PivotBridge, pivot_views
 from polymodal.data import load_dataset
 from polymodal.metrics import mean_average_precision
 
@@ -53,14 +53,13 @@ def main() -> None:
         perm = np.random.default_rng(seed).permutation(len(y))
         tr, te = perm[:1500], perm[1500:]
         ha, hb = tr[:750], tr[750:]
+        bridged = pivot_views(X[ha], Z[ha], Y[hb], Z[hb])  # [fou, pix, kar]; NaN rows: view absent
         models = {
-            "linear bridge (PivotBridge, ridge into pix)": lambda: PivotBridge(alpha=1e-3).fit(X[ha], Z[ha], Y[hb], Z[hb]),
-            "Bridge CorrNet, untrained": lambda: BridgeCorrNet(max_epochs=0, random_state=seed).fit(
-                X[ha], Z[ha], Y[hb], Z[hb]),
-            "Bridge CorrNet": lambda: BridgeCorrNet(max_epochs=args.epochs, lr=args.lr, random_state=seed).fit(
-                X[ha], Z[ha], Y[hb], Z[hb]),
+            "linear bridge (PivotBridge, ridge into pix)": lambda: PivotBridge(alpha=1e-3).fit(bridged),
+            "Bridge CorrNet, untrained": lambda: BridgeCorrNet(max_epochs=0, random_state=seed).fit(bridged),
+            "Bridge CorrNet": lambda: BridgeCorrNet(max_epochs=args.epochs, lr=args.lr, random_state=seed).fit(bridged),
             "CorrNet on parallel (fou, kar) pairs (upper bound)": lambda: CorrNet(
-                max_epochs=args.epochs, lr=args.lr, random_state=seed).fit(X[tr], Y[tr]),
+                max_epochs=args.epochs, lr=args.lr, random_state=seed).fit([X[tr], Y[tr]]),
         }
         for name, make in models.items():
             t0 = time.perf_counter()

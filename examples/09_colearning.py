@@ -64,7 +64,7 @@ from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
-from polymodal.colearning import CoTraining, CrossModalDistillation, DeViSE, PivotBridge  # noqa: E402
+from polymodal.colearning import CoTraining, CrossModalDistillation, DeViSE, PivotBridge, pivot_views  # noqa: E402
 from polymodal.data import load_dataset  # noqa: E402
 from polymodal.errors import DatasetError  # noqa: E402
 
@@ -151,11 +151,11 @@ def bridging(views: dict, y: np.ndarray) -> dict:
     """fou and kar meet in pix space; no fou-kar pair is used."""
     train, test = split(y, 0)
     half_a, half_b = train[: len(train) // 2], train[len(train) // 2:]
-    bridge = PivotBridge(alpha=1e-3).fit(views["fou"][half_a], views["pix"][half_a],
-                                         views["kar"][half_b], views["pix"][half_b])
-    clf = logreg().fit(bridge.transform_a(views["fou"][half_a]), y[half_a])
+    bridge = PivotBridge(alpha=1e-3).fit(pivot_views(views["fou"][half_a], views["pix"][half_a],
+                                                     views["kar"][half_b], views["pix"][half_b]))
+    clf = logreg().fit(bridge.transform_view(views["fou"][half_a], 0), y[half_a])
     sim = bridge.similarity(views["fou"][test], views["kar"][test])
-    return {"kar_accuracy_of_classifier_trained_on_bridged_fou": float(clf.score(bridge.transform_b(views["kar"][test]),
+    return {"kar_accuracy_of_classifier_trained_on_bridged_fou": float(clf.score(bridge.transform_view(views["kar"][test], 2),
                                                                                  y[test])),
             "kar_supervised_on_its_own_labels": float(logreg().fit(views["kar"][half_b], y[half_b])
                                                       .score(views["kar"][test], y[test])),

@@ -49,7 +49,6 @@ NOT_ESTIMATORS: dict[str, str] = {
 # issue 16 by a parallel session; each entry must disappear when its class is a
 # BaseEstimator (test_pending_list_is_current fails when an entry is stale).
 PENDING: dict[str, str] = {
-    "polymodal.colearning.bridging.PivotBridge": "classical estimator, being converted (issue 16)",
     "polymodal.data.transforms.Standardizer": "classical estimator, being converted (issue 16)",
     "polymodal.alignment.deep_ctw.DeepCTW": "deep estimator, being converted (issue 16)",
     "polymodal.fusion.graphical.hcrf.HCRF": "deep estimator, being converted (issue 16)",
@@ -64,8 +63,6 @@ PENDING: dict[str, str] = {
 # scikit-learn's checks cannot feed them; left out of the checks until converted
 # (issue 16), and named here so they are not forgotten.
 NOT_YET_CONFORMING: dict[str, str] = {
-    "polymodal.colearning.bridging.CorrNet": "fit(A, B): views as two arguments, not [A, B] (issue 16)",
-    "polymodal.colearning.bridging.BridgeCorrNet": "fit(A, P_a, B, P_b): two pivot-paired sets (issue 16)",
 }
 
 # Meta-estimators that need a wrapped estimator: checked through their uses.

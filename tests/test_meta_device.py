@@ -126,8 +126,8 @@ CASES = {
     "alignment.tagm.TemporalAttentionGatedModel": (_c("alignment.tagm.TemporalAttentionGatedModel", input_dim=3,
                                                       hidden_dim=4, num_classes=2),
                                                    lambda: ((_r(2, 5, 3), torch.tensor([5, 3])), {}), "forward"),
-    "colearning.bridging._CorrNetModule": (_c("colearning.bridging._CorrNetModule", dims=AB, k=2, activation="sigmoid"),
-                                           lambda: (("a", _r(4, 3), "b", _r(4, 2), 1.0), {}), "pair_loss"),
+    "colearning.bridging.CorrNetNetwork": (_c("colearning.bridging.CorrNetNetwork", dims=AB, n_components=2),
+                                           lambda: (({"a": _r(4, 3), "b": _r(4, 2)},), {}), "pair_loss"),
     # encoders
     "encoders.audio.AudioCNN": (_c("encoders.audio.AudioCNN", image_size=(8, 8), channels=(2, 3)),
                                 lambda: ((_r(2, 64),), {}), "forward"),

@@ -9,7 +9,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.naive_bayes import GaussianNB
 
 import polymodal.colearning as colearning
-from polymodal.colearning import CoTraining, CrossModalDistillation, DeViSE, PivotBridge, hinge_rank_loss
+from polymodal.colearning import CoTraining, CrossModalDistillation, DeViSE, PivotBridge, hinge_rank_loss, pivot_views
 from polymodal.errors import ConfigError, ShapeError
 
 
@@ -217,14 +217,14 @@ def test_pivot_bridge_recovers_unseen_pairing():
     Ma, Mb, Mp = (rng.normal(size=(3, k)) for k in (5, 7, 4))
     A, B, P = Z @ Ma, Z @ Mb, Z @ Mp
     # (A, P) pairs and (B, P) pairs come from disjoint samples: no (A, B) pair is seen
-    br = PivotBridge(alpha=1e-8).fit(A[:100], P[:100], B[100:200], P[100:200])
-    np.testing.assert_allclose(br.transform_a(A[200:]), P[200:], atol=1e-6)
+    br = PivotBridge(alpha=1e-8).fit(pivot_views(A[:100], P[:100], B[100:200], P[100:200]))
+    np.testing.assert_allclose(br.transform_view(A[200:], 0), P[200:], atol=1e-6)
     sim = br.similarity(A[200:], B[200:])
     assert np.mean(sim.argmax(1) == np.arange(100)) == 1.0
     # a classifier trained on B (through the pivot) classifies A
     y = (Z[:, 0] > 0).astype(int)
-    clf = LogisticRegression().fit(br.transform_b(B[100:200]), y[100:200])
-    assert clf.score(br.transform_a(A[200:]), y[200:]) >= 0.95
+    clf = LogisticRegression().fit(br.transform_view(B[100:200], 2), y[100:200])
+    assert clf.score(br.transform_view(A[200:], 0), y[200:]) >= 0.95
     with pytest.raises(ShapeError, match="same features"):
-        PivotBridge().fit(A, P, B, P[:, :2])
+        PivotBridge().fit(pivot_views(A, P, B, P[:, :2]))
     assert set(colearning.__all__) >= {"CoTraining", "DeViSE", "PivotBridge", "CrossModalDistillation"}

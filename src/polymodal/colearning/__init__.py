@@ -11,12 +11,14 @@ from polymodal.core.lazy import lazy_exports
 __getattr__, __dir__ = lazy_exports(__name__, {
     "BridgeCorrNet": ".bridging",
     "CorrNet": ".bridging",
+    "CorrNetNetwork": ".bridging",
     "corrnet_correlation": ".bridging",
     "CoTraining": ".cotraining",
     "CrossModalDistillation": ".transfer",
     "DeViSE": ".zeroshot",
     "GroundedWordVectors": ".grounding",
     "PivotBridge": ".bridging",
+    "pivot_views": ".bridging",
     "UNLABELLED": ".cotraining",
     "distillation_loss": ".transfer",
     "hinge_rank_loss": ".zeroshot",
@@ -26,13 +28,15 @@ __getattr__, __dir__ = lazy_exports(__name__, {
 })
 
 __all__ = [
-    "BridgeCorrNet", "CorrNet", "corrnet_correlation", "CoTraining", "CrossModalDistillation", "DeViSE",
-    "GroundedWordVectors", "PivotBridge", "UNLABELLED", "distillation_loss", "hinge_rank_loss",
+    "BridgeCorrNet", "CorrNet", "CorrNetNetwork", "corrnet_correlation", "CoTraining", "CrossModalDistillation", "DeViSE",
+    "GroundedWordVectors", "PivotBridge", "pivot_views", "UNLABELLED", "distillation_loss", "hinge_rank_loss",
     "read_word_similarity", "visual_word_vectors", "word_similarity",
 ]
 
 if TYPE_CHECKING:  # static analysers (type checkers, the API docs) see the eager imports
-    from polymodal.colearning.bridging import BridgeCorrNet, CorrNet, corrnet_correlation, PivotBridge
+    from polymodal.colearning.bridging import (
+        BridgeCorrNet, CorrNet, CorrNetNetwork, corrnet_correlation, PivotBridge, pivot_views,
+    )
     from polymodal.colearning.cotraining import CoTraining, UNLABELLED
     from polymodal.colearning.transfer import CrossModalDistillation, distillation_loss
     from polymodal.colearning.zeroshot import DeViSE, hinge_rank_loss
