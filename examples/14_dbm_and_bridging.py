@@ -69,14 +69,14 @@ def dbm_part(views: dict, y: np.ndarray, fast: bool) -> dict:
     te = sp.test
     fou = (views["fou"] - views["fou"][tr].mean(0)) / views["fou"][tr].std(0)
     pix = views["pix"] / 6.0  # pixel averages 0..6 -> [0, 1]
-    train, test = {"fou": fou[tr], "pix": pix[tr]}, {"fou": fou[te], "pix": pix[te]}
+    train, test = [fou[tr], pix[tr]], [fou[te], pix[te]]  # views: 0 = fou, 1 = pix
     hidden = {"fou": [64, 64], "pix": [128, 64]} if fast else {"fou": [128, 128], "pix": [256, 128]}
     joint, epochs = (64, 15) if fast else (128, 30)
-    kw = dict(visible={"fou": "gaussian", "pix": "bernoulli"}, hidden=hidden, joint=joint, pretrain_epochs=20 if fast
+    kw = dict(visible=["gaussian", "bernoulli"], hidden=list(hidden.values()), joint=joint, pretrain_epochs=20 if fast
               else epochs, lr=0.005, n_chains=100, n_mean_field=5 if fast else 10, random_state=0)
-    pretrained = MultimodalDBM({"fou": 76, "pix": 240}, max_epochs=0, **kw).fit(train)
-    dbm = MultimodalDBM({"fou": 76, "pix": 240}, max_epochs=epochs, **kw).fit(train)
-    mse = lambda G: float(((G - test["fou"]) ** 2).mean())  # noqa: E731
+    pretrained = MultimodalDBM(max_epochs=0, **kw).fit(train)
+    dbm = MultimodalDBM(max_epochs=epochs, **kw).fit(train)
+    mse = lambda G: float(((G - test[0]) ** 2).mean())  # noqa: E731
     m, s = pix[tr].mean(0), pix[tr].std(0) + 1e-8
     zpix = lambda P: (P - m) / s  # noqa: E731  (the DBN's Gaussian bottom layers want z-scores)
     dbn = MultimodalDBN(hidden=hidden, joint=joint, max_epochs=epochs, random_state=0).fit(
@@ -84,11 +84,11 @@ def dbm_part(views: dict, y: np.ndarray, fast: bool) -> dict:
     return {
         "n_train": len(tr),
         "fou_from_pix_mse": {
-            "mean imputation": mse(train["fou"].mean(0)),
-            "DBM pretrained only": mse(pretrained.generate({"pix": test["pix"]}, "fou")),
-            "DBM mean-field": mse(dbm.generate({"pix": test["pix"]}, "fou")),
-            "DBM Gibbs": mse(dbm.generate({"pix": test["pix"]}, "fou", method="gibbs", n_gibbs=100, burn_in=20)),
-            "DBN": mse(dbn.generate({"pix": zpix(test["pix"])}, "fou")),
+            "mean imputation": mse(train[0].mean(0)),
+            "DBM pretrained only": mse(pretrained.generate([None, test[1]], 0)),
+            "DBM mean-field": mse(dbm.generate([None, test[1]], 0)),
+            "DBM Gibbs": mse(dbm.generate([None, test[1]], 0, method="gibbs", n_gibbs=100, burn_in=20)),
+            "DBN": mse(dbn.generate({"pix": zpix(pix[te])}, "fou")),
         },
         "accuracy": {
             "DBM joint": logreg().fit(dbm.transform(train), y[tr]).score(dbm.transform(test), y[te]),

@@ -54,8 +54,6 @@ PENDING: dict[str, str] = {
     "polymodal.fusion.graphical.hcrf.HCRF": "deep estimator, being converted (issue 16)",
     "polymodal.fusion.graphical.hcrf.MultiViewHCRF": "deep estimator, being converted (issue 16)",
     "polymodal.fusion.graphical.ldcrf.LatentDynamicCRF": "deep estimator, being converted (issue 16)",
-    "polymodal.representation.dbm.MultimodalDBM": "deep estimator, being converted (issue 16)",
-    "polymodal.representation.joint.autoencoder.MultimodalAutoencoder": "deep estimator, being converted (issue 16)",
 }
 
 # BaseEstimators whose fit still takes their views as separate arguments

@@ -209,9 +209,11 @@ CASES = {
     "representation.dcca.DCCAENetwork": (lambda: importlib.import_module("polymodal.representation.dcca").DCCAENetwork(
         {"a": nn.Linear(3, 2), "b": nn.Linear(2, 2)}, {"a": nn.Linear(2, 3), "b": nn.Linear(2, 2)}, n_components=2),
         lambda: ((_ab(8),), {}), "loss"),
-    "representation.joint.autoencoder.MultimodalAutoencoder": (_c("representation.joint.autoencoder.MultimodalAutoencoder",
-                                                                  in_features=AB, hidden=4, shared=3),
-                                                               lambda: ((_ab(),), {}), "forward"),
+    "representation.joint.autoencoder.MultimodalAutoencoderNetwork": (
+        _c("representation.joint.autoencoder.MultimodalAutoencoderNetwork", in_features=AB, hidden=4, shared=3),
+        lambda: ((_ab(),), {}), "forward"),
+    "representation.dbm.MultimodalDBMNetwork": (_c("representation.dbm.MultimodalDBMNetwork", in_features=AB,
+                                                   hidden=[3], joint=2), lambda: ((_ab(),), {}), "forward"),
     "representation.joint.elementwise.MLPFusion": (_c("representation.joint.elementwise.MLPFusion", in_features=AB,
                                                       hidden=[4]), lambda: ((_ab(),), {}), "forward"),
     "representation.joint.elementwise.ProductFusion": (_c("representation.joint.elementwise.ProductFusion", in_features=AB,
@@ -277,6 +279,7 @@ META_READS = {
     "fusion.sequential.lstm.LateFusionLSTM": "pad_packed_sequence",
     "fusion.sequential.mfn.MemoryFusionNetwork": "aligned-lengths check (torch.equal)",
     "fusion.sequential.mvlstm.MVLSTM": "aligned-lengths check (torch.equal)",
+    "representation.dbm.MultimodalDBMNetwork": "input checks read values (finite, Bernoulli range)",
     "translation.captioning.ShowAndTell": "caption lengths from the tokens",
     "translation.captioning.ShowAttendTell": "caption lengths from the tokens",
     "translation.seq2seq.Seq2SeqAttention": "caption lengths from the tokens",
@@ -294,9 +297,8 @@ NOT_COVERED = {
     "encoders.pretrained.PretrainedTextEncoder": "wraps downloaded pretrained weights",
     "encoders.pretrained.PretrainedVisionEncoder": "wraps downloaded pretrained weights",
     "encoders.pretrained._CLIPTower": "wraps downloaded pretrained weights",
-    "representation.dbm.MultimodalDBM": "numpy estimator with its own device argument",
-    "representation.dbm._ScaledBernoulliRBM": "part of MultimodalDBM",
-    "representation.dbm._ScaledGaussianRBM": "part of MultimodalDBM",
+    "representation.dbm._ScaledBernoulliRBM": "part of MultimodalDBMNetwork (its pretraining RBMs)",
+    "representation.dbm._ScaledGaussianRBM": "part of MultimodalDBMNetwork (its pretraining RBMs)",
     "encoders.speech.SpeechFeatures": "numpy front end (librosa-style features computed on the CPU)",
     "encoders.speech_augment.SpeechAugment": "random augmentation with CPU generators on waveforms (data pipeline)",
     "fusion.sequential.mvlstm.MVLSTMCell": "covered through MVLSTM",
@@ -426,12 +428,11 @@ def test_rbm_and_dbn_fit_on_the_parameters_device():
     _meta_fit(lambda: dbn.joint_features({"a": (x > 0).astype(float)}, n_gibbs=2))
 
 
-def test_multimodal_autoencoder_fit_on_the_parameters_device():
+def test_multimodal_autoencoder_fit_on_the_given_device():
     from polymodal.representation.joint.autoencoder import MultimodalAutoencoder
 
     a, b = _xy()
-    ae = MultimodalAutoencoder({"a": 3, "b": 2}, hidden=4, shared=2).to(META)
-    _meta_fit(lambda: ae.fit({"a": a, "b": b}, epochs=1, batch_size=8))
+    _meta_fit(lambda: MultimodalAutoencoder(hidden=4, shared=2, max_epochs=1, batch_size=8, device="meta").fit([a, b]))
 
 
 def test_ldcrf_fit_on_the_parameters_device():
