@@ -49,32 +49,87 @@ class _CrossmodalLayer(nn.Module):
         return z + self.dropout(self.ffn(self.norm_ffn(z)))
 
 
+CUDA_HEAD_ALIGN = 8  # head sizes CUDA's fused SDPA kernels take (memory-efficient: 16 bytes; flash/cuDNN: 8)
+
+
+def _device_kind(x: torch.Tensor) -> str:
+    return x.device.type
+
+
+def _fused_kernel_available(queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor,
+                            mask: torch.Tensor | None, dropout: float) -> bool:
+    """Whether CUDA's ``scaled_dot_product_attention`` can run a fused kernel (flash,
+    memory-efficient or cuDNN; all take ``dropout_p``) on these inputs, none of which
+    keeps the ``(N, heads, T_q, T_k)`` weights; False off CUDA or when it cannot tell."""
+    if queries.device.type != "cuda":
+        return False
+    if torch.compiler.is_compiling():  # the compiler picks the kernel itself
+        return True
+    cuda = torch.backends.cuda
+    try:
+        params = cuda.SDPAParams(queries, keys, values, mask, dropout, False, False)
+        checks = [(cuda.flash_sdp_enabled, cuda.can_use_flash_attention),
+                  (cuda.mem_efficient_sdp_enabled, cuda.can_use_efficient_attention),
+                  (cuda.cudnn_sdp_enabled, cuda.can_use_cudnn_attention)]
+        return any(enabled() and usable(params) for enabled, usable in checks)
+    except (AttributeError, TypeError, RuntimeError):  # another torch's signature: take the safe path
+        return False
+
+
+def _attention_path(device: str, dropout: float, grad: bool, fused: bool) -> str:
+    """``"checkpoint"`` (recompute the attention in the backward pass, dropout masks
+    replayed) where SDPA would otherwise keep the ``(N, heads, T_q, T_k)`` weights for
+    backward, else ``"direct"``. CPU: with attention dropout (its fused kernel has no
+    dropout). CUDA: whenever no fused kernel takes the call (e.g. float32 with a
+    head size that is not a multiple of 4, or a disabled backend): its math
+    fallback keeps the weights with or without dropout."""
+    if not grad:
+        return "direct"
+    if device == "cuda":
+        return "direct" if fused else "checkpoint"
+    return "checkpoint" if device == "cpu" and dropout > 0 else "direct"
+
+
 def _attention(mha: nn.MultiheadAttention, q: torch.Tensor, kv: torch.Tensor, pad: torch.Tensor | None,
                training: bool) -> torch.Tensor:
     """``mha(q, kv, kv, key_padding_mask=pad)`` (same weights, same result) through
     ``scaled_dot_product_attention``, whose fused kernels never store the
-    ``(N, heads, T_q, T_k)`` weights. On CPU attention dropout has no fused
-    kernel, so that case is recomputed in the backward pass (activation
+    ``(N, heads, T_q, T_k)`` weights. Where no fused kernel applies
+    (:func:`_attention_path`: CPU with attention dropout; CUDA without an eligible
+    kernel) the attention is recomputed in the backward pass (activation
     checkpointing, dropout masks replayed) instead of storing the weights: at
-    500 steps they dominate MulT's memory (9.6 GiB at batch 32 before)."""
+    500 steps they dominate MulT's memory (9.6 GiB at batch 32 on CPU before).
+    On CUDA the heads are zero-padded to a multiple of :data:`CUDA_HEAD_ALIGN`
+    (scale kept at ``1 / sqrt(d / heads)``; padded query/key columns add exact
+    zeros to ``Q K^T``, padded value columns are cut off), so MulT's 30 / 5 = 6-wide
+    heads reach the memory-efficient kernel, dropout included."""
     n, t_q, d = q.shape
     h = mha.num_heads
+    head = d // h
     w, b = mha.in_proj_weight, mha.in_proj_bias
     bq, bk, bv = (None, None, None) if b is None else b.chunk(3)
     wq, wk, wv = w.chunk(3)
-    split = lambda x: x.view(n, -1, h, d // h).transpose(1, 2)  # noqa: E731
+    split = lambda x: x.view(n, -1, h, head).transpose(1, 2)  # noqa: E731
     queries, keys, values = split(F.linear(q, wq, bq)), split(F.linear(kv, wk, bk)), split(F.linear(kv, wv, bv))
     mask = None if pad is None else ~pad[:, None, None, :]  # no data-dependent branch (meta, compile, export)
     p = mha.dropout if training else 0.0
+    device = _device_kind(queries)
+    scale = None
+    if device == "cuda" and head % CUDA_HEAD_ALIGN:
+        extra = CUDA_HEAD_ALIGN - head % CUDA_HEAD_ALIGN
+        queries, keys, values = (F.pad(x, (0, extra)) for x in (queries, keys, values))
+        scale = 1.0 / math.sqrt(head)
 
     def attend(qs, ks, vs):
-        return F.scaled_dot_product_attention(qs, ks, vs, attn_mask=mask, dropout_p=p)
+        return F.scaled_dot_product_attention(qs, ks, vs, attn_mask=mask, dropout_p=p, scale=scale)
 
-    if p > 0 and q.device.type == "cpu" and torch.is_grad_enabled():
+    grad = torch.is_grad_enabled() and any(x.requires_grad for x in (queries, keys, values))
+    fused = device == "cuda" and grad and _fused_kernel_available(queries, keys, values, mask, p)
+    if _attention_path(device, p, grad, fused) == "checkpoint":
         out = checkpoint(attend, queries, keys, values, use_reentrant=False)
     else:
         out = attend(queries, keys, values)
-    return mha.out_proj(out.transpose(1, 2).reshape(n, t_q, d))
+    return mha.out_proj(out[..., :head].transpose(1, 2).reshape(n, t_q, d))
 
 
 class CrossmodalTransformer(nn.Module):
