@@ -36,7 +36,10 @@ Rows: samples/s = training samples x epochs / wall seconds of training (validati
 checkpoints included, on both sides), CPU s/epoch = process CPU seconds of the whole run
 (data loading excluded) / epochs, peak RSS = ``getrusage(RUSAGE_SELF).ru_maxrss`` of the child,
 accuracy on the test split; means over repetitions (seed = repetition), ratios polymodal /
-MultiBench (samples/s: higher is better; CPU and RSS: lower is better). Runs are
+MultiBench (samples/s: higher is better; CPU and RSS: lower is better); "epoch wall ratio" is
+the whole-epoch time (training, validation, checkpoints) polymodal / MultiBench, the reciprocal of
+the samples/s ratio; the per-repetition range of the samples/s ratio and the mean 1-minute load
+average after each run are printed beside it (``--json PATH`` keeps every run). Runs are
 interleaved (each repetition runs every config on both sides in alternating order).
 """
 
@@ -256,6 +259,7 @@ def main(argv=None) -> int:
     p.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=CONFIGS, help="which configs")
     p.add_argument("--max-epochs", type=int, default=50, help="epoch limit (MultiBench's mfeat protocol: 50)")
     p.add_argument("--seq-samples", type=int, default=SEQ_DATA["n"], help="samples of the sequence task")
+    p.add_argument("--json", help="write every run's numbers (and the 1-minute load average after it) here")
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
@@ -280,12 +284,16 @@ def main(argv=None) -> int:
                                 "max_epochs": args.max_epochs, "seq_data": seq_data,
                                 "split": splits.get((config, rep)), "multibench": args.multibench}
                         out = run_child(spec)
-                        print(f"# threads={threads} rep={rep} {config:8s} {side:10s} " +
+                        out["load1"] = os.getloadavg()[0]
+                        print(f"# threads={threads} rep={rep} {config:8s} {side:10s} load {out['load1']:.2f} " +
                               (out["error"] if "error" in out else
                                f"acc {out['accuracy']:.4f} epochs {out['epochs']} {out['samples_per_s']:.0f} "
                                f"samples/s {out['cpu_per_epoch']:.3f} CPU s/epoch {out['peak_rss_mib']:.0f} MiB"),
                               file=sys.stderr, flush=True)
                         results.setdefault((threads, config, side), []).append(out)
+    if args.json:
+        Path(args.json).write_text(json.dumps([{"threads": t, "config": c, "side": s, "runs": rows}
+                                               for (t, c, s), rows in results.items()], indent=1))
     print("| threads | config | side | accuracy | epochs | params | samples/s | CPU s/epoch | peak RSS MiB |")
     print("|---|---|---|---|---|---|---|---|---|")
     for (threads, config, side), rows in results.items():
@@ -294,16 +302,19 @@ def main(argv=None) -> int:
               f"{_mean(ok, 'params'):.0f} | {_mean(ok, 'samples_per_s'):.0f} | {_mean(ok, 'cpu_per_epoch'):.3f} | "
               f"{_mean(ok, 'peak_rss_mib'):.0f} |" + (f" ({len(rows) - len(ok)} failed)" if len(ok) < len(rows) else ""))
     if args.multibench:
-        print("\n| threads | config | samples/s ratio (pm/MB) | CPU s/epoch ratio (pm/MB) | RSS ratio (pm/MB) | "
-              "accuracy MB / pm |")
-        print("|---|---|---|---|---|---|")
+        print("\n| threads | config | samples/s ratio (pm/MB), per-rep range | epoch wall ratio (pm/MB) | "
+              "CPU s/epoch ratio (pm/MB) | RSS ratio (pm/MB) | accuracy MB / pm | load avg |")
+        print("|---|---|---|---|---|---|---|---|")
         for threads in args.threads:
             for config in args.configs:
                 pm = [r for r in results[threads, config, "polymodal"] if "error" not in r]
                 mb = [r for r in results[threads, config, "multibench"] if "error" not in r]
                 ratio = lambda k: _mean(pm, k) / _mean(mb, k)  # noqa: E731
-                print(f"| {threads} | {config} | {ratio('samples_per_s'):.2f} | {ratio('cpu_per_epoch'):.2f} | "
-                      f"{ratio('peak_rss_mib'):.2f} | {_mean(mb, 'accuracy'):.4f} / {_mean(pm, 'accuracy'):.4f} |")
+                per_rep = [a["samples_per_s"] / b["samples_per_s"] for a, b in zip(pm, mb)] or [float("nan")]
+                load = _mean(pm + mb, "load1")
+                print(f"| {threads} | {config} | {ratio('samples_per_s'):.2f} ({min(per_rep):.2f}-{max(per_rep):.2f}) | "
+                      f"{1 / ratio('samples_per_s'):.2f} | {ratio('cpu_per_epoch'):.2f} | {ratio('peak_rss_mib'):.2f} | "
+                      f"{_mean(mb, 'accuracy'):.4f} / {_mean(pm, 'accuracy'):.4f} | {load:.1f} |")
     return 0
 
 

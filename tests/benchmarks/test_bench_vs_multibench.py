@@ -51,3 +51,30 @@ def test_polymodal_run_learns_and_reports(bench):
     assert out["epochs"] == 2 and out["params"] == 58_570
     assert out["accuracy"] > 0.9  # chance is 0.1
     assert out["samples_per_s"] > 0 and out["cpu_per_epoch"] > 0 and out["peak_rss_mib"] > 0
+
+
+def test_ratio_table_from_interleaved_runs(bench, monkeypatch, capsys, tmp_path):
+    """The driver's arithmetic on stubbed runs: ratios of means, the per-repetition range, the
+    whole-epoch ratio (reciprocal of samples/s), and every run kept in --json."""
+    import json
+
+    speed = {("polymodal", 0): 300.0, ("polymodal", 1): 200.0, ("multibench", 0): 100.0, ("multibench", 1): 200.0}
+    calls = []
+
+    def fake_run(spec):
+        calls.append((spec["side"], spec["seed"]))
+        return {"accuracy": 0.9 if spec["side"] == "polymodal" else 0.8, "epochs": 10, "params": 5,
+                "samples_per_s": speed[spec["side"], spec["seed"]], "cpu_per_epoch": 1.0, "wall_s": 1.0,
+                "peak_rss_mib": 400.0 if spec["side"] == "polymodal" else 500.0}
+
+    monkeypatch.setattr(bench, "run_child", fake_run)
+    monkeypatch.setattr(bench, "write_split", lambda *a: None)
+    out_json = tmp_path / "runs.json"
+    bench.main(["--multibench", "x", "--reps", "2", "--configs", "concat2", "--json", str(out_json)])
+    assert calls == [("polymodal", 0), ("multibench", 0), ("multibench", 1), ("polymodal", 1)]  # interleaved
+    row = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("| 1 | concat2 | 1.67")]
+    assert len(row) == 1, row  # 250 / 150 samples/s
+    cells = [c.strip() for c in row[0].split("|")]
+    assert cells[3:7] == ["1.67 (1.00-3.00)", "0.60", "1.00", "0.80"] and cells[7] == "0.8000 / 0.9000"
+    runs = json.loads(out_json.read_text())
+    assert [len(r["runs"]) for r in runs] == [2, 2] and all("load1" in x for r in runs for x in r["runs"])
