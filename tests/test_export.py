@@ -95,7 +95,7 @@ def trained(tmp_path_factory):
 def _reference(result, x, present):
     """The trained model on ``x`` standardised with the run's statistics (the export takes raw data)."""
     s = result.datamodule.standardizer
-    z = {m: ((v.double() - torch.as_tensor(s.mean[m])) / torch.as_tensor(s.scale[m])).float() for m, v in x.items()}
+    z = {m: ((v.double() - torch.as_tensor(s.mean_[m])) / torch.as_tensor(s.scale_[m])).float() for m, v in x.items()}
     with torch.no_grad():
         out = result.model.eval()(z, present)
         full = result.model(z, {m: torch.ones(7, dtype=torch.bool) for m in x})

@@ -75,4 +75,4 @@ def test_exported_program_takes_raw_data_and_opt_out_keeps_the_bare_model(run, t
 def _standardised(result, x):
     """``x`` z-scored with the run's training-split statistics (what the bare model takes)."""
     s = result.datamodule.standardizer
-    return {m: ((v.double() - torch.as_tensor(s.mean[m])) / torch.as_tensor(s.scale[m])).float() for m, v in x.items()}
+    return {m: ((v.double() - torch.as_tensor(s.mean_[m])) / torch.as_tensor(s.scale_[m])).float() for m, v in x.items()}

@@ -60,7 +60,7 @@ class Standardize(nn.Module):
     ----------
     mean, scale : dict
         ``{modality: array of the sample shape}`` (a fitted
-        :class:`~polymodal.data.transforms.Standardizer`'s ``mean`` and ``scale``).
+        :class:`~polymodal.data.transforms.Standardizer`'s ``mean_`` and ``scale_``).
 
     Examples
     --------
@@ -94,9 +94,9 @@ def _standardize_of(preprocessing) -> Standardize | None:
     if isinstance(preprocessing, Mapping):
         stats = preprocessing.get("standardize")
         return Standardize(stats["mean"], stats["scale"]) if stats else None
-    if getattr(preprocessing, "mean", None) is None:
-        raise ConfigError("the Standardizer to fold into the export is not fitted")
-    return Standardize(preprocessing.mean, preprocessing.scale)
+    if not isinstance(getattr(preprocessing, "mean_", None), Mapping):
+        raise ConfigError("the Standardizer to fold into the export is not fitted per modality")
+    return Standardize(preprocessing.mean_, preprocessing.scale_)
 
 
 class FlatModel(nn.Module):

@@ -39,7 +39,7 @@ def run(tmp_path_factory):
 def test_reloaded_module_on_raw_data_predicts_as_the_engine(run):
     stored = load_checkpoint_file(run.best_checkpoint)["polymodal_preprocessing"]["standardize"]
     assert set(stored["mean"]) == {"fou", "kar"}
-    assert torch.allclose(stored["mean"]["kar"], torch.as_tensor(run.datamodule.standardizer.mean["kar"]))
+    assert torch.allclose(stored["mean"]["kar"], torch.as_tensor(run.datamodule.standardizer.mean_["kar"]))
 
     module = MultimodalLightningModule.load_from_checkpoint(run.best_checkpoint)  # nothing else given
     raw = MultimodalDataModule("mfeat", modalities=["fou", "kar"], standardize=False, seed=0, eval_batch_size=128)
@@ -83,8 +83,8 @@ def test_load_trained_standardises_new_data_with_the_stored_statistics(run):
     new = load_dataset("mfeat").subset(range(0, 2000, 2))  # other samples: refitting would give other statistics
     _, _, _, dm = load_trained(run.best_checkpoint, dataset=new)
     for m in ("fou", "kar"):
-        assert (dm.standardizer.mean[m] == run.datamodule.standardizer.mean[m]).all()
-        assert (dm.standardizer.scale[m] == run.datamodule.standardizer.scale[m]).all()
+        assert (dm.standardizer.mean_[m] == run.datamodule.standardizer.mean_[m]).all()
+        assert (dm.standardizer.scale_[m] == run.datamodule.standardizer.scale_[m]).all()
 
 
 def test_a_run_on_unstandardised_data_records_it(tmp_path):

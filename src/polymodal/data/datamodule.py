@@ -97,7 +97,7 @@ class MultimodalDataModule(pl.LightningDataModule):
         else:
             self.standardizer = Standardizer().fit(train) if standardize else None
         if self.standardizer is not None:
-            missing = [m for m in self.standardizer.mean if m not in self.dataset.modalities]
+            missing = [m for m in self.standardizer.mean_ if m not in self.dataset.modalities]
             if missing and standardizer is not None:
                 raise ConfigError(f"modality {missing[0]!r}: the given standardizer has statistics for it, "
                                   f"but the data has only {list(self.dataset.modalities)}")

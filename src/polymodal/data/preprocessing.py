@@ -29,11 +29,14 @@ def preprocessing_state(standardizer: Standardizer | None) -> dict[str, Any]:
     """``standardizer`` as checkpoint-safe plain data (float64 tensors)."""
     if standardizer is None:
         return {"standardize": None}
-    if standardizer.mean is None:
+    if not hasattr(standardizer, "mean_"):
         raise ConfigError("the Standardizer is not fitted; fit it before storing its statistics")
+    if not isinstance(standardizer.mean_, dict):
+        raise ConfigError("the Standardizer was fitted on one array, not per modality; fit it on the "
+                          "training MultimodalDataset")
     return {"standardize": {
-        "mean": {m: torch.as_tensor(np.asarray(v, dtype=np.float64)) for m, v in standardizer.mean.items()},
-        "scale": {m: torch.as_tensor(np.asarray(v, dtype=np.float64)) for m, v in standardizer.scale.items()},
+        "mean": {m: torch.as_tensor(np.asarray(v, dtype=np.float64)) for m, v in standardizer.mean_.items()},
+        "scale": {m: torch.as_tensor(np.asarray(v, dtype=np.float64)) for m, v in standardizer.scale_.items()},
     }}
 
 
@@ -42,8 +45,8 @@ def standardizer_from_state(state: dict[str, Any] | None) -> Standardizer | None
     stats = (state or {}).get("standardize")
     if not stats:
         return None
-    return Standardizer({m: v.double().cpu().numpy() for m, v in stats["mean"].items()},
-                        {m: v.double().cpu().numpy() for m, v in stats["scale"].items()})
+    return Standardizer.from_statistics({m: v.double().cpu().numpy() for m, v in stats["mean"].items()},
+                                        {m: v.double().cpu().numpy() for m, v in stats["scale"].items()})
 
 
 def check_same_preprocessing(model_state: dict[str, Any], data_state: dict[str, Any], where: str) -> None:
