@@ -225,7 +225,10 @@ class MultimodalDBMNetwork(nn.Module):
     def _tensor(self, m: str, X) -> torch.Tensor:
         if m not in self.in_features:
             raise ModalityError(f"unknown modality {m!r}; built for {self.modalities}")
-        x = torch.as_tensor(np.asarray(X) if not isinstance(X, torch.Tensor) else X)
+        if not isinstance(X, torch.Tensor):
+            X = np.asarray(X)
+            X = X if X.flags.writeable else X.copy()  # torch wants writable memory
+        x = torch.as_tensor(X)
         x = x.to(device=self.device, dtype=self.dtype)
         if x.dim() != 2 or x.shape[1] != self.in_features[m]:
             raise ShapeError(f"modality {m!r}: expected shape (n, {self.in_features[m]}), got {tuple(x.shape)}")

@@ -215,7 +215,7 @@ class MultimodalAutoencoder(TransformerMixin, BaseEstimator):
                 continue
             if given[m].shape != (n, d):
                 raise ShapeError(f"modality {m!r}: expected shape ({n}, {d}), got {given[m].shape}")
-            feats[m] = torch.as_tensor(given[m], dtype=torch.float32, device=dev)
+            feats[m] = torch.tensor(given[m], dtype=torch.float32, device=dev)  # a copy: views may be read-only
             p = (masks or {}).get(m)
             pres[m] = torch.ones(n, dtype=torch.bool, device=dev) if p is None else \
                 torch.as_tensor(np.asarray(p), dtype=torch.bool, device=dev)
