@@ -33,7 +33,8 @@ import polymodal.encoders  # noqa: F401
 import polymodal.fusion  # noqa: F401
 from polymodal.training.config import parse_config
 from polymodal.training.engine import build_callbacks, build_datamodule, build_model, build_trainer, run_monitor
-from polymodal.training.module import MultimodalLightningModule, output_loss
+from polymodal.training.module import MultimodalLightningModule
+from polymodal.training.objective import output_loss
 from polymodal.training.tasks import get_task
 
 

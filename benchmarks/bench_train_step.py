@@ -25,7 +25,7 @@ def per_step(threads: int, epochs: int) -> None:
     import polymodal.fusion  # noqa: F401
     from polymodal.training.config import parse_config
     from polymodal.training.engine import build_datamodule, build_model
-    from polymodal.training.module import output_loss
+    from polymodal.training.objective import output_loss
     from polymodal.training.tasks import get_task
 
     config = parse_config(_config("x", 1))

@@ -73,3 +73,22 @@ def test_a_function_named_like_its_module_stays_the_function():
     code = ("import polymodal.data.collate; import polymodal.data as d; from polymodal.data import collate; "
             "assert callable(collate) and d.collate is collate and not isinstance(collate, type(d))")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_fast_loop_training_imports_neither_lightning_nor_numba(tmp_path):
+    """A one-process CPU run trains on the fast loop, whose path never imports Lightning (nor
+    torchmetrics, nor the transformers that torchmetrics pulls in) nor numba."""
+    config = {"name": "t", "data": {"name": "mfeat", "modalities": ["fou", "kar"]},
+              "model": {"encoder": {"name": "mlp", "hidden": [8]}},
+              "trainer": {"max_epochs": 1, "progress": False}, "output_dir": str(tmp_path)}
+    loaded = _loaded(f"from polymodal.training.engine import fit\nresult = fit({config!r})\n"
+                     "assert result.epochs == 1 and result.run_dir.joinpath('checkpoints', 'best.ckpt').is_file()")
+    assert "polymodal.training.fast_loop" in loaded
+    assert not {"lightning", "pytorch_lightning", "torchmetrics", "transformers", "numba"} & loaded
+
+
+def test_the_dtw_family_loads_numba_at_its_first_kernel_call():
+    loaded = _loaded("import polymodal.alignment.dtw; from polymodal.alignment import dtw, cdist_dtw, soft_dtw")
+    assert "numba" not in loaded
+    loaded = _loaded("import numpy as np; from polymodal.alignment import dtw; dtw(np.zeros((3, 1)), np.ones((4, 1)))")
+    assert "numba" in loaded

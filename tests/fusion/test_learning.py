@@ -18,7 +18,7 @@ from polymodal.data import make_interaction_sequences
 from polymodal.fusion import ConcatFusion, HybridFusion, LateFusion
 from polymodal.fusion.sequential import MVLSTM, EarlyFusionLSTM, LateFusionLSTM, MemoryFusionNetwork
 from polymodal.representation import LowRankFusion, MultiplicativeFusion, TensorFusion
-from polymodal.training.module import output_loss
+from polymodal.training.objective import output_loss
 from polymodal.training.tasks import ClassificationTask
 
 

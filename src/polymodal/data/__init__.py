@@ -6,6 +6,7 @@ from polymodal.core.lazy import lazy_exports
 
 __getattr__, __dir__ = lazy_exports(__name__, {
     "MultimodalDataModule": ".datamodule",
+    "MultimodalSplits": ".multimodal_splits",
     "av_digits_variants": ".av_digits",
     "load_av_digits": ".av_digits",
     "mix_at_snr": ".av_digits",
@@ -53,7 +54,7 @@ __all__ = [
     "av_digits_variants", "load_av_digits", "mix_at_snr", "AFFECTIVE_DATASETS", "AVMNISTSplits", "AffectiveSplits",
     "load_affective", "load_avmnist", "make_interaction_sequences", "MoseiSynthetic", "make_shape_fragments",
     "ShapeFragments", "read_affective_pickle", "read_avmnist", "safe_pickle", "Batch", "DatasetInfo",
-    "IndexBatchLoader", "MFEAT_VIEWS", "MODALITY_KINDS", "ModalitySpec", "MultimodalDataModule",
+    "IndexBatchLoader", "MFEAT_VIEWS", "MODALITY_KINDS", "ModalitySpec", "MultimodalDataModule", "MultimodalSplits",
     "MultimodalDataset", "Split", "Standardizer", "TASKS", "collate", "list_datasets", "load_dataset", "load_mfeat",
     "make_loader", "pad_sequences", "register_dataset", "stratified_split", "CaptionedImages", "KarpathyCaptions",
     "SPECIAL_TOKENS", "Vocabulary", "find_tuxpaint_stamps", "load_captions_json", "load_karpathy_captions",
@@ -62,6 +63,7 @@ __all__ = [
 
 if TYPE_CHECKING:  # static analysers (type checkers, the API docs) see the eager imports
     from polymodal.data.datamodule import MultimodalDataModule
+    from polymodal.data.multimodal_splits import MultimodalSplits
     from polymodal.data.av_digits import av_digits_variants, load_av_digits, mix_at_snr
     from polymodal.data.affective import AFFECTIVE_DATASETS, AffectiveSplits, load_affective, read_affective_pickle
     from polymodal.data.avmnist import AVMNISTSplits, load_avmnist, read_avmnist

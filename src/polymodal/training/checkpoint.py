@@ -23,9 +23,10 @@ import torch
 from polymodal.errors import CheckpointError
 
 __all__ = ["atomic_save", "atomic_write_text", "format_history", "link_atomically", "rng_state", "set_rng_state", "load_checkpoint_file", "verify_checkpoint_file",
-           "HASH_MEMBER"]
+           "HASH_MEMBER", "RUN_STATE_KEY", "run_state"]
 
 HASH_MEMBER = ".data/polymodal_sha256"  # under the archive's top folder
+RUN_STATE_KEY = "polymodal.RunCheckpoints"  # where both training loops store the run's state in a checkpoint
 _ZIP_MAGIC = b"PK\x03\x04"
 
 
@@ -279,3 +280,10 @@ def set_rng_state(state: dict[str, Any]) -> None:
     random.setstate((p["version"], tuple(p["state"]), p["gauss"]))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def run_state(checkpoint: dict[str, Any]) -> dict[str, Any] | None:
+    """The run's state stored in a checkpoint under :data:`RUN_STATE_KEY` (history, best
+    score/epoch, epochs completed, stopped early; ``None`` if absent): what
+    :class:`~polymodal.training.run_checkpoints.RunCheckpoints` and the fast loop write."""
+    return (checkpoint.get("callbacks") or {}).get(RUN_STATE_KEY)

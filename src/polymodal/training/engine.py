@@ -22,32 +22,30 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import lightning.pytorch as pl
 import torch
 import yaml
 
 from polymodal.data.catalog import load_dataset
-from polymodal.data.datamodule import MultimodalDataModule
+from polymodal.data.multimodal_splits import MultimodalSplits
 from polymodal.data.preprocessing import standardizer_from_state
 from polymodal.errors import CheckpointError, ConfigError
-from polymodal.training.checkpoint import atomic_save, atomic_write_text, load_checkpoint_file
-from polymodal.training.checkpoint_io import AtomicCheckpointIO
+from polymodal.training.checkpoint import atomic_save, atomic_write_text, load_checkpoint_file, run_state
 from polymodal.training.config import ExperimentConfig, parse_config
-from polymodal.training.console import StderrProgressBar, quiet_lightning
-from polymodal.training.loggers import build_callbacks as build_user_callbacks
-from polymodal.training.loggers import (build_loggers, check_loggers, finish_loggers, flat_hyperparameters,
-                                       start_loggers)
+from polymodal.training.fast_loop import fit_fast, lightning_needed
+from polymodal.training.loggers import check_loggers
 from polymodal.training.model import ModelOutput, MultimodalModel
-from polymodal.training.module import MultimodalLightningModule, RNGStateCallback
 from polymodal.core.interfaces import is_decision_level
 from polymodal.core.registry import build
 from polymodal.training.resume import check_resume_config, check_state_fits, is_ddp_worker, replace_run
 from polymodal.training.provenance import write_provenance
-from polymodal.training.run_checkpoints import ResumableEarlyStopping, RunCheckpoints, run_state
 from polymodal.training.schedulers import check_lr_scheduler
+from polymodal.training.seeding import seed_everything
 from polymodal.training.tasks import Task, check_monitor, get_task
+
+if TYPE_CHECKING:  # Lightning is imported only by runs that need its Trainer (fast_loop.lightning_needed)
+    import lightning.pytorch as pl
 
 __all__ = ["FitResult", "build_datamodule", "build_model", "build_model_from_inputs", "model_inputs_of",
            "build_callbacks", "build_trainer", "fit", "evaluate", "predict", "load_trained"]
@@ -69,15 +67,15 @@ class FitResult:
     train_seconds: float
     epochs: int
     n_parameters: int
-    datamodule: MultimodalDataModule = field(repr=False)
+    datamodule: MultimodalSplits = field(repr=False)
     already_finished: bool = False  # a resume found the run finished and did not retrain
 
 
-def build_datamodule(config: ExperimentConfig, dataset=None, standardizer=None) -> MultimodalDataModule:
+def build_datamodule(config: ExperimentConfig, dataset=None, standardizer=None) -> MultimodalSplits:
     """The data module a config describes (``dataset`` replaces ``data.name``;
     ``standardizer``, a trained model's statistics, replaces fitting them)."""
     d = config.data
-    return MultimodalDataModule(
+    return MultimodalSplits(
         dataset if dataset is not None else load_dataset(d.name, **d.options),
         modalities=d.modalities,
         batch_size=d.batch_size,
@@ -92,7 +90,7 @@ def build_datamodule(config: ExperimentConfig, dataset=None, standardizer=None) 
 
 
 def _data_task_model(config: ExperimentConfig, dataset=None,
-                     standardizer=None) -> tuple[MultimodalDataModule, Task, MultimodalModel]:
+                     standardizer=None) -> tuple[MultimodalSplits, Task, MultimodalModel]:
     """The data module, task and freshly built model a config describes."""
     datamodule = build_datamodule(config, dataset, standardizer)
     task_name = config.task or datamodule.dataset.task
@@ -205,6 +203,11 @@ def run_monitor(config: ExperimentConfig, task: Task, has_val: bool, decision_le
 def build_callbacks(config: ExperimentConfig, run_dir: Path, monitor: str, mode: str) -> list[pl.Callback]:
     """The run's checkpoints (sealed ``best.ckpt``/``last.ckpt`` + ``metrics.csv``),
     RNG state, early stopping, the progress bar, then ``trainer.callbacks``."""
+    from polymodal.training.console import StderrProgressBar
+    from polymodal.training.loggers import build_callbacks as build_user_callbacks
+    from polymodal.training.module import RNGStateCallback
+    from polymodal.training.run_checkpoints import ResumableEarlyStopping, RunCheckpoints
+
     t = config.trainer
     callbacks: list[pl.Callback] = [
         RunCheckpoints(run_dir / "checkpoints", run_dir / "logs" / "metrics.csv", monitor, mode,
@@ -221,6 +224,12 @@ def build_callbacks(config: ExperimentConfig, run_dir: Path, monitor: str, mode:
 def build_trainer(config: ExperimentConfig, run_dir: Path, callbacks: list[pl.Callback], has_val: bool) -> pl.Trainer:
     """The Lightning ``Trainer`` of a run: the typed ``trainer`` keys, the
     loggers of ``trainer.logger``, then every other ``trainer`` key as given."""
+    import lightning.pytorch as pl
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
+
+    from polymodal.training.checkpoint_io import AtomicCheckpointIO
+    from polymodal.training.loggers import build_loggers
+
     t = config.trainer
     loggers = build_loggers(t.logger, run_dir, Path(config.output_dir), config.name)
     kwargs = dict(
@@ -245,8 +254,6 @@ def build_trainer(config: ExperimentConfig, run_dir: Path, callbacks: list[pl.Ca
     kwargs.update(t.passthrough)
     if not has_val:
         kwargs["limit_val_batches"] = 0
-    from lightning.fabric.utilities.exceptions import MisconfigurationException
-
     try:
         return pl.Trainer(**kwargs)
     except (TypeError, ValueError, MisconfigurationException) as error:
@@ -264,7 +271,7 @@ def _device(trainer: pl.Trainer) -> str:
     return name
 
 
-def _fit_post_hoc(model: MultimodalModel, datamodule: MultimodalDataModule) -> None:
+def _fit_post_hoc(model: MultimodalModel, datamodule: MultimodalSplits) -> None:
     """Fit parts trained on held-out predictions (late fusion's learned combiner)."""
     if getattr(model.fusion, "needs_fit", False):
         if len(datamodule.val_set) == 0:
@@ -376,7 +383,7 @@ def fit(
         )
 
     # everything is built and checked before the run folder is touched
-    pl.seed_everything(config.seed, workers=True, verbose=False)
+    seed_everything(config.seed, workers=True)  # what lightning.seed_everything does, without importing it
     datamodule, task, model = _data_task_model(config, dataset)
     task.check_target(torch.as_tensor(datamodule.dataset.target))
     has_val = len(datamodule.val_set) > 0
@@ -393,8 +400,7 @@ def fit(
                 atomic_write_text(_config_yaml(config), run_dir / "config.yaml")
             return _complete(config, run_dir, datamodule, task, model, 0.0, state, already_finished=True)
 
-    from polymodal.training.fast_loop import fit_fast, lightning_needed  # the rule: docs/engine.md
-    needs = lightning_needed(config)
+    needs = lightning_needed(config)  # the rule: docs/engine.md
     if not worker and needs is None:  # one process, nothing only Lightning's Trainer has
         return fit_fast(config, run_dir, datamodule, task, model, monitor, mode, checkpoint, overwrite)
     if checkpoint is not None and checkpoint.get("polymodal_engine") == "fast":
@@ -404,6 +410,18 @@ def fit(
             f"{needs or 'a distributed worker'}; resume without that change, or start runs you mean to extend "
             "this way on the Trainer (POLYMODAL_ENGINE=lightning)"
         )
+    return _fit_lightning(config, run_dir, datamodule, task, model, monitor, mode, ckpt_path, overwrite, worker,
+                          has_val, verbose)
+
+
+def _fit_lightning(config: ExperimentConfig, run_dir: Path, datamodule: MultimodalSplits, task: Task,
+                   model: MultimodalModel, monitor: str, mode: str, ckpt_path: Path | None, overwrite: bool,
+                   worker: bool, has_val: bool, verbose: bool) -> FitResult | None:
+    """:func:`fit`'s training and completion on Lightning's ``Trainer`` (the only part that imports Lightning)."""
+    from polymodal.training.console import quiet_lightning
+    from polymodal.training.loggers import finish_loggers, flat_hyperparameters, start_loggers
+    from polymodal.training.module import MultimodalLightningModule
+
     replacing, work_dir = _work_dir(config, run_dir, overwrite, clear=not worker)
     with quiet_lightning(verbose):
         callbacks = build_callbacks(config, work_dir, monitor, mode)
@@ -490,7 +508,7 @@ def _config_yaml(config: ExperimentConfig) -> str:
     return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
 
 
-def _complete(config: ExperimentConfig, run_dir: Path, datamodule: MultimodalDataModule, task: Task,
+def _complete(config: ExperimentConfig, run_dir: Path, datamodule: MultimodalSplits, task: Task,
               model: MultimodalModel, train_seconds: float, state: dict | None, *, already_finished: bool = False,
               write: bool = True) -> FitResult:
     """Load the best checkpoint, fit post-hoc parts, evaluate, write result.json."""

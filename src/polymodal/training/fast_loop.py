@@ -31,16 +31,14 @@ from typing import Any
 
 import torch
 
-from polymodal.training.checkpoint import (atomic_save, atomic_write_text, format_history, link_atomically,
-                                          rng_state, set_rng_state)
+from polymodal.training.checkpoint import (RUN_STATE_KEY, atomic_save, atomic_write_text, format_history,
+                                          link_atomically, rng_state, set_rng_state)
+from polymodal.training.objective import build_optimizer, output_loss
 
 __all__ = ["lightning_needed", "run_fast_loop", "FAST_STATE_KEY"]
 
-STATE_KEY = "polymodal.RunCheckpoints"  # the same key as run_checkpoints.STATE_KEY (which imports Lightning)
 FAST_STATE_KEY = "polymodal.FastLoop"
 RNG_KEY = "RNGStateCallback"
-_OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD,
-               "rmsprop": torch.optim.RMSprop}
 
 
 def lightning_needed(config) -> str | None:
@@ -88,15 +86,6 @@ def device_of(config) -> torch.device:
     return torch.device("cpu")
 
 
-def make_optimizer(parameters, optim: dict[str, Any], device: torch.device) -> torch.optim.Optimizer:
-    """The engine's optimiser (same hyper-parameters as the Lightning module), multi-tensor (``foreach``)."""
-    name = optim.get("name", "adam")
-    kwargs = {"lr": optim.get("lr", 1e-3), "weight_decay": optim.get("weight_decay", 0.0), "foreach": True}
-    if name in ("sgd", "rmsprop"):
-        kwargs["momentum"] = optim.get("momentum", 0.0)
-    return _OPTIMIZERS[name](parameters, **kwargs)
-
-
 class _EarlyStopping:
     """Lightning's ``EarlyStopping`` rule (min_delta 0, strict improvement, stop at a non-finite value)."""
 
@@ -121,8 +110,6 @@ class _EarlyStopping:
 @torch.inference_mode()
 def validate(model, task, loader, device: torch.device) -> dict[str, float]:
     """``val_<metric>`` of the task and ``val_objective`` (the training loss on validation data)."""
-    from polymodal.training.module import output_loss  # noqa: PLC0415  (module imports Lightning: only here)
-
     model.eval()
     logits, targets, objective, count = [], [], 0.0, 0
     for batch in loader:
@@ -153,14 +140,12 @@ def run_fast_loop(model, task, *, optim: dict[str, Any], train_loader, val_loade
 
     ``resume`` is a checkpoint written by this loop or by the Lightning engine; ``extra`` entries
     (``hyper_parameters``, ``polymodal_preprocessing``) go into every checkpoint."""
-    from polymodal.training.module import output_loss  # noqa: PLC0415
-
     device = device or torch.device("cpu")
     model.to(device)
     ckpt_dir = Path(run_dir) / "checkpoints"
     metrics_path = Path(run_dir) / "logs" / "metrics.csv"
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = make_optimizer(params, optim, device)
+    optimizer = build_optimizer(params, optim, foreach=True)  # multi-tensor kernels
     stopper = _EarlyStopping(mode, patience)
     state = {"monitor": monitor, "mode": mode, "best_score": None, "best_epoch": None, "history": [],
              "epochs_completed": 0, "stopped_early": False}
@@ -169,7 +154,7 @@ def run_fast_loop(model, task, *, optim: dict[str, Any], train_loader, val_loade
         model.load_state_dict({k.removeprefix("model."): v for k, v in resume["state_dict"].items()})
         optimizer.load_state_dict(resume["optimizer_states"][0])
         callbacks = resume.get("callbacks") or {}
-        stored = callbacks.get(STATE_KEY) or {}
+        stored = callbacks.get(RUN_STATE_KEY) or {}
         state.update({k: stored[k] for k in ("history", "epochs_completed", "stopped_early") if k in stored})
         if stored.get("monitor") == monitor:
             state["best_score"], state["best_epoch"] = stored.get("best_score"), stored.get("best_epoch")
@@ -187,7 +172,7 @@ def run_fast_loop(model, task, *, optim: dict[str, Any], train_loader, val_loade
         checkpoint = {"epoch": epoch, "global_step": step, "polymodal_engine": "fast",
                       "state_dict": {f"model.{k}": v.detach().cpu() for k, v in model.state_dict().items()},
                       "optimizer_states": [optimizer.state_dict()], "lr_schedulers": [],
-                      "callbacks": {STATE_KEY: {**state, "history": [dict(r) for r in state["history"]]},
+                      "callbacks": {RUN_STATE_KEY: {**state, "history": [dict(r) for r in state["history"]]},
                                     FAST_STATE_KEY: {"wait": stopper.wait, "best": stopper.best},
                                     RNG_KEY: rng_state()},
                       **(extra or {})}

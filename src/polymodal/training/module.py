@@ -14,39 +14,14 @@ from polymodal.data.transforms import Standardizer
 from polymodal.errors import CheckpointError, ConfigError
 from polymodal.training.checkpoint import load_checkpoint_file, rng_state, set_rng_state
 from polymodal.training.model import ModelOutput, MultimodalModel
+from polymodal.training.objective import build_optimizer, output_loss
 from polymodal.training.schedulers import build_lr_scheduler
 from polymodal.training.tasks import Task, get_task
 
-__all__ = ["MultimodalLightningModule", "RNGStateCallback", "output_loss"]
+__all__ = ["MultimodalLightningModule", "RNGStateCallback"]
 
 _PREPROCESSING_KEY = "polymodal_preprocessing"  # the checkpoint entry holding the fitted preprocessing
 _INPUT_MODES = ("auto", "raw", "preprocessed")
-
-_OPTIMIZERS = {
-    "adam": torch.optim.Adam,
-    "adamw": torch.optim.AdamW,
-    "sgd": torch.optim.SGD,
-    "rmsprop": torch.optim.RMSprop,
-}
-
-
-def output_loss(task: Task, output: ModelOutput, target: torch.Tensor) -> torch.Tensor:
-    """The training loss: the task loss of the fused output, or - for
-    decision-level fusion - the mean over branches of each branch's task loss
-    on the samples where that branch's modality is present."""
-    if not output.branch_logits:
-        return task.loss(output.logits, target)
-    losses = []
-    for name, logits in output.branch_logits.items():
-        mask = output.branch_present.get(name)
-        if mask is not None and not bool(mask.all()):
-            if not bool(mask.any()):
-                continue
-            logits, branch_target = logits[mask], target[mask]
-        else:
-            branch_target = target
-        losses.append(task.loss(logits, branch_target))
-    return torch.stack(losses).mean()
 
 
 class MultimodalLightningModule(pl.LightningModule):
@@ -299,11 +274,7 @@ class MultimodalLightningModule(pl.LightningModule):
         return self.model(self._prepare(batch, "predict"))
 
     def configure_optimizers(self):
-        name = self.optim.get("name", "adam")
-        kwargs = {"lr": self.optim.get("lr", 1e-3), "weight_decay": self.optim.get("weight_decay", 0.0)}
-        if name in ("sgd", "rmsprop"):
-            kwargs["momentum"] = self.optim.get("momentum", 0.0)
-        optimizer = _OPTIMIZERS[name](self.parameters(), **kwargs)
+        optimizer = build_optimizer(self.parameters(), self.optim)
         if not self.lr_scheduler:
             return optimizer
         return {"optimizer": optimizer, "lr_scheduler": build_lr_scheduler(optimizer, self.lr_scheduler, self.monitor)}

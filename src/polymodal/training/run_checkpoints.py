@@ -21,16 +21,9 @@ from typing import Any
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import Checkpoint, EarlyStopping
 
-from polymodal.training.checkpoint import atomic_write_text, format_history, link_atomically
+from polymodal.training.checkpoint import RUN_STATE_KEY, atomic_write_text, format_history, link_atomically
 
-__all__ = ["RunCheckpoints", "ResumableEarlyStopping", "run_state", "STATE_KEY"]
-
-STATE_KEY = "polymodal.RunCheckpoints"
-
-
-def run_state(checkpoint: dict[str, Any]) -> dict[str, Any] | None:
-    """The :class:`RunCheckpoints` state stored in a checkpoint (``None`` if absent)."""
-    return (checkpoint.get("callbacks") or {}).get(STATE_KEY)
+__all__ = ["RunCheckpoints", "ResumableEarlyStopping"]
 
 
 class RunCheckpoints(Checkpoint):
@@ -64,7 +57,7 @@ class RunCheckpoints(Checkpoint):
 
     @property
     def state_key(self) -> str:
-        return STATE_KEY
+        return RUN_STATE_KEY  # the fast loop stores its state under the same key (checkpoint.run_state reads it)
 
     @property
     def best_path(self) -> Path:

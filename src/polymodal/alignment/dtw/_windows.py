@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from polymodal.alignment.dtw._kernels import sakoe_chiba_band
+from polymodal.alignment.dtw._lazy import kernels
 from polymodal.errors import ConfigError, ShapeError
+
+K = kernels("_kernels")  # numba loads on the first kernel call
 
 WINDOW_KINDS = ("sakoe_chiba", "itakura", "itakura_dtw_python")
 
@@ -72,7 +74,7 @@ def window_rows(kind, value, n: int, m: int) -> tuple[np.ndarray, np.ndarray]:
         jlo = np.zeros(n)
         jhi = np.full(n, m - 1.0)
     elif kind == "sakoe_chiba":
-        lo, hi = sakoe_chiba_band(n, m, value)
+        lo, hi = K.sakoe_chiba_band(n, m, value)
         jlo, jhi = i + lo, i + hi
     else:  # boolean mask; an Itakura window is a mask whose rows are intervals
         if kind in ("itakura", "itakura_dtw_python"):

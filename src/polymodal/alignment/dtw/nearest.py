@@ -5,13 +5,14 @@ from __future__ import annotations
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 
 from polymodal.alignment._validation import as_sequence, check_pair
-from polymodal.alignment.dtw import _nearest_kernels as NK
+from polymodal.alignment.dtw._lazy import kernels
 from polymodal.alignment.dtw._windows import parse_window
 from polymodal.errors import ConfigError, ShapeError
+
+NK = kernels("_nearest_kernels")  # numba loads on the first kernel call
 
 __all__ = ["cdist_dtw", "lb_keogh", "dtw_knn", "KNNResult"]
 
@@ -54,6 +55,10 @@ def _radius(window) -> int:
 def _threads(n_jobs: int):
     if n_jobs == 0 or n_jobs < -1:
         raise ConfigError(f"n_jobs must be -1 or a positive integer, got {n_jobs}")
+    import numba
+
+    from polymodal.alignment.dtw import _numba_threads  # noqa: F401  (the layer, before numba's first thread launch)
+
     old = numba.get_num_threads()
     numba.set_num_threads(numba.config.NUMBA_NUM_THREADS if n_jobs == -1 else
                           min(n_jobs, numba.config.NUMBA_NUM_THREADS))

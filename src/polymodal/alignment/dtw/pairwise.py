@@ -10,10 +10,12 @@ import numpy as np
 from scipy.spatial.distance import cdist
 
 from polymodal.alignment._validation import as_sequence, check_pair
-from polymodal.alignment.dtw import _kernels as K
+from polymodal.alignment.dtw._lazy import kernels
 from polymodal.alignment.dtw._windows import no_path_error, parse_window, window_rows
 from polymodal.alignment.dtw.step_patterns import StepPattern, get_step_pattern
 from polymodal.errors import ConfigError, ShapeError
+
+K = kernels("_kernels")  # numba loads on the first kernel call
 
 __all__ = ["DTWResult", "dtw", "local_cost_matrix"]
 

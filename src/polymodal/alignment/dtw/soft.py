@@ -6,9 +6,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from polymodal.alignment.dtw import _soft_kernels as SK
 from polymodal.alignment._validation import as_sequence, check_pair
+from polymodal.alignment.dtw._lazy import kernels
 from polymodal.errors import ConfigError
+
+SK = kernels("_soft_kernels")  # numba loads on the first kernel call
 
 __all__ = ["SoftDTWResult", "soft_dtw", "soft_dtw_divergence"]
 

@@ -6,9 +6,11 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from polymodal.alignment.dtw import _soft_kernels as SK
+from polymodal.alignment.dtw._lazy import kernels
 from polymodal.alignment.dtw.soft import _check_gamma
 from polymodal.errors import ConfigError, ShapeError
+
+SK = kernels("_soft_kernels")  # numba loads on the first kernel call
 
 __all__ = ["SoftDTW", "soft_dtw_loss", "SoftDTWLoss", "soft_dtw_torch_wavefront"]
 

@@ -1,0 +1,132 @@
+"""The train/validation/test splits of a :class:`MultimodalDataset`, standardised, with loaders
+(Lightning-free: what the training engine uses; :class:`~polymodal.data.datamodule.MultimodalDataModule`
+is the same as a Lightning ``DataModule``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from polymodal.data.catalog import load_dataset
+from polymodal.data.dataset import MultimodalDataset
+from polymodal.data.loader import make_loader
+from polymodal.data.preprocessing import preprocessing_state
+from polymodal.data.splits import Split, stratified_split
+from polymodal.data.transforms import Standardizer
+from polymodal.errors import ConfigError
+
+__all__ = ["MultimodalSplits"]
+
+
+class MultimodalSplits:
+    """Seeded stratified split, train-fitted standardisation, fast loaders.
+
+    Parameters
+    ----------
+    dataset : MultimodalDataset or str
+        A dataset, or a catalog name for :func:`load_dataset`.
+    modalities : sequence of str, optional
+        Keep only these modalities.
+    batch_size : int
+    val_size, test_size : float
+        Fractions of the whole dataset (MultiBench's 60/20/20 by default).
+    seed : int
+        Seeds the split and the shuffling.
+    standardize : bool
+        z-score vector modalities with training-set statistics.
+    standardizer : Standardizer, optional
+        Fitted statistics to standardise with instead of fitting them on this
+        training split: a trained model's own (``module.standardizer``), for
+        new data. Implies ``standardize=True``.
+    split : Split, optional
+        Explicit indices instead of a seeded split.
+    num_workers : int
+        Loader worker processes.
+    predict_split : {"test", "val", "train"}
+        The split ``predict_dataloader`` serves.
+
+    The split datasets (``train_set``, ...) carry ``preprocessing`` (the
+    statistics as plain data), so a
+    :class:`~polymodal.training.module.MultimodalLightningModule` fed by these
+    loaders knows their data is standardised already and checks it was
+    standardised with its own statistics. Importing this class does not import
+    Lightning; :class:`~polymodal.data.datamodule.MultimodalDataModule` (the same,
+    as a ``LightningDataModule``) is what ``trainer.fit(module, datamodule=dm)`` takes.
+
+    Examples
+    --------
+    >>> dm = MultimodalSplits("mfeat", modalities=["fou", "kar"], batch_size=32)
+    >>> len(dm.train_set), len(dm.val_set), len(dm.test_set)
+    (1200, 400, 400)
+    >>> next(iter(dm.predict_dataloader()))["fou"].shape
+    torch.Size([400, 76])
+    """
+
+    def __init__(
+        self,
+        dataset: MultimodalDataset | str,
+        *,
+        modalities: Sequence[str] | None = None,
+        batch_size: int = 64,
+        eval_batch_size: int = 1024,
+        val_size: float = 0.2,
+        test_size: float = 0.2,
+        seed: int = 0,
+        standardize: bool = True,
+        split: Split | None = None,
+        num_workers: int = 0,
+        predict_split: str = "test",
+        standardizer: Standardizer | None = None,
+    ) -> None:
+        if predict_split not in ("train", "val", "test"):
+            raise ConfigError(f"predict_split must be 'train', 'val' or 'test', got {predict_split!r}")
+        self.predict_split = predict_split
+        full = load_dataset(dataset) if isinstance(dataset, str) else dataset
+        self.dataset = full.select(list(modalities)) if modalities is not None else full
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size
+        self.seed = seed
+        self.num_workers = num_workers
+        if split is None:
+            stratify = self.dataset.task == "classification" and self.dataset.target is not None
+            target = self.dataset.target if self.dataset.target is not None else np.zeros(len(self.dataset))
+            split = stratified_split(target, val_size=val_size, test_size=test_size, seed=seed, stratify=stratify)
+        self.split = split
+        train = self.dataset.subset(split.train)
+        if standardizer is not None:
+            self.standardizer = standardizer
+        else:
+            self.standardizer = Standardizer().fit(train) if standardize else None
+        if self.standardizer is not None:
+            missing = [m for m in self.standardizer.mean_ if m not in self.dataset.modalities]
+            if missing and standardizer is not None:
+                raise ConfigError(f"modality {missing[0]!r}: the given standardizer has statistics for it, "
+                                  f"but the data has only {list(self.dataset.modalities)}")
+        self.preprocessing = preprocessing_state(self.standardizer)
+        prep = self.standardizer.transform if self.standardizer is not None else (lambda d: d)
+        self.train_set = self._mark(prep(train))
+        self.val_set = self._mark(prep(self.dataset.subset(split.val)))
+        self.test_set = self._mark(prep(self.dataset.subset(split.test)))
+
+    def _mark(self, dataset: MultimodalDataset) -> MultimodalDataset:
+        dataset.preprocessing = self.preprocessing
+        return dataset
+
+    @property
+    def specs(self):
+        return self.dataset.specs
+
+    def train_dataloader(self):
+        return make_loader(self.train_set, self.batch_size, shuffle=True, seed=self.seed, num_workers=self.num_workers)
+
+    def val_dataloader(self):
+        return make_loader(self.val_set, self.eval_batch_size, num_workers=self.num_workers)
+
+    def test_dataloader(self):
+        return make_loader(self.test_set, self.eval_batch_size, num_workers=self.num_workers)
+
+    def predict_dataloader(self):
+        """The ``predict_split`` samples in order, unshuffled."""
+        dataset = {"train": self.train_set, "val": self.val_set, "test": self.test_set}[self.predict_split]
+        return make_loader(dataset, self.eval_batch_size, num_workers=self.num_workers)
