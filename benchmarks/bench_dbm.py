@@ -89,7 +89,8 @@ def mfeat(seeds: list[int], epochs: int, quick: bool) -> None:
             rows[f"mean_{target}"].append(mse(train[target].mean(0)))
             rows[f"pre_{target}"].append(mse(pre.generate({source: test[source]}, target)))
             rows[f"mf_{target}"].append(mse(dbm.generate({source: test[source]}, target)))
-            gibbs = dbm.generate({source: test[source]}, target, method="gibbs", n_gibbs=100, burn_in=20, seed=seed)
+            gibbs = dbm.generate({source: test[source]}, target, method="gibbs", n_gibbs=100, burn_in=20,
+                                 random_state=seed)
             rows[f"gibbs_{target}"].append(mse(gibbs))
             G = dbn.generate({source: zte[source]}, target)
             rows[f"dbn_{target}"].append(mse(G * s + m if target == "pix" else G))
