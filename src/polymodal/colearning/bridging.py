@@ -208,6 +208,8 @@ def corrnet_correlation(h1: torch.Tensor, h2: torch.Tensor, eps: float = 1e-8) -
 
     ``h1``, ``h2``: ``(n, k)`` hidden representations of the two views of ``n`` pairs.
 
+    Examples
+    --------
     >>> h = torch.tensor([[0.0, 1.0], [1.0, 0.0], [2.0, 2.0]])
     >>> round(float(corrnet_correlation(h, 2 * h + 1)), 6)
     2.0
