@@ -155,6 +155,31 @@ def test_devise_recognises_unseen_classes_from_their_vectors(loss):
         DeViSE(class_embeddings={c: E[c] for c in seen[:-1]}, loss=loss).fit(X[tr], y[tr])
 
 
+def test_devise_class_table_forms_and_candidates():
+    """The table as a mapping or as an array with ``classes`` is the same model; no
+    table (one-hot vectors) is a linear ranking classifier over the training labels."""
+    from sklearn.exceptions import NotFittedError
+
+    rng = np.random.default_rng(0)
+    E = rng.normal(size=(5, 3))
+    y = np.repeat(np.array(["a", "b", "c", "d"]), 15)
+    X = np.stack([E["abcd".index(c)] for c in y]) @ rng.normal(size=(3, 8)) + 0.05 * rng.normal(size=(60, 8))
+    names = list("abcde")
+    a = DeViSE(class_embeddings=dict(zip(names, E)), max_epochs=50).fit(X, y)
+    b = DeViSE(class_embeddings=E, classes=names, max_epochs=50).fit(X, y)
+    np.testing.assert_array_equal(a.coef_, b.coef_)
+    assert a.classes_.tolist() == names and a.seen_classes_.tolist() == list("abcd")
+    np.testing.assert_array_equal(a.predict(X[:7], candidates=["b", "e"]), b.predict(X[:7], candidates=["b", "e"]))
+    onehot = DeViSE(max_epochs=200).fit(X[::2], y[::2])
+    assert onehot.classes_.tolist() == list("abcd") and np.mean(onehot.predict(X[1::2]) == y[1::2]) >= 0.95
+    with pytest.raises(ShapeError, match=r"unknown: \['z'\]"):
+        a.predict(X, candidates=["a", "z"])
+    with pytest.raises(ConfigError, match="classes names the rows"):
+        DeViSE(class_embeddings=dict(zip(names, E)), classes=names).fit(X, y)
+    with pytest.raises(NotFittedError):
+        DeViSE(class_embeddings=E).predict(X)
+
+
 def test_devise_on_glove_names_runs_offline_or_skips():
     from polymodal.errors import DatasetError
 
