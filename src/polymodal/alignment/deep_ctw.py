@@ -47,6 +47,9 @@ class DeepCTW(TransformerMixin, BaseEstimator):
     the alternations (the aligned pairs change between them, the optimiser
     state does not), and each step is a full-batch update on the pairs.
 
+    A scikit-learn estimator; the two sequences are two views, ``fit([x, y])``
+    (or ``fit(x, y)``), and their lengths and dimensions may differ.
+
     Parameters
     ----------
     n_components : int
@@ -70,9 +73,6 @@ class DeepCTW(TransformerMixin, BaseEstimator):
         Where the networks train; None: the given encoders' device, else the CPU.
     verbose : bool
         tqdm progress bar on stderr (when it is a TTY).
-
-    A scikit-learn estimator; the two sequences are two views, ``fit([x, y])``
-    (or ``fit(x, y)``), and their lengths and dimensions may differ.
 
     Attributes
     ----------
