@@ -21,7 +21,7 @@ fixed points): exact coupled 0.995 (7.6 s), loopy coupled 3/view 0.710
 (138 s), loopy coupled 40/view 0.618 (525 s); before that fix 0.677 and 0.677.
 With the exact-trained parameters loopy inference now scores 0.995 too (0.78
 before the fix); what remains is training from scratch on the Bethe
-objective, where L-BFGS stalls (see the ``MultiViewHCRF`` docstring), so
+objective, where L-BFGS stalls (see the ``MultiViewHCRFNetwork`` docstring), so
 loopy rows are off by default.
 Neural sequential models from ``benchmarks/bench_sequential.py`` (early-fusion
 LSTM, MV-LSTM coupled) run with that script's settings when it is present.
@@ -94,18 +94,18 @@ def run_discriminative(name, seed, train, test, dims, n_classes, hidden, l2, max
     views = list(dims)
     if "loopy" in name:
         big = name.endswith("large")
-        model = MultiViewHCRF(dims, n_classes, 40 if big else hidden, topology="coupled",
-                              inference="loopy", random_state=seed)
-        model = model.double().fit(train[0], train[1], l2=l2, max_iter=min(max_iter, 100))
+        model = MultiViewHCRF(40 if big else hidden, topology="coupled", inference="loopy", l2=l2,
+                              max_epochs=min(max_iter, 100), random_state=seed)
+        model = model.fit(train[0], train[1])
         return np.mean(model.predict(test[0]) == test[1])
     if name.startswith("HCRF"):
-        model = HCRF(sum(dims.values()), n_classes, hidden + 1, random_state=seed)
+        model = HCRF(hidden + 1, l2=l2, max_epochs=max_iter, random_state=seed)
         cat = lambda X: [np.concatenate([s[v] for v in views], 1) for s in X]  # noqa: E731
         tr, te = cat(train[0]), cat(test[0])
     else:
-        model = MultiViewHCRF(dims, n_classes, hidden, topology=name.split()[-1], random_state=seed)
+        model = MultiViewHCRF(hidden, topology=name.split()[-1], l2=l2, max_epochs=max_iter, random_state=seed)
         tr, te = train[0], test[0]
-    model = model.double().fit(tr, train[1], l2=l2, max_iter=max_iter)
+    model = model.fit(tr, train[1])
     return np.mean(model.predict(te) == test[1])
 
 

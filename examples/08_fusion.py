@@ -26,7 +26,8 @@ Model-based (Sec. 6.2):
   Baltrusaitis & Goecke, ECCV 2016), through ``fit`` with the ``steps`` encoder;
 * graphical fusion on the same sequences: the multi-view hidden CRF with
   coupled views (Song, Morency & Davis, CVPR 2012),
-  :class:`polymodal.fusion.MultiViewHCRF`, trained with L-BFGS.
+  :class:`polymodal.fusion.MultiViewHCRF` (a scikit-learn classifier of the views),
+  trained with L-BFGS.
 
     python examples/08_fusion.py [--fast] [--out reports/examples/fusion]
 
@@ -138,18 +139,18 @@ def sequential(runs: Path, n: int, epochs: int, hcrf_iter: int) -> dict:
                       "without b": evaluate(result.model, result.task, test, drop=("b",))["accuracy"]}
     # graphical: multi-view hidden CRF, coupled views, on the same train/test split (raw features)
     split = result.datamodule.split
-    samples = [{m: np.asarray(data.modalities[m][i], dtype=np.float64) for m in ("a", "b")} for i in range(n)]
+    views = {m: np.stack([np.asarray(s, dtype=np.float64) for s in data.modalities[m]]) for m in ("a", "b")}
     y = np.asarray(data.target)
-    hcrf = MultiViewHCRF({"a": 4, "b": 4}, n_classes=2, n_hidden=3, topology="coupled", random_state=0).double()
-    hcrf.fit([samples[i] for i in split.train], y[split.train], l2=1e-2, max_iter=hcrf_iter)
-    test_samples, y_test = [samples[i] for i in split.test], y[split.test]
+    hcrf = MultiViewHCRF(n_hidden=3, topology="coupled", l2=1e-2, max_epochs=hcrf_iter, random_state=0)
+    hcrf.fit({m: v[split.train] for m, v in views.items()}, y[split.train])  # views (n, T, d) by name
+    test_views, y_test = {m: v[split.test] for m, v in views.items()}, y[split.test]
 
     def without(m):
-        return [{**s, m: np.zeros_like(s[m])} for s in test_samples]
+        return {**test_views, m: np.zeros_like(test_views[m])}
 
     out["MV-HCRF (coupled)"] = {
-        "accuracy": float(np.mean(hcrf.predict(test_samples) == y_test)),
-        "n_parameters": sum(p.numel() for p in hcrf.parameters()),
+        "accuracy": float(np.mean(hcrf.predict(test_views) == y_test)),
+        "n_parameters": sum(p.numel() for p in hcrf.network_.parameters()),
         "without a": float(np.mean(hcrf.predict(without("a")) == y_test)),
         "without b": float(np.mean(hcrf.predict(without("b")) == y_test))}
     return out

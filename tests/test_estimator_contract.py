@@ -49,9 +49,6 @@ NOT_ESTIMATORS: dict[str, str] = {
 # issue 16 by a parallel session; each entry must disappear when its class is a
 # BaseEstimator (test_pending_list_is_current fails when an entry is stale).
 PENDING: dict[str, str] = {
-    "polymodal.fusion.graphical.hcrf.HCRF": "deep estimator, being converted (issue 16)",
-    "polymodal.fusion.graphical.hcrf.MultiViewHCRF": "deep estimator, being converted (issue 16)",
-    "polymodal.fusion.graphical.ldcrf.LatentDynamicCRF": "deep estimator, being converted (issue 16)",
 }
 
 # BaseEstimators whose fit still takes their views as separate arguments

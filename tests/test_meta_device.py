@@ -166,14 +166,16 @@ CASES = {
     "encoders.text.EmbeddingEncoder": (_c("encoders.text.EmbeddingEncoder", in_features=6, dim=3),
                                        lambda: ((_ids(2, 4),), {}), "forward"),
     # fusion
-    "fusion.graphical.hcrf.HCRF": (_c("fusion.graphical.hcrf.HCRF", in_features=3, n_classes=2, n_hidden=2),
-                                   lambda: ((_r(2, 5, 3),), {}), "forward"),
-    "fusion.graphical.hcrf.MultiViewHCRF": (_c("fusion.graphical.hcrf.MultiViewHCRF", in_features=AB, n_classes=2, n_hidden=2),
-                                            lambda: (({"a": _r(2, 5, 3), "b": _r(2, 5, 2)},), {}), "forward"),
-    "fusion.graphical.ldcrf.LatentDynamicCRF": (_c("fusion.graphical.ldcrf.LatentDynamicCRF", in_features=3, n_labels=2),
-                                                lambda: ((_r(2, 5, 3),), {}), "frame_log_marginals"),
-    "fusion.graphical.ldcrf.LatentDynamicCRF.log_likelihood": (
-        _c("fusion.graphical.ldcrf.LatentDynamicCRF", in_features=3, n_labels=2),
+    "fusion.graphical.hcrf.HCRFNetwork": (_c("fusion.graphical.hcrf.HCRFNetwork", in_features=3, n_classes=2, n_hidden=2),
+                                          lambda: ((_r(2, 5, 3),), {}), "forward"),
+    "fusion.graphical.hcrf.MultiViewHCRFNetwork": (
+        _c("fusion.graphical.hcrf.MultiViewHCRFNetwork", in_features=AB, n_classes=2, n_hidden=2),
+        lambda: (({"a": _r(2, 5, 3), "b": _r(2, 5, 2)},), {}), "forward"),
+    "fusion.graphical.ldcrf.LatentDynamicCRFNetwork": (
+        _c("fusion.graphical.ldcrf.LatentDynamicCRFNetwork", in_features=3, n_labels=2),
+        lambda: ((_r(2, 5, 3),), {}), "frame_log_marginals"),
+    "fusion.graphical.ldcrf.LatentDynamicCRFNetwork.log_likelihood": (
+        _c("fusion.graphical.ldcrf.LatentDynamicCRFNetwork", in_features=3, n_labels=2),
         lambda: ((_r(2, 5, 3), torch.randint(0, 2, (2, 5), device=META)), {}), "log_likelihood"),
     "fusion.intermediate.ConcatFusion": (_c("fusion.intermediate.ConcatFusion", in_features=AB), lambda: ((_ab(),), {}),
                                          "forward"),
@@ -435,12 +437,12 @@ def test_multimodal_autoencoder_fit_on_the_given_device():
     _meta_fit(lambda: MultimodalAutoencoder(hidden=4, shared=2, max_epochs=1, batch_size=8, device="meta").fit([a, b]))
 
 
-def test_ldcrf_fit_on_the_parameters_device():
+def test_ldcrf_fit_on_the_given_device():
     from polymodal.fusion.graphical.ldcrf import LatentDynamicCRF
 
     x, _ = _xy()
-    m = LatentDynamicCRF(3, n_labels=2).to(META)
-    _meta_fit(lambda: m.fit([x[:6], x[6:10]], [np.zeros(6, int), np.ones(4, int)], max_iter=2))
+    m = LatentDynamicCRF(max_epochs=2, device="meta")
+    _meta_fit(lambda: m.fit([x[:6], x[6:10]], [np.zeros(6, int), np.ones(4, int)]))
 
 
 def test_devise_and_distillation_fit_on_the_given_device():

@@ -6,11 +6,13 @@ import pytest
 import torch
 
 from polymodal.errors import ConfigError
-from polymodal.fusion.graphical import MultiViewHCRF
+from polymodal.fusion.graphical import MultiViewHCRF, MultiViewHCRFNetwork
+from polymodal.fusion.graphical._crf_estimator import pad
 
 
 def _model(views, topology, cross_scale=1.0, seed=0):
-    m = MultiViewHCRF(views, 3, {v: 2 + i for i, v in enumerate(views)}, topology, bp_iters=500, bp_tol=1e-12).double()
+    m = MultiViewHCRFNetwork(views, 3, {v: 2 + i for i, v in enumerate(views)}, topology, bp_iters=500,
+                             bp_tol=1e-12).double()
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, p in m.named_parameters():
@@ -95,8 +97,8 @@ def test_loopy_training_reaches_exact_accuracy():
     X, y = _ramp_task(40, 8, np.random.default_rng(0))
     acc = {}
     for inference in ("exact", "loopy"):
-        m = MultiViewHCRF({"a": 1, "b": 1}, 2, 2, "coupled", inference=inference).double()
-        m.fit(X[:24], y[:24], max_iter=30)
+        m = MultiViewHCRF(2, "coupled", inference=inference, max_epochs=30, random_state=0)
+        m.fit(X[:24], y[:24])
         acc[inference] = np.mean(m.predict(X[24:]) == y[24:])
     assert acc["exact"] >= 0.9 and acc["loopy"] >= 0.9
     assert abs(acc["exact"] - acc["loopy"]) <= 0.1
@@ -105,23 +107,27 @@ def test_loopy_training_reaches_exact_accuracy():
 def test_model_too_large_for_exact_trains_with_loopy():
     views = {"a": 1, "b": 1, "c": 1}
     with pytest.raises(ConfigError, match="joint latent states"):
-        MultiViewHCRF(views, 2, 12)  # 1728 > 1024 joint states
+        MultiViewHCRFNetwork(views, 2, 12)  # 1728 > 1024 joint states
     X, y = _ramp_task(32, 8, np.random.default_rng(1), extra_views=("c",))
-    m = MultiViewHCRF(views, 2, 12, "linked", inference="auto").double()
-    assert m.uses_loopy and m.n_joint_states == 1728
-    before = np.mean(m.predict(X[20:]) == y[20:])
-    m.fit(X[:20], y[:20], max_iter=30)
+    init = MultiViewHCRFNetwork(views, 2, 12, "linked", inference="auto", random_state=0).double()
+    assert init.uses_loopy and init.n_joint_states == 1728
+    with torch.no_grad():  # accuracy of the initial parameters (those fit starts from)
+        before = np.mean(init({v: pad([s[v] for s in X[20:]])[0] for v in views}).argmax(1).numpy() == y[20:])
+    m = MultiViewHCRF(12, "linked", inference="auto", max_epochs=30, random_state=0).fit(X[:20], y[:20])
+    assert m.network_.uses_loopy
     assert np.mean(m.predict(X[20:]) == y[20:]) >= 0.9 > before - 0.4
     with pytest.raises(ConfigError, match="max_joint_states"):
-        m.joint_potentials({v: torch.zeros(1, 3, 1, dtype=torch.float64) for v in views})
+        m.network_.joint_potentials({v: torch.zeros(1, 3, 1, dtype=torch.float64) for v in views})
 
 
 def test_inference_options_are_checked():
     with pytest.raises(ConfigError, match="inference"):
-        MultiViewHCRF({"a": 1}, 2, 2, inference="gibbs")
+        MultiViewHCRFNetwork({"a": 1}, 2, 2, inference="gibbs")
     with pytest.raises(ConfigError, match="bp_damping"):
-        MultiViewHCRF({"a": 1}, 2, 2, inference="loopy", bp_damping=1.0)
-    assert not MultiViewHCRF({"a": 1, "b": 1}, 2, 3, inference="auto").uses_loopy
+        MultiViewHCRFNetwork({"a": 1}, 2, 2, inference="loopy", bp_damping=1.0)
+    with pytest.raises(ConfigError, match="inference"):
+        MultiViewHCRF(2, inference="gibbs").fit([np.zeros((2, 3, 1))] * 2, [0, 1])
+    assert not MultiViewHCRFNetwork({"a": 1, "b": 1}, 2, 3, inference="auto").uses_loopy
 
 
 @pytest.mark.parametrize("views, topology", [({"a": 2, "b": 1}, "coupled"), ({"a": 2, "b": 1, "c": 1}, "linked")])
@@ -153,7 +159,7 @@ def _two_modes(T=6):
     """Two coupled binary chains with strong persistence: view a alone prefers state 0,
     view b alone state 1, the cross-view tables reward (0, 0) by 3 and (1, 1) by 4, so
     all-ones (exact log Z ~ 8 (T - 1) + T / 2) beats all-zeros (~ 6 (T - 1) + T / 2)."""
-    m = MultiViewHCRF({"a": 1, "b": 1}, 1, 2, "coupled", bp_iters=200, bp_tol=1e-10).double()
+    m = MultiViewHCRFNetwork({"a": 1, "b": 1}, 1, 2, "coupled", bp_iters=200, bp_tol=1e-10).double()
     with torch.no_grad():
         for p in m.parameters():
             p.zero_()
@@ -186,4 +192,4 @@ def test_bp_keeps_the_better_of_two_fixed_points():
             assert float(r.marginals[0][0, 0, :, 1].mean()) == pytest.approx(n_orders - 1, abs=1e-3)
         assert float((r.log_z - exact).abs().max()) < 1e-3
     with pytest.raises(ConfigError, match="bp_orders"):
-        MultiViewHCRF({"a": 1}, 2, 2, inference="loopy", bp_orders=3)
+        MultiViewHCRFNetwork({"a": 1}, 2, 2, inference="loopy", bp_orders=3)

@@ -124,7 +124,7 @@ def test_hcrf_learns_regime_order_that_a_bag_of_frames_misses():
     X, y = _regime_order(40, 0)
     Xt, yt = _regime_order(200, 1)
     cat = lambda X: [np.concatenate(x, 1) for x in X]  # noqa: E731
-    m = HCRF(2, n_classes=2, n_hidden=3).double().fit(cat(X), y, max_iter=25)
+    m = HCRF(n_hidden=3, max_epochs=25, random_state=0).fit(cat(X), y)
     acc = float(np.mean(m.predict(cat(Xt)) == yt))
     print(f"HCRF {acc:.3f}")
     assert acc >= 0.9

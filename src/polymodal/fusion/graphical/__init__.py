@@ -10,8 +10,10 @@ from polymodal.fusion.graphical._core import MAX_JOINT_STATES
 from polymodal.fusion.graphical.classifier import HMMClassifier, HMMLearnAdapter
 from polymodal.fusion.graphical.coupled import CoupledHMM
 from polymodal.fusion.graphical.factorial import FactorialHMM
-from polymodal.fusion.graphical.hcrf import HCRF, MV_HCRF_INFERENCE, MV_HCRF_TOPOLOGIES, MultiViewHCRF
-from polymodal.fusion.graphical.ldcrf import LatentDynamicCRF
+from polymodal.fusion.graphical.hcrf import (
+    HCRF, MV_HCRF_INFERENCE, MV_HCRF_TOPOLOGIES, HCRFNetwork, MultiViewHCRF, MultiViewHCRFNetwork,
+)
+from polymodal.fusion.graphical.ldcrf import LatentDynamicCRF, LatentDynamicCRFNetwork
 from polymodal.fusion.graphical.hmm import MultiStreamHMM
 
 __all__ = [
@@ -23,11 +25,14 @@ __all__ = [
     "HMMClassifier",
     "HMMLearnAdapter",
     "HCRF",
+    "HCRFNetwork",
     "HMMPosterior",
     "LatentDynamicCRF",
+    "LatentDynamicCRFNetwork",
     "MV_HCRF_INFERENCE",
     "MV_HCRF_TOPOLOGIES",
     "MultiViewHCRF",
+    "MultiViewHCRFNetwork",
     "MAX_JOINT_STATES",
     "MultiStreamHMM",
     "ViterbiResult",

@@ -1,26 +1,41 @@
 """Hidden CRF (Quattoni et al. 2007) and multi-view hidden CRF (Song, Morency
 & Davis, CVPR 2012): exact on the joint latent state space, or loopy belief
-propagation with the Bethe log-partition when that space is too large."""
+propagation with the Bethe log-partition when that space is too large.
+
+The torch modules (:class:`MultiViewHCRFNetwork`, :class:`HCRFNetwork`) hold
+the math and take tensors; the scikit-learn classifiers (:class:`MultiViewHCRF`,
+:class:`HCRF`) take sequences and train them through the shared estimator loop."""
 
 from __future__ import annotations
 
 import itertools
-from typing import Any, Sequence
+import numbers
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
+from scipy.sparse import issparse
+from sklearn.base import ClassifierMixin
+from sklearn.utils.validation import validate_data
 from torch import nn
 
+from polymodal.core.fitted import check_fitted
 from polymodal.errors import ConfigError, ModalityError, ShapeError
 from polymodal.fusion.graphical._bp import BetheResult, bethe_log_partition
-from polymodal.fusion.graphical._crf import crf_log_partition, fit_lbfgs, pad_views
+from polymodal.fusion.graphical._core import as_samples, validate_samples
+from polymodal.fusion.graphical._crf import crf_log_partition
+from polymodal.fusion.graphical._crf_estimator import (
+    CRFEstimatorBase, check_real, class_targets, is_table, pad, sequences,
+)
+from polymodal.training.estimator_loop import seed_from
 
 MV_HCRF_TOPOLOGIES = ("linked", "coupled")
 MV_HCRF_INFERENCE = ("exact", "loopy", "auto")
 
 
-class MultiViewHCRF(nn.Module):
-    """Multi-view hidden CRF: one latent chain per view, a sequence label y.
+class MultiViewHCRFNetwork(nn.Module):
+    """Multi-view hidden CRF (torch module): one latent chain per view, a sequence label y.
 
     Song, Morency & Davis, "Multi-view latent variable discriminative models
     for action recognition", CVPR 2012. With ``h = (h^1..h^V)``:
@@ -83,16 +98,16 @@ class MultiViewHCRF(nn.Module):
     n_hidden : int or dict view -> H_v (latent states per view)
     topology : "linked" or "coupled"
     max_joint_states : largest joint latent space for exact inference (O(T Y S^2))
-    random_state : seed of the initial parameters (N(0, 0.1^2))
+    random_state : int, seed of the initial parameters (N(0, 0.1^2))
     inference : "exact", "loopy" or "auto" (above)
     bp_iters, bp_damping, bp_tol, bp_orders : loopy BP settings (above)
 
     Examples
     --------
-    >>> m = MultiViewHCRF({"a": 2, "b": 3}, n_classes=2, n_hidden=2)
+    >>> m = MultiViewHCRFNetwork({"a": 2, "b": 3}, n_classes=2, n_hidden=2)
     >>> m({"a": torch.zeros(4, 5, 2), "b": torch.zeros(4, 5, 3)}).shape
     torch.Size([4, 2])
-    >>> big = MultiViewHCRF({"a": 2, "b": 3, "c": 1}, 2, n_hidden=16, inference="auto")  # 4096 joint states
+    >>> big = MultiViewHCRFNetwork({"a": 2, "b": 3, "c": 1}, 2, n_hidden=16, inference="auto")  # 4096 joint states
     >>> big.uses_loopy, big({"a": torch.zeros(1, 5, 2), "b": torch.zeros(1, 5, 3), "c": torch.zeros(1, 5, 1)}).shape
     (True, torch.Size([1, 2]))
     """
@@ -117,6 +132,8 @@ class MultiViewHCRF(nn.Module):
         self.topology = topology
         self.n_classes = n_classes
         self.n_hidden = {v: int(n_hidden if isinstance(n_hidden, int) else n_hidden[v]) for v in self.views}
+        if min(self.n_hidden.values()) < 1:
+            raise ConfigError(f"n_hidden must be >= 1 latent states per view, got {self.n_hidden}")
         sizes = [self.n_hidden[v] for v in self.views]
         S = int(np.prod(sizes))
         self.n_joint_states, self.max_joint_states = S, int(max_joint_states)
@@ -219,34 +236,15 @@ class MultiViewHCRF(nn.Module):
         s = self(x, lengths)
         return s.gather(1, y.view(-1, 1)).squeeze(1) - torch.logsumexp(s, 1)
 
-    # -- scikit-learn-like convenience ----------------------------------------------
-    def fit(self, X: Sequence[Any], y: Any, l2: float = 1e-2, max_iter: int = 100) -> "MultiViewHCRF":
-        """Maximise ``sum_i log p(y_i | x_i) - l2/2 ||theta||^2`` with L-BFGS
-        (full batch). ``X``: list of samples, dict view -> (T, d) array."""
-        dtype = next(self.parameters()).dtype
-        xs, lens = pad_views(X, self.views, dtype)
-        yt = torch.as_tensor(np.asarray(y), dtype=torch.long)
-        if yt.shape[0] != lens.shape[0]:
-            raise ShapeError(f"X has {lens.shape[0]} samples but y has {yt.shape[0]} labels")
-        fit_lbfgs(self, lambda: -self.log_likelihood(xs, yt, lens).sum(), l2, max_iter)
-        return self
 
-    @torch.no_grad()
-    def predict_proba(self, X: Sequence[Any]) -> np.ndarray:
-        xs, lens = pad_views(X, self.views, next(self.parameters()).dtype)
-        return torch.softmax(self(xs, lens), 1).numpy()
-
-    def predict(self, X: Sequence[Any]) -> np.ndarray:
-        return np.argmax(self.predict_proba(X), 1)
-
-
-class HCRF(MultiViewHCRF):
-    """Hidden CRF (Quattoni, Wang, Morency, Collins & Darrell, PAMI 2007):
-    the one-view case of :class:`MultiViewHCRF`; input is a (B, T, d) tensor.
+class HCRFNetwork(MultiViewHCRFNetwork):
+    """Hidden CRF (torch module; Quattoni, Wang, Morency, Collins & Darrell,
+    PAMI 2007): the one-view case of :class:`MultiViewHCRFNetwork`; input is a
+    (B, T, d) tensor (or ``{"x": tensor}``).
 
     .. math:: \\psi(y, h, x) = \\sum_t \\theta_{h_t} \\cdot x_t + \\theta_{y h_t} + \\sum_{t>1} \\theta_{y h_{t-1} h_t}
 
-    >>> HCRF(3, n_classes=2, n_hidden=4)(torch.zeros(2, 6, 3)).shape
+    >>> HCRFNetwork(3, n_classes=2, n_hidden=4)(torch.zeros(2, 6, 3)).shape
     torch.Size([2, 2])
     """
 
@@ -259,8 +257,270 @@ class HCRF(MultiViewHCRF):
     def log_likelihood(self, x: Any, y: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         return super().log_likelihood(x if isinstance(x, dict) else {"x": x}, y, lengths)
 
-    def fit(self, X: Sequence[Any], y: Any, l2: float = 1e-2, max_iter: int = 100) -> "HCRF":
-        return super().fit([{"x": s} if not isinstance(s, dict) else s for s in X], y, l2, max_iter)
 
-    def predict_proba(self, X: Sequence[Any]) -> np.ndarray:
-        return super().predict_proba([{"x": s} if not isinstance(s, dict) else s for s in X])
+class MultiViewHCRF(ClassifierMixin, CRFEstimatorBase):
+    """Multi-view hidden CRF classifier of multi-view sequences (scikit-learn estimator).
+
+    Song, Morency & Davis, "Multi-view latent variable discriminative models
+    for action recognition", CVPR 2012: the model of
+    :class:`MultiViewHCRFNetwork` (one latent chain per view, ``"linked"`` or
+    ``"coupled"`` cross-view edges, exact or loopy-BP inference), trained by
+    maximising the penalised conditional log-likelihood
+
+    .. math:: \\sum_i \\log p(y_i \\mid x_i) - \\frac{\\lambda}{2} \\lVert\\theta\\rVert^2
+
+    through :func:`~polymodal.training.estimator_loop.train_network` (L-BFGS,
+    one iteration per epoch, by default).
+
+    ``X`` is a sequence of views ``[X1, X2, ...]`` (the multi-view convention),
+    each a list of n (T_i, d_v) arrays, a 3-D array (n, T, d_v), or a 2-D array
+    (n, d_v) of one-frame sequences; a dict view name -> view; a list of
+    per-sample dicts view name -> (T_i, d_v); a ``MultimodalDataset`` or a
+    ``Batch`` (its modalities are the views). The views of a sample have equal
+    lengths. ``y``: one label per sequence (n,).
+
+    Parameters
+    ----------
+    n_hidden : int, dict view -> int or sequence of int (by view position), default 3
+        latent states per view
+    topology : "linked" or "coupled"
+    inference : "exact", "loopy" or "auto"; max_joint_states, bp_iters,
+        bp_damping, bp_tol, bp_orders : as :class:`MultiViewHCRFNetwork`
+    l2 : float, default 1e-2 — ``lambda`` of the objective
+    max_epochs : int, default 100 — L-BFGS iterations (``optimizer="lbfgs"``) or epochs
+    optimizer : "lbfgs" (full batch, strong-Wolfe line search, as the HCRF papers), "adam", "adamw", "sgd"
+    lr : float, default 1.0 — L-BFGS's initial step scale, or the first-order learning rate
+    max_fun : None or int — most objective evaluations of L-BFGS (line searches
+        included); None: ``max_epochs * 5 // 4`` (torch's default)
+    batch_size : None or int — minibatch rows of a first-order optimiser (L-BFGS: None)
+    random_state : None, int or RandomState — the initial parameters (N(0, 0.1^2))
+    device : "cpu", "cuda", "auto", ... — where it trains (the fitted network is kept on the CPU)
+    verbose : bool — tqdm progress bar on stderr (when it is a TTY)
+
+    Attributes
+    ----------
+    classes_ : (n_classes,) labels
+    views_ : list of str — view names (``"view0"``, ... for an unnamed sequence of views)
+    dims_ : dict view -> d_v
+    network_ : MultiViewHCRFNetwork (float64, CPU)
+    n_iter_ : int — optimiser iterations run (L-BFGS stops early once converged)
+    loss_curve_ : list of float — objective per sample at each iteration/epoch
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> y = np.arange(20) % 2
+    >>> ramp = np.linspace(-1, 1, 8)[None, :, None]
+    >>> a = rng.normal(scale=0.3, size=(20, 8, 1)) + ramp * (y == 0)[:, None, None]
+    >>> b = rng.normal(scale=0.3, size=(20, 8, 1)) + ramp * (y == 1)[:, None, None]
+    >>> clf = MultiViewHCRF(n_hidden=2, max_epochs=30, random_state=0).fit([a, b], y)
+    >>> clf.score([a, b], y)
+    1.0
+    """
+
+    _multiview: ClassVar[bool] = True  # fit([X1, X2], y); checked through ColumnBlocks
+    _test_params: ClassVar[dict] = {"n_hidden": 3, "max_epochs": 10, "random_state": 0}
+    _expected_failed_checks: ClassVar[dict[str, str]] = {}
+
+    def __init__(self, n_hidden: Any = 3, topology: str = "linked", inference: str = "exact",
+                 max_joint_states: int = 1024, bp_iters: int = 50, bp_damping: float = 0.25, bp_tol: float = 1e-5,
+                 bp_orders: int = 2, l2: float = 1e-2, max_epochs: int = 100, optimizer: str = "lbfgs",
+                 lr: float = 1.0, max_fun: int | None = None, batch_size: int | None = None, random_state=None,
+                 device: str = "cpu", verbose: bool = False) -> None:
+        self.n_hidden = n_hidden
+        self.topology = topology
+        self.inference = inference
+        self.max_joint_states = max_joint_states
+        self.bp_iters = bp_iters
+        self.bp_damping = bp_damping
+        self.bp_tol = bp_tol
+        self.bp_orders = bp_orders
+        self.l2 = l2
+        self.max_epochs = max_epochs
+        self.optimizer = optimizer
+        self.lr = lr
+        self.max_fun = max_fun
+        self.batch_size = batch_size
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ input
+    def _named_views(self, X: Any, reset: bool) -> tuple[list[str], list[dict]]:
+        """Names and per-sample dicts view -> (T_i, d_v) array, for any accepted ``X``."""
+        X = as_samples(X, None if reset else getattr(self, "views_", None))
+        if isinstance(X, Mapping):
+            names, views = [str(k) for k in X], list(X.values())
+        elif isinstance(X, (list, tuple)) and len(X) and isinstance(X[0], Mapping):
+            return list(X[0]), list(X)
+        elif isinstance(X, (list, tuple)) and len(X) and not is_table(X):
+            names = [f"view{i}" for i in range(len(X))]
+            if not reset and len(X) == len(self.views_):
+                names = list(self.views_)  # positional views take the fitted names
+            views = list(X)
+        else:
+            raise ModalityError(f"{type(self).__name__} expects a sequence of views [X1, X2, ...] (or a dict "
+                                f"view -> X_v, per-sample dicts, a MultimodalDataset); got {type(X).__name__}")
+        per_view = []
+        for name, v in zip(names, views):
+            if issparse(v):
+                raise ShapeError(f"view {name!r}: sparse input is not supported; pass a dense array")
+            check_real(v, f"view {name!r}")
+            if is_table(v):
+                v = np.asarray(v, dtype=np.float64)
+                per_view.append([v[i:i + 1] for i in range(v.shape[0])])  # one-frame sequences
+            elif isinstance(v, np.ndarray) and v.ndim != 3:
+                raise ShapeError(f"view {name!r}: expected a 3-D array (n, T, d), a 2-D array (n, d) or a list "
+                                 f"of (T, d) arrays, got shape {v.shape}")
+            else:
+                per_view.append(list(v))
+        counts = {name: len(v) for name, v in zip(names, per_view)}
+        if len(set(counts.values())) > 1:
+            raise ShapeError(f"views must hold the same number of samples, got {counts}")
+        return names, [dict(zip(names, s)) for s in zip(*per_view)]
+
+    def _inputs(self, X: Any, reset: bool) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        names, samples = self._named_views(X, reset)
+        if not reset:
+            missing = [v for v in self.views_ if v not in names]
+            if missing:
+                raise ModalityError(f"missing view(s) {missing}; expected {self.views_}, got {names}")
+            names = list(self.views_)
+        if not samples:
+            raise ShapeError("X must hold at least one sample, got 0 samples")
+        dims = None if reset else [self.dims_[v] for v in names]
+        if reset:
+            first = samples[0]
+            dims = [np.shape(first[v])[-1] if np.ndim(first[v]) == 2 else 0 for v in names]
+        seqs = validate_samples(samples, names=names, dims=dims, synchronous=False)
+        for i, s in enumerate(seqs):
+            if len({len(a) for a in s}) > 1:
+                raise ShapeError(f"sample {i}: views must have the same length, got "
+                                 f"{ {v: len(a) for v, a in zip(names, s)} }")
+        if reset:
+            self.views_, self.dims_ = names, dict(zip(names, dims))
+        padded = [pad([s[k] for s in seqs]) for k in range(len(names))]
+        return {v: p[0] for v, p in zip(names, padded)}, padded[0][1]
+
+    def _network(self, n_classes: int, seed: int) -> MultiViewHCRFNetwork:
+        h = self.n_hidden
+        if not isinstance(h, (numbers.Integral, Mapping)):
+            if len(h) != len(self.views_):
+                raise ConfigError(f"n_hidden: {len(h)} values for {len(self.views_)} views")
+            h = dict(zip(self.views_, h))
+        if isinstance(h, Mapping) and any(v not in h for v in self.views_):
+            raise ConfigError(f"n_hidden must name every view {self.views_}; got {sorted(h)}")
+        return MultiViewHCRFNetwork(self.dims_, n_classes, h if isinstance(h, Mapping) else int(h), self.topology,
+                                    self.max_joint_states, seed, self.inference, self.bp_iters, self.bp_damping,
+                                    self.bp_tol, self.bp_orders)
+
+    # ------------------------------------------------------------------ estimator API
+    def fit(self, X: Any, y: Any = None) -> "MultiViewHCRF":
+        """Train on the sequences ``X`` (see the class docstring) and their labels ``y`` (n,)."""
+        self._check_training()
+        xs, lens = self._inputs(X, reset=True)
+        y = class_targets(y, len(lens), type(self).__name__)
+        self.classes_, yi = np.unique(y, return_inverse=True)
+        seed = seed_from(self.random_state)
+        net = self._network(len(self.classes_), seed).double()  # drawn in float32 as the modules always were
+        names = list(xs)
+        data = [*xs.values(), lens, torch.as_tensor(yi, dtype=torch.long)]
+
+        def nll(m: nn.Module, b: list[torch.Tensor]) -> torch.Tensor:
+            return -m.log_likelihood(dict(zip(names, b[:-2])), b[-1], b[-2])
+
+        self._train(net, nll, data, seed)
+        return self
+
+    @torch.no_grad()
+    def predict_log_proba(self, X: Any) -> np.ndarray:
+        """``log p(y | x)`` per class, (n, n_classes)."""
+        check_fitted(self, "network_", "fit(X, y)")
+        xs, lens = self._inputs(X, reset=False)
+        return torch.log_softmax(self.network_(xs, lens), 1).numpy()
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """``p(y | x)`` per class, (n, n_classes)."""
+        return np.exp(self.predict_log_proba(X))
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The most probable label of each sequence, (n,)."""
+        log_proba = self.predict_log_proba(X)
+        return self.classes_[np.argmax(log_proba, axis=1)]
+
+
+
+class HCRF(MultiViewHCRF):
+    """Hidden CRF classifier of sequences (scikit-learn estimator).
+
+    Quattoni, Wang, Morency, Collins & Darrell, "Hidden conditional random
+    fields", PAMI 2007: the one-view :class:`MultiViewHCRF` (model:
+    :class:`HCRFNetwork`),
+
+    .. math:: p(y \\mid x) \\propto \\sum_h \\exp\\Big(\\sum_t \\theta_{h_t} \\cdot x_t + \\theta_{y h_t}
+        + \\sum_{t>1} \\theta_{y h_{t-1} h_t}\\Big),
+
+    trained on ``sum_i log p(y_i | x_i) - l2/2 ||theta||^2`` (L-BFGS by default).
+
+    ``X`` is a list of n (T_i, d) arrays, a 3-D array (n, T, d), a list of
+    per-sample dicts stream -> (T_i, d_s) (concatenated frame-wise), a
+    ``MultimodalDataset`` or a ``Batch``; a 2-D array (n, d) (scikit-learn's
+    tabular input) is n one-frame sequences, as in :class:`HMMClassifier`.
+    ``y``: one label per sequence (n,).
+
+    Parameters
+    ----------
+    n_hidden : int, default 4 — latent states
+    l2, max_epochs, optimizer, lr, max_fun, batch_size, random_state, device, verbose :
+        training, as :class:`MultiViewHCRF`
+
+    Attributes
+    ----------
+    classes_, network_ (HCRFNetwork), n_iter_, loss_curve_ : as :class:`MultiViewHCRF`
+    n_features_in_ : int — d
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> y = np.arange(20) % 2
+    >>> X = rng.normal(scale=0.3, size=(20, 8, 1)) + np.linspace(-1, 1, 8)[None, :, None] * (2 * y - 1)[:, None, None]
+    >>> HCRF(n_hidden=2, max_epochs=30, random_state=0).fit(X, y).score(X, y)
+    1.0
+    """
+
+    _multiview: ClassVar[bool] = False
+    _test_params: ClassVar[dict] = {"n_hidden": 3, "max_epochs": 10, "random_state": 0}
+    _expected_failed_checks: ClassVar[dict[str, str]] = {}
+
+    def __init__(self, n_hidden: int = 4, l2: float = 1e-2, max_epochs: int = 100, optimizer: str = "lbfgs",
+                 lr: float = 1.0, max_fun: int | None = None, batch_size: int | None = None, random_state=None,
+                 device: str = "cpu", verbose: bool = False) -> None:
+        super().__init__(n_hidden=n_hidden, l2=l2, max_epochs=max_epochs, optimizer=optimizer, lr=lr,
+                         max_fun=max_fun, batch_size=batch_size, random_state=random_state, device=device,
+                         verbose=verbose)
+
+    def _inputs(self, X: Any, reset: bool) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        if is_table(X):  # n one-frame sequences
+            X = validate_data(self, X, reset=reset, dtype=np.float64)
+            x, lens = torch.tensor(X)[:, None, :], torch.ones(X.shape[0], dtype=torch.long)
+        else:
+            seqs = sequences(X)
+            d = {s.shape[1] for s in seqs}
+            if len(d) > 1:
+                raise ShapeError(f"X: sequences must have the same number of features, got {sorted(d)}")
+            (d,) = d
+            if reset:
+                self.n_features_in_ = d
+            elif d != self.n_features_in_:
+                raise ShapeError(f"X has {d} features, but {type(self).__name__} is expecting "
+                                 f"{self.n_features_in_} features as input")
+            x, lens = pad(seqs)
+        if reset:
+            self.views_, self.dims_ = ["x"], {"x": x.shape[-1]}
+        return {"x": x}, lens
+
+    def _network(self, n_classes: int, seed: int) -> HCRFNetwork:
+        if not isinstance(self.n_hidden, numbers.Integral):
+            raise ConfigError(f"n_hidden must be an int >= 1; got {self.n_hidden!r}")
+        return HCRFNetwork(self.n_features_in_, n_classes, int(self.n_hidden), seed)
+
