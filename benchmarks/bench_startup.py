@@ -11,8 +11,9 @@ them, the report shows every repeat):
 - ``first step``: wall seconds from launching ``python -c <polymodal train CONFIG>`` (the
   ``polymodal`` command's own ``main``; a global ``torch.optim`` step hook is installed first)
   until the first optimiser step has finished, measured with ``time.time()`` in the parent
-  before the launch and in the hook; the child exits there. Also reported: the heavy libraries
-  in ``sys.modules`` at that moment and the child's peak RSS;
+  before the launch and in the hook; the child exits there. Also reported: the child's CPU
+  seconds (user + system) by then (less sensitive than wall time to a loaded machine), the
+  heavy libraries in ``sys.modules`` at that moment and the child's peak RSS;
 - ``train``: a whole ``polymodal train CONFIG`` run, wall seconds and peak RSS
   (``ru_maxrss`` of the child from ``os.wait4``, as ``/usr/bin/time -v`` reports it);
 - ``demo`` (``--demo``): ``polymodal demo`` (55 trainings, 5 seeds, 2 worker processes), wall
@@ -43,8 +44,9 @@ from torch.optim.optimizer import register_optimizer_step_post_hook
 def _hook(optimizer, args, kwargs):
     import resource
     loaded = [m for m in {heavy!r} if m in sys.modules]
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"FIRST_STEP {{time.time():.6f}} {{rss:.1f}} {{','.join(loaded) or '-'}}", flush=True)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    print(f"FIRST_STEP {{time.time():.6f}} {{usage.ru_maxrss / 1024:.1f}} {{usage.ru_utime + usage.ru_stime:.3f}} "
+          f"{{','.join(loaded) or '-'}}", flush=True)
     os._exit(0)
 
 register_optimizer_step_post_hook(_hook)
@@ -85,8 +87,9 @@ def import_time(python: str) -> tuple[float, list[str]]:
     return cumulative, sorted(loaded)
 
 
-def first_step(python: str, config: str, out_dir: str) -> tuple[float, float, str]:
-    """(seconds from launch to the end of the first optimiser step, peak RSS MiB then, heavy modules loaded)."""
+def first_step(python: str, config: str, out_dir: str) -> tuple[float, float, float, str]:
+    """(seconds from launch to the end of the first optimiser step, peak RSS MiB then, CPU seconds then,
+    heavy modules loaded)."""
     code = _FIRST_STEP.format(heavy=HEAVY)
     start = time.time()
     proc = subprocess.run([python, "-c", code, "train", config, f"output_dir={out_dir}", "--overwrite"],
@@ -94,8 +97,8 @@ def first_step(python: str, config: str, out_dir: str) -> tuple[float, float, st
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("FIRST_STEP ")), None)
     if line is None:
         raise RuntimeError(f"no optimiser step: {proc.stderr.strip()[-2000:]}")
-    _, stamp, rss, loaded = line.split(" ")
-    return float(stamp) - start, float(rss), loaded
+    _, stamp, rss, cpu, loaded = line.split(" ")
+    return float(stamp) - start, float(rss), float(cpu), loaded
 
 
 def main(argv=None) -> int:
@@ -115,9 +118,9 @@ def main(argv=None) -> int:
               f"{','.join(loaded) or '-'}  {_load()}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.repeats):
-            seconds, rss, loaded = first_step(python, args.config, tmp)
-            print(f"first step      repeat {i}: {seconds:6.2f} s from launch  peak RSS {rss:6.0f} MiB  heavy: "
-                  f"{loaded}  {_load()}", flush=True)
+            seconds, rss, cpu, loaded = first_step(python, args.config, tmp)
+            print(f"first step      repeat {i}: {seconds:6.2f} s from launch ({cpu:5.2f} CPU s)  "
+                  f"peak RSS {rss:6.0f} MiB  heavy: {loaded}  {_load()}", flush=True)
         if not args.no_train:
             argv_train = [python, "-m", "polymodal", "train", args.config, f"output_dir={tmp}", "--overwrite",
                           "trainer.progress=false"]

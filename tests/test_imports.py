@@ -76,13 +76,15 @@ def test_a_function_named_like_its_module_stays_the_function():
 
 
 def test_a_fast_loop_training_imports_neither_lightning_nor_numba(tmp_path):
-    """A one-process CPU run trains on the fast loop, whose path never imports Lightning (nor
-    torchmetrics, nor the transformers that torchmetrics pulls in) nor numba."""
-    config = {"name": "t", "data": {"name": "mfeat", "modalities": ["fou", "kar"]},
-              "model": {"encoder": {"name": "mlp", "hidden": [8]}},
-              "trainer": {"max_epochs": 1, "progress": False}, "output_dir": str(tmp_path)}
-    loaded = _loaded(f"from polymodal.training.engine import fit\nresult = fit({config!r})\n"
-                     "assert result.epochs == 1 and result.run_dir.joinpath('checkpoints', 'best.ckpt').is_file()")
+    """``polymodal train`` of a one-process CPU run trains on the fast loop, whose path never imports
+    Lightning (nor torchmetrics, nor the transformers that torchmetrics pulls in) nor numba."""
+    config = tmp_path / "run.yaml"
+    config.write_text(f"name: t\ndata: {{name: mfeat, modalities: [fou, kar]}}\n"
+                      f"model: {{encoder: {{name: mlp, hidden: [8]}}}}\n"
+                      f"trainer: {{max_epochs: 1, progress: false}}\noutput_dir: {tmp_path}\n")
+    best = tmp_path / "t" / "checkpoints" / "best.ckpt"
+    loaded = _loaded(f"from polymodal.cli import main\nassert main(['train', {str(config)!r}]) == 0\n"
+                     f"import pathlib; assert pathlib.Path({str(best)!r}).is_file()")
     assert "polymodal.training.fast_loop" in loaded
     assert not {"lightning", "pytorch_lightning", "torchmetrics", "transformers", "numba"} & loaded
 

@@ -56,8 +56,12 @@ def run(args: argparse.Namespace) -> int:
 
     config = load_config(args.config, args.overrides)  # before the heavy imports: a bad file fails fast
     from polymodal.training.engine import fit
+    from polymodal.training.fast_loop import device_of, lightning_needed
 
-    check_trainer_here(config.trainer)
+    if lightning_needed(config) is None:
+        device_of(config)  # the fast loop's device is there (asking Lightning would import it: seconds)
+    else:
+        check_trainer_here(config.trainer)
     check_output_dir(Path(config.output_dir) / config.name, "config key 'output_dir'")
     result = fit(config, resume=args.resume or False, overwrite=args.overwrite,
                  resume_with_changes=args.resume_with_changes, verbose=args.verbose)

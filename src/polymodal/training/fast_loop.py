@@ -31,6 +31,7 @@ from typing import Any
 
 import torch
 
+from polymodal.errors import ConfigError
 from polymodal.training.checkpoint import (RUN_STATE_KEY, atomic_save, atomic_write_text, format_history,
                                           link_atomically, rng_state, set_rng_state)
 from polymodal.training.objective import build_optimizer, output_loss
@@ -79,9 +80,14 @@ def lightning_needed(config) -> str | None:
 
 
 def device_of(config) -> torch.device:
-    """The one device a fast-loop run trains on."""
-    accelerator = config.trainer.accelerator
-    if accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available()):
+    """The one device a fast-loop run trains on; :class:`ConfigError` when ``trainer.accelerator``
+    asks for a GPU that is not there (what Lightning's ``Trainer`` would refuse)."""
+    t = config.trainer
+    if t.accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"config keys 'trainer' (accelerator={t.accelerator!r}, devices={t.devices!r}) cannot run "
+                          "here: no CUDA GPU is available (torch.cuda.is_available() is False); "
+                          "use trainer.accelerator=cpu or auto")
+    if t.accelerator in ("gpu", "cuda") or (t.accelerator == "auto" and torch.cuda.is_available()):
         return torch.device("cuda", 0)
     return torch.device("cpu")
 
@@ -237,8 +243,8 @@ def fit_fast(config, run_dir: Path, datamodule, task, model, monitor: str, mode:
     from polymodal.training.provenance import write_provenance
 
     t = config.trainer
-    replacing, work_dir = engine._work_dir(config, run_dir, overwrite)
     device = device_of(config)
+    replacing, work_dir = engine._work_dir(config, run_dir, overwrite)
     engine._remove_temporaries(work_dir / "checkpoints")
     atomic_write_text(engine._config_yaml(config), work_dir / "config.yaml")
     name = str(device) + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else "")
