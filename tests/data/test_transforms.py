@@ -80,3 +80,16 @@ def test_bad_input_is_refused_naming_the_problem():
         preprocessing_state(Standardizer().fit(vec))
     with pytest.raises(ConfigError, match="scale finite and > 0"):
         Standardizer.from_statistics({"v": np.zeros(2)}, {"v": np.zeros(2)})
+
+
+def test_samples_marked_missing_do_not_move_the_statistics():
+    """Regression: the placeholders of missing samples (zeros here) once entered the mean and std."""
+    rng = np.random.default_rng(3)
+    a = rng.normal(5.0, 2.0, size=(40, 3))
+    present = np.arange(40) % 3 != 0
+    a[~present] = 0.0
+    ds = MultimodalDataset({"a": a, "b": rng.normal(size=(40, 2))}, np.arange(40) % 2, present={"a": present})
+    st = Standardizer().fit(ds)
+    np.testing.assert_allclose(st.mean_["a"], a[present].mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(st.scale_["a"], a[present].std(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(st.mean_["b"], ds.modalities["b"].mean(axis=0), rtol=1e-12)

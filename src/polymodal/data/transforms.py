@@ -39,7 +39,8 @@ class Standardizer(TransformerMixin, BaseEstimator):
       ``{modality: (n, ...) array}``. Every modality held as one array
       (vectors, images: statistics per element of the sample shape) is
       standardised; variable-length sequence modalities (lists of arrays) pass
-      through. ``transform`` returns the same container with the standardised
+      through. A dataset's samples marked missing (``present`` False) hold
+      placeholders and are left out of the statistics. ``transform`` returns the same container with the standardised
       modalities as float32 (the dtype of model inputs); modalities without
       statistics pass through.
     - **one array** ``(n, d)``: as :class:`sklearn.preprocessing.StandardScaler`
@@ -115,10 +116,13 @@ class Standardizer(TransformerMixin, BaseEstimator):
             X = validate_data(self, X, dtype=np.float64)
             self.mean_, self.scale_ = _statistics("X", X)
             return self
+        present = X.present if isinstance(X, MultimodalDataset) else {}
         self.mean_, self.scale_ = {}, {}
         for m, values in mods.items():
             if isinstance(values, np.ndarray):
-                self.mean_[m], self.scale_[m] = _statistics(m, values)
+                # a sample marked missing holds a placeholder: it must not move the statistics
+                rows = values if m not in present else values[present[m]]
+                self.mean_[m], self.scale_[m] = _statistics(m, rows)
         return self
 
     def _apply(self, X, fn, what: str):
