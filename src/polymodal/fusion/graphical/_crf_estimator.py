@@ -168,7 +168,7 @@ def sequences(X: Any, names: list[str] | None = None) -> list[np.ndarray]:
 
 def pad(seqs: list[np.ndarray]) -> tuple[Tensor, Tensor]:
     """(n, T_max, d) float64 zero-padded tensor and the lengths (n,)."""
-    x = torch.nn.utils.rnn.pad_sequence([torch.as_tensor(s, dtype=torch.float64) for s in seqs], batch_first=True)
+    x = torch.nn.utils.rnn.pad_sequence([torch.tensor(s, dtype=torch.float64) for s in seqs], batch_first=True)
     return x, torch.tensor([len(s) for s in seqs])
 
 

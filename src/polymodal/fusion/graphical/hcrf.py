@@ -244,6 +244,8 @@ class HCRFNetwork(MultiViewHCRFNetwork):
 
     .. math:: \\psi(y, h, x) = \\sum_t \\theta_{h_t} \\cdot x_t + \\theta_{y h_t} + \\sum_{t>1} \\theta_{y h_{t-1} h_t}
 
+    Examples
+    --------
     >>> HCRFNetwork(3, n_classes=2, n_hidden=4)(torch.zeros(2, 6, 3)).shape
     torch.Size([2, 2])
     """
