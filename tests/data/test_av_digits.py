@@ -4,6 +4,8 @@ speech/image loaders."""
 
 import hashlib
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import librosa
@@ -20,7 +22,7 @@ from polymodal.data.av_digits import (
     mix_at_snr,
 )
 from polymodal.data.av_digits_build import AVDigitsConfig, _speakers, build_av_digits, build_av_digits_cli, speech_images
-from polymodal.encoders.speech import FMAX, N_MELS, WINDOW
+from polymodal.data.audio import FMAX, N_MELS, WINDOW
 from polymodal.data.catalog import list_datasets
 from polymodal.errors import ConfigError, DatasetError
 
@@ -65,6 +67,20 @@ def test_speech_images_match_librosa():
     assert ours.shape == (N_MELS, WINDOW // 160 + 1) and ours.dtype == np.uint8
     assert np.abs(ours.astype(int) - expected).max() <= 1  # rounding at .5 boundaries only
     assert np.mean(ours == expected) > 0.99
+
+
+def test_builder_uses_the_front_end_without_importing_encoders():
+    """Layering (issue 16): data/ imports nothing of polymodal above core, so building AV-digits must not load
+    polymodal.encoders; the builder's front-end is polymodal.data.audio, which the encoders re-export."""
+    code = ("import numpy as np, sys; import polymodal.data.av_digits_build as b\n"
+            "b.speech_images(np.zeros((1, 16000), np.float32)); b._prepare(np.random.default_rng(0).normal(size=8000), 8000)\n"
+            "print(sorted(m for m in sys.modules if m.startswith('polymodal.encoders')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"
+    from polymodal.data import audio
+    from polymodal.encoders import speech
+
+    assert speech.prepare_speech is audio.prepare_speech and speech.speech_features is audio.speech_features
 
 
 def test_missing_sources_are_named(tmp_path, monkeypatch, capsys):

@@ -8,23 +8,28 @@ import numpy as np
 import pytest
 import soundfile
 import torch
+from scipy.signal import lfilter
 
 from polymodal.data.av_digits import colored_noise, mix_at_snr
 from polymodal.encoders.audio import load_audio
 from polymodal.encoders.speech import (
     FMAX,
     N_MELS,
+    PRE_EMPHASIS,
     SR,
     WINDOW,
     ClippingWarning,
     SpeechFeatures,
     clipped_fraction,
     detect_speech,
+    log_mel_image,
+    pre_emphasis,
     prepare_speech,
     prepare_speech_file,
     remove_dc,
     slaney_mel_filters,
     speech_features,
+    utterance_cmvn,
 )
 from polymodal.encoders.speech_augment import SpeechAugment, colored_noise_torch, warp_mel
 from polymodal.errors import ConfigError, ShapeError
@@ -167,3 +172,46 @@ def test_load_audio_does_not_clip_decoded_overshoot(tmp_path):
     path = tmp_path / "loud.wav"
     soundfile.write(path, np.array([0.0, 1.4, -1.2, 0.5] * 400), 16000, subtype="FLOAT")
     assert load_audio(path, 16000).max() == pytest.approx(1.4, abs=1e-6)
+
+
+@pytest.mark.parametrize("coef", [0.0, 0.5, 0.97])
+def test_pre_emphasis_equals_scipy_lfilter(coef):
+    x = np.random.default_rng(0).standard_normal((3, 500))
+    expected = lfilter([1.0, -coef], [1.0], x, axis=-1)
+    np.testing.assert_allclose(pre_emphasis(x, coef), expected, atol=1e-12)
+    np.testing.assert_allclose(pre_emphasis(torch.as_tensor(x), coef).numpy(), expected, atol=1e-12)
+    with pytest.raises(ConfigError, match="pre-emphasis coefficient"):
+        pre_emphasis(x, 1.0)
+
+
+def test_utterance_cmvn_gives_zero_mean_unit_variance_per_band_over_sound_frames():
+    rng = np.random.default_rng(1)
+    image = torch.zeros(2, 5, 30, dtype=torch.float64)
+    image[0, :, 5:20] = torch.as_tensor(rng.uniform(0.2, 1.0, (5, 15)))  # sound in frames 5-19, silence elsewhere
+    image[1, :, 10:30] = torch.as_tensor(rng.uniform(0.2, 1.0, (5, 20)))
+    z = utterance_cmvn(image, floor=0.0)
+    for i, (a, b) in enumerate([(5, 20), (10, 30)]):
+        np.testing.assert_allclose(z[i, :, a:b].mean(1).numpy(), 0.0, atol=1e-12)
+        np.testing.assert_allclose(z[i, :, a:b].std(1, unbiased=False).numpy(), 1.0, atol=1e-12)
+        assert float(z[i].abs().sum() - z[i, :, a:b].abs().sum()) == 0.0  # silent frames stay 0
+    # a fixed gain per band (a channel's spectral tilt: an offset in dB) leaves the output unchanged
+    tilted = image.clone()
+    tilted[:, :, :] += torch.linspace(-0.15, 0.15, 5, dtype=torch.float64)[None, :, None] * (image > 0)
+    np.testing.assert_allclose(utterance_cmvn(tilted, floor=0.0).numpy(), z.numpy(), atol=1e-12)
+    floored = utterance_cmvn(image)  # the default floor only shrinks the scale: (x - mu) / (sd + floor)
+    assert float(floored.abs().max()) < float(z.abs().max())
+    assert float(utterance_cmvn(torch.zeros(1, 4, 6)).abs().max()) == 0.0
+
+
+def test_speech_features_compose_the_front_end_steps():
+    y = _word()
+    window = np.zeros((1, WINDOW))
+    window[0, 3000:3000 + len(y)] = y
+    x = torch.as_tensor(window, dtype=torch.float32)
+    expected = utterance_cmvn(log_mel_image(torch.as_tensor(lfilter([1.0, -PRE_EMPHASIS], [1.0], window),
+                                                                     dtype=torch.float32)))
+    options = {"pre_emphasis_coef": PRE_EMPHASIS, "cmvn": True}
+    np.testing.assert_allclose(speech_features(x, **options).numpy(), expected.numpy(), atol=1e-5)
+    np.testing.assert_allclose(SpeechFeatures(**options)(x).numpy(), expected.numpy(), atol=1e-5)
+    # the default (what the AV-digits models use) is the plain log-mel image: both steps measured, neither kept
+    np.testing.assert_allclose(speech_features(x).numpy(), log_mel_image(x).numpy(), atol=1e-6)

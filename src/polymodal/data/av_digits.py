@@ -21,14 +21,14 @@ see :mod:`polymodal.data.av_digits_build`):
 **Pairing is by class, as in AV-MNIST**: an image and a recording share only
 their digit label; there is no natural correspondence between them.
 
-Every recording goes through :func:`polymodal.encoders.speech.prepare_speech`
+Every recording goes through :func:`polymodal.data.audio.prepare_speech`
 (resampling, DC removal, clipping check, voice-activity detection, the word
 centred in 1 s); ``speech/<part>_waveforms.npy`` keeps those waveforms
 (float16) so that training can draw augmentation per epoch
 (:func:`load_av_digits_speech`), ``images/`` the degraded MNIST pools
 (:func:`load_av_digits_images`). The AV-MNIST layout holds fixed clean pairs
 with the audio as the 40 x 101 log-mel image of
-:class:`polymodal.encoders.speech.SpeechFeatures` (0-255, row 0 = lowest
+:func:`polymodal.data.audio.speech_features` (0-255, row 0 = lowest
 band), so :func:`polymodal.data.avmnist.read_avmnist` reads it; extra test sets
 (held-out synthetic voices, other languages, real English with noise at
 chosen SNRs added before ``prepare_speech``) live in ``variants/<name>/``.
@@ -179,7 +179,7 @@ def load_av_digits_speech(part: str, path: str | os.PathLike | None = None) -> d
     ``part`` is one of :data:`SPEECH_PARTS`: ``train``/``valid``/``test_synthetic`` (synthetic voices,
     split by voice group), ``real_en``/``real_other`` (Tux Paint), ``ood`` (espeak-ng digits in other
     languages). Returns ``waveforms`` float32 ``(N, 16000)`` (output of
-    :func:`polymodal.encoders.speech.prepare_speech`), ``labels`` ``(N,)``, ``speakers`` ``(N,)`` and
+    :func:`polymodal.data.audio.prepare_speech`), ``labels`` ``(N,)``, ``speakers`` ``(N,)`` and
     ``spans`` ``(N, 2)`` (first and last sample of the word in the window).
     """
     root = Path(path) if path is not None else av_digits_dir()

@@ -3,8 +3,8 @@
 Speech comes from many synthetic voices, split **by voice** (every
 utterance of a voice group -- an espeak-ng variant, or a natural voice such as
 ``kal`` in flite and festival -- lies in one split), and goes through
-:func:`polymodal.encoders.speech.prepare_speech`, the same front-end users
-call on their own recordings. The prepared 1 s waveforms are stored (float16)
+:func:`polymodal.data.audio.prepare_speech` (also ``polymodal.encoders.prepare_speech``), the same
+front-end users call on their own recordings. The prepared 1 s waveforms are stored (float16)
 so that training can draw augmentation per epoch
 (:mod:`polymodal.encoders.speech_augment`); the AV-MNIST layout (clean
 40 x 101 log-mel images, uint8) is written too for
@@ -227,7 +227,7 @@ def _synthesise(speaker: dict, folder: str) -> list[tuple[np.ndarray, int]]:
 
 
 def _prepare(y: np.ndarray, rate: int):
-    from polymodal.encoders.speech import prepare_speech
+    from polymodal.data.audio import prepare_speech
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -237,16 +237,17 @@ def _prepare(y: np.ndarray, rate: int):
 # ---------------------------------------------------------------- audio -> log-mel image
 def speech_images(waveforms: np.ndarray) -> np.ndarray:
     """uint8 log-mel images ``(N, 40, 101)`` of prepared waveforms ``(N, 16000)``:
-    :func:`polymodal.encoders.speech.speech_features` (in [0, 1]) times 255, rounded; row 0 is the lowest band."""
-    from polymodal.encoders.speech import speech_features
+    :func:`polymodal.data.audio.speech_features` (in [0, 1]) times 255, rounded; row 0 is the lowest band."""
+    from polymodal.data.audio import speech_features
 
-    return np.round(speech_features(np.asarray(waveforms, dtype=np.float32)).numpy() * 255.0).astype(np.uint8)
+    feats = speech_features(np.asarray(waveforms, dtype=np.float32))
+    return np.round(feats.numpy() * 255.0).astype(np.uint8)
 
 
 def _noisy_recordings(raw: list[tuple[np.ndarray, int]], snr: float, color: str,
                       rng: np.random.Generator) -> np.ndarray:
     """Noise at ``snr`` dB (re the power of the detected word) added over each whole recording, then
-    :func:`~polymodal.encoders.speech.prepare_speech` (the word is found in the noise)."""
+    :func:`~polymodal.data.audio.prepare_speech` (the word is found in the noise)."""
     out = []
     for y, rate in raw:
         clean = _prepare(y, rate)
@@ -476,7 +477,7 @@ def build_av_digits(out: str | Path | None = None, config: AVDigitsConfig | None
     log(f"test: {len(r_choice)} real English pairs ({len(r_labels)} recordings); variants: {sorted(variants)}")
 
     files = {str(p.relative_to(out)): p for p in sorted(out.rglob("*.npy")) if not p.is_symlink()}
-    from polymodal.encoders import speech as front
+    from polymodal.data import audio as front
 
     manifest = {
         "name": "av-digits",
@@ -495,7 +496,7 @@ def build_av_digits(out: str | Path | None = None, config: AVDigitsConfig | None
         "speakers": speakers + ood_speakers,
         "counts": {"train": config.train_size, "valid": config.val_size, "test": int(len(r_choice)),
                    "utterances": {k: int(len(v[1])) for k, v in stored.items()}},
-        "audio": {"front_end": "polymodal.encoders.speech.prepare_speech", "sample_rate": front.SR,
+        "audio": {"front_end": "polymodal.data.audio.prepare_speech", "sample_rate": front.SR,
                   "window_s": front.WINDOW_SECONDS, "n_mels": front.N_MELS, "fmax": front.FMAX,
                   "frames": front.WINDOW // 160 + 1, "win_ms": 25, "hop_ms": 10, "n_fft": 512,
                   "scale": f"dB re utterance max, floored at -{front.TOP_DB:g} dB, mapped to 0-255",

@@ -25,20 +25,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from polymodal.data.audio import MAX_SAMPLE_RATE, check_sample_rate as _check_rate  # noqa: F401
 from polymodal.encoders.image import ImageInput, _activation
 from polymodal.errors import ConfigError, DatasetError, ShapeError
 from polymodal.core.registry import register
 
 __all__ = ["load_audio", "mel_filters", "Spectrogram", "MelSpectrogram", "normalize_utterance",
            "AudioCNN", "SpectrogramSequenceEncoder"]
-
-MAX_SAMPLE_RATE = 384_000
-
-
-def _check_rate(sr: int, name: str = "sr") -> int:
-    if isinstance(sr, bool) or not isinstance(sr, (int, np.integer)) or not 1_000 <= int(sr) <= MAX_SAMPLE_RATE:
-        raise ConfigError(f"{name} must be an integer sample rate in [1000, {MAX_SAMPLE_RATE}] Hz, got {sr!r}")
-    return int(sr)
 
 
 def load_audio(path: str | os.PathLike, sr: int = 16_000, *, mono: bool = True) -> np.ndarray:
@@ -57,7 +50,7 @@ def load_audio(path: str | os.PathLike, sr: int = 16_000, *, mono: bool = True) 
     ndarray, float32, ``(L,)`` (mono) or ``(channels, L)``, full scale = 1. Values are as
     decoded and resampled, not clipped: lossy decoders (Ogg Vorbis, MP3) and resampling overshoot
     [-1, 1] on loud or clipped recordings (up to 1.5 on some Tux Paint files). For speech use
-    :func:`polymodal.encoders.speech.prepare_speech_file`, which also removes DC and reports clipping.
+    :func:`polymodal.data.audio.prepare_speech_file`, which also removes DC and reports clipping.
 
     Raises :class:`~polymodal.errors.DatasetError` for a missing, unreadable
     or empty file, :class:`~polymodal.errors.ConfigError` for a bad ``sr``.
