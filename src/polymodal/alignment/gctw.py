@@ -117,9 +117,6 @@ class GCTW(TransformerMixin, BaseEstimator):
 
     _multiview: ClassVar[bool] = True  # scikit-learn's checks run it through ColumnBlocks (two views)
     _test_params: ClassVar[dict] = {"max_iter": 3}
-    _expected_failed_checks: ClassVar[dict[str, str]] = {
-        "check_fit2d_1feature": "two views (the column halves of X) need at least two columns",
-    }
 
     def __init__(self, n_components: int | None = None, energy: float = 0.95, reg: float = 1e-3,
                  max_iter: int = 20, tol: float = 1e-6, latent_length: int | None = None,
