@@ -426,7 +426,7 @@ def utterance_cmvn(image: torch.Tensor, floor: float = CMVN_FLOOR) -> torch.Tens
     Examples
     --------
     >>> z = utterance_cmvn(torch.tensor([[[0.0, 0.2, 0.6]]]), floor=0.0)
-    >>> [round(v, 4) for v in z.flatten().tolist()]
+    >>> [round(v, 4) + 0.0 for v in z.flatten().tolist()]
     [0.0, -1.0, 1.0]
     """
     if image.ndim != 3:
