@@ -45,19 +45,6 @@ NOT_ESTIMATORS: dict[str, str] = {
     "polymodal.fusion.robust.CalibratedProductOfExperts": "torch module (dict[str, Tensor] in): fit calibrates its temperatures on held-out logits",
 }
 
-# Public classes that define ``fit`` and are being converted to estimators under
-# issue 16 by a parallel session; each entry must disappear when its class is a
-# BaseEstimator (test_pending_list_is_current fails when an entry is stale).
-PENDING: dict[str, str] = {
-}
-
-# BaseEstimators whose fit still takes their views as separate arguments
-# (fit(A, B), fit(A, P_a, B, P_b)) instead of the one multi-view convention, so
-# scikit-learn's checks cannot feed them; left out of the checks until converted
-# (issue 16), and named here so they are not forgotten.
-NOT_YET_CONFORMING: dict[str, str] = {
-}
-
 # Meta-estimators that need a wrapped estimator: checked through their uses.
 _CHECKED_ELSEWHERE = {
     "polymodal.core.multiview.ColumnBlocks": "checked as the wrapper of every multi-view estimator",
@@ -95,8 +82,7 @@ def _has_fit(cls) -> bool:
 def _estimator_classes():
     out = []
     for qual, cls in sorted(_CLASSES.items()):
-        if (not issubclass(cls, BaseEstimator) or inspect.isabstract(cls) or qual in _CHECKED_ELSEWHERE
-                or qual in NOT_YET_CONFORMING):
+        if not issubclass(cls, BaseEstimator) or inspect.isabstract(cls) or qual in _CHECKED_ELSEWHERE:
             continue
         out.append(cls)
     return out
@@ -132,23 +118,16 @@ def test_every_public_fit_is_an_estimator():
     offenders = sorted(
         qual for qual, cls in _CLASSES.items()
         if _has_fit(cls) and not issubclass(cls, BaseEstimator)
-        and qual not in NOT_ESTIMATORS and qual not in PENDING
+        and qual not in NOT_ESTIMATORS
     )
     assert not offenders, "public classes with fit that are not sklearn estimators: " + ", ".join(offenders)
 
 
-def test_exclusion_lists_are_current():
-    """Every excluded or pending name exists and still is not an estimator."""
-    for qual in list(NOT_ESTIMATORS) + list(PENDING):
+def test_exclusion_list_is_current():
+    """Every excluded name exists and still is not an estimator."""
+    for qual in NOT_ESTIMATORS:
         assert qual in _CLASSES, f"{qual} no longer exists: remove it from the list"
         assert not issubclass(_CLASSES[qual], BaseEstimator), f"{qual} is an estimator now: remove it"
-
-
-def test_not_yet_conforming_list_is_current():
-    """Every name left out of the checks exists and is an estimator (else it belongs in PENDING)."""
-    for qual in NOT_YET_CONFORMING:
-        assert qual in _CLASSES, f"{qual} no longer exists: remove it from the list"
-        assert issubclass(_CLASSES[qual], BaseEstimator), f"{qual} is not an estimator: move it to PENDING"
 
 
 def test_expected_failures_have_reasons():
