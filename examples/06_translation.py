@@ -65,7 +65,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import time
 import warnings
 from collections import Counter
@@ -128,7 +127,6 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore")
-    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
     start = time.perf_counter()
 
     data = make_vqa_shapes(500 if args.fast else 1000, max_objects=2, seed=args.seed)
@@ -149,7 +147,7 @@ def main() -> None:
     model = ShowAttendTell(len(vocab), encoder=GridImageEncoder(36, widths=(16, 32), grid=3), embed_dim=32,
                            hidden=64, attention_dim=32, dropout=0.1)
     fit = fit_generator(model, pairs("train"), pairs("val"), max_epochs=args.epochs, batch_size=32,
-                        lr=args.lr, patience=10, seed=args.seed, precise_bn_batches=args.precise_bn)
+                        lr=args.lr, n_iter_no_change=10, random_state=args.seed, precise_bn_batches=args.precise_bn)
     decoded = model.generate(images[idx["test"]], max_len=24).sequences()
     captions = {"Show-Attend-Tell": {int(i): " ".join(vocab.decode(s)) for i, s in zip(idx["test"], decoded)}}
     train_seconds = time.perf_counter() - t0
@@ -190,8 +188,8 @@ def main() -> None:
     plt.close(fig)
 
     results = {"fast": args.fast, "n_images": {s: int(len(v)) for s, v in idx.items()}, "vocabulary": len(vocab),
-               "scores": scores, "show_attend_tell": {"epochs": fit.epochs, "best_epoch": fit.best_epoch,
-                                                      "best_val_loss": fit.best_val_loss, "val_history": fit.val_history,
+               "scores": scores, "show_attend_tell": {"epochs": fit.n_epochs, "best_epoch": fit.best_epoch,
+                                                      "best_val_loss": fit.best_val_loss, "val_history": fit.val_loss,
                                                       "train_seconds": train_seconds},
                "examples": {str(i): {"references": refs[i], **{n: c[int(i)] for n, c in captions.items()}}
                             for i in show},
@@ -202,7 +200,7 @@ def main() -> None:
     print(f"{'method':<34}{'BLEU-1':>8}{'BLEU-4':>8}{'CIDEr-D':>9}{'exact':>8}")
     for name, s in scores.items():
         print(f"{name:<34}{s['bleu_1']:>8.3f}{s['bleu_4']:>8.3f}{s['cider_d']:>9.3f}{s['exact']:>8.3f}")
-    print(f"Show-Attend-Tell: best epoch {fit.best_epoch + 1} of {fit.epochs}, {train_seconds:.1f} s; "
+    print(f"Show-Attend-Tell: best epoch {fit.best_epoch + 1} of {fit.n_epochs}, {train_seconds:.1f} s; "
           f"{results['seconds']:.1f} s in all; figures and results.json in {args.out}")
 
 

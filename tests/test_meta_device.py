@@ -314,7 +314,6 @@ NOT_COVERED = {
     "training.module.MultimodalLightningModule": "Lightning wrapper of MultimodalModel (covered)",
     "translation.attention.StepwiseDecoder": "abstract base of the captioners",
     "translation.attention._AttentionDecoder": "base of ShowAttendTell / Seq2SeqAttention",
-    "translation.training.SequenceGenerationModule": "Lightning wrapper of the captioners (covered)",
 }
 
 

@@ -81,3 +81,40 @@ def test_errors():
     with pytest.raises(ConfigError, match="device must be"):
         resolve_device("nonsense")
     assert resolve_device("auto").type in {"cpu", "cuda"}
+
+
+def test_explicit_validation_data_keeps_best_epoch_weights():
+    """validation_data: the restored weights score min(val_loss) on that set, best_epoch points at it,
+    and the training rows are not split (every row is trained on)."""
+    X, y = _data(n=80)
+    y[:] = torch.randn(80, 1, generator=torch.Generator().manual_seed(3))  # pure noise: overfits
+    Xv, yv = _data(seed=5, n=30)
+    net = torch.nn.Sequential(torch.nn.Linear(3, 64), torch.nn.Tanh(), torch.nn.Linear(64, 1))
+    seen = []
+    fit = train_network(net, lambda n, b: seen.append(len(b[0])) or _mse(n, b), [X, y], max_epochs=500, lr=0.05,
+                        random_state=0, validation_data=[Xv, yv], n_iter_no_change=5)
+    assert fit.stopped_early and fit.best_epoch == int(np.argmin(fit.val_loss)) == fit.n_epochs - 1 - 5
+    assert fit.best_val_loss == min(fit.val_loss)
+    assert set(seen) == {80, 30}  # training on all 80 rows, validation on the 30 given
+    with torch.no_grad():
+        assert float(_mse(net, [Xv, yv])) == pytest.approx(fit.best_val_loss, rel=1e-6)
+    assert train_network(torch.nn.Linear(3, 1), _mse, [X, y], max_epochs=2).best_epoch is None
+    with pytest.raises(ConfigError, match="not both"):
+        train_network(net, _mse, [X, y], max_epochs=1, validation_fraction=0.2, validation_data=[Xv, yv])
+    with pytest.raises(ConfigError, match="validation_data must be 2 tensors"):
+        train_network(net, _mse, [X, y], max_epochs=1, validation_data=[Xv])
+
+
+def test_max_grad_norm_clips_the_step():
+    """One SGD step with the gradient's norm clipped to c moves the parameters by exactly lr * c;
+    without clipping by lr * |grad|."""
+    X = torch.tensor([[100.0]])
+    for clip, expected in ((0.5, 0.1 * 0.5), (None, None)):
+        net = torch.nn.Linear(1, 1, bias=False)
+        torch.nn.init.zeros_(net.weight)
+        # d/dw (w x - 1)^2 at w = 0 is -2 x = -200 (norm 200)
+        train_network(net, lambda n, b: ((n(b[0]) - 1) ** 2).sum(), [X], max_epochs=1, lr=0.1, optimizer="sgd",
+                      random_state=0, max_grad_norm=clip)
+        assert net.weight.item() == pytest.approx(expected if clip else 0.1 * 200.0, rel=1e-5)
+    with pytest.raises(ConfigError, match="max_grad_norm"):
+        train_network(net, _mse, [X, X], max_epochs=1, max_grad_norm=0.0)

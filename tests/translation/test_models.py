@@ -170,7 +170,7 @@ def test_attention_captioner_learns_toy_and_attends_to_the_object(tmp_path):
     torch.manual_seed(0)
     model = ShowAttendTell(9, encoder=GridImageEncoder(16, widths=(8, 16), grid=4), embed_dim=16, hidden=32,
                            attention_dim=16, dropout=0.0)
-    fit_generator(model, (xtr, ttr), (xva, tva), max_epochs=12, batch_size=32, lr=5e-3, patience=3)
+    fit_generator(model, (xtr, ttr), (xva, tva), max_epochs=12, batch_size=32, lr=5e-3, n_iter_no_change=3)
     res = model.generate(xte, max_len=5)
     assert np.mean([s == tte[i, 1:3].tolist() for i, s in enumerate(res.sequences())]) >= 0.95
     maps = model.attention_maps(xte, res.sequences())
@@ -190,7 +190,11 @@ def test_show_and_tell_learns_toy():
     (xtr, ttr, _), (xva, tva, _), (xte, tte, _) = _shapes_task(300, 0), _shapes_task(100, 1), _shapes_task(100, 2)
     torch.manual_seed(0)
     model = ShowAndTell(9, encoder=GridImageEncoder(16, widths=(8, 16), grid=4), embed_dim=32, hidden=64, dropout=0.0)
-    fit_generator(model, (xtr, ttr), (xva, tva), max_epochs=12, batch_size=32, lr=5e-3, patience=3)
+    # BatchNorm statistics recomputed before each validation: with the running averages the eval-mode
+    # validation loss spikes in some minibatch orders (seed 0 of train_network's order: 0.40 -> 0.85 at
+    # epoch 4) and early stopping ends the run at 0.67 exact; recomputed, seeds 0-5 all reach 1.0
+    fit_generator(model, (xtr, ttr), (xva, tva), max_epochs=12, batch_size=32, lr=5e-3, n_iter_no_change=3,
+                  precise_bn_batches=4)
     res = model.generate(xte, max_len=5)
     assert np.mean([s == tte[i, 1:3].tolist() for i, s in enumerate(res.sequences())]) >= 0.95
     captions, counts = np.unique(ttr[:, 1:3].numpy(), axis=0, return_counts=True)

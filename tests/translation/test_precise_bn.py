@@ -54,6 +54,6 @@ def test_fit_generator_selects_weights_with_matching_statistics():
     with torch.no_grad():  # 4 batches of 32 = all 128 samples: equal batches, so the mean is exact
         exact_mean = model.net[0](x).mean(0)
     torch.testing.assert_close(bn.running_mean, exact_mean, rtol=1e-4, atol=1e-5)
-    assert fit.best_val_loss == min(fit.val_history) == fit.val_history[fit.best_epoch]
+    assert fit.best_val_loss == min(fit.val_loss) == fit.val_loss[fit.best_epoch]
     with pytest.raises(ConfigError, match="precise_bn_batches"):
         fit_generator(model, (x, y), (x, y), max_epochs=1, precise_bn_batches=-1)

@@ -85,7 +85,7 @@ def _learns_to_answer_from_image_and_question():
     tr, va, te = (vqa_tensors(d, s, vocab) for s in ("train", "val", "test"))
     torch.manual_seed(0)
     m = VQABaseline(len(vocab), len(d.answer_vocab), image_size=24, widths=(8, 16), fused=64, dropout=0.0)
-    fit_generator(m, tr, va, max_epochs=12, batch_size=32, lr=3e-3, patience=3)
+    fit_generator(m, tr, va, max_epochs=12, batch_size=32, lr=3e-3, n_iter_no_change=3)
     ti, tei = d.indices("train"), d.indices("test")
     s = vqa_accuracy(m, te[0], te[1], d.question_type[tei], d.answers[ti], d.question_type[ti])
     # accuracy per type is the mean of correct answers of that type (recomputed here)

@@ -150,7 +150,7 @@ def _run(out: Path, image_size: int, seed: int, max_epochs: int, patience: int, 
         model = cls(len(vocab), encoder=GridImageEncoder(image_size, widths=(16, 32, 64), grid=8),
                     embed_dim=64, hidden=128, dropout=0.3, **kw)
         fit = fit_generator(model, (tensors["train"], tokens["train"]), (tensors["val"], tokens["val"]),
-                            max_epochs=max_epochs, batch_size=32, lr=2e-3, patience=patience, seed=seed,
+                            max_epochs=max_epochs, batch_size=32, lr=2e-3, n_iter_no_change=patience, random_state=seed,
                             precise_bn_batches=precise_bn_batches, progress=name)
         best_setting, best_c = None, -1.0
         val_cider[name] = {}
@@ -164,11 +164,11 @@ def _run(out: Path, image_size: int, seed: int, max_epochs: int, patience: int, 
         res = model.generate(tensors["test"], max_len=max_len, beam_size=best_setting[0], length_penalty=best_setting[1])
         captions[name] = decode("test", res)
         chosen[name] = {"beam_size": best_setting[0], "length_penalty": best_setting[1], "val_cider_d": best_c,
-                        "best_epoch": fit.best_epoch, "epochs": fit.epochs, "best_val_loss": fit.best_val_loss,
+                        "best_epoch": fit.best_epoch, "epochs": fit.n_epochs, "best_val_loss": fit.best_val_loss,
                         "parameters": sum(p.numel() for p in model.parameters())}
         models[name] = (model, res)
         seconds[name] = time.perf_counter() - t0
-        logger.info("%s: %d epochs (best %d, val loss %.3f), val CIDEr-D %.3f with beam %s, %.0f s", name, fit.epochs,
+        logger.info("%s: %d epochs (best %d, val loss %.3f), val CIDEr-D %.3f with beam %s, %.0f s", name, fit.n_epochs,
                     fit.best_epoch, fit.best_val_loss, best_c, best_setting, seconds[name])
 
     # 3. retrieval: feature space (PCA of pixels, or the attention captioner's CNN) and k picked on val

@@ -52,13 +52,19 @@ _OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torc
 @dataclass
 class TrainingFit:
     """What :func:`train_network` did: epochs run, per-epoch training loss
-    (batch losses averaged with their sizes as weights), per-epoch validation loss (empty without validation), and whether
-    early stopping ended the run."""
+    (batch losses averaged with their sizes as weights), per-epoch validation loss (empty without validation), whether
+    early stopping ended the run, and the (0-based) epoch whose weights were kept (None without validation)."""
 
     n_epochs: int = 0
     train_loss: list[float] = field(default_factory=list)
     val_loss: list[float] = field(default_factory=list)
     stopped_early: bool = False
+    best_epoch: int | None = None
+
+    @property
+    def best_val_loss(self) -> float | None:
+        """The validation loss of the kept weights (None without validation)."""
+        return None if self.best_epoch is None else self.val_loss[self.best_epoch]
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
@@ -124,6 +130,7 @@ def train_network(
     device: str | torch.device | None = "cpu",
     verbose: bool = False,
     validation_fraction: float | None = None,
+    validation_data: Sequence[Tensor] | None = None,
     n_iter_no_change: int = 5,
     tol: float = 0.0,
     min_batch: int = 1,
@@ -132,6 +139,7 @@ def train_network(
     generator: torch.Generator | None = None,
     shuffle: bool = True,
     desc: str | None = None,
+    max_grad_norm: float | None = None,
 ) -> TrainingFit:
     """Train ``network`` in place on the row-aligned tensors ``data``.
 
@@ -146,16 +154,27 @@ def train_network(
     With ``validation_fraction`` a random split of the rows is held out;
     training stops when its loss has not improved by ``tol`` for
     ``n_iter_no_change`` epochs and the best weights are restored (the
-    validation loss is ``loss_fn``, or ``val_loss(batch)`` with ``step``).
+    validation loss is ``loss_fn``, or ``val_loss(batch)`` when given, e.g. with
+    ``step``). ``validation_data`` (tensors like ``data``, with their own rows)
+    is an explicit validation set instead of a split. ``max_grad_norm`` clips
+    the gradients' global 2-norm before each optimiser step.
     ``generator`` (CPU) replaces the one seeded from ``random_state``, for a
     ``step`` that draws from the same stream. The progress bar (tqdm, stderr) shows only when ``verbose`` and stderr is a TTY.
     """
     if (loss_fn is None) == (step is None):
         raise ConfigError("give exactly one of loss_fn (autograd) or step (custom update)")
-    if step is not None and validation_fraction is not None and val_loss is None:
-        raise ConfigError("validation_fraction with a custom step needs val_loss")
+    if step is not None and (validation_fraction is not None or validation_data is not None) and val_loss is None:
+        raise ConfigError("validation with a custom step needs val_loss")
+    if validation_fraction is not None and validation_data is not None:
+        raise ConfigError("give validation_fraction (a split of data) or validation_data, not both")
+    if max_grad_norm is not None and (step is not None or not max_grad_norm > 0):
+        raise ConfigError(f"max_grad_norm must be None or > 0 and needs loss_fn; got {max_grad_norm!r}")
     n = int(data[0].shape[0])
     _check(max_epochs, batch_size, validation_fraction, n)
+    if validation_data is not None and (len(validation_data) != len(data) or len(validation_data[0]) < 1
+                                        or any(len(d) != len(validation_data[0]) for d in validation_data)):
+        raise ConfigError(f"validation_data must be {len(data)} tensors with the same number (>= 1) of rows; got "
+                          f"{[tuple(d.shape) for d in validation_data]}")
     dev = resolve_device(device)
     network.to(dev)
     gen = generator if generator is not None else torch.Generator().manual_seed(seed_from(random_state))
@@ -175,9 +194,12 @@ def train_network(
         opt.zero_grad(set_to_none=True)
         loss = loss_fn(network, batch)
         loss.backward()
+        if max_grad_norm is not None:
+            nn.utils.clip_grad_norm_(network.parameters(), max_grad_norm)
         opt.step()
         return float(loss.detach())
 
+    vdata = None if validation_data is None else [d.to(dev) for d in validation_data]
     fit, best, best_state, wait = TrainingFit(), float("inf"), None, 0
     from tqdm.auto import tqdm
 
@@ -191,16 +213,16 @@ def train_network(
         seen = sum(m for _, m in steps)  # mean loss per sample over the epoch's batches
         fit.train_loss.append(sum(v * m for v, m in steps) / seen if seen else float("nan"))
         fit.n_epochs += 1
-        if val_idx is not None:
+        if val_idx is not None or vdata is not None:
             with torch.no_grad():
                 network.eval()
-                vb = batch_of(val_idx)
+                vb = batch_of(val_idx) if vdata is None else vdata
                 v = float(loss_fn(network, vb)) if val_loss is None else float(val_loss(vb))
                 network.train()
             fit.val_loss.append(v)
             bar.set_postfix(loss=fit.train_loss[-1], val=v)
             if v < best - tol:
-                best, wait = v, 0
+                best, wait, fit.best_epoch = v, 0, fit.n_epochs - 1
                 best_state = {k: t.detach().clone() for k, t in network.state_dict().items()}
             else:
                 wait += 1

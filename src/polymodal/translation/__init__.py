@@ -12,11 +12,9 @@ __getattr__, __dir__ = lazy_exports(__name__, {
     "CaptionRetrievalResult": ".retrieval",
     "consensus_scores": ".retrieval",
     "DecodeResult": ".decoding",
-    "GeneratorFit": ".training",
     "GridImageEncoder": ".captioning",
     "Hypothesis": ".decoding",
     "Seq2SeqAttention": ".seq2seq",
-    "SequenceGenerationModule": ".training",
     "ShowAndTell": ".captioning",
     "ShowAttendTell": ".captioning",
     "StepwiseDecoder": ".attention",
@@ -38,8 +36,8 @@ __getattr__, __dir__ = lazy_exports(__name__, {
 
 __all__ = [
     "CONSENSUS_METRICS", "CaptionOutput", "RetrievalCaptioner", "CaptionRetrievalResult", "consensus_scores",
-    "DecodeResult", "GeneratorFit", "GridImageEncoder", "Hypothesis", "Seq2SeqAttention",
-    "SequenceGenerationModule", "ShowAndTell", "ShowAttendTell", "StepwiseDecoder", "beam_search", "fit_generator",
+    "DecodeResult", "GridImageEncoder", "Hypothesis", "Seq2SeqAttention",
+    "ShowAndTell", "ShowAttendTell", "StepwiseDecoder", "beam_search", "fit_generator",
     "recompute_batchnorm", "greedy_decode", "map_state", "token_loss", "FUSIONS", "VQABaseline", "VQAScores",
     "vqa_accuracy", "vqa_tensors", "VQAReport", "vqa_report", "vqa_report_cli",
 ]
@@ -51,7 +49,7 @@ if TYPE_CHECKING:  # static analysers (type checkers, the API docs) see the eage
     from polymodal.translation.captioning import CaptionOutput, GridImageEncoder, ShowAndTell, ShowAttendTell
     from polymodal.translation.decoding import DecodeResult, Hypothesis, beam_search, greedy_decode, map_state
     from polymodal.translation.training import (
-        GeneratorFit, SequenceGenerationModule, fit_generator, recompute_batchnorm,
+        fit_generator, recompute_batchnorm,
     )
     from polymodal.translation.seq2seq import Seq2SeqAttention
     from polymodal.translation.attention import StepwiseDecoder, token_loss

@@ -1,69 +1,63 @@
-"""Training sequence generators (captioners, seq2seq) with PyTorch Lightning."""
+"""Training sequence generators (captioners, seq2seq, the VQA baseline) by teacher forcing.
+
+They train through polymodal's one loop for in-memory deep models,
+:func:`polymodal.training.estimator_loop.train_network` (device, seeding,
+shuffled minibatches, Adam, gradient clipping, early stopping on the
+validation loss with the best weights restored, progress bar); this module
+adds what is particular to sequence targets: batches cut to their longest
+non-padding sequence, a validation loss averaged over validation batches and,
+optionally, BatchNorm statistics recomputed before each validation.
+"""
 
 from __future__ import annotations
 
-import copy
-import time
-from dataclasses import dataclass, field
 from typing import Any
 
-import lightning.pytorch as pl
 import torch
-from torch.utils.data import DataLoader
+from torch import Tensor, nn
 
 from polymodal.errors import ConfigError, ShapeError
-from polymodal.training.console import EpochProgress, quiet_lightning
+from polymodal.training.estimator_loop import TrainingFit, resolve_device, seed_from, seeded, train_network
 from polymodal.translation.attention import StepwiseDecoder
 
-__all__ = ["GeneratorFit", "SequenceGenerationModule", "fit_generator", "recompute_batchnorm"]
-
-
-def _take(source: Any, idx: torch.Tensor) -> Any:
-    if isinstance(source, (tuple, list)):
-        return type(source)(_take(s, idx) for s in source)
-    return source[idx]
+__all__ = ["fit_generator", "recompute_batchnorm"]
 
 
 def _length(source: Any) -> int:
     return len(source[0]) if isinstance(source, (tuple, list)) else len(source)
 
 
-class _IndexCollate:
-    """Collate a list of indices into (source, tokens) cut to the longest non-padding target."""
-
-    def __init__(self, source: Any, tokens: torch.Tensor, pad_id: int) -> None:
-        self.source, self.tokens, self.pad_id = source, tokens, pad_id
-
-    def __call__(self, idx: list[int]):
-        i = torch.as_tensor(idx, dtype=torch.long)
-        tok = self.tokens[i]
-        if tok.ndim == 2:  # token targets: cut to the longest non-padding sequence
-            tok = tok[:, : int((tok != self.pad_id).sum(1).max())]
-        src = _take(self.source, i)
-        if isinstance(src, tuple) and len(src) == 2 and src[0].ndim >= 2 and src[1].ndim == 1 \
-                and src[1].dtype == torch.long:  # (values, lengths): cut source padding too
-            src = (src[0][:, : int(src[1].max())], src[1])
-        return src, tok
+def _flatten(source: Any) -> tuple[list[Tensor], Any]:
+    """The tensors of a (nested) tuple/list ``source`` and a spec to rebuild it."""
+    if isinstance(source, (tuple, list)):
+        leaves, specs = [], []
+        for s in source:
+            part, spec = _flatten(s)
+            leaves += part
+            specs.append((len(part), spec))
+        return leaves, (type(source), specs)
+    return [source], None
 
 
-class SequenceGenerationModule(pl.LightningModule):
-    """Lightning wrapper: loss ``model.compute_loss(source, tokens)``, Adam, ``val_loss`` logged per epoch."""
+def _unflatten(leaves: list[Tensor], spec: Any) -> Any:
+    if spec is None:
+        return leaves[0]
+    kind, specs, out, i = spec[0], spec[1], [], 0
+    for n, sub in specs:
+        out.append(_unflatten(leaves[i:i + n], sub))
+        i += n
+    return kind(out)
 
-    def __init__(self, model: StepwiseDecoder, lr: float = 2e-3, weight_decay: float = 0.0) -> None:
-        super().__init__()
-        self.model, self.lr, self.weight_decay = model, lr, weight_decay
 
-    def training_step(self, batch, batch_idx):
-        loss = self.model.compute_loss(*batch)
-        self.log("train_loss", loss, on_epoch=True, on_step=False, batch_size=len(batch[1]))
-        return loss
-
-    def validation_step(self, batch, batch_idx):
-        loss = self.model.compute_loss(*batch)
-        self.log("val_loss", loss, on_epoch=True, on_step=False, batch_size=len(batch[1]))
-
-    def configure_optimizers(self):
-        return torch.optim.Adam(self.model.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+def _cut(source: Any, tokens: Tensor, pad_id: int) -> tuple[Any, Tensor]:
+    """Cut token targets (N, T) to the longest non-padding sequence of the batch, and a
+    ``(values, lengths)`` source to its longest length (class targets (N,) stay as they are)."""
+    if tokens.ndim == 2:
+        tokens = tokens[:, : int((tokens != pad_id).sum(1).max())]
+    if isinstance(source, tuple) and len(source) == 2 and source[0].ndim >= 2 and source[1].ndim == 1 \
+            and source[1].dtype == torch.long:
+        source = (source[0][:, : int(source[1].max())], source[1])
+    return source, tokens
 
 
 @torch.no_grad()
@@ -110,51 +104,30 @@ def recompute_batchnorm(model: torch.nn.Module, batches: Any, forward: Any, max_
     return used
 
 
-class _PreciseBatchNorm(pl.Callback):
-    """Before each validation, :func:`recompute_batchnorm` on up to ``max_batches`` training batches."""
-
-    def __init__(self, loader: DataLoader, max_batches: int) -> None:
-        self.loader, self.max_batches = loader, max_batches
-
-    def on_validation_epoch_start(self, trainer, module):
-        from lightning.fabric.utilities.apply_func import move_data_to_device
-
-        recompute_batchnorm(module.model, self.loader,
-                            lambda batch: module.model.compute_loss(*move_data_to_device(batch, module.device)),
-                            self.max_batches)
+def _check_pair(name: str, part: Any) -> None:
+    if not isinstance(part, (tuple, list)) or len(part) != 2:
+        raise ConfigError(f"{name} must be a pair (source, tokens), got {type(part).__name__}"
+                          f"{f' of length {len(part)}' if isinstance(part, (tuple, list)) else ''}")
+    if part[1].ndim not in (1, 2) or _length(part[0]) != len(part[1]):
+        raise ShapeError(f"{name}: source has {_length(part[0])} items but tokens has shape {tuple(part[1].shape)}")
 
 
-class _KeepBest(pl.Callback):
-    def __init__(self) -> None:
-        self.best, self.state, self.epoch, self.history = float("inf"), None, -1, []
+def fit_generator(model: StepwiseDecoder | nn.Module, train: tuple[Any, Tensor],
+                  val: tuple[Any, Tensor] | None = None, *, max_epochs: int = 30, batch_size: int = 32,
+                  lr: float = 2e-3, weight_decay: float = 0.0, n_iter_no_change: int = 5,
+                  max_grad_norm: float | None = 5.0, random_state=0, device: str | torch.device | None = "auto",
+                  precise_bn_batches: int = 0, progress: str | None = None) -> TrainingFit:
+    """Train a sequence generator by teacher forcing; keep the weights of the best validation epoch.
 
-    def on_validation_epoch_end(self, trainer, module):
-        if trainer.sanity_checking:
-            return
-        v = float(trainer.callback_metrics["val_loss"])
-        self.history.append(v)
-        if v < self.best:
-            self.best, self.epoch = v, trainer.current_epoch
-            self.state = copy.deepcopy(module.model.state_dict())
-
-
-@dataclass
-class GeneratorFit:
-    """Result of :func:`fit_generator`: the model (best validation weights), its validation loss, history."""
-
-    model: StepwiseDecoder
-    best_val_loss: float
-    best_epoch: int
-    epochs: int
-    train_seconds: float
-    val_history: list[float] = field(default_factory=list)
-
-
-def fit_generator(model: StepwiseDecoder, train: tuple[Any, torch.Tensor], val: tuple[Any, torch.Tensor] | None = None,
-                  max_epochs: int = 30, batch_size: int = 32, lr: float = 2e-3, weight_decay: float = 0.0,
-                  patience: int = 5, grad_clip: float = 5.0, seed: int = 0,
-                  precise_bn_batches: int = 0, progress: str | None = None) -> GeneratorFit:
-    """Train a sequence generator by teacher forcing with Lightning; keep the best validation weights.
+    Minimises ``model.compute_loss(source, tokens)`` (the mean token
+    cross-entropy for the captioners) with Adam over shuffled minibatches,
+    each cut to its longest non-padding target, through
+    :func:`~polymodal.training.estimator_loop.train_network`. After each epoch
+    the validation loss (the mean of ``compute_loss`` over validation batches
+    of ``max(batch_size, 128)``, weighted by their sizes) is computed in eval
+    mode; training stops after ``n_iter_no_change`` epochs without a lower one
+    and the best epoch's weights are restored. The model is trained in place
+    and returned to the CPU in eval mode.
 
     Parameters
     ----------
@@ -164,55 +137,67 @@ def fit_generator(model: StepwiseDecoder, train: tuple[Any, torch.Tensor], val: 
     train, val : (source, tokens)
         ``source``: a tensor (N, ...) or a tuple of tensors with first dimension N
         (``(values, lengths)`` for seq2seq); ``tokens`` (N, T) int64 ``<bos>`` ... ``<eos>``
-        padded with 0, or class targets (N,). Without ``val`` the training data is used for selection.
-    max_epochs, batch_size, lr, weight_decay, patience, grad_clip, seed : training settings
-        (early stopping on validation loss after ``patience`` epochs without improvement).
+        padded with ``model.pad_id``, or class targets (N,). Without ``val`` the training
+        data is used for selection.
+    max_epochs, batch_size, lr, weight_decay : int, int, float, float
+        Epoch limit, minibatch size, Adam's learning rate and weight decay.
+    n_iter_no_change : int
+        Early stopping: epochs without a lower validation loss before training stops.
+    max_grad_norm : float or None
+        Clip the gradients' global 2-norm to this before each step (None: no clipping).
+    random_state : int, RandomState or None
+        Seeds the minibatch order and the dropout masks (the caller's global torch RNG
+        state is restored afterwards).
+    device : "auto" (CUDA when available), "cpu", "cuda", ...
     precise_bn_batches : int
         If > 0, recompute BatchNorm statistics on this many training batches
         before each validation (:func:`recompute_batchnorm`), so the validation
         loss that picks the epoch is that of the weights being validated.
     progress : str, optional
-        Show a bar over the epochs on stderr with this label (commands that train several models).
+        Show a bar over the epochs on stderr (when it is a terminal) with this label.
+
+    Returns
+    -------
+    TrainingFit
+        Epochs run, per-epoch training and validation losses, ``best_epoch``
+        (0-based) and ``best_val_loss``.
     """
-    for name, part in (("train", train), ("val", val)):
-        if part is None:
-            continue
-        if not isinstance(part, (tuple, list)) or len(part) != 2:
-            raise ConfigError(f"{name} must be a pair (source, tokens), got {type(part).__name__}"
-                              f"{f' of length {len(part)}' if isinstance(part, (tuple, list)) else ''}")
-        if part[1].ndim not in (1, 2) or _length(part[0]) != len(part[1]):
-            raise ShapeError(f"{name}: source has {_length(part[0])} items but tokens has shape {tuple(part[1].shape)}")
-    if max_epochs < 1 or batch_size < 1:
-        raise ConfigError(f"max_epochs and batch_size must be >= 1, got {max_epochs}, {batch_size}")
+    _check_pair("train", train)
+    if val is not None:
+        _check_pair("val", val)
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ConfigError(f"batch_size must be an int >= 1, got {batch_size!r}")
     if precise_bn_batches < 0:
         raise ConfigError(f"precise_bn_batches must be >= 0, got {precise_bn_batches}")
-    pl.seed_everything(seed, workers=True, verbose=False)
     val = train if val is None else val
-    g = torch.Generator().manual_seed(seed)
-    train_collate = _IndexCollate(train[0], train[1], model.pad_id)
-    train_dl = DataLoader(list(range(len(train[1]))), batch_size=batch_size, shuffle=True, generator=g,
-                          collate_fn=train_collate)
-    val_dl = DataLoader(list(range(len(val[1]))), batch_size=max(batch_size, 128),
-                        collate_fn=_IndexCollate(val[0], val[1], model.pad_id))
-    keep = _KeepBest()
-    callbacks = [keep, pl.callbacks.EarlyStopping("val_loss", patience=patience)]
-    if precise_bn_batches:
-        bn_dl = DataLoader(list(range(len(train[1]))), batch_size=batch_size, shuffle=True,
-                           generator=torch.Generator().manual_seed(seed + 1), collate_fn=train_collate)
-        callbacks.insert(0, _PreciseBatchNorm(bn_dl, precise_bn_batches))
-    if progress:
-        callbacks.append(EpochProgress(progress))
-    with quiet_lightning():  # no "GPU available" / tip banners
-        trainer = pl.Trainer(max_epochs=max_epochs, accelerator="auto", devices=1, logger=False,
-                             enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                             gradient_clip_val=grad_clip, num_sanity_val_steps=0, deterministic=False,
-                             callbacks=callbacks)
-    module = SequenceGenerationModule(model, lr=lr, weight_decay=weight_decay)
-    start = time.perf_counter()
-    with quiet_lightning():
-        trainer.fit(module, train_dl, val_dl)
-    seconds = time.perf_counter() - start
-    if keep.state is not None:
-        model.load_state_dict(keep.state)
+    leaves, spec = _flatten(train[0])
+    val_leaves, val_spec = _flatten(val[0])
+    if len(val_leaves) != len(leaves):
+        raise ShapeError(f"val source has {len(val_leaves)} tensors but train source has {len(leaves)}")
+    pad_id, n = model.pad_id, len(train[1])
+    seed, dev = seed_from(random_state), resolve_device(device)
+
+    def loss(batch: list[Tensor], source_spec: Any = spec) -> Tensor:
+        return model.compute_loss(*_cut(_unflatten(batch[:-1], source_spec), batch[-1], pad_id))
+
+    bn_gen = torch.Generator().manual_seed(seed + 1)
+
+    def val_loss(batch: list[Tensor]) -> float:
+        if precise_bn_batches:
+            order = torch.randperm(n, generator=bn_gen)
+            batches = ([d[i].to(dev) for d in (*leaves, train[1])] for i in order.split(batch_size))
+            recompute_batchnorm(model, batches, loss, precise_bn_batches)
+        total, size = 0.0, max(batch_size, 128)
+        for i in range(0, len(batch[-1]), size):
+            part = [d[i:i + size] for d in batch]
+            total += float(loss(part, val_spec)) * len(part[-1])
+        return total / len(batch[-1])
+
+    with seeded(seed):  # dropout masks
+        fit = train_network(model, lambda _, batch: loss(batch), [*leaves, train[1]], max_epochs=max_epochs,
+                            lr=lr, batch_size=batch_size, weight_decay=weight_decay, random_state=seed,
+                            device=dev, verbose=progress is not None, desc=progress,
+                            validation_data=[*val_leaves, val[1]], val_loss=val_loss,
+                            n_iter_no_change=n_iter_no_change, max_grad_norm=max_grad_norm)
     model.cpu().eval()
-    return GeneratorFit(model, keep.best, keep.epoch, trainer.current_epoch, seconds, keep.history)
+    return fit

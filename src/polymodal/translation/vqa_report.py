@@ -60,9 +60,9 @@ def vqa_report(n_images: int = 4000, seed: int = 0, fusions=FUSIONS, max_epochs:
                                 fused=128, dropout=0.3)
             t0 = time.perf_counter()
             fit = fit_generator(model, parts["train"], parts["val"], max_epochs=max_epochs, batch_size=64, lr=2e-3,
-                                patience=patience, seed=seed, progress=f"vqa {fusion}")
+                                n_iter_no_change=patience, random_state=seed, progress=f"vqa {fusion}")
             seconds[fusion] = time.perf_counter() - t0
-            epochs[fusion] = fit.epochs
+            epochs[fusion] = fit.n_epochs
             scores[fusion] = vqa_accuracy(model, parts["test"][0], parts["test"][1], data.question_type[te],
                                           data.answers[tr], data.question_type[tr])
         return VQAReport(scores, epochs, seconds, {s: len(data.indices(s)) for s in ("train", "val", "test")})
