@@ -32,7 +32,7 @@ def _export_and_compare(module, args):
 
 def test_every_module_output_dataclass_exports():
     from polymodal.alignment.attention import MultiHeadAttention
-    from polymodal.alignment.fragments import FragmentEmbeddings, FragmentLoss
+    from polymodal.alignment.fragments import FragmentOutput, FragmentLossOutput
     from polymodal.alignment.mil import AttentionMIL, MILOutput
     from polymodal.alignment.tagm import TemporalAttentionGatedModel
     from polymodal.translation.captioning import CaptionOutput, GridImageEncoder
@@ -60,13 +60,13 @@ def test_every_module_output_dataclass_exports():
 
     class Fragments(torch.nn.Module):  # FragmentEmbedding's input checks are data-dependent (not traceable)
         def forward(self, r, w):
-            return FragmentEmbeddings(proj(r), proj(w), torch.ones(r.shape[:2], dtype=torch.bool),
+            return FragmentOutput(proj(r), proj(w), torch.ones(r.shape[:2], dtype=torch.bool),
                                       torch.ones(w.shape[:2], dtype=torch.bool))
 
     class LossTerms(torch.nn.Module):  # FragmentAlignmentLoss checks its masks data-dependently
         def forward(self, r, w):
             f, g = proj(r).pow(2).mean(), proj(w).abs().mean()
-            return FragmentLoss(f + g, f, g, torch.zeros(()))
+            return FragmentLossOutput(f + g, f, g, torch.zeros(()))
 
     regions, words = torch.randn(2, 3, 6), torch.randn(2, 4, 6)
     _export_and_compare(Fragments(), (regions, words))

@@ -66,13 +66,13 @@ __getattr__, __dir__ = lazy_exports(__name__, {
     "MILOutput": ".mil",
     "make_mil_bags": ".mil",
     "FragmentEmbedding": ".fragments",
-    "FragmentEmbeddings": ".fragments",
+    "FragmentOutput": ".fragments",
     "fragment_scores": ".fragments",
     "infer_fragment_labels": ".fragments",
     "fragment_alignment_loss": ".fragments",
     "image_sentence_scores": ".fragments",
     "global_ranking_loss": ".fragments",
-    "FragmentLoss": ".fragments",
+    "FragmentLossOutput": ".fragments",
     "FragmentAlignmentLoss": ".fragments",
     "FragmentAlignment": ".fragments",
     "align_fragments": ".fragments",
@@ -85,9 +85,9 @@ __all__ = [
     "CTW", "GCTW", "DeepCTW", "alignment_error", "uniform_path", "AttentionOutput", "AdditiveAttention",
     "DotAttention", "GeneralAttention", "MultiHeadAttention", "TemporalAttentionGatedModel", "TAGMOutput",
     "plot_cost_matrix", "plot_aligned", "plot_attention", "upsample_attention", "AttentionMIL", "MILBags",
-    "MILOutput", "make_mil_bags", "FragmentEmbedding", "FragmentEmbeddings", "fragment_scores",
+    "MILOutput", "make_mil_bags", "FragmentEmbedding", "FragmentOutput", "fragment_scores",
     "infer_fragment_labels", "fragment_alignment_loss", "image_sentence_scores", "global_ranking_loss",
-    "FragmentLoss", "FragmentAlignmentLoss", "FragmentAlignment", "align_fragments",
+    "FragmentLossOutput", "FragmentAlignmentLoss", "FragmentAlignment", "align_fragments",
 ]
 
 if TYPE_CHECKING:  # static analysers (type checkers, the API docs) see the eager imports
@@ -106,7 +106,7 @@ if TYPE_CHECKING:  # static analysers (type checkers, the API docs) see the eage
     from polymodal.alignment.plots import plot_cost_matrix, plot_aligned, plot_attention, upsample_attention
     from polymodal.alignment.mil import AttentionMIL, MILBags, MILOutput, make_mil_bags
     from polymodal.alignment.fragments import (
-        FragmentEmbedding, FragmentEmbeddings, fragment_scores, infer_fragment_labels, fragment_alignment_loss,
-        image_sentence_scores, global_ranking_loss, FragmentLoss, FragmentAlignmentLoss, FragmentAlignment,
+        FragmentEmbedding, FragmentOutput, fragment_scores, infer_fragment_labels, fragment_alignment_loss,
+        image_sentence_scores, global_ranking_loss, FragmentLossOutput, FragmentAlignmentLoss, FragmentAlignment,
         align_fragments,
     )

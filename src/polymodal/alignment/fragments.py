@@ -28,14 +28,14 @@ from polymodal.core.pytree import pytree_output
 from polymodal.errors import ConfigError, ShapeError
 
 __all__ = [
-    "FragmentEmbeddings",
+    "FragmentOutput",
     "FragmentEmbedding",
     "fragment_scores",
     "infer_fragment_labels",
     "fragment_alignment_loss",
     "image_sentence_scores",
     "global_ranking_loss",
-    "FragmentLoss",
+    "FragmentLossOutput",
     "FragmentAlignmentLoss",
     "FragmentAlignment",
     "align_fragments",
@@ -44,10 +44,10 @@ __all__ = [
 
 @pytree_output
 @dataclass
-class FragmentEmbeddings:
-    """Embedded fragments: ``regions`` (K, R, h) image fragments ``v``, ``words``
-    (L, T, h) sentence fragments ``s`` (zero on padding) and their bool masks
-    ``region_mask`` (K, R), ``word_mask`` (L, T)."""
+class FragmentOutput:
+    """What :class:`FragmentEmbedding` returns, the embedded fragments: ``regions`` (K, R, h)
+    image fragments ``v``, ``words`` (L, T, h) sentence fragments ``s`` (zero on padding) and
+    their bool masks ``region_mask`` (K, R), ``word_mask`` (L, T)."""
 
     regions: torch.Tensor
     words: torch.Tensor
@@ -115,7 +115,7 @@ class FragmentEmbedding(nn.Module):
 
     Forward: ``regions`` (K, R, d) float, ``words`` (L, T, k) long (or (L, T)
     when k = 1), optional ``region_mask`` (K, R), ``word_mask`` (L, T) bool and
-    ``relations`` (L, T) long; returns :class:`FragmentEmbeddings` (ids under
+    ``relations`` (L, T) long; returns :class:`FragmentOutput` (ids under
     padding are ignored, embeddings there are zero). Padded regions enter
     ``region_encoder`` as zero rows, so an encoder with batch statistics
     (BatchNorm) would see them.
@@ -198,10 +198,10 @@ class FragmentEmbedding(nn.Module):
         return s, wm
 
     def forward(self, regions: torch.Tensor, words: torch.Tensor, region_mask: torch.Tensor | None = None,
-                word_mask: torch.Tensor | None = None, relations: torch.Tensor | None = None) -> FragmentEmbeddings:
+                word_mask: torch.Tensor | None = None, relations: torch.Tensor | None = None) -> FragmentOutput:
         v, rm = self.embed_regions(regions, region_mask)
         s, wm = self.embed_words(words, word_mask, relations)
-        return FragmentEmbeddings(v, s, rm, wm)
+        return FragmentOutput(v, s, rm, wm)
 
 
 def fragment_scores(regions: torch.Tensor, words: torch.Tensor) -> torch.Tensor:
@@ -391,8 +391,9 @@ def global_ranking_loss(scores: torch.Tensor, positive=None, margin: float = 1.0
 
 @pytree_output
 @dataclass
-class FragmentLoss:
-    """The terms of ``C = C_F + beta C_G + alpha ||theta||^2`` (``total``) as 0-d tensors."""
+class FragmentLossOutput:
+    """What :class:`FragmentAlignmentLoss` returns: the terms of ``C = C_F + beta C_G + alpha ||theta||^2``
+    (``total``) as 0-d tensors."""
 
     total: torch.Tensor
     fragment: torch.Tensor
@@ -429,7 +430,7 @@ class FragmentAlignmentLoss(nn.Module):
         self.global_margin, self.smoothing, self.reduction = global_margin, smoothing, reduction
         self.score_normalize = score_normalize
 
-    def forward(self, emb: FragmentEmbeddings, positive=None, parameters=None) -> FragmentLoss:
+    def forward(self, emb: FragmentOutput, positive=None, parameters=None) -> FragmentLossOutput:
         c_f = fragment_alignment_loss(emb.regions, emb.words, emb.region_mask, emb.word_mask, positive=positive,
                                       mil=self.mil, normalize=self.normalize)
         zero = c_f.new_zeros(())
@@ -441,7 +442,7 @@ class FragmentAlignmentLoss(nn.Module):
         l2 = zero
         if self.alpha > 0 and parameters is not None:
             l2 = sum((p.pow(2).sum() for p in parameters), zero)
-        return FragmentLoss(c_f + self.beta * c_g + self.alpha * l2, c_f, c_g, l2)
+        return FragmentLossOutput(c_f + self.beta * c_g + self.alpha * l2, c_f, c_g, l2)
 
 
 @dataclass
