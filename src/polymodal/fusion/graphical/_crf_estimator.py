@@ -12,10 +12,9 @@ import numpy as np
 import torch
 from scipy.sparse import issparse
 from sklearn.base import BaseEstimator
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import column_or_1d
 from torch import Tensor, nn
 
+from polymodal.core.targets import class_labels
 from polymodal.errors import ConfigError, ShapeError
 from polymodal.fusion.graphical._core import as_samples, validate_samples
 from polymodal.training.estimator_loop import train_network
@@ -89,7 +88,7 @@ class LBFGSStep:
         return self._last
 
 
-class CRFEstimatorBase(BaseEstimator):
+class _CRFEstimatorBase(BaseEstimator):
     """Training and input reading shared by the CRF estimators (not public)."""
 
     def _check_training(self) -> None:
@@ -174,14 +173,7 @@ def pad(seqs: list[np.ndarray]) -> tuple[Tensor, Tensor]:
 
 def class_targets(y: Any, n: int, who: str) -> np.ndarray:
     """One class label per sample, (n,), checked as scikit-learn classifiers do."""
-    if y is None:
-        raise ShapeError(f"{who} requires y to be passed, but the target y is None")
-    y = np.asarray(y)
-    if y.ndim == 2 and y.shape[1] == 1:
-        y = column_or_1d(y, warn=True)
-    check_classification_targets(y)
-    if y.ndim != 1:
-        raise ShapeError(f"y must be 1-D (one label per sequence), got shape {y.shape}")
+    y = class_labels(y, who)
     if len(y) != n:
         raise ShapeError(f"X has {n} samples but y has {len(y)} labels")
     return y

@@ -26,7 +26,7 @@ from polymodal.fusion.graphical._bp import BetheResult, bethe_log_partition
 from polymodal.fusion.graphical._core import as_samples, validate_samples
 from polymodal.fusion.graphical._crf import crf_log_partition
 from polymodal.fusion.graphical._crf_estimator import (
-    CRFEstimatorBase, check_real, class_targets, is_table, pad, sequences,
+    _CRFEstimatorBase, check_real, class_targets, is_table, pad, sequences,
 )
 from polymodal.training.estimator_loop import seed_from
 
@@ -260,7 +260,7 @@ class HCRFNetwork(MultiViewHCRFNetwork):
         return super().log_likelihood(x if isinstance(x, dict) else {"x": x}, y, lengths)
 
 
-class MultiViewHCRF(ClassifierMixin, CRFEstimatorBase):
+class MultiViewHCRF(ClassifierMixin, _CRFEstimatorBase):
     """Multi-view hidden CRF classifier of multi-view sequences (scikit-learn estimator).
 
     Song, Morency & Davis, "Multi-view latent variable discriminative models

@@ -19,7 +19,7 @@ from polymodal.core.fitted import check_fitted
 from polymodal.errors import ConfigError, ShapeError
 from polymodal.fusion.graphical._core import sequence_expected_failures
 from polymodal.fusion.graphical._crf import crf_log_partition
-from polymodal.fusion.graphical._crf_estimator import CRFEstimatorBase, is_table, pad, sequences
+from polymodal.fusion.graphical._crf_estimator import _CRFEstimatorBase, is_table, pad, sequences
 from polymodal.training.estimator_loop import seed_from
 
 
@@ -97,7 +97,7 @@ class LatentDynamicCRFNetwork(nn.Module):
         return lab.clamp_min(1e-300).log()
 
 
-class LatentDynamicCRF(ClassifierMixin, CRFEstimatorBase):
+class LatentDynamicCRF(ClassifierMixin, _CRFEstimatorBase):
     """Latent-dynamic CRF frame labeller (scikit-learn estimator).
 
     Morency, Quattoni & Darrell, "Latent-dynamic discriminative models for
