@@ -26,10 +26,11 @@ import pytest
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
-# Imported once by the fork server; each example imports the rest itself.
+# Third-party libraries the fork server imports once; each example imports the rest (polymodal
+# included, so that a module that fails to import fails the example that needs it, with its traceback).
 _PRELOAD = ["numpy", "scipy", "torch", "lightning.pytorch", "sklearn.base", "sklearn.linear_model",
             "sklearn.pipeline", "sklearn.preprocessing", "sklearn.model_selection", "threadpoolctl",
-            "matplotlib", "matplotlib.pyplot", "polymodal.training.engine"]
+            "matplotlib", "matplotlib.pyplot"]
 
 # Run in the forked process: what ``python <script> <args>`` sets up, then the script.
 _BOOT = """
