@@ -34,7 +34,9 @@ Run: ``python benchmarks/bench_av_digits.py [--data DIR] [--seeds 5] [--json out
 
 Measured (seed-0 build, defaults, 5 seeds; 2-core CPU shared by 8 sessions at
 load 4-6: 795 s wall, 592 s CPU; an earlier identical run at higher load took
-977 s wall), accuracy mean ± std over seeds, image clean:
+977 s wall; a rerun after the front-end moved to ``polymodal.data.audio`` gave
+the same numbers in 1498 s wall at load ~9, 603 s CPU, 2.4 GB peak RSS),
+accuracy mean ± std over seeds, image clean:
 
 | audio | image only | audio only | calibrated PoE | concat | GMU | gated experts | gated experts + audio abstention |
 |---|---|---|---|---|---|---|---|
@@ -65,6 +67,16 @@ shifts of 0, ±30, ±60 ms) moves held-out synthetic voices 0.945 -> 0.949 and
 real English 0.920 -> 0.930 ± 0.051 (clipped 0.740 -> 0.790); it is reported
 as its own row, not used by the fusion models. The defaults (epochs, copies)
 were chosen on the held-out synthetic voices.
+
+Tried and not kept (chosen on held-out synthetic voices, never on the real
+recordings): pre-emphasis 0.97 + per-utterance CMVN of the log-mel image
+(``speech_features(..., pre_emphasis_coef=0.97, cmvn=True)``; audio expert, 2
+seeds, 12 epochs: validation voices 0.929 -> 0.906, held-out test voices
+0.912 -> 0.936, real English 0.900 -> 0.900); training the gated experts with
+stronger image corruption (40% noisy at sigma 0.3-0.8, 15% missing), with half
+of the gate's audio from held-out voices, or with a gate that sees only the
+experts' log-probabilities (seed 0, reduced grid: 25-27 cells met against 25-28
+for the default, worst cell -0.12 to -0.21 against -0.12 to -0.13).
 """
 
 from __future__ import annotations
