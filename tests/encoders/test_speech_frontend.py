@@ -31,7 +31,7 @@ from polymodal.encoders.speech import (
     speech_features,
     utterance_cmvn,
 )
-from polymodal.encoders.speech_augment import SpeechAugment, colored_noise_torch, warp_mel
+from polymodal.encoders.speech_augment import SpeechAugment, colored_noise_torch, vtlp_frequency, vtlp_warp, warp_mel
 from polymodal.errors import ConfigError, ShapeError
 
 DIGIT_WAV = Path(__file__).resolve().parents[1] / "fixtures" / "audio" / "seven_espeak_en-us_16k.wav"
@@ -215,3 +215,52 @@ def test_speech_features_compose_the_front_end_steps():
     np.testing.assert_allclose(SpeechFeatures(**options)(x).numpy(), expected.numpy(), atol=1e-5)
     # the default (what the AV-digits models use) is the plain log-mel image: both steps measured, neither kept
     np.testing.assert_allclose(speech_features(x).numpy(), log_mel_image(x).numpy(), atol=1e-6)
+
+
+def test_vtlp_frequency_matches_the_papers_closed_form_and_is_monotone():
+    """Jaitly & Hinton (2013) eq. 1 with S = 16 kHz, F_hi = 4800 Hz, values worked out by hand."""
+    f = torch.tensor([0.0, 1000.0, 4000.0, 6000.0, 8000.0], dtype=torch.float64)
+    # alpha = 1.1: f' = 1.1 f up to 4800 / 1.1 Hz, then S/2 - (8000 - 4800) / (8000 - 4800 / 1.1) (8000 - f)
+    np.testing.assert_allclose(vtlp_frequency(f, 1.1), [0.0, 1100.0, 4400.0, 8000.0 - 0.88 * 2000.0, 8000.0])
+    # alpha = 0.9: knee F_hi * 0.9 = 4320 Hz reached at 4800 Hz; above, slope (8000 - 4320) / (8000 - 4800) = 1.15
+    np.testing.assert_allclose(vtlp_frequency(f, 0.9), [0.0, 900.0, 3600.0, 8000.0 - 1.15 * 2000.0, 8000.0])
+    np.testing.assert_allclose(vtlp_frequency(f, 1.0), f)
+    grid = torch.linspace(0.0, 8000.0, 4001, dtype=torch.float64)
+    for alpha in (0.8, 0.9, 0.97, 1.03, 1.1, 1.2):
+        warped = vtlp_frequency(grid, alpha)
+        assert bool((torch.diff(warped) > 0).all())  # strictly increasing, hence invertible
+        knee = 4800.0 * min(alpha, 1.0) / alpha
+        left, right = vtlp_frequency(knee - 1e-6, alpha), vtlp_frequency(knee + 1e-6, alpha)
+        assert float(right - left) == pytest.approx(0.0, abs=1e-4)  # continuous at the boundary
+
+
+def test_vtlp_warp_moves_a_band_to_the_band_nearest_the_warped_frequency():
+    centres = librosa.mel_frequencies(N_MELS + 2, fmin=0.0, fmax=FMAX, htk=False)[1:-1]  # reference band centres
+    x = torch.rand(3, N_MELS, 4, dtype=torch.float64)
+    np.testing.assert_allclose(vtlp_warp(x, torch.ones(3)).numpy(), x.numpy(), atol=1e-10)  # alpha = 1: identity
+    for k in (5, 12, 20, 27, 33):
+        for alpha in (0.9, 0.95, 1.05, 1.1):
+            image = torch.zeros(1, N_MELS, 3)
+            image[0, k] = 1.0
+            target = float(vtlp_frequency(centres[k], alpha))
+            nearest = int(np.argmin(np.abs(librosa.hz_to_mel(centres) - librosa.hz_to_mel(target))))
+            assert int(vtlp_warp(image, torch.tensor([alpha]))[0, :, 0].argmax()) == nearest, (k, alpha)
+    # a pure tone: warping its image puts the peak where the tone at the warped frequency has it
+    t = np.arange(WINDOW) / SR
+    for f0, alpha in ((700.0, 1.1), (1500.0, 0.9), (3000.0, 1.08)):
+        tone = torch.as_tensor(np.sin(2 * np.pi * f0 * t)[None], dtype=torch.float32)
+        moved = torch.as_tensor(np.sin(2 * np.pi * float(vtlp_frequency(f0, alpha)) * t)[None], dtype=torch.float32)
+        warped = vtlp_warp(log_mel_image(tone), torch.tensor([alpha]))
+        assert int(warped[0, :, 50].argmax()) == int(log_mel_image(moved)[0, :, 50].argmax())
+    with pytest.raises(ConfigError, match="positive"):
+        vtlp_warp(x, torch.tensor([1.0, 0.0, 1.0]))
+    with pytest.raises(ShapeError, match="one factor per image"):
+        vtlp_warp(x, torch.ones(2))
+
+
+def test_speech_augment_vtlp_option_applies_vtlp_warp():
+    x = torch.rand(4, N_MELS, 20)
+    aug = SpeechAugment(warp=(1.1, 1.1), p_warp=1.0, warp_method="vtlp", freq_masks=0, time_masks=0)
+    np.testing.assert_allclose(aug.spec_augment(x).numpy(), vtlp_warp(x, torch.full((4,), 1.1)).numpy())
+    with pytest.raises(ConfigError, match="warp_method"):
+        SpeechAugment(warp_method="linear")

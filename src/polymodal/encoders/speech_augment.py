@@ -19,22 +19,28 @@ Applied to the 1 s windows of :func:`polymodal.encoders.speech.prepare_speech`
   no noise at all.
 
 :meth:`SpeechAugment.features` adds, on the log-mel image, a frequency warp
-(vocal-tract-length perturbation on the mel axis; Jaitly & Hinton, ICML
-Workshops 2013) and SpecAugment time and frequency masks (Park et al.,
-Interspeech 2019).
+(vocal-tract-length perturbation, Jaitly & Hinton, ICML Workshops 2013: either
+:func:`vtlp_warp`, the paper's piecewise-linear warp of the frequency axis, or
+:func:`warp_mel`, a simplified scaling of the mel-row index) and SpecAugment
+time and frequency masks (Park et al., Interspeech 2019).
 """
 
 from __future__ import annotations
 
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from polymodal.encoders.speech import SR, SpeechFeatures
+from polymodal.data.audio import _hz_to_mel, _mel_to_hz
+from polymodal.encoders.speech import FMAX, SR, SpeechFeatures
 from polymodal.errors import ConfigError, ShapeError
 
-__all__ = ["SpeechAugment", "colored_noise_torch", "warp_mel"]
+__all__ = ["SpeechAugment", "colored_noise_torch", "warp_mel", "vtlp_warp", "vtlp_frequency"]
+
+VTLP_BOUNDARY = 4800.0  # F_hi of Jaitly & Hinton (2013), in Hz
+WARP_METHODS = ("mel", "vtlp")
 
 
 def colored_noise_torch(n: int, length: int, color: torch.Tensor, generator: torch.Generator | None = None
@@ -61,11 +67,14 @@ class SpeechAugment(nn.Module):
     snr_db : (low, high) SNR of the added noise; ``p_clean`` the probability of no noise.
     freq_masks, freq_width, time_masks, time_width : SpecAugment masks (count, maximal width).
     warp : (low, high) frequency-warp factors; ``p_warp``.
+    warp_method : ``"mel"`` (:func:`warp_mel`, the default) or ``"vtlp"`` (:func:`vtlp_warp`, the paper's
+        piecewise-linear warp in Hz with boundary ``vtlp_boundary``).
     """
 
     def __init__(self, speed=(0.88, 1.12), p_speed=0.8, shift_s=0.08, rt60=(0.1, 0.7), p_reverb=0.3,
                  clip_db=(3.0, 20.0), p_clip=0.15, snr_db=(-5.0, 35.0), p_clean=0.25, freq_masks=2, freq_width=5,
-                 time_masks=2, time_width=8, warp=(0.9, 1.1), p_warp=0.5) -> None:
+                 time_masks=2, time_width=8, warp=(0.9, 1.1), p_warp=0.5, warp_method="mel",
+                 vtlp_boundary=VTLP_BOUNDARY) -> None:
         super().__init__()
         for name, value in (("p_speed", p_speed), ("p_reverb", p_reverb), ("p_clip", p_clip),
                             ("p_clean", p_clean), ("p_warp", p_warp)):
@@ -78,7 +87,11 @@ class SpeechAugment(nn.Module):
         self.snr_db, self.p_clean = snr_db, p_clean
         self.freq_masks, self.freq_width, self.time_masks, self.time_width = freq_masks, freq_width, time_masks, \
             time_width
-        self.warp, self.p_warp = warp, p_warp
+        if warp_method not in WARP_METHODS:
+            raise ConfigError(f"warp_method must be one of {WARP_METHODS}, got {warp_method!r}")
+        if not 0.0 < warp[0] <= warp[1]:
+            raise ConfigError(f"warp factors must satisfy 0 < low <= high, got {warp}")
+        self.warp, self.p_warp, self.warp_method, self.vtlp_boundary = warp, p_warp, warp_method, float(vtlp_boundary)
         self.front = SpeechFeatures()
 
     @staticmethod
@@ -152,7 +165,7 @@ class SpeechAugment(nn.Module):
         n, m, t = feats.shape
         warp = torch.where(torch.rand(n, generator=generator) < self.p_warp,
                            self._uniform(n, self.warp, generator), torch.ones(n))
-        feats = warp_mel(feats, warp)
+        feats = warp_mel(feats, warp) if self.warp_method == "mel" else vtlp_warp(feats, warp, self.vtlp_boundary)
         pos_f, pos_t = torch.arange(m)[None], torch.arange(t)[None]
         keep = torch.ones_like(feats, dtype=torch.bool)
         for _ in range(self.freq_masks):
@@ -170,13 +183,10 @@ class SpeechAugment(nn.Module):
         return self.spec_augment(self.front(self.forward(waveform, generator)), generator)
 
 
-def warp_mel(feats: torch.Tensor, warp: torch.Tensor) -> torch.Tensor:
-    """Scale the frequency axis of mel images ``(N, M, T)``: row ``m`` reads row ``m / warp[i]``
-    (linear interpolation, edge rows repeated) -- vocal-tract-length perturbation on the mel axis, a
-    simplification of Jaitly & Hinton (ICML Workshops 2013), which warps the linear frequency axis."""
+def _interpolate_rows(feats: torch.Tensor, src: torch.Tensor) -> torch.Tensor:
+    """Rows of ``feats`` ``(N, M, T)`` at fractional positions ``src`` ``(N, M)`` (linear, clamped to the edges)."""
     n, m, t = feats.shape
-    rows = torch.arange(m, dtype=feats.dtype)
-    src = torch.clamp(rows[None] / warp.to(feats.dtype)[:, None], 0, m - 1)
+    src = torch.clamp(src.to(feats.dtype), 0, m - 1)
     lo = src.floor().long()
     hi = torch.clamp(lo + 1, max=m - 1)
     frac = (src - lo.to(feats.dtype))[..., None]
@@ -185,3 +195,73 @@ def warp_mel(feats: torch.Tensor, warp: torch.Tensor) -> torch.Tensor:
         return torch.gather(feats, 1, idx[..., None].expand(-1, -1, t))
 
     return gather(lo) * (1 - frac) + gather(hi) * frac
+
+
+def vtlp_frequency(f, alpha, boundary: float = VTLP_BOUNDARY, sample_rate: int = SR) -> torch.Tensor:
+    """The VTLP frequency warp of Jaitly & Hinton (ICML Workshops 2013, eq. 1), ``f -> f'`` in Hz.
+
+    With ``S`` the sample rate and ``F_hi`` the boundary frequency (4800 Hz in the paper),
+    ``f' = f alpha`` for ``f <= F_hi min(alpha, 1) / alpha``, otherwise
+    ``f' = S/2 - (S/2 - F_hi min(alpha, 1)) / (S/2 - F_hi min(alpha, 1) / alpha) (S/2 - f)``:
+    piecewise linear, continuous, increasing, ``0 -> 0`` and ``S/2 -> S/2``.
+    ``f`` and ``alpha`` broadcast against each other.
+
+    Examples
+    --------
+    >>> [round(v, 6) for v in vtlp_frequency([1000.0, 6000.0, 8000.0], 1.1).tolist()]
+    [1100.0, 6240.0, 8000.0]
+    """
+    f, alpha = torch.as_tensor(f, dtype=torch.float64), torch.as_tensor(alpha, dtype=torch.float64)
+    nyquist, knee = sample_rate / 2.0, boundary * torch.clamp(alpha, max=1.0)
+    upper = nyquist - (nyquist - knee) / (nyquist - knee / alpha) * (nyquist - f)
+    return torch.where(f <= knee / alpha, f * alpha, upper)
+
+
+def _vtlp_inverse(g: torch.Tensor, alpha: torch.Tensor, boundary: float, sample_rate: int) -> torch.Tensor:
+    nyquist, knee = sample_rate / 2.0, boundary * torch.clamp(alpha, max=1.0)
+    lower = nyquist - (nyquist - g) * (nyquist - knee / alpha) / (nyquist - knee)
+    return torch.where(g <= knee, g / alpha, lower)
+
+
+def vtlp_warp(feats: torch.Tensor, alpha: torch.Tensor, boundary: float = VTLP_BOUNDARY, *,
+              sample_rate: int = SR, fmax: float = FMAX) -> torch.Tensor:
+    """Vocal-tract-length perturbation of log-mel images ``(N, M, T)`` (Jaitly & Hinton, ICML Workshops 2013).
+
+    Energy at frequency ``f`` moves to ``f' = `` :func:`vtlp_frequency` ``(f, alpha[i])`` (the paper's
+    piecewise-linear warp with boundary ``F_hi`` = ``boundary``): output row ``m``, whose Slaney-mel band
+    centre is ``c_m`` (``M`` bands over 0 - ``fmax`` Hz, as :func:`~polymodal.data.audio.log_mel_image`),
+    reads the input at the fractional row of ``warp^{-1}(c_m)``, linearly interpolated between rows;
+    frequencies beyond the outermost centres read the edge row. The paper warps the filter-bank centres
+    when the features are computed; warping the finished image instead is a cheap approximation (it
+    needs no new STFT, so it runs every epoch on pre-rendered features). ``alpha`` ``(N,)``: warp
+    factors (paper: uniform in [0.9, 1.1]); ``alpha = 1`` is the identity.
+
+    Examples
+    --------
+    >>> x = torch.rand(2, 40, 5)
+    >>> torch.allclose(vtlp_warp(x, torch.ones(2)), x)
+    True
+    """
+    if feats.ndim != 3:
+        raise ShapeError(f"vtlp_warp expects log-mel images (N, M, T), got {tuple(feats.shape)}")
+    alpha = torch.as_tensor(alpha, dtype=torch.float64).reshape(-1)
+    if alpha.shape[0] != feats.shape[0]:
+        raise ShapeError(f"vtlp_warp needs one factor per image: {alpha.shape[0]} factors, {feats.shape[0]} images")
+    if bool((alpha <= 0).any()):
+        raise ConfigError(f"VTLP warp factors must be positive, got min {float(alpha.min())}")
+    n, m, _ = feats.shape
+    mel_step = float(_hz_to_mel(fmax)) / (m + 1)
+    centres = torch.as_tensor(_mel_to_hz(mel_step * np.arange(1, m + 1)), dtype=torch.float64)
+    source_hz = _vtlp_inverse(centres[None], alpha[:, None], boundary, sample_rate)
+    rows = torch.as_tensor(_hz_to_mel(source_hz.numpy()), dtype=torch.float64) / mel_step - 1.0
+    return _interpolate_rows(feats, rows)
+
+
+def warp_mel(feats: torch.Tensor, warp: torch.Tensor) -> torch.Tensor:
+    """Scale the frequency axis of mel images ``(N, M, T)``: row ``m`` reads row ``m / warp[i]``
+    (linear interpolation, edge rows repeated) -- vocal-tract-length perturbation on the mel axis, a
+    simplification of Jaitly & Hinton (ICML Workshops 2013), which warps the linear frequency axis
+    (:func:`vtlp_warp`)."""
+    m = feats.shape[1]
+    rows = torch.arange(m, dtype=feats.dtype)
+    return _interpolate_rows(feats, rows[None] / warp.to(feats.dtype)[:, None])
