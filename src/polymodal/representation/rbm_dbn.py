@@ -19,6 +19,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from polymodal.errors import ConfigError, ModalityError, ShapeError
+from polymodal.representation._named_views import fit_views, present_views
 from polymodal.representation.rbm import BernoulliRBMNetwork, GaussianBernoulliRBMNetwork
 from polymodal.training.estimator_loop import resolve_device, seed_from
 
@@ -172,16 +173,6 @@ class MultimodalDBNNetwork(nn.Module):
         return self.down(missing, v[:, start:start + self.top_sizes[missing]]).cpu().numpy()
 
 
-def _named(X, what: str) -> dict[str, object]:
-    """Views as ``{name: array}``: a dict as it is, a sequence as ``view0, view1, ...`` (None = missing)."""
-    if isinstance(X, Mapping):
-        return dict(X)
-    if isinstance(X, np.ndarray) or not isinstance(X, Sequence) or not len(X):
-        raise ModalityError(f"{what} expects views as a list of 2-D arrays (None for a missing one); "
-                            f"got {type(X).__name__}")
-    return {f"view{i}": v for i, v in enumerate(X) if v is not None}
-
-
 class MultimodalDBN(TransformerMixin, BaseEstimator):
     """Multimodal DBN (:class:`MultimodalDBNNetwork`) as a scikit-learn transformer
     on a sequence of views ``[X1, X2, ...]`` (a ``{name: array}`` dict is also
@@ -231,12 +222,7 @@ class MultimodalDBN(TransformerMixin, BaseEstimator):
 
     def fit(self, X, y=None) -> "MultimodalDBN":
         """Greedy layer-wise training on every view of ``X`` (each (n, p_i))."""
-        from polymodal.representation.mcca import check_views
-
-        named = _named(X, type(self).__name__)
-        arrays = check_views(list(named.values()), type(self).__name__) if len(named) > 1 else \
-            [np.asarray(v, dtype=np.float64) for v in named.values()]
-        named = dict(zip(named, arrays))
+        named = fit_views(X, type(self).__name__)
         self.seed_ = seed_from(self.random_state)
         net = MultimodalDBNNetwork({m: a.shape[1] for m, a in named.items()}, self.hidden, self.joint,
                                    seed=self.seed_).to(resolve_device(self.device))
@@ -248,7 +234,7 @@ class MultimodalDBN(TransformerMixin, BaseEstimator):
 
     def _present(self, X) -> dict[str, np.ndarray]:
         check_is_fitted(self, "network_")
-        return {m: np.asarray(v, dtype=np.float64) for m, v in _named(X, type(self).__name__).items()}
+        return present_views(X, self.modalities_, type(self).__name__)
 
     def transform(self, X) -> np.ndarray:
         """Joint hidden probabilities (n, joint); missing views (None) sampled first."""
