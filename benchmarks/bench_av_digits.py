@@ -283,6 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=av_digits_dir())
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds run are first-seed ... first-seed + seeds - 1")
     parser.add_argument("--image-epochs", type=int, default=6)
     parser.add_argument("--audio-epochs", type=int, default=20)
     parser.add_argument("--head-epochs", type=int, default=10)
@@ -383,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
     def note(key, model, value):
         extra.setdefault(key, {}).setdefault(model, []).append(float(value))
 
-    for seed in range(args.seeds):
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
         rs = np.random.default_rng(seed)
         ty = img["train"][1].numpy()
         by_class_img = [np.flatnonzero(ty == c) for c in range(10)]
@@ -570,7 +571,7 @@ def audio_only(args, aug, copies, train_labels, valid, real_raw, real_y, synth, 
     scores: dict[str, list[float]] = {"held-out synthetic voices (valid)": [], "synthetic test voices": [],
                                       "real English (Tux Paint)": []}
     confusion = np.zeros((10, 10), dtype=int)
-    for seed in range(args.seeds):
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
         rs = np.random.default_rng(seed)
 
         def audio_epoch(epoch, gen):
