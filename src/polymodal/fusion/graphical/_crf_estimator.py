@@ -91,6 +91,21 @@ class LBFGSStep:
 class _CRFEstimatorBase(BaseEstimator):
     """Training and input reading shared by the CRF estimators (not public)."""
 
+    def _same_width_sequences(self, X: Any, reset: bool) -> list[np.ndarray]:
+        """The sequences of ``X``, all with the same number of features (recorded as
+        ``n_features_in_`` when ``reset``, else checked against it)."""
+        seqs = sequences(X)
+        d = {s.shape[1] for s in seqs}
+        if len(d) > 1:
+            raise ShapeError(f"X: sequences must have the same number of features, got {sorted(d)}")
+        (d,) = d
+        if reset:
+            self.n_features_in_ = d
+        elif d != self.n_features_in_:
+            raise ShapeError(f"X has {d} features, but {type(self).__name__} is expecting "
+                             f"{self.n_features_in_} features as input")
+        return seqs
+
     def _check_training(self) -> None:
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"optimizer must be one of {OPTIMIZERS}; got {self.optimizer!r}")

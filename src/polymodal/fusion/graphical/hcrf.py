@@ -26,7 +26,7 @@ from polymodal.fusion.graphical._bp import BetheResult, bethe_log_partition
 from polymodal.fusion.graphical._core import as_samples, validate_samples
 from polymodal.fusion.graphical._crf import crf_log_partition
 from polymodal.fusion.graphical._crf_estimator import (
-    _CRFEstimatorBase, check_real, class_targets, is_table, pad, sequences,
+    _CRFEstimatorBase, check_real, class_targets, is_table, pad,
 )
 from polymodal.training.estimator_loop import seed_from
 
@@ -506,16 +506,7 @@ class HCRF(MultiViewHCRF):
             X = validate_data(self, X, reset=reset, dtype=np.float64)
             x, lens = torch.tensor(X)[:, None, :], torch.ones(X.shape[0], dtype=torch.long)
         else:
-            seqs = sequences(X)
-            d = {s.shape[1] for s in seqs}
-            if len(d) > 1:
-                raise ShapeError(f"X: sequences must have the same number of features, got {sorted(d)}")
-            (d,) = d
-            if reset:
-                self.n_features_in_ = d
-            elif d != self.n_features_in_:
-                raise ShapeError(f"X has {d} features, but {type(self).__name__} is expecting "
-                                 f"{self.n_features_in_} features as input")
+            seqs = self._same_width_sequences(X, reset)
             x, lens = pad(seqs)
         if reset:
             self.views_, self.dims_ = ["x"], {"x": x.shape[-1]}

@@ -19,7 +19,7 @@ from polymodal.core.fitted import check_fitted
 from polymodal.errors import ConfigError, ShapeError
 from polymodal.fusion.graphical._core import sequence_expected_failures
 from polymodal.fusion.graphical._crf import crf_log_partition
-from polymodal.fusion.graphical._crf_estimator import _CRFEstimatorBase, is_table, pad, sequences
+from polymodal.fusion.graphical._crf_estimator import _CRFEstimatorBase, is_table, pad
 from polymodal.training.estimator_loop import seed_from
 
 
@@ -164,16 +164,7 @@ class LatentDynamicCRF(ClassifierMixin, _CRFEstimatorBase):
         """The sequences and the form of ``X``: "one" (a 2-D X), "array" (3-D) or "list"."""
         if is_table(X):
             return [validate_data(self, X, reset=reset, dtype=np.float64)], "one"
-        seqs = sequences(X)
-        d = {s.shape[1] for s in seqs}
-        if len(d) > 1:
-            raise ShapeError(f"X: sequences must have the same number of features, got {sorted(d)}")
-        (d,) = d
-        if reset:
-            self.n_features_in_ = d
-        elif d != self.n_features_in_:
-            raise ShapeError(f"X has {d} features, but {type(self).__name__} is expecting "
-                             f"{self.n_features_in_} features as input")
+        seqs = self._same_width_sequences(X, reset)
         return seqs, "array" if isinstance(X, np.ndarray) else "list"
 
     def _labels(self, y: Any, seqs: list[np.ndarray], form: str) -> list[np.ndarray]:
