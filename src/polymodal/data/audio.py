@@ -59,7 +59,7 @@ from polymodal.errors import ConfigError, DatasetError, ShapeError
 
 __all__ = ["SR", "WINDOW_SECONDS", "WINDOW", "N_MELS", "FMAX", "N_FRAMES", "PRE_EMPHASIS", "ClippingWarning",
            "SpeechSegment", "PreparedSpeech", "check_sample_rate", "detect_speech", "remove_dc", "clipped_fraction",
-           "prepare_speech", "prepare_speech_file", "pre_emphasis", "log_mel_image", "utterance_cmvn",
+           "prepare_speech", "prepare_speech_file", "read_audio_file", "pre_emphasis", "log_mel_image", "utterance_cmvn",
            "speech_features", "slaney_mel_filters", "FEATURE_PRE_EMPHASIS", "FEATURE_CMVN"]
 
 SR = 16_000
@@ -343,21 +343,29 @@ def prepare_speech(waveform, sample_rate: int, *, warn: bool = True) -> Prepared
                           (first, first + len(word)), stretch)
 
 
-def prepare_speech_file(path: str | os.PathLike, *, warn: bool = True) -> PreparedSpeech:
-    """:func:`prepare_speech` of an audio file (WAV/OGG/FLAC, libsndfile) read at its own sample rate,
-    channels averaged, decoded values not clipped. :class:`~polymodal.errors.DatasetError` for a missing,
+def read_audio_file(path: str | os.PathLike, dtype: str = "float64") -> tuple[np.ndarray, int]:
+    """``(samples (L, channels), sample_rate)`` of an audio file (WAV/OGG/FLAC, libsndfile), as
+    decoded (not clipped, not resampled). :class:`~polymodal.errors.DatasetError` for a missing,
     unreadable or empty file."""
     import soundfile
 
     if not os.path.isfile(path):
         raise DatasetError(f"audio file not found: {path}")
     try:
-        data, rate = soundfile.read(str(path), dtype="float64", always_2d=True)
+        data, rate = soundfile.read(str(path), dtype=dtype, always_2d=True)
     except Exception as error:  # soundfile raises LibsndfileError / RuntimeError
         raise DatasetError(f"cannot read audio file {path}: {error}") from None
     if data.shape[0] == 0:
         raise DatasetError(f"audio file {path} is empty (0 samples)")
-    return prepare_speech(data.mean(axis=1), int(rate), warn=warn)
+    return data, int(rate)
+
+
+def prepare_speech_file(path: str | os.PathLike, *, warn: bool = True) -> PreparedSpeech:
+    """:func:`prepare_speech` of an audio file (WAV/OGG/FLAC, libsndfile) read at its own sample rate,
+    channels averaged, decoded values not clipped. :class:`~polymodal.errors.DatasetError` for a missing,
+    unreadable or empty file."""
+    data, rate = read_audio_file(path)
+    return prepare_speech(data.mean(axis=1), rate, warn=warn)
 
 
 def pre_emphasis(x, coef: float = PRE_EMPHASIS):

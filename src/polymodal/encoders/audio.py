@@ -19,15 +19,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from polymodal.data.audio import MAX_SAMPLE_RATE, check_sample_rate as _check_rate  # noqa: F401
+from polymodal.data.audio import MAX_SAMPLE_RATE, read_audio_file, check_sample_rate as _check_rate  # noqa: F401
 from polymodal.encoders.image import ImageInput, _activation
-from polymodal.errors import ConfigError, DatasetError, ShapeError
+from polymodal.errors import ConfigError, ShapeError
 from polymodal.core.registry import register
 
 __all__ = ["load_audio", "mel_filters", "Spectrogram", "MelSpectrogram", "normalize_utterance",
@@ -60,18 +59,8 @@ def load_audio(path: str | os.PathLike, sr: int = 16_000, *, mono: bool = True) 
     >>> load_audio(f, sr=16000).shape
     (1600,)
     """
-    import soundfile
-
     sr = _check_rate(sr)
-    path = Path(path)
-    if not path.is_file():
-        raise DatasetError(f"audio file not found: {path}")
-    try:
-        data, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
-    except Exception as error:  # soundfile raises LibsndfileError / RuntimeError
-        raise DatasetError(f"cannot read audio file {path}: {error}") from None
-    if data.shape[0] == 0:
-        raise DatasetError(f"audio file {path} is empty (0 samples)")
+    data, rate = read_audio_file(path, dtype="float32")
     data = data.T  # (channels, L)
     if mono:
         data = data.mean(axis=0)
