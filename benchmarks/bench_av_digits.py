@@ -294,6 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--figure", type=Path, default=None, help="heat-map PNG of the grid")
     parser.add_argument("--warp", choices=["mel", "vtlp", "none"], default=None,
                         help="per-epoch frequency warp of the audio training images (default: SpeechAugment's)")
+    parser.add_argument("--warp-p", type=float, default=None, help="probability of the frequency warp per image")
     parser.add_argument("--audio-only", action="store_true",
                         help="train and evaluate the audio expert only (held-out synthetic voices, clean real "
                              "English, per-digit confusions); no fusion models, no grid")
@@ -315,8 +316,9 @@ def main(argv: list[str] | None = None) -> int:
            for p, (x, y) in images.items()}
 
     # pre-rendered audio augmentation (shared by seeds and models)
-    aug = SpeechAugment() if args.warp is None else \
-        SpeechAugment(p_warp=0.0) if args.warp == "none" else SpeechAugment(warp_method=args.warp)
+    warp_options = {} if args.warp_p is None else {"p_warp": args.warp_p}
+    aug = SpeechAugment(**warp_options) if args.warp is None else SpeechAugment(p_warp=0.0) if args.warp == "none" \
+        else SpeechAugment(warp_method=args.warp, **warp_options)
     log(f"audio frequency warp: {aug.warp_method if aug.p_warp > 0 else 'none'} (p = {aug.p_warp})")
     heavy = SpeechAugment(snr_db=(-10.0, 5.0), p_clean=0.0, p_clip=0.4, clip_db=(10.0, 30.0))
     g = torch.Generator().manual_seed(1234)
