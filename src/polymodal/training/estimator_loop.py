@@ -44,13 +44,13 @@ from torch import Tensor, nn
 
 from polymodal.errors import ConfigError
 
-__all__ = ["TrainingFit", "make_optimizer", "resolve_device", "seed_from", "seeded", "train_network"]
+__all__ = ["TrainingResult", "make_optimizer", "resolve_device", "seed_from", "seeded", "train_network"]
 
 _OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
 
 
 @dataclass
-class TrainingFit:
+class TrainingResult:
     """What :func:`train_network` did: epochs run, per-epoch training loss
     (batch losses averaged with their sizes as weights), per-epoch validation loss (empty without validation), whether
     early stopping ended the run, and the (0-based) epoch whose weights were kept (None without validation)."""
@@ -140,7 +140,7 @@ def train_network(
     shuffle: bool = True,
     desc: str | None = None,
     max_grad_norm: float | None = None,
-) -> TrainingFit:
+) -> TrainingResult:
     """Train ``network`` in place on the row-aligned tensors ``data``.
 
     Each epoch shuffles the rows (a ``torch.Generator`` seeded from
@@ -200,7 +200,7 @@ def train_network(
         return float(loss.detach())
 
     vdata = None if validation_data is None else [d.to(dev) for d in validation_data]
-    fit, best, best_state, wait = TrainingFit(), float("inf"), None, 0
+    fit, best, best_state, wait = TrainingResult(), float("inf"), None, 0
     from tqdm.auto import tqdm
 
     bar = tqdm(range(max_epochs), desc=desc or type(network).__name__, file=sys.stderr,

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from polymodal.errors import ConfigError, ShapeError
-from polymodal.training.estimator_loop import TrainingFit, resolve_device, seed_from, seeded, train_network
+from polymodal.training.estimator_loop import TrainingResult, resolve_device, seed_from, seeded, train_network
 from polymodal.translation.attention import StepwiseDecoder
 
 __all__ = ["fit_generator", "recompute_batchnorm"]
@@ -116,7 +116,7 @@ def fit_generator(model: StepwiseDecoder | nn.Module, train: tuple[Any, Tensor],
                   val: tuple[Any, Tensor] | None = None, *, max_epochs: int = 30, batch_size: int = 32,
                   lr: float = 2e-3, weight_decay: float = 0.0, n_iter_no_change: int = 5,
                   max_grad_norm: float | None = 5.0, random_state=0, device: str | torch.device | None = "auto",
-                  precise_bn_batches: int = 0, progress: str | None = None) -> TrainingFit:
+                  precise_bn_batches: int = 0, progress: str | None = None) -> TrainingResult:
     """Train a sequence generator by teacher forcing; keep the weights of the best validation epoch.
 
     Minimises ``model.compute_loss(source, tokens)`` (the mean token
@@ -158,7 +158,7 @@ def fit_generator(model: StepwiseDecoder | nn.Module, train: tuple[Any, Tensor],
 
     Returns
     -------
-    TrainingFit
+    TrainingResult
         Epochs run, per-epoch training and validation losses, ``best_epoch``
         (0-based) and ``best_val_loss``.
     """
