@@ -295,6 +295,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warp", choices=["mel", "vtlp", "none"], default=None,
                         help="per-epoch frequency warp of the audio training images (default: SpeechAugment's)")
     parser.add_argument("--warp-p", type=float, default=None, help="probability of the frequency warp per image")
+    parser.add_argument("--warp-range", type=float, nargs=2, default=None, metavar=("LOW", "HIGH"),
+                        help="frequency-warp factors drawn uniformly in [LOW, HIGH]")
     parser.add_argument("--audio-only", action="store_true",
                         help="train and evaluate the audio expert only (held-out synthetic voices, clean real "
                              "English, per-digit confusions); no fusion models, no grid")
@@ -317,9 +319,12 @@ def main(argv: list[str] | None = None) -> int:
 
     # pre-rendered audio augmentation (shared by seeds and models)
     warp_options = {} if args.warp_p is None else {"p_warp": args.warp_p}
+    if args.warp_range is not None:
+        warp_options["warp"] = tuple(args.warp_range)
     aug = SpeechAugment(**warp_options) if args.warp is None else SpeechAugment(p_warp=0.0) if args.warp == "none" \
         else SpeechAugment(warp_method=args.warp, **warp_options)
-    log(f"audio frequency warp: {aug.warp_method if aug.p_warp > 0 else 'none'} (p = {aug.p_warp})")
+    log(f"audio frequency warp: {aug.warp_method if aug.p_warp > 0 else 'none'} (p = {aug.p_warp}, "
+        f"factors {aug.warp})")
     heavy = SpeechAugment(snr_db=(-10.0, 5.0), p_clean=0.0, p_clip=0.4, clip_db=(10.0, 30.0))
     g = torch.Generator().manual_seed(1234)
     train_w = torch.as_tensor(speech["train"]["waveforms"])
