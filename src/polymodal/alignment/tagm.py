@@ -96,8 +96,9 @@ class TemporalAttentionGatedModel(nn.Module):
         a = self.salience(x, lengths)
         wx = self.W(x)
         h = x.new_zeros(x.shape[0], self.hidden_dim)
-        for t in range(x.shape[1]):
-            cand = self.act(wx[:, t] + self.U(h))
-            g = a[:, t, None]
+        # unbind, not wx[:, t]: a slice's backward writes a full-sequence gradient every step (O(T^2))
+        for wx_t, a_t in zip(wx.unbind(1), a.unbind(1)):
+            cand = self.act(wx_t + self.U(h))
+            g = a_t[:, None]
             h = (1 - g) * h + g * cand
         return TAGMOutput(self.classifier(h), a, h)

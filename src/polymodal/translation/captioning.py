@@ -119,8 +119,8 @@ class ShowAndTell(StepwiseDecoder):
         h, c = self.init_state(images)
         emb = self.embed(tokens)
         outs = []
-        for t in range(tokens.shape[1]):
-            h, c = self.lstm(emb[:, t], (h, c))
+        for emb_t in emb.unbind(1):  # not emb[:, t]: a slice's backward is full-sequence every step
+            h, c = self.lstm(emb_t, (h, c))
             outs.append(h)
         return CaptionOutput(self.out(self.drop(torch.stack(outs, 1))))
 
