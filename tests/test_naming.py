@@ -138,3 +138,23 @@ def test_no_public_class_names_differ_only_by_a_trailing_s(library):
     classes = library[0]
     pairs = sorted((n, n + "s") for n in classes if n + "s" in classes)
     assert not pairs, f"public class names that differ only by a trailing 's': {pairs}"
+
+
+# Hyperparameter names of the scikit-learn-shaped estimators (docs/multiview.md, "Names of
+# hyperparameters"): scikit-learn's names, one spelling each.
+ESTIMATOR_NAMES = {"seed": "random_state", "epochs": "max_epochs", "n_epochs": "max_epochs",
+                   "patience": "n_iter_no_change", "learning_rate": "lr"}
+
+
+def test_estimators_spell_their_hyperparameters_one_way(library):
+    from sklearn.base import BaseEstimator
+
+    classes = library[0]
+    wrong = sorted(
+        f"{cls.__module__}.{name}({param}=...): use {ESTIMATOR_NAMES[param]}"
+        for name, cls in classes.items()
+        if inspect.isclass(cls) and issubclass(cls, BaseEstimator)
+        for param in inspect.signature(cls.__init__).parameters
+        if param in ESTIMATOR_NAMES
+    )
+    assert not wrong, "estimator hyperparameters spelled another way:\n" + "\n".join(wrong)
