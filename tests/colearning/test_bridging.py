@@ -51,7 +51,7 @@ def test_pair_loss_reconstructs_both_views_from_each_and_both_minus_correlation(
               for m, x in (("view0", a), ("view1", p)))
     ca, cp = h_a - h_a.mean(0), h_p - h_p.mean(0)
     corr = np.sum((ca * cp).sum(0) / np.sqrt((ca ** 2).sum(0) * (cp ** 2).sum(0)))
-    got = mod.pair_loss({"view0": torch.tensor(a, dtype=torch.float32), "view1": torch.tensor(p, dtype=torch.float32)})
+    got = mod.pair_loss({"view0": torch.tensor(a, dtype=torch.float64), "view1": torch.tensor(p, dtype=torch.float64)})
     assert float(got.detach()) == pytest.approx(rec - 0.7 * corr, rel=1e-4)
 
 

@@ -391,7 +391,9 @@ class _CorrNetEstimator(TransformerMixin, BaseEstimator):
                                   batch_size=int(self.batch_size), weight_decay=self.weight_decay, random_state=seed,
                                   device=self.device, verbose=self.verbose, min_batch=2,
                                   desc=type(self).__name__).train_loss
-        self.network_ = net.to(resolve_device(self.device)).eval()
+        # trained in float32, applied in float64: an output row then does not depend (by float32
+        # rounding, ~1e-7) on which other rows share its batch
+        self.network_ = net.to(resolve_device(self.device)).double().eval()
         self.loss_curve_, self.n_epochs_ = curve, len(curve)
         self.view_centers_ = np.stack([self._encode(v[p], i).mean(0) for i, (v, p) in enumerate(zip(views, present.T))])
         return self
@@ -399,8 +401,8 @@ class _CorrNetEstimator(TransformerMixin, BaseEstimator):
     @torch.no_grad()
     def _encode(self, X: np.ndarray, i: int) -> np.ndarray:
         dev = next(self.network_.parameters()).device
-        x = torch.as_tensor((X - self.mean_[i]) / self.scale_[i], dtype=torch.float32, device=dev)
-        return self.network_({f"view{i}": x}).double().cpu().numpy()
+        x = torch.as_tensor((X - self.mean_[i]) / self.scale_[i], dtype=torch.float64, device=dev)
+        return self.network_({f"view{i}": x}).cpu().numpy()
 
     def transform_view(self, X: Any, view: int) -> np.ndarray:
         """``h(x)``: rows ``X`` (n, d_view) of view ``view`` alone in the common space, (n, n_components)."""
