@@ -31,6 +31,7 @@ import warnings
 
 import pytest
 from sklearn.base import BaseEstimator
+from sklearn.utils import estimator_checks
 from sklearn.utils.estimator_checks import _get_check_estimator_ids, estimator_checks_generator
 
 import polymodal
@@ -173,6 +174,33 @@ def test_classical_estimator_contract(estimator, check):
     check(estimator)
 
 
+# A deep estimator's network computes in float32: where a row sits in a batch can change its
+# output by float32 rounding (a few 1e-8 absolute, ~1e-7 relative), below the float64 tolerance
+# (rtol 1e-7) scikit-learn's two invariance checks compare at (the permutation in the first is
+# unseeded, so such a check fails at random). For deep estimators these two run unchanged except
+# at a float32 tolerance: rtol 1e-5, atol 1e-6.
+_FLOAT32_TOLERANCE_CHECKS = {"check_methods_sample_order_invariance", "check_methods_subset_invariance"}
+
+
+def _at_float32_tolerance(assert_close):
+    def assert_float32_close(actual, desired, rtol=1e-7, atol=0.0, **kwargs):
+        return assert_close(actual, desired, rtol=max(rtol or 0.0, 1e-5), atol=max(atol, 1e-6), **kwargs)
+    return assert_float32_close
+
+
 @pytest.mark.parametrize("estimator, check", _cases(_DEEP), ids=_ids)
-def test_deep_estimator_contract(estimator, check):
+def test_deep_estimator_contract(estimator, check, monkeypatch):
+    if getattr(getattr(check, "func", check), "__name__", "") in _FLOAT32_TOLERANCE_CHECKS:
+        for name in ("assert_allclose", "assert_allclose_dense_sparse"):
+            monkeypatch.setattr(estimator_checks, name, _at_float32_tolerance(getattr(estimator_checks, name)))
     check(estimator)
+
+
+def test_the_float32_tolerance_admits_rounding_only():
+    """The deep estimators' invariance checks accept float32 rounding, not a real difference."""
+    import numpy as np
+
+    close = _at_float32_tolerance(estimator_checks.assert_allclose_dense_sparse)
+    close(np.array([0.449, 1.0]), np.array([0.449 + 6e-8, 1.0 + 2e-7]))  # float32 rounding: passes
+    with pytest.raises(AssertionError):
+        close(np.array([0.449, 1.0]), np.array([0.449, 1.001]))
