@@ -33,20 +33,8 @@ def test_fused_kernel_check_is_false_off_cuda():
     assert _fused_kernel_available(q, q, q, None, 0.1) is False
 
 
-def _saved_numels(fn):
-    sizes = []
-
-    def pack(t):
-        sizes.append(t.numel())
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        out = fn()
-    return out, sizes
-
-
 @pytest.mark.parametrize("fused", [False, True])
-def test_cuda_branch_equals_multihead_attention_with_dropout(monkeypatch, fused):
+def test_cuda_branch_equals_multihead_attention_with_dropout(monkeypatch, fused, saved_numels):
     """dim 12, 2 heads: 6-wide heads (MulT's 30 / 5), padded to 8 on the CUDA branch."""
     monkeypatch.setattr(mult, "_device_kind", lambda x: "cuda")
     monkeypatch.setattr(mult, "_fused_kernel_available", lambda *a: fused)
@@ -67,7 +55,7 @@ def test_cuda_branch_equals_multihead_attention_with_dropout(monkeypatch, fused)
     pad = torch.zeros(n, t_s, dtype=torch.bool)
     pad[1, 25:] = True
     torch.manual_seed(7)
-    out, sizes = _saved_numels(lambda: layer(z, s, pad))
+    out, sizes = saved_numels(lambda: layer(z, s, pad))
     out.pow(2).sum().backward()
     monkeypatch.setattr(mult.F, "scaled_dot_product_attention", sdpa)  # (torch.nn.functional itself)
     assert widths == [8] * (1 if fused else 2)  # checkpointed: run again in the backward pass

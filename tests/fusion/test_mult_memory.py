@@ -11,26 +11,14 @@ from polymodal.fusion.sequential import MultimodalTransformer
 from polymodal.fusion.sequential.mult import _CrossmodalLayer
 
 
-def _saved_numels(fn):
-    sizes = []
-
-    def pack(t):
-        sizes.append(t.numel())
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        out = fn()
-    return out, sizes
-
-
 @pytest.mark.parametrize("attn_dropout", [0.0, 0.2])
-def test_no_attention_weights_are_kept_for_backward(attn_dropout):
+def test_no_attention_weights_are_kept_for_backward(attn_dropout, saved_numels):
     torch.manual_seed(0)
     n, t_text, t_audio = 3, 5, 64
     m = MultimodalTransformer({"text": 4, "audio": 3}, dim=8, heads=2, layers=2, memory_layers=1,
                               attn_dropout=attn_dropout).train()
     x = {"text": torch.randn(n, t_text, 4), "audio": torch.randn(n, t_audio, 3)}
-    out, sizes = _saved_numels(lambda: m(x))
+    out, sizes = saved_numels(lambda: m(x))
     weights = n * 2 * t_audio * t_audio  # one (N, heads, T, T) self-attention map
     assert max(sizes) < weights / 2, (max(sizes), weights)  # the largest kept: an FFN activation
     out.sum().backward()
