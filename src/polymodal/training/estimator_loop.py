@@ -43,10 +43,12 @@ from sklearn.utils import check_random_state
 from torch import Tensor, nn
 
 from polymodal.errors import ConfigError
+from polymodal.training.objective import OPTIMIZERS
 
 __all__ = ["TrainingResult", "make_optimizer", "resolve_device", "seed_from", "seeded", "train_network"]
 
-_OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
+# the deep estimators take three of the engine's optimisers (one table: training.objective)
+_OPTIMIZERS = {name: OPTIMIZERS[name] for name in ("adam", "adamw", "sgd")}
 
 
 @dataclass
