@@ -8,10 +8,13 @@ transition matrix, which is exact log-sum-exp arithmetic without underflow.
 
 from __future__ import annotations
 
+import numbers
+from collections.abc import Mapping
 from typing import Any, Sequence
 
 import numba
 import numpy as np
+from scipy.sparse import issparse
 
 from polymodal.errors import ConfigError, ShapeError
 
@@ -285,6 +288,24 @@ def check_n_states(n_states: Any, n_chains: int | None = None) -> tuple[int, ...
     if not sizes or min(sizes) < 1:
         raise ConfigError(f"n_states must be positive integers, got {n_states!r}")
     return sizes
+
+
+def is_table(X: Any) -> bool:
+    """A 2-D table (scikit-learn's input): anything but a list of sequences, a
+    3-D array, a dict, a ``MultimodalDataset`` or a ``Batch`` (a sparse matrix
+    and a 1-D array count as tables, refused by ``validate_data`` with
+    scikit-learn's messages). A list is a table when its rows are sequences of
+    numbers. The CRF estimators and :class:`HMMClassifier` read a table as
+    one-frame sequences."""
+    from polymodal.data.batch import Batch
+    from polymodal.data.dataset import MultimodalDataset
+
+    if issparse(X):
+        return True
+    if isinstance(X, (list, tuple)):
+        first = X[0] if len(X) else None
+        return isinstance(first, (list, tuple)) and bool(first) and isinstance(first[0], numbers.Number)
+    return getattr(X, "ndim", 2) != 3 and not isinstance(X, (Mapping, MultimodalDataset, Batch))
 
 
 def as_samples(X: Any, names: Sequence[str] | None = None) -> Any:

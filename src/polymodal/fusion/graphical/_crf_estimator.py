@@ -10,7 +10,6 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
-from scipy.sparse import issparse
 from sklearn.base import BaseEstimator
 from torch import Tensor, nn
 
@@ -141,23 +140,6 @@ class _CRFEstimatorBase(BaseEstimator):
             self.n_iter_ = fit.n_epochs
             self.loss_curve_ = fit.train_loss
         self.network_ = net.cpu().eval()
-
-
-def is_table(X: Any) -> bool:
-    """A 2-D table (scikit-learn's input): anything but a list of sequences, a
-    3-D array, a dict, a ``MultimodalDataset`` or a ``Batch`` (as in
-    :class:`HMMClassifier`; a 1-D array is a table too, refused by
-    ``validate_data`` with scikit-learn's message). A list is a table when its
-    rows are sequences of numbers."""
-    from polymodal.data.batch import Batch
-    from polymodal.data.dataset import MultimodalDataset
-
-    if issparse(X):
-        return True
-    if isinstance(X, (list, tuple)):
-        first = X[0] if len(X) else None
-        return isinstance(first, (list, tuple)) and bool(first) and isinstance(first[0], numbers.Number)
-    return getattr(X, "ndim", 2) != 3 and not isinstance(X, (Mapping, MultimodalDataset, Batch))
 
 
 def check_real(X: Any, what: str) -> None:

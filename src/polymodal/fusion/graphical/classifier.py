@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import numbers
 from typing import Any, ClassVar
 
 import numpy as np
-from scipy.sparse import issparse
 from scipy.special import logsumexp
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.utils.validation import validate_data
@@ -14,21 +12,8 @@ from sklearn.utils.validation import validate_data
 from polymodal.core.fitted import check_fitted
 from polymodal.core.targets import class_labels
 from polymodal.errors import ShapeError
-from polymodal.fusion.graphical._core import as_samples, sequence_expected_failures
+from polymodal.fusion.graphical._core import as_samples, is_table, sequence_expected_failures
 from polymodal.fusion.graphical.hmm import MultiStreamHMM
-
-
-def _is_tabular(X: Any) -> bool:
-    """A 2-D table (n, d): an array-like that is not a list of samples. A list
-    counts as a table when its rows are sequences of numbers."""
-    if issparse(X):
-        return True  # refused by validate_data with scikit-learn's sparse message
-    if isinstance(X, (list, tuple)):
-        first = X[0] if len(X) else None
-        if isinstance(first, (list, tuple)) and first and isinstance(first[0], numbers.Number):
-            return True
-        return False
-    return getattr(X, "ndim", 2) != 3 and not isinstance(X, dict)
 
 
 class HMMClassifier(ClassifierMixin, BaseEstimator):
@@ -70,7 +55,7 @@ class HMMClassifier(ClassifierMixin, BaseEstimator):
     def _samples(self, X: Any, reset: bool) -> Any:
         """Sequence input unchanged; a tabular 2-D array as one-frame sequences."""
         X = as_samples(X)
-        if not _is_tabular(X):
+        if not is_table(X):
             return X
         X = validate_data(self, X, reset=reset, dtype=np.float64)
         if reset and X.shape[0] < 2:

@@ -23,10 +23,10 @@ from torch import nn
 from polymodal.core.fitted import check_fitted
 from polymodal.errors import ConfigError, ModalityError, ShapeError
 from polymodal.fusion.graphical._bp import BetheResult, bethe_log_partition
-from polymodal.fusion.graphical._core import as_samples, validate_samples
+from polymodal.fusion.graphical._core import as_samples, is_table, validate_samples
 from polymodal.fusion.graphical._crf import crf_log_partition
 from polymodal.fusion.graphical._crf_estimator import (
-    _CRFEstimatorBase, check_real, class_targets, is_table, pad,
+    _CRFEstimatorBase, check_real, class_targets, pad,
 )
 from polymodal.training.estimator_loop import seed_from
 

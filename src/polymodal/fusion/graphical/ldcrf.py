@@ -17,9 +17,9 @@ from torch import nn
 
 from polymodal.core.fitted import check_fitted
 from polymodal.errors import ConfigError, ShapeError
-from polymodal.fusion.graphical._core import sequence_expected_failures
+from polymodal.fusion.graphical._core import is_table, sequence_expected_failures
 from polymodal.fusion.graphical._crf import crf_log_partition
-from polymodal.fusion.graphical._crf_estimator import _CRFEstimatorBase, is_table, pad
+from polymodal.fusion.graphical._crf_estimator import _CRFEstimatorBase, pad
 from polymodal.training.estimator_loop import seed_from
 
 
