@@ -60,7 +60,8 @@ from polymodal.errors import ConfigError, DatasetError, ShapeError
 __all__ = ["SR", "WINDOW_SECONDS", "WINDOW", "N_MELS", "FMAX", "N_FRAMES", "PRE_EMPHASIS", "ClippingWarning",
            "SpeechSegment", "PreparedSpeech", "check_sample_rate", "detect_speech", "remove_dc", "clipped_fraction",
            "prepare_speech", "prepare_speech_file", "read_audio_file", "pre_emphasis", "log_mel_image", "utterance_cmvn",
-           "speech_features", "slaney_mel_filters", "FEATURE_PRE_EMPHASIS", "FEATURE_CMVN"]
+           "speech_features", "slaney_mel_filters", "FEATURE_PRE_EMPHASIS", "FEATURE_CMVN", "pcen",
+           "pcen_image"]
 
 SR = 16_000
 WINDOW_SECONDS = 1.0
@@ -419,6 +420,62 @@ def log_mel_image(waveform: torch.Tensor) -> torch.Tensor:
     return torch.clamp((db + TOP_DB) / TOP_DB, 0.0, 1.0)
 
 
+def pcen(energy: torch.Tensor, *, time_constant: float = 0.4, frame_rate: float = SR / HOP, gain: float = 0.98,
+         bias: float = 2.0, power: float = 0.5, eps: float = 1e-6) -> torch.Tensor:
+    """Per-channel energy normalisation of filter-bank energies ``(..., T)`` (time last).
+
+    Wang, Getreuer, Hughes, Lyon & Saurous, "Trainable frontend for robust and far-field keyword
+    spotting", ICASSP 2017, eqs. (1)-(2): a first-order IIR low-pass ``M`` of each channel's energy
+    ``E`` divides ``E`` (automatic gain control), then a root compression::
+
+        M[t] = (1 - s) M[t - 1] + s E[t]
+        PCEN[t] = (E[t] / (eps + M[t])^gain + bias)^power - bias^power
+
+    with the smoothing coefficient ``s`` of ``librosa.pcen`` (time constant ``T = time_constant *
+    frame_rate`` frames, ``s = (sqrt(1 + 4 T^2) - 1) / (2 T^2)``) and librosa's initial state (the
+    filter's steady state for a unit input, ``M[-1] = 1``); so the result equals
+    ``librosa.pcen(E, sr=frame_rate * hop, hop_length=hop, gain=..., bias=..., power=..., time_constant=...,
+    eps=..., max_size=1)``. ``power > 0`` and ``bias > 0`` (the paper's setting).
+
+    Examples
+    --------
+    >>> out = pcen(torch.zeros(1, 2, 5))
+    >>> float(out.abs().max())
+    0.0
+    """
+    if not (power > 0 and bias > 0 and time_constant > 0 and frame_rate > 0 and eps > 0 and gain >= 0):
+        raise ConfigError(f"pcen needs power, bias, time_constant, frame_rate, eps > 0 and gain >= 0, got "
+                          f"power={power}, bias={bias}, time_constant={time_constant}, frame_rate={frame_rate}, "
+                          f"eps={eps}, gain={gain}")
+    if energy.ndim < 1 or energy.shape[-1] < 1:
+        raise ShapeError(f"pcen expects energies (..., T) with T >= 1, got {tuple(energy.shape)}")
+    if bool((energy < 0).any()):
+        raise ConfigError("pcen expects non-negative filter-bank energies")
+    frames = time_constant * frame_rate
+    s = (np.sqrt(1.0 + 4.0 * frames ** 2) - 1.0) / (2.0 * frames ** 2)
+    smooth = torch.empty_like(energy)
+    m = torch.ones_like(energy[..., 0])
+    for t in range(energy.shape[-1]):
+        m = (1.0 - s) * m + s * energy[..., t]
+        smooth[..., t] = m
+    agc = torch.exp(-gain * (np.log(eps) + torch.log1p(smooth / eps)))
+    return bias ** power * torch.expm1(power * torch.log1p(energy * agc / bias))
+
+
+def pcen_image(waveform: torch.Tensor) -> torch.Tensor:
+    """PCEN image ``(N, 40, 101)`` of 1 s waveforms ``(N, 16000)``: :func:`pcen` of the 40-band Slaney mel
+    magnitude spectrogram (the bands and frames of :func:`log_mel_image`, ``|STFT|`` not ``|STFT|^2``)
+    scaled by ``2^31``, as librosa's documentation applies it to float audio (its example: ``pcen(S *
+    2**31)`` of a ``power=1`` mel spectrogram); default PCEN parameters of :func:`pcen`."""
+    if waveform.ndim != 2:
+        raise ShapeError(f"speech features expect waveforms (N, L), got {tuple(waveform.shape)}")
+    x = waveform.float() if not waveform.is_floating_point() or waveform.dtype == torch.float16 else waveform
+    window, filters = _mel_basis(x.dtype)
+    spec = torch.stft(x, N_FFT, HOP, WIN_LENGTH, window, center=True, pad_mode="constant",
+                      return_complex=True).abs()
+    return pcen(torch.matmul(filters, spec) * 2.0 ** 31)
+
+
 def utterance_cmvn(image: torch.Tensor, floor: float = CMVN_FLOOR) -> torch.Tensor:
     """Per-utterance, per-band mean/variance normalisation of log-mel images ``(N, M, T)`` over the
     frames that hold sound.
@@ -452,11 +509,14 @@ def utterance_cmvn(image: torch.Tensor, floor: float = CMVN_FLOOR) -> torch.Tens
 
 
 def speech_features(waveforms, *, pre_emphasis_coef: float = FEATURE_PRE_EMPHASIS,
-                    cmvn: bool = FEATURE_CMVN) -> torch.Tensor:
+                    cmvn: bool = FEATURE_CMVN, front: str = "log_mel") -> torch.Tensor:
     """The model input of prepared 1 s waveforms ``(N, 16000)`` (numpy or torch): float32 ``(N, 40, 101)``,
     by default the [0, 1] log-mel image :func:`log_mel_image`; with ``pre_emphasis_coef > 0`` the waveform
     is pre-emphasised first (:func:`pre_emphasis`), with ``cmvn`` the image is normalised per utterance
-    (:func:`utterance_cmvn`)."""
+    (:func:`utterance_cmvn`); ``front="pcen"`` uses the PCEN image :func:`pcen_image` instead of the
+    log-mel image."""
+    if front not in FRONTS:
+        raise ConfigError(f"front must be one of {sorted(FRONTS)}, got {front!r}")
     x = waveforms if isinstance(waveforms, torch.Tensor) else torch.as_tensor(np.asarray(waveforms))
     if x.ndim != 2:
         raise ShapeError(f"speech_features expects waveforms (N, L), got {tuple(x.shape)}")
@@ -465,6 +525,9 @@ def speech_features(waveforms, *, pre_emphasis_coef: float = FEATURE_PRE_EMPHASI
     out = []
     with torch.no_grad():
         for i in range(0, len(x), 512):
-            image = log_mel_image(pre_emphasis(x[i:i + 512].float(), pre_emphasis_coef))
+            image = FRONTS[front](pre_emphasis(x[i:i + 512].float(), pre_emphasis_coef))
             out.append(utterance_cmvn(image) if cmvn else image)
     return torch.cat(out)
+
+
+FRONTS = {"log_mel": log_mel_image, "pcen": pcen_image}
