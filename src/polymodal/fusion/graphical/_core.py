@@ -305,7 +305,7 @@ def is_table(X: Any) -> bool:
     if isinstance(X, (list, tuple)):
         first = X[0] if len(X) else None
         return isinstance(first, (list, tuple)) and bool(first) and isinstance(first[0], numbers.Number)
-    return getattr(X, "ndim", 2) != 3 and not isinstance(X, (Mapping, MultimodalDataset, Batch))
+    return getattr(X, "ndim", 2) < 3 and not isinstance(X, (Mapping, MultimodalDataset, Batch))
 
 
 def as_samples(X: Any, names: Sequence[str] | None = None) -> Any:
@@ -370,7 +370,8 @@ def validate_samples(X: Any, n_streams: int | None = None, dims: Sequence[int] |
             streams = [sample]
         else:
             streams = list(sample)
-        streams = [np.asarray(s, dtype=np.float64) for s in streams]
+        streams = [_float_frames(s, i, names[c] if names is not None and c < len(names) else c)
+                   for c, s in enumerate(streams)]
         if n_streams is not None and len(streams) != n_streams:
             raise ShapeError(f"sample {i}: expected {n_streams} streams, got {len(streams)}")
         for c, s in enumerate(streams):
@@ -391,6 +392,16 @@ def validate_samples(X: Any, n_streams: int | None = None, dims: Sequence[int] |
                              f"got lengths {lens}")
         out.append(streams)
     return out
+
+
+def _float_frames(s: Any, i: int, label: Any) -> np.ndarray:
+    """One stream of sample ``i`` as float64, or a ShapeError naming it (strings, objects, ragged rows)."""
+    if np.iscomplexobj(s):
+        raise ShapeError(f"sample {i}, stream {label!r}: complex data is not supported, got complex values")
+    try:
+        return np.asarray(s, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise ShapeError(f"sample {i}, stream {label!r}: expected a numeric (T, d) array ({error})") from None
 
 
 def check_nonconstant(frames: np.ndarray, stream: Any) -> None:

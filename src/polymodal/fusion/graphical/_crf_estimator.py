@@ -157,14 +157,14 @@ def sequences(X: Any, names: list[str] | None = None) -> list[np.ndarray]:
     concatenated frame-wise), a ``MultimodalDataset`` or a ``Batch``."""
     X = as_samples(X, names)
     check_real(X, "X")
-    if isinstance(X, np.ndarray) and X.ndim != 3:
+    if getattr(X, "ndim", 3) != 3:
         raise ShapeError(f"X: expected a list of (T, d) sequences or a 3-D array (n, T, d), got shape {X.shape}")
     return [np.concatenate(s, axis=1) for s in validate_samples(X, names=names)]
 
 
 def pad(seqs: list[np.ndarray]) -> tuple[Tensor, Tensor]:
     """(n, T_max, d) float64 zero-padded tensor and the lengths (n,)."""
-    x = torch.nn.utils.rnn.pad_sequence([torch.tensor(s, dtype=torch.float64) for s in seqs], batch_first=True)
+    x = torch.nn.utils.rnn.pad_sequence([torch.tensor(np.ascontiguousarray(s), dtype=torch.float64) for s in seqs], batch_first=True)
     return x, torch.tensor([len(s) for s in seqs])
 
 

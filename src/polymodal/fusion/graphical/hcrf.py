@@ -279,7 +279,9 @@ class MultiViewHCRF(ClassifierMixin, _CRFEstimatorBase):
     (n, d_v) of one-frame sequences; a dict view name -> view; a list of
     per-sample dicts view name -> (T_i, d_v); a ``MultimodalDataset`` or a
     ``Batch`` (its modalities are the views). The views of a sample have equal
-    lengths. ``y``: one label per sequence (n,).
+    lengths. ``y``: one label per sequence (n,). A list of 2-D arrays is always
+    read as views; one that looks like a one-view list of samples (``y`` has one
+    label per array) is refused with a ShapeError, not read wrongly.
 
     Parameters
     ----------
@@ -385,8 +387,10 @@ class MultiViewHCRF(ClassifierMixin, _CRFEstimatorBase):
         names, samples = self._named_views(X, reset)
         if not reset:
             missing = [v for v in self.views_ if v not in names]
-            if missing:
-                raise ModalityError(f"missing view(s) {missing}; expected {self.views_}, got {names}")
+            extra = [v for v in names if v not in self.views_]
+            if missing or extra:
+                what = "; ".join(f"{k} view(s) {v}" for k, v in (("missing", missing), ("unknown", extra)) if v)
+                raise ModalityError(f"{what}: {type(self).__name__} was fitted on views {self.views_}, got {names}")
             names = list(self.views_)
         if not samples:
             raise ShapeError("X must hold at least one sample, got 0 samples")
@@ -404,6 +408,24 @@ class MultiViewHCRF(ClassifierMixin, _CRFEstimatorBase):
         padded = [pad([s[k] for s in seqs]) for k in range(len(names))]
         return {v: p[0] for v, p in zip(names, padded)}, padded[0][1]
 
+    def _refuse_sample_list(self, X: Any, y: Any) -> None:
+        """A list of 2-D arrays is a sequence of views (each (n, d_v), n one-frame sequences); the
+        one-view list of n (T, d) samples looks the same. Refuse it when ``y`` has one label per
+        list item (and not one per row of each item), or when both readings fit ``y``."""
+        if not self._multiview or not isinstance(X, (list, tuple)) or len(X) < 2 or y is None or is_table(X) \
+                or not all(isinstance(v, np.ndarray) and v.ndim == 2 for v in X):
+            return
+        rows = {len(v) for v in X}
+        n_y = len(y) if hasattr(y, "__len__") else None
+        if n_y == len(X) and (rows != {n_y} or len({v.shape for v in X}) == 1):
+            hint = ("" if rows != {n_y} else
+                    f" (ambiguous: each of the {len(X)} arrays also has {n_y} rows, as many as y)")
+            raise ShapeError(f"X is a list of {len(X)} 2-D arrays and y has {n_y} labels, one per array: "
+                             f"{type(self).__name__} reads a list as views [X1, X2, ...], each (n, d_v) of "
+                             "one-frame sequences, not as a list of samples" + hint + "; pass one view of "
+                             "sequences as [samples] (or HCRF), views as 3-D arrays (n, T, d_v) or a dict "
+                             "view name -> view")
+
     def _network(self, n_classes: int, seed: int) -> MultiViewHCRFNetwork:
         h = self.n_hidden
         if not isinstance(h, (numbers.Integral, Mapping)):
@@ -420,6 +442,7 @@ class MultiViewHCRF(ClassifierMixin, _CRFEstimatorBase):
     def fit(self, X: Any, y: Any = None) -> "MultiViewHCRF":
         """Train on the sequences ``X`` (see the class docstring) and their labels ``y`` (n,)."""
         self._check_training()
+        self._refuse_sample_list(X, y)
         xs, lens = self._inputs(X, reset=True)
         y = class_targets(y, len(lens), type(self).__name__)
         self.classes_, yi = np.unique(y, return_inverse=True)

@@ -11,12 +11,12 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 from sklearn.base import ClassifierMixin
-from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d, validate_data
 from torch import nn
 
 from polymodal.core.fitted import check_fitted
 from polymodal.errors import ConfigError, ShapeError
+from polymodal.core.targets import class_labels
 from polymodal.fusion.graphical._core import is_table, sequence_expected_failures
 from polymodal.fusion.graphical._crf import crf_log_partition
 from polymodal.fusion.graphical._crf_estimator import _CRFEstimatorBase, pad
@@ -180,7 +180,7 @@ class LatentDynamicCRF(ClassifierMixin, _CRFEstimatorBase):
         for i, (v, s) in enumerate(zip(ys, seqs)):
             if v.shape != (len(s),):
                 raise ShapeError(f"y[{i}]: expected one label per frame, shape ({len(s)},), got {v.shape}")
-        check_classification_targets(np.concatenate(ys))
+        class_labels(np.concatenate(ys), type(self).__name__)  # the frame labels are classes (not NaN, not continuous)
         return ys
 
     def fit(self, X: Any, y: Any = None) -> "LatentDynamicCRF":

