@@ -5,16 +5,20 @@ is the same as a Lightning ``DataModule``)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from polymodal.data.catalog import load_dataset
 from polymodal.data.dataset import MultimodalDataset
 from polymodal.data.loader import make_loader
-from polymodal.data.preprocessing import preprocessing_state
-from polymodal.data.splits import Split, stratified_split
-from polymodal.data.transforms import Standardizer
+from polymodal.data.preprocessing import modality_statistics, standardize_modalities, statistics_state
+from polymodal.data.split_cache import cached_stratified_split
+from polymodal.data.splits import Split
 from polymodal.errors import ConfigError
+
+if TYPE_CHECKING:
+    from polymodal.data.transforms import Standardizer
 
 __all__ = ["MultimodalSplits"]
 
@@ -32,13 +36,20 @@ class MultimodalSplits:
     val_size, test_size : float
         Fractions of the whole dataset (MultiBench's 60/20/20 by default).
     seed : int
-        Seeds the split and the shuffling.
+        Seeds the split (:func:`~polymodal.data.splits.stratified_split`, kept on disk by
+        :func:`~polymodal.data.split_cache.cached_stratified_split`) and the shuffling.
     standardize : bool
         z-score vector modalities with training-set statistics.
     standardizer : Standardizer, optional
         Fitted statistics to standardise with instead of fitting them on this
         training split: a trained model's own (``module.standardizer``), for
         new data. Implies ``standardize=True``.
+
+    The ``standardizer`` attribute is the statistics as a fitted
+    :class:`~polymodal.data.transforms.Standardizer` (``None`` without
+    standardisation); it is built when first read, so that a training run, which
+    standardises with :func:`~polymodal.data.preprocessing.modality_statistics`,
+    never imports scikit-learn.
     split : Split, optional
         Explicit indices instead of a seeded split.
     num_workers : int
@@ -91,23 +102,40 @@ class MultimodalSplits:
         if split is None:
             stratify = self.dataset.task == "classification" and self.dataset.target is not None
             target = self.dataset.target if self.dataset.target is not None else np.zeros(len(self.dataset))
-            split = stratified_split(target, val_size=val_size, test_size=test_size, seed=seed, stratify=stratify)
+            split = cached_stratified_split(target, val_size=val_size, test_size=test_size, seed=seed,
+                                            stratify=stratify)
         self.split = split
         train = self.dataset.subset(split.train)
+        self._standardizer = standardizer
         if standardizer is not None:
-            self.standardizer = standardizer
-        else:
-            self.standardizer = Standardizer().fit(train) if standardize else None
-        if self.standardizer is not None:
-            missing = [m for m in self.standardizer.mean_ if m not in self.dataset.modalities]
-            if missing and standardizer is not None:
+            if not isinstance(getattr(standardizer, "mean_", None), dict):
+                raise ConfigError("the given standardizer is not fitted per modality (it is unfitted, or fitted on one "
+                                  "array); fit it on the training MultimodalDataset")
+            missing = [m for m in standardizer.mean_ if m not in self.dataset.modalities]
+            if missing:
                 raise ConfigError(f"modality {missing[0]!r}: the given standardizer has statistics for it, "
                                   f"but the data has only {list(self.dataset.modalities)}")
-        self.preprocessing = preprocessing_state(self.standardizer)
-        prep = self.standardizer.transform if self.standardizer is not None else (lambda d: d)
+            self._statistics = (standardizer.mean_, standardizer.scale_)
+        else:
+            self._statistics = modality_statistics(train) if standardize else None
+        self.preprocessing = statistics_state(*(self._statistics or (None, None)))
+
+        def prep(data):
+            return standardize_modalities(data, *self._statistics) if self._statistics is not None else data
+
         self.train_set = self._mark(prep(train))
         self.val_set = self._mark(prep(self.dataset.subset(split.val)))
         self.test_set = self._mark(prep(self.dataset.subset(split.test)))
+
+    @property
+    def standardizer(self) -> Standardizer | None:
+        """The training split's statistics as a fitted :class:`~polymodal.data.transforms.Standardizer`
+        (the one given, or built on first read), ``None`` without standardisation."""
+        if self._standardizer is None and self._statistics is not None:
+            from polymodal.data.transforms import Standardizer  # scikit-learn only for who asks for the estimator
+
+            self._standardizer = Standardizer.from_statistics(*self._statistics)
+        return self._standardizer
 
     def _mark(self, dataset: MultimodalDataset) -> MultimodalDataset:
         dataset.preprocessing = self.preprocessing

@@ -1,7 +1,9 @@
 """The fitted preprocessing of a run as plain data, so it travels in checkpoints.
 
 A :class:`~polymodal.data.datamodule.MultimodalDataModule` z-scores vector
-modalities with training-split statistics (:class:`Standardizer`). A model
+modalities with training-split statistics (:func:`modality_statistics`,
+applied by :func:`standardize_modalities`; :class:`~polymodal.data.transforms.Standardizer`
+is the same as a scikit-learn transformer). A model
 trained on such data is only right on data standardised the same way, so the
 statistics are stored in every checkpoint as tensors
 (``{"standardize": {"mean": {modality: Tensor}, "scale": {modality: Tensor}}}``,
@@ -9,20 +11,99 @@ or ``{"standardize": None}`` for a run on unstandardised data) and
 :class:`~polymodal.training.module.MultimodalLightningModule` applies them to
 raw batches (:func:`standardize_batch`); data already standardised with other
 statistics is refused, naming the modality (:func:`check_same_preprocessing`).
+
+This module imports neither scikit-learn nor Lightning: the training engine's
+fast path standardises through it (``Standardizer`` is imported only where it is asked for).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from polymodal.data.batch import Batch
-from polymodal.data.transforms import Standardizer
+from polymodal.data.dataset import MultimodalDataset
 from polymodal.errors import ConfigError, ShapeError
 
-__all__ = ["preprocessing_state", "standardizer_from_state", "check_same_preprocessing", "standardize_batch"]
+if TYPE_CHECKING:
+    from polymodal.data.transforms import Standardizer
+
+__all__ = ["array_statistics", "modality_statistics", "standardize_modalities", "preprocessing_state", "statistics_state",
+           "standardizer_from_state", "check_same_preprocessing", "standardize_batch"]
+
+_EPS = 1e-12  # features with a smaller standard deviation are constant: scale 1
+
+
+def array_statistics(name: str, values) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and population standard deviation over the first axis (float64); a feature whose
+    standard deviation is below 1e-12 gets scale 1. ``name`` is the modality named in errors."""
+    x = np.asarray(values, dtype=np.float64)
+    if x.ndim == 0 or x.shape[0] == 0:
+        raise ShapeError(f"modality {name!r}: needs at least one sample to standardise, got shape {x.shape}")
+    mean, std = x.mean(axis=0), x.std(axis=0)
+    if not (np.isfinite(mean).all() and np.isfinite(std).all()):
+        raise ShapeError(f"modality {name!r} contains NaN or inf: its standardisation statistics would be NaN")
+    return mean, np.where(std > _EPS, std, 1.0)
+
+
+def modality_statistics(data: MultimodalDataset | Mapping) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """``(mean, scale)``, each ``{modality: array of the sample shape}`` (float64), of every modality
+    of ``data`` held as one array; variable-length modalities (lists of arrays) get none. A
+    dataset's samples marked missing (``present`` False) hold placeholders and are left out.
+
+    Examples
+    --------
+    >>> mean, scale = modality_statistics({"a": np.array([[0.0, 1.0], [2.0, 1.0]])})
+    >>> mean["a"].tolist(), scale["a"].tolist()
+    ([1.0, 1.0], [1.0, 1.0])
+    """
+    mods = data.modalities if isinstance(data, MultimodalDataset) else data
+    present = data.present if isinstance(data, MultimodalDataset) else {}
+    mean, scale = {}, {}
+    for m, values in mods.items():
+        if isinstance(values, np.ndarray):
+            # a sample marked missing holds a placeholder: it must not move the statistics
+            rows = values if m not in present else values[present[m]]
+            mean[m], scale[m] = array_statistics(m, rows)
+    return mean, scale
+
+
+def standardize_modalities(data: MultimodalDataset | Mapping, mean: Mapping, scale: Mapping, inverse: bool = False):
+    """``data`` (a dataset or ``{modality: array}``, the same container back) with each modality in
+    ``mean`` z-scored, :math:`(x - \\mu) / \\sigma` in float64, returned as float32; other modalities
+    pass through. ``inverse=True`` computes :math:`z \\sigma + \\mu` instead.
+
+    Examples
+    --------
+    >>> standardize_modalities({"a": np.array([[3.0, 5.0]])}, {"a": np.ones(2)}, {"a": np.ones(2)})["a"].tolist()
+    [[2.0, 4.0]]
+    """
+    def apply(m, values):
+        if m not in mean:
+            return values
+        values = np.asarray(values)
+        if values.shape[1:] != mean[m].shape:
+            raise ShapeError(f"modality {m!r}: samples of shape {values.shape[1:]}, but the fitted "
+                             f"statistics have shape {mean[m].shape}")
+        x = values.astype(np.float64)
+        return (x * scale[m] + mean[m] if inverse else (x - mean[m]) / scale[m]).astype(np.float32)
+
+    if isinstance(data, MultimodalDataset):
+        return data.map_modalities(apply)
+    return {m: apply(m, v) for m, v in data.items()}
+
+
+def statistics_state(mean: Mapping | None, scale: Mapping | None) -> dict[str, Any]:
+    """Per-modality statistics as checkpoint-safe plain data (float64 tensors); ``None``: no standardisation."""
+    if mean is None:
+        return {"standardize": None}
+    return {"standardize": {
+        "mean": {m: torch.as_tensor(np.asarray(v, dtype=np.float64)) for m, v in mean.items()},
+        "scale": {m: torch.as_tensor(np.asarray(v, dtype=np.float64)) for m, v in scale.items()},
+    }}
 
 
 def preprocessing_state(standardizer: Standardizer | None) -> dict[str, Any]:
@@ -34,10 +115,7 @@ def preprocessing_state(standardizer: Standardizer | None) -> dict[str, Any]:
     if not isinstance(standardizer.mean_, dict):
         raise ConfigError("the Standardizer was fitted on one array, not per modality; fit it on the "
                           "training MultimodalDataset")
-    return {"standardize": {
-        "mean": {m: torch.as_tensor(np.asarray(v, dtype=np.float64)) for m, v in standardizer.mean_.items()},
-        "scale": {m: torch.as_tensor(np.asarray(v, dtype=np.float64)) for m, v in standardizer.scale_.items()},
-    }}
+    return statistics_state(standardizer.mean_, standardizer.scale_)
 
 
 def standardizer_from_state(state: dict[str, Any] | None) -> Standardizer | None:
@@ -45,6 +123,8 @@ def standardizer_from_state(state: dict[str, Any] | None) -> Standardizer | None
     stats = (state or {}).get("standardize")
     if not stats:
         return None
+    from polymodal.data.transforms import Standardizer  # scikit-learn: only where an estimator is asked for
+
     return Standardizer.from_statistics({m: v.double().cpu().numpy() for m, v in stats["mean"].items()},
                                         {m: v.double().cpu().numpy() for m, v in stats["scale"].items()})
 

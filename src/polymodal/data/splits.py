@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.model_selection import train_test_split
 
 from polymodal.errors import ShapeError
 
@@ -35,6 +34,8 @@ def stratified_split(
     >>> len(s.train), len(s.val), len(s.test)
     (120, 40, 40)
     """
+    from sklearn.model_selection import train_test_split  # on call: importing this module needs no scikit-learn
+
     target = np.asarray(target)
     if not (0 < test_size < 1 and 0 <= val_size < 1 and val_size + test_size < 1):
         raise ShapeError(

@@ -1,4 +1,6 @@
-"""Feature standardisation fitted on training data only, per modality or on one array."""
+"""Feature standardisation fitted on training data only, per modality or on one array, as a
+scikit-learn transformer (the arithmetic is :mod:`polymodal.data.preprocessing`'s, which the
+training engine uses without importing scikit-learn)."""
 
 from __future__ import annotations
 
@@ -10,22 +12,10 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from polymodal.data.dataset import MultimodalDataset
+from polymodal.data.preprocessing import array_statistics, modality_statistics, standardize_modalities
 from polymodal.errors import ConfigError, ShapeError
 
 __all__ = ["Standardizer"]
-
-_EPS = 1e-12  # features with a smaller standard deviation are constant: scale 1
-
-
-def _statistics(name: str, values) -> tuple[np.ndarray, np.ndarray]:
-    x = np.asarray(values, dtype=np.float64)
-    if x.ndim == 0 or x.shape[0] == 0:
-        raise ShapeError(f"modality {name!r}: needs at least one sample to standardise, got shape {x.shape}")
-    mean, std = x.mean(axis=0), x.std(axis=0)
-    if not (np.isfinite(mean).all() and np.isfinite(std).all()):
-        raise ShapeError(f"modality {name!r} contains NaN or inf: its standardisation statistics would be NaN")
-    return mean, np.where(std > _EPS, std, 1.0)
-
 
 class Standardizer(TransformerMixin, BaseEstimator):
     """z-score features with the statistics of a fit set,
@@ -114,45 +104,29 @@ class Standardizer(TransformerMixin, BaseEstimator):
         mods = self._modalities(X)
         if mods is None:
             X = validate_data(self, X, dtype=np.float64)
-            self.mean_, self.scale_ = _statistics("X", X)
+            self.mean_, self.scale_ = array_statistics("X", X)
             return self
-        present = X.present if isinstance(X, MultimodalDataset) else {}
-        self.mean_, self.scale_ = {}, {}
-        for m, values in mods.items():
-            if isinstance(values, np.ndarray):
-                # a sample marked missing holds a placeholder: it must not move the statistics
-                rows = values if m not in present else values[present[m]]
-                self.mean_[m], self.scale_[m] = _statistics(m, rows)
+        self.mean_, self.scale_ = modality_statistics(X)
         return self
 
-    def _apply(self, X, fn, what: str):
+    def _apply(self, X, inverse: bool, what: str):
         check_is_fitted(self, "mean_")
         mods = self._modalities(X)
         per_modality = isinstance(self.mean_, dict)
         if (mods is not None) != per_modality:
             fitted = "per modality (a MultimodalDataset or mapping)" if per_modality else "on one array"
             raise ShapeError(f"Standardizer.{what}: fitted {fitted}, got {type(X).__name__}")
-        if mods is None:
-            X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-            return fn(X.astype(np.float64), self.mean_, self.scale_).astype(X.dtype, copy=False)
-
-        def apply(m, values):
-            if m not in self.mean_:
-                return values
-            values = np.asarray(values)
-            if values.shape[1:] != self.mean_[m].shape:
-                raise ShapeError(f"modality {m!r}: samples of shape {values.shape[1:]}, but the fitted "
-                                 f"statistics have shape {self.mean_[m].shape}")
-            return fn(values.astype(np.float64), self.mean_[m], self.scale_[m]).astype(np.float32)
-
-        if isinstance(X, MultimodalDataset):
-            return X.map_modalities(apply)
-        return {m: apply(m, v) for m, v in X.items()}
+        if mods is not None:
+            return standardize_modalities(X, self.mean_, self.scale_, inverse=inverse)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        x = X.astype(np.float64)
+        out = x * self.scale_ + self.mean_ if inverse else (x - self.mean_) / self.scale_
+        return out.astype(X.dtype, copy=False)
 
     def transform(self, X):
         """``(X - mean_) / scale_``, in the form ``X`` was fitted on."""
-        return self._apply(X, lambda x, mu, sd: (x - mu) / sd, "transform")
+        return self._apply(X, False, "transform")
 
     def inverse_transform(self, X):
         """``X * scale_ + mean_``: undo :meth:`transform`."""
-        return self._apply(X, lambda z, mu, sd: z * sd + mu, "inverse_transform")
+        return self._apply(X, True, "inverse_transform")

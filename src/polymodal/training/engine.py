@@ -29,7 +29,7 @@ import yaml
 
 from polymodal.data.catalog import load_dataset
 from polymodal.data.multimodal_splits import MultimodalSplits
-from polymodal.data.preprocessing import standardizer_from_state
+from polymodal.data.preprocessing import standardizer_from_state  # no scikit-learn until a Standardizer is asked for
 from polymodal.errors import CheckpointError, ConfigError
 from polymodal.training.checkpoint import atomic_save, atomic_write_text, load_checkpoint_file, run_state
 from polymodal.training.config import ExperimentConfig, parse_config

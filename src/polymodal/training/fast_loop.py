@@ -14,7 +14,8 @@ a non-finite monitored value), and exact resume (the loader order is
 ``f(seed, epoch)``; model, optimiser and RNG states are restored).
 
 The hot loop does per step only: fetch, forward + loss, backward, clipping
-(``clip_grad_norm_(foreach=True)``), the optimiser step (``foreach=True``) and
+(``clip_grad_norm_(foreach=True)``), the optimiser step (``foreach`` kernels:
+:mod:`polymodal.training.optimizers`, torch's arithmetic without importing ``torch._dynamo``) and
 one on-device add for the epoch's training loss; nothing is synchronised with
 the host until the epoch ends. Validation runs in large batches under
 ``torch.inference_mode``. Numbers and the reasoning: ``docs/engine.md``.
@@ -151,7 +152,7 @@ def run_fast_loop(model, task, *, optim: dict[str, Any], train_loader, val_loade
     ckpt_dir = Path(run_dir) / "checkpoints"
     metrics_path = Path(run_dir) / "logs" / "metrics.csv"
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = build_optimizer(params, optim, foreach=True)  # multi-tensor kernels
+    optimizer = build_optimizer(params, optim, lean=True)  # torch.optim's foreach arithmetic, no torch._dynamo
     stopper = _EarlyStopping(mode, patience)
     state = {"monitor": monitor, "mode": mode, "best_score": None, "best_epoch": None, "history": [],
              "epochs_completed": 0, "stopped_early": False}
@@ -238,7 +239,6 @@ def fit_fast(config, run_dir: Path, datamodule, task, model, monitor: str, mode:
     (called by ``fit`` when :func:`lightning_needed` gives no reason); same run folder, same result."""
     import shutil
 
-    from polymodal.data.preprocessing import preprocessing_state
     from polymodal.training import engine
     from polymodal.training.provenance import write_provenance
 
@@ -253,7 +253,7 @@ def fit_fast(config, run_dir: Path, datamodule, task, model, monitor: str, mode:
                "optim": config.optim.model_dump(), "lr_scheduler": None, "monitor": monitor,
                "model_inputs": engine.model_inputs_of(datamodule.specs)}
     extra: dict[str, Any] = {"hyper_parameters": hparams}
-    extra["polymodal_preprocessing"] = preprocessing_state(datamodule.standardizer)  # {"standardize": None}: none
+    extra["polymodal_preprocessing"] = datamodule.preprocessing  # {"standardize": None}: none
     has_val = len(datamodule.val_set) > 0
     try:
         start = time.perf_counter()

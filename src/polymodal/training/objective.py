@@ -64,10 +64,13 @@ def output_loss(task, output, target: torch.Tensor) -> torch.Tensor:
     return torch.stack(losses).mean()
 
 
-def build_optimizer(parameters, optim: dict[str, Any], foreach: bool | None = None) -> torch.optim.Optimizer:
+def build_optimizer(parameters, optim: dict[str, Any], foreach: bool | None = None,
+                    lean: bool = False) -> torch.optim.Optimizer:
     """The optimiser an ``optim`` config section describes: ``{"name": "adam" | "adamw" | "sgd" |
     "rmsprop", "lr" (1e-3), "weight_decay" (0), "momentum" (0; sgd and rmsprop)}``; ``foreach``
-    as torch's (``True``: multi-tensor kernels, ``None``: torch's default).
+    as torch's (``True``: multi-tensor kernels, ``None``: torch's default). ``lean=True`` (the fast
+    loop's) gives :mod:`polymodal.training.optimizers`' subclass of the same torch class: the
+    ``foreach=True`` arithmetic bit for bit, without importing ``torch._dynamo`` (``foreach`` is ignored).
 
     Examples
     --------
@@ -75,11 +78,18 @@ def build_optimizer(parameters, optim: dict[str, Any], foreach: bool | None = No
     >>> opt = build_optimizer([torch.nn.Parameter(torch.zeros(2))], {"name": "sgd", "lr": 0.1, "momentum": 0.9})
     >>> type(opt).__name__, opt.defaults["lr"], opt.defaults["momentum"]
     ('SGD', 0.1, 0.9)
+    >>> lean = build_optimizer([torch.nn.Parameter(torch.zeros(2))], {"name": "adam"}, lean=True)
+    >>> type(lean).__module__, isinstance(lean, torch.optim.Adam)
+    ('polymodal.training.optimizers', True)
     """
     name = optim.get("name", "adam")
     kwargs: dict[str, Any] = {"lr": optim.get("lr", 1e-3), "weight_decay": optim.get("weight_decay", 0.0)}
-    if foreach is not None:
-        kwargs["foreach"] = foreach
     if name in ("sgd", "rmsprop"):
         kwargs["momentum"] = optim.get("momentum", 0.0)
+    if lean:
+        from polymodal.training.optimizers import LEAN_OPTIMIZERS
+
+        return LEAN_OPTIMIZERS[name](parameters, **kwargs)
+    if foreach is not None:
+        kwargs["foreach"] = foreach
     return OPTIMIZERS[name](parameters, **kwargs)
