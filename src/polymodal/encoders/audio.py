@@ -30,7 +30,7 @@ from polymodal.errors import ConfigError, ShapeError
 from polymodal.core.registry import register
 
 __all__ = ["load_audio", "mel_filters", "Spectrogram", "MelSpectrogram", "normalize_utterance",
-           "AudioCNN", "SpectrogramSequenceEncoder"]
+           "AudioCNN", "SpectrogramSequenceEncoder", "ProbabilityEnsemble"]
 
 
 def load_audio(path: str | os.PathLike, sr: int = 16_000, *, mono: bool = True) -> np.ndarray:
@@ -304,3 +304,62 @@ class SpectrogramSequenceEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.rnn(self.input(x)[:, 0].transpose(1, 2))
+
+
+class ProbabilityEnsemble(nn.Module):
+    """Ensemble of ``K`` classifiers averaged in probability, as one classifier that returns log-probabilities.
+
+    ``log p(y | x) = log((1/K) sum_k softmax(z_k(x))_y) = logsumexp_k log_softmax(z_k(x))_y - log K``:
+    the mixture of the members' predictive distributions of deep ensembles (Lakshminarayanan, Pritzel &
+    Blundell, "Simple and scalable predictive uncertainty estimation using deep ensembles", NeurIPS 2017).
+    The output stands where logits did: its softmax is the mean probability, its argmax the ensemble's
+    prediction, and a temperature can still be fitted on it.
+
+    Parameters
+    ----------
+    members : sequence of nn.Module
+        Each returns logits ``(N, C)``, or a pair ``(features (N, D_k), logits (N, C))`` (an encoder with its
+        classifier); all members return the same kind and the same ``C``.
+    features : {"mean", "concat"}
+        For pair-returning members: the ensemble's features are the mean of the members' features (all
+        ``D_k`` equal; keeps the width ``D`` of one member) or their concatenation (width ``sum_k D_k``).
+
+    ``forward(x)`` returns log-probabilities ``(N, C)``, or ``(features, log-probabilities)`` for
+    pair-returning members.
+
+    Examples
+    --------
+    >>> a, b = nn.Linear(3, 2), nn.Linear(3, 2)
+    >>> x = torch.randn(4, 3)
+    >>> mean = (a(x).softmax(1) + b(x).softmax(1)) / 2
+    >>> torch.allclose(ProbabilityEnsemble([a, b])(x).exp(), mean)
+    True
+    """
+
+    def __init__(self, members: Sequence[nn.Module], features: str = "mean") -> None:
+        super().__init__()
+        if len(members) < 1:
+            raise ConfigError("ProbabilityEnsemble needs at least one member")
+        if features not in ("mean", "concat"):
+            raise ConfigError(f"features must be 'mean' or 'concat', got {features!r}")
+        self.members = nn.ModuleList(members)
+        self.features = features
+
+    def forward(self, x):
+        outs = [m(x) for m in self.members]
+        pairs = isinstance(outs[0], (tuple, list))
+        if any(isinstance(o, (tuple, list)) != pairs for o in outs):
+            raise ShapeError("ProbabilityEnsemble members must all return logits or all (features, logits)")
+        logits = [o[1] for o in outs] if pairs else outs
+        if any(z.ndim != 2 or z.shape != logits[0].shape for z in logits):
+            raise ShapeError(f"members' logits must share one shape (N, C), got {[tuple(z.shape) for z in logits]}")
+        logp = torch.logsumexp(torch.stack([torch.log_softmax(z, 1) for z in logits]), 0) - np.log(len(logits))
+        if not pairs:
+            return logp
+        feats = [o[0] for o in outs]
+        if self.features == "concat":
+            return torch.cat(feats, 1), logp
+        if any(h.shape != feats[0].shape for h in feats):
+            raise ShapeError(f"features='mean' needs members' features of one shape, got "
+                             f"{[tuple(h.shape) for h in feats]}")
+        return torch.stack(feats).mean(0), logp
