@@ -58,14 +58,49 @@ def _hcrf_cases():
     }
 
 
-CASES = {**_hcrf_cases()}
+def _view_cases():
+    from polymodal.colearning import BridgeCorrNet, CorrNet, DeViSE, PivotBridge
+    from polymodal.core import ColumnBlocks
+
+    E = rng.normal(size=(3, 2))
+    table = lambda **kw: DeViSE(class_embeddings=E, loss="ridge", **kw)  # noqa: E731
+    return {
+        "CorrNet strings": (lambda: CorrNet(max_epochs=1).fit([np.full(A.shape, "a"), B]), ShapeError, "views[0]"),
+        "CorrNet complex": (lambda: CorrNet(max_epochs=1).fit([A + 1j, B]), ShapeError, "complex"),
+        "CorrNet transform wrong width": (lambda: CorrNet(n_components=2, max_epochs=1).fit([A, B])
+                                          .transform([A[:, :2], B]), ShapeError, "(n, 3)"),
+        "BridgeCorrNet strings": (lambda: BridgeCorrNet(max_epochs=1).fit([A, np.full(B.shape, "x"), C]),
+                                  ShapeError, "views[1]"),
+        "PivotBridge complex": (lambda: PivotBridge().fit([A, B + 1j, C]), ShapeError, "complex"),
+        "PivotBridge transform wrong width": (lambda: PivotBridge().fit([A, B, C]).transform([A, B, C[:, :1]]),
+                                              ShapeError, "(n, 4)"),
+        "PivotBridge transform_view partial NaN": (lambda: PivotBridge().fit([A, B, C]).transform_view(_nan(A), 0),
+                                                   ShapeError, "row 1"),
+        "DeViSE NaN": (lambda: table().fit(_nan(A), y), ShapeError, "nan"),
+        "DeViSE y NaN": (lambda: table().fit(A, np.where(y > 0, np.nan, 0.0)), ShapeError, "nan"),
+        "DeViSE predict wrong width": (lambda: table().fit(A, y).predict(A[:, :2]), ShapeError, "features"),
+        "DeViSE zero class vector": (lambda: DeViSE(class_embeddings=np.r_[E[:2], [[0.0, 0.0]]], loss="ridge")
+                                     .fit(A, y), ShapeError, "label 2"),
+        "ColumnBlocks strings": (lambda: ColumnBlocks(CorrNet(max_epochs=1), blocks=[3, 2])
+                                 .fit(np.full((12, 5), "a")), ShapeError, "string"),
+    }
+
+
+CASES = {**_hcrf_cases(), **_view_cases()}
 
 
 def _contiguity_cases():
     """Negative-stride and Fortran views are valid input: they must fit (not a torch stride error)."""
     from polymodal.fusion import MultiViewHCRF
 
-    return {"MVHCRF negative strides": lambda: MultiViewHCRF(n_hidden=2, max_epochs=1).fit([S3[:, ::-1], S3], y)}
+    from polymodal.alignment import DeepCTW
+    from polymodal.representation import MultimodalAutoencoder, MultimodalDBM
+
+    return {"MVHCRF negative strides": lambda: MultiViewHCRF(n_hidden=2, max_epochs=1).fit([S3[:, ::-1], S3], y),
+            "MultimodalDBM negative strides": lambda: MultimodalDBM(max_epochs=1).fit([ROWS, B]).transform([ROWS, B]),
+            "MultimodalAutoencoder negative strides": lambda: MultimodalAutoencoder(
+                hidden=4, shared=2, max_epochs=1).fit([ROWS, B]).transform([ROWS, B]),
+            "DeepCTW negative strides": lambda: DeepCTW(max_iter=1, max_epochs=1).fit([ROWS, B[::-1]])}
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

@@ -80,7 +80,7 @@ def test_bridge_corrnet_retrieves_between_views_never_paired_on_mfeat():
 
 def test_bridge_bad_input_names_the_view():
     A, P = np.zeros((10, 3)), np.zeros((10, 2))
-    with pytest.raises(ShapeError, match="P_b: expected a 2-D array"):
+    with pytest.raises(ShapeError, match="P_b must be a 2-D array"):
         BridgeCorrNet(max_epochs=1).fit(pivot_views(A, P, A, np.zeros(10)))
     with pytest.raises(ShapeError, match="B and its pivot rows must be paired, got 10 and 9 rows"):
         BridgeCorrNet(max_epochs=1).fit(pivot_views(A, P, A, P[:9]))

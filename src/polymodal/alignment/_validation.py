@@ -8,7 +8,8 @@ from polymodal.errors import ShapeError
 
 
 def as_sequence(x, name: str) -> np.ndarray:
-    """Return ``x`` as a float64 (T, d) array; 1-D input becomes (T, 1)."""
+    """Return ``x`` as a C-contiguous float64 (T, d) array (a copy only when ``x`` is
+    not one already: torch refuses negative strides); 1-D input becomes (T, 1)."""
     if isinstance(x, np.ndarray) and np.iscomplexobj(x):
         raise ShapeError(f"Complex data not supported: {name} must be a real numeric array")
     try:
@@ -29,7 +30,7 @@ def as_sequence(x, name: str) -> np.ndarray:
         raise ShapeError(
             f"{name} must contain only finite values, got NaN or inf at time steps {steps}"
         )
-    return arr
+    return np.ascontiguousarray(arr)
 
 
 def check_pair(x: np.ndarray, y: np.ndarray, names=("x", "y")) -> None:

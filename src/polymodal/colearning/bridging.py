@@ -21,17 +21,19 @@ from torch import Tensor, nn
 
 from polymodal.core.activations import activation_function, check_activation
 from polymodal.errors import ConfigError, ModalityError, ShapeError
+from polymodal.representation._views import as_view
 from polymodal.training.estimator_loop import resolve_device, seed_from, seeded, train_network
 
 __all__ = ["BridgeCorrNet", "CorrNet", "CorrNetNetwork", "PivotBridge", "corrnet_correlation", "pivot_views"]
 
 
-def _array(X: Any, name: str) -> np.ndarray:
-    X = np.asarray(X, dtype=float)
-    if X.ndim != 2 or X.shape[1] == 0:
-        raise ShapeError(f"{name}: expected a 2-D array (n, d), got shape {X.shape}")
+def _array(X: Any, name: str, d: int | None = None) -> np.ndarray:
+    """``X`` as a 2-D float64 array (NaN allowed: a missing view's row), ``d`` features when given."""
+    X = as_view(X, name)  # strings, complex, 1-D/3-D, empty: ShapeError naming the view
     if np.isinf(X).any():
         raise ShapeError(f"{name}: contains infinite values")
+    if d is not None and X.shape[1] != d:
+        raise ShapeError(f"{name}: expected (n, {d}), got shape {X.shape}")
     return X
 
 
@@ -63,14 +65,16 @@ def pivot_views(A: Any, P_a: Any, B: Any, P_b: Any) -> list[np.ndarray]:
             np.vstack([np.full((len(A), B.shape[1]), np.nan), B])]
 
 
-def _check_views(X: Any, what: str, n_views: int | None, allow_missing: bool) -> tuple[list[np.ndarray], np.ndarray]:
-    """Float64 views and the ``(n, m)`` mask of the rows each view is present in."""
+def _check_views(X: Any, what: str, n_views: int | None, allow_missing: bool,
+                 dims: list[int] | None = None) -> tuple[list[np.ndarray], np.ndarray]:
+    """Float64 views (``dims[i]`` features each when given) and the ``(n, m)`` mask of the rows
+    each view is present in."""
     if isinstance(X, (np.ndarray, Mapping, str)) or not isinstance(X, Sequence):
         raise ModalityError(f"{what} expects a sequence of views [X1, X2, ...]; got {type(X).__name__}")
     if len(X) < 2 or (n_views is not None and len(X) != n_views):
         want = f"exactly {n_views}" if n_views is not None else "at least 2"
         raise ModalityError(f"{what} needs {want} views; got {len(X)}")
-    views = [_array(v, f"views[{i}]") for i, v in enumerate(X)]
+    views = [_array(v, f"views[{i}]", None if dims is None else dims[i]) for i, v in enumerate(X)]
     if len({len(v) for v in views}) != 1:
         raise ShapeError(f"{what}: the views must have one row per sample each; got {[len(v) for v in views]} rows")
     present = []
@@ -181,15 +185,18 @@ class PivotBridge(TransformerMixin, BaseEstimator):
         """View ``view`` (rows ``X`` (n, d_view)) in the pivot space, (n, d_p)."""
         check_is_fitted(self, "coef_")
         i = _view_index(view, len(self.coef_))
-        X = _array(X, f"views[{i}]")
-        if X.shape[1] != self.n_features_per_view_[i]:
-            raise ShapeError(f"views[{i}]: expected (n, {self.n_features_per_view_[i]}), got shape {X.shape}")
+        X = _array(X, f"views[{i}]", self.n_features_per_view_[i])
+        partial = np.flatnonzero(np.isnan(X).any(1) & ~np.isnan(X).all(1))
+        if len(partial):
+            raise ShapeError(f"views[{i}] row {partial[0]} has NaN in some features only: "
+                             "mark a missing view with a whole row of NaN")
         return (X - self.view_means_[i]) @ self.coef_[i] + self.pivot_means_[i]
 
     def transform(self, X: Any) -> list[np.ndarray]:
         """Every view of ``X`` in the pivot space, each (n, d_p); absent (NaN) rows stay NaN."""
         check_is_fitted(self, "coef_")
-        views, _ = _check_views(X, type(self).__name__, len(self.coef_), allow_missing=True)
+        views, _ = _check_views(X, type(self).__name__, len(self.coef_), allow_missing=True,
+                                dims=self.n_features_per_view_)
         return [self.transform_view(v, i) for i, v in enumerate(views)]
 
     def similarity(self, X_from: Any, X_to: Any, views: tuple[int, int] = (0, -1)) -> np.ndarray:
@@ -408,9 +415,7 @@ class _CorrNetEstimator(TransformerMixin, BaseEstimator):
         """``h(x)``: rows ``X`` (n, d_view) of view ``view`` alone in the common space, (n, n_components)."""
         check_is_fitted(self, "network_")
         i = _view_index(view, len(self.mean_))
-        X = _array(X, f"views[{i}]")
-        if X.shape[1] != self.n_features_per_view_[i]:
-            raise ShapeError(f"views[{i}]: expected (n, {self.n_features_per_view_[i]}), got shape {X.shape}")
+        X = _array(X, f"views[{i}]", self.n_features_per_view_[i])
         if np.isnan(X).any():
             raise ShapeError(f"views[{i}]: contains NaN")
         return self._encode(X, i)
@@ -419,7 +424,8 @@ class _CorrNetEstimator(TransformerMixin, BaseEstimator):
         """Each view alone in the common space, ``[h(X_0), h(X_1), ...]``, each (n, n_components);
         rows where a view is absent (NaN) are NaN."""
         check_is_fitted(self, "network_")
-        views, present = _check_views(X, type(self).__name__, len(self.mean_), self._allow_missing)
+        views, present = _check_views(X, type(self).__name__, len(self.mean_), self._allow_missing,
+                                      dims=self.n_features_per_view_)
         out = []
         for i, (v, p) in enumerate(zip(views, present.T)):
             h = np.full((len(v), int(self.n_components)), np.nan)

@@ -7,8 +7,9 @@ from typing import Any, ClassVar, Mapping
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
+from polymodal.core.contract import checked_data
 from polymodal.errors import ConfigError, ShapeError
 
 
@@ -155,11 +156,15 @@ class DeViSE(TransformerMixin, BaseEstimator):
                              f"got an array of shape {E.shape}")
         if len(np.unique(labels)) != len(labels):
             raise ShapeError("the labels of class_embeddings (classes) must be distinct")
+        zero = np.flatnonzero(np.linalg.norm(E, axis=1) == 0)
+        if len(zero):  # no direction: cosine 0 to every image, a class that is never predicted
+            raise ShapeError(f"class_embeddings: the vector of label {labels.tolist()[zero[0]]!r} is all zeros; "
+                             "each class needs a non-zero vector (a direction to compare by cosine)")
         return labels, _unit(E)
 
     def fit(self, X: Any, y: Any) -> "DeViSE":
         """Learn the map from X (n, d) to the vectors of the labels y (n,)."""
-        X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=False)
+        X, y = checked_data(self, X, y, dtype=np.float64, y_numeric=False)
         labels, E = self._table(y)
         pos = {lab: i for i, lab in enumerate(labels.tolist())}
         missing = sorted({lab for lab in y.tolist() if lab not in pos}, key=str)
@@ -201,7 +206,7 @@ class DeViSE(TransformerMixin, BaseEstimator):
     def transform(self, X: Any) -> np.ndarray:
         """Unit-normalised image of X in the word-vector space, (n, k)."""
         check_is_fitted(self, "coef_")
-        X = validate_data(self, X, dtype=np.float64, reset=False)
+        X = checked_data(self, X, dtype=np.float64, reset=False)
         Z = (X - self.mean_) / self.scale_
         return _unit(np.c_[Z, np.ones(len(Z))] @ self.coef_)
 

@@ -1,4 +1,5 @@
-"""The scikit-learn checks that feed ``X`` as a 2-D numeric table.
+"""The scikit-learn checks that feed ``X`` as a 2-D numeric table, and the one
+validator (:func:`checked_data`) of a 2-D ``X`` with polymodal's error type.
 
 An estimator whose samples are not rows of a table (a batch of images, a list
 of variable-length sequences, pairs of streams) cannot pass these checks: they
@@ -12,7 +13,26 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-__all__ = ["TABLE_INPUT_CHECKS", "expected_failures"]
+from sklearn.utils.validation import validate_data
+
+from polymodal.core.errors import ShapeError
+
+__all__ = ["TABLE_INPUT_CHECKS", "checked_data", "expected_failures"]
+
+
+def checked_data(estimator, X, y="no_validation", **kwargs):
+    """scikit-learn's ``validate_data(estimator, X, y, **kwargs)`` whose refusals
+    (NaN/inf, empty, wrong ndim, strings, complex, feature count, inconsistent
+    ``n_samples``) are :class:`~polymodal.errors.ShapeError` with scikit-learn's
+    own message (a ``ValueError`` still, so scikit-learn's checks pass); a
+    ``TypeError`` (sparse input) stays one. The one table validator of the
+    polymodal estimators that take a 2-D ``X``."""
+    try:
+        return validate_data(estimator, X, y, **kwargs)
+    except ValueError as error:
+        if isinstance(error, ShapeError):
+            raise
+        raise ShapeError(str(error)) from None
 
 TABLE_INPUT_CHECKS: tuple[str, ...] = (
     "check_fit_score_takes_y",

@@ -18,8 +18,9 @@ import numpy as np
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone
 from sklearn.utils import get_tags
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
+from polymodal.core.contract import checked_data
 from polymodal.core.errors import ConfigError, ShapeError
 
 __all__ = ["ColumnBlocks", "is_view_sequence", "split_columns"]
@@ -131,7 +132,7 @@ class ColumnBlocks(MetaEstimatorMixin, BaseEstimator):
         self.blocks = blocks
 
     def _views(self, X, reset: bool) -> list[np.ndarray]:
-        X = validate_data(self, X, reset=reset, dtype=np.float64)
+        X = checked_data(self, X, reset=reset, dtype=np.float64)
         return split_columns(X, self.blocks)
 
     def fit(self, X, y=None, **fit_params) -> "ColumnBlocks":

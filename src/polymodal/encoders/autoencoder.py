@@ -19,9 +19,10 @@ from typing import ClassVar
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
+from polymodal.core.contract import checked_data
 from polymodal.core.activations import activation_function, check_activation
 from polymodal.errors import ConfigError, ShapeError
 from polymodal.core.registry import register
@@ -275,7 +276,7 @@ class _AutoencoderEstimator(TransformerMixin, BaseEstimator):
     def fit(self, X, y=None):
         """Build the network (initialised from ``random_state``) and minimise the
         reconstruction error of ``X`` (n, n_features)."""
-        X = validate_data(self, X, dtype=np.float32)
+        X = checked_data(self, X, dtype=np.float32)
         seed = seed_from(self.random_state)
         with seeded(seed):
             net = self._network(X.shape[1])
@@ -286,7 +287,7 @@ class _AutoencoderEstimator(TransformerMixin, BaseEstimator):
 
     def _tensor(self, X) -> torch.Tensor:
         check_is_fitted(self, "network_")
-        X = validate_data(self, X, dtype=np.float32, reset=False)
+        X = checked_data(self, X, dtype=np.float32, reset=False)
         return torch.as_tensor(X).to(next(self.network_.parameters()).device)
 
     @torch.no_grad()

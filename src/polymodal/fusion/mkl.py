@@ -11,8 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.svm import SVC
-from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+from sklearn.utils.validation import check_array, check_is_fitted
 
+from polymodal.core.contract import checked_data
 from polymodal.core.targets import class_labels
 from polymodal.errors import ConfigError, ShapeError
 
@@ -222,7 +223,7 @@ class MKLClassifier(ClassifierMixin, BaseEstimator):
             if reset:
                 self.n_features_in_ = total
         else:
-            X = validate_data(self, X, dtype=np.float64, reset=reset)
+            X = checked_data(self, X, dtype=np.float64, reset=reset)
             if self.views is None:
                 Xs = [X]
             else:

@@ -227,7 +227,7 @@ class MultimodalDBMNetwork(nn.Module):
             raise ModalityError(f"unknown modality {m!r}; built for {self.modalities}")
         if not isinstance(X, torch.Tensor):
             X = np.asarray(X)
-            X = X if X.flags.writeable else X.copy()  # torch wants writable memory
+            X = X if X.flags.writeable and min(X.strides, default=0) >= 0 else X.copy()  # torch: writable, no negative strides
         x = torch.as_tensor(X)
         x = x.to(device=self.device, dtype=self.dtype)
         if x.dim() != 2 or x.shape[1] != self.in_features[m]:

@@ -17,9 +17,10 @@ from typing import ClassVar
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
+from polymodal.core.contract import checked_data
 from polymodal.errors import ConfigError, ShapeError
 from polymodal.training.estimator_loop import seed_from, train_network
 
@@ -289,7 +290,7 @@ class _RBMEstimator(TransformerMixin, BaseEstimator):
         from polymodal.training.estimator_loop import resolve_device
 
         warm = self.warm_start and hasattr(self, "network_")
-        X = validate_data(self, X, dtype=np.float64, reset=not warm)
+        X = checked_data(self, X, dtype=np.float64, reset=not warm)
         seed = seed_from(self.random_state)
         if not warm:
             self.network_ = self._network_class(X.shape[1], self.n_components, init_std=self.init_std, seed=seed)
@@ -304,13 +305,13 @@ class _RBMEstimator(TransformerMixin, BaseEstimator):
     def transform(self, X) -> np.ndarray:
         """Hidden probabilities :math:`p(h = 1 | v)`, (n, n_components)."""
         check_is_fitted(self, "network_")
-        X = validate_data(self, X, dtype=np.float64, reset=False)
+        X = checked_data(self, X, dtype=np.float64, reset=False)
         return self.network_.hidden_features(X).astype(np.float64)
 
     def exact_log_likelihood(self, X) -> float:
         """Mean exact :math:`\\log p(v)` of the rows of ``X`` (small models: enumerates states)."""
         check_is_fitted(self, "network_")
-        return self.network_.exact_log_likelihood(validate_data(self, X, dtype=np.float64, reset=False))
+        return self.network_.exact_log_likelihood(checked_data(self, X, dtype=np.float64, reset=False))
 
 
 class BernoulliRBM(_RBMEstimator):

@@ -7,8 +7,8 @@ from typing import Any, ClassVar
 import numpy as np
 from scipy.special import logsumexp
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
-from sklearn.utils.validation import validate_data
 
+from polymodal.core.contract import checked_data
 from polymodal.core.fitted import check_fitted
 from polymodal.core.targets import class_labels
 from polymodal.errors import ShapeError
@@ -57,7 +57,7 @@ class HMMClassifier(ClassifierMixin, BaseEstimator):
         X = as_samples(X)
         if not is_table(X):
             return X
-        X = validate_data(self, X, reset=reset, dtype=np.float64)
+        X = checked_data(self, X, reset=reset, dtype=np.float64)
         if reset and X.shape[0] < 2:
             raise ShapeError(f"a tabular X needs n_samples >= 2 (one frame per sample); got n_samples = {X.shape[0]}")
         return X[:, None, :]

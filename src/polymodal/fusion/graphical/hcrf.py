@@ -17,9 +17,9 @@ import numpy as np
 import torch
 from scipy.sparse import issparse
 from sklearn.base import ClassifierMixin
-from sklearn.utils.validation import validate_data
 from torch import nn
 
+from polymodal.core.contract import checked_data
 from polymodal.core.fitted import check_fitted
 from polymodal.errors import ConfigError, ModalityError, ShapeError
 from polymodal.fusion.graphical._bp import BetheResult, bethe_log_partition
@@ -526,7 +526,7 @@ class HCRF(MultiViewHCRF):
 
     def _inputs(self, X: Any, reset: bool) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         if is_table(X):  # n one-frame sequences
-            X = validate_data(self, X, reset=reset, dtype=np.float64)
+            X = checked_data(self, X, reset=reset, dtype=np.float64)
             x, lens = torch.tensor(X)[:, None, :], torch.ones(X.shape[0], dtype=torch.long)
         else:
             seqs = self._same_width_sequences(X, reset)

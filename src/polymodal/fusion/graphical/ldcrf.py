@@ -11,9 +11,10 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 from sklearn.base import ClassifierMixin
-from sklearn.utils.validation import column_or_1d, validate_data
+from sklearn.utils.validation import column_or_1d
 from torch import nn
 
+from polymodal.core.contract import checked_data
 from polymodal.core.fitted import check_fitted
 from polymodal.errors import ConfigError, ShapeError
 from polymodal.core.targets import class_labels
@@ -163,7 +164,7 @@ class LatentDynamicCRF(ClassifierMixin, _CRFEstimatorBase):
     def _sequences(self, X: Any, reset: bool) -> tuple[list[np.ndarray], str]:
         """The sequences and the form of ``X``: "one" (a 2-D X), "array" (3-D) or "list"."""
         if is_table(X):
-            return [validate_data(self, X, reset=reset, dtype=np.float64)], "one"
+            return [checked_data(self, X, reset=reset, dtype=np.float64)], "one"
         seqs = self._same_width_sequences(X, reset)
         return seqs, "array" if isinstance(X, np.ndarray) else "list"
 
