@@ -16,6 +16,8 @@ __getattr__, __dir__ = lazy_exports(__name__, {
     "GatedFusion": ".robust",
     "expected_calibration_error": ".robust",
     "fit_temperature": ".robust",
+    "estimate_noise_sigma": ".quality",
+    "spectrogram_snr": ".quality",
     "EarlyFusionLSTM": ".sequential",
     "LateFusionLSTM": ".sequential",
     "MVLSTM": ".sequential",
@@ -32,7 +34,8 @@ __getattr__, __dir__ = lazy_exports(__name__, {
 
 __all__ = [
     "COMBINE_RULES", "ConcatFusion", "HybridFusion", "LateFusion", "MKLClassifier", "CalibratedProductOfExperts",
-    "GatedExpertFusion", "GatedFusion", "expected_calibration_error", "fit_temperature", "EarlyFusionLSTM",
+    "GatedExpertFusion", "GatedFusion", "expected_calibration_error", "fit_temperature", "estimate_noise_sigma",
+    "spectrogram_snr", "EarlyFusionLSTM",
     "LateFusionLSTM", "MVLSTM", "MemoryFusionNetwork", "MultimodalTransformer", "CoupledHMM", "FactorialHMM",
     "HCRF", "HMMClassifier", "LatentDynamicCRF", "MultiStreamHMM", "MultiViewHCRF",
 ]
@@ -41,6 +44,7 @@ if TYPE_CHECKING:  # static analysers (type checkers, the API docs) see the eage
     from polymodal.fusion.late import COMBINE_RULES, HybridFusion, LateFusion
     from polymodal.fusion.intermediate import ConcatFusion
     from polymodal.fusion.mkl import MKLClassifier
+    from polymodal.fusion.quality import estimate_noise_sigma, spectrogram_snr
     from polymodal.fusion.robust import (
         CalibratedProductOfExperts, GatedExpertFusion, GatedFusion, expected_calibration_error, fit_temperature,
     )

@@ -9,10 +9,15 @@
   barely moves it; a missing modality (``pi_m = 0``) drops out.
 * :class:`GatedExpertFusion`: a learned per-sample gate over the experts,
   ``log p(y|x) = log softmax(sum_m pi_m g_m(x) log softmax(z_m / T_m))``,
-  ``g(x) = 2 sigmoid(MLP([h_1, ..., h_M, log p_1, ..., log p_M]))`` predicted
-  from every modality's encoder features and log-probabilities, trained (on
+  ``g(x) = 2 sigmoid(MLP([h_1, ..., h_M, log p_1, ..., log p_M, q_1, ..., q_M]))``
+  predicted from every modality's encoder features, log-probabilities and
+  (optionally) signal-quality measures ``q_m`` of its raw input
+  (:mod:`polymodal.fusion.quality`: image noise level, audio SNR), trained (on
   frozen experts) with corrupted modalities so that it learns to switch off a
-  modality that is noisy or off-distribution. A mixture-of-experts gate
+  modality that is noisy or off-distribution. The quality input is the
+  stream-reliability weighting of audio-visual speech recognition (Potamianos
+  et al., Proc. IEEE 2003): it tells the gate that an input is corrupted even
+  where that input's expert is confidently wrong. A mixture-of-experts gate
   (Jacobs, Jordan, Nowlan & Hinton, Neural Computation 1991) acting on a
   log-linear pool; with the gate of a modality at 0 the output is exactly the
   other expert.
@@ -170,14 +175,36 @@ class GatedExpertFusion(nn.Module):
     n_classes : int
     hidden : int
         Width of the gate MLP.
+    quality_features : dict[str, int], optional
+        Number of signal-quality measures per modality (modalities left out get none). Then
+        ``forward``/``gates`` need ``quality={m: (N, q_m)}`` for those modalities; scale them to
+        order 1 (e.g. log noise level, SNR / 10).
+    per_modality : bool
+        False (default): one gate MLP sees every modality's inputs (a mixture-of-experts gate).
+        True: modality ``m``'s gate sees only ``m``'s inputs, ``g_m = 2 sigmoid(MLP_m([h_m, log p_m,
+        H(p_m), q_m]))``, so ``g_m`` is a per-sample inverse temperature of expert ``m`` and the
+        output is a product of recalibrated experts (Bayes' rule when the modalities are
+        conditionally independent given the class and the prior is uniform). Train it with
+        :meth:`expert_log_probs` in the loss (each recalibrated expert's own NLL) so that every
+        expert is calibrated under corruption, also where the other expert alone would decide.
 
-    ``forward(features, logits, present=None)`` -> fused log-probabilities ``(N, C)``; ``gates(...)``
-    -> ``(N, M)``. A missing modality's gate input is zeros and its expert is dropped.
-    Experts' temperatures are copied from a fitted :class:`CalibratedProductOfExperts` with
-    :meth:`set_temperatures` (default 1).
+    ``forward(features, logits, present=None, quality=None)`` -> fused log-probabilities ``(N, C)``;
+    ``gates(...)`` -> ``(N, M)``; ``expert_log_probs(...)`` -> ``{m: log_softmax(g_m log p_m)}``.
+    A missing modality's gate inputs (features, log-probabilities, quality) are zeros and its
+    expert is dropped. Experts' temperatures are copied from a fitted
+    :class:`CalibratedProductOfExperts` with :meth:`set_temperatures` (default 1).
+
+    Examples
+    --------
+    >>> fusion = GatedExpertFusion({"image": 4, "audio": 4}, 3, quality_features={"image": 1})
+    >>> z = {"image": torch.tensor([[2.0, 0.0, 0.0]]), "audio": torch.tensor([[0.0, 1.0, 0.0]])}
+    >>> h = {"image": torch.zeros(1, 4), "audio": torch.zeros(1, 4)}
+    >>> fusion.gates(h, z, quality={"image": torch.tensor([[0.5]])}).tolist()  # untrained: the product
+    [[1.0, 1.0]]
     """
 
-    def __init__(self, in_features: Mapping[str, int], n_classes: int, hidden: int = 32) -> None:
+    def __init__(self, in_features: Mapping[str, int], n_classes: int, hidden: int = 32,
+                 quality_features: Mapping[str, int] | None = None, per_modality: bool = False) -> None:
         super().__init__()
         self.in_features = dict(in_features)
         if len(self.in_features) < 2 or n_classes < 2:
@@ -185,10 +212,25 @@ class GatedExpertFusion(nn.Module):
                               f"{list(self.in_features)}, {n_classes}")
         self.modalities = list(self.in_features)
         self.n_classes = int(n_classes)
-        width = sum(self.in_features.values()) + len(self.modalities) * (n_classes + 2)
-        self.gate = nn.Sequential(nn.Linear(width, hidden), nn.ReLU(), nn.Linear(hidden, len(self.modalities)))
-        nn.init.zeros_(self.gate[-1].weight)
-        nn.init.zeros_(self.gate[-1].bias)  # starts as the plain product of experts (gates = 1)
+        self.quality_features = {m: int(q) for m, q in (quality_features or {}).items()}
+        unknown = [m for m in self.quality_features if m not in self.in_features]
+        if unknown:
+            raise ModalityError(f"quality_features for unknown modality {unknown[0]!r}; built for {self.modalities}")
+        if any(q < 0 for q in self.quality_features.values()):
+            raise ConfigError(f"quality_features must be >= 0, got {self.quality_features}")
+        self.per_modality = bool(per_modality)
+        widths = {m: d + n_classes + 2 + self.quality_features.get(m, 0) for m, d in self.in_features.items()}
+        if self.per_modality:
+            self.gate = nn.ModuleDict({m: nn.Sequential(nn.Linear(w, hidden), nn.ReLU(), nn.Linear(hidden, 1))
+                                       for m, w in widths.items()})
+            last = [self.gate[m][-1] for m in self.modalities]
+        else:
+            self.gate = nn.Sequential(nn.Linear(sum(widths.values()), hidden), nn.ReLU(),
+                                      nn.Linear(hidden, len(self.modalities)))
+            last = [self.gate[-1]]
+        for layer in last:  # starts as the plain product of experts (gates = 1)
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
         self.register_buffer("log_temperature", torch.zeros(len(self.modalities)))
 
     def set_temperatures(self, temperatures: Mapping[str, float]) -> GatedExpertFusion:
@@ -196,11 +238,16 @@ class GatedExpertFusion(nn.Module):
             self.log_temperature[i] = float(np.log(temperatures[m]))
         return self
 
-    def _inputs(self, features, logits, present):
+    def _inputs(self, features, logits, present, quality):
         n = len(logits[self.modalities[0]])
         device = logits[self.modalities[0]].device
         mask = _present(present, self.modalities, n, device)
-        experts, parts = {}, []
+        quality = dict(quality or {})
+        extra = [m for m in quality if self.quality_features.get(m, 0) == 0]
+        if extra:
+            raise ModalityError(f"quality given for {extra[0]!r}, which was built without quality_features "
+                                f"({self.quality_features})")
+        experts, parts = {}, {}
         for i, m in enumerate(self.modalities):
             if m not in features or m not in logits:
                 raise ModalityError(f"GatedExpertFusion needs features and logits of {m!r}")
@@ -208,18 +255,36 @@ class GatedExpertFusion(nn.Module):
             lp = F.log_softmax(logits[m].float() / self.log_temperature[i].exp(), dim=-1)
             experts[m] = lp
             entropy = -(lp.exp() * lp).sum(-1, keepdim=True)
-            parts += [features[m].float() * keep, lp * keep, entropy * keep, keep]
-        return torch.cat(parts, dim=1), experts, mask
+            parts[m] = [features[m].float() * keep, lp * keep, entropy * keep, keep]
+            q = self.quality_features.get(m, 0)
+            if q:
+                if m not in quality:
+                    raise ModalityError(f"GatedExpertFusion was built with quality_features for {m!r}: pass "
+                                        f"quality={{{m!r}: (N, {q})}}")
+                qm = torch.as_tensor(quality[m], device=device).float()
+                qm = qm[:, None] if qm.ndim == 1 else qm
+                if qm.shape != (n, q):
+                    raise ShapeError(f"quality of {m!r} must be (N, {q}) = ({n}, {q}), got {tuple(qm.shape)}")
+                parts[m].append(torch.nan_to_num(qm) * keep)
+        if self.per_modality:
+            z = torch.cat([self.gate[m](torch.cat(parts[m], dim=1)) for m in self.modalities], dim=1)
+        else:
+            z = self.gate(torch.cat([x for m in self.modalities for x in parts[m]], dim=1))
+        g = 2.0 * torch.sigmoid(z) * torch.stack([mask[m] for m in self.modalities], 1).float()
+        return g, experts
 
-    def gates(self, features, logits, present=None) -> torch.Tensor:
-        x, _, mask = self._inputs(features, logits, present)
-        g = 2.0 * torch.sigmoid(self.gate(x))
-        return g * torch.stack([mask[m] for m in self.modalities], 1).float()
+    def gates(self, features, logits, present=None, quality=None) -> torch.Tensor:
+        return self._inputs(features, logits, present, quality)[0]
+
+    def expert_log_probs(self, features, logits, present=None, quality=None) -> dict[str, torch.Tensor]:
+        """Each expert recalibrated by its gate, ``{m: log_softmax(g_m log p_m)}`` ``(N, C)`` (uniform
+        where ``m`` is missing)."""
+        g, experts = self._inputs(features, logits, present, quality)
+        return {m: F.log_softmax(g[:, i:i + 1] * experts[m], dim=-1) for i, m in enumerate(self.modalities)}
 
     def forward(self, features: Mapping[str, torch.Tensor], logits: Mapping[str, torch.Tensor],
-                present=None) -> torch.Tensor:
-        x, experts, mask = self._inputs(features, logits, present)
-        g = 2.0 * torch.sigmoid(self.gate(x)) * torch.stack([mask[m] for m in self.modalities], 1).float()
+                present=None, quality=None) -> torch.Tensor:
+        g, experts = self._inputs(features, logits, present, quality)
         total = sum(g[:, i:i + 1] * experts[m] for i, m in enumerate(self.modalities))
         return F.log_softmax(total, dim=-1)
 
