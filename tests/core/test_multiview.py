@@ -91,3 +91,35 @@ def test_split_columns_forms_and_errors():
     with pytest.raises(ShapeError, match="sum to the 6 columns"):
         split_columns(X, [2, 3])
     assert is_view_sequence([X, X]) and not is_view_sequence(X) and not is_view_sequence([[1.0, 2.0]])
+
+
+def test_bridge_with_absent_views_runs_through_pipeline():
+    """A bridge's absent view is a whole NaN row of its block: ColumnBlocks passes NaN to the
+    estimators whose tags allow it (the result equals the bridge fitted on the views directly),
+    and still refuses NaN for the others, inf for all, and partial NaN rows of a bridge's block."""
+    from polymodal.colearning import CorrNet, PivotBridge, pivot_views
+
+    rng = np.random.default_rng(0)
+    Z = rng.normal(size=(40, 2))
+    views = pivot_views(Z[:20] @ rng.normal(size=(2, 3)), Z[:20] @ rng.normal(size=(2, 2)),
+                        Z[20:] @ rng.normal(size=(2, 4)), Z[20:] @ rng.normal(size=(2, 2)))
+    X = np.hstack(views)
+    pipe = make_pipeline(StandardScaler(), ColumnBlocks(PivotBridge(alpha=1e-2), blocks=[3, 2, 4]))
+    out = pipe.fit(X).transform(X)
+    direct = PivotBridge(alpha=1e-2).fit(np.hsplit(StandardScaler().fit_transform(X), [3, 5]))
+    np.testing.assert_allclose(out, np.hstack(direct.transform(np.hsplit(StandardScaler().fit_transform(X), [3, 5]))),
+                               rtol=1e-12, atol=1e-12)
+    assert np.isnan(out[:20, 4:]).all() and np.isfinite(out[:20, :4]).all()  # absent B rows stay absent
+    search = GridSearchCV(ColumnBlocks(PivotBridge(), blocks=[3, 2, 4]), {"estimator__alpha": [1e-3, 1e-1]},
+                          scoring=lambda est, X, y=None: -float(np.nansum(est.transform(X) ** 2)),
+                          cv=KFold(2, shuffle=True, random_state=0))
+    assert search.fit(X).best_params_["estimator__alpha"] in (1e-3, 1e-1)
+    partial = X.copy()
+    partial[0, 1] = np.nan  # one feature of a present view
+    with pytest.raises(ShapeError, match=r"views\[0\] row 0 has NaN in some features only"):
+        ColumnBlocks(PivotBridge(), blocks=[3, 2, 4]).fit(partial)
+    with pytest.raises(ShapeError, match="NaN"):
+        ColumnBlocks(CorrNet(max_epochs=1), blocks=[5, 4]).fit(X)
+    inf = np.where(np.isnan(X), np.inf, X)
+    with pytest.raises(ShapeError, match="infinity"):
+        ColumnBlocks(PivotBridge(), blocks=[3, 2, 4]).fit(inf)

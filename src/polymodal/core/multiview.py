@@ -98,7 +98,11 @@ class ColumnBlocks(MetaEstimatorMixin, BaseEstimator):
     components side by side, ``hstack(estimator.transform(views))``;
     ``score``, ``predict``, ``predict_proba`` and ``decision_function`` are the
     wrapped estimator's on the views (present when it has them); for the CCA
-    family ``score`` is the sum of held-out canonical correlations.
+    family ``score`` is the sum of held-out canonical correlations. ``X`` may
+    hold NaN only when the wrapped estimator's tags allow it
+    (``input_tags.allow_nan``: :class:`~polymodal.colearning.BridgeCorrNet` and
+    :class:`~polymodal.colearning.PivotBridge`, whose absent view is a whole NaN
+    row of its block); that estimator then checks where they are.
 
     Parameters
     ----------
@@ -132,7 +136,10 @@ class ColumnBlocks(MetaEstimatorMixin, BaseEstimator):
         self.blocks = blocks
 
     def _views(self, X, reset: bool) -> list[np.ndarray]:
-        X = checked_data(self, X, reset=reset, dtype=np.float64)
+        # NaN only where the wrapped estimator takes it (a bridge's absent view: a whole NaN row of
+        # its block, checked by that estimator); refused here otherwise. inf is always refused.
+        finite = "allow-nan" if get_tags(self.estimator).input_tags.allow_nan else True
+        X = checked_data(self, X, reset=reset, dtype=np.float64, ensure_all_finite=finite)
         return split_columns(X, self.blocks)
 
     def fit(self, X, y=None, **fit_params) -> "ColumnBlocks":
@@ -198,4 +205,5 @@ class ColumnBlocks(MetaEstimatorMixin, BaseEstimator):
         tags.classifier_tags = inner.classifier_tags
         tags.regressor_tags = inner.regressor_tags
         tags.non_deterministic = inner.non_deterministic
+        tags.input_tags.allow_nan = inner.input_tags.allow_nan
         return tags
