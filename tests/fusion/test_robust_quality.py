@@ -115,3 +115,33 @@ def test_gate_learns_from_the_quality_input_alone():
     acc_a = float((tl["a"].argmax(1) == ty).float().mean())
     assert acc_q > max(acc_no, acc_a) + 0.1, (acc_q, acc_no, acc_a)
     assert float(gates[tbad, 1].mean()) < 0.2 < float(gates[~tbad, 1].mean())
+
+
+def test_per_modality_gates_recover_a_per_sample_temperature():
+    """Expert b's logits are the true ones scaled by 1/T with T in {0.6, 1.8} per sample (labels drawn from the
+    true softmax); only b's quality input says which. The per-modality gate of b, trained on b's own NLL,
+    is b's inverse temperature: g_b -> T. Its gate ignores a's inputs exactly."""
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(0)
+    n = 4000
+    true = 2.0 * torch.randn(n, 4, generator=g)
+    y = torch.multinomial(F.softmax(true, 1), 1, generator=g)[:, 0]
+    temp = torch.where(torch.rand(n, generator=g) < 0.5, torch.tensor(0.6), torch.tensor(1.8))
+    feats = {"a": torch.randn(n, 2, generator=g), "b": torch.randn(n, 2, generator=g)}
+    logits = {"a": torch.randn(n, 4, generator=g), "b": true / temp[:, None]}
+    quality = {"b": torch.log(temp)[:, None]}
+    fusion = GatedExpertFusion({"a": 2, "b": 2}, 4, hidden=8, quality_features={"b": 1}, per_modality=True)
+    opt = torch.optim.Adam(fusion.parameters(), lr=2e-2)
+    for _ in range(200):
+        loss = F.nll_loss(fusion.expert_log_probs(feats, logits, quality=quality)["b"], y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        gates = fusion.gates(feats, logits, quality=quality)
+        for t in (0.6, 1.8):
+            assert float(gates[temp == t, 1].median()) == pytest.approx(t, rel=0.1)
+        lp = fusion.expert_log_probs(feats, logits, quality=quality)["b"]
+        torch.testing.assert_close(lp, F.log_softmax(gates[:, 1:] * F.log_softmax(logits["b"], 1), 1))
+        other = {"a": 10 * torch.randn(n, 4, generator=g), "b": logits["b"]}
+        torch.testing.assert_close(fusion.gates(feats, other, quality=quality)[:, 1], gates[:, 1])
