@@ -4,7 +4,13 @@
 
 mfeat, concat of 6 views (MLP encoders 128 -> 64, head 128), batch 64, RMSprop 1e-3, clip 8.
 Part 1: per-step milliseconds of batch fetch, forward + loss, backward, clipping and the
-optimiser step, each with the default (per-tensor) and the multi-tensor (``foreach``) kernels.
+optimiser step, with ``torch.optim.RMSprop``'s default (per-tensor) and multi-tensor (``foreach``)
+kernels and with the fast loop's ``polymodal.training.optimizers.RMSprop`` (``lean``: the
+``foreach`` arithmetic without torch's wrappers); CPU time of the thread (``time.thread_time``,
+less sensitive to a loaded machine than wall time; ``--clock wall`` for ``perf_counter``).
+``--optimizer`` picks adam / adamw / sgd / rmsprop, ``--fusion`` concat / tensor / low_rank
+(tensor and low-rank fusion: fou + pix, encoders 128 -> 32, low-rank rank 8 with 64 outputs, as
+bench_vs_multibench.py's tensor2 / lowrank2).
 Part 2: ``polymodal.fit`` through Lightning's Trainer (``POLYMODAL_ENGINE=lightning``) and
 through the fast single-process loop, interleaved: training seconds and samples/s (validation,
 checkpoints and metrics.csv included) and the validation metrics (equal at the same seed).
@@ -20,21 +26,26 @@ import time
 import torch
 
 
-def per_step(threads: int, epochs: int) -> None:
+def per_step(threads: int, epochs: int, optimizer: str = "rmsprop", fusion: str = "concat",
+             clock=time.thread_time) -> None:
     import polymodal.encoders  # noqa: F401
     import polymodal.fusion  # noqa: F401
     from polymodal.training.config import parse_config
     from polymodal.training.engine import build_datamodule, build_model
-    from polymodal.training.objective import output_loss
+    from polymodal.training.objective import build_optimizer, output_loss
     from polymodal.training.tasks import get_task
 
-    config = parse_config(_config("x", 1))
+    config = parse_config(_config("x", 1, optimizer=optimizer, fusion=fusion))
     dm = build_datamodule(config)
-    model = build_model(config, dm.specs, 10, "classification")
     task = get_task("classification", 10)
-    params = list(model.parameters())
-    for foreach in (False, True):
-        opt = torch.optim.RMSprop(params, lr=1e-3, foreach=foreach)
+    print(f"# {optimizer}, {fusion} fusion of {list(dm.specs)}, {threads} thread(s), "
+          f"{'CPU' if clock is time.thread_time else 'wall'} time")
+    for kind in ("per-tensor", "foreach", "lean"):
+        torch.manual_seed(0)
+        model = build_model(config, dm.specs, 10, "classification")
+        params = list(model.parameters())
+        foreach = kind != "per-tensor"
+        opt = build_optimizer(params, config.optim.model_dump(), foreach=foreach, lean=kind == "lean")
         times = dict.fromkeys(("fetch", "forward+loss", "backward", "clip", "optimiser"), 0.0)
         steps = 0
         for epoch in range(epochs):
@@ -42,33 +53,41 @@ def per_step(threads: int, epochs: int) -> None:
             loader.set_epoch(epoch)
             it = iter(loader)
             while True:
-                t0 = time.perf_counter()
+                t0 = clock()
                 batch = next(it, None)
                 if batch is None:
                     break
-                t1 = time.perf_counter()
+                t1 = clock()
                 loss = output_loss(task, model(batch), batch.target)
-                t2 = time.perf_counter()
+                t2 = clock()
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
-                t3 = time.perf_counter()
+                t3 = clock()
                 torch.nn.utils.clip_grad_norm_(params, 8.0, foreach=foreach)
-                t4 = time.perf_counter()
+                t4 = clock()
                 opt.step()
-                t5 = time.perf_counter()
+                t5 = clock()
                 for k, a, b in (("fetch", t0, t1), ("forward+loss", t1, t2), ("backward", t2, t3), ("clip", t3, t4),
                                 ("optimiser", t4, t5)):
                     times[k] += b - a
                 steps += 1
-        print(f"foreach={foreach}: " + ", ".join(f"{k} {1e3 * v / steps:.3f} ms" for k, v in times.items()) +
+        print(f"{kind:10s}: " + ", ".join(f"{k} {1e3 * v / steps:.3f} ms" for k, v in times.items()) +
               f", total {1e3 * sum(times.values()) / steps:.3f} ms/step")
 
 
-def _config(name: str, epochs: int, out: str = "runs") -> dict:
-    return {"name": name, "seed": 0, "data": {"name": "mfeat", "batch_size": 64},
-            "model": {"encoder": {"name": "mlp", "hidden": [128, 64]}, "fusion": {"name": "concat"},
+def _config(name: str, epochs: int, out: str = "runs", optimizer: str = "rmsprop", fusion: str = "concat") -> dict:
+    data = {"name": "mfeat", "batch_size": 64}
+    fusion_block: dict = {"name": fusion}
+    encoder = {"name": "mlp", "hidden": [128, 64]}
+    if fusion != "concat":  # bench_vs_multibench.py's tensor2 / lowrank2: fou + pix, encoders 128 -> 32
+        data["modalities"] = ["fou", "pix"]
+        encoder["hidden"] = [128, 32]
+        if fusion == "low_rank":
+            fusion_block.update(out_features=64, rank=8)
+    return {"name": name, "seed": 0, "data": data,
+            "model": {"encoder": encoder, "fusion": fusion_block,
                       "head": {"name": "mlp", "hidden": [128]}},
-            "optim": {"name": "rmsprop", "lr": 1e-3},
+            "optim": {"name": optimizer, "lr": 1e-3},
             "trainer": {"max_epochs": epochs, "patience": None, "gradient_clip_val": 8.0, "progress": False},
             "output_dir": out}
 
@@ -91,8 +110,13 @@ if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--epochs", type=int, default=10, help="epochs per measurement")
     p.add_argument("--threads", type=int, default=1, help="torch threads")
-    p.add_argument("--reps", type=int, default=2, help="interleaved repetitions of part 2")
+    p.add_argument("--reps", type=int, default=2, help="interleaved repetitions of part 2 (0: skip it)")
+    p.add_argument("--optimizer", default="rmsprop", choices=["adam", "adamw", "sgd", "rmsprop"])
+    p.add_argument("--fusion", default="concat", choices=["concat", "tensor", "low_rank"])
+    p.add_argument("--clock", default="cpu", choices=["cpu", "wall"], help="per-step times: thread CPU or wall")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    per_step(args.threads, args.epochs)
-    engines(args.epochs, args.reps)
+    per_step(args.threads, args.epochs, args.optimizer, args.fusion,
+             time.thread_time if args.clock == "cpu" else time.perf_counter)
+    if args.reps:
+        engines(args.epochs, args.reps)
