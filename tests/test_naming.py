@@ -42,6 +42,28 @@ NOT_OUTPUTS: dict[str, str] = {
 }
 
 
+# Records a public function or method returns that are not results: data (datasets, splits,
+# batches, features), configuration, parts, inputs to build. Each is a decision with its reason;
+# any other returned dataclass/NamedTuple takes one of SUFFIXES.
+_DATA = "data a loader/builder returns (a dataset, split or sample), not a computed result"
+NOT_RESULTS: dict[str, str] = {
+    **dict.fromkeys(["AVMNISTSplits", "AffectiveSplits", "CaptionedImages", "KarpathyCaptions", "KarpathyImage",
+                     "ShapeFragments", "Split", "TuxPaintStamp", "VQAShapes", "MILBags", "AlignmentProblem",
+                     "PreparedSpeech", "SpeechSegment", "DatasetInfo", "Batch"], _DATA),
+    "CCAStats": "sufficient statistics to merge and solve from (an accumulator, like a dataset)",
+    "Corpus": "an encoded corpus, the input of the n-gram counts",
+    "NGramCounts": "the counts a metric is computed from (its input, not its value)",
+    "RefIndex": "an index of the references, the input of the consensus metrics",
+    "SIFTFeatures": "features of images (the input of a codebook), like a dataset",
+    "WordVectors": "a word-vector table (data the text encoders look up)",
+    "StepPattern": "a DTW step pattern (configuration looked up by name)",
+    "Task": "a training task (a part: loss + metrics)",
+    "LeaderboardRow": "one row of a leaderboard table (its rows are the report's data)",
+    "BenchmarkRecords": "the raw per-run records a benchmark report is rendered from",
+    "DemoRun": "the demo's trained parts and data, handed to the report",
+}
+
+
 def _modules():
     mods = [polymodal]
     for info in pkgutil.walk_packages(polymodal.__path__, "polymodal."):
@@ -121,6 +143,20 @@ def test_outputs_come_from_forward_and_results_from_functions(library):
     assert not misplaced, f"types a forward returns are named *Output: {misplaced}"
     unreturned = sorted(n for n in records if n.endswith(("Result", "Scores", "Report")) and n not in other)
     assert not unreturned, f"no public function or method is annotated to return these: {unreturned}"
+
+
+def test_what_a_function_returns_is_named_as_a_result(library):
+    """A record a public function or method returns is a *Result/*Scores/*Report (or a forward's
+    *Output), unless NOT_RESULTS says why it is data (e.g. the old FragmentAlignment,
+    BidirectionalRetrieval and HMMPosterior, now *Result)."""
+    _, records, forward, other = library
+    bad = {n: other[n][:2] for n in records
+           if n in other and n not in forward and not n.endswith(SUFFIXES) and n not in NOT_RESULTS}
+    assert not bad, f"records returned by public functions are named *Result/*Scores/*Report: {bad}"
+    stale = sorted(n for n in NOT_RESULTS if n not in records or n not in other)
+    assert not stale, f"NOT_RESULTS entries no longer returned by a public function: {stale}"
+    for old in ("FragmentAlignment", "BidirectionalRetrieval", "HMMPosterior"):
+        assert old not in records and old + "Result" in records, old
 
 
 def test_scores_are_metric_values_and_reports_render(library):

@@ -74,7 +74,7 @@ __getattr__, __dir__ = lazy_exports(__name__, {
     "global_ranking_loss": ".fragments",
     "FragmentLossOutput": ".fragments",
     "FragmentAlignmentLoss": ".fragments",
-    "FragmentAlignment": ".fragments",
+    "FragmentAlignmentResult": ".fragments",
     "align_fragments": ".fragments",
 })
 
@@ -87,7 +87,7 @@ __all__ = [
     "plot_cost_matrix", "plot_aligned", "plot_attention", "upsample_attention", "AttentionMIL", "MILBags",
     "MILOutput", "make_mil_bags", "FragmentEmbedding", "FragmentOutput", "fragment_scores",
     "infer_fragment_labels", "fragment_alignment_loss", "image_sentence_scores", "global_ranking_loss",
-    "FragmentLossOutput", "FragmentAlignmentLoss", "FragmentAlignment", "align_fragments",
+    "FragmentLossOutput", "FragmentAlignmentLoss", "FragmentAlignmentResult", "align_fragments",
 ]
 
 if TYPE_CHECKING:  # static analysers (type checkers, the API docs) see the eager imports
@@ -107,6 +107,6 @@ if TYPE_CHECKING:  # static analysers (type checkers, the API docs) see the eage
     from polymodal.alignment.mil import AttentionMIL, MILBags, MILOutput, make_mil_bags
     from polymodal.alignment.fragments import (
         FragmentEmbedding, FragmentOutput, fragment_scores, infer_fragment_labels, fragment_alignment_loss,
-        image_sentence_scores, global_ranking_loss, FragmentLossOutput, FragmentAlignmentLoss, FragmentAlignment,
+        image_sentence_scores, global_ranking_loss, FragmentLossOutput, FragmentAlignmentLoss, FragmentAlignmentResult,
         align_fragments,
     )

@@ -37,7 +37,7 @@ __all__ = [
     "global_ranking_loss",
     "FragmentLossOutput",
     "FragmentAlignmentLoss",
-    "FragmentAlignment",
+    "FragmentAlignmentResult",
     "align_fragments",
 ]
 
@@ -446,7 +446,7 @@ class FragmentAlignmentLoss(nn.Module):
 
 
 @dataclass
-class FragmentAlignment:
+class FragmentAlignmentResult:
     """Inferred alignment of corresponding pairs (image k with sentence k).
 
     ``region`` (K, T): the region each sentence fragment aligns to (its
@@ -461,12 +461,12 @@ class FragmentAlignment:
 
 @torch.no_grad()
 def align_fragments(regions: torch.Tensor, words: torch.Tensor, region_mask: torch.Tensor | None = None,
-                    word_mask: torch.Tensor | None = None) -> FragmentAlignment:
+                    word_mask: torch.Tensor | None = None) -> FragmentAlignmentResult:
     """Word(-fragment)-to-region alignment of each corresponding pair, as the MIL objective infers it.
 
     ``regions`` (K, R, h) and ``words`` (K, T, h) are the embeddings of K
     corresponding pairs (image k with sentence k). Returns
-    :class:`FragmentAlignment`.
+    :class:`FragmentAlignmentResult`.
 
     Examples
     --------
@@ -486,4 +486,4 @@ def align_fragments(regions: torch.Tensor, words: torch.Tensor, region_mask: tor
     positive = (scores > 0) & valid
     positive.scatter_(1, best[:, None, :], True)
     positive &= valid
-    return FragmentAlignment(region=best.masked_fill(~wm, -1), positive=positive, scores=scores)
+    return FragmentAlignmentResult(region=best.masked_fill(~wm, -1), positive=positive, scores=scores)

@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING
 from polymodal.core.lazy import lazy_exports
 
 __getattr__, __dir__ = lazy_exports(__name__, {
-    "BidirectionalRetrieval": ".retrieval",
+    "BidirectionalRetrievalResult": ".retrieval",
     "RetrievalResult": ".retrieval",
     "evaluate_retrieval": ".retrieval",
     "ground_truth_ranks": ".retrieval",
@@ -37,7 +37,7 @@ __getattr__, __dir__ = lazy_exports(__name__, {
 })
 
 __all__ = [
-    "BidirectionalRetrieval", "RetrievalResult", "evaluate_retrieval", "ground_truth_ranks",
+    "BidirectionalRetrievalResult", "RetrievalResult", "evaluate_retrieval", "ground_truth_ranks",
     "mean_average_precision", "plot_recall_curve", "recall_curve", "relevance_matrix", "retrieval_recall_at_k",
     "SentimentScores", "acc5", "acc7", "binary_accuracy", "binary_f1", "sentiment_mae", "sentiment_pearson",
     "sentiment_scores", "CaptionScores", "ptb_tokenize", "score_captions", "accuracy", "confusion_matrix",
@@ -47,7 +47,7 @@ __all__ = [
 
 if TYPE_CHECKING:  # static analysers (type checkers, the API docs) see the eager imports
     from polymodal.metrics.retrieval import (
-        BidirectionalRetrieval, RetrievalResult, evaluate_retrieval, ground_truth_ranks, mean_average_precision,
+        BidirectionalRetrievalResult, RetrievalResult, evaluate_retrieval, ground_truth_ranks, mean_average_precision,
         plot_recall_curve, recall_curve, relevance_matrix, retrieval_recall_at_k,
     )
     from polymodal.metrics.sentiment import (

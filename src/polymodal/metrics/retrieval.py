@@ -22,7 +22,7 @@ from polymodal.errors import ConfigError, ShapeError
 
 __all__ = [
     "RetrievalResult",
-    "BidirectionalRetrieval",
+    "BidirectionalRetrievalResult",
     "relevance_matrix",
     "ground_truth_ranks",
     "retrieval_recall_at_k",
@@ -52,7 +52,7 @@ class RetrievalResult:
 
 
 @dataclass
-class BidirectionalRetrieval:
+class BidirectionalRetrievalResult:
     """Both directions: queries -> gallery and gallery -> queries."""
 
     query_to_gallery: RetrievalResult
@@ -233,7 +233,7 @@ def evaluate_retrieval(
     relevance,
     ks: Sequence[int] = (1, 5, 10),
     metric: str = "cosine",
-) -> BidirectionalRetrieval:
+) -> BidirectionalRetrievalResult:
     """Retrieval in both directions from embeddings (n_queries, d), (n_gallery, d).
 
     Similarity is cosine (``metric="cosine"``) or the dot product (``"dot"``).
@@ -266,7 +266,7 @@ def evaluate_retrieval(
     forward = _summarise(ground_truth_ranks(S, rel), ks)
     has = rel.any(axis=0)
     backward = _summarise(ground_truth_ranks(S.T[has], rel.T[has]), ks)
-    return BidirectionalRetrieval(forward, backward)
+    return BidirectionalRetrievalResult(forward, backward)
 
 
 def plot_recall_curve(

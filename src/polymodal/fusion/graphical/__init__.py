@@ -3,7 +3,7 @@ product-state EM, structured variational EM for the factorial HMM), a
 per-class likelihood classifier, and the (multi-view) hidden CRF family
 (exact, or loopy belief propagation with the Bethe log-partition)."""
 
-from polymodal.fusion.graphical._base import HMMPosterior, ViterbiResult
+from polymodal.fusion.graphical._base import HMMPosteriorResult, ViterbiResult
 from polymodal.fusion.graphical.async_hmm import AsynchronousHMM, AsyncViterbiResult
 from polymodal.fusion.graphical._bp import BetheResult, bethe_log_partition
 from polymodal.fusion.graphical._core import MAX_JOINT_STATES
@@ -26,7 +26,7 @@ __all__ = [
     "HMMLearnAdapter",
     "HCRF",
     "HCRFNetwork",
-    "HMMPosterior",
+    "HMMPosteriorResult",
     "LatentDynamicCRF",
     "LatentDynamicCRFNetwork",
     "MV_HCRF_INFERENCE",

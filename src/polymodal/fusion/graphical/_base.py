@@ -16,7 +16,7 @@ from polymodal.fusion.graphical import _core
 
 
 @dataclass
-class HMMPosterior:
+class HMMPosteriorResult:
     """Posterior of one sample: ``log_likelihood``; ``gamma`` (T, S) joint-state
     posteriors; ``marginals`` one (T, K_c) array per chain."""
 
@@ -162,12 +162,12 @@ class ExactHMMBase(BaseEstimator, metaclass=ABCMeta):
         """Total log-likelihood of the samples."""
         return float(np.sum(self.score_samples(X)))
 
-    def posterior(self, sample: Any) -> HMMPosterior:
+    def posterior(self, sample: Any) -> HMMPosteriorResult:
         """Forward-backward posteriors of one sample."""
         (s,) = self._validate([sample])
         ls, trans = self._joint()
         ll, gamma, _ = _core.log_posteriors(ls, trans, self._log_emission(s))
-        return HMMPosterior(ll, gamma, [gamma @ P for P in self._indicators()])
+        return HMMPosteriorResult(ll, gamma, [gamma @ P for P in self._indicators()])
 
     def decode(self, sample: Any) -> ViterbiResult:
         """Viterbi path of one sample; ``states[t, c]`` is chain c's state."""

@@ -14,7 +14,7 @@ from sklearn.base import BaseEstimator
 from polymodal.core.fitted import check_fitted
 from polymodal.errors import ConfigError, ShapeError
 from polymodal.fusion.graphical import _core
-from polymodal.fusion.graphical._base import HMMPosterior, ViterbiResult
+from polymodal.fusion.graphical._base import HMMPosteriorResult, ViterbiResult
 from polymodal.fusion.graphical.hmm import init_chain
 
 _LOG2PI = float(np.log(2 * np.pi))
@@ -305,12 +305,12 @@ class FactorialHMM(BaseEstimator):
     def score(self, X: Any, y: Any = None) -> float:
         return float(np.sum(self.score_samples(X)))
 
-    def posterior(self, sample: Any) -> HMMPosterior:
+    def posterior(self, sample: Any) -> HMMPosteriorResult:
         """Per-chain posterior marginals (exact, or the mean-field ones)."""
         self._check_fitted()
         (y,) = self._data([sample])
         e = self._estep(y)
-        return HMMPosterior(e.ll, e.gamma if e.gamma is not None else np.empty((0, 0)), e.marginals)
+        return HMMPosteriorResult(e.ll, e.gamma if e.gamma is not None else np.empty((0, 0)), e.marginals)
 
     def decode(self, sample: Any) -> ViterbiResult:
         """Joint Viterbi path (exact), or each chain's Viterbi path under its
