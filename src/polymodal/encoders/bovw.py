@@ -100,13 +100,28 @@ class BagOfVisualWords(_ImageTransformer):
 
     def fit(self, X, y=None):
         """Extract SIFT descriptors of the training images and cluster them into ``n_words`` visual words."""
-        from sklearn.cluster import KMeans
-
         from polymodal.encoders.descriptors import _check_images
 
         X = _check_images(X)
         self._check_params(X)
-        pool = np.concatenate(self._descriptors(X))
+        self._fit_vocabulary(self._descriptors(X), X)
+        return self
+
+    def fit_transform(self, X, y=None) -> np.ndarray:
+        """``fit(X).transform(X)`` with SIFT run once per image (the training descriptors are
+        clustered, then quantised; ``fit`` then ``transform`` would extract them twice)."""
+        from polymodal.encoders.descriptors import _check_images
+
+        X = _check_images(X)
+        self._check_params(X)
+        descriptors = self._descriptors(X)
+        self._fit_vocabulary(descriptors, X)
+        return self._histograms(descriptors)
+
+    def _fit_vocabulary(self, descriptors: list[np.ndarray], X: np.ndarray) -> None:
+        from sklearn.cluster import KMeans
+
+        pool = np.concatenate(descriptors)
         if len(pool) < int(self.n_words):
             raise ConfigError(f"the training images give {len(pool)} SIFT descriptors, fewer than n_words="
                               f"{self.n_words}: use more or larger images, upsampling, or fewer words")
@@ -117,13 +132,15 @@ class BagOfVisualWords(_ImageTransformer):
         self.vocabulary_ = kmeans.cluster_centers_.astype(np.float32)
         self.image_shape_ = X.shape[1:]
         self.n_features_out_ = int(self.n_words)
-        return self
 
     def _features(self, X: np.ndarray) -> np.ndarray:
+        return self._histograms(self._descriptors(X))
+
+    def _histograms(self, descriptors: list[np.ndarray]) -> np.ndarray:
         from sklearn.metrics import pairwise_distances_argmin
 
-        out = np.zeros((len(X), int(self.n_words)))
-        for i, d in enumerate(self._descriptors(X)):
+        out = np.zeros((len(descriptors), int(self.n_words)))
+        for i, d in enumerate(descriptors):
             if len(d):
                 out[i] = np.bincount(pairwise_distances_argmin(d, self.vocabulary_), minlength=int(self.n_words))
         if self.norm is not None:
