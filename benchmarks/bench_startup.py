@@ -1,6 +1,7 @@
 """Start-up time and memory of the training engine: what a user waits for before training starts.
 
-    python benchmarks/bench_startup.py [--repeats 3] [--demo] [--config examples/configs/mfeat_intermediate.yaml]
+    python benchmarks/bench_startup.py [--repeats 3] [--no-train] [--cold-split] [--demo]
+                                       [--config examples/configs/mfeat_intermediate.yaml]
 
 Each number is measured in fresh processes (imports cached on disk: the first repeat warms
 them, the report shows every repeat):
@@ -13,7 +14,10 @@ them, the report shows every repeat):
   until the first optimiser step has finished, measured with ``time.time()`` in the parent
   before the launch and in the hook; the child exits there. Also reported: the child's CPU
   seconds (user + system) by then (less sensitive than wall time to a loaded machine), the
-  heavy libraries in ``sys.modules`` at that moment and the child's peak RSS;
+  heavy libraries in ``sys.modules`` at that moment and the child's peak RSS. The run's split
+  comes from the split cache (``polymodal.data.split_cache``: the first repeat stores it if it
+  is not there); ``--cold-split`` gives every repeat an empty cache, i.e. the first run of a
+  (data, seed), which draws the split with scikit-learn;
 - ``train``: a whole ``polymodal train CONFIG`` run, wall seconds and peak RSS
   (``ru_maxrss`` of the child from ``os.wait4``, as ``/usr/bin/time -v`` reports it);
 - ``demo`` (``--demo``): ``polymodal demo`` (55 trainings, 5 seeds, 2 worker processes), wall
@@ -87,13 +91,14 @@ def import_time(python: str) -> tuple[float, list[str]]:
     return cumulative, sorted(loaded)
 
 
-def first_step(python: str, config: str, out_dir: str) -> tuple[float, float, float, str]:
+def first_step(python: str, config: str, out_dir: str, cache: str | None = None) -> tuple[float, float, float, str]:
     """(seconds from launch to the end of the first optimiser step, peak RSS MiB then, CPU seconds then,
-    heavy modules loaded)."""
+    heavy modules loaded); ``cache``: the split cache folder (``None``: the user's)."""
     code = _FIRST_STEP.format(heavy=HEAVY)
+    env = dict(os.environ, OMP_NUM_THREADS="1", **({"POLYMODAL_CACHE": cache} if cache else {}))
     start = time.time()
     proc = subprocess.run([python, "-c", code, "train", config, f"output_dir={out_dir}", "--overwrite"],
-                          capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
+                          capture_output=True, text=True, env=env)
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("FIRST_STEP ")), None)
     if line is None:
         raise RuntimeError(f"no optimiser step: {proc.stderr.strip()[-2000:]}")
@@ -107,6 +112,8 @@ def main(argv=None) -> int:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--demo", action="store_true", help="also time `polymodal demo` (about a minute on 2 cores)")
     p.add_argument("--no-train", action="store_true", help="skip the whole training run")
+    p.add_argument("--cold-split", action="store_true",
+                   help="an empty split cache for every first-step repeat (a new data/seed: scikit-learn draws it)")
     args = p.parse_args(argv)
     python = sys.executable
     bindir = Path(python).parent
@@ -118,9 +125,10 @@ def main(argv=None) -> int:
               f"{','.join(loaded) or '-'}  {_load()}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.repeats):
-            seconds, rss, cpu, loaded = first_step(python, args.config, tmp)
-            print(f"first step      repeat {i}: {seconds:6.2f} s from launch ({cpu:5.2f} CPU s)  "
-                  f"peak RSS {rss:6.0f} MiB  heavy: {loaded}  {_load()}", flush=True)
+            cache = f"{tmp}/cache{i}" if args.cold_split else None
+            seconds, rss, cpu, loaded = first_step(python, args.config, tmp, cache)
+            print(f"first step{' (cold split)' if cache else ''} repeat {i}: {seconds:6.2f} s from launch ({cpu:5.2f} "
+                  f"CPU s)  peak RSS {rss:6.0f} MiB  heavy: {loaded}  {_load()}", flush=True)
         if not args.no_train:
             argv_train = [python, "-m", "polymodal", "train", args.config, f"output_dir={tmp}", "--overwrite",
                           "trainer.progress=false"]

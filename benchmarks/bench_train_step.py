@@ -40,15 +40,19 @@ def per_step(threads: int, epochs: int, optimizer: str = "rmsprop", fusion: str 
     task = get_task("classification", 10)
     print(f"# {optimizer}, {fusion} fusion of {list(dm.specs)}, {threads} thread(s), "
           f"{'CPU' if clock is time.thread_time else 'wall'} time")
-    for kind in ("per-tensor", "foreach", "lean"):
+    kinds = ("per-tensor", "foreach", "lean")
+    runs = {}
+    for kind in kinds:
         torch.manual_seed(0)
         model = build_model(config, dm.specs, 10, "classification")
         params = list(model.parameters())
-        foreach = kind != "per-tensor"
-        opt = build_optimizer(params, config.optim.model_dump(), foreach=foreach, lean=kind == "lean")
-        times = dict.fromkeys(("fetch", "forward+loss", "backward", "clip", "optimiser"), 0.0)
-        steps = 0
-        for epoch in range(epochs):
+        opt = build_optimizer(params, config.optim.model_dump(), foreach=kind != "per-tensor", lean=kind == "lean")
+        runs[kind] = (model, params, opt, dict.fromkeys(("fetch", "forward+loss", "backward", "clip", "optimiser"), 0.0))
+    steps = 0
+    for epoch in range(epochs):
+        for kind in kinds if epoch % 2 == 0 else kinds[::-1]:  # interleaved: the machine's load drifts
+            model, params, opt, times = runs[kind]
+            foreach = kind != "per-tensor"
             loader = dm.train_dataloader()
             loader.set_epoch(epoch)
             it = iter(loader)
@@ -70,7 +74,9 @@ def per_step(threads: int, epochs: int, optimizer: str = "rmsprop", fusion: str 
                 for k, a, b in (("fetch", t0, t1), ("forward+loss", t1, t2), ("backward", t2, t3), ("clip", t3, t4),
                                 ("optimiser", t4, t5)):
                     times[k] += b - a
-                steps += 1
+                steps += kind == kinds[0]
+    for kind in kinds:
+        times = runs[kind][3]
         print(f"{kind:10s}: " + ", ".join(f"{k} {1e3 * v / steps:.3f} ms" for k, v in times.items()) +
               f", total {1e3 * sum(times.values()) / steps:.3f} ms/step")
 
