@@ -86,7 +86,41 @@ def _view_cases():
     }
 
 
-CASES = {**_hcrf_cases(), **_view_cases()}
+def _metric_cases():
+    import torch
+
+    from polymodal import metrics as M
+    from polymodal.errors import ConfigError, DatasetError
+
+    S = rng.normal(size=(4, 5))
+    rel = np.arange(4)
+    t = torch.tensor
+    return {
+        "recall@k empty similarity": (lambda: M.retrieval_recall_at_k(S[:0], rel[:0]), ShapeError, "empty"),
+        "recall@k relevance 0.5": (lambda: M.retrieval_recall_at_k(S, rel + 0.5), ShapeError, "0.5"),
+        "recall@k strings": (lambda: M.retrieval_recall_at_k(np.full(S.shape, "a"), rel), ShapeError, "similarity"),
+        "recall@k complex": (lambda: M.retrieval_recall_at_k(S + 1j, rel), ShapeError, "complex"),
+        "relevance_matrix float index": (lambda: M.relevance_matrix(rel + 0.5, 4, 5), ShapeError, "integer"),
+        "evaluate_retrieval strings": (lambda: M.evaluate_retrieval(np.full(S.shape, "a"), S, rel), ShapeError,
+                                       "query_embeddings"),
+        "recall_curve rank 0": (lambda: M.recall_curve(np.array([0, 2]), 3), ShapeError, "1-based"),
+        "recall_curve NaN rank": (lambda: M.recall_curve(np.array([np.nan, 2.0]), 3), ShapeError, "nan"),
+        "recall_curve empty": (lambda: M.recall_curve(np.array([], int), 3), ShapeError, "non-empty"),
+        "recall_curve max_k 0": (lambda: M.recall_curve(np.array([1, 2]), 0), ConfigError, "max_k"),
+        "accuracy NaN pred": (lambda: M.accuracy(t([float("nan"), 1.0]), t([0.0, 1.0])), ShapeError, "nan"),
+        "multilabel_f1 label 2": (lambda: M.multilabel_f1(t([[2, 0]]), t([[1, 0]])), ShapeError, "0/1"),
+        "multilabel_f1 NaN": (lambda: M.multilabel_f1(t([[float("nan"), 0.0]]), t([[1.0, 0.0]])), ShapeError, "0/1"),
+        "subset_accuracy label 0.5": (lambda: M.subset_accuracy(t([[0.5, 0.0]]), t([[1.0, 0.0]])), ShapeError, "0/1"),
+        "sentiment strings": (lambda: M.sentiment_scores(np.array(["a", "b"]), np.zeros(2)), ShapeError, "pred"),
+        "binary_accuracy convention": (lambda: M.binary_accuracy(np.ones(2), np.ones(2), convention="x"),
+                                       ConfigError, "convention"),
+        "binary_f1 weighting": (lambda: M.binary_f1(np.ones(2), np.ones(2), weighting="x"), ConfigError, "weighting"),
+        "ptb_tokenize None": (lambda: M.ptb_tokenize(None), DatasetError, "NoneType"),
+        "ptb_tokenize ints": (lambda: M.ptb_tokenize(["a cat", 2]), DatasetError, "captions[1]"),
+    }
+
+
+CASES = {**_hcrf_cases(), **_view_cases(), **_metric_cases()}
 
 
 def _contiguity_cases():

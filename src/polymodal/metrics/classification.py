@@ -43,9 +43,19 @@ def _pair(pred, target, what: str, *, same_shape: bool = True, finite: bool = Fa
     return pred, target
 
 
+def _binary(pred, target, what: str):
+    """Both 0/1 (or bool) label matrices; a 2, a 0.5 or a NaN is refused (``bool()`` would read it as 1)."""
+    pred, target = _pair(pred, target, what)
+    for name, t in (("pred", pred), ("target", target)):
+        if t.dtype != torch.bool and not ((t == 0) | (t == 1)).all():
+            found = sorted({float(v) for v in torch.unique(t[(t != 0) & (t != 1)])[:5].tolist()}, key=str)
+            raise ShapeError(f"{what}: {name} must hold 0/1 labels, got {found}")
+    return pred.bool(), target.bool()
+
+
 def accuracy(pred: torch.Tensor, target: torch.Tensor) -> float:
     """Share of ``pred == target`` (``sklearn.metrics.accuracy_score``)."""
-    pred, target = _pair(pred, target, "accuracy")
+    pred, target = _pair(pred, target, "accuracy", finite=True)
     return (pred == target).double().mean().item()
 
 
@@ -80,8 +90,7 @@ def multilabel_f1(pred: torch.Tensor, target: torch.Tensor, average: str = "macr
     """F1 of 0/1 label matrices ``(N, k)``; ``average`` is ``"macro"`` or ``"micro"``."""
     if average not in ("macro", "micro"):
         raise ShapeError(f"multilabel_f1: average must be 'macro' or 'micro', got {average!r}")
-    pred, target = _pair(pred, target, "multilabel_f1")
-    pred, target = pred.bool(), target.bool()
+    pred, target = _binary(pred, target, "multilabel_f1")
     tp = (pred & target).sum(0).double()
     fp = (pred & ~target).sum(0).double()
     fn = (~pred & target).sum(0).double()
@@ -92,8 +101,8 @@ def multilabel_f1(pred: torch.Tensor, target: torch.Tensor, average: str = "macr
 
 def subset_accuracy(pred: torch.Tensor, target: torch.Tensor) -> float:
     """Share of samples whose whole label set is right."""
-    pred, target = _pair(pred, target, "subset_accuracy")
-    return (pred.bool() == target.bool()).all(dim=1).double().mean().item()
+    pred, target = _binary(pred, target, "subset_accuracy")
+    return (pred == target).all(dim=1).double().mean().item()
 
 
 def mean_absolute_error(pred: torch.Tensor, target: torch.Tensor) -> float:

@@ -71,13 +71,35 @@ def _np(x, name: str) -> np.ndarray:
     return np.asarray(x)
 
 
+def _real(x, name: str) -> np.ndarray:
+    """``x`` as float64, or a ShapeError naming it (strings, objects, complex values)."""
+    x = _np(x, name)
+    if np.iscomplexobj(x):
+        raise ShapeError(f"{name} must be real; got complex values")
+    try:
+        return x.astype(np.float64)
+    except (TypeError, ValueError) as error:
+        raise ShapeError(f"{name} must be a real numeric array ({error})") from None
+
+
 def _similarity(similarity) -> np.ndarray:
-    S = _np(similarity, "similarity").astype(np.float64)
+    S = _real(similarity, "similarity")
     if S.ndim != 2:
         raise ShapeError(f"similarity must be 2-D (n_queries, n_gallery); got shape {S.shape}")
+    if 0 in S.shape:
+        raise ShapeError(f"similarity is empty: shape {S.shape}; expected at least one query and one gallery item")
     if not np.isfinite(S).all():
         raise ShapeError("similarity contains NaN or inf; expected finite values")
     return S
+
+
+def _indices(values, name: str) -> np.ndarray:
+    """Integer indices from ``values``; a non-integer value (0.5, NaN) is a ShapeError, not truncated."""
+    arr = _real(values, name)
+    bad = arr[~np.isfinite(arr) | (arr != np.round(arr))] if arr.size else arr[:0]
+    if bad.size:
+        raise ShapeError(f"{name} must hold integer indices; got {bad.ravel()[0]}")
+    return arr.astype(np.int64)
 
 
 def relevance_matrix(relevance, n_queries: int, n_gallery: int) -> np.ndarray:
@@ -100,7 +122,7 @@ def relevance_matrix(relevance, n_queries: int, n_gallery: int) -> np.ndarray:
             )
         return rel.astype(bool)
     if isinstance(relevance, (np.ndarray, torch.Tensor)) and relevance.ndim == 1:
-        idx = _np(relevance, "relevance").astype(np.int64)
+        idx = _indices(relevance, "relevance")
         lists: Sequence = [[int(i)] for i in idx]
     elif isinstance(relevance, Sequence):
         lists = relevance
@@ -113,7 +135,7 @@ def relevance_matrix(relevance, n_queries: int, n_gallery: int) -> np.ndarray:
         raise ShapeError(f"relevance must have {n_queries} entries (one per query); got {len(lists)}")
     rel = np.zeros((n_queries, n_gallery), dtype=bool)
     for q, items in enumerate(lists):
-        items = np.atleast_1d(np.asarray(items, dtype=np.int64))
+        items = np.atleast_1d(_indices(items, f"relevance[{q}]"))
         bad = items[(items < 0) | (items >= n_gallery)]
         if bad.size:
             raise ShapeError(
@@ -222,7 +244,13 @@ def recall_curve(ranks: np.ndarray, max_k: int) -> np.ndarray:
     >>> recall_curve(np.array([1, 3, 2, 1]), 3).tolist()
     [50.0, 75.0, 100.0]
     """
-    ranks = np.asarray(ranks)
+    if isinstance(max_k, bool) or not isinstance(max_k, (int, np.integer)) or max_k < 1:
+        raise ConfigError(f"max_k must be an integer >= 1; got {max_k!r}")
+    ranks = _indices(ranks, "ranks")
+    if ranks.ndim != 1 or ranks.size == 0:
+        raise ShapeError(f"ranks must be a non-empty 1-D array (one rank per query); got shape {ranks.shape}")
+    if ranks.min() < 1:
+        raise ShapeError(f"ranks are 1-based (1 = the first retrieved item); got {int(ranks.min())}")
     counts = np.bincount(np.minimum(ranks, max_k + 1), minlength=max_k + 2)[1:max_k + 1]
     return 100.0 * np.cumsum(counts) / ranks.shape[0]
 
@@ -248,8 +276,8 @@ def evaluate_retrieval(
     >>> res.query_to_gallery.recall[1], res.gallery_to_query.recall[1]
     (100.0, 100.0)
     """
-    Q = _np(query_embeddings, "query_embeddings").astype(np.float64)
-    G = _np(gallery_embeddings, "gallery_embeddings").astype(np.float64)
+    Q = _real(query_embeddings, "query_embeddings")
+    G = _real(gallery_embeddings, "gallery_embeddings")
     if Q.ndim != 2 or G.ndim != 2 or Q.shape[1] != G.shape[1]:
         raise ShapeError(
             "query_embeddings and gallery_embeddings must be 2-D with the same dim; got "

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from polymodal.errors import ShapeError
+from polymodal.errors import ConfigError, ShapeError
 
 __all__ = [
     "BINARY_CONVENTIONS",
@@ -58,7 +58,12 @@ F1_WEIGHTINGS = ("self_mm", "mult")
 def _pair(pred, target) -> tuple[np.ndarray, np.ndarray]:
     def arr(x, name):
         x = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
-        x = x.astype(np.float64).reshape(-1)
+        if np.iscomplexobj(x):
+            raise ShapeError(f"{name} must be real; got complex values")
+        try:
+            x = x.astype(np.float64).reshape(-1)
+        except (TypeError, ValueError) as error:
+            raise ShapeError(f"{name} must be a real numeric array of sentiment scores ({error})") from None
         if not np.isfinite(x).all():
             raise ShapeError(f"{name} contains NaN or inf")
         return x
@@ -106,7 +111,7 @@ def acc5(pred, target) -> float:
 
 def _binary(pred, target, convention: str) -> tuple[np.ndarray, np.ndarray]:
     if convention not in BINARY_CONVENTIONS:
-        raise ValueError(f"convention must be one of {BINARY_CONVENTIONS}, got {convention!r}")
+        raise ConfigError(f"convention must be one of {BINARY_CONVENTIONS}, got {convention!r}")
     p, t = _pair(pred, target)
     if convention == "has0":
         return p >= 0, t >= 0
@@ -152,7 +157,7 @@ def binary_f1(pred, target, convention: str = "has0", weighting: str = "self_mm"
     (0.5667, 0.6333)
     """
     if weighting not in F1_WEIGHTINGS:
-        raise ValueError(f"weighting must be one of {F1_WEIGHTINGS}, got {weighting!r}")
+        raise ConfigError(f"weighting must be one of {F1_WEIGHTINGS}, got {weighting!r}")
     p, t = _binary(pred, target, convention)
     weights_of = t if weighting == "self_mm" else p
     score = 0.0

@@ -34,6 +34,8 @@ from __future__ import annotations
 import re
 from typing import Callable, Iterable, Sequence
 
+from polymodal.errors import DatasetError
+
 __all__ = ["PTB_PUNCTUATION", "ptb_tokenize", "ptb_tokenize_raw"]
 
 #: Tokens pycocoevalcap removes after tokenisation (compared after lower-casing
@@ -441,6 +443,11 @@ def ptb_tokenize(captions: Iterable[str] | str) -> list[str] | str:
     "a man 's dog does n't like -lrb- wet -rrb- cats"
     """
     single = isinstance(captions, str)
+    if not single and not isinstance(captions, Iterable):
+        raise DatasetError(f"captions must be a str or an iterable of str; got {type(captions).__name__}")
     lines = [captions] if single else list(captions)
+    bad = next((i for i, line in enumerate(lines) if not isinstance(line, str)), None)
+    if bad is not None:
+        raise DatasetError(f"captions[{bad}] must be a str; got {type(lines[bad]).__name__} {lines[bad]!r:.50}")
     out = [" ".join(t for t in toks if t not in PTB_PUNCTUATION) for toks in ptb_tokenize_raw(lines)]
     return out[0] if single else out
