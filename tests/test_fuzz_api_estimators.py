@@ -120,7 +120,33 @@ def _metric_cases():
     }
 
 
-CASES = {**_hcrf_cases(), **_view_cases(), **_metric_cases()}
+def _function_cases():
+    import torch
+
+    from polymodal.alignment import alignment_error, fragment_scores, make_mil_bags, uniform_path
+    from polymodal.errors import ConfigError
+    from polymodal.representation import cca_correlation, cosine_similarity_matrix, itq, sym_inv_sqrt
+
+    h = torch.randn(8, 3, dtype=torch.float64)
+    return {
+        "uniform_path length 0": (lambda: uniform_path(0, 5), ShapeError, "n must be"),
+        "uniform_path length 2.5": (lambda: uniform_path(3, 2.5), ShapeError, "m must be"),
+        "alignment_error NaN index": (lambda: alignment_error([[0, 0], [np.nan, 1]], [[0, 0], [1, 1]]), ShapeError,
+                                      "integer frame indices"),
+        "alignment_error 0.5 index": (lambda: alignment_error([[0, 0], [1, 0.5]], [[0, 0], [1, 1]]), ShapeError,
+                                      "integer frame indices"),
+        "fragment_scores h mismatch": (lambda: fragment_scores(torch.ones(2, 3, 4), torch.ones(2, 5, 3)), ShapeError,
+                                       "same h"),
+        "make_mil_bags n_bags 0": (lambda: make_mil_bags(n_bags=0), ConfigError, "n_bags"),
+        "make_mil_bags d 0": (lambda: make_mil_bags(d=0), ConfigError, "d must"),
+        "cosine_similarity_matrix d mismatch": (lambda: cosine_similarity_matrix(h, h[:, :2]), ShapeError, "same d"),
+        "cca_correlation NaN": (lambda: cca_correlation(torch.where(h > 1, float("nan"), h), h), ShapeError, "h1"),
+        "sym_inv_sqrt non-square": (lambda: sym_inv_sqrt(torch.ones(3, 4)), ShapeError, "square"),
+        "itq empty": (lambda: itq(np.zeros((0, 3))), ShapeError, "0 sample"),
+    }
+
+
+CASES = {**_hcrf_cases(), **_view_cases(), **_metric_cases(), **_function_cases()}
 
 
 def _contiguity_cases():

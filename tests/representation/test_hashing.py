@@ -131,7 +131,7 @@ def test_mfeat_hash_map_close_to_real_valued():
 def test_errors_name_the_argument():
     with pytest.raises(ConfigError, match="n_iter"):
         itq(np.ones((4, 2)), n_iter=0)
-    with pytest.raises(ShapeError, match="V must be 2-D"):
+    with pytest.raises(ShapeError, match="V must be a 2-D array"):
         itq(np.ones(4))
     with pytest.raises(ShapeError, match="same n_bytes"):
         hamming_distance(np.zeros((2, 1), np.uint8), np.zeros((2, 2), np.uint8))

@@ -42,6 +42,9 @@ def uniform_path(n: int, m: int) -> np.ndarray:
     >>> uniform_path(3, 5).tolist()
     [[0, 0], [0, 1], [1, 2], [2, 3], [2, 4]]
     """
+    for name, v in (("n", n), ("m", m)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            raise ShapeError(f"uniform_path: {name} must be a sequence length (an int >= 1), got {v!r}")
     L = max(n, m)
     t = np.arange(L) / max(L - 1, 1)
     return np.stack([np.rint(t * (n - 1)), np.rint(t * (m - 1))], axis=1).astype(np.int64)
@@ -60,6 +63,11 @@ def alignment_error(path, true_path, n: int | None = None) -> float:
     for name, a in (("path", p), ("true_path", q)):
         if a.ndim != 2 or a.shape[1] != 2 or len(a) == 0:
             raise ShapeError(f"{name} must have shape (L, 2) with L >= 1, got {a.shape}")
+        bad = a.dtype.kind not in "iuf" or not np.all((a >= 0) & (a == np.round(a)))  # NaN fails too
+        if bad:
+            raise ShapeError(f"{name} must hold non-negative integer frame indices (i, j); got {a.dtype} "
+                             f"values {a[:3].tolist()}...")
+    p, q = p.astype(np.int64), q.astype(np.int64)
     n = int(max(p[:, 0].max(), q[:, 0].max()) + 1) if n is None else n
 
     def mean_j(a):

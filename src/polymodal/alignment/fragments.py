@@ -212,6 +212,9 @@ def fragment_scores(regions: torch.Tensor, words: torch.Tensor) -> torch.Tensor:
     >>> fragment_scores(torch.ones(2, 3, 4), torch.ones(5, 1, 4)).shape
     torch.Size([2, 3, 5, 1])
     """
+    if regions.dim() != 3 or words.dim() != 3 or regions.shape[-1] != words.shape[-1]:
+        raise ShapeError(f"regions (K, R, h) and words (L, T, h) must be 3-D with the same h; got shapes "
+                         f"{tuple(regions.shape)} and {tuple(words.shape)}")
     K, R, h = regions.shape
     L, T, _ = words.shape
     return (regions.reshape(K * R, h) @ words.reshape(L * T, h).T).reshape(K, R, L, T)

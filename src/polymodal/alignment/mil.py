@@ -145,6 +145,9 @@ def make_mil_bags(n_bags: int = 200, d: int = 10, min_size: int = 4, max_size: i
     >>> b.x.shape[0], bool((b.key[b.y == 0] == -1).all()), bool((b.key[b.y == 1] >= 0).all())
     (6, True, True)
     """
+    for name, v in (("n_bags", n_bags), ("d", d)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            raise ConfigError(f"{name} must be an int >= 1; got {v!r}")
     if not 1 <= min_size <= max_size:
         raise ConfigError(f"need 1 <= min_size <= max_size; got min_size={min_size}, max_size={max_size}")
     direction = np.random.default_rng(task_seed).normal(size=d)

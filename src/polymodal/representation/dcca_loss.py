@@ -53,6 +53,8 @@ def sym_inv_sqrt(A: Tensor, eps: float = 1e-12) -> Tensor:
     >>> sym_inv_sqrt(A).diagonal().tolist()
     [0.5, 0.3333333333333333]
     """
+    if A.dim() != 2 or A.shape[0] != A.shape[1]:
+        raise ShapeError(f"sym_inv_sqrt needs a square (d, d) matrix; got shape {tuple(A.shape)}")
     return _SymInvSqrt.apply(A, eps)
 
 
@@ -99,6 +101,9 @@ def cca_correlation(
             "h1 and h2 must be 2-D (batch, dim) with the same batch size; got shapes "
             f"{tuple(h1.shape)} and {tuple(h2.shape)}"
         )
+    for name, h in (("h1", h1), ("h2", h2)):
+        if not torch.isfinite(h).all():  # else eigh fails to converge deep inside (LinAlgError)
+            raise ShapeError(f"{name} contains NaN or inf (a diverged encoder?)")
     m = h1.shape[0]
     if m < 2:
         raise ShapeError(f"the correlation needs a batch of at least 2 samples; got {m}")

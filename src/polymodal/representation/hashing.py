@@ -18,6 +18,7 @@ from polymodal.core.fitted import check_fitted
 from polymodal.errors import ConfigError, ShapeError
 from polymodal.metrics.retrieval import mean_average_precision, relevance_matrix  # noqa: F401  (re-export)
 from polymodal.representation.cca import CCA, _two_views
+from polymodal.representation._views import as_view, check_finite
 
 __all__ = [
     "ITQResult",
@@ -40,11 +41,9 @@ class ITQResult:
 
 
 def _check_2d(x, name: str) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float64)
-    if x.ndim != 2:
-        raise ShapeError(f"{name} must be 2-D (n_samples, n_features); got shape {x.shape}")
-    if not np.isfinite(x).all():
-        raise ShapeError(f"{name} contains NaN or inf; expected finite values")
+    """A finite, non-empty 2-D float64 array (the CCA family's view checks: strings, complex, empty refused)."""
+    x = as_view(x, name)
+    check_finite(x, name)
     return x
 
 

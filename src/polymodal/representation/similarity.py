@@ -35,6 +35,9 @@ def _check_pair(a: Tensor, b: Tensor, names=("a", "b")) -> None:
 
 def cosine_similarity_matrix(a: Tensor, b: Tensor, eps: float = 1e-8) -> Tensor:
     """``S[i, k] = cos(a_i, b_k)`` for ``a`` (n, d) and ``b`` (m, d); returns (n, m)."""
+    if a.dim() != 2 or b.dim() != 2 or a.shape[1] != b.shape[1]:
+        raise ShapeError(f"a (n, d) and b (m, d) must be 2-D with the same d; got shapes {tuple(a.shape)} "
+                         f"and {tuple(b.shape)}")
     return F.normalize(a, dim=-1, eps=eps) @ F.normalize(b, dim=-1, eps=eps).T
 
 
