@@ -146,7 +146,51 @@ def _function_cases():
     }
 
 
-CASES = {**_hcrf_cases(), **_view_cases(), **_metric_cases(), **_function_cases()}
+def _data_cases():
+    import json
+    import tempfile
+    from pathlib import Path
+
+    import torch
+
+    from polymodal import data as D
+    from polymodal import encoders as E
+    from polymodal.errors import ConfigError, DatasetError
+
+    folder = Path(tempfile.mkdtemp(prefix="fuzz_data_"))
+    (folder / "caps.json").write_text(json.dumps({"1": [5]}))
+    (folder / "glove.txt").write_text("a 1 nan 3\n")
+    ds = D.MultimodalDataset({"a": A[:6]}, y[:6])
+    return {
+        "collate no samples": (lambda: D.collate([]), ShapeError, "at least one"),
+        "collate modalities differ": (lambda: D.collate([ds[0], {**ds[1], "inputs": {"b": torch.ones(3)}}]),
+                                      ModalityError, "samples[1]"),
+        "collate not an item": (lambda: D.collate([{"a": torch.ones(2)}]), ShapeError, "inputs"),
+        "pad_sequences none": (lambda: D.pad_sequences([]), ShapeError, "at least one"),
+        "pad_sequences frame shapes differ": (lambda: D.pad_sequences([torch.ones(3, 2), torch.ones(4, 3)]),
+                                              ShapeError, "sequences[1]"),
+        "pad_sequences numpy": (lambda: D.pad_sequences([np.ones((3, 2))]), ShapeError, "ndarray"),
+        "make_loader batch 2.5": (lambda: D.make_loader(ds, 2.5), ConfigError, "batch_size"),
+        "make_loader batch 0": (lambda: D.make_loader(ds, 0), ConfigError, "batch_size"),
+        "load_captions_json int caption": (lambda: D.load_captions_json(str(folder / "caps.json"), many=True),
+                                           DatasetError, "'1'"),
+        "load_captions_json list as one": (lambda: D.load_captions_json(str(folder / "caps.json"), many=False),
+                                           DatasetError, "one caption"),
+        "tuxpaint image_size 0": (lambda: D.load_tuxpaint_stamps(folder, image_size=0), DatasetError, "image_size"),
+        "shape_fragments image_size 0": (lambda: D.make_shape_fragments(n_scenes=2, image_size=0), ConfigError,
+                                         "image_size"),
+        "interaction noise -1": (lambda: D.make_interaction_sequences(n=4, noise=-1.0), ShapeError, "noise"),
+        "Vocabulary one str": (lambda: D.Vocabulary("abc"), DatasetError, "one str"),
+        "read_glove NaN": (lambda: E.read_glove(folder / "glove.txt"), DatasetError, ":1: NaN"),
+        "read_glove limit 0": (lambda: E.read_glove(folder / "glove.txt", limit=0), ConfigError, "limit"),
+        "tokenize None": (lambda: E.tokenize(None), DatasetError, "NoneType"),
+        "BagOfWords one str": (lambda: E.BagOfWords().fit("a cat"), DatasetError, "one str"),
+        "BagOfWords int text": (lambda: E.BagOfWords().fit(["a cat", 3]), DatasetError, "X[1]"),
+        "train_skipgram dim 0": (lambda: E.train_skipgram([["a", "b"]], dim=0), ConfigError, "dim"),
+    }
+
+
+CASES = {**_hcrf_cases(), **_view_cases(), **_metric_cases(), **_function_cases(), **_data_cases()}
 
 
 def _contiguity_cases():

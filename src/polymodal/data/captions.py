@@ -276,6 +276,8 @@ def load_tuxpaint_stamps(root: str | os.PathLike = TUXPAINT_STAMPS, image_size: 
     """
     if len(fractions) != 3 or abs(sum(fractions) - 1) > 1e-9 or min(fractions) < 0:
         raise DatasetError(f"fractions must be three non-negative numbers summing to 1, got {fractions!r}")
+    if isinstance(image_size, bool) or not isinstance(image_size, (int, np.integer)) or image_size < 1:
+        raise DatasetError(f"image_size must be an int >= 1 (pixels per side), got {image_size!r}")
     stamps = find_tuxpaint_stamps(root)
     if not stamps:
         raise DatasetError(f"no captioned PNG stamps found under {os.fspath(root)!r}")
@@ -293,6 +295,16 @@ def load_tuxpaint_stamps(root: str | os.PathLike = TUXPAINT_STAMPS, image_size: 
 
 
 # ----------------------------------------------------------------------------- caption files
+
+def _checked_captions(out: dict[str, Any], path: str, many: bool) -> dict[str, Any]:
+    """Every value a caption (str), or with ``many`` a non-empty list of them; else a DatasetError naming the id."""
+    for key, value in out.items():
+        captions = value if many and isinstance(value, list) else [value] if not many else None
+        if not captions or not all(isinstance(c, str) for c in captions):
+            want = "a non-empty list of caption strings" if many else "one caption string"
+            raise DatasetError(f"{path}: id {key!r} must map to {want}, got {value!r:.80}")
+    return out
+
 
 def load_captions_json(path: str, many: bool) -> dict[Hashable, Any]:
     """Read captions from JSON: ``{id: caption}`` (candidates), ``{id: [captions]}``
@@ -313,7 +325,7 @@ def load_captions_json(path: str, many: bool) -> dict[Hashable, Any]:
                 raise DatasetError(f"{path}: image_id {key} has more than one candidate caption")
             else:
                 out[key] = item["caption"]
-        return out
+        return _checked_captions(out, path, many)
     if isinstance(data, dict):
-        return {str(k): v for k, v in data.items()}
+        return _checked_captions({str(k): v for k, v in data.items()}, path, many)
     raise DatasetError(f"{path}: expected a JSON object or list of captions, got {type(data).__name__}")

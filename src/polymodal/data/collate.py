@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 
+from polymodal.core.errors import ModalityError, ShapeError
 from polymodal.data.batch import Batch
 
 __all__ = ["collate", "pad_sequences"]
@@ -23,6 +24,15 @@ def pad_sequences(
     >>> tuple(p.shape), lengths.tolist(), mask.sum(1).tolist()
     ((2, 4, 3), [2, 4], [2, 4])
     """
+    if len(sequences) == 0:
+        raise ShapeError("pad_sequences needs at least one sequence, got none")
+    for i, s in enumerate(sequences):
+        if not isinstance(s, torch.Tensor) or s.dim() == 0:
+            raise ShapeError(f"sequences[{i}] must be a tensor (T_i, ...); got "
+                             f"{type(s).__name__}{' of 0 dimensions' if isinstance(s, torch.Tensor) else ''}")
+        if s.shape[1:] != sequences[0].shape[1:]:
+            raise ShapeError(f"sequences[{i}] has frames of shape {tuple(s.shape[1:])}, sequences[0] has "
+                             f"{tuple(sequences[0].shape[1:])}; only the first axis (time) may differ")
     lengths = torch.tensor([int(s.shape[0]) for s in sequences], dtype=torch.long)
     padded = torch.nn.utils.rnn.pad_sequence(list(sequences), batch_first=True, padding_value=padding_value)
     mask = torch.arange(padded.shape[1])[None, :] < lengths[:, None]
@@ -35,7 +45,17 @@ def collate(samples: Sequence[dict[str, Any]]) -> Batch:
     Modalities whose per-sample first axis differs are padded (with ``lengths``
     and ``mask``); others are stacked.
     """
+    if len(samples) == 0:
+        raise ShapeError("collate needs at least one sample, got none")
+    for i, s in enumerate(samples):
+        if not isinstance(s, dict) or not isinstance(s.get("inputs"), dict):
+            raise ShapeError(f"samples[{i}] must be a MultimodalDataset item, a dict with 'inputs' (modality -> "
+                             f"tensor), 'present' and 'id'; got {type(s).__name__} with keys "
+                             f"{sorted(s) if isinstance(s, dict) else '-'}")
     names = list(samples[0]["inputs"])
+    for i, s in enumerate(samples):
+        if set(s["inputs"]) != set(names):
+            raise ModalityError(f"samples[{i}] has modalities {sorted(s['inputs'])}, samples[0] has {sorted(names)}")
     inputs, lengths, mask, present = {}, {}, {}, {}
     for m in names:
         values = [s["inputs"][m] for s in samples]

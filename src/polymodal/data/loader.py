@@ -19,6 +19,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from polymodal.core.errors import ConfigError
 from polymodal.data.batch import Batch
 from polymodal.data.collate import collate
 from polymodal.data.dataset import MultimodalDataset, as_model_tensor
@@ -80,6 +81,12 @@ class EpochPermutationSampler(torch.utils.data.DistributedSampler):
         return -(-self.n // world)
 
 
+def check_batch_size(batch_size) -> None:
+    """A batch size is an int >= 1 (a float 2.5 or a bool is refused, not truncated)."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ConfigError(f"batch_size must be an int >= 1, got {batch_size!r}")
+
+
 class IndexBatchLoader:
     """Iterate a dense :class:`MultimodalDataset` in batches of ``batch_size``.
 
@@ -98,9 +105,8 @@ class IndexBatchLoader:
         self, dataset: MultimodalDataset, batch_size: int, *, shuffle: bool = False, seed: int = 0, drop_last: bool = False
     ) -> None:
         if not dataset.fixed_shape:
-            raise ValueError("IndexBatchLoader needs dense modalities; use make_loader for sequences")
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+            raise ConfigError("IndexBatchLoader needs dense modalities; use make_loader for sequences")
+        check_batch_size(batch_size)
         self.dataset = dataset
         self.batch_size = int(batch_size)
         self.shuffle = shuffle
@@ -148,6 +154,7 @@ def make_loader(
     """The fastest loader that fits ``dataset``: index batching when dense,
     otherwise a `DataLoader` with :func:`collate` (padding sequences). Either
     way a shuffled order is a function of ``(seed, epoch)`` only."""
+    check_batch_size(batch_size)
     if dataset.fixed_shape:
         return IndexBatchLoader(dataset, batch_size, shuffle=shuffle, seed=seed)
     generator = torch.Generator().manual_seed(seed)

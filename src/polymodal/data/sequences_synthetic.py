@@ -72,6 +72,8 @@ def make_interaction_sequences(
     if length < 2 or dim < 3 or n < 1:
         raise ShapeError(f"need n >= 1, length >= 2 and dim >= 3, got n={n}, length={length}, dim={dim}")
     rng = np.random.default_rng(seed)
+    if not noise >= 0:
+        raise ShapeError(f"noise is a standard deviation: need noise >= 0, got {noise!r}")
     a = rng.normal(0.0, noise, size=(n, length, dim))
     b = rng.normal(0.0, noise, size=(n, length, dim))
     t_a = rng.integers(0, length, n)

@@ -106,6 +106,8 @@ def make_shape_fragments(n_scenes: int = 200, min_objects: int = 2, max_objects:
         raise ConfigError(f"need 1 <= min_objects <= max_objects <= 9; got {min_objects}, {max_objects}")
     if n_scenes < 1:
         raise ConfigError(f"n_scenes must be >= 1; got {n_scenes}")
+    if image_size < 9:  # a 3 x 3 grid of cells of at least 3 pixels
+        raise ConfigError(f"image_size must be >= 9 (3 x 3 cells of >= 3 pixels); got {image_size}")
     rng = np.random.default_rng(seed)
     vocab = tuple(COLOURS) + tuple(SHAPES)
     index = {w: i for i, w in enumerate(vocab)}

@@ -45,6 +45,8 @@ class Vocabulary:
     pad_id, bos_id, eos_id, unk_id = 0, 1, 2, 3
 
     def __init__(self, tokens: Sequence[str], min_count: int = 1) -> None:
+        if isinstance(tokens, str):  # its characters would become the vocabulary
+            raise DatasetError(f"tokens must be a sequence of str, got one str {tokens!r:.50}: pass [token, ...]")
         tokens = list(tokens)
         bad = [t for t in tokens if not isinstance(t, str) or not t]
         if bad:

@@ -49,7 +49,20 @@ def tokenize(text: str) -> list[str]:
     >>> tokenize("The cat's 2 dogs!")
     ['the', "cat's", '2', 'dogs']
     """
+    if not isinstance(text, str):
+        raise DatasetError(f"tokenize expects a text (str), got {type(text).__name__} {text!r:.50}")
     return _TOKEN.findall(text.lower())
+
+
+def _texts(X, who: str) -> list[str]:
+    """``X`` as a list of texts; one str (whose characters would be read as texts) or a non-str item is refused."""
+    if isinstance(X, (str, bytes)):
+        raise DatasetError(f"{who} expects an iterable of texts, got one {type(X).__name__}: pass [text]")
+    texts = list(X)
+    bad = next((i for i, t in enumerate(texts) if not isinstance(t, str)), None)
+    if bad is not None:
+        raise DatasetError(f"{who}: X[{bad}] must be a text (str), got {type(texts[bad]).__name__} {texts[bad]!r:.50}")
+    return texts
 
 
 class BagOfWords(TransformerMixin, BaseEstimator):
@@ -77,7 +90,7 @@ class BagOfWords(TransformerMixin, BaseEstimator):
 
     def fit(self, X: Iterable[str], y=None) -> BagOfWords:
         """Learn the vocabulary of the texts ``X``; ``y`` is ignored."""
-        texts = X
+        texts = _texts(X, "BagOfWords.fit")
         counts = Counter(w for text in texts for w in tokenize(text))
         words = [w for w, c in counts.items() if c >= self.min_count]
         if self.max_features is not None:
@@ -90,7 +103,7 @@ class BagOfWords(TransformerMixin, BaseEstimator):
     def transform(self, X: Iterable[str]) -> np.ndarray:
         """``(n_texts, n_words)`` float32 counts (unknown words are ignored)."""
         check_fitted(self, "vocabulary_", "fit(texts)")
-        texts = list(X)
+        texts = _texts(X, "BagOfWords.transform")
         out = np.zeros((len(texts), len(self.vocabulary_)), dtype=np.float32)
         for row, text in enumerate(texts):
             for w in tokenize(text):
@@ -199,6 +212,8 @@ def read_glove(path: str | os.PathLike, limit: int | None = None, dtype=np.float
     path = Path(path)
     if not path.is_file():
         raise DatasetError(f"GloVe file not found: {path}")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 1):
+        raise ConfigError(f"limit must be None or an int >= 1 (lines to keep), got {limit!r}")
     words, rows, dim = [], [], None
     with open(path, encoding="utf-8") as handle:
         for number, line in enumerate(handle, 1):
@@ -214,6 +229,8 @@ def read_glove(path: str | os.PathLike, limit: int | None = None, dtype=np.float
                 rows.append(np.array(parts[1:], dtype=dtype))
             except ValueError:
                 raise DatasetError(f"{path}:{number}: non-numeric vector value in {line[:60]!r}") from None
+            if not np.isfinite(rows[-1]).all():
+                raise DatasetError(f"{path}:{number}: NaN or inf in the vector of {parts[0]!r}")
             words.append(parts[0])
             if limit is not None and len(words) >= limit:
                 break
@@ -264,6 +281,9 @@ def train_skipgram(sentences: Sequence[Sequence[str]] | Sequence[str], dim: int 
         from gensim.models import Word2Vec
     except ImportError:
         raise ConfigError("train_skipgram needs gensim: pip install gensim") from None
+    for name, v in (("dim", dim), ("window", window), ("epochs", epochs)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            raise ConfigError(f"train_skipgram: {name} must be an int >= 1, got {v!r}")
     corpus = [tokenize(s) if isinstance(s, str) else list(s) for s in sentences]
     if not any(corpus):
         raise DatasetError("train_skipgram: the corpus has no tokens")
