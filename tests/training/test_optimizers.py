@@ -126,3 +126,17 @@ def test_building_stepping_and_saving_import_no_dynamo():
             "assert 'torch._dynamo' not in sys.modules\n"
             "torch.optim.Adam(p)\nassert 'torch._dynamo' in sys.modules  # what the lean classes avoid\n")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("name", ["adam", "adamw", "sgd"])
+def test_the_estimators_optimisers_equal_torch_defaults_bit_for_bit(name):
+    """estimator_loop.make_optimizer (lean) against torch.optim with its default kernels (single-tensor on CPU)."""
+    from polymodal.training.estimator_loop import make_optimizer
+
+    ours_p, ref_p = _params(), _params()
+    ours = make_optimizer(ours_p, name, lr=1e-2, weight_decay=0.05)
+    ref = TORCH[name](ref_p, lr=1e-2, weight_decay=0.05)
+    assert type(ours).__module__ == "polymodal.training.optimizers"
+    _run(ours, ours_p, 300)
+    _run(ref, ref_p, 300)
+    assert all(torch.equal(a, b) for a, b in zip(ours_p, ref_p))

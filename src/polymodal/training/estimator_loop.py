@@ -43,12 +43,13 @@ from sklearn.utils import check_random_state
 from torch import Tensor, nn
 
 from polymodal.errors import ConfigError
-from polymodal.training.objective import OPTIMIZERS
+from polymodal.training.optimizers import LEAN_OPTIMIZERS
 
 __all__ = ["TrainingResult", "make_optimizer", "resolve_device", "seed_from", "seeded", "train_network"]
 
-# the deep estimators take three of the engine's optimisers (one table: training.objective)
-_OPTIMIZERS = {name: OPTIMIZERS[name] for name in ("adam", "adamw", "sgd")}
+# the deep estimators take three of the engine's optimisers: the fast loop's (training.optimizers), which
+# compute as torch.optim's bit for bit without importing torch._dynamo (~1.2 s of CPU at a process's first fit)
+_OPTIMIZERS = {name: LEAN_OPTIMIZERS[name] for name in ("adam", "adamw", "sgd")}
 
 
 @dataclass
@@ -98,7 +99,8 @@ def seeded(seed: int) -> Iterator[None]:
 
 def make_optimizer(params, name: str = "adam", lr: float = 1e-3,
                    weight_decay: float = 0.0) -> torch.optim.Optimizer:
-    """The optimiser of every deep estimator: ``"adam"``, ``"adamw"`` or ``"sgd"``."""
+    """The optimiser of every deep estimator: ``"adam"``, ``"adamw"`` or ``"sgd"``
+    (:mod:`polymodal.training.optimizers`: subclasses of torch's with its arithmetic)."""
     if name not in _OPTIMIZERS:
         raise ConfigError(f"optimizer must be one of {sorted(_OPTIMIZERS)}; got {name!r}")
     if not lr > 0:

@@ -20,7 +20,8 @@ step hooks of ``torch.optim.optimizer`` are torch's) and
 Only the options the engine's ``optim`` section can express are implemented (no ``amsgrad``,
 ``maximize``, ``capturable``, ``differentiable``, ``fused``, complex or sparse tensors: a state
 dict asking for one is refused when stepping). Not for ``torch.compile``: the undecorated methods
-would be traced. The Lightning path and the deep estimators use ``torch.optim`` itself.
+would be traced. The fast loop and the deep estimators' loop (:mod:`polymodal.training.estimator_loop`)
+use them; the Lightning path uses ``torch.optim`` itself.
 """
 
 from __future__ import annotations
