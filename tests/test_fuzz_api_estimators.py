@@ -190,7 +190,42 @@ def _data_cases():
     }
 
 
-CASES = {**_hcrf_cases(), **_view_cases(), **_metric_cases(), **_function_cases(), **_data_cases()}
+def _module_cases():
+    import torch
+
+    from polymodal.fusion import EarlyFusionLSTM, HybridFusion, MultimodalTransformer
+    from polymodal.representation import CosineEmbedding, SumFusion
+
+    dims = {"a": 3, "b": 2}
+    flat = {"a": torch.randn(4, 3), "b": torch.randn(4, 2)}
+    seq = {"a": torch.randn(4, 5, 3), "b": torch.randn(4, 5, 2)}
+    mult = lambda: MultimodalTransformer(dims, dim=4, heads=2, layers=1, memory_layers=1)  # noqa: E731
+    return {
+        "SumFusion numpy features": (lambda: SumFusion(dims, 4)({k: v.numpy() for k, v in flat.items()}),
+                                     ShapeError, "ndarray"),
+        "SumFusion int features": (lambda: SumFusion(dims, 4)({**flat, "b": flat["b"].long()}), ShapeError, "'b'"),
+        "SumFusion empty batch": (lambda: SumFusion(dims, 4)({k: v[:0] for k, v in flat.items()}), ShapeError, "empty"),
+        "SumFusion not a dict": (lambda: SumFusion(dims, 4)(flat["a"]), ModalityError, "dict"),
+        "HybridFusion missing modality": (lambda: HybridFusion(dims, 2)({"a": flat["a"]}), ModalityError, "'b'"),
+        "HybridFusion unknown modality": (lambda: HybridFusion(dims, 2)({**flat, "c": flat["a"]}), ModalityError,
+                                          "'c'"),
+        "HybridFusion wrong width": (lambda: HybridFusion(dims, 2)({**flat, "b": flat["a"]}), ShapeError, "'b'"),
+        "HybridFusion batch sizes": (lambda: HybridFusion(dims, 2)({**flat, "b": flat["b"][:2]}), ShapeError, "'b'"),
+        "EarlyFusionLSTM unknown modality": (lambda: EarlyFusionLSTM(dims, 4)({**seq, "c": seq["a"]}), ModalityError,
+                                             "'c'"),
+        "EarlyFusionLSTM int steps": (lambda: EarlyFusionLSTM(dims, 4)({**seq, "b": seq["b"].long()}), ShapeError,
+                                      "floating"),
+        "EarlyFusionLSTM empty batch": (lambda: EarlyFusionLSTM(dims, 4)({k: v[:0] for k, v in seq.items()}),
+                                        ShapeError, "empty"),
+        "MulT numpy steps": (lambda: mult()({k: v.numpy() for k, v in seq.items()}), ShapeError, "ndarray"),
+        "MulT not a dict": (lambda: mult()(seq["a"]), ModalityError, "dict"),
+        "CosineEmbedding wrong width": (lambda: CosineEmbedding(dims, 4)({"b": flat["a"]}), ShapeError, "'b'"),
+        "CosineEmbedding 1-D": (lambda: CosineEmbedding(dims, 4)({"b": flat["b"][0]}), ShapeError, "'b'"),
+    }
+
+
+CASES = {**_hcrf_cases(), **_view_cases(), **_metric_cases(), **_function_cases(), **_data_cases(),
+         **_module_cases()}
 
 
 def _contiguity_cases():

@@ -64,9 +64,15 @@ def check_lengths(x: torch.Tensor, lengths: torch.Tensor | None, name: str = "x"
     >>> check_lengths(torch.zeros(2, 5, 3), torch.tensor([5, 2])).tolist()
     [5, 2]
     """
+    if not isinstance(x, torch.Tensor):
+        raise ShapeError(f"{name}: expected a torch.Tensor (N, T, d), got {type(x).__name__}")
     if x.dim() != 3:
         raise ShapeError(f"{name}: expected a padded batch of shape (N, T, d), got shape {tuple(x.shape)}")
+    if not x.is_floating_point():
+        raise ShapeError(f"{name}: expected floating-point features, got dtype {x.dtype} (convert with .float())")
     n, t = int(x.shape[0]), int(x.shape[1])
+    if n == 0:
+        raise ShapeError(f"{name}: empty batch (N = 0 sequences)")
     if lengths is None:
         if t < 1:
             raise ShapeError(f"{name}: sequences must have at least 1 step, got T = {t}")

@@ -21,6 +21,7 @@ from polymodal.errors import ModalityError
 from polymodal.core.interfaces import DecisionLevelFusion
 from polymodal.core.outputs import ModelOutput
 from polymodal.core.registry import build, register
+from polymodal.representation.joint._base import check_features
 
 __all__ = ["LateFusion", "HybridFusion", "COMBINE_RULES"]
 
@@ -129,6 +130,7 @@ class LateFusion(DecisionLevelFusion, nn.Module):
         return self.combine in ("learned", "stacking")
 
     def forward(self, features, present=None) -> ModelOutput:
+        check_features(features, self.in_features, type(self).__name__)
         present = dict(present or {})
         unknown = [m for m in present if m not in self.in_features]
         if unknown:

@@ -201,6 +201,8 @@ class CosineEmbedding(nn.Module):
         self.encoders = nn.ModuleDict(dict(encoders or {}))
 
     def forward(self, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        if not isinstance(batch, Mapping):
+            raise ModalityError(f"CosineEmbedding expects a dict modality -> tensor, got {type(batch).__name__}")
         out = {}
         for name, x in batch.items():
             if name not in self.proj:
@@ -209,5 +211,10 @@ class CosineEmbedding(nn.Module):
                 )
             if name in self.encoders:
                 x = self.encoders[name](x)
+            d = self.proj[name].in_features
+            if not isinstance(x, Tensor) or x.dim() != 2 or x.shape[1] != d or not x.is_floating_point():
+                got = f"{x.dtype} of shape {tuple(x.shape)}" if isinstance(x, Tensor) else type(x).__name__
+                raise ShapeError(f"modality {name!r}: expected a float (batch, {d}) tensor"
+                                 f"{' from its encoder' if name in self.encoders else ''}, got {got}")
             out[name] = F.normalize(self.proj[name](x), dim=-1)
         return out

@@ -27,6 +27,11 @@ def gather_sequences(
     ``aligned=True`` also requires every modality to have the same padded size
     and the same length per sample (word-aligned sequences).
     """
+    if not isinstance(features, Mapping):
+        raise ModalityError(f"{model}: expected a dict modality -> (N, T, d) tensor, got {type(features).__name__}")
+    extra = [m for m in features if m not in in_features]
+    if extra:
+        raise ModalityError(f"{model}: unknown modality {extra[0]!r}; built for {list(in_features)}")
     present = dict(present or {})
     unknown = [m for m in present if m not in in_features]
     if unknown:

@@ -12,6 +12,42 @@ from polymodal.errors import ConfigError, ModalityError, ShapeError
 __all__ = ["JointFusion"]
 
 
+def check_features(features: Mapping[str, torch.Tensor], in_features: Mapping[str, int], name: str) -> int:
+    """Check a fusion layer's input ``{modality: (N, d_m) tensor}`` against ``in_features`` and return N.
+
+    A non-dict, an unknown or a missing modality is a :class:`ModalityError`; a
+    non-tensor, non-float, wrongly shaped tensor, differing batch sizes or an empty
+    batch a :class:`ShapeError` naming the modality."""
+    modalities = list(in_features)
+    if not isinstance(features, Mapping):
+        raise ModalityError(f"{name}: expected a dict modality -> (N, d) tensor, got {type(features).__name__}")
+    for m in features:
+        if m not in in_features:
+            raise ModalityError(f"{name}: unknown modality {m!r}; this layer was built for {modalities}")
+    n = None
+    for m, d in in_features.items():
+        if m not in features:
+            raise ModalityError(
+                f"{name}: modality {m!r} is missing from the features (got {sorted(features)}); "
+                "pass zeros and present[m] = False for a missing modality"
+            )
+        h = features[m]
+        if not isinstance(h, torch.Tensor) or not h.is_floating_point():
+            what = f"dtype {h.dtype}" if isinstance(h, torch.Tensor) else type(h).__name__
+            raise ShapeError(f"{name}: modality {m!r} expected a floating-point torch.Tensor, got {what}")
+        if h.dim() != 2 or h.shape[1] != d:
+            raise ShapeError(
+                f"{name}: modality {m!r} expected features of shape (N, {d}), got {tuple(h.shape)}"
+            )
+        if n is None:
+            n = h.shape[0]
+        elif h.shape[0] != n:
+            raise ShapeError(f"{name}: modality {m!r} has {h.shape[0]} samples, expected {n} like the others")
+    if n == 0:
+        raise ShapeError(f"{name}: empty batch (N = 0 samples)")
+    return n
+
+
 class JointFusion(nn.Module):
     """Base class: holds ``in_features`` (modality -> size) and checks inputs.
 
@@ -36,25 +72,7 @@ class JointFusion(nn.Module):
         self, features: Mapping[str, torch.Tensor], present: Mapping[str, torch.Tensor] | None
     ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         name = type(self).__name__
-        for m in features:
-            if m not in self.in_features:
-                raise ModalityError(f"{name}: unknown modality {m!r}; this layer was built for {self.modalities}")
-        n = None
-        for m, d in self.in_features.items():
-            if m not in features:
-                raise ModalityError(
-                    f"{name}: modality {m!r} is missing from the features (got {sorted(features)}); "
-                    "pass zeros and present[m] = False for a missing modality"
-                )
-            h = features[m]
-            if h.dim() != 2 or h.shape[1] != d:
-                raise ShapeError(
-                    f"{name}: modality {m!r} expected features of shape (N, {d}), got {tuple(h.shape)}"
-                )
-            if n is None:
-                n = h.shape[0]
-            elif h.shape[0] != n:
-                raise ShapeError(f"{name}: modality {m!r} has {h.shape[0]} samples, expected {n} like the others")
+        n = check_features(features, self.in_features, name)
         present = dict(present or {})
         for m in present:
             if m not in self.in_features:
