@@ -83,7 +83,23 @@ def _view_cases():
                                      .fit(A, y), ShapeError, "label 2"),
         "ColumnBlocks strings": (lambda: ColumnBlocks(CorrNet(max_epochs=1), blocks=[3, 2])
                                  .fit(np.full((12, 5), "a")), ShapeError, "string"),
+        "CoTraining NaN view": (lambda: _cotraining().fit([_nan(A), B], y), ShapeError, "X[0]"),
+        "MKLClassifier string view": (lambda: _mkl().fit([np.full(A.shape, "a"), B], y), ShapeError, "string"),
     }
+
+
+def _cotraining():
+    from sklearn.naive_bayes import GaussianNB
+
+    from polymodal.colearning import CoTraining
+
+    return CoTraining(GaussianNB())
+
+
+def _mkl():
+    from polymodal.fusion import MKLClassifier
+
+    return MKLClassifier()
 
 
 def _metric_cases():
@@ -239,7 +255,14 @@ def _contiguity_cases():
             "MultimodalDBM negative strides": lambda: MultimodalDBM(max_epochs=1).fit([ROWS, B]).transform([ROWS, B]),
             "MultimodalAutoencoder negative strides": lambda: MultimodalAutoencoder(
                 hidden=4, shared=2, max_epochs=1).fit([ROWS, B]).transform([ROWS, B]),
-            "DeepCTW negative strides": lambda: DeepCTW(max_iter=1, max_epochs=1).fit([ROWS, B[::-1]])}
+            "DeepCTW negative strides": lambda: DeepCTW(max_iter=1, max_epochs=1).fit([ROWS, B[::-1]]),
+            "DCCA negative strides": lambda: _dcca().fit([ROWS, B[::-1]]).transform([ROWS, B[::-1]])}
+
+
+def _dcca():
+    from polymodal.representation import DCCA
+
+    return DCCA(max_epochs=1)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

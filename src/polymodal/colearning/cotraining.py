@@ -7,8 +7,8 @@ from typing import Any, ClassVar, Sequence
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.naive_bayes import GaussianNB
-from sklearn.utils.validation import check_array
 
+from polymodal.core.contract import checked_array
 from polymodal.core.fitted import check_fitted
 from polymodal.core.targets import class_labels
 from polymodal.errors import ConfigError, ShapeError
@@ -92,7 +92,7 @@ class CoTraining(ClassifierMixin, BaseEstimator):
         if not isinstance(Xs, (list, tuple)) or len(Xs) < 2:
             raise ShapeError(f"Xs must be a list of >= 2 views (n, d_v), got {type(Xs).__name__} "
                              f"of length {len(Xs) if hasattr(Xs, '__len__') else '?'}")
-        views = [check_array(X, input_name=f"X[{i}]") for i, X in enumerate(Xs)]
+        views = [checked_array(X, input_name=f"X[{i}]") for i, X in enumerate(Xs)]
         rows = {v.shape[0] for v in views}
         if len(rows) > 1 or (n is not None and rows != {n}):
             raise ShapeError(f"every view needs the same rows{'' if n is None else f' ({n})'}, "

@@ -23,10 +23,10 @@ __getattr__, __dir__ = lazy_exports(__name__, {
     "is_import_path": ".import_path", "resolve_import_path": ".import_path",
     "ColumnBlocks": ".multiview", "is_view_sequence": ".multiview", "split_columns": ".multiview",
     "NotFittedError": ".fitted", "check_fitted": ".fitted", "class_labels": ".targets",
-    "TABLE_INPUT_CHECKS": ".contract", "checked_data": ".contract", "expected_failures": ".contract",
+    "TABLE_INPUT_CHECKS": ".contract", "checked_array": ".contract", "checked_data": ".contract", "expected_failures": ".contract",
 })
 
-__all__ = ["ColumnBlocks", "NotFittedError", "TABLE_INPUT_CHECKS", "check_fitted", "checked_data", "class_labels", "expected_failures", "is_view_sequence", "split_columns",
+__all__ = ["ColumnBlocks", "NotFittedError", "TABLE_INPUT_CHECKS", "check_fitted", "checked_array", "checked_data", "class_labels", "expected_failures", "is_view_sequence", "split_columns",
            "BUILTIN_PARTS", "DecisionLevelFusion", "KINDS", "LengthsEncoder", "ModelOutput", "build",
            "is_decision_level", "is_import_path", "lazy_exports", "pytree_output", "register", "registered",
            "registered_names", "resolve", "resolve_import_path", "takes_lengths"]
@@ -39,5 +39,5 @@ if TYPE_CHECKING:  # static analysers (type checkers, the API docs) see the eage
     from polymodal.core.import_path import is_import_path, resolve_import_path
     from polymodal.core.multiview import ColumnBlocks, is_view_sequence, split_columns
     from polymodal.core.fitted import NotFittedError, check_fitted
-    from polymodal.core.contract import TABLE_INPUT_CHECKS, checked_data, expected_failures
+    from polymodal.core.contract import TABLE_INPUT_CHECKS, checked_array, checked_data, expected_failures
     from polymodal.core.targets import class_labels

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sklearn.utils.validation import validate_data
+from sklearn.utils.validation import check_array, validate_data
 
 from polymodal.core.errors import ShapeError
 
-__all__ = ["TABLE_INPUT_CHECKS", "checked_data", "expected_failures"]
+__all__ = ["TABLE_INPUT_CHECKS", "checked_array", "checked_data", "expected_failures"]
 
 
 def checked_data(estimator, X, y="no_validation", **kwargs):
@@ -33,6 +33,18 @@ def checked_data(estimator, X, y="no_validation", **kwargs):
         if isinstance(error, ShapeError):
             raise
         raise ShapeError(str(error)) from None
+
+def checked_array(X, **kwargs):
+    """scikit-learn's ``check_array(X, **kwargs)`` with its refusals as :class:`ShapeError`
+    (scikit-learn's message), as :func:`checked_data` for an estimator's extra arrays (the
+    views of a multi-view estimator, ``input_name`` naming each)."""
+    try:
+        return check_array(X, **kwargs)
+    except ValueError as error:
+        if isinstance(error, ShapeError):
+            raise
+        raise ShapeError(str(error)) from None
+
 
 TABLE_INPUT_CHECKS: tuple[str, ...] = (
     "check_fit_score_takes_y",

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.svm import SVC
-from sklearn.utils.validation import check_array, check_is_fitted
+from sklearn.utils.validation import check_is_fitted
 
-from polymodal.core.contract import checked_data
+from polymodal.core.contract import checked_array, checked_data
 from polymodal.core.targets import class_labels
 from polymodal.errors import ConfigError, ShapeError
 
@@ -215,7 +215,7 @@ class MKLClassifier(ClassifierMixin, BaseEstimator):
     def _split(self, X, reset: bool = False) -> list[np.ndarray]:
         """Views of ``X`` as float arrays (validated; ``reset`` at fit time)."""
         if self._is_view_list(X):
-            Xs = [check_array(x, dtype=np.float64, input_name=f"view {i}") for i, x in enumerate(X)]
+            Xs = [checked_array(x, dtype=np.float64, input_name=f"view {i}") for i, x in enumerate(X)]
             for i, x in enumerate(Xs):
                 if x.shape[0] != Xs[0].shape[0]:
                     raise ShapeError(f"view {i}: expected shape ({Xs[0].shape[0]}, d), got {x.shape}")

@@ -25,7 +25,7 @@ def _named(X, what: str) -> dict[str, object]:
 
 
 def _checked(named: dict[str, object]) -> dict[str, np.ndarray]:
-    out = {m: np.ascontiguousarray(as_view(v, f"view {m!r}")) for m, v in named.items()}  # torch: no negative strides
+    out = {m: as_view(v, f"view {m!r}") for m, v in named.items()}
     for m, a in out.items():
         check_finite(a, f"view {m!r}")
     n = {m: a.shape[0] for m, a in out.items()}

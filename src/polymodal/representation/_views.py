@@ -31,6 +31,8 @@ def as_view_1d(A: object, name: str, *, allow_1d: bool = False) -> tuple[np.ndar
         arr = A  # fast path: nothing to convert
     else:
         arr = _convert(A, name)
+    if any(s < 0 for s in arr.strides):  # a reversed view (X[::-1]): torch cannot wrap it
+        arr = arr.copy()
     return _shape_checked(arr, name, allow_1d)
 
 

@@ -8,8 +8,9 @@ from typing import ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator
-from sklearn.utils.validation import check_array, check_is_fitted
+from sklearn.utils.validation import check_is_fitted
 
+from polymodal.core.contract import checked_array
 from polymodal.errors import ConfigError, ShapeError
 
 __all__ = ["CONSENSUS_METRICS", "RetrievalCaptioner", "CaptionRetrievalResult", "consensus_scores"]
@@ -205,7 +206,7 @@ class RetrievalCaptioner(BaseEstimator):
     def fit(self, X, y) -> "RetrievalCaptioner":
         """Store the training features ``X`` (N, d) and their captions ``y`` (N lists of str)."""
         self._check_params()
-        X = np.asarray(X) if np.ndim(X) != 2 else check_array(X, dtype=np.float64)
+        X = np.asarray(X) if np.ndim(X) != 2 else checked_array(X, dtype=np.float64)
         if X.ndim != 2:
             raise ShapeError(f"features must be (N, d), got shape {X.shape}")
         if y is None or len(y) != len(X):
@@ -225,7 +226,7 @@ class RetrievalCaptioner(BaseEstimator):
         first (ties by index). ``exclude`` (M,) gives one training index per query to skip
         (leave-one-out)."""
         check_is_fitted(self, "features_")
-        Q = self._prep(X if np.ndim(X) != 2 else check_array(X, dtype=np.float64))
+        Q = self._prep(X if np.ndim(X) != 2 else checked_array(X, dtype=np.float64))
         if Q.ndim != 2 or Q.shape[1] != self.features_.shape[1]:
             raise ShapeError(f"features must be (M, {self.features_.shape[1]}), got shape {Q.shape}")
         if self.metric == "cosine":
