@@ -240,8 +240,28 @@ def _module_cases():
     }
 
 
+def _core_cases():
+    import torch
+
+    from polymodal.benchmarks import add_gaussian_noise, curve_auc
+    from polymodal.core import build, registered, split_columns
+    from polymodal.data import Batch
+    from polymodal.errors import ConfigError
+
+    batch = Batch({"a": torch.randn(4, 3)}, torch.tensor([0, 1, 0, 1]), {}, {}, {}, [0, 1, 2, 3])
+    return {
+        "registry unknown kind": (lambda: registered("bogus"), ConfigError, "bogus"),
+        "build unknown kind": (lambda: build("bogus", {"name": "mlp"}), ConfigError, "bogus"),
+        "split_columns 1-D X": (lambda: split_columns(np.ones(5), 2), ShapeError, "2-D"),
+        "curve_auc NaN value": (lambda: curve_auc([0, 1], [np.nan, 1.0]), ShapeError, "finite"),
+        "curve_auc unsorted levels": (lambda: curve_auc([1, 0], [1.0, 0.5]), ConfigError, "increase"),
+        "noise sigma -1": (lambda: add_gaussian_noise(batch, -1.0, ["a"]), ConfigError, "sigma"),
+        "noise modalities one str": (lambda: add_gaussian_noise(batch, 0.5, "a"), ConfigError, "one str"),
+    }
+
+
 CASES = {**_hcrf_cases(), **_view_cases(), **_metric_cases(), **_function_cases(), **_data_cases(),
-         **_module_cases()}
+         **_module_cases(), **_core_cases()}
 
 
 def _contiguity_cases():

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from polymodal.data.batch import Batch
-from polymodal.errors import ConfigError, ModalityError
+from polymodal.errors import ConfigError, ModalityError, ShapeError
 
 __all__ = ["RobustnessResult", "robustness_curves", "plot_robustness", "curve_auc", "add_gaussian_noise"]
 
@@ -79,6 +79,10 @@ def curve_auc(levels: Sequence[float], values: Sequence[float]) -> float:
     x, y = np.asarray(levels, dtype=float), np.asarray(values, dtype=float)
     if len(x) != len(y) or len(x) == 0:
         raise ConfigError(f"levels and values must have the same positive length, got {len(x)} and {len(y)}")
+    if not (np.isfinite(x).all() and np.isfinite(y).all()):
+        raise ShapeError(f"levels and values must be finite, got levels {x.tolist()} and values {y.tolist()}")
+    if np.any(np.diff(x) <= 0):
+        raise ConfigError(f"levels must increase strictly (noise levels in order), got {x.tolist()}")
     if len(x) == 1 or x[-1] == x[0]:
         return float(y.mean())
     return float(np.sum((y[1:] + y[:-1]) * np.diff(x)) / 2.0 / (x[-1] - x[0]))
@@ -95,6 +99,10 @@ def add_gaussian_noise(
     per modality (so a modality's draws do not depend on which others are
     perturbed)."""
     inputs = dict(batch.inputs)
+    if isinstance(modalities, str):
+        raise ConfigError(f"modalities must be a list of modality names, got one str {modalities!r}: pass [{modalities!r}]")
+    if not sigma >= 0 or not np.isfinite(sigma):
+        raise ConfigError(f"sigma must be a finite noise level >= 0, got {sigma!r}")
     for m in modalities:
         x = batch[m]
         if not torch.is_floating_point(x):

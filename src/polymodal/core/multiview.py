@@ -50,6 +50,9 @@ def split_columns(X: np.ndarray, blocks: object) -> list[np.ndarray]:
     ``0:76`` and ``76:292``; they must sum to ``d``) or a sequence of
     ``(start, stop)`` column ranges (may skip or reuse columns).
     """
+    if getattr(X, "ndim", None) != 2:
+        raise ShapeError(f"X must be a 2-D array (n, d) whose column blocks are the views, got shape "
+                         f"{getattr(X, 'shape', type(X).__name__)}")
     d = X.shape[1]
     if isinstance(blocks, numbers.Integral) and not isinstance(blocks, bool):
         if not 1 <= blocks <= d:

@@ -99,7 +99,7 @@ _REGISTRY: dict[str, dict[str, Callable[..., Any]]] = {kind: {} for kind in KIND
 
 def _check_kind(kind: str) -> None:
     if kind not in _REGISTRY:
-        raise ValueError(f"registry kind must be one of {KINDS}, got {kind!r}")
+        raise ConfigError(f"registry kind must be one of {KINDS}, got {kind!r}")
 
 
 def _path_of(cls: Any) -> str:
