@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from scipy.stats import norm
 
 from polymodal.data.audio import log_mel_image
-from polymodal.errors import ModalityError, ShapeError
+from polymodal.errors import ConfigError, ModalityError, ShapeError
 from polymodal.fusion.quality import estimate_noise_sigma, spectrogram_snr
 from polymodal.fusion.robust import GatedExpertFusion
 
@@ -145,3 +145,18 @@ def test_per_modality_gates_recover_a_per_sample_temperature():
         torch.testing.assert_close(lp, F.log_softmax(gates[:, 1:] * F.log_softmax(logits["b"], 1), 1))
         other = {"a": 10 * torch.randn(n, 4, generator=g), "b": logits["b"]}
         torch.testing.assert_close(fusion.gates(feats, other, quality=quality)[:, 1], gates[:, 1])
+
+
+def test_a_gate_without_a_modalitys_features_ignores_them():
+    torch.manual_seed(0)
+    fusion = GatedExpertFusion({"a": 0, "b": 2}, 3, hidden=4)
+    torch.nn.init.normal_(fusion.gate[-1].weight)  # a non-trivial gate
+    z = {"a": torch.randn(6, 3), "b": torch.randn(6, 3)}
+    hb = torch.randn(6, 2)
+    out = fusion({"b": hb}, z)
+    torch.testing.assert_close(fusion({"a": 100 * torch.randn(6, 5), "b": hb}, z), out)  # a's features unused
+    assert not torch.allclose(fusion({"b": hb + 1.0}, z), out)  # b's are used
+    with pytest.raises(ModalityError, match="'b'"):
+        fusion({}, z)
+    with pytest.raises(ConfigError, match="in_features"):
+        GatedExpertFusion({"a": -1, "b": 2}, 3)

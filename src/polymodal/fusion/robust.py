@@ -171,7 +171,8 @@ class GatedExpertFusion(nn.Module):
     Parameters
     ----------
     in_features : dict[str, int]
-        Encoder feature size per modality (the gate's inputs, with the experts' log-probabilities).
+        Encoder feature size per modality (the gate's inputs, with the experts' log-probabilities);
+        0: the gate does not see that modality's features (``features`` may leave it out).
     n_classes : int
     hidden : int
         Width of the gate MLP.
@@ -216,6 +217,8 @@ class GatedExpertFusion(nn.Module):
         unknown = [m for m in self.quality_features if m not in self.in_features]
         if unknown:
             raise ModalityError(f"quality_features for unknown modality {unknown[0]!r}; built for {self.modalities}")
+        if any(int(d) < 0 for d in self.in_features.values()):
+            raise ConfigError(f"in_features must be >= 0, got {self.in_features}")
         if any(q < 0 for q in self.quality_features.values()):
             raise ConfigError(f"quality_features must be >= 0, got {self.quality_features}")
         self.per_modality = bool(per_modality)
@@ -249,13 +252,15 @@ class GatedExpertFusion(nn.Module):
                                 f"({self.quality_features})")
         experts, parts = {}, {}
         for i, m in enumerate(self.modalities):
-            if m not in features or m not in logits:
+            if m not in logits or (self.in_features[m] and m not in features):
                 raise ModalityError(f"GatedExpertFusion needs features and logits of {m!r}")
             keep = mask[m][:, None].float()
             lp = F.log_softmax(logits[m].float() / self.log_temperature[i].exp(), dim=-1)
             experts[m] = lp
             entropy = -(lp.exp() * lp).sum(-1, keepdim=True)
-            parts[m] = [features[m].float() * keep, lp * keep, entropy * keep, keep]
+            parts[m] = [lp * keep, entropy * keep, keep]
+            if self.in_features[m]:  # 0: the gate does not see this modality's features
+                parts[m].insert(0, features[m].float() * keep)
             q = self.quality_features.get(m, 0)
             if q:
                 if m not in quality:
