@@ -143,7 +143,7 @@ def _function_cases():
     from polymodal.errors import ConfigError
     from polymodal.representation import cca_correlation, cosine_similarity_matrix, itq, sym_inv_sqrt
 
-    h = torch.randn(8, 3, dtype=torch.float64)
+    h = torch.randn(8, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     return {
         "uniform_path length 0": (lambda: uniform_path(0, 5), ShapeError, "n must be"),
         "uniform_path length 2.5": (lambda: uniform_path(3, 2.5), ShapeError, "m must be"),
@@ -156,7 +156,8 @@ def _function_cases():
         "make_mil_bags n_bags 0": (lambda: make_mil_bags(n_bags=0), ConfigError, "n_bags"),
         "make_mil_bags d 0": (lambda: make_mil_bags(d=0), ConfigError, "d must"),
         "cosine_similarity_matrix d mismatch": (lambda: cosine_similarity_matrix(h, h[:, :2]), ShapeError, "same d"),
-        "cca_correlation NaN": (lambda: cca_correlation(torch.where(h > 1, float("nan"), h), h), ShapeError, "h1"),
+        "cca_correlation NaN": (lambda: cca_correlation(h.index_fill(0, torch.tensor([1]), float("nan")), h),
+                                ShapeError, "h1"),
         "sym_inv_sqrt non-square": (lambda: sym_inv_sqrt(torch.ones(3, 4)), ShapeError, "square"),
         "itq empty": (lambda: itq(np.zeros((0, 3))), ShapeError, "0 sample"),
     }
@@ -257,6 +258,27 @@ def _core_cases():
         "curve_auc unsorted levels": (lambda: curve_auc([1, 0], [1.0, 0.5]), ConfigError, "increase"),
         "noise sigma -1": (lambda: add_gaussian_noise(batch, -1.0, ["a"]), ConfigError, "sigma"),
         "noise modalities one str": (lambda: add_gaussian_noise(batch, 0.5, "a"), ConfigError, "one str"),
+        **_translation_cases(),
+    }
+
+
+def _translation_cases():
+    import torch
+
+    from polymodal.errors import ConfigError, DatasetError
+    from polymodal.translation import consensus_scores, greedy_decode, token_loss
+
+    def step(tokens, state):
+        return torch.log_softmax(torch.zeros(tokens.shape[0], 6), -1), state
+
+    return {
+        "consensus_scores one str group": (lambda: consensus_scores(["a cat"]), DatasetError, "groups[0]"),
+        "greedy_decode length_penalty NaN": (lambda: greedy_decode(step, None, 2, 1, 2, 5, length_penalty=float("nan")),
+                                             ConfigError, "length_penalty"),
+        "token_loss T mismatch": (lambda: token_loss(torch.randn(2, 5, 6), torch.zeros(2, 4, dtype=torch.long)),
+                                  ShapeError, "(2, 4)"),
+        "token_loss float targets": (lambda: token_loss(torch.randn(2, 5, 6), torch.zeros(2, 5)), ShapeError,
+                                     "integer"),
     }
 
 

@@ -36,6 +36,11 @@ def _check_tokens(tokens: torch.Tensor, vocab_size: int) -> None:
 
 def token_loss(logits: torch.Tensor, targets: torch.Tensor, pad_id: int = 0) -> torch.Tensor:
     """Mean cross-entropy over the non-padding target tokens; ``logits`` (B, T, V), ``targets`` (B, T)."""
+    if logits.dim() != 3 or targets.shape != logits.shape[:2]:
+        raise ShapeError(f"token_loss: logits must be (B, T, V) and targets (B, T) with the same B and T; got "
+                         f"{tuple(logits.shape)} and {tuple(targets.shape)}")
+    if targets.is_floating_point() or targets.dtype == torch.bool:
+        raise ShapeError(f"token_loss: targets must be integer token ids, got dtype {targets.dtype}")
     return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
                                        ignore_index=pad_id)
 

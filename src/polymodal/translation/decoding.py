@@ -75,7 +75,9 @@ def _normalise(log_prob: float, length: int, alpha: float) -> float:
     return log_prob / (max(length, 1) ** alpha) if alpha else log_prob
 
 
-def _check(batch_size: int, max_len: int, beam_size: int = 1) -> None:
+def _check(batch_size: int, max_len: int, beam_size: int = 1, length_penalty: float = 0.0) -> None:
+    if not length_penalty >= 0:  # NaN too
+        raise ConfigError(f"length_penalty must be >= 0, got {length_penalty}")
     if batch_size < 1:
         raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
     if max_len < 1:
@@ -129,7 +131,7 @@ def greedy_decode(step: StepFn, state: Any, batch_size: int, bos_id: int, eos_id
     >>> greedy_decode(step, None, 1, bos_id=1, eos_id=2, max_len=5).lengths.tolist()
     [0]
     """
-    _check(batch_size, max_len)
+    _check(batch_size, max_len, length_penalty=length_penalty)
     device = _state_device(state)
     tokens = None
     alive = torch.ones(batch_size, dtype=torch.bool)
@@ -194,9 +196,7 @@ def beam_search(step: StepFn, state: Any, batch_size: int, bos_id: int, eos_id: 
     >>> beam_search(step, None, 1, bos_id=1, eos_id=2, max_len=5, beam_size=2).lengths.tolist()
     [0]
     """
-    _check(batch_size, max_len, beam_size)
-    if length_penalty < 0:
-        raise ConfigError(f"length_penalty must be >= 0, got {length_penalty}")
+    _check(batch_size, max_len, beam_size, length_penalty)
     B, K = batch_size, beam_size
     state = map_state(lambda x: x.repeat_interleave(K, dim=0), state)
     tokens = torch.full((B * K,), bos_id, dtype=torch.long)

@@ -11,7 +11,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from polymodal.core.contract import checked_array
-from polymodal.errors import ConfigError, ShapeError
+from polymodal.errors import ConfigError, DatasetError, ShapeError
 
 __all__ = ["CONSENSUS_METRICS", "RetrievalCaptioner", "CaptionRetrievalResult", "consensus_scores"]
 
@@ -89,6 +89,9 @@ def consensus_scores(groups: Sequence[Sequence[str]], metric: str = "cider_d",
         raise ConfigError(f"consensus metric must be one of {CONSENSUS_METRICS}, got {metric!r}")
     from polymodal.metrics.captioning import score_captions
 
+    for i, g in enumerate(groups):  # a str group would be scored character by character
+        if isinstance(g, str) or not all(isinstance(c, str) for c in g):
+            raise DatasetError(f"groups[{i}] must be a list of caption strings, got {g!r:.60}")
     out = [np.zeros(len(g)) for g in groups]
     if metric == "cider_d":
         if documents is None:
