@@ -38,7 +38,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-HEAVY = ("lightning", "torchmetrics", "transformers", "numba", "matplotlib", "sklearn", "scipy", "pandas", "torch._dynamo")
+HEAVY = ("lightning", "torchmetrics", "transformers", "numba", "matplotlib", "sklearn", "scipy", "pandas",
+         "torch._dynamo")
 
 _FIRST_STEP = r"""
 import os, sys, time

@@ -47,7 +47,8 @@ def per_step(threads: int, epochs: int, optimizer: str = "rmsprop", fusion: str 
         model = build_model(config, dm.specs, 10, "classification")
         params = list(model.parameters())
         opt = build_optimizer(params, config.optim.model_dump(), foreach=kind != "per-tensor", lean=kind == "lean")
-        runs[kind] = (model, params, opt, dict.fromkeys(("fetch", "forward+loss", "backward", "clip", "optimiser"), 0.0))
+        phases = ("fetch", "forward+loss", "backward", "clip", "optimiser")
+        runs[kind] = (model, params, opt, dict.fromkeys(phases, 0.0))
     steps = 0
     for epoch in range(epochs):
         for kind in kinds if epoch % 2 == 0 else kinds[::-1]:  # interleaved: the machine's load drifts

@@ -106,7 +106,8 @@ def test_a_fast_loop_run_reaches_its_first_step_without_scikit_learn_or_dynamo(t
 
     cached_stratified_split(load_dataset("mfeat").target, seed=0)  # what the run's first time draws and stores
     code = ("import sys, json\nfrom torch.optim.optimizer import register_optimizer_step_post_hook\n"
-            "first = []\nregister_optimizer_step_post_hook(lambda o, a, k: first or first.append(sorted(sys.modules)))\n"
+            "first = []\n"
+            "register_optimizer_step_post_hook(lambda o, a, k: first or first.append(sorted(sys.modules)))\n"
             f"from polymodal.cli import main\nassert main(['train', {str(config)!r}]) == 0\n"
             "print(json.dumps([first[0], sorted(sys.modules)]))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,

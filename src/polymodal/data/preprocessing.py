@@ -31,8 +31,8 @@ from polymodal.errors import ConfigError, ShapeError
 if TYPE_CHECKING:
     from polymodal.data.transforms import Standardizer
 
-__all__ = ["array_statistics", "modality_statistics", "standardize_modalities", "preprocessing_state", "statistics_state",
-           "standardizer_from_state", "check_same_preprocessing", "standardize_batch"]
+__all__ = ["array_statistics", "modality_statistics", "standardize_modalities", "preprocessing_state",
+           "statistics_state", "standardizer_from_state", "check_same_preprocessing", "standardize_batch"]
 
 _EPS = 1e-12  # features with a smaller standard deviation are constant: scale 1
 
