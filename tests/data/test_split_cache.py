@@ -63,6 +63,10 @@ def test_off_and_unwritable_folders_still_split(tmp_path, monkeypatch):
     blocker.write_text("")
     monkeypatch.setenv(CACHE_ENV, str(blocker))  # <file>/splits cannot be created
     assert _same(cached_stratified_split(y), stratified_split(y))
+    monkeypatch.delenv(CACHE_ENV)
+    monkeypatch.delenv("HOME", raising=False)
+    monkeypatch.setattr("pathlib.Path.home", classmethod(lambda cls: (_ for _ in ()).throw(RuntimeError("no home"))))
+    assert split_cache_dir() is None and _same(cached_stratified_split(y), stratified_split(y))
 
 
 def test_a_cached_split_needs_no_scikit_learn(cache):

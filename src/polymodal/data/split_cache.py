@@ -43,7 +43,10 @@ def split_cache_dir() -> Path | None:
     root = os.environ.get(CACHE_ENV, "")
     if root.lower() in ("off", "0", "false", "none"):
         return None
-    return (Path(root) if root else Path.home() / ".cache" / "polymodal") / "splits"
+    try:
+        return (Path(root) if root else Path.home() / ".cache" / "polymodal") / "splits"
+    except RuntimeError:  # no home directory to be found: no cache
+        return None
 
 
 def _key(target: np.ndarray, val_size: float, test_size: float, seed: int, stratify: bool) -> str | None:
