@@ -259,7 +259,15 @@ def _core_cases():
         "noise sigma -1": (lambda: add_gaussian_noise(batch, -1.0, ["a"]), ConfigError, "sigma"),
         "noise modalities one str": (lambda: add_gaussian_noise(batch, 0.5, "a"), ConfigError, "one str"),
         **_translation_cases(),
+        "HOGDescriptor NaN pixel": (lambda: _hog().fit_transform(np.where(np.eye(16)[None] > 0, np.nan, 0.5)),
+                                    ShapeError, "image 0"),
     }
+
+
+def _hog():
+    from polymodal.encoders import HOGDescriptor
+
+    return HOGDescriptor()
 
 
 def _translation_cases():

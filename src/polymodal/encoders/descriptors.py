@@ -37,6 +37,9 @@ def _check_images(X, name: str = "X") -> np.ndarray:
                          f"{X.shape} ({X.ndim}-D; wrap a single image as X[None])")
     if X.shape[0] == 0 or X.shape[1] < 3 or X.shape[2] < 3:
         raise ShapeError(f"{name} must hold at least one image of at least 3 x 3 pixels; got shape {X.shape}")
+    if np.issubdtype(X.dtype, np.inexact) and not np.isfinite(X).all():
+        i = int(np.flatnonzero(~np.isfinite(X).reshape(len(X), -1).all(1))[0])
+        raise ShapeError(f"{name}: image {i} contains NaN or inf pixels; expected finite values")
     if X.ndim == 4 and X.shape[-1] == 1:
         X = X[..., 0]
     return X
