@@ -36,6 +36,12 @@ def test_noise_sigma_recovers_the_level_and_ignores_smooth_content():
         assert torch.allclose(est, torch.full((4,), sigma), rtol=0.05)
     with pytest.raises(ShapeError, match="H, W >= 2"):
         estimate_noise_sigma(torch.zeros(2, 1, 5))
+    bad = torch.zeros(3, 4, 4)
+    bad[1, 2, 2] = float("nan")
+    with pytest.raises(ShapeError, match=r"NaN or inf in sample\(s\) \[1\]"):
+        estimate_noise_sigma(bad)
+    with pytest.raises(ShapeError, match="NaN or inf"):
+        spectrogram_snr(bad.log().neg())  # -log 0 = inf
 
 
 def test_spectrogram_snr_closed_form_and_on_mixtures():
@@ -44,6 +50,8 @@ def test_spectrogram_snr_closed_form_and_on_mixtures():
     db[0, :, 5:9], db[0, :, 9:15] = 0.0, -30.0
     assert float(spectrogram_snr(db, low=10, high=90, floor_db=-80.0)) == pytest.approx(30.0)
     assert float(spectrogram_snr(torch.full((1, 3, 5), -80.0))) == 0.0  # nothing sounds
+    with pytest.raises(ConfigError, match="low < high"):
+        spectrogram_snr(db, low=60, high=40)
     # a tone burst in white noise: the estimate falls as the noise rises
     rng = np.random.default_rng(0)
     t = np.arange(16000) / 16000
@@ -69,6 +77,9 @@ def test_gate_at_zero_gives_exactly_the_other_expert():
     # a missing modality's quality is masked out: changing it changes nothing
     absent = {"a": torch.zeros(5, dtype=torch.bool)}
     torch.testing.assert_close(fusion(h, z, absent, q), fusion(h, z, absent, {"a": q["a"] + 100.0}))
+    torch.testing.assert_close(fusion(h, z, absent, q), fusion(h, z, absent, {"a": q["a"] * float("nan")}))
+    with pytest.raises(ShapeError, match="NaN"):
+        fusion(h, z, quality={"a": q["a"] * float("nan")})  # present: refused, never zeroed silently
     with pytest.raises(ModalityError, match="quality"):
         fusion(h, z)
     with pytest.raises(ShapeError, match="'a'"):

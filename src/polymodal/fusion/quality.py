@@ -31,6 +31,12 @@ __all__ = ["estimate_noise_sigma", "spectrogram_snr"]
 MAD_TO_SIGMA = 0.6744897501960817  # Phi^{-1}(3/4): median |z| of a standard normal z
 
 
+def _check_finite(x: torch.Tensor, name: str) -> None:
+    bad = ~torch.isfinite(x.reshape(len(x), -1)).all(dim=1)
+    if bad.any():
+        raise ShapeError(f"{name} hold NaN or inf in sample(s) {torch.nonzero(bad)[:5, 0].tolist()}")
+
+
 def estimate_noise_sigma(images) -> torch.Tensor:
     """Donoho's MAD estimate of the additive Gaussian noise level of each image.
 
@@ -63,6 +69,7 @@ def estimate_noise_sigma(images) -> torch.Tensor:
         raise ShapeError(f"estimate_noise_sigma expects images (N, H, W) or (N, C, H, W) with H, W >= 2, "
                          f"got {tuple(x.shape)}")
     x = x.to(torch.float64) if not x.is_floating_point() else x
+    _check_finite(x, "images")
     h, w = x.shape[-2] // 2 * 2, x.shape[-1] // 2 * 2
     x = x[..., :h, :w]
     hh = (x[..., 0::2, 0::2] - x[..., 0::2, 1::2] - x[..., 1::2, 0::2] + x[..., 1::2, 1::2]) / 2.0
@@ -88,6 +95,7 @@ def spectrogram_snr(db, low: float = 10.0, high: float = 90.0, floor_db: float |
         raise ShapeError(f"spectrogram_snr expects log-power spectrograms (N, F, T) in dB, got {tuple(x.shape)}")
     if not 0.0 <= low < high <= 100.0:
         raise ConfigError(f"need 0 <= low < high <= 100, got low={low}, high={high}")
+    _check_finite(x, "db")
     floor = x.amin(dim=(1, 2), keepdim=True) if floor_db is None else torch.full_like(x[:, :1, :1], floor_db)
     energy = 10.0 * torch.log10((10.0 ** (x / 10.0)).mean(dim=1))  # (N, T)
     sounding = (x > floor).any(dim=1)

@@ -270,7 +270,10 @@ class GatedExpertFusion(nn.Module):
                 qm = qm[:, None] if qm.ndim == 1 else qm
                 if qm.shape != (n, q):
                     raise ShapeError(f"quality of {m!r} must be (N, {q}) = ({n}, {q}), got {tuple(qm.shape)}")
-                parts[m].append(torch.nan_to_num(qm) * keep)
+                qm = torch.where(keep.bool(), qm, torch.zeros_like(qm))  # a missing modality's may be NaN
+                if not torch.isfinite(qm).all():
+                    raise ShapeError(f"quality of {m!r} holds NaN or inf where {m!r} is present")
+                parts[m].append(qm)
         if self.per_modality:
             z = torch.cat([self.gate[m](torch.cat(parts[m], dim=1)) for m in self.modalities], dim=1)
         else:
