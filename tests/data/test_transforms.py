@@ -48,8 +48,9 @@ def test_per_modality_form_on_a_dataset_and_a_mapping():
         np.testing.assert_allclose(out.modalities[m], expected, rtol=1e-5, atol=1e-6)
     # a plain {modality: array} mapping is the same form
     st2 = Standardizer().fit({"v": vec, "i": img})
-    np.testing.assert_array_equal(st2.transform({"v": vec})["v"], out.modalities["v"])
-    np.testing.assert_allclose(st2.inverse_transform(st2.transform({"i": img}))["i"], img, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(st2.transform({"v": vec, "i": img})["v"], out.modalities["v"])
+    np.testing.assert_allclose(st2.inverse_transform(st2.transform({"v": vec, "i": img}))["i"], img,
+                               rtol=1e-5, atol=1e-6)
 
 
 def test_statistics_round_trip_through_the_checkpoint_state():
@@ -59,7 +60,8 @@ def test_statistics_round_trip_through_the_checkpoint_state():
     for m in ("v", "i"):
         np.testing.assert_array_equal(back.mean_[m], st.mean_[m])
         np.testing.assert_array_equal(back.scale_[m], st.scale_[m])
-    np.testing.assert_array_equal(back.transform({"v": vec})["v"], st.transform({"v": vec})["v"])
+    both = {"v": vec, "i": img}
+    np.testing.assert_array_equal(back.transform(both)["v"], st.transform(both)["v"])
 
 
 def test_bad_input_is_refused_naming_the_problem():

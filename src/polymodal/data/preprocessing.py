@@ -26,7 +26,7 @@ import torch
 
 from polymodal.data.batch import Batch
 from polymodal.data.dataset import MultimodalDataset
-from polymodal.errors import ConfigError, ShapeError
+from polymodal.errors import ConfigError, ModalityError, ShapeError
 
 if TYPE_CHECKING:
     from polymodal.data.transforms import Standardizer
@@ -37,22 +37,66 @@ __all__ = ["array_statistics", "modality_statistics", "standardize_modalities", 
 _EPS = 1e-12  # features with a smaller standard deviation are constant: scale 1
 
 
+def _checked_values(name: str, values, rows: np.ndarray | None = None) -> np.ndarray:
+    """``values`` as a float64 ``(n, ...)`` array, or :class:`ShapeError` naming modality ``name``
+    when it is a scalar, ragged, not real-valued (strings, objects, complex) or holds NaN/inf in a
+    row where ``rows`` (a (n,) bool mask, ``None``: every row) is True."""
+    try:
+        x = np.asarray(values)
+    except ValueError as error:  # a ragged nested list
+        raise ShapeError(f"modality {name!r} is not one array of samples: {error}") from None
+    if x.ndim == 0:
+        raise ShapeError(f"modality {name!r} is a scalar; it needs an array of samples, shape (n, ...)")
+    if x.dtype.kind == "c":
+        raise ShapeError(f"modality {name!r} is complex ({x.dtype}); standardisation needs real values")
+    if x.dtype.kind not in "biufO":
+        raise ShapeError(f"modality {name!r} has dtype {x.dtype}, not numeric; standardisation needs real values")
+    try:
+        x = x.astype(np.float64)
+    except (TypeError, ValueError):
+        raise ShapeError(f"modality {name!r} holds objects that are not numbers (dtype {x.dtype})") from None
+    bad = ~np.isfinite(x)
+    if rows is not None:
+        bad[~rows] = False  # a row marked missing holds a placeholder, whatever its value
+    if bad.any():
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        kind = "NaN" if np.isnan(x[where]) else "inf"
+        raise ShapeError(f"modality {name!r} contains {kind} at sample {where[0]}, index {where[1:]}; clean or "
+                         "impute it first, or mark the sample as missing with `present`")
+    return x
+
+
+def _present_rows(name: str, mask, n: int) -> np.ndarray | None:
+    """A dataset's ``present`` mask of modality ``name``, checked to be a (n,) bool array."""
+    if mask is None:
+        return None
+    mask = np.asarray(mask)
+    if mask.dtype != bool or mask.shape != (n,):
+        raise ShapeError(f"present mask of {name!r} must be a ({n},) bool array, got {mask.dtype} of shape "
+                         f"{mask.shape}")
+    return mask
+
+
 def array_statistics(name: str, values) -> tuple[np.ndarray, np.ndarray]:
     """Mean and population standard deviation over the first axis (float64); a feature whose
-    standard deviation is below 1e-12 gets scale 1. ``name`` is the modality named in errors."""
-    x = np.asarray(values, dtype=np.float64)
-    if x.ndim == 0 or x.shape[0] == 0:
+    standard deviation is below 1e-12 gets scale 1. ``name`` is the modality named in errors
+    (:class:`ShapeError` for no samples, non-real values, NaN or inf)."""
+    x = _checked_values(name, values)
+    if x.shape[0] == 0:
         raise ShapeError(f"modality {name!r}: needs at least one sample to standardise, got shape {x.shape}")
     mean, std = x.mean(axis=0), x.std(axis=0)
-    if not (np.isfinite(mean).all() and np.isfinite(std).all()):
-        raise ShapeError(f"modality {name!r} contains NaN or inf: its standardisation statistics would be NaN")
+    if not (np.isfinite(mean).all() and np.isfinite(std).all()):  # finite values whose sum overflows
+        raise ShapeError(f"modality {name!r}: its values are too large; the standardisation statistics overflow")
     return mean, np.where(std > _EPS, std, 1.0)
 
 
 def modality_statistics(data: MultimodalDataset | Mapping) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """``(mean, scale)``, each ``{modality: array of the sample shape}`` (float64), of every modality
     of ``data`` held as one array; variable-length modalities (lists of arrays) get none. A
-    dataset's samples marked missing (``present`` False) hold placeholders and are left out.
+    dataset's samples marked missing (``present`` False) hold placeholders and are left out (they
+    may be NaN). Bad input is refused naming the modality: no modalities (:class:`ModalityError`),
+    NaN/inf in a present sample, strings, complex values, no present sample, a ``present`` mask that
+    is not a (n,) bool array (:class:`ShapeError`).
 
     Examples
     --------
@@ -62,33 +106,57 @@ def modality_statistics(data: MultimodalDataset | Mapping) -> tuple[dict[str, np
     """
     mods = data.modalities if isinstance(data, MultimodalDataset) else data
     present = data.present if isinstance(data, MultimodalDataset) else {}
+    if not isinstance(mods, Mapping) or len(mods) == 0:
+        raise ModalityError(f"no modalities to standardise: got {type(mods).__name__} {mods!r:.80}")
     mean, scale = {}, {}
     for m, values in mods.items():
         if isinstance(values, np.ndarray):
-            # a sample marked missing holds a placeholder: it must not move the statistics
-            rows = values if m not in present else values[present[m]]
-            mean[m], scale[m] = array_statistics(m, rows)
+            rows = _present_rows(m, present.get(m), len(values)) if values.ndim else None
+            x = _checked_values(m, values, rows)
+            if rows is not None:  # a sample marked missing holds a placeholder: it must not move the statistics
+                if not rows.any():
+                    raise ShapeError(f"modality {m!r}: every sample is marked missing (present is all False); "
+                                     "there is nothing to compute its statistics from")
+                x = x[rows]
+            mean[m], scale[m] = array_statistics(m, x)
     return mean, scale
 
 
 def standardize_modalities(data: MultimodalDataset | Mapping, mean: Mapping, scale: Mapping, inverse: bool = False):
     """``data`` (a dataset or ``{modality: array}``, the same container back) with each modality in
-    ``mean`` z-scored, :math:`(x - \\mu) / \\sigma` in float64, returned as float32; other modalities
-    pass through. ``inverse=True`` computes :math:`z \\sigma + \\mu` instead.
+    ``mean`` z-scored, :math:`(x - \\mu) / \\sigma` in float64, returned as float32; variable-length
+    modalities (lists of arrays, never given statistics) pass through. ``inverse=True`` computes
+    :math:`z \\sigma + \\mu` instead. Refused, naming the modality: a modality of ``mean`` missing
+    from ``data``, or one held as an array without statistics (:class:`ModalityError`); a sample
+    shape other than the statistics', non-real values, NaN/inf (:class:`ShapeError`). A dataset's
+    samples marked missing (``present`` False) are not checked: their placeholders go through.
 
     Examples
     --------
     >>> standardize_modalities({"a": np.array([[3.0, 5.0]])}, {"a": np.ones(2)}, {"a": np.ones(2)})["a"].tolist()
     [[2.0, 4.0]]
     """
+    mods = data.modalities if isinstance(data, MultimodalDataset) else data
+    present = data.present if isinstance(data, MultimodalDataset) else {}
+    if not isinstance(mods, Mapping):
+        raise ModalityError(f"expected a MultimodalDataset or a {{modality: array}} mapping, got {type(data).__name__}")
+    missing = [m for m in mean if m not in mods]
+    if missing:
+        raise ModalityError(f"modalities {missing} have fitted statistics but are missing from the data, "
+                            f"which has {list(mods)}")
+    unknown = [m for m, v in mods.items() if m not in mean and isinstance(v, np.ndarray)]
+    if unknown:
+        raise ModalityError(f"modalities {unknown} have no fitted statistics (fitted on {list(mean)}); "
+                            "fit on data with them, or select the fitted modalities")
+
     def apply(m, values):
         if m not in mean:
             return values
-        values = np.asarray(values)
-        if values.shape[1:] != mean[m].shape:
-            raise ShapeError(f"modality {m!r}: samples of shape {values.shape[1:]}, but the fitted "
+        rows = _present_rows(m, present[m], len(values)) if m in present else None
+        x = _checked_values(m, values, rows)
+        if x.shape[1:] != mean[m].shape:
+            raise ShapeError(f"modality {m!r}: samples of shape {x.shape[1:]}, but the fitted "
                              f"statistics have shape {mean[m].shape}")
-        x = values.astype(np.float64)
         return (x * scale[m] + mean[m] if inverse else (x - mean[m]) / scale[m]).astype(np.float32)
 
     if isinstance(data, MultimodalDataset):
@@ -98,8 +166,13 @@ def standardize_modalities(data: MultimodalDataset | Mapping, mean: Mapping, sca
 
 def statistics_state(mean: Mapping | None, scale: Mapping | None) -> dict[str, Any]:
     """Per-modality statistics as checkpoint-safe plain data (float64 tensors); ``None``: no standardisation."""
-    if mean is None:
+    if mean is None and scale is None:
         return {"standardize": None}
+    if mean is None or scale is None:
+        raise ConfigError("mean and scale must both be given (or both None for no standardisation)")
+    if set(mean) != set(scale):
+        odd = sorted(set(mean) ^ set(scale))
+        raise ModalityError(f"modalities {odd} have a mean or a scale but not both")
     return {"standardize": {
         "mean": {m: torch.as_tensor(np.asarray(v, dtype=np.float64)) for m, v in mean.items()},
         "scale": {m: torch.as_tensor(np.asarray(v, dtype=np.float64)) for m, v in scale.items()},

@@ -8,9 +8,11 @@ from collections.abc import Mapping
 from typing import ClassVar
 
 import numpy as np
+from scipy.sparse import issparse
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
+from polymodal.core.contract import checked_data
 from polymodal.data.dataset import MultimodalDataset
 from polymodal.data.preprocessing import array_statistics, modality_statistics, standardize_modalities
 from polymodal.errors import ConfigError, ShapeError
@@ -37,7 +39,13 @@ class Standardizer(TransformerMixin, BaseEstimator):
       (float32 input stays float32).
 
     The form is fixed at ``fit``; transforming the other form raises
-    :class:`~polymodal.errors.ShapeError`.
+    :class:`~polymodal.errors.ShapeError`. Bad input is refused naming the
+    modality: at ``transform``, a fitted modality missing or an array modality
+    never fitted (:class:`~polymodal.errors.ModalityError`); NaN/inf (except in
+    samples marked missing), strings, complex values, a sample shape other than
+    at ``fit`` (:class:`~polymodal.errors.ShapeError`); ``fit({})``
+    (:class:`~polymodal.errors.ModalityError`). The one-array form raises
+    scikit-learn's refusals as :class:`~polymodal.errors.ShapeError`.
 
     Attributes
     ----------
@@ -95,7 +103,7 @@ class Standardizer(TransformerMixin, BaseEstimator):
     def _modalities(X) -> Mapping | None:
         if isinstance(X, MultimodalDataset):
             return X.modalities
-        if isinstance(X, Mapping):
+        if isinstance(X, Mapping) and not issparse(X):  # a scipy dok matrix is a dict: one (sparse) array
             return X
         return None
 
@@ -103,7 +111,7 @@ class Standardizer(TransformerMixin, BaseEstimator):
         """Statistics of ``X``: a MultimodalDataset / ``{modality: array}``, or an (n, d) array."""
         mods = self._modalities(X)
         if mods is None:
-            X = validate_data(self, X, dtype=np.float64)
+            X = checked_data(self, X, dtype=np.float64)
             self.mean_, self.scale_ = array_statistics("X", X)
             return self
         self.mean_, self.scale_ = modality_statistics(X)
@@ -118,7 +126,7 @@ class Standardizer(TransformerMixin, BaseEstimator):
             raise ShapeError(f"Standardizer.{what}: fitted {fitted}, got {type(X).__name__}")
         if mods is not None:
             return standardize_modalities(X, self.mean_, self.scale_, inverse=inverse)
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        X = checked_data(self, X, dtype=[np.float64, np.float32], reset=False)
         x = X.astype(np.float64)
         out = x * self.scale_ + self.mean_ if inverse else (x - self.mean_) / self.scale_
         return out.astype(X.dtype, copy=False)
