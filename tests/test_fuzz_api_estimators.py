@@ -290,8 +290,32 @@ def _translation_cases():
     }
 
 
+def _calibration_cases():
+    from polymodal.errors import ConfigError
+    from polymodal.fusion import expected_calibration_error as ece, fit_temperature
+
+    P = np.full((4, 3), 1 / 3)
+    L = rng.normal(size=(4, 3))
+    t = np.array([0, 1, 2, 0])
+    nan_p, nan_l = P.copy(), L.copy()
+    nan_p[1, 0] = nan_l[2, 1] = np.nan
+    return {
+        "ECE NaN probabilities": (lambda: ece(nan_p, t), ShapeError, "sample 1"),
+        "ECE rows summing to 2": (lambda: ece(2 * P, t), ShapeError, "distribution"),
+        "ECE target out of range": (lambda: ece(P, t + 1), ShapeError, "[0, 3)"),
+        "ECE fractional target": (lambda: ece(P, t + 0.5), ShapeError, "0.5"),
+        "ECE empty": (lambda: ece(P[:0], t[:0]), ShapeError, "N >= 1"),
+        "ECE n_bins 0": (lambda: ece(P, t, n_bins=0), ConfigError, "n_bins"),
+        "temperature NaN logits": (lambda: fit_temperature(nan_l, t), ShapeError, "sample 2"),
+        "temperature float targets": (lambda: fit_temperature(L, t + 0.25), ShapeError, "class indices"),
+        "temperature empty": (lambda: fit_temperature(L[:0], t[:0]), ShapeError, "N >= 1"),
+        "temperature target out of range": (lambda: fit_temperature(L, t + 3), ShapeError, "[0, 3)"),
+        "temperature string logits": (lambda: fit_temperature(np.full((4, 3), "a"), t), ShapeError, "dtype"),
+    }
+
+
 CASES = {**_hcrf_cases(), **_view_cases(), **_metric_cases(), **_function_cases(), **_data_cases(),
-         **_module_cases(), **_core_cases()}
+         **_module_cases(), **_core_cases(), **_calibration_cases()}
 
 
 def _contiguity_cases():

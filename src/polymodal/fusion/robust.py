@@ -54,13 +54,42 @@ __all__ = ["fit_temperature", "fit_abstention_threshold", "expected_calibration_
            "GatedExpertFusion", "GatedFusion"]
 
 
+def _scores_and_classes(scores, target, what: str, *, probabilities: bool = False):
+    """Held-out ``scores`` ``(N, C)`` (finite; each row a distribution when ``probabilities``)
+    and integer class indices ``target`` ``(N,)`` in ``[0, C)``, as float64 and int64 arrays,
+    or a :class:`ShapeError` naming the first offending sample."""
+    scores = np.asarray(scores.detach().cpu() if torch.is_tensor(scores) else scores)
+    target = np.asarray(target.detach().cpu() if torch.is_tensor(target) else target)
+    if scores.dtype.kind not in "biuf" or target.dtype.kind not in "biuf":
+        raise ShapeError(f"{what}: need real-valued {what} and integer class indices, got dtypes "
+                         f"{scores.dtype} and {target.dtype}")
+    if scores.ndim != 2 or target.shape != (len(scores),) or len(scores) == 0 or scores.shape[1] < 2:
+        raise ShapeError(f"{what}: need (N, C) with N >= 1, C >= 2 and target (N,), got "
+                         f"{scores.shape} and {target.shape}")
+    scores = scores.astype(np.float64)
+    bad = np.flatnonzero(~np.isfinite(scores).all(1))
+    if bad.size:
+        raise ShapeError(f"{what}: NaN or inf at sample {bad[0]} ({bad.size} samples)")
+    target_f = target.astype(np.float64)
+    bad = np.flatnonzero(~np.isfinite(target_f) | (target_f != np.round(target_f)) | (target_f < 0)
+                         | (target_f >= scores.shape[1]))
+    if bad.size:
+        raise ShapeError(f"{what}: target must be class indices in [0, {scores.shape[1]}), got "
+                         f"{target[bad[0]]!r} at sample {bad[0]}")
+    if probabilities:
+        bad = np.flatnonzero((scores < 0).any(1) | (scores > 1).any(1) | (np.abs(scores.sum(1) - 1) > 1e-4))
+        if bad.size:
+            raise ShapeError(f"{what}: each row must be a probability distribution (entries in [0, 1] "
+                             f"summing to 1), sample {bad[0]} is {scores[bad[0]][:6].tolist()}")
+    return scores, target_f.astype(np.int64)
+
+
 def fit_temperature(logits: torch.Tensor, target: torch.Tensor, max_iter: int = 100) -> float:
     """The temperature ``T > 0`` minimising the NLL of ``softmax(logits / T)`` on held-out
-    ``logits`` ``(N, C)`` and integer ``target`` ``(N,)`` (Guo et al., ICML 2017; L-BFGS on ``log T``)."""
-    logits = torch.as_tensor(logits, dtype=torch.float64).detach()
-    target = torch.as_tensor(target, dtype=torch.long)
-    if logits.ndim != 2 or target.shape != (len(logits),):
-        raise ShapeError(f"need logits (N, C) and target (N,), got {tuple(logits.shape)} and {tuple(target.shape)}")
+    ``logits`` ``(N, C)`` and integer ``target`` ``(N,)`` (Guo et al., ICML 2017; L-BFGS on ``log T``).
+    Non-finite logits, targets outside ``[0, C)`` or fractional ones raise :class:`ShapeError`."""
+    logits, target = _scores_and_classes(logits, target, "logits")
+    logits, target = torch.from_numpy(logits), torch.from_numpy(target)
     log_t = torch.zeros((), dtype=torch.float64, requires_grad=True)
     opt = torch.optim.LBFGS([log_t], lr=0.5, max_iter=max_iter, line_search_fn="strong_wolfe")
 
@@ -76,10 +105,11 @@ def fit_temperature(logits: torch.Tensor, target: torch.Tensor, max_iter: int = 
 
 def expected_calibration_error(probs, target, n_bins: int = 15) -> float:
     """``ECE = sum_b |B_b| / N * |acc(B_b) - conf(B_b)|`` over ``n_bins`` equal-width bins of the
-    top-class confidence (Naeini et al., AAAI 2015; Guo et al., ICML 2017)."""
-    probs, target = np.asarray(probs, dtype=np.float64), np.asarray(target)
-    if probs.ndim != 2 or target.shape != (len(probs),):
-        raise ShapeError(f"need probs (N, C) and target (N,), got {probs.shape} and {target.shape}")
+    top-class confidence (Naeini et al., AAAI 2015; Guo et al., ICML 2017). ``probs`` ``(N, C)``
+    rows must be distributions and ``target`` class indices in ``[0, C)`` (else :class:`ShapeError`)."""
+    if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)) or n_bins < 1:
+        raise ConfigError(f"n_bins must be an integer >= 1, got {n_bins!r}")
+    probs, target = _scores_and_classes(probs, target, "probs", probabilities=True)
     conf, pred = probs.max(1), probs.argmax(1)
     bins = np.minimum((conf * n_bins).astype(int), n_bins - 1)
     total = 0.0
