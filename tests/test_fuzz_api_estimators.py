@@ -311,7 +311,15 @@ def _calibration_cases():
         "temperature empty": (lambda: fit_temperature(L[:0], t[:0]), ShapeError, "N >= 1"),
         "temperature target out of range": (lambda: fit_temperature(L, t + 3), ShapeError, "[0, 3)"),
         "temperature string logits": (lambda: fit_temperature(np.full((4, 3), "a"), t), ShapeError, "dtype"),
+        "dataset present mask 0.5": (lambda: _dataset(present={"a": [1, 0.5, 1, 1]}), ShapeError, "0.5"),
+        "dataset present mask 2": (lambda: _dataset(present={"a": [1, 2, 1, 1]}), ShapeError, "booleans"),
     }
+
+
+def _dataset(**kw):
+    from polymodal.data import MultimodalDataset
+
+    return MultimodalDataset({"a": A[:4], "b": B[:4]}, np.array([0, 1, 0, 1]), **kw)
 
 
 CASES = {**_hcrf_cases(), **_view_cases(), **_metric_cases(), **_function_cases(), **_data_cases(),

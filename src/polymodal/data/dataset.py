@@ -199,7 +199,11 @@ class MultimodalDataset(torch.utils.data.Dataset):
         for m, mask in (present or {}).items():
             if m not in self.modalities:
                 raise ModalityError(f"present mask for unknown modality {m!r}; known: {list(self.modalities)}")
-            mask = np.asarray(mask, dtype=bool)
+            raw = np.asarray(mask)
+            if raw.dtype != bool and not (raw.dtype.kind in "iuf" and np.isin(raw, (0, 1)).all()):
+                raise ShapeError(f"present mask of {m!r} must be booleans (or 0/1), got dtype {raw.dtype} with "
+                                 f"values such as {np.unique(raw.ravel())[:5].tolist()}")
+            mask = raw.astype(bool)
             if mask.shape != (self.n,):
                 raise ShapeError(f"present mask of {m!r} must have shape ({self.n},), got {mask.shape}")
             self.present[m] = mask
