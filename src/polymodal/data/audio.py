@@ -42,7 +42,10 @@ Measured together on the AV-digits audio expert (2 seeds, 12 epochs;
 pre-emphasis 0.97, CMVN over the sound frames) they lowered accuracy on the
 validation voices from 0.929 to 0.906 (held-out test voices 0.912 -> 0.936,
 real English 0.900 both), so by the validation rule the default feature is
-the plain log-mel image.
+the plain log-mel image. The PCEN image (:func:`pcen_image`, ``front="pcen"``)
+was measured too (seed 0, 20 epochs, constant learning rate): validation voices
+0.942 -> 0.905, held-out test voices 0.914 -> 0.930, real English 0.900 ->
+0.850; not kept.
 """
 
 from __future__ import annotations
