@@ -6,7 +6,7 @@
   :class:`GaborFilterBank`, :class:`EdgeOrientationHistogram` (Sobel / Canny), :class:`BagOfVisualWords`
   (SIFT), :class:`FlowHistogram` (optical flow, :func:`optical_flow`)
 - audio: :func:`load_audio`, :class:`Spectrogram`, :class:`MelSpectrogram`, :class:`AudioCNN`,
-  :class:`SpectrogramSequenceEncoder`; spoken words: :func:`prepare_speech` (file:
+  :class:`SpectrogramSequenceEncoder`, :class:`ProbabilityEnsemble` (deep ensembles); spoken words: :func:`prepare_speech` (file:
   :func:`prepare_speech_file`), :class:`SpeechFeatures`, :class:`SpeechAugment`
 - text: :class:`BagOfWords`, :class:`WordVectors`, :class:`EmbeddingEncoder`, :func:`train_skipgram`
 - sequences: :class:`RNNEncoder`, :class:`GRUEncoder`, :class:`LSTMEncoder`, :class:`SequenceSteps`
@@ -40,6 +40,7 @@ __getattr__, __dir__ = lazy_exports(__name__, {
     "MelSpectrogram": ".audio",
     "NOISE_TYPES": ".autoencoder",
     "PaddedSequence": ".sequence",
+    "ProbabilityEnsemble": ".audio",
     "RNNEncoder": ".sequence",
     "ResNetCNN": ".image",
     "ResidualBlock": ".image",
@@ -78,7 +79,7 @@ __all__ = [
     "AudioCNN", "BagOfVisualWords", "BagOfWords", "EdgeOrientationHistogram", "FlowHistogram",
     "SIFTFeatures", "image_gradients", "optical_flow", "sift", "DenoisingAutoencoder", "EmbeddingEncoder",
     "GRUEncoder", "GaborFilterBank", "HOGDescriptor", "Identity", "LBPHistogram", "LSTMEncoder", "LeNet", "MLP",
-    "MelSpectrogram", "NOISE_TYPES", "PaddedSequence", "RNNEncoder", "ResNetCNN", "ResidualBlock",
+    "MelSpectrogram", "NOISE_TYPES", "PaddedSequence", "ProbabilityEnsemble", "RNNEncoder", "ResNetCNN", "ResidualBlock",
     "SequenceEncoder", "SequenceSteps", "SmoothMaxPool2d", "Spectrogram", "SpectrogramSequenceEncoder",
     "StackedAutoencoder", "TiedAutoencoder", "TiedAutoencoderNetwork", "DenoisingAutoencoderNetwork",
     "StackedAutoencoderNetwork", "WordVectors", "corrupt", "lbp_n_bins", "load_audio",
@@ -89,8 +90,8 @@ __all__ = [
 
 if TYPE_CHECKING:  # static analysers (type checkers, the API docs) see the eager imports
     from polymodal.encoders.audio import (
-        AudioCNN, MelSpectrogram, Spectrogram, SpectrogramSequenceEncoder, load_audio, mel_filters,
-        normalize_utterance,
+        AudioCNN, MelSpectrogram, ProbabilityEnsemble, Spectrogram, SpectrogramSequenceEncoder, load_audio,
+        mel_filters, normalize_utterance,
     )
     from polymodal.encoders.bovw import BagOfVisualWords, SIFTFeatures, sift
     from polymodal.encoders.text import (
