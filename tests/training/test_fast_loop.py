@@ -2,6 +2,8 @@
 Trainer at the same seed (weights bit for bit), exact resume (2 + 2 epochs == 4 epochs), the
 checkpoint/metrics files of a run, Lightning's early-stopping rule, and the dispatch rule."""
 
+import io
+
 import numpy as np
 import pytest
 import torch
@@ -77,9 +79,13 @@ def test_best_checkpoint_is_written_only_on_improvement(tmp_path, monkeypatch):
     import polymodal.training.fast_loop as fast_loop
 
     written = []
-    real = fast_loop.atomic_save
-    monkeypatch.setattr(fast_loop, "atomic_save", lambda obj, path: (written.append((obj["epoch"], path.name)),
-                                                                       real(obj, path)))
+    real = fast_loop.write_sealed
+
+    def write_sealed(data, path):
+        written.append((torch.load(io.BytesIO(bytes(data)), weights_only=True)["epoch"], path.name))
+        real(data, path)
+
+    monkeypatch.setattr(fast_loop, "write_sealed", write_sealed)
     config = _config(tmp_path, "best", 6)
     config["trainer"]["monitor"] = "val_accuracy"  # plateaus on this toy task: some epochs do not improve
     result = fit(config, dataset=_data())

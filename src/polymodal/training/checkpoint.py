@@ -11,9 +11,11 @@ runs), then recomputes the SHA-256 and compares; every failure is a
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import re
 import tempfile
+import threading
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,8 @@ import torch
 
 from polymodal.errors import CheckpointError
 
-__all__ = ["atomic_save", "atomic_write_text", "format_history", "link_atomically", "rng_state", "set_rng_state", "load_checkpoint_file", "verify_checkpoint_file",
+__all__ = ["atomic_save", "atomic_write_text", "BackgroundWriter", "serialize", "seal", "write_sealed", "format_history",
+           "link_atomically", "rng_state", "set_rng_state", "load_checkpoint_file", "verify_checkpoint_file",
            "HASH_MEMBER", "RUN_STATE_KEY", "run_state"]
 
 HASH_MEMBER = ".data/polymodal_sha256"  # under the archive's top folder
@@ -73,21 +76,21 @@ def _hash_member_name(archive: zipfile.ZipFile) -> str:
     return f"{first.split('/', 1)[0]}/{HASH_MEMBER}"
 
 
-def _write_atomically(path: Path, write, durable: bool = True) -> None:
-    """Create ``path`` by ``write(tmp_path)`` in the same folder, fsync, then
-    ``os.replace``: a crash leaves the old file or the new one, never a part.
-    The file gets the mode a plain ``open`` would (0o666 minus the umask).
-    ``durable=False`` skips the fsyncs (still atomic if the process dies;
-    for files that can be re-derived after a power loss)."""
+def _write_atomically(path: Path, data, durable: bool = True) -> None:
+    """Create ``path`` holding the bytes ``data``: write them to a temporary file
+    in the same folder, fsync, then ``os.replace``: a crash leaves the old file
+    or the new one, never a part. The file gets the mode a plain ``open`` would
+    (0o666 minus the umask). ``durable=False`` skips the fsyncs (still atomic if
+    the process dies; for files that can be re-derived after a power loss)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        if hasattr(os, "fchmod"):  # POSIX: mkstemp makes 0600 files
-            os.fchmod(fd, 0o666 & ~_umask())
-        os.close(fd)
-        write(tmp)
-        if durable:
-            with open(tmp, "rb+") as handle:
+        with os.fdopen(fd, "wb") as handle:
+            if hasattr(os, "fchmod"):  # POSIX: mkstemp makes 0600 files
+                os.fchmod(handle.fileno(), 0o666 & ~_umask())
+            handle.write(data)
+            handle.flush()
+            if durable:
                 os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
@@ -116,27 +119,80 @@ def link_atomically(source: str | Path, path: str | Path) -> bool:
     return True
 
 
+def serialize(obj: Any) -> io.BytesIO:
+    """``torch.save`` ``obj`` into memory (not yet sealed: :func:`seal`). What a
+    checkpoint holds is fixed here: later changes to ``obj``'s tensors do not
+    reach the bytes."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return buffer
+
+
+def seal(buffer: io.BytesIO) -> memoryview:
+    """Append the SHA-256 seal (:data:`HASH_MEMBER`) to the output of
+    :func:`serialize` in memory; returns the sealed bytes, the same bytes that
+    sealing the file on disk gives (no re-read of a file)."""
+    with zipfile.ZipFile(buffer, "a") as archive:
+        archive.writestr(_hash_member_name(archive), _content_digest(archive))
+    return buffer.getbuffer()
+
+
+def write_sealed(data, path: str | Path) -> None:
+    """Write the bytes :func:`seal` returned to ``path`` atomically and durably."""
+    _write_atomically(Path(path), data)
+
+
 def atomic_save(obj: Any, path: str | Path) -> None:
     """``torch.save`` ``obj`` to ``path`` atomically (temporary file in the same
-    folder, fsync, ``os.replace``), sealed with the SHA-256 of its content."""
-
-    def write(tmp: str) -> None:
-        with open(tmp, "wb") as handle:
-            torch.save(obj, handle)
-        with zipfile.ZipFile(tmp, "a") as archive:
-            archive.writestr(_hash_member_name(archive), _content_digest(archive))
-
-    _write_atomically(Path(path), write)
+    folder, fsync, ``os.replace``), sealed with the SHA-256 of its content
+    (serialised and sealed in memory, then written once)."""
+    write_sealed(seal(serialize(obj)), path)
 
 
 def atomic_write_text(text: str, path: str | Path, durable: bool = True) -> None:
-    """Write a text file atomically (same guarantees as :func:`atomic_save`;
+    """Write a text file (UTF-8) atomically (same guarantees as :func:`atomic_save`;
     ``durable=False``: no fsync, for files re-derivable after a power loss)."""
+    _write_atomically(Path(path), text.encode(), durable)
 
-    def write(tmp: str) -> None:
-        Path(tmp).write_text(text)
 
-    _write_atomically(Path(path), write, durable)
+class BackgroundWriter:
+    """Runs one job at a time (a list of callables: write, fsync, rename of bytes
+    already serialised) on a background thread while training continues.
+
+    :meth:`submit` first waits for the previous job, so writes never overlap or
+    reorder; :meth:`wait` joins the job in flight and raises its failure as a
+    :class:`CheckpointError` naming what was being written (an error is never
+    lost in the thread). Call :meth:`wait` before reading the files and before
+    returning; on an exception, ``wait(raise_error=False)`` lets the write in
+    flight finish without hiding the original error.
+    """
+
+    def __init__(self) -> None:
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        self._what = ""
+
+    def _run(self, jobs) -> None:
+        try:
+            for job in jobs:
+                job()
+        except BaseException as error:  # noqa: BLE001 - re-raised by wait() on the training thread
+            self._error = error
+
+    def submit(self, what: str, *jobs) -> None:
+        self.wait()
+        self._what = what
+        self._thread = threading.Thread(target=self._run, args=(jobs,), name="polymodal-checkpoint-writer",
+                                        daemon=True)
+        self._thread.start()
+
+    def wait(self, raise_error: bool = True) -> None:
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        error, self._error = self._error, None
+        if error is not None and raise_error:
+            raise CheckpointError(f"writing {self._what} failed: {type(error).__name__}: {error}") from error
 
 
 def _hostile_global(message: str) -> str | None:

@@ -27,14 +27,15 @@ import math
 import os
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from polymodal.errors import ConfigError
-from polymodal.training.checkpoint import (RUN_STATE_KEY, atomic_save, atomic_write_text, format_history,
-                                          link_atomically, rng_state, set_rng_state)
+from polymodal.errors import CheckpointError, ConfigError
+from polymodal.training.checkpoint import (RUN_STATE_KEY, BackgroundWriter, atomic_write_text, format_history,
+                                          link_atomically, rng_state, seal, serialize, set_rng_state, write_sealed)
 from polymodal.training.objective import build_optimizer, output_loss
 
 __all__ = ["lightning_needed", "run_fast_loop", "FAST_STATE_KEY"]
@@ -133,6 +134,21 @@ def validate(model, task, loader, device: torch.device) -> dict[str, float]:
     return out
 
 
+def _write_jobs(data, ckpt_dir: Path, best: bool, last: bool) -> list:
+    """The writer's jobs for one epoch's serialised checkpoint ``data``: seal it, write ``best.ckpt``
+    and/or ``last.ckpt`` (a hard link to ``best.ckpt`` when both are due, else a second write)."""
+    if data is None:
+        return []
+    sealed: list = []
+    jobs = [lambda: sealed.append(seal(data))]
+    if best:
+        jobs.append(lambda: write_sealed(sealed[0], ckpt_dir / "best.ckpt"))
+    if last:
+        jobs.append(lambda: (best and link_atomically(ckpt_dir / "best.ckpt", ckpt_dir / "last.ckpt"))
+                    or write_sealed(sealed[0], ckpt_dir / "last.ckpt"))
+    return jobs
+
+
 def _forward_loss(model, task, batch, output_loss):
     """One step's forward pass and training loss (a function, so crash tests can hook the step)."""
     return output_loss(task, model(batch), batch.target)
@@ -175,7 +191,7 @@ def run_fast_loop(model, task, *, optim: dict[str, Any], train_loader, val_loade
         if RNG_KEY in callbacks:
             set_rng_state(callbacks[RNG_KEY])
 
-    def save(path: Path, epoch: int) -> None:
+    def serialized(epoch: int):
         checkpoint = {"epoch": epoch, "global_step": step, "polymodal_engine": "fast",
                       "state_dict": {f"model.{k}": v.detach().cpu() for k, v in model.state_dict().items()},
                       "optimizer_states": [optimizer.state_dict()], "lr_schedulers": [],
@@ -183,53 +199,63 @@ def run_fast_loop(model, task, *, optim: dict[str, Any], train_loader, val_loade
                                     FAST_STATE_KEY: {"wait": stopper.wait, "best": stopper.best},
                                     RNG_KEY: rng_state()},
                       **(extra or {})}
-        atomic_save(checkpoint, path)
+        return serialize(checkpoint)  # on this thread: the bytes are this epoch's state
 
-    loss_sum = torch.zeros((), device=device)
-    for epoch in range(state["epochs_completed"], max_epochs):
-        start = time.perf_counter()
-        if hasattr(train_loader, "set_epoch"):
-            train_loader.set_epoch(epoch)
-        model.train()
-        loss_sum.zero_()
-        count = 0
-        for batch in train_loader:  # the hot loop: no host synchronisation
-            batch = batch.to(device, non_blocking=True)
-            loss = _forward_loss(model, task, batch, output_loss)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if clip:
-                torch.nn.utils.clip_grad_norm_(params, clip, foreach=True)
-            optimizer.step()
-            n = len(batch)
-            loss_sum.add_(loss.detach(), alpha=n)
-            count += n
-            step += 1
-        metrics = {"train_loss": float(loss_sum) / max(count, 1)}
-        if val_loader is not None:
-            metrics.update(validate(model, task, val_loader, device))
-        value = metrics.get(monitor)
-        should_stop = stopper.update(value)
-        state["history"] = [r for r in state["history"] if r["epoch"] < epoch]
-        state["history"].append({"epoch": epoch, "step": step, **metrics})
-        state["epochs_completed"] = epoch + 1
-        state["stopped_early"] = should_stop
-        improved = value is not None and math.isfinite(value) and (
-            state["best_score"] is None or (value < state["best_score"] if mode == "min" else value > state["best_score"]))
-        if improved:
-            state["best_score"], state["best_epoch"] = value, epoch
-            save(ckpt_dir / "best.ckpt", epoch)
-        final = state["epochs_completed"] >= max_epochs or should_stop
-        if final or state["epochs_completed"] % every_n_epochs == 0:
-            if not (improved and link_atomically(ckpt_dir / "best.ckpt", ckpt_dir / "last.ckpt")):
-                save(ckpt_dir / "last.ckpt", epoch)
-        atomic_write_text(format_history(state["history"]), metrics_path, durable=False)
-        if progress:
-            shown = " ".join(f"{k}={v:.4g}" for k, v in metrics.items())
-            print(f"epoch {epoch + 1}/{max_epochs} {shown} ({time.perf_counter() - start:.2f} s)", file=sys.stderr,
-                  flush=True)
-        if should_stop:
-            break
+    writer = BackgroundWriter()
+    try:
+        loss_sum = torch.zeros((), device=device)
+        for epoch in range(state["epochs_completed"], max_epochs):
+            start = time.perf_counter()
+            if hasattr(train_loader, "set_epoch"):
+                train_loader.set_epoch(epoch)
+            model.train()
+            loss_sum.zero_()
+            count = 0
+            for batch in train_loader:  # the hot loop: no host synchronisation
+                batch = batch.to(device, non_blocking=True)
+                loss = _forward_loss(model, task, batch, output_loss)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if clip:
+                    torch.nn.utils.clip_grad_norm_(params, clip, foreach=True)
+                optimizer.step()
+                n = len(batch)
+                loss_sum.add_(loss.detach(), alpha=n)
+                count += n
+                step += 1
+            metrics = {"train_loss": float(loss_sum) / max(count, 1)}
+            if val_loader is not None:
+                metrics.update(validate(model, task, val_loader, device))
+            value = metrics.get(monitor)
+            should_stop = stopper.update(value)
+            state["history"] = [r for r in state["history"] if r["epoch"] < epoch]
+            state["history"].append({"epoch": epoch, "step": step, **metrics})
+            state["epochs_completed"] = epoch + 1
+            state["stopped_early"] = should_stop
+            improved = value is not None and math.isfinite(value) and (
+                state["best_score"] is None or (value < state["best_score"] if mode == "min" else value > state["best_score"]))
+            if improved:
+                state["best_score"], state["best_epoch"] = value, epoch
+            final = state["epochs_completed"] >= max_epochs or should_stop
+            last_due = final or state["epochs_completed"] % every_n_epochs == 0
+            # serialised here, sealed and written on the writer's thread while the next epoch trains
+            data = serialized(epoch) if improved or last_due else None
+            writer.submit(f"the checkpoints of epoch {epoch} in {ckpt_dir}",
+                          *_write_jobs(data, ckpt_dir, improved, last_due),
+                          partial(atomic_write_text, format_history(state["history"]), metrics_path, durable=False))
+            if progress:
+                shown = " ".join(f"{k}={v:.4g}" for k, v in metrics.items())
+                print(f"epoch {epoch + 1}/{max_epochs} {shown} ({time.perf_counter() - start:.2f} s)", file=sys.stderr,
+                      flush=True)
+            if should_stop:
+                break
+    except BaseException as error:
+        try:  # let the write in flight finish (the files on disk stay whole); keep the original error
+            writer.wait()
+        except CheckpointError as failed:
+            error.add_note(str(failed))
+        raise
+    writer.wait()  # every file written, fsynced and renamed before returning (a failure: CheckpointError)
     return state
 
 
