@@ -18,7 +18,11 @@ The hot loop does per step only: fetch, forward + loss, backward, clipping
 :mod:`polymodal.training.optimizers`, torch's arithmetic without importing ``torch._dynamo``) and
 one on-device add for the epoch's training loss; nothing is synchronised with
 the host until the epoch ends. Validation runs in large batches under
-``torch.inference_mode``. Numbers and the reasoning: ``docs/engine.md``.
+``torch.inference_mode``. Each epoch's checkpoint is serialised on the training thread and
+sealed, written, fsynced and renamed on one background thread (:class:`~polymodal.training.
+checkpoint.BackgroundWriter`) while the next epoch trains; it is joined before the next write, on
+any exception and before returning, and a failed write is a ``CheckpointError``. Numbers and the
+reasoning: ``docs/engine.md``.
 """
 
 from __future__ import annotations
