@@ -30,3 +30,24 @@ def _quiet_lightning():
     for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
         logging.getLogger(name).setLevel(logging.ERROR)
     yield
+
+
+@pytest.fixture
+def assert_refused():
+    """The fault tables' rule (tests/test_fuzz_api*.py): ``fn()`` must raise ``expected``, a
+    :class:`~polymodal.errors.PolymodalError`, whose message names ``word`` - never a silent
+    result, never an unrelated exception."""
+    from polymodal.errors import PolymodalError
+
+    def check(name, fn, expected, word):
+        try:
+            value = fn()
+        except expected as error:
+            assert isinstance(error, PolymodalError), f"{name}: {type(error).__name__} is not a PolymodalError"
+            assert word.lower() in str(error).lower(), f"{name}: message does not name {word!r}: {error}"
+            return
+        except Exception as error:  # noqa: BLE001 - an unrelated exception is a traceback for the user
+            pytest.fail(f"{name}: raised {type(error).__name__} instead of {expected.__name__}: {error}")
+        pytest.fail(f"{name}: bad input was accepted silently, returned {value!r:.200}")
+
+    return check

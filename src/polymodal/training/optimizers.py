@@ -98,6 +98,14 @@ class _Lean:
         return list(split.values())
 
     @staticmethod
+    def _evaluate(closure: Callable | None):
+        """The closure's loss, computed with gradients enabled (``None`` without a closure), as torch's ``step``."""
+        if closure is None:
+            return None
+        with torch.enable_grad():
+            return closure()
+
+    @staticmethod
     def _count_steps(steps: list[Tensor]) -> None:
         if steps[0].is_cpu:  # as torch: one wrapped scalar, not one per tensor
             torch._foreach_add_(steps, torch.tensor(1.0, device="cpu"), alpha=1.0)
@@ -139,10 +147,7 @@ class Adam(_Lean, torch.optim.Adam):
     @torch.no_grad()
     def step(self, closure=None):
         """One update of every parameter that has a gradient (torch's ``_multi_tensor_adam``'s ops)."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = self._evaluate(closure)
         for group in self.param_groups:
             beta1, beta2 = group["betas"]
             lr, wd, eps = group["lr"], group["weight_decay"], group["eps"]
@@ -202,10 +207,7 @@ class SGD(_Lean, torch.optim.SGD):
     @torch.no_grad()
     def step(self, closure=None):
         """One update of every parameter that has a gradient (torch's ``_multi_tensor_sgd``'s ops)."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = self._evaluate(closure)
         for group in self.param_groups:
             lr, wd, momentum, dampening = group["lr"], group["weight_decay"], group["momentum"], group["dampening"]
             for params, grads, states in self._groups(group, stateful=momentum != 0):
@@ -254,10 +256,7 @@ class RMSprop(_Lean, torch.optim.RMSprop):
     @torch.no_grad()
     def step(self, closure=None):
         """One update of every parameter that has a gradient (torch's ``_multi_tensor_rmsprop``'s ops)."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = self._evaluate(closure)
         for group in self.param_groups:
             lr, alpha, eps, wd, momentum = (group[k] for k in ("lr", "alpha", "eps", "weight_decay", "momentum"))
             for params, grads, states in self._groups(group):
