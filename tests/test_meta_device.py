@@ -88,6 +88,12 @@ def _c(path, **kw):
 AB = {"a": 3, "b": 2}
 
 
+def _ensemble():
+    from polymodal.encoders import ProbabilityEnsemble
+
+    return ProbabilityEnsemble([torch.nn.Linear(4, 3), torch.nn.Linear(4, 3)])  # fresh members per build
+
+
 def _ab(n=4):
     return {"a": _r(n, 3), "b": _r(n, 2)}
 
@@ -131,6 +137,7 @@ CASES = {
     # encoders
     "encoders.audio.AudioCNN": (_c("encoders.audio.AudioCNN", image_size=(8, 8), channels=(2, 3)),
                                 lambda: ((_r(2, 64),), {}), "forward"),
+    "encoders.audio.ProbabilityEnsemble": (_ensemble, lambda: ((_r(2, 4),), {}), "forward"),
     "encoders.audio.Spectrogram": (_c("encoders.audio.Spectrogram", sample_rate=1000),
                                    lambda: ((_r(2, 200),), {}), "forward"),
     "encoders.audio.MelSpectrogram": (_c("encoders.audio.MelSpectrogram", sample_rate=1000, n_mels=4, log=True),

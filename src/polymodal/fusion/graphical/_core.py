@@ -400,7 +400,7 @@ def _float_frames(s: Any, i: int, label: Any) -> np.ndarray:
         raise ShapeError(f"sample {i}, stream {label!r}: complex data is not supported, got complex values")
     try:
         return np.asarray(s, dtype=np.float64)
-    except (TypeError, ValueError) as error:
+    except ValueError as error:  # a TypeError (e.g. a dict in an object array) stays one, as scikit-learn's
         raise ShapeError(f"sample {i}, stream {label!r}: expected a numeric (T, d) array ({error})") from None
 
 
