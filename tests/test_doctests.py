@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import doctest
 import importlib
-import pkgutil
 import re
 from pathlib import Path
 
@@ -18,18 +17,14 @@ import numpy as np
 import pytest
 
 import polymodal
+from package_walk import module_names
 
 SRC = Path(polymodal.__file__).resolve().parent
 _FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 
 
 def _module_names() -> list[str]:
-    names = []
-    for info in pkgutil.walk_packages(polymodal.__path__, "polymodal."):
-        if info.name.endswith("__main__"):  # running it would start the CLI
-            continue
-        names.append(info.name)
-    return sorted(names)
+    return sorted(module_names())
 
 
 def _own_doctests(module) -> list[doctest.DocTest]:

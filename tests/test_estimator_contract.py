@@ -23,22 +23,16 @@ Estimators defined in a module that imports torch are grouped in
 
 from __future__ import annotations
 
-import importlib
 import inspect
-import pkgutil
 import sys
-import warnings
 
 import pytest
 from sklearn.base import BaseEstimator
 from sklearn.utils import estimator_checks
 from sklearn.utils.estimator_checks import _get_check_estimator_ids, estimator_checks_generator
 
-import polymodal
+from package_walk import imported_modules
 from polymodal.core.multiview import ColumnBlocks
-
-# Modules that must not be imported by a walk (importing runs a program).
-_SKIP_MODULES = {"polymodal.__main__"}
 
 # Public classes that define ``fit`` but are not scikit-learn estimators, with
 # the reason. Keep this short: each entry is a design decision, not a to-do.
@@ -52,20 +46,9 @@ _CHECKED_ELSEWHERE = {
 }
 
 
-def _modules():
-    mods = [polymodal]
-    for info in pkgutil.walk_packages(polymodal.__path__, "polymodal."):
-        if info.name in _SKIP_MODULES or info.name.rsplit(".", 1)[-1] == "__main__":
-            continue
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            mods.append(importlib.import_module(info.name))
-    return mods
-
-
 def _public_classes():
     seen = {}
-    for mod in _modules():
+    for mod in imported_modules():
         for name, cls in inspect.getmembers(mod, inspect.isclass):
             if cls.__module__ != mod.__name__ or name.startswith("_"):
                 continue

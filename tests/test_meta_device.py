@@ -24,7 +24,6 @@ from __future__ import annotations
 import importlib
 import inspect
 import os
-import pkgutil
 import sys
 from dataclasses import fields, is_dataclass
 
@@ -35,6 +34,7 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 
 import polymodal
+from package_walk import module_names
 
 META = torch.device("meta")
 
@@ -474,11 +474,11 @@ def test_deep_ctw_fit_on_the_encoders_device():
 
 
 def _discover() -> set[str]:
-    for info in pkgutil.walk_packages(polymodal.__path__, "polymodal."):
-        if info.name.endswith("__main__") or ".cli" in info.name or info.name.endswith("_cli"):
+    for name in module_names():
+        if ".cli" in name or name.endswith("_cli"):
             continue
         try:
-            importlib.import_module(info.name)
+            importlib.import_module(name)
         except Exception:  # optional dependencies
             continue
     import sys

@@ -18,18 +18,13 @@ checks that no two public class names differ only by a trailing "s" (the old
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import inspect
-import pkgutil
 import re
-import warnings
 
 import pytest
 from torch import nn
 
-import polymodal
-
-_SKIP_MODULES = {"polymodal.__main__"}  # importing it runs the CLI
+from package_walk import imported_modules
 
 SUFFIXES = ("Result", "Output", "Scores", "Report")
 # Endings that name what training/inference returned some other way (the names this rule replaced:
@@ -64,17 +59,6 @@ NOT_RESULTS: dict[str, str] = {
 }
 
 
-def _modules():
-    mods = [polymodal]
-    for info in pkgutil.walk_packages(polymodal.__path__, "polymodal."):
-        if info.name in _SKIP_MODULES or info.name.rsplit(".", 1)[-1] == "__main__":
-            continue
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            mods.append(importlib.import_module(info.name))
-    return mods
-
-
 def _is_record(cls) -> bool:
     return dataclasses.is_dataclass(cls) or (issubclass(cls, tuple) and hasattr(cls, "_fields"))
 
@@ -90,7 +74,7 @@ def library():
     """Public classes by name, the record types among them, and who returns each name:
     ``forward`` (torch modules' forward) and ``other`` (public functions and other methods)."""
     classes, forward, other = {}, {}, {}
-    for mod in _modules():
+    for mod in imported_modules():
         for name, obj in vars(mod).items():
             if name.startswith("_"):
                 continue
