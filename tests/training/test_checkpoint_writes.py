@@ -1,7 +1,8 @@
 """How the fast loop writes checkpoints (serialised on the training thread, sealed in memory,
-written + fsynced + renamed on one background thread): the sealed bytes are the format the
-verifier has always checked, a failed write is a CheckpointError from ``fit``, an interrupted
-run keeps its last complete checkpoints, and every file is on disk when ``fit`` returns."""
+written + fsynced + renamed there or, with ``trainer.async_checkpoint``, on one background
+thread): the sealed bytes are the format the verifier has always checked, a failed write is a
+CheckpointError from ``fit``, an interrupted run keeps its last complete checkpoints, and every
+file is on disk when ``fit`` returns."""
 
 import io
 import os
@@ -27,12 +28,13 @@ def _data(n=120, seed=0):
                              task="classification")
 
 
-def _config(tmp_path, epochs=4):
+def _config(tmp_path, epochs=4, async_checkpoint=False):
     return {"name": "run", "seed": 1, "data": {"name": "toy", "batch_size": 16},
             "model": {"encoder": {"name": "mlp", "hidden": [8]}, "fusion": {"name": "concat"},
                       "head": {"name": "mlp", "hidden": [8]}},
             "optim": {"name": "rmsprop", "lr": 3e-3},
-            "trainer": {"max_epochs": epochs, "patience": None, "progress": False}, "output_dir": str(tmp_path)}
+            "trainer": {"max_epochs": epochs, "patience": None, "progress": False,
+                        "async_checkpoint": async_checkpoint}, "output_dir": str(tmp_path)}
 
 
 def _old_atomic_save_bytes(obj, path):
@@ -66,7 +68,8 @@ def test_background_writer_raises_a_job_failure_as_checkpoint_error():
     writer.wait()  # reported once
 
 
-def test_a_failed_checkpoint_write_is_a_checkpoint_error_from_fit(tmp_path, monkeypatch):
+@pytest.mark.parametrize("async_checkpoint", [False, True])
+def test_a_failed_checkpoint_write_is_a_checkpoint_error_from_fit(tmp_path, monkeypatch, async_checkpoint):
     replace = os.replace
 
     def failing_replace(src, dst):
@@ -76,11 +79,12 @@ def test_a_failed_checkpoint_write_is_a_checkpoint_error_from_fit(tmp_path, monk
 
     monkeypatch.setattr(os, "replace", failing_replace)
     with pytest.raises(CheckpointError, match=r"writing the checkpoints of epoch \d+ .* failed: PermissionError"):
-        fit(_config(tmp_path), dataset=_data())  # the old loop let the PermissionError through
+        fit(_config(tmp_path, async_checkpoint=async_checkpoint), dataset=_data())  # the old loop let the PermissionError through
 
 
+@pytest.mark.parametrize("async_checkpoint", [False, True])
 @pytest.mark.parametrize("interrupt", [RuntimeError, KeyboardInterrupt])
-def test_an_interrupted_run_keeps_its_last_complete_checkpoints(tmp_path, monkeypatch, interrupt):
+def test_an_interrupted_run_keeps_its_last_complete_checkpoints(tmp_path, monkeypatch, interrupt, async_checkpoint):
     forward_loss, steps = fast_loop._forward_loss, [0]
 
     def step(*args):  # 5 steps an epoch (72 training samples, batch 16): raised in epoch 2
@@ -91,7 +95,7 @@ def test_an_interrupted_run_keeps_its_last_complete_checkpoints(tmp_path, monkey
 
     monkeypatch.setattr(fast_loop, "_forward_loss", step)
     with pytest.raises(interrupt):
-        fit(_config(tmp_path, epochs=6), dataset=_data())
+        fit(_config(tmp_path, epochs=6, async_checkpoint=async_checkpoint), dataset=_data())
     folder = tmp_path / "run" / "checkpoints"
     assert sorted(p.name for p in folder.iterdir()) == ["best.ckpt", "last.ckpt"]  # no temporary left
     last = load_checkpoint_file(folder / "last.ckpt")
@@ -102,7 +106,7 @@ def test_an_interrupted_run_keeps_its_last_complete_checkpoints(tmp_path, monkey
     assert epochs_done == 12 // per_epoch  # the last epoch completed before the interrupted one
 
 
-def test_every_file_is_on_disk_when_fit_returns_even_with_a_slow_disk(tmp_path, monkeypatch):
+def test_async_every_file_is_on_disk_when_fit_returns_even_with_a_slow_disk(tmp_path, monkeypatch):
     import time
 
     write, order = fast_loop.write_sealed, []
@@ -113,7 +117,7 @@ def test_every_file_is_on_disk_when_fit_returns_even_with_a_slow_disk(tmp_path, 
         order.append(path.name)
 
     monkeypatch.setattr(fast_loop, "write_sealed", slow_write)
-    result = fit(_config(tmp_path, epochs=3), dataset=_data())
+    result = fit(_config(tmp_path, epochs=3, async_checkpoint=True), dataset=_data())
     folder = result.run_dir / "checkpoints"
     last = load_checkpoint_file(folder / "last.ckpt")
     assert last["epoch"] == 2 and len(last["callbacks"]["polymodal.RunCheckpoints"]["history"]) == 3
@@ -129,3 +133,25 @@ def test_serialize_fixes_the_bytes_at_call_time():
     w += 1  # training goes on while the writer thread seals and writes
     loaded = torch.load(io.BytesIO(bytes(checkpoint.seal(buffer))), weights_only=True)
     assert torch.equal(loaded["state_dict"]["w"], torch.zeros(4))
+
+
+def test_without_async_each_epoch_is_on_disk_before_the_next_one_trains(tmp_path, monkeypatch):
+    import time
+
+    write, forward_loss, seen = fast_loop.write_sealed, fast_loop._forward_loss, []
+
+    def slow_write(data, path):
+        time.sleep(0.05)  # a slow disk: with the background writer the next epoch would start first
+        write(data, path)
+
+    def step(*args):  # at each step: how many epochs last.ckpt on disk holds
+        path = tmp_path / "run" / "checkpoints" / "last.ckpt"
+        seen.append(load_checkpoint_file(path)["callbacks"]["polymodal.RunCheckpoints"]["epochs_completed"]
+                    if path.exists() else 0)
+        return forward_loss(*args)
+
+    monkeypatch.setattr(fast_loop, "write_sealed", slow_write)
+    monkeypatch.setattr(fast_loop, "_forward_loss", step)
+    fit(_config(tmp_path, epochs=3), dataset=_data())
+    per_epoch = len(seen) // 3
+    assert seen == [e for e in range(3) for _ in range(per_epoch)]  # epoch e trains with e epochs on disk

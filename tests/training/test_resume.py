@@ -186,6 +186,22 @@ def test_killed_run_resumes_from_its_last_completed_epoch_not_its_best(tmp_path,
     assert after[:6] == rows and [int(r.split(",")[0]) for r in after[1:]] == list(range(8))
 
 
+def test_async_checkpoint_killed_during_a_write_loses_at_most_that_epoch_and_resumes_exactly(tmp_path, server):
+    config = small_config(tmp_path / "full", epochs=4)
+    assert server(config) == 0
+    full = run_files(tmp_path / "full")
+    out = tmp_path / "killed"
+    config = small_config(out, epochs=4)
+    config["trainer"]["async_checkpoint"] = True
+    assert server(config, kill="step:13") == -9  # the first step of epoch 1: epoch 0's write just began
+    assert completed_epochs(out) in (0, 1)  # the write in flight may be lost, nothing before it
+    assert server(config, resume=True) == 0
+    killed = run_files(out)
+    for key in full["state"]:
+        assert torch.equal(full["state"][key], killed["state"][key]), key
+    assert killed["metrics"] == full["metrics"] and killed["test"] == full["test"]
+
+
 def test_finished_run_is_not_retrained_and_config_changes_are_refused(tmp_path):
     config = small_config(tmp_path, epochs=2)
     first = fit(config)

@@ -157,7 +157,8 @@ def atomic_write_text(text: str, path: str | Path, durable: bool = True) -> None
 
 class BackgroundWriter:
     """Runs one job at a time (a list of callables: write, fsync, rename of bytes
-    already serialised) on a background thread while training continues.
+    already serialised) on a background thread while training continues
+    (``background=False``: on the caller's thread, before :meth:`submit` returns).
 
     :meth:`submit` first waits for the previous job, so writes never overlap or
     reorder; :meth:`wait` joins the job in flight and raises its failure as a
@@ -167,7 +168,8 @@ class BackgroundWriter:
     flight finish without hiding the original error.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, background: bool = True) -> None:
+        self.background = background
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
         self._what = ""
@@ -182,6 +184,10 @@ class BackgroundWriter:
     def submit(self, what: str, *jobs) -> None:
         self.wait()
         self._what = what
+        if not self.background:
+            self._run(jobs)
+            self.wait()
+            return
         self._thread = threading.Thread(target=self._run, args=(jobs,), name="polymodal-checkpoint-writer",
                                         daemon=True)
         self._thread.start()

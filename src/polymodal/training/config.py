@@ -124,6 +124,10 @@ class TrainerConfig(_Strict):
     monitor: str | None = None  # e.g. val_loss, val_accuracy, val_objective; default per task (docs/engine.md)
     gradient_clip_val: float | None = Field(None, ge=0)
     checkpoint_every_n_epochs: int = Field(1, gt=0)  # how often last.ckpt is written (and at the final epoch)
+    # fast loop only: write each epoch's checkpoint on a background thread while the next epoch trains. A SIGKILL
+    # or power loss during that write loses that epoch (resume starts one epoch earlier); off: a completed epoch is
+    # on disk before the next one starts. Left out of dumps when off (old runs resume unchanged)
+    async_checkpoint: bool = Field(False, exclude_if=lambda value: not value)
     # experiment trackers: a name of LOGGERS, {name: ..., **kwargs}, a list of them, or false; logs/metrics.csv is
     # always written. Left out of dumps at their defaults (old runs resume unchanged)
     logger: bool | str | dict[str, Any] | list[str | dict[str, Any]] = Field(

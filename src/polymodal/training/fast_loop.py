@@ -19,10 +19,11 @@ The hot loop does per step only: fetch, forward + loss, backward, clipping
 one on-device add for the epoch's training loss; nothing is synchronised with
 the host until the epoch ends. Validation runs in large batches under
 ``torch.inference_mode``. Each epoch's checkpoint is serialised on the training thread and
-sealed, written, fsynced and renamed on one background thread (:class:`~polymodal.training.
-checkpoint.BackgroundWriter`) while the next epoch trains; it is joined before the next write, on
-any exception and before returning, and a failed write is a ``CheckpointError``. Numbers and the
-reasoning: ``docs/engine.md``.
+sealed, written, fsynced and renamed before the next epoch starts (a SIGKILL never loses a completed
+epoch); with ``trainer.async_checkpoint`` the sealing and writing run on one background thread
+(:class:`~polymodal.training.checkpoint.BackgroundWriter`) while the next epoch trains, joined
+before the next write, on any exception and before returning. A failed write is a
+``CheckpointError``. Numbers and the reasoning: ``docs/engine.md``.
 """
 
 from __future__ import annotations
@@ -161,12 +162,14 @@ def _forward_loss(model, task, batch, output_loss):
 def run_fast_loop(model, task, *, optim: dict[str, Any], train_loader, val_loader, run_dir: Path, monitor: str,
                   mode: str, max_epochs: int, patience: int | None, clip: float | None, every_n_epochs: int = 1,
                   progress: bool = True, device: torch.device | None = None, resume: dict[str, Any] | None = None,
-                  extra: dict[str, Any] | None = None) -> dict[str, Any]:
+                  extra: dict[str, Any] | None = None, async_checkpoint: bool = False) -> dict[str, Any]:
     """Train ``model`` (a :class:`~polymodal.training.model.MultimodalModel`) on ``task``; returns the run state
     (``RunCheckpoints``' layout: history, best score/epoch, epochs completed, stopped early).
 
     ``resume`` is a checkpoint written by this loop or by the Lightning engine; ``extra`` entries
-    (``hyper_parameters``, ``polymodal_preprocessing``) go into every checkpoint."""
+    (``hyper_parameters``, ``polymodal_preprocessing``) go into every checkpoint. ``async_checkpoint``:
+    write each epoch's files on a background thread while the next epoch trains (a SIGKILL during
+    that write loses that epoch); off, they are on disk before the next epoch starts."""
     device = device or torch.device("cpu")
     model.to(device)
     ckpt_dir = Path(run_dir) / "checkpoints"
@@ -205,7 +208,7 @@ def run_fast_loop(model, task, *, optim: dict[str, Any], train_loader, val_loade
                       **(extra or {})}
         return serialize(checkpoint)  # on this thread: the bytes are this epoch's state
 
-    writer = BackgroundWriter()
+    writer = BackgroundWriter(background=async_checkpoint)
     try:
         loss_sum = torch.zeros((), device=device)
         for epoch in range(state["epochs_completed"], max_epochs):
@@ -242,7 +245,7 @@ def run_fast_loop(model, task, *, optim: dict[str, Any], train_loader, val_loade
                 state["best_score"], state["best_epoch"] = value, epoch
             final = state["epochs_completed"] >= max_epochs or should_stop
             last_due = final or state["epochs_completed"] % every_n_epochs == 0
-            # serialised here, sealed and written on the writer's thread while the next epoch trains
+            # serialised here; sealed and written here, or on the writer's thread while the next epoch trains
             data = serialized(epoch) if improved or last_due else None
             writer.submit(f"the checkpoints of epoch {epoch} in {ckpt_dir}",
                           *_write_jobs(data, ckpt_dir, improved, last_due),
@@ -291,7 +294,8 @@ def fit_fast(config, run_dir: Path, datamodule, task, model, monitor: str, mode:
                               val_loader=datamodule.val_dataloader() if has_val else None, run_dir=work_dir,
                               monitor=monitor, mode=mode, max_epochs=t.max_epochs, patience=t.patience,
                               clip=t.gradient_clip_val, every_n_epochs=t.checkpoint_every_n_epochs,
-                              progress=t.progress, device=device, resume=checkpoint, extra=extra)
+                              progress=t.progress, device=device, resume=checkpoint, extra=extra,
+                              async_checkpoint=t.async_checkpoint)
         train_seconds = time.perf_counter() - start
         result = engine._complete(config, work_dir, datamodule, task, model, train_seconds, state,
                                   write=not replacing)
