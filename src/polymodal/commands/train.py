@@ -35,7 +35,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                    help="replace an existing run (only once the new one has trained; the old one survives failures)")
     p.add_argument("--resume-with-changes", action="store_true",
                    help="with --resume: allow changes to trainer.max_epochs, trainer.patience, "
-                   "trainer.progress, trainer.checkpoint_every_n_epochs, trainer.logger and data.num_workers "
+                   "trainer.progress, trainer.checkpoint_every_n_epochs, trainer.async_checkpoint, trainer.logger and "
+                   "data.num_workers "
                    "(any other change is refused)")
     p.add_argument("--verbose", action="store_true",
                    help="show Lightning's own messages (devices found, tips) and known-harmless warnings")
