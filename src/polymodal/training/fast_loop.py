@@ -41,6 +41,7 @@ import torch
 from polymodal.errors import CheckpointError, ConfigError
 from polymodal.training.checkpoint import (RUN_STATE_KEY, BackgroundWriter, atomic_write_text, format_history,
                                           link_atomically, rng_state, seal, serialize, set_rng_state, write_sealed)
+from polymodal.training.flat_params import FlatParameters, flat_reason
 from polymodal.training.objective import build_optimizer, output_loss
 
 __all__ = ["lightning_needed", "run_fast_loop", "FAST_STATE_KEY"]
@@ -176,6 +177,8 @@ def run_fast_loop(model, task, *, optim: dict[str, Any], train_loader, val_loade
     metrics_path = Path(run_dir) / "logs" / "metrics.csv"
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = build_optimizer(params, optim, lean=True)  # torch.optim's foreach arithmetic, no torch._dynamo
+    # one flat parameter / gradient / state tensor each when the rule allows (flat_params.py)
+    flat = FlatParameters(optimizer) if flat_reason(optimizer) is None else None
     stopper = _EarlyStopping(mode, patience)
     state = {"monitor": monitor, "mode": mode, "best_score": None, "best_epoch": None, "history": [],
              "epochs_completed": 0, "stopped_early": False}
@@ -200,7 +203,8 @@ def run_fast_loop(model, task, *, optim: dict[str, Any], train_loader, val_loade
 
     def serialized(epoch: int):
         checkpoint = {"epoch": epoch, "global_step": step, "polymodal_engine": "fast",
-                      "state_dict": {f"model.{k}": v.detach().cpu() for k, v in model.state_dict().items()},
+                      "state_dict": {f"model.{k}": v.detach().cpu().clone() if flat is not None else v.detach().cpu()
+                                     for k, v in model.state_dict().items()},
                       "optimizer_states": [optimizer.state_dict()], "lr_schedulers": [],
                       "callbacks": {RUN_STATE_KEY: {**state, "history": [dict(r) for r in state["history"]]},
                                     FAST_STATE_KEY: {"wait": stopper.wait, "best": stopper.best},
@@ -223,9 +227,14 @@ def run_fast_loop(model, task, *, optim: dict[str, Any], train_loader, val_loade
                 loss = _forward_loss(model, task, batch, output_loss)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
-                if clip:
-                    torch.nn.utils.clip_grad_norm_(params, clip, foreach=True)
-                optimizer.step()
+                if flat is not None and flat.gather():  # gradients copied into one flat tensor
+                    if clip:
+                        flat.clip_(clip)
+                    flat.step()
+                else:
+                    if clip:
+                        torch.nn.utils.clip_grad_norm_(params, clip, foreach=True)
+                    optimizer.step()
                 n = len(batch)
                 loss_sum.add_(loss.detach(), alpha=n)
                 count += n
@@ -262,6 +271,9 @@ def run_fast_loop(model, task, *, optim: dict[str, Any], train_loader, val_loade
         except CheckpointError as failed:
             error.add_note(str(failed))
         raise
+    finally:
+        if flat is not None:
+            flat.release()  # every parameter owns its memory again
     writer.wait()  # every file written, fsynced and renamed before returning (a failure: CheckpointError)
     return state
 

@@ -65,11 +65,16 @@ class _Lean:
     def zero_grad(self, set_to_none: bool = True) -> None:
         _zero_grad(self, set_to_none)
 
+    _flat: Any = None  # a polymodal.training.flat_params.FlatParameters once flattened
+
     def state_dict(self) -> dict[str, Any]:
-        return _state_dict(self)
+        out = _state_dict(self)
+        return self._flat.detached(out) if self._flat is not None else out
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         _load_state_dict(self, state_dict)
+        if self._flat is not None:
+            self._flat.reload()
 
     def _groups(self, group: dict[str, Any], stateful: bool = True):
         """The group's parameters that have a gradient, with their state (``None`` unless
@@ -81,6 +86,8 @@ class _Lean:
                                   f"{flag}=True; use torch.optim.{type(self).__name__}")
         if isinstance(group["lr"], Tensor):
             raise ConfigError(f"{type(self).__name__}: lr must be a float, not a Tensor")
+        if self._flat is not None and self._flat.stepping:  # one flat tensor each (flat_params.py)
+            return [self._flat.group(self, group)]
         split: dict[tuple, tuple[list, list, list]] = {}
         for p in group["params"]:
             if p.grad is None:
