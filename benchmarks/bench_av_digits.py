@@ -144,6 +144,7 @@ from torch import nn
 
 from polymodal.data.av_digits import av_digits_dir, colored_noise, load_av_digits_images, load_av_digits_speech, \
     mix_at_snr
+from polymodal.data.channel import RecordingChannel
 from polymodal.encoders.audio import AudioCNN
 from polymodal.encoders.image import LeNet
 from polymodal.encoders.speech import prepare_speech, speech_features
@@ -172,6 +173,13 @@ MODELS = ["image only", "audio only", "late (mean)", "calibrated PoE", "concat",
           "gated experts + audio abstention", "audio only + shift TTA"]
 SHIFTS = (-6, -3, 3, 6)  # test-time augmentation: time shifts (frames of 10 ms) averaged with the unshifted input
 ABSTAIN_COVERAGE = 0.95  # the audio expert keeps 95% of held-out synthetic voices (max-softmax threshold)
+# Recording channels never used in training (``--channel``): another codec (Opus), other storage rates
+# (12 / 24 kHz) and EQ ranges beyond the training family's (RecordingChannel's defaults): model selection
+# for the channel augmentation looks at held-out voices through these, never at real recordings.
+HELDOUT_CHANNEL = dict(highpass_hz=(300.0, 450.0), p_highpass=1.0, lowpass_hz=(3000.0, 3500.0), p_lowpass=0.5,
+                       shelf_db=(6.0, 9.0), peaks=(1, 2), peak_hz=(300.0, 4000.0), peak_db=(6.0, 9.0),
+                       peak_q=(2.0, 4.0), via_rates=(12000, 24000), codecs=("opus",), p_codec=1.0,
+                       compression=(0.6, 0.95))
 
 
 # ------------------------------------------------------------------ encoders
@@ -340,6 +348,13 @@ def prepared_features(recordings) -> torch.Tensor:
     return speech_features(waves)
 
 
+def through_channel(channel: RecordingChannel, waveforms, seed: int) -> torch.Tensor:
+    """Features of prepared waveforms passed through random channels and then prepared again, as a real
+    recording is (the channel output goes through ``prepare_speech`` like any recording)."""
+    out = channel(np.asarray(waveforms, dtype=np.float64), np.random.default_rng(seed))
+    return prepared_features([(y, 16_000) for y in out])
+
+
 def audio_condition(name, raw, draws, rng) -> list[list[tuple[np.ndarray, int]]]:
     """``draws`` corrupted versions of every raw recording (noise over the whole recording at an SNR
     relative to the detected word's power; clipping after +20 dB gain; speed by resampling)."""
@@ -393,6 +408,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="learning-rate schedule of the audio expert (see train_expert)")
     parser.add_argument("--audio-label-smoothing", type=float, default=0.0,
                         help="label smoothing of the audio expert's cross-entropy (see train_expert)")
+    parser.add_argument("--channel", choices=["none", "train"], default="none",
+                        help="pass a share of the pre-rendered training augmentations through random recording "
+                             "channels (polymodal.data.channel.RecordingChannel: EQ, storage rate, Vorbis/MP3)")
+    parser.add_argument("--channel-p", type=float, default=0.5,
+                        help="share of the augmented training copies sent through a channel (with --channel train)")
     parser.add_argument("--audio-only", action="store_true",
                         help="train and evaluate the audio expert only (held-out synthetic voices, clean real "
                              "English, per-digit confusions); no fusion models, no grid")
@@ -423,20 +443,39 @@ def main(argv: list[str] | None = None) -> int:
         f"factors {aug.warp})")
     heavy = SpeechAugment(snr_db=(-10.0, 5.0), p_clean=0.0, p_clip=0.4, clip_db=(10.0, 30.0))
     g = torch.Generator().manual_seed(1234)
+    channel = RecordingChannel() if args.channel == "train" else None
+    channel_rng = np.random.default_rng(99)  # its own stream: the SpeechAugment draws stay the same with or without
+
+    def render(augment, waves):
+        """Features of ``augment(waves)``, a share ``--channel-p`` of them through a random recording channel."""
+        w = augment(waves, g)
+        if channel is not None:
+            pick = np.flatnonzero(channel_rng.random(len(w)) < args.channel_p)
+            if len(pick):
+                w[pick] = torch.as_tensor(channel(w[pick].numpy(), channel_rng), dtype=w.dtype)
+        return speech_features(w)
+
     train_w = torch.as_tensor(speech["train"]["waveforms"])
     copies = [speech_features(train_w)]
     for _ in range(args.copies):
-        copies.append(torch.cat([speech_features(aug(train_w[i:i + 512], g)) for i in range(0, len(train_w), 512)]))
+        copies.append(torch.cat([render(aug, train_w[i:i + 512]) for i in range(0, len(train_w), 512)]))
     copies = torch.stack(copies).to(torch.float16)  # (K + 1, N_utt, 40, 101)
     if not args.audio_only:
-        heavy_feats = torch.cat([speech_features(heavy(train_w[i:i + 512], g)) for i in range(0, len(train_w), 512)])
-        ood_feats = torch.cat([speech_features(aug(torch.as_tensor(speech["ood"]["waveforms"]), g))])
+        heavy_feats = torch.cat([render(heavy, train_w[i:i + 512]) for i in range(0, len(train_w), 512)])
+        ood_feats = render(aug, torch.as_tensor(speech["ood"]["waveforms"]))
     valid_w = torch.as_tensor(speech["valid"]["waveforms"])
     valid_feats = torch.cat([speech_features(valid_w), speech_features(aug(valid_w, g))])
     valid_labels = torch.as_tensor(np.concatenate([speech["valid"]["labels"]] * 2))
     train_labels = torch.as_tensor(speech["train"]["labels"])
-    log(f"{len(train_w)} training utterances x {args.copies} augmentations + clean rendered; "
+    log(f"{len(train_w)} training utterances x {args.copies} augmentations + clean rendered "
+        f"(recording channels: {args.channel}, share {args.channel_p if channel else 0}); "
         f"{len(valid_w)} validation utterances (held-out voices)")
+    held_channel = RecordingChannel(**HELDOUT_CHANNEL)
+    valid_chan = (through_channel(held_channel, speech["valid"]["waveforms"], 4242),
+                  torch.as_tensor(speech["valid"]["labels"]))
+    synth_chan = (through_channel(held_channel, speech["test_synthetic"]["waveforms"], 4343),
+                  torch.as_tensor(speech["test_synthetic"]["labels"]))
+    log("held-out voices and synthetic test voices through held-out recording channels rendered")
 
     # test grid (fixed across seeds)
     tux = Path(manifest["config"]["tuxpaint_dir"])
@@ -447,7 +486,7 @@ def main(argv: list[str] | None = None) -> int:
     other_y = np.array([int(f.name[0]) for f in other_files])
     if args.audio_only:
         return audio_only(args, aug, copies, train_labels, (valid_feats, valid_labels), real_raw, real_y,
-                          speech["test_synthetic"], start, cpu0, log)
+                          speech["test_synthetic"], start, cpu0, log, valid_chan, synth_chan)
     rng = np.random.default_rng(2024)
     per = 50
     r_rec = np.repeat(np.arange(len(real_raw)), per)
@@ -529,6 +568,9 @@ def main(argv: list[str] | None = None) -> int:
              float((encode(experts["audio"], valid_feats)[1].argmax(1) == valid_labels).float().mean()))
         note("held-out synthetic voices (valid)", "audio only + shift TTA",
              float((shift_tta(experts["audio"], valid_feats).argmax(1) == valid_labels).float().mean()))
+        for key, (x, y) in (("valid voices, held-out channels", valid_chan),
+                            ("synthetic test voices, held-out channels", synth_chan)):
+            note(key, "audio only", float((encode(experts["audio"], x)[1].argmax(1) == y).float().mean()))
 
         # head training data: clean-augmented pairs, and corrupted pairs
         def head_data(corrupt: bool):
@@ -679,13 +721,18 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def audio_only(args, aug, copies, train_labels, valid, real_raw, real_y, synth, start, cpu0, log) -> int:
+def audio_only(args, aug, copies, train_labels, valid, real_raw, real_y, synth, start, cpu0, log, valid_chan,
+               synth_chan) -> int:
     """``--audio-only``: the audio expert of every seed (as in the full run) on held-out synthetic validation
-    voices, the synthetic test voices and the clean real English recordings, with per-digit confusions."""
+    voices (clean, and through held-out recording channels), the synthetic test voices (likewise) and the
+    clean real English recordings, with per-digit confusions."""
     real_feats, real_t = prepared_features(real_raw), torch.as_tensor(real_y)
     synth_feats, synth_y = speech_features(torch.as_tensor(synth["waveforms"])), torch.as_tensor(synth["labels"])
     n_utt = len(train_labels)
-    scores: dict[str, list[float]] = {"held-out synthetic voices (valid)": [], "synthetic test voices": [],
+    valid_clean = (valid[0][:len(valid[1]) // 2], valid[1][:len(valid[1]) // 2])
+    scores: dict[str, list[float]] = {"held-out synthetic voices (valid)": [], "valid voices, clean": [],
+                                      "valid voices, held-out channels": [], "synthetic test voices": [],
+                                      "synthetic test voices, held-out channels": [],
                                       "real English (Tux Paint)": []}
     confusion = np.zeros((10, 10), dtype=int)
     for seed in range(args.first_seed, args.first_seed + args.seeds):
@@ -698,13 +745,15 @@ def audio_only(args, aug, copies, train_labels, valid, real_raw, real_y, synth, 
 
         model = train_expert("audio", audio_epoch, valid, args.audio_epochs, seed, log, schedule=args.audio_schedule,
                              label_smoothing=args.audio_label_smoothing)
-        for key, (x, y) in zip(scores, (valid, (synth_feats, synth_y), (real_feats, real_t))):
+        for key, (x, y) in zip(scores, (valid, valid_clean, valid_chan, (synth_feats, synth_y), synth_chan,
+                                        (real_feats, real_t))):
             pred = encode(model, x)[1].argmax(1)
             scores[key].append(float((pred == y).float().mean()))
         np.add.at(confusion, (real_y, encode(model, real_feats)[1].argmax(1).numpy()), 1)
         log(f"seed {seed}: " + ", ".join(f"{k} {v[-1]:.3f}" for k, v in scores.items()))
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu0
-    print(f"\naudio only, warp {args.warp or 'default'}, {args.seeds} seeds, {args.audio_epochs} epochs, "
+    print(f"\naudio only, channel {args.channel} (share {args.channel_p}), warp {args.warp or 'default'}, "
+          f"{args.seeds} seeds, {args.audio_epochs} epochs, "
           f"{args.audio_schedule} schedule, label smoothing {args.audio_label_smoothing}; "
           f"wall {wall:.0f} s, CPU {cpu:.0f} s")
     for key, values in scores.items():

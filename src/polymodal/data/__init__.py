@@ -10,6 +10,9 @@ __getattr__, __dir__ = lazy_exports(__name__, {
     "av_digits_variants": ".av_digits",
     "load_av_digits": ".av_digits",
     "mix_at_snr": ".av_digits",
+    "RecordingChannel": ".channel",
+    "apply_channel": ".channel",
+    "codec_roundtrip": ".channel",
     "AFFECTIVE_DATASETS": ".affective",
     "AVMNISTSplits": ".avmnist",
     "AffectiveSplits": ".affective",
@@ -51,7 +54,8 @@ __getattr__, __dir__ = lazy_exports(__name__, {
 })
 
 __all__ = [
-    "av_digits_variants", "load_av_digits", "mix_at_snr", "AFFECTIVE_DATASETS", "AVMNISTSplits", "AffectiveSplits",
+    "av_digits_variants", "load_av_digits", "mix_at_snr", "RecordingChannel", "apply_channel", "codec_roundtrip",
+    "AFFECTIVE_DATASETS", "AVMNISTSplits", "AffectiveSplits",
     "load_affective", "load_avmnist", "make_interaction_sequences", "MoseiSynthetic", "make_shape_fragments",
     "ShapeFragments", "read_affective_pickle", "read_avmnist", "safe_pickle", "Batch", "DatasetInfo",
     "IndexBatchLoader", "MFEAT_VIEWS", "MODALITY_KINDS", "ModalitySpec", "MultimodalDataModule", "MultimodalSplits",
@@ -65,6 +69,7 @@ if TYPE_CHECKING:  # static analysers (type checkers, the API docs) see the eage
     from polymodal.data.datamodule import MultimodalDataModule
     from polymodal.data.multimodal_splits import MultimodalSplits
     from polymodal.data.av_digits import av_digits_variants, load_av_digits, mix_at_snr
+    from polymodal.data.channel import RecordingChannel, apply_channel, codec_roundtrip
     from polymodal.data.affective import AFFECTIVE_DATASETS, AffectiveSplits, load_affective, read_affective_pickle
     from polymodal.data.avmnist import AVMNISTSplits, load_avmnist, read_avmnist
     from polymodal.data.sequences_synthetic import make_interaction_sequences
