@@ -14,10 +14,11 @@ them, the report shows every repeat):
   until the first optimiser step has finished, measured with ``time.time()`` in the parent
   before the launch and in the hook; the child exits there. Also reported: the child's CPU
   seconds (user + system) by then (less sensitive than wall time to a loaded machine), the
-  heavy libraries in ``sys.modules`` at that moment and the child's peak RSS. The run's split
-  comes from the split cache (``polymodal.data.split_cache``: the first repeat stores it if it
-  is not there); ``--cold-split`` gives every repeat an empty cache, i.e. the first run of a
-  (data, seed), which draws the split with scikit-learn;
+  heavy libraries in ``sys.modules`` at that moment and the child's peak RSS. Every run draws its
+  split with numpy (``polymodal.data.splits``, scikit-learn's split without scikit-learn), so a
+  data/seed seen before and a new one start alike. ``--cold-split`` gives every repeat an empty
+  ``POLYMODAL_CACHE`` folder: it changes nothing now, and measures a checkout from before issue 20
+  (whose on-disk split cache made only a new data/seed import scikit-learn) on a new data/seed;
 - ``train``: a whole ``polymodal train CONFIG`` run, wall seconds and peak RSS
   (``ru_maxrss`` of the child from ``os.wait4``, as ``/usr/bin/time -v`` reports it);
 - ``demo`` (``--demo``): ``polymodal demo`` (55 trainings, 5 seeds, 2 worker processes), wall
@@ -94,7 +95,7 @@ def import_time(python: str) -> tuple[float, list[str]]:
 
 def first_step(python: str, config: str, out_dir: str, cache: str | None = None) -> tuple[float, float, float, str]:
     """(seconds from launch to the end of the first optimiser step, peak RSS MiB then, CPU seconds then,
-    heavy modules loaded); ``cache``: the split cache folder (``None``: the user's)."""
+    heavy modules loaded); ``cache``: a ``POLYMODAL_CACHE`` folder (read only by checkouts before issue 20)."""
     code = _FIRST_STEP.format(heavy=HEAVY)
     env = dict(os.environ, OMP_NUM_THREADS="1", **({"POLYMODAL_CACHE": cache} if cache else {}))
     start = time.time()
@@ -114,7 +115,8 @@ def main(argv=None) -> int:
     p.add_argument("--demo", action="store_true", help="also time `polymodal demo` (about a minute on 2 cores)")
     p.add_argument("--no-train", action="store_true", help="skip the whole training run")
     p.add_argument("--cold-split", action="store_true",
-                   help="an empty split cache for every first-step repeat (a new data/seed: scikit-learn draws it)")
+                   help="an empty POLYMODAL_CACHE for every first-step repeat (no effect since the split is drawn "
+                        "with numpy; for checkouts that kept splits in that cache: a new data/seed)")
     args = p.parse_args(argv)
     python = sys.executable
     bindir = Path(python).parent

@@ -4,15 +4,6 @@ import warnings
 import pytest
 
 os.environ.setdefault("PYTHONHASHSEED", "0")
-# Split indices the engine caches on disk (polymodal.data.split_cache) go to a folder of this
-# test session, not the user's ~/.cache/polymodal.
-if "POLYMODAL_CACHE" not in os.environ:
-    import atexit
-    import shutil
-    import tempfile
-
-    os.environ["POLYMODAL_CACHE"] = tempfile.mkdtemp(prefix="polymodal-test-cache-")
-    atexit.register(shutil.rmtree, os.environ["POLYMODAL_CACHE"], ignore_errors=True)
 warnings.filterwarnings("ignore", module="lightning")
 
 # The suite runs as 2 xdist workers on 2 cores: one intra-op thread per worker.

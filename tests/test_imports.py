@@ -90,21 +90,15 @@ def test_a_fast_loop_training_imports_neither_lightning_nor_numba(tmp_path):
     assert not {"lightning", "pytorch_lightning", "torchmetrics", "transformers", "numba"} & loaded
 
 
-def test_a_fast_loop_run_reaches_its_first_step_without_scikit_learn_or_dynamo(tmp_path, monkeypatch):
+def test_a_fast_loop_run_reaches_its_first_step_without_scikit_learn_or_dynamo(tmp_path):
     """Up to the first optimiser step (and to the end of the run) ``polymodal train`` on the fast loop
-    imports no scikit-learn, scipy or pandas (standardisation is numpy, the split is read from the split
-    cache, which the first run of a split fills using scikit-learn), no ``torch._dynamo`` (the lean
-    optimisers) and no Lightning."""
+    imports no scikit-learn, scipy or pandas (standardisation is numpy, and so is the split, also for a
+    data/seed never split before), no ``torch._dynamo`` (the lean optimisers) and no Lightning."""
     config = tmp_path / "run.yaml"
     config.write_text(f"name: t\ndata: {{name: mfeat, modalities: [fou, kar]}}\n"
                       f"model: {{encoder: {{name: mlp, hidden: [8]}}, fusion: {{name: concat}}}}\n"
                       f"trainer: {{max_epochs: 1, progress: false}}\noutput_dir: {tmp_path}\n")
     heavy = ["sklearn", "scipy", "pandas", "torch._dynamo", "lightning", "torchmetrics", "numba"]
-    monkeypatch.setenv("POLYMODAL_CACHE", str(tmp_path / "cache"))
-    from polymodal.data.catalog import load_dataset
-    from polymodal.data.split_cache import cached_stratified_split
-
-    cached_stratified_split(load_dataset("mfeat").target, seed=0)  # what the run's first time draws and stores
     code = ("import sys, json\nfrom torch.optim.optimizer import register_optimizer_step_post_hook\n"
             "first = []\n"
             "register_optimizer_step_post_hook(lambda o, a, k: first or first.append(sorted(sys.modules)))\n"

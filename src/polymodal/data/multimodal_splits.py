@@ -13,8 +13,7 @@ from polymodal.data.catalog import load_dataset
 from polymodal.data.dataset import MultimodalDataset
 from polymodal.data.loader import make_loader
 from polymodal.data.preprocessing import modality_statistics, standardize_modalities, statistics_state
-from polymodal.data.split_cache import cached_stratified_split
-from polymodal.data.splits import Split
+from polymodal.data.splits import Split, stratified_split
 from polymodal.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -36,8 +35,8 @@ class MultimodalSplits:
     val_size, test_size : float
         Fractions of the whole dataset (MultiBench's 60/20/20 by default).
     seed : int
-        Seeds the split (:func:`~polymodal.data.splits.stratified_split`, kept on disk by
-        :func:`~polymodal.data.split_cache.cached_stratified_split`) and the shuffling.
+        Seeds the split (:func:`~polymodal.data.splits.stratified_split`: scikit-learn's split,
+        drawn without importing scikit-learn) and the shuffling.
     standardize : bool
         z-score vector modalities with training-set statistics.
     standardizer : Standardizer, optional
@@ -102,8 +101,7 @@ class MultimodalSplits:
         if split is None:
             stratify = self.dataset.task == "classification" and self.dataset.target is not None
             target = self.dataset.target if self.dataset.target is not None else np.zeros(len(self.dataset))
-            split = cached_stratified_split(target, val_size=val_size, test_size=test_size, seed=seed,
-                                            stratify=stratify)
+            split = stratified_split(target, val_size=val_size, test_size=test_size, seed=seed, stratify=stratify)
         self.split = split
         train = self.dataset.subset(split.train)
         self._standardizer = standardizer
