@@ -242,3 +242,40 @@ def test_fast_loop_flat_path_equals_the_per_tensor_path_and_resumes_exactly(tmp_
     assert len(used) == 3
     for key in flat_full:  # bit for bit: resumed, and against the per-tensor path (no clipping)
         assert torch.equal(flat_full[key], resumed[key]) and torch.equal(flat_full[key], per_tensor[key]), key
+
+
+def test_hot_step_and_zero_grad_skip_torch_wrapper_only_when_no_hook_or_profiler_needs_it():
+    from torch.optim.optimizer import register_optimizer_step_post_hook
+
+    def fresh():
+        params = _params()
+        for p in params:
+            p.grad = torch.ones_like(p)
+        return params, LEAN_OPTIMIZERS["sgd"](params, lr=0.5)
+
+    params, opt = fresh()
+    opt.hot_step()  # the same update as step()
+    ref_p, ref = fresh()
+    ref.step()
+    assert all(torch.equal(a, b) and not torch.equal(a, c) for a, b, c in zip(params, ref_p, _params()))
+    seen = []
+    handle = register_optimizer_step_post_hook(lambda o, a, k: seen.append("global"))
+    try:
+        opt.register_step_pre_hook(lambda o, a, k: seen.append("pre"))
+        opt.hot_step()
+    finally:
+        handle.remove()
+    assert seen == ["pre", "global"]
+    params, opt = fresh()
+    with torch.autograd.profiler.profile() as prof:
+        opt.hot_step()
+        opt.zero_grad()
+    names = {e.name for e in prof.function_events}
+    assert {"Optimizer.step#SGD.step", "Optimizer.zero_grad#SGD.zero_grad"} <= names
+    assert all(p.grad is None for p in params)
+    params[0].grad = torch.ones_like(params[0])
+    opt.zero_grad()  # no profiler: the plain loop
+    assert params[0].grad is None
+    params[0].grad = torch.ones_like(params[0])
+    opt.zero_grad(set_to_none=False)
+    assert torch.equal(params[0].grad, torch.zeros_like(params[0]))

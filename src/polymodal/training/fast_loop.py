@@ -17,7 +17,13 @@ The hot loop does per step only: fetch, forward + loss, backward, clipping
 (``clip_grad_norm_(foreach=True)``), the optimiser step (``foreach`` kernels:
 :mod:`polymodal.training.optimizers`, torch's arithmetic without importing ``torch._dynamo``) and
 one on-device add for the epoch's training loss; nothing is synchronised with
-the host until the epoch ends. Validation runs in large batches under
+the host until the epoch ends (on CPU, clipping reads its factor). Where
+:func:`~polymodal.training.flat_params.flat_reason` allows (one dtype and device, ...), the
+parameters, gradients and optimiser state are one flat tensor each
+(:class:`~polymodal.training.flat_params.FlatParameters`): the gradients are copied there after
+``backward``, clipped with one norm and stepped with the same ops on one tensor (bit for bit
+``torch.optim``'s result; the clipping factor to rounding); the parameters own their memory
+again when the loop returns. Validation runs in large batches under
 ``torch.inference_mode``. Each epoch's checkpoint is serialised on the training thread and
 sealed, written, fsynced and renamed before the next epoch starts (a SIGKILL never loses a completed
 epoch); with ``trainer.async_checkpoint`` the sealing and writing run on one background thread
@@ -234,7 +240,7 @@ def run_fast_loop(model, task, *, optim: dict[str, Any], train_loader, val_loade
                 else:
                     if clip:
                         torch.nn.utils.clip_grad_norm_(params, clip, foreach=True)
-                    optimizer.step()
+                    optimizer.hot_step()
                 n = len(batch)
                 loss_sum.add_(loss.detach(), alpha=n)
                 count += n

@@ -159,7 +159,7 @@ class FlatParameters:
         """The optimiser's step on the flat tensors (call after :meth:`gather` returned ``True``)."""
         self.stepping = True
         try:
-            self.optimizer.step()
+            self.optimizer.hot_step()
         finally:
             self.stepping = False
         self.steps += 1
