@@ -135,7 +135,7 @@ def stratified_split(
 ) -> Split:
     """Split ``range(len(target))`` into train/val/test, stratified by class.
 
-    Follows MultiBench's protocol on mfeat: first ``rest, test = train_test_split(idx,
+    Follows MultiBench's protocol on mfeat (Liang et al., NeurIPS Datasets and Benchmarks 2021): first ``rest, test = train_test_split(idx,
     test_size=test_size, stratify=y, random_state=seed)``, then the validation set is
     ``val_size / (1 - test_size)`` of the rest, split likewise (``stratify=y[rest]``, the same
     seed). With the defaults this is a 60/20/20 split. Index arrays are sorted. The index arrays
