@@ -135,11 +135,11 @@ def stratified_split(
 ) -> Split:
     """Split ``range(len(target))`` into train/val/test, stratified by class.
 
-    Follows MultiBench's protocol on mfeat (Liang et al., NeurIPS Datasets and Benchmarks 2021): first ``rest, test = train_test_split(idx,
-    test_size=test_size, stratify=y, random_state=seed)``, then the validation set is
-    ``val_size / (1 - test_size)`` of the rest, split likewise (``stratify=y[rest]``, the same
-    seed). With the defaults this is a 60/20/20 split. Index arrays are sorted. The index arrays
-    are scikit-learn's (``train_test_split`` with ``StratifiedShuffleSplit``, or ``ShuffleSplit``
+    Follows MultiBench's protocol on mfeat (Liang et al., NeurIPS Datasets and Benchmarks 2021):
+    first ``rest, test = train_test_split(idx, test_size=test_size, stratify=y, random_state=seed)``,
+    then the validation set is ``val_size / (1 - test_size)`` of the rest, split likewise
+    (``stratify=y[rest]``, the same seed). With the defaults this is a 60/20/20 split. Index arrays
+    are sorted. They are scikit-learn's (``train_test_split`` with ``StratifiedShuffleSplit``, or ``ShuffleSplit``
     with ``stratify=False``), drawn with numpy alone: no scikit-learn import.
 
     Parameters
