@@ -50,6 +50,7 @@ _add_param_group = _undecorated(_Optimizer.add_param_group)
 _zero_grad = _undecorated(_Optimizer.zero_grad)
 _state_dict = _undecorated(_Optimizer.state_dict)
 _load_state_dict = _undecorated(_Optimizer.load_state_dict)
+_ONE = torch.tensor(1.0, dtype=torch.float32, device="cpu")  # the step count's increment (never written to)
 _optimizer_module = sys.modules[_Optimizer.__module__]  # torch.optim.optimizer: its global step-hook dicts
 
 
@@ -135,8 +136,8 @@ class _Lean:
 
     @staticmethod
     def _count_steps(steps: list[Tensor]) -> None:
-        if steps[0].is_cpu:  # as torch: one wrapped scalar, not one per tensor
-            torch._foreach_add_(steps, torch.tensor(1.0, device="cpu"), alpha=1.0)
+        if steps[0].is_cpu:  # as torch: one wrapped scalar (built once here, not per step), not one per tensor
+            torch._foreach_add_(steps, _ONE, alpha=1.0)
         else:
             torch._foreach_add_(steps, 1)
 
