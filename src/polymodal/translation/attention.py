@@ -35,14 +35,20 @@ def _check_tokens(tokens: torch.Tensor, vocab_size: int) -> None:
 
 
 def token_loss(logits: torch.Tensor, targets: torch.Tensor, pad_id: int = 0) -> torch.Tensor:
-    """Mean cross-entropy over the non-padding target tokens; ``logits`` (B, T, V), ``targets`` (B, T)."""
+    """Mean cross-entropy over the non-padding target tokens; ``logits`` (B, T, V), ``targets`` (B, T).
+
+    A batch whose targets are all padding has no tokens to score: its loss is 0 with a zero
+    gradient (``F.cross_entropy(..., ignore_index=pad_id)`` gives NaN there, and a NaN gradient
+    would silently turn every weight into NaN). No host synchronisation: the count is a tensor."""
     if logits.dim() != 3 or targets.shape != logits.shape[:2]:
         raise ShapeError(f"token_loss: logits must be (B, T, V) and targets (B, T) with the same B and T; got "
                          f"{tuple(logits.shape)} and {tuple(targets.shape)}")
     if targets.is_floating_point() or targets.dtype == torch.bool:
         raise ShapeError(f"token_loss: targets must be integer token ids, got dtype {targets.dtype}")
-    return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1),
-                                       ignore_index=pad_id)
+    targets = targets.reshape(-1)
+    total = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets, ignore_index=pad_id,
+                                        reduction="sum")
+    return total / (targets != pad_id).sum().clamp(min=1).to(total.dtype)
 
 
 class StepwiseDecoder(nn.Module):
