@@ -237,7 +237,7 @@ def test_fast_loop_flat_path_equals_the_per_tensor_path_and_resumes_exactly(tmp_
     resumed = weights(fit(config(tmp_path / "b", 4), resume=True, resume_with_changes=True))
     assert len(used) == 3 and used[1].steps + used[2].steps == steps and used[2].steps > 0
     with monkeypatch.context() as patch:
-        patch.setattr(fast_loop, "flat_reason", lambda optimizer: "off for this test")
+        patch.setattr(fast_loop, "flat_reason", lambda optimizer, model: "off for this test")
         per_tensor = weights(fit(config(tmp_path / "c", 4)))
     assert len(used) == 3
     for key in flat_full:  # bit for bit: resumed, and against the per-tensor path (no clipping)

@@ -18,7 +18,8 @@ The hot loop does per step only: fetch, forward + loss, backward, clipping
 :mod:`polymodal.training.optimizers`, torch's arithmetic without importing ``torch._dynamo``) and
 one on-device add for the epoch's training loss; nothing is synchronised with
 the host until the epoch ends (on CPU, clipping reads its factor). Where
-:func:`~polymodal.training.flat_params.flat_reason` allows (one dtype and device, ...), the
+:func:`~polymodal.training.flat_params.flat_reason` allows (one dtype and device, dense
+parameters, ...), the
 parameters, gradients and optimiser state are one flat tensor each
 (:class:`~polymodal.training.flat_params.FlatParameters`): the gradients are copied there after
 ``backward``, clipped with one norm and stepped with the same ops on one tensor (bit for bit
@@ -184,7 +185,7 @@ def run_fast_loop(model, task, *, optim: dict[str, Any], train_loader, val_loade
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = build_optimizer(params, optim, lean=True)  # torch.optim's foreach arithmetic, no torch._dynamo
     # one flat parameter / gradient / state tensor each when the rule allows (flat_params.py)
-    flat = FlatParameters(optimizer) if flat_reason(optimizer) is None else None
+    flat = FlatParameters(optimizer) if flat_reason(optimizer, model) is None else None
     stopper = _EarlyStopping(mode, patience)
     state = {"monitor": monitor, "mode": mode, "best_score": None, "best_epoch": None, "history": [],
              "epochs_completed": 0, "stopped_early": False}

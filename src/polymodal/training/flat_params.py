@@ -15,7 +15,9 @@ gradient and state tensor. Per-parameter views of the flat state stay in ``optim
 
 The rule (:func:`flat_reason`): one parameter group of a lean optimiser whose parameters are
 distinct, dense, real floating-point leaf tensors that require a gradient, own their whole
-storage, are contiguous and share one device and dtype; anything else keeps the per-tensor path.
+storage, are contiguous and share one device and dtype, and no recurrent module on a GPU (cuDNN
+keeps those weights in its own buffer); anything else keeps the per-tensor path. It costs one
+more copy of the parameters' size (the flat gradient beside the per-parameter ones).
 A step where some parameter has no gradient (or a sparse one) runs the per-tensor path on the
 same views, and every later step does too (torch skips such parameters: their step counts and
 state no longer move together).
@@ -36,8 +38,10 @@ from torch import Tensor
 __all__ = ["FlatParameters", "flat_reason"]
 
 
-def flat_reason(optimizer: torch.optim.Optimizer) -> str | None:
+def flat_reason(optimizer: torch.optim.Optimizer, model: torch.nn.Module | None = None) -> str | None:
     """Why ``optimizer``'s parameters cannot be flattened (a reason), or ``None`` when they can.
+    With ``model``: also refused for a recurrent module (``nn.RNNBase``) on a GPU, whose weights
+    cuDNN keeps in its own flat buffer (``flatten_parameters``).
 
     Examples
     --------
@@ -75,6 +79,8 @@ def flat_reason(optimizer: torch.optim.Optimizer) -> str | None:
         storages.add(storage.data_ptr())
     if len(storages) != len(params):
         return "parameters sharing memory"
+    if model is not None and params[0].is_cuda and any(isinstance(m, torch.nn.RNNBase) for m in model.modules()):
+        return "a recurrent module on a GPU (cuDNN flattens its weights itself)"
     return None
 
 
