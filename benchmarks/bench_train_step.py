@@ -5,8 +5,9 @@
 mfeat, concat of 6 views (MLP encoders 128 -> 64, head 128), batch 64, RMSprop 1e-3, clip 8.
 Part 1: per-step milliseconds of batch fetch, forward + loss, backward, clipping and the
 optimiser step, with ``torch.optim.RMSprop``'s default (per-tensor) and multi-tensor (``foreach``)
-kernels and with the fast loop's ``polymodal.training.optimizers.RMSprop`` (``lean``: the
-``foreach`` arithmetic without torch's wrappers); CPU time of the thread (``time.thread_time``,
+kernels, with the fast loop's ``polymodal.training.optimizers.RMSprop`` (``lean``: the
+``foreach`` arithmetic without torch's wrappers) and with its flat-buffer step (``flat``:
+``polymodal.training.flat_params``; its clip column includes copying the gradients); CPU time of the thread (``time.thread_time``,
 less sensitive to a loaded machine than wall time; ``--clock wall`` for ``perf_counter``).
 ``--optimizer`` picks adam / adamw / sgd / rmsprop, ``--fusion`` concat / tensor / low_rank
 (tensor and low-rank fusion: fou + pix, encoders 128 -> 32, low-rank rank 8 with 64 outputs, as
@@ -40,19 +41,23 @@ def per_step(threads: int, epochs: int, optimizer: str = "rmsprop", fusion: str 
     task = get_task("classification", 10)
     print(f"# {optimizer}, {fusion} fusion of {list(dm.specs)}, {threads} thread(s), "
           f"{'CPU' if clock is time.thread_time else 'wall'} time")
-    kinds = ("per-tensor", "foreach", "lean")
+    from polymodal.training.flat_params import FlatParameters
+
+    kinds = ("per-tensor", "foreach", "lean", "flat")
     runs = {}
     for kind in kinds:
         torch.manual_seed(0)
         model = build_model(config, dm.specs, 10, "classification")
         params = list(model.parameters())
-        opt = build_optimizer(params, config.optim.model_dump(), foreach=kind != "per-tensor", lean=kind == "lean")
+        opt = build_optimizer(params, config.optim.model_dump(), foreach=kind != "per-tensor",
+                              lean=kind in ("lean", "flat"))
+        flat = FlatParameters(opt) if kind == "flat" else None
         phases = ("fetch", "forward+loss", "backward", "clip", "optimiser")
-        runs[kind] = (model, params, opt, dict.fromkeys(phases, 0.0))
+        runs[kind] = (model, params, opt, flat, dict.fromkeys(phases, 0.0))
     steps = 0
     for epoch in range(epochs):
         for kind in kinds if epoch % 2 == 0 else kinds[::-1]:  # interleaved: the machine's load drifts
-            model, params, opt, times = runs[kind]
+            model, params, opt, flat, times = runs[kind]
             foreach = kind != "per-tensor"
             loader = dm.train_dataloader()
             loader.set_epoch(epoch)
@@ -68,16 +73,22 @@ def per_step(threads: int, epochs: int, optimizer: str = "rmsprop", fusion: str 
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 t3 = clock()
-                torch.nn.utils.clip_grad_norm_(params, 8.0, foreach=foreach)
-                t4 = clock()
-                opt.step()
+                if flat is not None:  # the fast loop's flat step: copy the gradients, one norm, one-tensor ops
+                    flat.gather()
+                    flat.clip_(8.0)
+                    t4 = clock()
+                    flat.step()
+                else:
+                    torch.nn.utils.clip_grad_norm_(params, 8.0, foreach=foreach)
+                    t4 = clock()
+                    opt.step()
                 t5 = clock()
                 for k, a, b in (("fetch", t0, t1), ("forward+loss", t1, t2), ("backward", t2, t3), ("clip", t3, t4),
                                 ("optimiser", t4, t5)):
                     times[k] += b - a
                 steps += kind == kinds[0]
     for kind in kinds:
-        times = runs[kind][3]
+        times = runs[kind][4]
         print(f"{kind:10s}: " + ", ".join(f"{k} {1e3 * v / steps:.3f} ms" for k, v in times.items()) +
               f", total {1e3 * sum(times.values()) / steps:.3f} ms/step")
 
