@@ -7,8 +7,8 @@ Part 1: per-step milliseconds of batch fetch, forward + loss, backward, clipping
 optimiser step, with ``torch.optim.RMSprop``'s default (per-tensor) and multi-tensor (``foreach``)
 kernels, with the fast loop's ``polymodal.training.optimizers.RMSprop`` (``lean``: the
 ``foreach`` arithmetic without torch's wrappers) and with its flat-buffer step (``flat``:
-``polymodal.training.flat_params``; its clip column includes copying the gradients); CPU time of the thread (``time.thread_time``,
-less sensitive to a loaded machine than wall time; ``--clock wall`` for ``perf_counter``).
+``polymodal.training.flat_params``; its clip column includes copying the gradients); CPU time of
+the thread (``time.thread_time``, less sensitive to a loaded machine than wall time; ``--clock wall`` for ``perf_counter``).
 ``--optimizer`` picks adam / adamw / sgd / rmsprop, ``--fusion`` concat / tensor / low_rank
 (tensor and low-rank fusion: fou + pix, encoders 128 -> 32, low-rank rank 8 with 64 outputs, as
 bench_vs_multibench.py's tensor2 / lowrank2).

@@ -186,7 +186,8 @@ def test_rule_names_what_cannot_be_flattened():
 def test_tied_weights_and_parameters_outside_the_optimizer_train_as_the_per_tensor_path():
     def build():
         torch.manual_seed(0)
-        model = torch.nn.Sequential(torch.nn.Linear(6, 6), torch.nn.Tanh(), torch.nn.Linear(6, 6), torch.nn.Linear(6, 2))
+        model = torch.nn.Sequential(torch.nn.Linear(6, 6), torch.nn.Tanh(), torch.nn.Linear(6, 6),
+                                    torch.nn.Linear(6, 2))
         model[2].weight = model[0].weight  # tied: one parameter, listed once by model.parameters()
         model[3].requires_grad_(False)  # frozen, not in the optimiser
         return model
