@@ -181,7 +181,9 @@ class FlatParameters:
         self.bound = set(self.state)
 
     def deactivate(self) -> None:
-        """Run the per-tensor path from now on (each parameter gets its own ``step`` tensor)."""
+        """Run the per-tensor path from now on (each parameter gets its own ``step`` tensor, once)."""
+        if not self.active:
+            return
         self.active = False
         if "step" in self.state:
             for p in self.params:
