@@ -106,7 +106,7 @@ def write_split(config: str, seed: int, path: Path, seq_data: dict) -> None:
 
 
 # ----------------------------------------------------------------------------- polymodal side
-def _polymodal_config(config: str, seed: int, out: str, max_epochs: int) -> dict:
+def _polymodal_config(config: str, seed: int, out: str, max_epochs: int, async_checkpoint: bool = False) -> dict:
     head = {"name": "mlp", "hidden": [128 if config in MFEAT else HIDDEN]}
     if config in MFEAT:
         views, e = MFEAT[config]
@@ -128,11 +128,12 @@ def _polymodal_config(config: str, seed: int, out: str, max_epochs: int) -> dict
     return {"name": f"{config}-s{seed}", "seed": seed, "data": data,
             "model": {"encoder": enc, "fusion": fusion, "head": head},
             "optim": {"name": "rmsprop", "lr": 1e-3},
-            "trainer": {"max_epochs": max_epochs, "patience": 8, "gradient_clip_val": 8.0, "progress": False},
+            "trainer": {"max_epochs": max_epochs, "patience": 8, "gradient_clip_val": 8.0, "progress": False,
+                        "async_checkpoint": async_checkpoint},
             "output_dir": out}
 
 
-def run_polymodal(config: str, seed: int, max_epochs: int, seq_data: dict) -> dict:
+def run_polymodal(config: str, seed: int, max_epochs: int, seq_data: dict, async_checkpoint: bool = False) -> dict:
     import polymodal.encoders  # noqa: F401
     import polymodal.fusion  # noqa: F401
     from polymodal.training.engine import fit
@@ -140,7 +141,7 @@ def run_polymodal(config: str, seed: int, max_epochs: int, seq_data: dict) -> di
     dataset = _dataset(config, seed, seq_data)
     with tempfile.TemporaryDirectory() as out:
         cpu, wall = time.process_time(), time.perf_counter()
-        res = fit(_polymodal_config(config, seed, out, max_epochs), dataset=dataset)
+        res = fit(_polymodal_config(config, seed, out, max_epochs, async_checkpoint), dataset=dataset)
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     n_train = len(res.datamodule.train_set)
     return {"accuracy": res.test_metrics["accuracy"], "epochs": res.epochs, "params": res.n_parameters,
@@ -238,7 +239,8 @@ def child(spec: dict) -> dict:
     if spec.get("warm_imports"):  # torch.optim imports torch._dynamo when its first optimiser is built
         import torch._dynamo  # noqa: F401
     if spec["side"] == "polymodal":
-        out = run_polymodal(spec["config"], spec["seed"], spec["max_epochs"], spec["seq_data"])
+        out = run_polymodal(spec["config"], spec["seed"], spec["max_epochs"], spec["seq_data"],
+                            spec.get("async_checkpoint", False))
     else:
         out = run_multibench(spec["config"], spec["seed"], spec["max_epochs"], spec["split"], spec["multibench"])
     out["peak_rss_mib"] = _peak_rss_mib()
@@ -273,6 +275,9 @@ def main(argv=None) -> int:
                    help="import torch._dynamo in every run before its timed part: steady-state throughput, without "
                         "the ~1.2-1.5 s that building the first torch.optim optimiser of a process costs "
                         "(MultiBench pays it inside its timed train(), polymodal's fast loop never)")
+    p.add_argument("--async-checkpoint", action="store_true",
+                   help="polymodal writes each epoch's checkpoint on a background thread (trainer.async_checkpoint; "
+                        "off: written, fsynced and renamed before the next epoch, polymodal's default)")
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
@@ -296,7 +301,7 @@ def main(argv=None) -> int:
                         spec = {"side": side, "config": config, "seed": rep, "threads": threads,
                                 "max_epochs": args.max_epochs, "seq_data": seq_data,
                                 "split": splits.get((config, rep)), "multibench": args.multibench,
-                                "warm_imports": args.warm_imports}
+                                "warm_imports": args.warm_imports, "async_checkpoint": args.async_checkpoint}
                         out = run_child(spec)
                         out["load1"] = os.getloadavg()[0]
                         print(f"# threads={threads} rep={rep} {config:8s} {side:10s} load {out['load1']:.2f} " +
