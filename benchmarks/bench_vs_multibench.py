@@ -21,7 +21,8 @@ scripts have hard-coded paths, so they are not used). ``track_complexity=False``
 imports for its image encoders only). Accuracy is on the test split with the model it saved.
 
 polymodal trains the same architectures through ``polymodal.training.fit`` (what users
-get: best/last checkpoints, metrics.csv, early stopping with patience 8, clip 8, RMSprop 1e-3,
+get: best/last checkpoints, metrics.csv, early stopping with patience 8 on validation accuracy
+(MultiBench's rule and model selection; polymodal's default monitor is the validation loss), clip 8, RMSprop 1e-3,
 batch 64). Configs:
 
 - mfeat (UCI Multiple Features, stratified 60/20/20 split of each seed, per-view z-scoring):
@@ -128,8 +129,10 @@ def _polymodal_config(config: str, seed: int, out: str, max_epochs: int, async_c
     return {"name": f"{config}-s{seed}", "seed": seed, "data": data,
             "model": {"encoder": enc, "fusion": fusion, "head": head},
             "optim": {"name": "rmsprop", "lr": 1e-3},
+            # MultiBench's rule for classification: the best model and early stopping by validation accuracy
+            # (strictly better, 8 epochs' patience), not polymodal's default val_loss
             "trainer": {"max_epochs": max_epochs, "patience": 8, "gradient_clip_val": 8.0, "progress": False,
-                        "async_checkpoint": async_checkpoint},
+                        "monitor": "val_accuracy", "async_checkpoint": async_checkpoint},
             "output_dir": out}
 
 
