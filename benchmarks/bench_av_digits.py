@@ -656,6 +656,16 @@ def main(argv: list[str] | None = None) -> int:
                 heads["gated experts (corruption-trained)"](feats, logits, kept, quality), 1)
             return out
 
+        def note_gates(where, enc_img, p_img, enc_aud, p_aud, q_img):
+            """The gated experts' mean gate per modality (the weight of its log-probabilities)."""
+            head = heads["gated experts (corruption-trained)"]
+            (hi, li), (ha, la) = enc_img, enc_aud
+            with torch.no_grad():
+                g = head.fusion.gates({"image": hi, "audio": ha}, {"image": li, "audio": la},
+                                      {"image": p_img, "audio": p_aud}, {"image": q_img} if head.quality else None)
+            for i, m in enumerate(head.fusion.modalities):
+                note(f"gate weight of {m}, {where}", "gated experts (corruption-trained)", float(g[:, i].mean()))
+
         def predict(x_img, p_img, x_aud, p_aud):
             return fuse(encode(experts["image"], x_img), p_img, encode(experts["audio"], x_aud), p_aud,
                         image_quality(x_img))
@@ -685,6 +695,8 @@ def main(argv: list[str] | None = None) -> int:
                     results[model].setdefault(f"{a_name} | {i_name}", []).append(acc)
                     if i_name == "clean" and a_name in ("clean", "other language"):
                         note(f"ECE {a_name}", model, expected_calibration_error(p.numpy(), y.numpy()))
+                if i_name == "clean" and a_name in ("clean", "other language"):
+                    note_gates(a_name, enc_img, p_img, enc_aud, p_aud, q_img)
                 if i_name == "clean" and a_name != "missing":
                     pa = probs["audio only"]
                     kept = pa.max(1).values >= tau
@@ -704,6 +716,10 @@ def main(argv: list[str] | None = None) -> int:
                      acc - max(accs["image only"], accs["audio only"]))
         probs = predict(img["test"][0][synth_img], torch.ones(len(synth_y), dtype=torch.bool), synth_feats,
                         torch.ones(len(synth_y), dtype=torch.bool))
+        synth_x = img["test"][0][synth_img]
+        every = torch.ones(len(synth_y), dtype=torch.bool)
+        note_gates("synthetic held-out voices", encode(experts["image"], synth_x), every,
+                   encode(experts["audio"], synth_feats), every, image_quality(synth_x))
         probs["audio only + shift TTA"] = shift_tta(experts["audio"], synth_feats)
         for model, p in probs.items():
             note("synthetic held-out voices", model, float((p.argmax(1) == synth_y).float().mean()))
