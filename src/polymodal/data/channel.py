@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from polymodal.data.audio import _resample
 from polymodal.errors import ConfigError, ShapeError
 
 __all__ = ["CODECS", "design_eq", "eq_response", "apply_eq", "band_limit", "codec_roundtrip", "apply_channel",
@@ -158,12 +159,10 @@ def _fit_length(y: np.ndarray, length: int) -> np.ndarray:
 def band_limit(x, sample_rate: int, via_rate: int) -> np.ndarray:
     """``x`` resampled to ``via_rate`` and back to ``sample_rate`` (soxr, high quality; same length): the
     spectrum above ``min(sample_rate, via_rate) / 2`` is removed, the band below kept."""
-    import soxr
-
     x, rate, via = _signal(x), _rate(sample_rate), _rate(via_rate, "via_rate")
     if via == rate:
         return x.copy()
-    return _fit_length(soxr.resample(soxr.resample(x, rate, via, quality="HQ"), via, rate, quality="HQ"), len(x))
+    return _fit_length(_resample(_resample(x, rate, via), via, rate), len(x))
 
 
 def codec_roundtrip(x, sample_rate: int, codec: str = "vorbis", compression: float = 0.5) -> np.ndarray:
@@ -215,11 +214,9 @@ def apply_channel(x, sample_rate: int, *, highpass_hz: float | None = None, lowp
                               shelf_hz=shelf_hz, peaks=peaks))
     via = rate if via_rate is None else _rate(via_rate, "via_rate")
     if codec is not None:
-        import soxr
-
-        low = y if via == rate else soxr.resample(y, rate, via, quality="HQ")
+        low = y if via == rate else _resample(y, rate, via)
         low = codec_roundtrip(low, via, codec, compression)
-        y = low if via == rate else _fit_length(soxr.resample(low, via, rate, quality="HQ"), len(x))
+        y = low if via == rate else _fit_length(_resample(low, via, rate), len(x))
     elif via != rate:
         y = band_limit(y, rate, via)
     power_in, power_out = float(np.mean(x**2)), float(np.mean(y**2))
