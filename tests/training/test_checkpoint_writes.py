@@ -68,6 +68,15 @@ def test_background_writer_raises_a_job_failure_as_checkpoint_error():
     writer.wait()  # reported once
 
 
+def test_ctrl_c_during_a_synchronous_write_stays_a_keyboard_interrupt():
+    writer = BackgroundWriter(background=False)
+    with pytest.raises(KeyboardInterrupt):
+        writer.submit("a.ckpt", lambda: (_ for _ in ()).throw(KeyboardInterrupt()))
+    with pytest.raises(CheckpointError, match=r"writing b.ckpt failed: OSError"):
+        writer.submit("b.ckpt", lambda: (_ for _ in ()).throw(OSError(28, "No space left on device")))
+    writer.wait()  # nothing left to report
+
+
 @pytest.mark.parametrize("async_checkpoint", [False, True])
 def test_a_failed_checkpoint_write_is_a_checkpoint_error_from_fit(tmp_path, monkeypatch, async_checkpoint):
     replace = os.replace

@@ -184,9 +184,12 @@ class BackgroundWriter:
     def submit(self, what: str, *jobs) -> None:
         self.wait()
         self._what = what
-        if not self.background:
-            self._run(jobs)
-            self.wait()
+        if not self.background:  # on this thread: Ctrl-C stays a KeyboardInterrupt, a failed write a CheckpointError
+            try:
+                for job in jobs:
+                    job()
+            except Exception as error:
+                raise self._failure(error) from error
             return
         self._thread = threading.Thread(target=self._run, args=(jobs,), name="polymodal-checkpoint-writer",
                                         daemon=True)
@@ -198,7 +201,10 @@ class BackgroundWriter:
             self._thread = None
         error, self._error = self._error, None
         if error is not None and raise_error:
-            raise CheckpointError(f"writing {self._what} failed: {type(error).__name__}: {error}") from error
+            raise self._failure(error) from error
+
+    def _failure(self, error: BaseException) -> CheckpointError:
+        return CheckpointError(f"writing {self._what} failed: {type(error).__name__}: {error}")
 
 
 def _hostile_global(message: str) -> str | None:
