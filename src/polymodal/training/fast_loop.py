@@ -210,7 +210,8 @@ def run_fast_loop(model, task, *, optim: dict[str, Any], train_loader, val_loade
 
     def serialized(epoch: int):
         checkpoint = {"epoch": epoch, "global_step": step, "polymodal_engine": "fast",
-                      "state_dict": {f"model.{k}": v.detach().cpu().clone() if flat is not None else v.detach().cpu()
+                      # flat: copied even on CPU (a saved view of the flat buffer stores all of it); once on a GPU
+                      "state_dict": {f"model.{k}": v.detach().to("cpu", copy=flat is not None)
                                      for k, v in model.state_dict().items()},
                       "optimizer_states": [optimizer.state_dict()], "lr_schedulers": [],
                       "callbacks": {RUN_STATE_KEY: {**state, "history": [dict(r) for r in state["history"]]},
