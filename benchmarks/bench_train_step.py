@@ -96,10 +96,10 @@ def per_step(threads: int, epochs: int, optimizer: str = "rmsprop", fusion: str 
 def _config(name: str, epochs: int, out: str = "runs", optimizer: str = "rmsprop", fusion: str = "concat") -> dict:
     data = {"name": "mfeat", "batch_size": 64}
     fusion_block: dict = {"name": fusion}
-    encoder = {"name": "mlp", "hidden": [128, 64]}
+    encoder = {"name": "mlp", "hidden": [128], "out_features": 64}  # MultiBench's MLP: no activation on the output
     if fusion != "concat":  # bench_vs_multibench.py's tensor2 / lowrank2: fou + pix, encoders 128 -> 32
         data["modalities"] = ["fou", "pix"]
-        encoder["hidden"] = [128, 32]
+        encoder["out_features"] = 32
         if fusion == "low_rank":
             fusion_block.update(out_features=64, rank=8)
     return {"name": name, "seed": 0, "data": data,

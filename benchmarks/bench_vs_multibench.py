@@ -26,7 +26,8 @@ get: best/last checkpoints, metrics.csv, early stopping with patience 8 on valid
 batch 64). Configs:
 
 - mfeat (UCI Multiple Features, stratified 60/20/20 split of each seed, per-view z-scoring):
-  ``concat6`` (6 views, MLP encoders 128 -> 64), ``concat2`` / ``tensor2`` / ``lowrank2``
+  ``concat6`` (6 views, MLP encoders in -> 128 -> ReLU -> 64, no activation on the output, as
+  MultiBench's ``MLP``), ``concat2`` / ``tensor2`` / ``lowrank2``
   (fou + pix, encoders 128 -> 32; low-rank rank 8, 64 outputs), head MLP 128;
 - sequences (``make_interaction_sequences``: 2 modalities x 20 steps x 4 features, 1200
   samples, label = XOR of one event per modality): ``ef_lstm`` (early fusion + LSTM 32),
@@ -111,7 +112,8 @@ def _polymodal_config(config: str, seed: int, out: str, max_epochs: int, async_c
     head = {"name": "mlp", "hidden": [128 if config in MFEAT else HIDDEN]}
     if config in MFEAT:
         views, e = MFEAT[config]
-        enc = {"name": "mlp", "hidden": [128, e]}
+        # MultiBench's MLP(in, 128, e): Linear -> ReLU -> Linear, no activation on the encoding
+        enc = {"name": "mlp", "hidden": [128], "out_features": e}
         fusion = {"concat6": {"name": "concat"}, "concat2": {"name": "concat"}, "tensor2": {"name": "tensor"},
                   "lowrank2": {"name": "low_rank", "out_features": 64, "rank": 8}}[config]
         data = {"name": "mfeat", "modalities": views}
