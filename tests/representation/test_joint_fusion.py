@@ -194,3 +194,34 @@ def test_trains_through_engine_on_mfeat(tmp_path, name, kwargs):
     assert type(result.model.fusion) is type(build("fusion", {"name": name, **kwargs}, in_features={"fou": 16, "kar": 16}))
     print(name, result.test_metrics["accuracy"])
     assert result.test_metrics["accuracy"] > 0.85  # chance is 0.1
+
+
+@pytest.mark.parametrize("cls", [TensorFusion, LowRankFusion, SumFusion])
+def test_all_present_mask_gives_the_values_and_gradients_of_the_masked_multiply(cls, monkeypatch):
+    """_masked returns h unchanged when every sample is present (CPU): equal to h * 1, gradient included;
+    a mask with an absent row still zeroes that row."""
+    from polymodal.representation.joint._base import JointFusion
+
+    kwargs = {"out_features": 4, "rank": 2} if cls is LowRankFusion else (
+        {"out_features": 3} if cls is SumFusion else {})
+    torch.manual_seed(0)
+    layer = cls(SIZES, **kwargs).double()
+    feats = {m: h.requires_grad_() for m, h in _feats().items()}
+    full = {m: torch.ones(5, dtype=torch.bool) for m in SIZES}
+    out = layer(feats, full)
+    out.square().sum().backward()
+    grads = {m: h.grad.clone() for m, h in feats.items()}
+
+    def multiply(h, p):
+        return h * p[:, None].to(h.dtype)
+
+    reference = {m: h.detach().clone().requires_grad_() for m, h in feats.items()}
+    monkeypatch.setattr(JointFusion, "_masked", staticmethod(multiply))
+    expected = layer(reference, full)
+    monkeypatch.undo()
+    expected.square().sum().backward()
+    assert torch.equal(out, expected)
+    assert all(torch.equal(grads[m], reference[m].grad) for m in SIZES)
+    partial = dict(full, a=torch.tensor([True, False, True, True, True]))
+    h = torch.ones(5, 3, dtype=torch.float64)
+    assert JointFusion._masked(h, partial["a"])[1].abs().sum() == 0 and JointFusion._masked(h, full["a"]) is h
