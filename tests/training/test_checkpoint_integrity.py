@@ -169,3 +169,26 @@ def test_wrong_model_names_the_parameter_and_both_shapes(trained, tmp_path):
     atomic_save({**original, "state_dict": state}, bad)
     with pytest.raises(CheckpointError, match=rf"other_model.ckpt does not fit the model the config builds: parameter '{key}'"):
         load_trained(bad)
+
+
+def test_a_member_marked_as_a_directory_is_refused(trained, tmp_path):
+    """torch's zip reader (miniz) treats a member whose external attributes carry the MS-DOS directory bit as
+    a directory and never reads it, so its tensor loads as uninitialised memory while zipfile (and so the seal)
+    sees the bytes unchanged: one flipped bit in the central directory loaded garbage before this check."""
+    path, data, _ = trained
+    with zipfile.ZipFile(path) as archive:
+        names = [i.filename for i in archive.infolist()]
+        entry = archive.start_dir  # the central directory's first entry
+    member = next(n for n in names if "/data/" in n and not n.endswith("polymodal_sha256")
+                  and "serialization_id" not in n)
+    for _ in names:  # walk the central directory to the member's entry
+        name_len, extra_len, comment_len = struct.unpack("<HHH", data[entry + 28:entry + 34])
+        if data[entry + 46:entry + 46 + name_len].decode() == member:
+            break
+        entry += 46 + name_len + extra_len + comment_len
+    bad = bytearray(data)
+    bad[entry + 38] |= 0x10  # external attributes, low byte: the MS-DOS directory bit
+    target = tmp_path / "directory_bit.ckpt"
+    target.write_bytes(bytes(bad))
+    with pytest.raises(CheckpointError, match=r"directory_bit.ckpt is corrupted: member .* is marked as a directory"):
+        load_checkpoint_file(target)
