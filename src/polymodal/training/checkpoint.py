@@ -31,6 +31,7 @@ __all__ = ["atomic_save", "atomic_write_text", "BackgroundWriter", "serialize", 
 HASH_MEMBER = ".data/polymodal_sha256"  # under the archive's top folder
 RUN_STATE_KEY = "polymodal.RunCheckpoints"  # where both training loops store the run's state in a checkpoint
 _ZIP_MAGIC = b"PK\x03\x04"
+_DOS_DIRECTORY = 0x10  # the MS-DOS directory bit of a zip member's external attributes
 
 
 def _umask() -> int:
@@ -63,11 +64,35 @@ def _content_digest(archive: zipfile.ZipFile, skip: str | None = None) -> str:
     each member checks its zip CRC (``zipfile.BadZipFile`` on mismatch)."""
     digest = hashlib.sha256()
     for info in archive.infolist():
+        if info.external_attr & _DOS_DIRECTORY:
+            # torch's reader (miniz) skips a member marked as a directory and leaves its tensor's memory
+            # uninitialised, while zipfile reads it normally: the seal alone would pass such a file
+            raise zipfile.BadZipFile(f"member {info.filename!r} is marked as a directory (external attributes "
+                                     f"{info.external_attr:#x})")
         if info.filename == skip:
             continue
         data = archive.read(info)
         digest.update(info.filename.encode() + b"\0" + str(len(data)).encode() + b"\0")
         digest.update(data)
+    return digest.hexdigest()
+
+
+def _stored_digest(archive: zipfile.ZipFile, data: memoryview) -> str:
+    """:func:`_content_digest` of an archive whose bytes ``data`` were just written in memory,
+    hashed in place: stored (uncompressed) members are read straight from ``data`` (no copy,
+    no CRC check: nothing read them back from a disk); others through :func:`_content_digest`.
+    The same digest, ~2x faster on a torch checkpoint (every member is stored)."""
+    if any(info.compress_type != zipfile.ZIP_STORED for info in archive.infolist()):
+        return _content_digest(archive)
+    digest = hashlib.sha256()
+    for info in archive.infolist():
+        start = info.header_offset  # local header: 30 bytes, then name and extra (their lengths at 26 and 28)
+        if bytes(data[start:start + 4]) != _ZIP_MAGIC:
+            return _content_digest(archive)
+        start += 30 + int.from_bytes(data[start + 26:start + 28], "little") + int.from_bytes(
+            data[start + 28:start + 30], "little")
+        digest.update(info.filename.encode() + b"\0" + str(info.file_size).encode() + b"\0")
+        digest.update(data[start:start + info.file_size])
     return digest.hexdigest()
 
 
@@ -133,7 +158,9 @@ def seal(buffer: io.BytesIO) -> memoryview:
     :func:`serialize` in memory; returns the sealed bytes, the same bytes that
     sealing the file on disk gives (no re-read of a file)."""
     with zipfile.ZipFile(buffer, "a") as archive:
-        archive.writestr(_hash_member_name(archive), _content_digest(archive))
+        with buffer.getbuffer() as data:  # released before the append below resizes the buffer
+            digest = _stored_digest(archive, data)
+        archive.writestr(_hash_member_name(archive), digest)
     return buffer.getbuffer()
 
 
@@ -329,7 +356,8 @@ def rng_state() -> dict[str, Any]:
     out = {"torch": torch.get_rng_state(),
            "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos), "has_gauss": int(has_gauss),
                      "gauss": float(gauss)},
-           "python": {"version": version, "state": list(state), "gauss": extra}}
+           # one int64 tensor, not 625 pickled ints (a third of a small checkpoint's pickling time)
+           "python": {"version": version, "state": torch.tensor(state, dtype=torch.int64), "gauss": extra}}
     if torch.cuda.is_available():
         out["cuda"] = torch.cuda.get_rng_state_all()
     return out
@@ -345,7 +373,8 @@ def set_rng_state(state: dict[str, Any]) -> None:
     n = state["numpy"]
     np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
     p = state["python"]
-    random.setstate((p["version"], tuple(p["state"]), p["gauss"]))
+    state_words = p["state"].tolist() if isinstance(p["state"], torch.Tensor) else p["state"]  # a list in older checkpoints
+    random.setstate((p["version"], tuple(int(w) for w in state_words), p["gauss"]))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
 

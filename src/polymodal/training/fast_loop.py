@@ -209,11 +209,13 @@ def run_fast_loop(model, task, *, optim: dict[str, Any], train_loader, val_loade
             set_rng_state(callbacks[RNG_KEY])
 
     def serialized(epoch: int):
+        model_state = {f"model.{k}": v.detach() for k, v in model.state_dict().items()}
+        if flat is not None:  # views of the flat buffers: torch.save writes each buffer once
+            model_state, optimizer_state = flat.snapshot(model_state)
+        else:
+            model_state, optimizer_state = {k: v.to("cpu") for k, v in model_state.items()}, optimizer.state_dict()
         checkpoint = {"epoch": epoch, "global_step": step, "polymodal_engine": "fast",
-                      # flat: copied even on CPU (a saved view of the flat buffer stores all of it); once on a GPU
-                      "state_dict": {f"model.{k}": v.detach().to("cpu", copy=flat is not None)
-                                     for k, v in model.state_dict().items()},
-                      "optimizer_states": [optimizer.state_dict()], "lr_schedulers": [],
+                      "state_dict": model_state, "optimizer_states": [optimizer_state], "lr_schedulers": [],
                       "callbacks": {RUN_STATE_KEY: {**state, "history": [dict(r) for r in state["history"]]},
                                     FAST_STATE_KEY: {"wait": stopper.wait, "best": stopper.best},
                                     RNG_KEY: rng_state()},

@@ -195,6 +195,36 @@ class FlatParameters:
                  for k, entry in state_dict["state"].items()}
         return {**state_dict, "state": state}
 
+    def snapshot(self, model_state: dict[str, Tensor]) -> tuple[dict[str, Tensor], dict[str, Any]]:
+        """``model_state`` (the model's ``state_dict``) and the optimiser's ``state_dict`` for a checkpoint,
+        on the CPU, without a copy per tensor: every entry that lives in a flat buffer becomes a view of
+        that buffer (one CPU copy of it on a GPU, none on the CPU), so ``torch.save`` writes each buffer
+        once instead of one record per tensor, and each parameter's ``step`` is its own element of one
+        tensor (entries never alias: an in-place ``step += 1`` after loading moves one parameter's count).
+        Serialise the result before the next step changes the buffers (it views them on the CPU)."""
+        cpu: dict[int, Tensor] = {}
+
+        def on_cpu(value):
+            if not isinstance(value, Tensor):
+                return value
+            for buffer in (self.param, *self.state.values()):
+                if buffer.dim() == 1 and value.untyped_storage().data_ptr() == buffer.untyped_storage().data_ptr():
+                    if id(buffer) not in cpu:
+                        cpu[id(buffer)] = buffer.detach().to("cpu")
+                    start = value.storage_offset() - buffer.storage_offset()
+                    return cpu[id(buffer)][start:start + value.numel()].view(value.shape)
+            return value.detach().to("cpu")
+
+        optim = torch.optim.Optimizer.state_dict(self.optimizer)  # torch's layout, entries not cloned
+        steps = None
+        if self.active and "step" in self.state:
+            steps = self.state["step"].detach().reshape(1).to("cpu").repeat(len(self.params))
+        state = {}
+        for index, entry in optim["state"].items():
+            state[index] = {k: steps[index] if k == "step" and steps is not None else on_cpu(v)
+                            for k, v in entry.items()}
+        return {k: on_cpu(v) for k, v in model_state.items()}, {**optim, "state": state}
+
     def reload(self) -> None:
         """After ``load_state_dict``: copy the loaded per-parameter state into the flat buffers and view it
         again; state that cannot be flat (parameters in different phases) keeps the per-tensor path."""
