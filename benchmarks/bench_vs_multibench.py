@@ -108,7 +108,8 @@ def write_split(config: str, seed: int, path: Path, seq_data: dict) -> None:
 
 
 # ----------------------------------------------------------------------------- polymodal side
-def _polymodal_config(config: str, seed: int, out: str, max_epochs: int, async_checkpoint: bool = False) -> dict:
+def _polymodal_config(config: str, seed: int, out: str, max_epochs: int, async_checkpoint: bool = False,
+                      last_every: int = 1) -> dict:
     head = {"name": "mlp", "hidden": [128 if config in MFEAT else HIDDEN]}
     if config in MFEAT:
         views, e = MFEAT[config]
@@ -134,11 +135,13 @@ def _polymodal_config(config: str, seed: int, out: str, max_epochs: int, async_c
             # MultiBench's rule for classification: the best model and early stopping by validation accuracy
             # (strictly better, 8 epochs' patience), not polymodal's default val_loss
             "trainer": {"max_epochs": max_epochs, "patience": 8, "gradient_clip_val": 8.0, "progress": False,
-                        "monitor": "val_accuracy", "async_checkpoint": async_checkpoint},
+                        "monitor": "val_accuracy", "async_checkpoint": async_checkpoint,
+                        "checkpoint_every_n_epochs": last_every},
             "output_dir": out}
 
 
-def run_polymodal(config: str, seed: int, max_epochs: int, seq_data: dict, async_checkpoint: bool = False) -> dict:
+def run_polymodal(config: str, seed: int, max_epochs: int, seq_data: dict, async_checkpoint: bool = False,
+                  last_every: int = 1) -> dict:
     import polymodal.encoders  # noqa: F401
     import polymodal.fusion  # noqa: F401
     from polymodal.training.engine import fit
@@ -146,7 +149,7 @@ def run_polymodal(config: str, seed: int, max_epochs: int, seq_data: dict, async
     dataset = _dataset(config, seed, seq_data)
     with tempfile.TemporaryDirectory() as out:
         cpu, wall = time.process_time(), time.perf_counter()
-        res = fit(_polymodal_config(config, seed, out, max_epochs, async_checkpoint), dataset=dataset)
+        res = fit(_polymodal_config(config, seed, out, max_epochs, async_checkpoint, last_every), dataset=dataset)
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     n_train = len(res.datamodule.train_set)
     return {"accuracy": res.test_metrics["accuracy"], "epochs": res.epochs, "params": res.n_parameters,
@@ -245,7 +248,7 @@ def child(spec: dict) -> dict:
         import torch._dynamo  # noqa: F401
     if spec["side"] == "polymodal":
         out = run_polymodal(spec["config"], spec["seed"], spec["max_epochs"], spec["seq_data"],
-                            spec.get("async_checkpoint", False))
+                            spec.get("async_checkpoint", False), spec.get("last_every", 1))
     else:
         out = run_multibench(spec["config"], spec["seed"], spec["max_epochs"], spec["split"], spec["multibench"])
     out["peak_rss_mib"] = _peak_rss_mib()
@@ -283,6 +286,10 @@ def main(argv=None) -> int:
     p.add_argument("--async-checkpoint", action="store_true",
                    help="polymodal writes each epoch's checkpoint on a background thread (trainer.async_checkpoint; "
                         "off: written, fsynced and renamed before the next epoch, polymodal's default)")
+    p.add_argument("--last-every", type=int, default=1, metavar="N",
+                   help="polymodal writes last.ckpt every N epochs (trainer.checkpoint_every_n_epochs; default 1, "
+                        "polymodal's default); best.ckpt is written on every improvement either way. A large N is "
+                        "MultiBench's policy: it saves only its best model, and cannot resume a run")
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
@@ -306,7 +313,8 @@ def main(argv=None) -> int:
                         spec = {"side": side, "config": config, "seed": rep, "threads": threads,
                                 "max_epochs": args.max_epochs, "seq_data": seq_data,
                                 "split": splits.get((config, rep)), "multibench": args.multibench,
-                                "warm_imports": args.warm_imports, "async_checkpoint": args.async_checkpoint}
+                                "warm_imports": args.warm_imports, "async_checkpoint": args.async_checkpoint,
+                                "last_every": args.last_every}
                         out = run_child(spec)
                         out["load1"] = os.getloadavg()[0]
                         print(f"# threads={threads} rep={rep} {config:8s} {side:10s} load {out['load1']:.2f} " +
