@@ -16,6 +16,7 @@ __getattr__, __dir__ = lazy_exports(__name__, {
     "GatedFusion": ".robust",
     "expected_calibration_error": ".robust",
     "fit_temperature": ".robust",
+    "outlier_exposure_loss": ".robust",
     "estimate_noise_sigma": ".quality",
     "spectrogram_snr": ".quality",
     "EarlyFusionLSTM": ".sequential",
@@ -35,7 +36,7 @@ __getattr__, __dir__ = lazy_exports(__name__, {
 __all__ = [
     "COMBINE_RULES", "ConcatFusion", "HybridFusion", "LateFusion", "MKLClassifier", "CalibratedProductOfExperts",
     "GatedExpertFusion", "GatedFusion", "expected_calibration_error", "fit_temperature", "estimate_noise_sigma",
-    "spectrogram_snr", "EarlyFusionLSTM",
+    "outlier_exposure_loss", "spectrogram_snr", "EarlyFusionLSTM",
     "LateFusionLSTM", "MVLSTM", "MemoryFusionNetwork", "MultimodalTransformer", "CoupledHMM", "FactorialHMM",
     "HCRF", "HMMClassifier", "LatentDynamicCRF", "MultiStreamHMM", "MultiViewHCRF",
 ]
@@ -47,6 +48,7 @@ if TYPE_CHECKING:  # static analysers (type checkers, the API docs) see the eage
     from polymodal.fusion.quality import estimate_noise_sigma, spectrogram_snr
     from polymodal.fusion.robust import (
         CalibratedProductOfExperts, GatedExpertFusion, GatedFusion, expected_calibration_error, fit_temperature,
+        outlier_exposure_loss,
     )
     from polymodal.fusion.sequential import (
         EarlyFusionLSTM, LateFusionLSTM, MVLSTM, MemoryFusionNetwork, MultimodalTransformer,

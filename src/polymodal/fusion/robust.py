@@ -33,6 +33,10 @@
   confidences; fusion then drops it like a missing modality.
 * :func:`expected_calibration_error` (Naeini, Cooper & Hauskrecht, AAAI
   2015), equal-width confidence bins.
+* :func:`outlier_exposure_loss`: the Outlier Exposure term for a classifier
+  (Hendrycks, Mazeika & Dietterich, ICLR 2019), the cross-entropy from the
+  uniform distribution to the softmax on outlier inputs, added to the
+  training loss so that an expert learns to be unsure off its distribution.
 
 Modality dropout (Neverova et al., ModDrop, TPAMI 2016) is
 :class:`~polymodal.fusion.intermediate.ConcatFusion`'s ``modality_dropout``.
@@ -51,7 +55,7 @@ from polymodal.errors import ConfigError, ModalityError, ShapeError
 from polymodal.core.registry import register
 
 __all__ = ["fit_temperature", "fit_abstention_threshold", "expected_calibration_error", "CalibratedProductOfExperts",
-           "GatedExpertFusion", "GatedFusion"]
+           "GatedExpertFusion", "GatedFusion", "outlier_exposure_loss"]
 
 
 def _scores_and_classes(scores, target, what: str, *, probabilities: bool = False):
@@ -138,6 +142,40 @@ def fit_abstention_threshold(probs, coverage: float = 0.95) -> float:
         raise ConfigError(f"coverage must be in (0, 1], got {coverage}")
     conf = np.sort(probs.max(1))
     return float(conf[int(np.floor(round((1.0 - coverage) * len(conf), 9)))])  # round: 1 - 0.9 < 0.1
+
+
+def outlier_exposure_loss(logits: torch.Tensor) -> torch.Tensor:
+    """Outlier Exposure term of a ``K``-class classifier on a batch of outlier inputs (Hendrycks,
+    Mazeika & Dietterich, "Deep Anomaly Detection with Outlier Exposure", ICLR 2019, Sec. 4,
+    classification): the cross-entropy from the uniform distribution ``U`` to the softmax,
+
+    ``L_OE = mean_i H(U; softmax(z_i)) = mean_i -(1/K) sum_k log softmax(z_i)_k``,
+
+    which is ``log K`` when the softmax is uniform (its minimum). Training minimises
+    ``E_in[CE(f(x), y)] + lambda * E_out[L_OE(f(x'))]`` (the paper uses ``lambda = 0.5`` for
+    classifiers), so the classifier keeps its in-distribution accuracy and learns a flat softmax on
+    outliers, i.e. a low max-softmax score there.
+
+    Parameters
+    ----------
+    logits : Tensor ``(N, K)``, ``N >= 1``, ``K >= 2``, of the outlier batch (differentiable).
+
+    Returns
+    -------
+    Scalar tensor; equal to ``F.cross_entropy(logits, torch.full_like(logits, 1 / K))``.
+
+    Examples
+    --------
+    >>> round(float(outlier_exposure_loss(torch.zeros(3, 10))), 4)  # uniform softmax: log 10
+    2.3026
+    """
+    if not isinstance(logits, torch.Tensor) or logits.ndim != 2:
+        raise ShapeError(f"outlier_exposure_loss needs logits of shape (N, K), got "
+                         f"{tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__}")
+    if logits.shape[0] == 0 or logits.shape[1] < 2:
+        raise ShapeError(f"outlier_exposure_loss needs N >= 1 outliers and K >= 2 classes, got logits of shape "
+                         f"{tuple(logits.shape)}")
+    return -F.log_softmax(logits, dim=1).mean(dim=1).mean()
 
 
 def _present(present, modalities, n, device) -> dict[str, torch.Tensor]:
