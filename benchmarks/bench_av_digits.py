@@ -185,6 +185,7 @@ from polymodal.fusion.robust import (
     GatedFusion,
     expected_calibration_error,
     fit_abstention_threshold,
+    outlier_exposure_loss,
 )
 from polymodal.fusion.quality import estimate_noise_sigma
 from polymodal.representation import LowRankFusion
@@ -209,6 +210,15 @@ HELDOUT_CHANNEL = dict(highpass_hz=(300.0, 450.0), p_highpass=1.0, lowpass_hz=(3
                        shelf_db=(6.0, 9.0), peaks=(1, 2), peak_hz=(300.0, 4000.0), peak_db=(6.0, 9.0),
                        peak_q=(2.0, 4.0), via_rates=(12000, 24000), codecs=("opus",), p_codec=1.0,
                        compression=(0.6, 0.95))
+# Outlier Exposure (``--outlier-exposure``): the synthetic other-language speakers (OOD_LANGUAGES of the build)
+# are split by language. OOD_VALID_LANGUAGES are never trained on (neither by the audio expert's OE term nor
+# by the gates): they are the validation set for selection. The languages of the Tux Paint test recordings
+# (file suffixes; "cmn" = Mandarin counts as seen through "zh_tw") are left out of training with
+# ``--oe-languages unseen``, a test on languages the models never heard.
+OOD_VALID_LANGUAGES = ("fi", "hu", "vi")
+TUXPAINT_LANGUAGES = ("be", "bg", "ca", "de", "el", "es", "fr", "it", "ja", "ko", "lt", "nb", "nl", "nn", "pt", "ro",
+                      "ru", "sl", "sv", "zh_tw", "cmn")
+OE_BATCH = 64  # outlier utterances per training batch of 128 (one forward pass, as in the paper's code)
 
 
 # ------------------------------------------------------------------ encoders
@@ -257,7 +267,7 @@ def encode(model: Expert, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def train_expert(modality, sample_batch, valid, epochs, seed, log, *, schedule="constant",
-                 label_smoothing=0.0) -> Expert:
+                 label_smoothing=0.0, outliers=None, oe_weight=0.0) -> Expert:
     """``sample_batch(epoch, generator)`` -> (inputs, labels) of one epoch; ``valid`` = (inputs, labels).
 
     Adam, peak learning rate 2e-3, batch 128; the epoch with the best validation accuracy is kept.
@@ -265,7 +275,9 @@ def train_expert(modality, sample_batch, valid, epochs, seed, log, *, schedule="
     ``torch.optim.lr_scheduler.OneCycleLR`` with its defaults: warm-up from 2e-3 / 25 over the first 15% of
     the steps, cosine annealing to 2e-3 / 25e4, Adam's beta1 cycled 0.95 -> 0.85 -> 0.95);
     ``label_smoothing``: the cross-entropy target puts ``1 - eps + eps / 10`` on the label and ``eps / 10``
-    on every other class (Szegedy et al., "Rethinking the Inception architecture", CVPR 2016).
+    on every other class (Szegedy et al., "Rethinking the Inception architecture", CVPR 2016);
+    ``oe_weight`` > 0: Outlier Exposure (Hendrycks et al., ICLR 2019), ``outliers(generator)`` -> a batch of
+    outlier inputs, passed in the same forward as the batch, adds ``oe_weight * outlier_exposure_loss``.
     """
     if schedule not in ("constant", "one-cycle"):
         raise ValueError(f"schedule must be 'constant' or 'one-cycle', got {schedule!r}")
@@ -282,7 +294,12 @@ def train_expert(modality, sample_batch, valid, epochs, seed, log, *, schedule="
             sched = torch.optim.lr_scheduler.OneCycleLR(opt, 2e-3, total_steps=epochs * len(batches),
                                                         pct_start=0.15, anneal_strategy="cos")
         for idx in batches:
-            loss = F.cross_entropy(model(x[idx])[1], y[idx], label_smoothing=label_smoothing)
+            if oe_weight > 0:
+                logits = model(torch.cat([x[idx], outliers(g)]))[1]
+                loss = F.cross_entropy(logits[:len(idx)], y[idx], label_smoothing=label_smoothing) \
+                    + oe_weight * outlier_exposure_loss(logits[len(idx):])
+            else:
+                loss = F.cross_entropy(model(x[idx])[1], y[idx], label_smoothing=label_smoothing)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -443,10 +460,18 @@ def main(argv: list[str] | None = None) -> int:
                              "'none' = the session-6 recipe")
     parser.add_argument("--channel-p", type=float, default=1.0,
                         help="share of the augmented training copies sent through a channel (with --channel train)")
+    parser.add_argument("--outlier-exposure", type=float, default=0.0, metavar="LAMBDA",
+                        help="weight of the Outlier Exposure term (uniform-target cross-entropy on synthetic "
+                             "other-language speech) in the audio expert's loss; 0 = off")
+    parser.add_argument("--oe-languages", choices=["all", "unseen"], default="all",
+                        help="synthetic other languages the OE term and the gates train on: all but the held-out "
+                             "validation languages, or only those not among the Tux Paint test languages")
     parser.add_argument("--audio-only", action="store_true",
                         help="train and evaluate the audio expert only (held-out synthetic voices, clean real "
                              "English, per-digit confusions); no fusion models, no grid")
     args = parser.parse_args(argv)
+    if args.outlier_exposure < 0:
+        parser.error(f"--outlier-exposure must be >= 0, got {args.outlier_exposure}")
     if not 0.0 <= args.channel_p <= 1.0:
         parser.error(f"--channel-p must be a share in [0, 1], got {args.channel_p}")
     if not (args.data / "manifest.json").is_file():
@@ -478,14 +503,23 @@ def main(argv: list[str] | None = None) -> int:
     channel = RecordingChannel() if args.channel == "train" else None
     channel_rng = np.random.default_rng(99)  # its own stream: the SpeechAugment draws stay the same with or without
 
-    def render(augment, waves):
+    def render(augment, waves, gen=g, rng=channel_rng):
         """Features of ``augment(waves)``, a share ``--channel-p`` of them through a random recording channel."""
-        w = augment(waves, g)
+        w = augment(waves, gen)
         if channel is not None:
-            pick = np.flatnonzero(channel_rng.random(len(w)) < args.channel_p)
+            pick = np.flatnonzero(rng.random(len(w)) < args.channel_p)
             if len(pick):
-                w[pick] = torch.as_tensor(channel(w[pick].numpy(), channel_rng), dtype=w.dtype)
+                w[pick] = torch.as_tensor(channel(w[pick].numpy(), rng), dtype=w.dtype)
         return speech_features(w)
+
+    # other-language synthetic speech: split by language (see OOD_VALID_LANGUAGES)
+    lang_of = {int(s["id"]): s["group"].split(":", 1)[1] for s in manifest["speakers"] if s.get("split") == "ood"}
+    ood_lang = np.array([lang_of[int(i)] for i in speech["ood"]["speakers"]])
+    ood_held = np.isin(ood_lang, OOD_VALID_LANGUAGES)
+    ood_pool = ~ood_held & (~np.isin(ood_lang, TUXPAINT_LANGUAGES) if args.oe_languages == "unseen" else True)
+    ood_w = torch.as_tensor(speech["ood"]["waveforms"])
+    log(f"other-language synthetic speech: training languages {sorted(set(ood_lang[ood_pool].tolist()))} "
+        f"({int(ood_pool.sum())} utterances), held out for validation {sorted(set(ood_lang[ood_held].tolist()))}")
 
     train_w = torch.as_tensor(speech["train"]["waveforms"])
     copies = [speech_features(train_w)]
@@ -494,7 +528,7 @@ def main(argv: list[str] | None = None) -> int:
     copies = torch.stack(copies).to(torch.float16)  # (K + 1, N_utt, 40, 101)
     if not args.audio_only:
         heavy_feats = torch.cat([render(heavy, train_w[i:i + 512]) for i in range(0, len(train_w), 512)])
-        ood_feats = render(aug, torch.as_tensor(speech["ood"]["waveforms"]))
+        ood_feats = render(aug, ood_w)[torch.as_tensor(ood_pool)]  # the gates' other-language corruption
     valid_w = torch.as_tensor(speech["valid"]["waveforms"])
     valid_feats = torch.cat([speech_features(valid_w), speech_features(aug(valid_w, g))])
     valid_labels = torch.as_tensor(np.concatenate([speech["valid"]["labels"]] * 2))
@@ -508,6 +542,22 @@ def main(argv: list[str] | None = None) -> int:
     synth_chan = (through_channel(held_channel, speech["test_synthetic"]["waveforms"], 4343),
                   torch.as_tensor(speech["test_synthetic"]["labels"]))
     log("held-out voices and synthetic test voices through held-out recording channels rendered")
+    ood_valid = (torch.cat([speech_features(ood_w[ood_held]),
+                            through_channel(held_channel, speech["ood"]["waveforms"][ood_held], 4444)]),
+                 torch.as_tensor(np.concatenate([speech["ood"]["labels"][ood_held]] * 2)))
+    outliers = None
+    if args.outlier_exposure > 0:  # pre-rendered like the training copies, own random streams
+        oe_g, oe_rng = torch.Generator().manual_seed(5678), np.random.default_rng(5679)
+        oe_copies = torch.stack([speech_features(ood_w[ood_pool])] + [
+            render(aug, ood_w[ood_pool], oe_g, oe_rng) for _ in range(args.copies)]).to(torch.float16)
+
+        def outliers(gen):
+            k = torch.randint(0, oe_copies.shape[0], (OE_BATCH,), generator=gen)
+            i = torch.randint(0, oe_copies.shape[1], (OE_BATCH,), generator=gen)
+            return aug.spec_augment(oe_copies[k, i].float(), gen)
+        log(f"Outlier Exposure: lambda {args.outlier_exposure}, {oe_copies.shape[1]} utterances x "
+            f"{oe_copies.shape[0]} copies")
+    oe = dict(outliers=outliers, oe_weight=args.outlier_exposure)
 
     # test grid (fixed across seeds)
     tux = Path(manifest["config"]["tuxpaint_dir"])
@@ -518,7 +568,7 @@ def main(argv: list[str] | None = None) -> int:
     other_y = np.array([int(f.name[0]) for f in other_files])
     if args.audio_only:
         return audio_only(args, aug, copies, train_labels, (valid_feats, valid_labels), real_raw, real_y,
-                          speech["test_synthetic"], start, cpu0, log, valid_chan, synth_chan)
+                          speech["test_synthetic"], start, cpu0, log, valid_chan, synth_chan, oe, ood_valid)
     rng = np.random.default_rng(2024)
     per = 50
     r_rec = np.repeat(np.arange(len(real_raw)), per)
@@ -584,7 +634,7 @@ def main(argv: list[str] | None = None) -> int:
                                          args.image_epochs, seed, log),
                    "audio": train_expert("audio", audio_epoch, (valid_feats, valid_labels), args.audio_epochs,
                                          seed, log, schedule=args.audio_schedule,
-                                         label_smoothing=args.audio_label_smoothing)}
+                                         label_smoothing=args.audio_label_smoothing, **oe)}
         # calibration on held-out voices / validation images
         v_n = min(len(valid_labels), 2000)
         vy = valid_labels[:v_n]
@@ -600,6 +650,9 @@ def main(argv: list[str] | None = None) -> int:
              float((encode(experts["audio"], valid_feats)[1].argmax(1) == valid_labels).float().mean()))
         note("held-out synthetic voices (valid)", "audio only + shift TTA",
              float((shift_tta(experts["audio"], valid_feats).argmax(1) == valid_labels).float().mean()))
+        pv = F.softmax(encode(experts["audio"], ood_valid[0])[1], 1)
+        for key, value in ood_scores(pv, ood_valid[1], tau).items():
+            note(key, "audio only", value)
         for key, (x, y) in (("valid voices, held-out channels", valid_chan),
                             ("synthetic test voices, held-out channels", synth_chan)):
             note(key, "audio only", float((encode(experts["audio"], x)[1].argmax(1) == y).float().mean()))
@@ -706,6 +759,12 @@ def main(argv: list[str] | None = None) -> int:
                              float((pa.argmax(1)[kept] == y[kept]).float().mean()))
                     if a_name == "clean":
                         np.add.at(confusion, (y.numpy(), pa.argmax(1).numpy()), 1)
+        # validation for OE: held-out OOD languages paired with validation images
+        o_img = img["valid"][0][[rs.choice(np.flatnonzero(img["valid"][1].numpy() == int(c))) for c in ood_valid[1]]]
+        o_all = torch.ones(len(ood_valid[1]), dtype=torch.bool)
+        for model, p in predict(o_img, o_all, ood_valid[0], o_all).items():
+            note("held-out OOD languages + valid images (valid)", model,
+                 float((p.argmax(1) == ood_valid[1]).float().mean()))
         a_feats, y, img_idx = grid_audio["clean"]  # image noise levels off the grid (1.5: beyond training)
         ones = torch.ones(len(y), dtype=torch.bool)
         for level in SWEEP_NOISE:
@@ -769,8 +828,18 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def ood_scores(probs: torch.Tensor, labels: torch.Tensor, tau: float) -> dict[str, float]:
+    """The audio expert on the held-out other languages (validation for Outlier Exposure): accuracy of the
+    spoken digit, mean max-softmax, ECE and the share below the abstention threshold ``tau``."""
+    conf = probs.max(1).values
+    return {"held-out OOD languages (valid): accuracy": float((probs.argmax(1) == labels).float().mean()),
+            "held-out OOD languages (valid): mean max softmax": float(conf.mean()),
+            "held-out OOD languages (valid): ECE": expected_calibration_error(probs.numpy(), labels.numpy()),
+            "held-out OOD languages (valid): abstention rate": float((conf < tau).float().mean())}
+
+
 def audio_only(args, aug, copies, train_labels, valid, real_raw, real_y, synth, start, cpu0, log, valid_chan,
-               synth_chan) -> int:
+               synth_chan, oe, ood_valid) -> int:
     """``--audio-only``: the audio expert of every seed (as in the full run) on held-out synthetic validation
     voices (clean, and through held-out recording channels), the synthetic test voices (likewise) and the
     clean real English recordings, with per-digit confusions."""
@@ -792,8 +861,11 @@ def audio_only(args, aug, copies, train_labels, valid, real_raw, real_y, synth, 
             return aug.spec_augment(copies[kk, uu].float(), gen), train_labels[uu]
 
         model = train_expert("audio", audio_epoch, valid, args.audio_epochs, seed, log, schedule=args.audio_schedule,
-                             label_smoothing=args.audio_label_smoothing)
-        for key, (x, y) in zip(scores, (valid, valid_clean, valid_chan, (synth_feats, synth_y), synth_chan,
+                             label_smoothing=args.audio_label_smoothing, **oe)
+        tau = fit_abstention_threshold(F.softmax(encode(model, valid[0])[1], 1).numpy(), ABSTAIN_COVERAGE)
+        for key, value in ood_scores(F.softmax(encode(model, ood_valid[0])[1], 1), ood_valid[1], tau).items():
+            scores.setdefault(key, []).append(value)
+        for key, (x, y) in zip(list(scores)[:6], (valid, valid_clean, valid_chan, (synth_feats, synth_y), synth_chan,
                                         (real_feats, real_t))):
             pred = encode(model, x)[1].argmax(1)
             scores[key].append(float((pred == y).float().mean()))
@@ -802,7 +874,8 @@ def audio_only(args, aug, copies, train_labels, valid, real_raw, real_y, synth, 
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu0
     print(f"\naudio only, channel {args.channel} (share {args.channel_p}), warp {args.warp or 'default'}, "
           f"{args.seeds} seeds, {args.audio_epochs} epochs, "
-          f"{args.audio_schedule} schedule, label smoothing {args.audio_label_smoothing}; "
+          f"{args.audio_schedule} schedule, label smoothing {args.audio_label_smoothing}, outlier exposure "
+          f"{args.outlier_exposure} ({args.oe_languages}); "
           f"wall {wall:.0f} s, CPU {cpu:.0f} s")
     for key, values in scores.items():
         print(f"- {key}: {np.mean(values):.3f} ± {np.std(values):.3f}  (seeds: "
