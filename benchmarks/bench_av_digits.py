@@ -551,10 +551,11 @@ def main(argv: list[str] | None = None) -> int:
         oe_copies = torch.stack([speech_features(ood_w[ood_pool])] + [
             render(aug, ood_w[ood_pool], oe_g, oe_rng) for _ in range(args.copies)]).to(torch.float16)
 
-        def outliers(gen):
+        def outlier_batch(gen):
             k = torch.randint(0, oe_copies.shape[0], (OE_BATCH,), generator=gen)
             i = torch.randint(0, oe_copies.shape[1], (OE_BATCH,), generator=gen)
             return aug.spec_augment(oe_copies[k, i].float(), gen)
+        outliers = outlier_batch
         log(f"Outlier Exposure: lambda {args.outlier_exposure}, {oe_copies.shape[1]} utterances x "
             f"{oe_copies.shape[0]} copies")
     oe = dict(outliers=outliers, oe_weight=args.outlier_exposure)

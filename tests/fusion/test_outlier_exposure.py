@@ -53,8 +53,8 @@ def test_not_a_tensor_raises():
 
 
 def test_oe_training_flattens_outliers_and_keeps_accuracy():
-    # inliers: two Gaussian blobs at (-2, 0), (2, 0); outliers at (+-2, +-4), on either class's side. Without OE a linear+MLP
-    # classifier is confident on new outliers; with OE (lambda 0.5) its max-softmax there drops near 1/2.
+    # inliers: two Gaussian blobs at (-2, 0), (2, 0); outliers at (+-2, +-4), on either class's side. Without OE
+    # a small MLP is confident on new outliers; with OE (lambda 0.5) its max-softmax there drops near 1/2.
     g = torch.Generator().manual_seed(0)
     x_in = torch.randn(200, 2, generator=g) * 0.5
     y_in = torch.arange(200) % 2
