@@ -114,8 +114,9 @@ class JointFusion(nn.Module):
     def _masked(h: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
         """``h`` with the rows of absent samples set to zero (``h`` itself when every sample is present on the
         CPU: the same values and gradient without a multiply and its backward; on a GPU the multiply stays,
-        since testing the mask would wait for the device)."""
-        if p.device.type == "cpu" and bool(p.all()):
+        since testing the mask would wait for the device, and so it does while tracing or exporting, where a
+        branch on the mask's values cannot be captured)."""
+        if p.device.type == "cpu" and not (torch.jit.is_tracing() or torch.compiler.is_compiling()) and bool(p.all()):
             return h
         return h * p[:, None].to(h.dtype)
 
