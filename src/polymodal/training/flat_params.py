@@ -215,7 +215,9 @@ class FlatParameters:
                     return cpu[id(buffer)][start:start + value.numel()].view(value.shape)
             return value.detach().to("cpu")
 
-        optim = torch.optim.Optimizer.state_dict(self.optimizer)  # torch's layout, entries not cloned
+        from polymodal.training.optimizers import _state_dict  # torch's, undecorated: no torch._dynamo import
+
+        optim = _state_dict(self.optimizer)  # torch's layout, entries not cloned
         steps = None
         if self.active and "step" in self.state:
             steps = self.state["step"].detach().reshape(1).to("cpu").repeat(len(self.params))
