@@ -373,8 +373,8 @@ def set_rng_state(state: dict[str, Any]) -> None:
     n = state["numpy"]
     np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
     p = state["python"]
-    state_words = p["state"].tolist() if isinstance(p["state"], torch.Tensor) else p["state"]  # a list in older checkpoints
-    random.setstate((p["version"], tuple(int(w) for w in state_words), p["gauss"]))
+    words = p["state"].tolist() if isinstance(p["state"], torch.Tensor) else p["state"]  # older checkpoints: a list
+    random.setstate((p["version"], tuple(int(w) for w in words), p["gauss"]))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
 
