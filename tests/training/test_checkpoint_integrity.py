@@ -192,3 +192,27 @@ def test_a_member_marked_as_a_directory_is_refused(trained, tmp_path):
     target.write_bytes(bytes(bad))
     with pytest.raises(CheckpointError, match=r"directory_bit.ckpt is corrupted: member .* is marked as a directory"):
         load_checkpoint_file(target)
+
+
+def test_rng_state_round_trips_in_the_new_and_the_older_python_state_form():
+    """rng_state stores Python's Mersenne Twister words as one int64 tensor (cheaper to pickle); a checkpoint of
+    an older polymodal stored them as a list, and both restore the same stream (torch, numpy and Python)."""
+    import random
+
+    import numpy as np
+
+    from polymodal.training.checkpoint import rng_state, set_rng_state
+
+    random.seed(7), np.random.seed(7), torch.manual_seed(7)
+    state = rng_state()
+    assert isinstance(state["python"]["state"], torch.Tensor) and state["python"]["state"].dtype == torch.int64
+
+    def draws():
+        return [random.random() for _ in range(3)], np.random.rand(3).tolist(), torch.rand(3).tolist()
+
+    expected = draws()
+    set_rng_state(state)
+    assert draws() == expected
+    older = {**state, "python": {**state["python"], "state": state["python"]["state"].tolist()}}
+    set_rng_state(older)
+    assert draws() == expected
