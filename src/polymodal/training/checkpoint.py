@@ -71,10 +71,14 @@ def _content_digest(archive: zipfile.ZipFile, skip: str | None = None) -> str:
                                      f"{info.external_attr:#x})")
         if info.filename == skip:
             continue
-        data = archive.read(info)
-        digest.update(info.filename.encode() + b"\0" + str(len(data)).encode() + b"\0")
-        digest.update(data)
+        _add_member(digest, info.filename, archive.read(info))
     return digest.hexdigest()
+
+
+def _add_member(digest, name: str, data) -> None:
+    """One member's share of the seal: its name, its size in bytes and its bytes."""
+    digest.update(name.encode() + b"\0" + str(len(data)).encode() + b"\0")
+    digest.update(data)
 
 
 def _stored_digest(archive: zipfile.ZipFile, data: memoryview) -> str:
@@ -91,8 +95,7 @@ def _stored_digest(archive: zipfile.ZipFile, data: memoryview) -> str:
             return _content_digest(archive)
         start += 30 + int.from_bytes(data[start + 26:start + 28], "little") + int.from_bytes(
             data[start + 28:start + 30], "little")
-        digest.update(info.filename.encode() + b"\0" + str(info.file_size).encode() + b"\0")
-        digest.update(data[start:start + info.file_size])
+        _add_member(digest, info.filename, data[start:start + info.file_size])
     return digest.hexdigest()
 
 
