@@ -883,10 +883,11 @@ def audio_only(args, aug, copies, train_labels, valid, real_raw, real_y, synth, 
     synth_feats, synth_y = speech_features(torch.as_tensor(synth["waveforms"])), torch.as_tensor(synth["labels"])
     n_utt = len(train_labels)
     valid_clean = (valid[0][:len(valid[1]) // 2], valid[1][:len(valid[1]) // 2])
-    scores: dict[str, list[float]] = {"held-out synthetic voices (valid)": [], "valid voices, clean": [],
-                                      "valid voices, held-out channels": [], "synthetic test voices": [],
-                                      "synthetic test voices, held-out channels": [],
-                                      "real English (Tux Paint)": []}
+    accuracy_sets = {"held-out synthetic voices (valid)": valid, "valid voices, clean": valid_clean,
+                     "valid voices, held-out channels": valid_chan, "synthetic test voices": (synth_feats, synth_y),
+                     "synthetic test voices, held-out channels": synth_chan,
+                     "real English (Tux Paint)": (real_feats, real_t)}
+    scores: dict[str, list[float]] = {key: [] for key in accuracy_sets}
     confusion = np.zeros((10, 10), dtype=int)
     for seed in range(args.first_seed, args.first_seed + args.seeds):
         rs = np.random.default_rng(seed)
@@ -901,8 +902,7 @@ def audio_only(args, aug, copies, train_labels, valid, real_raw, real_y, synth, 
         tau = fit_abstention_threshold(F.softmax(encode(model, valid[0])[1], 1).numpy(), ABSTAIN_COVERAGE)
         for key, value in ood_scores(F.softmax(encode(model, ood_valid[0])[1], 1), ood_valid[1], tau).items():
             scores.setdefault(key, []).append(value)
-        for key, (x, y) in zip(list(scores)[:6], (valid, valid_clean, valid_chan, (synth_feats, synth_y), synth_chan,
-                                        (real_feats, real_t))):
+        for key, (x, y) in accuracy_sets.items():
             pred = encode(model, x)[1].argmax(1)
             scores[key].append(float((pred == y).float().mean()))
         np.add.at(confusion, (real_y, encode(model, real_feats)[1].argmax(1).numpy()), 1)
