@@ -232,7 +232,8 @@ def _resample(x: np.ndarray, rate: int, target: int) -> np.ndarray:
 
 def detect_speech(x: np.ndarray, sample_rate: int = SR, *, noise_percentile: float = 15.0,
                   merge_gap: float = 0.2, high_sigmas: float = 6.0, low_sigmas: float = 2.5,
-                  relative_threshold: float = 0.1, bridge_gap: float = 0.12) -> SpeechSegment:
+                  relative_threshold: float = 0.1, bridge_gap: float = 0.12,
+                  quiet_sd_max: float = 1.5) -> SpeechSegment:
     """Find the word in a recording ``x`` ``(L,)`` at ``sample_rate`` Hz (16 kHz expected).
 
     Per-band SNR detector with hysteresis (a simplification of Sohn et al.,
@@ -240,7 +241,10 @@ def detect_speech(x: np.ndarray, sample_rate: int = SR, *, noise_percentile: flo
     ``b`` over frames (at least -70 dB below the band's peak), frame score
     ``s_t = mean_b max(0, 10 log10(P_bt / N_b))`` smoothed over 5 frames.
     With ``mu``, ``sd`` the mean and standard deviation of the scores of the
-    quietest 40% of frames (the noise), frames above
+    quietest 40% of frames (the noise; if their ``sd`` exceeds ``quiet_sd_max`` dB
+    they are not stationary noise but weak speech, as in a recording trimmed
+    tightly around the word, and the quietest 10%, at least 5 frames, are
+    used instead), frames above
     ``max(mu + high_sigmas sd, relative_threshold max_t s_t)`` seed segments
     (seeds closer than ``merge_gap`` seconds join); the seed segment with the
     largest excess score ``sum (s_t - high)`` is the word, extended on both
@@ -263,6 +267,9 @@ def detect_speech(x: np.ndarray, sample_rate: int = SR, *, noise_percentile: flo
     score = np.convolve(top.mean(axis=0), np.ones(5) / 5, mode="same")
     quiet = np.sort(score)[: max(1, int(0.4 * len(score)))]
     mu, sd = float(quiet.mean()), max(float(quiet.std()), 0.5)
+    if sd > quiet_sd_max:  # a tightly trimmed recording: its quietest 40% hold nasals and fricatives
+        quiet = np.sort(score)[: max(5, int(0.1 * len(score)))]
+        mu, sd = float(quiet.mean()), max(float(quiet.std()), 0.5)
     peak = float(score.max())
     high = max(mu + high_sigmas * sd, relative_threshold * peak)
     low = min(high, mu + low_sigmas * sd)
