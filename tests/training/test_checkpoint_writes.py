@@ -28,13 +28,15 @@ def _data(n=120, seed=0):
                              task="classification")
 
 
-def _config(tmp_path, epochs=4, async_checkpoint=False):
+def _config(tmp_path, epochs=4, async_checkpoint=False, min_interval_s=0.0):
+    """A toy run; ``min_interval_s`` 0 (not the default 10 s): last.ckpt at every epoch."""
     return {"name": "run", "seed": 1, "data": {"name": "toy", "batch_size": 16},
             "model": {"encoder": {"name": "mlp", "hidden": [8]}, "fusion": {"name": "concat"},
                       "head": {"name": "mlp", "hidden": [8]}},
             "optim": {"name": "rmsprop", "lr": 3e-3},
             "trainer": {"max_epochs": epochs, "patience": None, "progress": False,
-                        "async_checkpoint": async_checkpoint}, "output_dir": str(tmp_path)}
+                        "async_checkpoint": async_checkpoint, "checkpoint_min_interval_s": min_interval_s},
+            "output_dir": str(tmp_path)}
 
 
 def _old_atomic_save_bytes(obj, path):

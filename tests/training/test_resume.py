@@ -123,7 +123,8 @@ def small_config(out, epochs=7):
         "data": {"modalities": ["fou", "kar"], "batch_size": 100},
         "model": {"encoder": {"name": "mlp", "hidden": [16]}, "head": {"name": "mlp", "hidden": [16], "dropout": 0.3}},
         "optim": {"lr": 0.01},
-        "trainer": {"max_epochs": epochs, "patience": None, "progress": False},
+        # last.ckpt at every epoch (the default waits 10 s between them): kill tests know the epoch on disk
+        "trainer": {"max_epochs": epochs, "patience": None, "progress": False, "checkpoint_min_interval_s": 0},
     }
 
 

@@ -29,13 +29,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("config", type=Path, help="YAML experiment file")
     p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. trainer.max_epochs=20 seed=3")
     p.add_argument("--resume", nargs="?", const=True, default=None, metavar="CHECKPOINT", action=_ResumeAction,
-                   help="continue the run from its latest completed epoch (last.ckpt), or from the "
-                   "given checkpoint; the config must be the run's own (config.yaml)")
+                   help="continue the run from its latest checkpointed epoch (last.ckpt, or best.ckpt when "
+                   "newer), or from the given checkpoint; the config must be the run's own (config.yaml)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing run (only once the new one has trained; the old one survives failures)")
     p.add_argument("--resume-with-changes", action="store_true",
                    help="with --resume: allow changes to trainer.max_epochs, trainer.patience, "
-                   "trainer.progress, trainer.checkpoint_every_n_epochs, trainer.async_checkpoint, trainer.logger and "
+                   "trainer.progress, trainer.checkpoint_every_n_epochs, trainer.checkpoint_min_interval_s, "
+                   "trainer.async_checkpoint, trainer.logger and "
                    "data.num_workers "
                    "(any other change is refused)")
     p.add_argument("--verbose", action="store_true",

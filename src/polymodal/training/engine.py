@@ -211,7 +211,7 @@ def build_callbacks(config: ExperimentConfig, run_dir: Path, monitor: str, mode:
     t = config.trainer
     callbacks: list[pl.Callback] = [
         RunCheckpoints(run_dir / "checkpoints", run_dir / "logs" / "metrics.csv", monitor, mode,
-                       every_n_epochs=t.checkpoint_every_n_epochs),
+                       every_n_epochs=t.checkpoint_every_n_epochs, min_interval_s=t.checkpoint_min_interval_s),
         RNGStateCallback(),
     ]
     if t.patience is not None:
@@ -296,9 +296,10 @@ def _resume_point(run_dir: Path, resume: bool | str | Path) -> tuple[Path | None
     """``(checkpoint path, checkpoint, stored config)`` to resume from.
 
     ``resume=True``: the latest completed epoch on disk: ``last.ckpt``, or
-    ``best.ckpt`` when it is newer (``checkpoint_every_n_epochs > 1``, or a
-    kill between the two writes); the path is ``None`` for a run killed
-    before it completed an epoch (it restarts from scratch)."""
+    ``best.ckpt`` when it is newer (``checkpoint_every_n_epochs > 1``,
+    ``checkpoint_min_interval_s`` not yet passed, or a kill between the two
+    writes); the path is ``None`` for a run killed before any checkpoint
+    (it restarts from scratch)."""
     if isinstance(resume, bool):
         folder = run_dir / "checkpoints"
         found = [(p, load_checkpoint_file(p)) for p in (folder / "last.ckpt", folder / "best.ckpt") if p.exists()]

@@ -7,7 +7,8 @@ extra callbacks, an LR scheduler, any passthrough ``Trainer`` argument, or
 ``POLYMODAL_ENGINE=lightning`` in the environment) it goes through Lightning's
 ``Trainer``. Both write the same run folder: sealed ``best.ckpt`` (only when
 the monitored metric improves), ``last.ckpt`` every
-``trainer.checkpoint_every_n_epochs`` epochs and at the end, ``logs/metrics.csv``
+``trainer.checkpoint_every_n_epochs`` epochs once ``trainer.checkpoint_min_interval_s``
+seconds have passed since the previous one, and at the end, ``logs/metrics.csv``
 from the history stored in the checkpoints, the same early-stopping rule
 (Lightning's: stop after ``patience`` epochs without a strict improvement, or at
 a non-finite monitored value), and exact resume (the loader order is
@@ -26,7 +27,7 @@ parameters, gradients and optimiser state are one flat tensor each
 ``torch.optim``'s result; the clipping factor to rounding); the parameters own their memory
 again when the loop returns. Validation runs in large batches under
 ``torch.inference_mode``. Each epoch's checkpoint is serialised on the training thread and
-sealed, written, fsynced and renamed before the next epoch starts (a SIGKILL never loses a completed
+sealed, written, fsynced and renamed before the next epoch starts (a SIGKILL never loses a checkpointed
 epoch); with ``trainer.async_checkpoint`` the sealing and writing run on one background thread
 (:class:`~polymodal.training.checkpoint.BackgroundWriter`) while the next epoch trains, joined
 before the next write, on any exception and before returning. A failed write is a
@@ -170,14 +171,17 @@ def _forward_loss(model, task, batch, output_loss):
 def run_fast_loop(model, task, *, optim: dict[str, Any], train_loader, val_loader, run_dir: Path, monitor: str,
                   mode: str, max_epochs: int, patience: int | None, clip: float | None, every_n_epochs: int = 1,
                   progress: bool = True, device: torch.device | None = None, resume: dict[str, Any] | None = None,
-                  extra: dict[str, Any] | None = None, async_checkpoint: bool = False) -> dict[str, Any]:
+                  extra: dict[str, Any] | None = None, async_checkpoint: bool = False,
+                  min_interval_s: float = 0.0) -> dict[str, Any]:
     """Train ``model`` (a :class:`~polymodal.training.model.MultimodalModel`) on ``task``; returns the run state
     (``RunCheckpoints``' layout: history, best score/epoch, epochs completed, stopped early).
 
     ``resume`` is a checkpoint written by this loop or by the Lightning engine; ``extra`` entries
     (``hyper_parameters``, ``polymodal_preprocessing``) go into every checkpoint. ``async_checkpoint``:
     write each epoch's files on a background thread while the next epoch trains (a SIGKILL during
-    that write loses that epoch); off, they are on disk before the next epoch starts."""
+    that write loses that epoch); off, they are on disk before the next epoch starts. ``last.ckpt`` is
+    written every ``every_n_epochs`` epochs once ``min_interval_s`` seconds have passed since the previous
+    one (training's start counts as one), and at the final epoch."""
     device = device or torch.device("cpu")
     model.to(device)
     ckpt_dir = Path(run_dir) / "checkpoints"
@@ -223,6 +227,7 @@ def run_fast_loop(model, task, *, optim: dict[str, Any], train_loader, val_loade
         return serialize(checkpoint)  # on this thread: the bytes are this epoch's state
 
     writer = BackgroundWriter(background=async_checkpoint)
+    last_written = time.monotonic()  # nothing to lose yet
     try:
         loss_sum = torch.zeros((), device=device)
         for epoch in range(state["epochs_completed"], max_epochs):
@@ -263,7 +268,10 @@ def run_fast_loop(model, task, *, optim: dict[str, Any], train_loader, val_loade
             if improved:
                 state["best_score"], state["best_epoch"] = value, epoch
             final = state["epochs_completed"] >= max_epochs or should_stop
-            last_due = final or state["epochs_completed"] % every_n_epochs == 0
+            last_due = final or (state["epochs_completed"] % every_n_epochs == 0
+                                 and time.monotonic() - last_written >= min_interval_s)
+            if last_due:
+                last_written = time.monotonic()
             # serialised here; sealed and written here, or on the writer's thread while the next epoch trains
             data = serialized(epoch) if improved or last_due else None
             writer.submit(f"the checkpoints of epoch {epoch} in {ckpt_dir}",
@@ -317,7 +325,7 @@ def fit_fast(config, run_dir: Path, datamodule, task, model, monitor: str, mode:
                               monitor=monitor, mode=mode, max_epochs=t.max_epochs, patience=t.patience,
                               clip=t.gradient_clip_val, every_n_epochs=t.checkpoint_every_n_epochs,
                               progress=t.progress, device=device, resume=checkpoint, extra=extra,
-                              async_checkpoint=t.async_checkpoint)
+                              async_checkpoint=t.async_checkpoint, min_interval_s=t.checkpoint_min_interval_s)
         train_seconds = time.perf_counter() - start
         result = engine._complete(config, work_dir, datamodule, task, model, train_seconds, state,
                                   write=not replacing)

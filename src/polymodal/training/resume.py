@@ -31,6 +31,7 @@ SAFE_RESUME_CHANGES = frozenset({
     "trainer.patience",
     "trainer.progress",
     "trainer.checkpoint_every_n_epochs",
+    "trainer.checkpoint_min_interval_s",
     "trainer.async_checkpoint",
     "trainer.logger",  # where metrics are also sent (and its sub-keys): never what is trained
     "data.num_workers",

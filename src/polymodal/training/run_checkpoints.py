@@ -5,8 +5,9 @@
 
 - ``best.ckpt``: the best epoch so far by the monitored metric;
 - ``last.ckpt``: the latest completed epoch (a real file, every
-  ``every_n_epochs`` epochs and at the final epoch), from which a killed run
-  resumes;
+  ``every_n_epochs`` epochs once ``min_interval_s`` seconds have passed since
+  the previous one, and at the final epoch), from which a killed run resumes
+  (or from ``best.ckpt`` when that is newer);
 - ``logs/metrics.csv``: one row per completed epoch, rewritten atomically
   from the history that is stored *inside* the checkpoints, so a resumed
   run keeps every row before its resume point and re-derives the rest.
@@ -15,6 +16,7 @@
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 from typing import Any
 
@@ -40,15 +42,20 @@ class RunCheckpoints(Checkpoint):
     monitor, mode : str
         Metric that picks ``best.ckpt``, ``"min"`` or ``"max"``; NaN never improves.
     every_n_epochs : int
-        Write ``last.ckpt`` every this many epochs (and at the final one).
+        Write ``last.ckpt`` every this many epochs (and at the final one) ...
+    min_interval_s : float
+        ... but no sooner than this many seconds after the previous one (the start of training counts as one).
     """
 
-    def __init__(self, dirpath: str | Path, metrics_path: str | Path, monitor: str, mode: str, every_n_epochs: int = 1):
+    def __init__(self, dirpath: str | Path, metrics_path: str | Path, monitor: str, mode: str, every_n_epochs: int = 1,
+                 min_interval_s: float = 0.0):
         self.dirpath = Path(dirpath)
         self.metrics_path = Path(metrics_path)
         self.monitor = monitor
         self.mode = mode
         self.every_n_epochs = int(every_n_epochs)
+        self.min_interval_s = float(min_interval_s)
+        self._last_written: float | None = None
         self.best_score: float | None = None
         self.best_epoch: int | None = None
         self.history: list[dict[str, float]] = []
@@ -93,6 +100,9 @@ class RunCheckpoints(Checkpoint):
             return True
         return score < self.best_score if self.mode == "min" else score > self.best_score
 
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._last_written = time.monotonic()  # nothing to lose yet
+
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.sanity_checking:
             return
@@ -107,7 +117,10 @@ class RunCheckpoints(Checkpoint):
             self.best_score, self.best_epoch = metrics[self.monitor], epoch
             trainer.save_checkpoint(self.best_path)
         final = self.epochs_completed >= trainer.max_epochs or trainer.should_stop
-        if final or self.epochs_completed % self.every_n_epochs == 0:
+        waited = self._last_written is None or time.monotonic() - self._last_written >= self.min_interval_s
+        # one decision for every process (their clocks differ)
+        if final or bool(trainer.strategy.broadcast(self.epochs_completed % self.every_n_epochs == 0 and waited)):
+            self._last_written = time.monotonic()
             # the same state as best.ckpt when it was just written: link it instead of writing it again
             if not (improved and trainer.world_size == 1 and link_atomically(self.best_path, self.last_path)):
                 trainer.save_checkpoint(self.last_path)
