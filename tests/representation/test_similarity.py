@@ -122,3 +122,16 @@ def test_cosine_embedding_and_errors():
         "a and b must be 2-D (batch, dim); got shapes (5,) and (5,)"
     )):
         clip_loss(torch.randn(5), torch.randn(5), 1.0)
+
+
+@pytest.mark.parametrize("logit_scale", [100.0, float("nan"), torch.tensor(89.0), float("inf")])
+def test_clip_loss_refuses_a_logit_scale_whose_exponential_is_not_finite(logit_scale):
+    """exp(100) overflows float32: the product with an orthogonal pair's cosine 0 was NaN and the loss NaN."""
+    from polymodal.errors import ConfigError
+
+    a = torch.eye(4)
+    with pytest.raises(ConfigError, match=r"clip_loss: logit_scale=.* not finite in torch.float32"):
+        clip_loss(a, a, logit_scale)
+    # the largest finite scale still gives the limit (0 for a perfectly matched batch)
+    assert float(clip_loss(a, a, 88.0)) == 0.0
+    assert torch.isfinite(clip_loss(a.double(), a.double(), 100.0))  # finite in float64

@@ -114,7 +114,10 @@ def clip_loss(a: Tensor, b: Tensor, logit_scale: Tensor | float) -> Tensor:
     Parameters
     ----------
     a, b : Tensor (batch, dim), row ``i`` a positive pair
-    logit_scale : Tensor or float — log of the inverse temperature
+    logit_scale : Tensor or float — log of the inverse temperature; CLIP clamps it at
+        :math:`\\ln 100` (:class:`CLIPLoss` does). One whose exponential is not finite in ``a``'s dtype
+        (above ~88.7 in float32) or that is NaN is a :class:`~polymodal.errors.ConfigError` (checked
+        on the CPU; on an accelerator the check would wait for the device, so it is skipped there).
 
     Examples
     --------
@@ -124,6 +127,11 @@ def clip_loss(a: Tensor, b: Tensor, logit_scale: Tensor | float) -> Tensor:
     """
     _check_pair(a, b)
     scale = torch.as_tensor(logit_scale, dtype=a.dtype, device=a.device).exp()
+    if scale.device.type == "cpu" and not bool(torch.isfinite(scale).all()):
+        value = logit_scale.tolist() if isinstance(logit_scale, Tensor) else logit_scale
+        raise ConfigError(f"clip_loss: logit_scale={value} gives an inverse temperature exp(logit_scale) that "
+                          f"is not finite in {a.dtype} (the loss would be NaN); CLIP clamps logit_scale at "
+                          f"ln(100) = {math.log(100):.4f}")
     logits = scale * cosine_similarity_matrix(a, b)
     target = torch.arange(a.shape[0], device=a.device)
     return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
