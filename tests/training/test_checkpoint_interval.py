@@ -133,3 +133,29 @@ def test_an_interrupted_run_under_the_default_interval_resumes_exactly(tmp_path,
     for key, value in a["state_dict"].items():
         assert torch.equal(value, b["state_dict"][key]), key
     assert (full.run_dir / "logs" / "metrics.csv").read_text() == (resumed.run_dir / "logs" / "metrics.csv").read_text()
+
+
+def test_lightning_resumes_exactly_from_best_when_last_was_not_yet_due(tmp_path, monkeypatch):
+    """The Lightning engine under the default interval: stopped after epoch 3 it has only best.ckpt;
+    the resume from it ends with the uninterrupted run's weights and metrics."""
+    monkeypatch.setenv("POLYMODAL_ENGINE", "lightning")
+    full = fit(_config(tmp_path / "full", 5), dataset=_data())
+    epoch_end = run_checkpoints.RunCheckpoints.on_train_epoch_end
+
+    def stop_after_epoch_3(self, trainer, module):
+        epoch_end(self, trainer, module)
+        if trainer.current_epoch == 3:
+            raise RuntimeError("killed")
+
+    monkeypatch.setattr(run_checkpoints.RunCheckpoints, "on_train_epoch_end", stop_after_epoch_3)
+    out = tmp_path / "cut"
+    with pytest.raises(RuntimeError, match="killed"):
+        fit(_config(out, 5), dataset=_data())
+    assert sorted(p.name for p in (out / "run" / "checkpoints").iterdir()) == ["best.ckpt"]
+    monkeypatch.setattr(run_checkpoints.RunCheckpoints, "on_train_epoch_end", epoch_end)
+    resumed = fit(_config(out, 5), dataset=_data(), resume=True)
+    a = load_checkpoint_file(full.run_dir / "checkpoints" / "last.ckpt")
+    b = load_checkpoint_file(resumed.run_dir / "checkpoints" / "last.ckpt")
+    for key, value in a["state_dict"].items():
+        assert torch.equal(value, b["state_dict"][key]), key
+    assert (full.run_dir / "logs" / "metrics.csv").read_text() == (resumed.run_dir / "logs" / "metrics.csv").read_text()
