@@ -288,3 +288,23 @@ def test_word_is_kept_whole_in_a_tightly_trimmed_recording(snr, pad, name):
                    speech_power=float(np.mean(word**2)))
     segment = detect_speech(remove_dc(x)[0])
     assert abs(segment.start - pad) < 0.05 and abs(segment.end - (pad + len(word) / SR)) < 0.05, segment
+
+
+@pytest.mark.parametrize("snr", [40.0, 60.0])
+@pytest.mark.parametrize("lead", [0.1, 0.15])
+@pytest.mark.parametrize("name", ["seven", "nine"])
+def test_short_lead_in_of_quiet_noise_is_not_taken_for_the_word(snr, lead, name):
+    """A TTS-like clip: 100-150 ms of faint noise, the word, 100 ms of noise. The former detector returned
+    the clip from its first sample (the noise stretch is too short to fill the quietest 40% of frames);
+    with the fallback statistics of too small a spread it grew into the noise; both ends within 50 ms."""
+    y = load_audio(DIGIT_WAV if name == "seven" else NINE_WAV, SR).astype(np.float64)
+    env = np.convolve(y**2, np.ones(160) / 160, "same")
+    on = np.flatnonzero(env > env.max() * 1e-4)
+    word = y[on[0]:on[-1] + 1]
+    a = int(lead * SR)
+    x = np.zeros(a + len(word) + SR // 10)
+    x[a:a + len(word)] = word
+    x = mix_at_snr(x, colored_noise(len(x), np.random.default_rng(int(snr)), "pink"), snr,
+                   speech_power=float(np.mean(word**2)))
+    segment = detect_speech(remove_dc(x)[0])
+    assert abs(segment.start - lead) < 0.05 and abs(segment.end - (lead + len(word) / SR)) < 0.05, segment
