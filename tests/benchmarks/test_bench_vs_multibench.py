@@ -78,3 +78,70 @@ def test_ratio_table_from_interleaved_runs(bench, monkeypatch, capsys, tmp_path)
     assert cells[3:7] == ["1.67 (1.00-3.00)", "0.60", "1.00", "0.80"] and cells[7] == "0.8000 / 0.9000"
     runs = json.loads(out_json.read_text())
     assert [len(r["runs"]) for r in runs] == [2, 2] and all("load1" in x for r in runs for x in r["runs"])
+
+
+def test_polymodal_side_trains_as_multibench_loop_from_the_same_start(bench, monkeypatch):
+    """No algorithmic difference behind the accuracy comparison: from the same initial weights and
+    the same batch order, ``fit``'s fast loop gives the validation accuracies of MultiBench's
+    ``Supervised_Learning.train`` loop re-expressed by hand (zero_grad, forward, cross-entropy,
+    backward, ``clip_grad_norm_(params, 8)``, ``torch.optim.RMSprop(lr=1e-3)`` step; evaluation in
+    ``eval`` mode), epoch for epoch, and weights equal to float rounding."""
+    import copy
+
+    import torch
+    import torch.nn.functional as F
+
+    import polymodal.encoders  # noqa: F401
+    import polymodal.fusion  # noqa: F401
+    from polymodal.data.batch import Batch
+    from polymodal.data.loader import epoch_permutation
+    from polymodal.training import fast_loop
+    from polymodal.training.config import parse_config
+    from polymodal.training.engine import build_model, fit
+
+    epochs, start, end = 4, {}, {}
+    run = fast_loop.run_fast_loop
+
+    def capture(model, task, **kwargs):
+        start.update(copy.deepcopy(model.state_dict()))
+        state = run(model, task, **kwargs)
+        end.update(copy.deepcopy(model.state_dict()))
+        return state
+
+    monkeypatch.setattr(fast_loop, "run_fast_loop", capture)
+    config = bench._polymodal_config("tensor2", 0, "unused", epochs)
+    config["trainer"]["patience"] = None
+    import tempfile
+    with tempfile.TemporaryDirectory() as out:
+        config["output_dir"] = out
+        dataset = bench._dataset("tensor2", 0, bench.SEQ_DATA)
+        result = fit(config, dataset=dataset)
+        history = (result.run_dir / "logs" / "metrics.csv").read_text().splitlines()
+    column = history[0].split(",").index("val_accuracy")
+    fit_accuracy = [float(row.split(",")[column]) for row in history[1:]]
+
+    dm = result.datamodule
+    model = build_model(parse_config(config), dataset.specs, 10, "classification")
+    model.load_state_dict(start)
+    optimizer = torch.optim.RMSprop(model.parameters(), lr=1e-3)
+    x = {m: torch.as_tensor(np.asarray(v, dtype=np.float32)) for m, v in dm.train_set.modalities.items()}
+    y = torch.as_tensor(np.asarray(dm.train_set.target)).long()
+    v = {m: torch.as_tensor(np.asarray(t, dtype=np.float32)) for m, t in dm.val_set.modalities.items()}
+    vy = torch.as_tensor(np.asarray(dm.val_set.target)).long()
+    accuracy = []
+    for epoch in range(epochs):
+        model.train()
+        order = epoch_permutation(len(y), dm.train_dataloader().seed, epoch, True)
+        for begin in range(0, len(y), 64):
+            idx = order[begin:begin + 64]
+            optimizer.zero_grad()
+            loss = F.cross_entropy(model(Batch({m: t[idx] for m, t in x.items()}, target=y[idx])).logits, y[idx])
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 8)
+            optimizer.step()
+        model.eval()
+        with torch.no_grad():
+            accuracy.append(float((model(Batch(v, target=vy)).logits.argmax(1) == vy).float().mean()))
+    np.testing.assert_allclose(fit_accuracy, accuracy, atol=1e-6)
+    for name, value in model.state_dict().items():
+        torch.testing.assert_close(end[name], value, rtol=0, atol=1e-3, msg=name)
