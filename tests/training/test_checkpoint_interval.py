@@ -159,3 +159,47 @@ def test_lightning_resumes_exactly_from_best_when_last_was_not_yet_due(tmp_path,
     for key, value in a["state_dict"].items():
         assert torch.equal(value, b["state_dict"][key]), key
     assert (full.run_dir / "logs" / "metrics.csv").read_text() == (resumed.run_dir / "logs" / "metrics.csv").read_text()
+
+
+@pytest.mark.parametrize("engine", ["fast", "lightning"])
+def test_metrics_csv_is_rewritten_with_each_checkpoint_and_at_most_every_second_between(tmp_path, monkeypatch, engine):
+    """A fake clock gives every epoch 0.3 s and the monitored value improves only in epoch 0: metrics.csv
+    is written with that epoch's best.ckpt, then once a second has passed (epochs 4 and 8), and at the
+    final epoch 9 with last.ckpt; it always ends whole."""
+    from polymodal.training import checkpoint
+
+    now, rows = [0.0], []
+    write_text = checkpoint.atomic_write_text
+
+    def record(text, path, **kwargs):
+        write_text(text, path, **kwargs)
+        if path.name == "metrics.csv":
+            rows.append(len(text.splitlines()) - 1)
+
+    if engine == "lightning":
+        monkeypatch.setenv("POLYMODAL_ENGINE", "lightning")
+        monkeypatch.setattr(run_checkpoints, "time", types.SimpleNamespace(monotonic=lambda: now[0]))
+        monkeypatch.setattr(run_checkpoints, "atomic_write_text", record)
+        monkeypatch.setattr(run_checkpoints.RunCheckpoints, "_improved", lambda self, score: self.best_score is None)
+        epoch_end = run_checkpoints.RunCheckpoints.on_train_epoch_end
+
+        def timed_epoch_end(self, trainer, module):
+            now[0] += 0.3
+            epoch_end(self, trainer, module)
+
+        monkeypatch.setattr(run_checkpoints.RunCheckpoints, "on_train_epoch_end", timed_epoch_end)
+    else:
+        import time
+
+        monkeypatch.setattr(fast_loop, "time", types.SimpleNamespace(monotonic=lambda: now[0],
+                                                                      perf_counter=time.perf_counter))
+        monkeypatch.setattr(fast_loop, "atomic_write_text", record)
+
+        def constant_validation(*args):  # the same value every epoch: only epoch 0 improves
+            now[0] += 0.3
+            return {"val_loss": 1.0, "val_accuracy": 0.5, "val_objective": 1.0}
+
+        monkeypatch.setattr(fast_loop, "validate", constant_validation)
+    result = fit(_config(tmp_path, 10, checkpoint_min_interval_s=12), dataset=_data())
+    assert rows == [1, 5, 9, 10]
+    assert len((result.run_dir / "logs" / "metrics.csv").read_text().splitlines()) == 11

@@ -47,8 +47,9 @@ from typing import Any
 import torch
 
 from polymodal.errors import CheckpointError, ConfigError
-from polymodal.training.checkpoint import (RUN_STATE_KEY, BackgroundWriter, atomic_write_text, format_history,
-                                          link_atomically, rng_state, seal, serialize, set_rng_state, write_sealed)
+from polymodal.training.checkpoint import (METRICS_MIN_INTERVAL_S, RUN_STATE_KEY, BackgroundWriter, atomic_write_text,
+                                          format_history, link_atomically, rng_state, seal, serialize, set_rng_state,
+                                          write_sealed)
 from polymodal.training.flat_params import FlatParameters, flat_reason
 from polymodal.training.objective import build_optimizer, output_loss
 
@@ -227,7 +228,7 @@ def run_fast_loop(model, task, *, optim: dict[str, Any], train_loader, val_loade
         return serialize(checkpoint)  # on this thread: the bytes are this epoch's state
 
     writer = BackgroundWriter(background=async_checkpoint)
-    last_written = time.monotonic()  # nothing to lose yet
+    last_written = metrics_written = time.monotonic()  # nothing to lose yet
     try:
         loss_sum = torch.zeros((), device=device)
         for epoch in range(state["epochs_completed"], max_epochs):
@@ -274,9 +275,11 @@ def run_fast_loop(model, task, *, optim: dict[str, Any], train_loader, val_loade
                 last_written = time.monotonic()
             # serialised here; sealed and written here, or on the writer's thread while the next epoch trains
             data = serialized(epoch) if improved or last_due else None
-            writer.submit(f"the checkpoints of epoch {epoch} in {ckpt_dir}",
-                          *_write_jobs(data, ckpt_dir, improved, last_due),
-                          partial(atomic_write_text, format_history(state["history"]), metrics_path, durable=False))
+            jobs = _write_jobs(data, ckpt_dir, improved, last_due)
+            if data is not None or final or time.monotonic() - metrics_written >= METRICS_MIN_INTERVAL_S:
+                metrics_written = time.monotonic()
+                jobs.append(partial(atomic_write_text, format_history(state["history"]), metrics_path, durable=False))
+            writer.submit(f"the checkpoints of epoch {epoch} in {ckpt_dir}", *jobs)
             if progress:
                 shown = " ".join(f"{k}={v:.4g}" for k, v in metrics.items())
                 print(f"epoch {epoch + 1}/{max_epochs} {shown} ({time.perf_counter() - start:.2f} s)", file=sys.stderr,

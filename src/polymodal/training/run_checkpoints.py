@@ -10,7 +10,9 @@
   (or from ``best.ckpt`` when that is newer);
 - ``logs/metrics.csv``: one row per completed epoch, rewritten atomically
   from the history that is stored *inside* the checkpoints, so a resumed
-  run keeps every row before its resume point and re-derives the rest.
+  run keeps every row before its resume point and re-derives the rest
+  (at every epoch that wrote a checkpoint, at the final one, and otherwise
+  at most every :data:`~polymodal.training.checkpoint.METRICS_MIN_INTERVAL_S`).
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from typing import Any
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import Checkpoint, EarlyStopping
 
-from polymodal.training.checkpoint import RUN_STATE_KEY, atomic_write_text, format_history, link_atomically
+from polymodal.training.checkpoint import (METRICS_MIN_INTERVAL_S, RUN_STATE_KEY, atomic_write_text, format_history,
+                                          link_atomically)
 
 __all__ = ["RunCheckpoints", "ResumableEarlyStopping"]
 
@@ -56,6 +59,7 @@ class RunCheckpoints(Checkpoint):
         self.every_n_epochs = int(every_n_epochs)
         self.min_interval_s = float(min_interval_s)
         self._last_written: float | None = None
+        self._metrics_written = -math.inf
         self.best_score: float | None = None
         self.best_epoch: int | None = None
         self.history: list[dict[str, float]] = []
@@ -119,12 +123,16 @@ class RunCheckpoints(Checkpoint):
         final = self.epochs_completed >= trainer.max_epochs or trainer.should_stop
         waited = self._last_written is None or time.monotonic() - self._last_written >= self.min_interval_s
         # one decision for every process (their clocks differ)
+        wrote = improved
         if final or bool(trainer.strategy.broadcast(self.epochs_completed % self.every_n_epochs == 0 and waited)):
             self._last_written = time.monotonic()
+            wrote = True
             # the same state as best.ckpt when it was just written: link it instead of writing it again
             if not (improved and trainer.world_size == 1 and link_atomically(self.best_path, self.last_path)):
                 trainer.save_checkpoint(self.last_path)
-        if trainer.is_global_zero:  # re-derivable from the checkpoints: no fsync
+        if trainer.is_global_zero and (wrote or final or
+                                       time.monotonic() - self._metrics_written >= METRICS_MIN_INTERVAL_S):
+            self._metrics_written = time.monotonic()  # re-derivable from the checkpoints: no fsync
             atomic_write_text(format_history(self.history), self.metrics_path, durable=False)
 
 
