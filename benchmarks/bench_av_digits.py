@@ -186,7 +186,9 @@ validation voices (``--cross-valid DIR``): old model 0.991 (old build) / 0.988 (
 truth); the old model with the fixed front-end at test time only: real English 0.930 ± 0.024. Shift TTA
 (now also reported by ``--audio-only``), fixed front-end: validation 0.950 -> 0.955, held-out channels
 0.956 -> 0.962, real English 0.970 ± 0.040 (session-8 front-end: 0.956 -> 0.960, real English 0.950 ±
-0.032).
+0.032). Not kept: a wider frequency warp (``--warp-range 0.85 1.15``, rebuilt data, seeds 0-1: validation
+0.948 -> 0.944, held-out channels 0.953 -> 0.954, clean validation voices 0.985 -> 0.982; real English
+0.950 -> 0.950).
 
 Tried and not kept (chosen on held-out synthetic voices, never on the real
 recordings): pre-emphasis 0.97 + per-utterance CMVN of the log-mel image
