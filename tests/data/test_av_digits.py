@@ -22,7 +22,7 @@ from polymodal.data.av_digits import (
     mix_at_snr,
 )
 from polymodal.data.av_digits_build import AVDigitsConfig, _speakers, build_av_digits, build_av_digits_cli, speech_images
-from polymodal.data.audio import FMAX, N_MELS, WINDOW
+from polymodal.data.audio import FMAX, FRONT_END_REVISION, N_MELS, WINDOW
 from polymodal.data.catalog import list_datasets
 from polymodal.errors import ConfigError, DatasetError
 
@@ -138,6 +138,7 @@ def test_small_build_is_deterministic_and_reads_as_avmnist(tmp_path):
         assert hashlib.sha256((tmp_path / "a" / name).read_bytes()).hexdigest() == digest
     manifest = json.loads((tmp_path / "a" / "manifest.json").read_text())
     assert "by class" in manifest["pairing"] and len(manifest["sources"]["real_en_recordings"]) == 20
+    assert manifest["audio"]["front_end_revision"] == FRONT_END_REVISION
     train = load_av_digits(tmp_path / "a", split="train")
     valid = load_av_digits(tmp_path / "a", split="valid")
     test = load_av_digits(tmp_path / "a", split="test")
@@ -177,3 +178,25 @@ def test_image_degrader_removes_the_leading_principal_components():
     lo, hi = np.percentile(kept, 0.5), np.percentile(kept, 99.5)
     expected = np.round(np.clip((kept - lo) / (hi - lo), 0, 1) * 255)
     assert np.abs(degrade(x).astype(int) - expected).max() <= 1 and np.mean(degrade(x) == expected) > 0.999
+
+
+def test_a_build_from_another_front_end_revision_warns_on_load(tmp_path):
+    """A build made before a prepare_speech change holds training speech unlike what new recordings
+    get: loading it warns with the rebuild command (a build without the field is revision 1)."""
+    from polymodal.data.av_digits import StaleBuildWarning, _check_front_end
+
+    with pytest.warns(StaleBuildWarning, match=r"revision 1, this polymodal's prepare_speech is revision "
+                                               rf"{FRONT_END_REVISION}.*polymodal datasets build av-digits"):
+        _check_front_end({"audio": {"front_end": "polymodal.data.audio.prepare_speech"}}, tmp_path)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _check_front_end({"audio": {"front_end_revision": FRONT_END_REVISION}}, tmp_path)  # current: silent
+    (tmp_path / "speech").mkdir()
+    for k, v in {"waveforms": np.zeros((1, WINDOW), np.float32), "labels": np.zeros(1, np.int64),
+                 "speakers": np.zeros(1, np.int64), "spans": np.zeros((1, 2), np.int64)}.items():
+        np.save(tmp_path / "speech" / f"train_{k}.npy", v)
+    (tmp_path / "manifest.json").write_text(json.dumps({"audio": {"front_end_revision": 0}}))
+    with pytest.warns(StaleBuildWarning, match="revision 0"):
+        load_av_digits_speech("train", tmp_path)

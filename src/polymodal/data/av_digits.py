@@ -39,6 +39,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +52,7 @@ from polymodal.errors import ConfigError, DatasetError
 
 __all__ = ["AV_DIGITS_ENV", "TUXPAINT_MATH", "av_digits_dir",
            "missing_sources", "mix_at_snr", "colored_noise", "load_av_digits", "av_digits_variants",
-           "load_av_digits_speech", "load_av_digits_images", "SPEECH_PARTS"]
+           "load_av_digits_speech", "load_av_digits_images", "SPEECH_PARTS", "StaleBuildWarning"]
 
 SPEECH_PARTS = ("train", "valid", "test_synthetic", "real_en", "real_other", "ood")
 
@@ -121,6 +122,24 @@ def mix_at_snr(speech: np.ndarray, noise: np.ndarray, snr_db: float, speech_powe
     return speech + np.sqrt(ps / (pn * 10.0 ** (snr_db / 10.0))) * noise
 
 
+class StaleBuildWarning(UserWarning):
+    """An AV-digits build prepared its speech with another revision of
+    :func:`polymodal.data.audio.prepare_speech` than this polymodal's: models trained on it see
+    other features than new recordings get; rebuild with ``polymodal datasets build av-digits``."""
+
+
+def _check_front_end(manifest: dict[str, Any], root: Path) -> None:
+    """Warn (:class:`StaleBuildWarning`) when the build's front-end revision is not this polymodal's."""
+    from polymodal.data.audio import FRONT_END_REVISION
+
+    built = manifest.get("audio", {}).get("front_end_revision", 1)  # builds before revisions were recorded: 1
+    if built != FRONT_END_REVISION:
+        warnings.warn(f"the AV-digits build at {root} prepared its speech with front-end revision {built}, this "
+                      f"polymodal's prepare_speech is revision {FRONT_END_REVISION}: training speech and new "
+                      "recordings go through different front-ends; rebuild it with "
+                      "`polymodal datasets build av-digits`", StaleBuildWarning, stacklevel=3)
+
+
 def av_digits_variants(path: str | os.PathLike | None = None) -> dict[str, dict[str, Any]]:
     """The extra test sets of a built AV-digits folder (from its manifest)."""
     root = Path(path) if path is not None else av_digits_dir()
@@ -163,6 +182,7 @@ def load_av_digits(path: str | os.PathLike | None = None, *, split: str = "all",
     root = Path(path) if path is not None else av_digits_dir()
     variants = av_digits_variants(root)
     manifest = json.loads((root / "manifest.json").read_text())
+    _check_front_end(manifest, root)
     if variant is not None:
         if variant not in variants:
             raise DatasetError(f"unknown AV-digits variant {variant!r}; this build has {sorted(variants)}")
@@ -189,6 +209,8 @@ def load_av_digits_speech(part: str, path: str | os.PathLike | None = None) -> d
     if not (folder / f"{part}_waveforms.npy").is_file():
         raise DatasetError(f"no speech/{part}_waveforms.npy in {root}: rebuild with "
                            "`polymodal datasets build av-digits` (version 2 layout)")
+    if (root / "manifest.json").is_file():
+        _check_front_end(json.loads((root / "manifest.json").read_text()), root)
     out = {k: np.load(folder / f"{part}_{k}.npy", allow_pickle=False)
            for k in ("waveforms", "labels", "speakers", "spans")}
     out["waveforms"] = out["waveforms"].astype(np.float32)
