@@ -220,7 +220,7 @@ from polymodal.fusion.robust import (
     fit_abstention_threshold,
     outlier_exposure_loss,
 )
-from polymodal.fusion.quality import estimate_noise_sigma
+from polymodal.fusion.quality import MahalanobisScore, estimate_noise_sigma
 from polymodal.representation import LowRankFusion
 
 WIDTH = 64
@@ -365,17 +365,40 @@ class FeatureHead(nn.Module):
 
 
 class GatedHead(nn.Module):
-    """Gated experts; with ``quality`` the gate also sees the image noise level (stream reliability)."""
+    """Gated experts; with ``quality`` the gate also sees the image noise level (stream reliability), with
+    ``audio_quality`` an audio reliability input (``--gate-audio-quality``: the Mahalanobis OOD score)."""
 
-    def __init__(self, temperatures, quality: bool = True) -> None:
+    def __init__(self, temperatures, quality: bool = True, audio_quality: bool = False) -> None:
         super().__init__()
-        self.fusion = GatedExpertFusion({"image": WIDTH, "audio": WIDTH}, 10,
-                                        quality_features={"image": 1} if quality else None
+        wanted = {"image": 1} if quality else {}
+        if audio_quality:
+            wanted["audio"] = 1
+        self.fusion = GatedExpertFusion({"image": WIDTH, "audio": WIDTH}, 10, quality_features=wanted or None
                                         ).set_temperatures(temperatures)
-        self.quality = quality
+        self.quality, self.wanted = quality, list(wanted)
+
+    def gate_quality(self, quality):
+        return {m: quality[m] for m in self.wanted} or None
 
     def forward(self, feats, logits, present, quality=None):
-        return self.fusion(feats, logits, present, {"image": quality["image"]} if self.quality else None)
+        return self.fusion(feats, logits, present, self.gate_quality(quality))
+
+
+class AudioReliability:
+    """``--gate-audio-quality mahalanobis``: the Mahalanobis OOD score of the audio expert's features
+    (:class:`~polymodal.fusion.quality.MahalanobisScore`, Lee et al., NeurIPS 2018) fitted on its training
+    features; the gate input is ``log(min_c d_c(h))``, standardised by its mean and std on those features."""
+
+    def __init__(self, feats: torch.Tensor, labels: torch.Tensor) -> None:
+        self.score = MahalanobisScore().fit(feats.double().numpy(), labels.numpy())
+        raw = self.raw(feats)
+        self.mean, self.std = float(raw.mean()), float(raw.std())
+
+    def raw(self, feats: torch.Tensor) -> torch.Tensor:
+        return torch.as_tensor(np.log(self.score.mahalanobis(feats.double().numpy()).min(1) + 1e-6))
+
+    def __call__(self, feats: torch.Tensor) -> torch.Tensor:
+        return ((self.raw(feats) - self.mean) / self.std).float()
 
 
 def image_quality(x: torch.Tensor) -> torch.Tensor:
@@ -476,6 +499,10 @@ def main(argv: list[str] | None = None) -> int:
                              f"{TRAIN_NOISE}); 0 = clean training images only")
     parser.add_argument("--no-gate-quality", action="store_true",
                         help="the gated experts' gate does not see the image noise level")
+    parser.add_argument("--gate-audio-quality", choices=["none", "mahalanobis"], default="none",
+                        help="audio reliability input of the gated experts' gate: none, or the Mahalanobis OOD "
+                             "score of the audio expert's features (Lee et al., NeurIPS 2018) fitted on its "
+                             "training features")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--figure", type=Path, default=None, help="heat-map PNG of the grid")
     parser.add_argument("--warp", choices=["mel", "vtlp", "none"], default=None,
@@ -693,6 +720,15 @@ def main(argv: list[str] | None = None) -> int:
                             ("synthetic test voices, held-out channels", synth_chan)):
             note(key, "audio only", float((encode(experts["audio"], x)[1].argmax(1) == y).float().mean()))
 
+        audio_rel = None
+        if args.gate_audio_quality == "mahalanobis":  # fitted on training features: every utterance, 2 copies
+            uu = np.tile(np.arange(n_utt), 2)
+            kk = np.random.default_rng(seed + 777).integers(0, len(copies), len(uu))  # own stream: rs unchanged
+            audio_rel = AudioReliability(encode(experts["audio"], copies[kk, uu].float())[0], train_labels[uu])
+
+        def audio_quality(ha):
+            return audio_rel(ha) if audio_rel is not None else torch.zeros(len(ha))
+
         # head training data: clean-augmented pairs, and corrupted pairs
         def head_data(corrupt: bool):
             y, ii, uu, kk = pairs(args.pairs)
@@ -715,7 +751,7 @@ def main(argv: list[str] | None = None) -> int:
             hi, li = encode(experts["image"], x_img)
             ha, la = encode(experts["audio"], a)
             return {"image": hi, "audio": ha}, {"image": li, "audio": la}, {"image": p_img, "audio": p_aud}, y, \
-                {"image": image_quality(x_img)}
+                {"image": image_quality(x_img), "audio": audio_quality(ha)}
 
         clean_data, corrupt_data = head_data(False), head_data(True)
         heads = {"concat": train_head(FeatureHead("concat"), clean_data, args.head_epochs, seed),
@@ -723,13 +759,13 @@ def main(argv: list[str] | None = None) -> int:
                  "concat + mod. dropout": train_head(FeatureHead("dropout"), clean_data, args.head_epochs, seed),
                  "GMU (corruption-trained)": train_head(FeatureHead("gmu"), corrupt_data, args.head_epochs, seed),
                  "gated experts (corruption-trained)": train_head(
-                     GatedHead(poe.temperatures, quality=not args.no_gate_quality), corrupt_data, args.head_epochs,
-                     seed)}
+                     GatedHead(poe.temperatures, quality=not args.no_gate_quality,
+                               audio_quality=audio_rel is not None), corrupt_data, args.head_epochs, seed)}
 
         @torch.no_grad()
         def fuse(enc_img, p_img, enc_aud, p_aud, q_img) -> dict[str, torch.Tensor]:
             (hi, li), (ha, la) = enc_img, enc_aud
-            quality = {"image": q_img}
+            quality = {"image": q_img, "audio": audio_quality(ha)}
             feats, logits, present = {"image": hi, "audio": ha}, {"image": li, "audio": la}, \
                 {"image": p_img, "audio": p_aud}
             pi, pa = F.softmax(li, 1), F.softmax(la, 1)
@@ -751,7 +787,8 @@ def main(argv: list[str] | None = None) -> int:
             (hi, li), (ha, la) = enc_img, enc_aud
             with torch.no_grad():
                 g = head.fusion.gates({"image": hi, "audio": ha}, {"image": li, "audio": la},
-                                      {"image": p_img, "audio": p_aud}, {"image": q_img} if head.quality else None)
+                                      {"image": p_img, "audio": p_aud},
+                                      head.gate_quality({"image": q_img, "audio": audio_quality(ha)}))
             for i, m in enumerate(head.fusion.modalities):
                 note(f"gate weight of {m}, {where}", "gated experts (corruption-trained)", float(g[:, i].mean()))
 
@@ -801,6 +838,20 @@ def main(argv: list[str] | None = None) -> int:
         for model, p in predict(o_img, o_all, ood_valid[0], o_all).items():
             note("held-out OOD languages + valid images (valid)", model,
                  float((p.argmax(1) == ood_valid[1]).float().mean()))
+        note_gates("held-out OOD languages (valid)", encode(experts["image"], o_img), o_all,
+                   encode(experts["audio"], ood_valid[0]), o_all, image_quality(o_img))
+        v_rs = np.random.default_rng(seed + 778)
+        v_img = img["valid"][0][[v_rs.choice(np.flatnonzero(img["valid"][1].numpy() == int(c))) for c in valid_labels]]
+        v_all = torch.ones(len(valid_labels), dtype=torch.bool)
+        note_gates("held-out synthetic voices (valid)", encode(experts["image"], v_img), v_all,
+                   encode(experts["audio"], valid_feats), v_all, image_quality(v_img))
+        if audio_rel is not None:
+            for where, x in (("held-out synthetic voices (valid)", valid_feats),
+                             ("held-out OOD languages (valid)", ood_valid[0]),
+                             ("real English (Tux Paint)", grid_audio["clean"][0]),
+                             ("other language (Tux Paint)", grid_audio["other language"][0])):
+                note(f"audio Mahalanobis score (standardised log distance), {where}", "audio only",
+                     float(audio_rel(encode(experts["audio"], x)[0]).mean()))
         a_feats, y, img_idx = grid_audio["clean"]  # image noise levels off the grid (1.5: beyond training)
         ones = torch.ones(len(y), dtype=torch.bool)
         for level in SWEEP_NOISE:
