@@ -387,15 +387,18 @@ class GatedHead(nn.Module):
 class AudioReliability:
     """``--gate-audio-quality mahalanobis``: the Mahalanobis OOD score of the audio expert's features
     (:class:`~polymodal.fusion.quality.MahalanobisScore`, Lee et al., NeurIPS 2018) fitted on its training
-    features; the gate input is ``log(min_c d_c(h))``, standardised by its mean and std on those features."""
+    features; the gate input is ``log(min_c d_c(h))``, standardised by its mean and std on those features.
+    ``relative-mahalanobis``: the relative distance ``r = min_c (d_c(h) - d_0(h))`` (Ren et al. 2021) as
+    ``sign(r) log(1 + |r|)``, standardised so."""
 
-    def __init__(self, feats: torch.Tensor, labels: torch.Tensor) -> None:
-        self.score = MahalanobisScore().fit(feats.double().numpy(), labels.numpy())
+    def __init__(self, feats: torch.Tensor, labels: torch.Tensor, relative: bool = False) -> None:
+        self.score = MahalanobisScore(relative=relative).fit(feats.double().numpy(), labels.numpy())
         raw = self.raw(feats)
         self.mean, self.std = float(raw.mean()), float(raw.std())
 
     def raw(self, feats: torch.Tensor) -> torch.Tensor:
-        return torch.as_tensor(np.log(self.score.mahalanobis(feats.double().numpy()).min(1) + 1e-6))
+        r = -self.score.score_samples(feats.double().numpy())
+        return torch.as_tensor(np.sign(r) * np.log1p(np.abs(r)) if self.score.relative else np.log(r + 1e-6))
 
     def __call__(self, feats: torch.Tensor) -> torch.Tensor:
         return ((self.raw(feats) - self.mean) / self.std).float()
@@ -499,10 +502,11 @@ def main(argv: list[str] | None = None) -> int:
                              f"{TRAIN_NOISE}); 0 = clean training images only")
     parser.add_argument("--no-gate-quality", action="store_true",
                         help="the gated experts' gate does not see the image noise level")
-    parser.add_argument("--gate-audio-quality", choices=["none", "mahalanobis"], default="none",
+    parser.add_argument("--gate-audio-quality", choices=["none", "mahalanobis", "relative-mahalanobis"],
+                        default="none",
                         help="audio reliability input of the gated experts' gate: none, or the Mahalanobis OOD "
-                             "score of the audio expert's features (Lee et al., NeurIPS 2018) fitted on its "
-                             "training features")
+                             "score of the audio expert's features (Lee et al., NeurIPS 2018; relative: Ren et al. "
+                             "2021) fitted on its training features")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--figure", type=Path, default=None, help="heat-map PNG of the grid")
     parser.add_argument("--warp", choices=["mel", "vtlp", "none"], default=None,
@@ -721,10 +725,11 @@ def main(argv: list[str] | None = None) -> int:
             note(key, "audio only", float((encode(experts["audio"], x)[1].argmax(1) == y).float().mean()))
 
         audio_rel = None
-        if args.gate_audio_quality == "mahalanobis":  # fitted on training features: every utterance, 2 copies
+        if args.gate_audio_quality != "none":  # fitted on training features: every utterance, 2 copies
             uu = np.tile(np.arange(n_utt), 2)
             kk = np.random.default_rng(seed + 777).integers(0, len(copies), len(uu))  # own stream: rs unchanged
-            audio_rel = AudioReliability(encode(experts["audio"], copies[kk, uu].float())[0], train_labels[uu])
+            audio_rel = AudioReliability(encode(experts["audio"], copies[kk, uu].float())[0], train_labels[uu],
+                                         relative=args.gate_audio_quality == "relative-mahalanobis")
 
         def audio_quality(ha):
             return audio_rel(ha) if audio_rel is not None else torch.zeros(len(ha))

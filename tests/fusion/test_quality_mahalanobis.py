@@ -79,3 +79,18 @@ def test_bad_input_raises_clear_errors():
         est.mahalanobis(X[:, :4])
     with pytest.raises(ShapeError, match="inconsistent numbers of samples"):
         MahalanobisScore().fit(X, y[:-1])
+
+
+def test_relative_distance_matches_its_definition_and_ignores_a_shared_shift():
+    X, y = _data()
+    est = MahalanobisScore(relative=True).fit(X, y)
+    background = EmpiricalCovariance().fit(X)  # all of X, centred on its mean, 1/N
+    Z = np.random.default_rng(3).normal(size=(6, 5)) * 4
+    expected = -(est.mahalanobis(Z) - background.mahalanobis(Z)[:, None]).min(1)
+    np.testing.assert_allclose(est.score_samples(Z), expected, rtol=1e-8)
+    plain = MahalanobisScore().fit(X, y)
+    np.testing.assert_allclose(plain.mahalanobis(Z), est.mahalanobis(Z))
+    # 1-D, two classes at 0 and 10 with within-class variance 1: total variance 26, total mean 5
+    X1 = np.array([[-1.0], [1.0], [9.0], [11.0]])
+    rel = MahalanobisScore(relative=True).fit(X1, [0, 0, 1, 1])
+    np.testing.assert_allclose(rel.score_samples(np.array([[3.0]])), [-(9.0 - 4.0 / 26.0)])

@@ -134,11 +134,24 @@ class MahalanobisScore(BaseEstimator):
     the confidence ``M(x) = max_c -d_c(x)`` (higher = more in-distribution; threshold it, or feed
     ``log(-M(x))`` to a fusion gate as a reliability measure).
 
+    ``relative=True``: the relative Mahalanobis distance of Ren, Fort, Liu, Roy, Padhy &
+    Lakshminarayanan ("A simple fix to Mahalanobis distance for improving near-OOD detection",
+    arXiv:2106.09022, 2021, Eq. 4): a class-agnostic background Gaussian ``N(mu_0, Sigma_0)`` is
+    fitted on all of ``X`` too and ``score_samples`` is ``-min_c (d_c(x) - d_0(x))``, which cancels
+    the part of the distance that every class shares (a shift of the whole domain).
+
+    Parameters
+    ----------
+    relative : bool, default False
+        Score with the relative distance (above); ``mahalanobis`` always returns the plain ``d_c``.
+
     Attributes
     ----------
     classes_ : (C,) the labels seen in fit.
     means_ : (C, D) class means.
     covariance_ : (D, D) shared within-class covariance; precision_ : (D, D) its pseudo-inverse.
+    background_mean_, background_precision_ : (D,), (D, D) with ``relative=True``: mean and
+    pseudo-inverse covariance (1/N) of all of ``X``.
 
     Examples
     --------
@@ -149,6 +162,9 @@ class MahalanobisScore(BaseEstimator):
     >>> est.score_samples(np.array([[1.0, 0.0], [6.0, 0.0]])).tolist()  # 0, then -(5^2 / 0.5)
     [-0.0, -50.0]
     """
+
+    def __init__(self, relative: bool = False) -> None:
+        self.relative = relative
 
     def fit(self, X, y) -> "MahalanobisScore":
         X, y = checked_data(self, X, y, dtype=np.float64, y_numeric=False)
@@ -163,6 +179,10 @@ class MahalanobisScore(BaseEstimator):
         centred = X - self.means_[codes]
         self.covariance_ = centred.T @ centred / n
         self.precision_ = pinvh(self.covariance_)
+        if self.relative:
+            self.background_mean_ = X.mean(axis=0)
+            whole = X - self.background_mean_
+            self.background_precision_ = pinvh(whole.T @ whole / n)
         return self
 
     def mahalanobis(self, X) -> np.ndarray:
@@ -173,8 +193,13 @@ class MahalanobisScore(BaseEstimator):
         return np.maximum(np.einsum("ncd,de,nce->nc", diff, self.precision_, diff), 0.0)
 
     def score_samples(self, X) -> np.ndarray:
-        """The confidence score ``M(x) = max_c -d_c(x)`` ``(N,)`` (Lee et al. 2018, Eq. 2)."""
-        return -self.mahalanobis(X).min(axis=1)
+        """The confidence score ``M(x) = max_c -d_c(x)`` ``(N,)`` (Lee et al. 2018, Eq. 2); with
+        ``relative=True`` ``max_c -(d_c(x) - d_0(x))`` (Ren et al. 2021, Eq. 4)."""
+        d = self.mahalanobis(X)
+        if self.relative:
+            X = np.asarray(X, dtype=np.float64) - self.background_mean_
+            d = d - np.einsum("nd,de,ne->n", X, self.background_precision_, X)[:, None]
+        return -d.min(axis=1)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
