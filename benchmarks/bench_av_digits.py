@@ -368,11 +368,11 @@ class GatedHead(nn.Module):
     """Gated experts; with ``quality`` the gate also sees the image noise level (stream reliability), with
     ``audio_quality`` an audio reliability input (``--gate-audio-quality``: the Mahalanobis OOD score)."""
 
-    def __init__(self, temperatures, quality: bool = True, audio_quality: bool = False) -> None:
+    def __init__(self, temperatures, quality: bool = True, audio_quality: int = 0) -> None:
         super().__init__()
         wanted = {"image": 1} if quality else {}
         if audio_quality:
-            wanted["audio"] = 1
+            wanted["audio"] = audio_quality
         self.fusion = GatedExpertFusion({"image": WIDTH, "audio": WIDTH}, 10, quality_features=wanted or None
                                         ).set_temperatures(temperatures)
         self.quality, self.wanted = quality, list(wanted)
@@ -384,24 +384,56 @@ class GatedHead(nn.Module):
         return self.fusion(feats, logits, present, self.gate_quality(quality))
 
 
+@torch.no_grad()
+def layer_features(model: Expert, x: torch.Tensor) -> list[torch.Tensor]:
+    """The audio expert's conv blocks' outputs, each averaged over time and frequency, and its embedding."""
+    model.eval()
+    cnn, outs = model.encoder.cnn, []
+    for i in range(0, len(x), 1024):
+        z, per = cnn.input(F.avg_pool2d(x[i:i + 1024][:, None], (1, 2))), []
+        for layer in cnn.features:
+            z = layer(z)
+            if isinstance(layer, nn.MaxPool2d):
+                per.append(z.mean(dim=(2, 3)))
+        outs.append(per + [model(x[i:i + 1024])[0]])
+    return [torch.cat([o[j] for o in outs]) for j in range(len(outs[0]))]
+
+
 class AudioReliability:
     """``--gate-audio-quality mahalanobis``: the Mahalanobis OOD score of the audio expert's features
     (:class:`~polymodal.fusion.quality.MahalanobisScore`, Lee et al., NeurIPS 2018) fitted on its training
     features; the gate input is ``log(min_c d_c(h))``, standardised by its mean and std on those features.
     ``relative-mahalanobis``: the relative distance ``r = min_c (d_c(h) - d_0(h))`` (Ren et al. 2021) as
-    ``sign(r) log(1 + |r|)``, standardised so."""
+    ``sign(r) log(1 + |r|)``, standardised so. ``mahalanobis-layers``: one standardised log distance per
+    conv block (pooled over time and frequency) and the embedding (the paper's feature ensemble, its
+    layer scores passed to the gate instead of to a logistic regression): ``(N, 5)``."""
 
-    def __init__(self, feats: torch.Tensor, labels: torch.Tensor, relative: bool = False) -> None:
-        self.score = MahalanobisScore(relative=relative).fit(feats.double().numpy(), labels.numpy())
+    def __init__(self, model: Expert, x: torch.Tensor, labels: torch.Tensor, kind: str = "mahalanobis") -> None:
+        self.model, self.layers = model, kind == "mahalanobis-layers"
+        feats = self.features(x)
+        self.scores = [MahalanobisScore(relative=kind == "relative-mahalanobis").fit(f.double().numpy(),
+                                                                                      labels.numpy())
+                       for f in feats]
         raw = self.raw(feats)
-        self.mean, self.std = float(raw.mean()), float(raw.std())
+        self.mean, self.std = raw.mean(0), raw.std(0)
 
-    def raw(self, feats: torch.Tensor) -> torch.Tensor:
-        r = -self.score.score_samples(feats.double().numpy())
-        return torch.as_tensor(np.sign(r) * np.log1p(np.abs(r)) if self.score.relative else np.log(r + 1e-6))
+    @property
+    def width(self) -> int:
+        return len(self.scores)
 
-    def __call__(self, feats: torch.Tensor) -> torch.Tensor:
-        return ((self.raw(feats) - self.mean) / self.std).float()
+    def features(self, x):
+        return layer_features(self.model, x) if self.layers else [encode(self.model, x)[0]]
+
+    def raw(self, feats) -> torch.Tensor:
+        out = []
+        for score, f in zip(self.scores, feats):
+            r = -score.score_samples(f.double().numpy())
+            out.append(torch.as_tensor(np.sign(r) * np.log1p(np.abs(r)) if score.relative else np.log(r + 1e-6)))
+        return torch.stack(out, 1)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """``(N, width)`` standardised reliability inputs of audio inputs ``x`` (log-mel images)."""
+        return ((self.raw(self.features(x)) - self.mean) / self.std).float()
 
 
 def image_quality(x: torch.Tensor) -> torch.Tensor:
@@ -502,7 +534,8 @@ def main(argv: list[str] | None = None) -> int:
                              f"{TRAIN_NOISE}); 0 = clean training images only")
     parser.add_argument("--no-gate-quality", action="store_true",
                         help="the gated experts' gate does not see the image noise level")
-    parser.add_argument("--gate-audio-quality", choices=["none", "mahalanobis", "relative-mahalanobis"],
+    parser.add_argument("--gate-audio-quality",
+                        choices=["none", "mahalanobis", "relative-mahalanobis", "mahalanobis-layers"],
                         default="none",
                         help="audio reliability input of the gated experts' gate: none, or the Mahalanobis OOD "
                              "score of the audio expert's features (Lee et al., NeurIPS 2018; relative: Ren et al. "
@@ -728,11 +761,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.gate_audio_quality != "none":  # fitted on training features: every utterance, 2 copies
             uu = np.tile(np.arange(n_utt), 2)
             kk = np.random.default_rng(seed + 777).integers(0, len(copies), len(uu))  # own stream: rs unchanged
-            audio_rel = AudioReliability(encode(experts["audio"], copies[kk, uu].float())[0], train_labels[uu],
-                                         relative=args.gate_audio_quality == "relative-mahalanobis")
+            audio_rel = AudioReliability(experts["audio"], copies[kk, uu].float(), train_labels[uu],
+                                         args.gate_audio_quality)
 
-        def audio_quality(ha):
-            return audio_rel(ha) if audio_rel is not None else torch.zeros(len(ha))
+        def encode_audio(x):
+            """(features, logits, gate's audio reliability input) of audio inputs ``x``."""
+            return encode(experts["audio"], x) + (audio_rel(x) if audio_rel is not None else torch.zeros(len(x), 1),)
 
         # head training data: clean-augmented pairs, and corrupted pairs
         def head_data(corrupt: bool):
@@ -754,9 +788,9 @@ def main(argv: list[str] | None = None) -> int:
                 p_img[(ikind == 2) & (kind != 3)] = False
                 x_img[~p_img] = 0.0
             hi, li = encode(experts["image"], x_img)
-            ha, la = encode(experts["audio"], a)
+            ha, la, qa = encode_audio(a)
             return {"image": hi, "audio": ha}, {"image": li, "audio": la}, {"image": p_img, "audio": p_aud}, y, \
-                {"image": image_quality(x_img), "audio": audio_quality(ha)}
+                {"image": image_quality(x_img), "audio": qa}
 
         clean_data, corrupt_data = head_data(False), head_data(True)
         heads = {"concat": train_head(FeatureHead("concat"), clean_data, args.head_epochs, seed),
@@ -765,12 +799,13 @@ def main(argv: list[str] | None = None) -> int:
                  "GMU (corruption-trained)": train_head(FeatureHead("gmu"), corrupt_data, args.head_epochs, seed),
                  "gated experts (corruption-trained)": train_head(
                      GatedHead(poe.temperatures, quality=not args.no_gate_quality,
-                               audio_quality=audio_rel is not None), corrupt_data, args.head_epochs, seed)}
+                               audio_quality=audio_rel.width if audio_rel else 0), corrupt_data, args.head_epochs,
+                     seed)}
 
         @torch.no_grad()
         def fuse(enc_img, p_img, enc_aud, p_aud, q_img) -> dict[str, torch.Tensor]:
-            (hi, li), (ha, la) = enc_img, enc_aud
-            quality = {"image": q_img, "audio": audio_quality(ha)}
+            (hi, li), (ha, la, qa) = enc_img, enc_aud
+            quality = {"image": q_img, "audio": qa}
             feats, logits, present = {"image": hi, "audio": ha}, {"image": li, "audio": la}, \
                 {"image": p_img, "audio": p_aud}
             pi, pa = F.softmax(li, 1), F.softmax(la, 1)
@@ -789,21 +824,21 @@ def main(argv: list[str] | None = None) -> int:
         def note_gates(where, enc_img, p_img, enc_aud, p_aud, q_img):
             """The gated experts' mean gate per modality (the weight of its log-probabilities)."""
             head = heads["gated experts (corruption-trained)"]
-            (hi, li), (ha, la) = enc_img, enc_aud
+            (hi, li), (ha, la, qa) = enc_img, enc_aud
             with torch.no_grad():
                 g = head.fusion.gates({"image": hi, "audio": ha}, {"image": li, "audio": la},
                                       {"image": p_img, "audio": p_aud},
-                                      head.gate_quality({"image": q_img, "audio": audio_quality(ha)}))
+                                      head.gate_quality({"image": q_img, "audio": qa}))
             for i, m in enumerate(head.fusion.modalities):
                 note(f"gate weight of {m}, {where}", "gated experts (corruption-trained)", float(g[:, i].mean()))
 
         def predict(x_img, p_img, x_aud, p_aud):
-            return fuse(encode(experts["image"], x_img), p_img, encode(experts["audio"], x_aud), p_aud,
+            return fuse(encode(experts["image"], x_img), p_img, encode_audio(x_aud), p_aud,
                         image_quality(x_img))
 
         image_cache: dict = {}
         for a_name, (a_feats, y, img_idx) in grid_audio.items():
-            enc_aud = encode(experts["audio"], a_feats)
+            enc_aud = encode_audio(a_feats)
             tta = shift_tta(experts["audio"], a_feats) if a_name != "missing" else F.softmax(enc_aud[1], 1)
             for i_name in IMAGE_CONDITIONS:
                 if a_name == "missing" and i_name == "missing":
@@ -844,19 +879,22 @@ def main(argv: list[str] | None = None) -> int:
             note("held-out OOD languages + valid images (valid)", model,
                  float((p.argmax(1) == ood_valid[1]).float().mean()))
         note_gates("held-out OOD languages (valid)", encode(experts["image"], o_img), o_all,
-                   encode(experts["audio"], ood_valid[0]), o_all, image_quality(o_img))
+                   encode_audio(ood_valid[0]), o_all, image_quality(o_img))
         v_rs = np.random.default_rng(seed + 778)
         v_img = img["valid"][0][[v_rs.choice(np.flatnonzero(img["valid"][1].numpy() == int(c))) for c in valid_labels]]
         v_all = torch.ones(len(valid_labels), dtype=torch.bool)
         note_gates("held-out synthetic voices (valid)", encode(experts["image"], v_img), v_all,
-                   encode(experts["audio"], valid_feats), v_all, image_quality(v_img))
+                   encode_audio(valid_feats), v_all, image_quality(v_img))
         if audio_rel is not None:
             for where, x in (("held-out synthetic voices (valid)", valid_feats),
                              ("held-out OOD languages (valid)", ood_valid[0]),
                              ("real English (Tux Paint)", grid_audio["clean"][0]),
                              ("other language (Tux Paint)", grid_audio["other language"][0])):
-                note(f"audio Mahalanobis score (standardised log distance), {where}", "audio only",
-                     float(audio_rel(encode(experts["audio"], x)[0]).mean()))
+                q = audio_rel(x)
+                for j in range(q.shape[1]):
+                    layer = f" (layer {j + 1} of {q.shape[1]})" if q.shape[1] > 1 else ""
+                    note(f"audio Mahalanobis score (standardised log distance){layer}, {where}", "audio only",
+                         float(q[:, j].mean()))
         a_feats, y, img_idx = grid_audio["clean"]  # image noise levels off the grid (1.5: beyond training)
         ones = torch.ones(len(y), dtype=torch.bool)
         for level in SWEEP_NOISE:
@@ -870,7 +908,7 @@ def main(argv: list[str] | None = None) -> int:
         synth_x = img["test"][0][synth_img]
         every = torch.ones(len(synth_y), dtype=torch.bool)
         note_gates("synthetic held-out voices", encode(experts["image"], synth_x), every,
-                   encode(experts["audio"], synth_feats), every, image_quality(synth_x))
+                   encode_audio(synth_feats), every, image_quality(synth_x))
         probs["audio only + shift TTA"] = shift_tta(experts["audio"], synth_feats)
         for model, p in probs.items():
             note("synthetic held-out voices", model, float((p.argmax(1) == synth_y).float().mean()))
