@@ -540,6 +540,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="audio reliability input of the gated experts' gate: none, or the Mahalanobis OOD "
                              "score of the audio expert's features (Lee et al., NeurIPS 2018; relative: Ren et al. "
                              "2021) fitted on its training features")
+    parser.add_argument("--abstain-score", choices=["max-softmax", "mahalanobis"], default="max-softmax",
+                        help="what the '+ audio abstention' models threshold (keeping 95%% of held-out synthetic "
+                             "voices): the audio expert's max softmax, or the gate's audio Mahalanobis score (its last "
+                             "column; needs --gate-audio-quality)")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--figure", type=Path, default=None, help="heat-map PNG of the grid")
     parser.add_argument("--warp", choices=["mel", "vtlp", "none"], default=None,
@@ -567,6 +571,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="train and evaluate the audio expert only (held-out synthetic voices, clean real "
                              "English, per-digit confusions); no fusion models, no grid")
     args = parser.parse_args(argv)
+    if args.abstain_score == "mahalanobis" and args.gate_audio_quality == "none":
+        parser.error("--abstain-score mahalanobis needs --gate-audio-quality (the score it thresholds)")
     if args.outlier_exposure < 0:
         parser.error(f"--outlier-exposure must be >= 0, got {args.outlier_exposure}")
     if not 0.0 <= args.channel_p <= 1.0:
@@ -764,6 +770,17 @@ def main(argv: list[str] | None = None) -> int:
             audio_rel = AudioReliability(experts["audio"], copies[kk, uu].float(), train_labels[uu],
                                          args.gate_audio_quality)
 
+        tau_q = None
+        if args.abstain_score == "mahalanobis":  # larger = further from training: keep 95% of held-out voices
+            tau_q = float(torch.quantile(audio_rel(valid_feats)[:, -1], ABSTAIN_COVERAGE))
+            note("audio abstention threshold (Mahalanobis score)", "audio only", tau_q)
+            note("audio abstention rate (Mahalanobis), held-out OOD languages (valid)", "audio only",
+                 float((audio_rel(ood_valid[0])[:, -1] > tau_q).float().mean()))
+
+        def answers(pa, qa):
+            """Where the audio expert answers (does not abstain)."""
+            return pa.max(1).values >= tau if tau_q is None else qa[:, -1] <= tau_q
+
         def encode_audio(x):
             """(features, logits, gate's audio reliability input) of audio inputs ``x``."""
             return encode(experts["audio"], x) + (audio_rel(x) if audio_rel is not None else torch.zeros(len(x), 1),)
@@ -815,7 +832,7 @@ def main(argv: list[str] | None = None) -> int:
             for name, head in heads.items():
                 out[name] = F.softmax(head(feats, logits, present, quality), 1)
             # audio that abstains counts as missing, unless it is the only modality left
-            kept = {"image": p_img, "audio": p_aud & ((pa.max(1).values >= tau) | ~p_img)}
+            kept = {"image": p_img, "audio": p_aud & (answers(pa, qa) | ~p_img)}
             out["PoE + audio abstention"] = poe(logits, kept).exp()
             out["gated experts + audio abstention"] = F.softmax(
                 heads["gated experts (corruption-trained)"](feats, logits, kept, quality), 1)
@@ -865,7 +882,7 @@ def main(argv: list[str] | None = None) -> int:
                     note_gates(a_name, enc_img, p_img, enc_aud, p_aud, q_img)
                 if i_name == "clean" and a_name != "missing":
                     pa = probs["audio only"]
-                    kept = pa.max(1).values >= tau
+                    kept = answers(pa, enc_aud[2])
                     note(f"audio abstention rate, {a_name}", "audio only", 1.0 - float(kept.float().mean()))
                     if kept.any():
                         note(f"audio accuracy where it answers, {a_name}", "audio only",
