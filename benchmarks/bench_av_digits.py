@@ -251,7 +251,7 @@ from polymodal.fusion.robust import (
     fit_abstention_threshold,
     outlier_exposure_loss,
 )
-from polymodal.fusion.quality import estimate_noise_sigma
+from polymodal.fusion.quality import MahalanobisScore, estimate_noise_sigma
 from polymodal.representation import LowRankFusion
 
 WIDTH = 64
@@ -396,17 +396,75 @@ class FeatureHead(nn.Module):
 
 
 class GatedHead(nn.Module):
-    """Gated experts; with ``quality`` the gate also sees the image noise level (stream reliability)."""
+    """Gated experts; with ``quality`` the gate also sees the image noise level (stream reliability), with
+    ``audio_quality`` an audio reliability input (``--gate-audio-quality``: the Mahalanobis OOD score)."""
 
-    def __init__(self, temperatures, quality: bool = True) -> None:
+    def __init__(self, temperatures, quality: bool = True, audio_quality: int = 0) -> None:
         super().__init__()
-        self.fusion = GatedExpertFusion({"image": WIDTH, "audio": WIDTH}, 10,
-                                        quality_features={"image": 1} if quality else None
+        wanted = {"image": 1} if quality else {}
+        if audio_quality:
+            wanted["audio"] = audio_quality
+        self.fusion = GatedExpertFusion({"image": WIDTH, "audio": WIDTH}, 10, quality_features=wanted or None
                                         ).set_temperatures(temperatures)
-        self.quality = quality
+        self.quality, self.wanted = quality, list(wanted)
+
+    def gate_quality(self, quality):
+        return {m: quality[m] for m in self.wanted} or None
 
     def forward(self, feats, logits, present, quality=None):
-        return self.fusion(feats, logits, present, {"image": quality["image"]} if self.quality else None)
+        return self.fusion(feats, logits, present, self.gate_quality(quality))
+
+
+@torch.no_grad()
+def layer_features(model: Expert, x: torch.Tensor) -> list[torch.Tensor]:
+    """The audio expert's conv blocks' outputs, each averaged over time and frequency, and its embedding."""
+    model.eval()
+    cnn, outs = model.encoder.cnn, []
+    for i in range(0, len(x), 1024):
+        z, per = cnn.input(F.avg_pool2d(x[i:i + 1024][:, None], (1, 2))), []
+        for layer in cnn.features:
+            z = layer(z)
+            if isinstance(layer, nn.MaxPool2d):
+                per.append(z.mean(dim=(2, 3)))
+        outs.append(per + [model(x[i:i + 1024])[0]])
+    return [torch.cat([o[j] for o in outs]) for j in range(len(outs[0]))]
+
+
+class AudioReliability:
+    """``--gate-audio-quality mahalanobis``: the Mahalanobis OOD score of the audio expert's features
+    (:class:`~polymodal.fusion.quality.MahalanobisScore`, Lee et al., NeurIPS 2018) fitted on its training
+    features; the gate input is ``log(min_c d_c(h))``, standardised by its mean and std on those features.
+    ``relative-mahalanobis``: the relative distance ``r = min_c (d_c(h) - d_0(h))`` (Ren et al. 2021) as
+    ``sign(r) log(1 + |r|)``, standardised so. ``mahalanobis-layers``: one standardised log distance per
+    conv block (pooled over time and frequency) and the embedding (the paper's feature ensemble, its
+    layer scores passed to the gate instead of to a logistic regression): ``(N, 5)``."""
+
+    def __init__(self, model: Expert, x: torch.Tensor, labels: torch.Tensor, kind: str = "mahalanobis") -> None:
+        self.model, self.layers = model, kind == "mahalanobis-layers"
+        feats = self.features(x)
+        self.scores = [MahalanobisScore(relative=kind == "relative-mahalanobis").fit(f.double().numpy(),
+                                                                                      labels.numpy())
+                       for f in feats]
+        raw = self.raw(feats)
+        self.mean, self.std = raw.mean(0), raw.std(0)
+
+    @property
+    def width(self) -> int:
+        return len(self.scores)
+
+    def features(self, x):
+        return layer_features(self.model, x) if self.layers else [encode(self.model, x)[0]]
+
+    def raw(self, feats) -> torch.Tensor:
+        out = []
+        for score, f in zip(self.scores, feats):
+            r = -score.score_samples(f.double().numpy())
+            out.append(torch.as_tensor(np.sign(r) * np.log1p(np.abs(r)) if score.relative else np.log(r + 1e-6)))
+        return torch.stack(out, 1)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """``(N, width)`` standardised reliability inputs of audio inputs ``x`` (log-mel images)."""
+        return ((self.raw(self.features(x)) - self.mean) / self.std).float()
 
 
 def image_quality(x: torch.Tensor) -> torch.Tensor:
@@ -507,6 +565,16 @@ def main(argv: list[str] | None = None) -> int:
                              f"{TRAIN_NOISE}); 0 = clean training images only")
     parser.add_argument("--no-gate-quality", action="store_true",
                         help="the gated experts' gate does not see the image noise level")
+    parser.add_argument("--gate-audio-quality",
+                        choices=["none", "mahalanobis", "relative-mahalanobis", "mahalanobis-layers"],
+                        default="none",
+                        help="audio reliability input of the gated experts' gate: none, or the Mahalanobis OOD "
+                             "score of the audio expert's features (Lee et al., NeurIPS 2018; relative: Ren et al. "
+                             "2021) fitted on its training features")
+    parser.add_argument("--abstain-score", choices=["max-softmax", "mahalanobis"], default="max-softmax",
+                        help="what the '+ audio abstention' models threshold (keeping 95%% of held-out synthetic "
+                             "voices): the audio expert's max softmax, or the gate's audio Mahalanobis score (its last "
+                             "column; needs --gate-audio-quality)")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--figure", type=Path, default=None, help="heat-map PNG of the grid")
     parser.add_argument("--warp", choices=["mel", "vtlp", "none"], default=None,
@@ -537,6 +605,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="with --audio-only: also score the expert on the clean validation voices of another "
                              "build (e.g. one made with another front-end), to compare front-ends on one set")
     args = parser.parse_args(argv)
+    if args.abstain_score == "mahalanobis" and args.gate_audio_quality == "none":
+        parser.error("--abstain-score mahalanobis needs --gate-audio-quality (the score it thresholds)")
     if args.outlier_exposure < 0:
         parser.error(f"--outlier-exposure must be >= 0, got {args.outlier_exposure}")
     if not 0.0 <= args.channel_p <= 1.0:
@@ -727,6 +797,28 @@ def main(argv: list[str] | None = None) -> int:
                             ("synthetic test voices, held-out channels", synth_chan)):
             note(key, "audio only", float((encode(experts["audio"], x)[1].argmax(1) == y).float().mean()))
 
+        audio_rel = None
+        if args.gate_audio_quality != "none":  # fitted on training features: every utterance, 2 copies
+            uu = np.tile(np.arange(n_utt), 2)
+            kk = np.random.default_rng(seed + 777).integers(0, len(copies), len(uu))  # own stream: rs unchanged
+            audio_rel = AudioReliability(experts["audio"], copies[kk, uu].float(), train_labels[uu],
+                                         args.gate_audio_quality)
+
+        tau_q = None
+        if args.abstain_score == "mahalanobis":  # larger = further from training: keep 95% of held-out voices
+            tau_q = float(torch.quantile(audio_rel(valid_feats)[:, -1], ABSTAIN_COVERAGE))
+            note("audio abstention threshold (Mahalanobis score)", "audio only", tau_q)
+            note("audio abstention rate (Mahalanobis), held-out OOD languages (valid)", "audio only",
+                 float((audio_rel(ood_valid[0])[:, -1] > tau_q).float().mean()))
+
+        def answers(pa, qa):
+            """Where the audio expert answers (does not abstain)."""
+            return pa.max(1).values >= tau if tau_q is None else qa[:, -1] <= tau_q
+
+        def encode_audio(x):
+            """(features, logits, gate's audio reliability input) of audio inputs ``x``."""
+            return encode(experts["audio"], x) + (audio_rel(x) if audio_rel is not None else torch.zeros(len(x), 1),)
+
         # head training data: clean-augmented pairs, and corrupted pairs
         def head_data(corrupt: bool):
             y, ii, uu, kk = pairs(args.pairs)
@@ -747,9 +839,9 @@ def main(argv: list[str] | None = None) -> int:
                 p_img[(ikind == 2) & (kind != 3)] = False
                 x_img[~p_img] = 0.0
             hi, li = encode(experts["image"], x_img)
-            ha, la = encode(experts["audio"], a)
+            ha, la, qa = encode_audio(a)
             return {"image": hi, "audio": ha}, {"image": li, "audio": la}, {"image": p_img, "audio": p_aud}, y, \
-                {"image": image_quality(x_img)}
+                {"image": image_quality(x_img), "audio": qa}
 
         clean_data, corrupt_data = head_data(False), head_data(True)
         heads = {"concat": train_head(FeatureHead("concat"), clean_data, args.head_epochs, seed),
@@ -757,13 +849,14 @@ def main(argv: list[str] | None = None) -> int:
                  "concat + mod. dropout": train_head(FeatureHead("dropout"), clean_data, args.head_epochs, seed),
                  "GMU (corruption-trained)": train_head(FeatureHead("gmu"), corrupt_data, args.head_epochs, seed),
                  "gated experts (corruption-trained)": train_head(
-                     GatedHead(poe.temperatures, quality=not args.no_gate_quality), corrupt_data, args.head_epochs,
+                     GatedHead(poe.temperatures, quality=not args.no_gate_quality,
+                               audio_quality=audio_rel.width if audio_rel else 0), corrupt_data, args.head_epochs,
                      seed)}
 
         @torch.no_grad()
         def fuse(enc_img, p_img, enc_aud, p_aud, q_img) -> dict[str, torch.Tensor]:
-            (hi, li), (ha, la) = enc_img, enc_aud
-            quality = {"image": q_img}
+            (hi, li), (ha, la, qa) = enc_img, enc_aud
+            quality = {"image": q_img, "audio": qa}
             feats, logits, present = {"image": hi, "audio": ha}, {"image": li, "audio": la}, \
                 {"image": p_img, "audio": p_aud}
             pi, pa = F.softmax(li, 1), F.softmax(la, 1)
@@ -773,7 +866,7 @@ def main(argv: list[str] | None = None) -> int:
             for name, head in heads.items():
                 out[name] = F.softmax(head(feats, logits, present, quality), 1)
             # audio that abstains counts as missing, unless it is the only modality left
-            kept = {"image": p_img, "audio": p_aud & ((pa.max(1).values >= tau) | ~p_img)}
+            kept = {"image": p_img, "audio": p_aud & (answers(pa, qa) | ~p_img)}
             out["PoE + audio abstention"] = poe(logits, kept).exp()
             out["gated experts + audio abstention"] = F.softmax(
                 heads["gated experts (corruption-trained)"](feats, logits, kept, quality), 1)
@@ -782,20 +875,21 @@ def main(argv: list[str] | None = None) -> int:
         def note_gates(where, enc_img, p_img, enc_aud, p_aud, q_img):
             """The gated experts' mean gate per modality (the weight of its log-probabilities)."""
             head = heads["gated experts (corruption-trained)"]
-            (hi, li), (ha, la) = enc_img, enc_aud
+            (hi, li), (ha, la, qa) = enc_img, enc_aud
             with torch.no_grad():
                 g = head.fusion.gates({"image": hi, "audio": ha}, {"image": li, "audio": la},
-                                      {"image": p_img, "audio": p_aud}, {"image": q_img} if head.quality else None)
+                                      {"image": p_img, "audio": p_aud},
+                                      head.gate_quality({"image": q_img, "audio": qa}))
             for i, m in enumerate(head.fusion.modalities):
                 note(f"gate weight of {m}, {where}", "gated experts (corruption-trained)", float(g[:, i].mean()))
 
         def predict(x_img, p_img, x_aud, p_aud):
-            return fuse(encode(experts["image"], x_img), p_img, encode(experts["audio"], x_aud), p_aud,
+            return fuse(encode(experts["image"], x_img), p_img, encode_audio(x_aud), p_aud,
                         image_quality(x_img))
 
         image_cache: dict = {}
         for a_name, (a_feats, y, img_idx) in grid_audio.items():
-            enc_aud = encode(experts["audio"], a_feats)
+            enc_aud = encode_audio(a_feats)
             tta = shift_tta(experts["audio"], a_feats) if a_name != "missing" else F.softmax(enc_aud[1], 1)
             for i_name in IMAGE_CONDITIONS:
                 if a_name == "missing" and i_name == "missing":
@@ -822,7 +916,7 @@ def main(argv: list[str] | None = None) -> int:
                     note_gates(a_name, enc_img, p_img, enc_aud, p_aud, q_img)
                 if i_name == "clean" and a_name != "missing":
                     pa = probs["audio only"]
-                    kept = pa.max(1).values >= tau
+                    kept = answers(pa, enc_aud[2])
                     note(f"audio abstention rate, {a_name}", "audio only", 1.0 - float(kept.float().mean()))
                     if kept.any():
                         note(f"audio accuracy where it answers, {a_name}", "audio only",
@@ -835,6 +929,23 @@ def main(argv: list[str] | None = None) -> int:
         for model, p in predict(o_img, o_all, ood_valid[0], o_all).items():
             note("held-out OOD languages + valid images (valid)", model,
                  float((p.argmax(1) == ood_valid[1]).float().mean()))
+        note_gates("held-out OOD languages (valid)", encode(experts["image"], o_img), o_all,
+                   encode_audio(ood_valid[0]), o_all, image_quality(o_img))
+        v_rs = np.random.default_rng(seed + 778)
+        v_img = img["valid"][0][[v_rs.choice(np.flatnonzero(img["valid"][1].numpy() == int(c))) for c in valid_labels]]
+        v_all = torch.ones(len(valid_labels), dtype=torch.bool)
+        note_gates("held-out synthetic voices (valid)", encode(experts["image"], v_img), v_all,
+                   encode_audio(valid_feats), v_all, image_quality(v_img))
+        if audio_rel is not None:
+            for where, x in (("held-out synthetic voices (valid)", valid_feats),
+                             ("held-out OOD languages (valid)", ood_valid[0]),
+                             ("real English (Tux Paint)", grid_audio["clean"][0]),
+                             ("other language (Tux Paint)", grid_audio["other language"][0])):
+                q = audio_rel(x)
+                for j in range(q.shape[1]):
+                    layer = f" (layer {j + 1} of {q.shape[1]})" if q.shape[1] > 1 else ""
+                    note(f"audio Mahalanobis score (standardised log distance){layer}, {where}", "audio only",
+                         float(q[:, j].mean()))
         a_feats, y, img_idx = grid_audio["clean"]  # image noise levels off the grid (1.5: beyond training)
         ones = torch.ones(len(y), dtype=torch.bool)
         for level in SWEEP_NOISE:
@@ -848,7 +959,7 @@ def main(argv: list[str] | None = None) -> int:
         synth_x = img["test"][0][synth_img]
         every = torch.ones(len(synth_y), dtype=torch.bool)
         note_gates("synthetic held-out voices", encode(experts["image"], synth_x), every,
-                   encode(experts["audio"], synth_feats), every, image_quality(synth_x))
+                   encode_audio(synth_feats), every, image_quality(synth_x))
         probs["audio only + shift TTA"] = shift_tta(experts["audio"], synth_feats)
         for model, p in probs.items():
             note("synthetic held-out voices", model, float((p.argmax(1) == synth_y).float().mean()))

@@ -19,6 +19,7 @@ __getattr__, __dir__ = lazy_exports(__name__, {
     "outlier_exposure_loss": ".robust",
     "estimate_noise_sigma": ".quality",
     "spectrogram_snr": ".quality",
+    "MahalanobisScore": ".quality",
     "EarlyFusionLSTM": ".sequential",
     "LateFusionLSTM": ".sequential",
     "MVLSTM": ".sequential",
@@ -36,7 +37,7 @@ __getattr__, __dir__ = lazy_exports(__name__, {
 __all__ = [
     "COMBINE_RULES", "ConcatFusion", "HybridFusion", "LateFusion", "MKLClassifier", "CalibratedProductOfExperts",
     "GatedExpertFusion", "GatedFusion", "expected_calibration_error", "fit_temperature", "estimate_noise_sigma",
-    "outlier_exposure_loss", "spectrogram_snr", "EarlyFusionLSTM",
+    "outlier_exposure_loss", "spectrogram_snr", "MahalanobisScore", "EarlyFusionLSTM",
     "LateFusionLSTM", "MVLSTM", "MemoryFusionNetwork", "MultimodalTransformer", "CoupledHMM", "FactorialHMM",
     "HCRF", "HMMClassifier", "LatentDynamicCRF", "MultiStreamHMM", "MultiViewHCRF",
 ]
@@ -45,7 +46,7 @@ if TYPE_CHECKING:  # static analysers (type checkers, the API docs) see the eage
     from polymodal.fusion.late import COMBINE_RULES, HybridFusion, LateFusion
     from polymodal.fusion.intermediate import ConcatFusion
     from polymodal.fusion.mkl import MKLClassifier
-    from polymodal.fusion.quality import estimate_noise_sigma, spectrogram_snr
+    from polymodal.fusion.quality import MahalanobisScore, estimate_noise_sigma, spectrogram_snr
     from polymodal.fusion.robust import (
         CalibratedProductOfExperts, GatedExpertFusion, GatedFusion, expected_calibration_error, fit_temperature,
         outlier_exposure_loss,
