@@ -6,24 +6,18 @@ whichever of the two files is newer."""
 
 import types
 
-import numpy as np
 import pytest
 import torch
 
-from polymodal.data.dataset import MultimodalDataset
 from polymodal.training import fast_loop, run_checkpoints
 from polymodal.training.checkpoint import load_checkpoint_file
 from polymodal.training.config import parse_config
 from polymodal.training.engine import fit
+from toy_data import two_modality_classification
 
 
 def _data(n=120, seed=0):
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, 3, n)
-    a = rng.normal(size=(n, 5)).astype(np.float32)
-    a[:, 0] += 2 * y
-    return MultimodalDataset({"a": a, "b": rng.normal(size=(n, 3)).astype(np.float32)}, target=y,
-                             task="classification")
+    return two_modality_classification(n, seed)
 
 
 def _config(tmp_path, epochs, **trainer):

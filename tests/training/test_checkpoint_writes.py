@@ -8,24 +8,18 @@ import io
 import os
 import zipfile
 
-import numpy as np
 import pytest
 import torch
 
-from polymodal.data.dataset import MultimodalDataset
 from polymodal.errors import CheckpointError
 from polymodal.training import checkpoint, fast_loop
 from polymodal.training.checkpoint import BackgroundWriter, atomic_save, load_checkpoint_file, verify_checkpoint_file
 from polymodal.training.engine import fit
+from toy_data import two_modality_classification
 
 
 def _data(n=120, seed=0):
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, 3, n)
-    a = rng.normal(size=(n, 5)).astype(np.float32)
-    a[:, 0] += 2 * y
-    return MultimodalDataset({"a": a, "b": rng.normal(size=(n, 3)).astype(np.float32)}, target=y,
-                             task="classification")
+    return two_modality_classification(n, seed)
 
 
 def _config(tmp_path, epochs=4, async_checkpoint=False, min_interval_s=0.0):
