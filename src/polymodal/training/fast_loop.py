@@ -228,7 +228,7 @@ def run_fast_loop(model, task, *, optim: dict[str, Any], train_loader, val_loade
         return serialize(checkpoint)  # on this thread: the bytes are this epoch's state
 
     writer = BackgroundWriter(background=async_checkpoint)
-    last_written = metrics_written = time.monotonic()  # nothing to lose yet
+    last_written, metrics_written = time.monotonic(), -math.inf  # nothing to lose yet; the first epoch's row at once
     try:
         loss_sum = torch.zeros((), device=device)
         for epoch in range(state["epochs_completed"], max_epochs):
