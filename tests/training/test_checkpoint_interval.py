@@ -4,12 +4,10 @@
 improvement. Both engines follow the same rule; an interrupted run resumes exactly from
 whichever of the two files is newer."""
 
-import types
-
 import pytest
 import torch
 
-from polymodal.training import fast_loop, run_checkpoints
+from polymodal.training import checkpoint, fast_loop, run_checkpoints
 from polymodal.training.checkpoint import load_checkpoint_file
 from polymodal.training.config import parse_config
 from polymodal.training.engine import fit
@@ -55,10 +53,9 @@ def test_last_checkpoint_waits_the_minimum_interval(tmp_path, monkeypatch, engin
     """A fake clock gives every epoch 5 s; with a 12 s minimum, last.ckpt is written after epochs
     2 and 5 (15 s after the previous write) and at the final epoch 7."""
     now, seen = [0.0], []
-    clock = types.SimpleNamespace(monotonic=lambda: now[0])
+    monkeypatch.setattr(checkpoint.CheckpointSchedule, "clock", staticmethod(lambda: now[0]))
     if engine == "lightning":
         monkeypatch.setenv("POLYMODAL_ENGINE", "lightning")
-        monkeypatch.setattr(run_checkpoints, "time", clock)
         epoch_end = run_checkpoints.RunCheckpoints.on_train_epoch_end
 
         def timed_epoch_end(self, trainer, module):
@@ -68,10 +65,6 @@ def test_last_checkpoint_waits_the_minimum_interval(tmp_path, monkeypatch, engin
 
         monkeypatch.setattr(run_checkpoints.RunCheckpoints, "on_train_epoch_end", timed_epoch_end)
     else:
-        import time
-
-        monkeypatch.setattr(fast_loop, "time", types.SimpleNamespace(monotonic=clock.monotonic,
-                                                                      perf_counter=time.perf_counter))
         validate, write_text = fast_loop.validate, fast_loop.atomic_write_text
 
         def timed_validate(*args):  # once per epoch, before the epoch's checkpoint decision
@@ -160,8 +153,6 @@ def test_metrics_csv_is_rewritten_with_each_checkpoint_and_at_most_every_second_
     """A fake clock gives every epoch 0.3 s and the monitored value improves only in epoch 0: metrics.csv
     is written with that epoch's best.ckpt, then once a second has passed (epochs 4 and 8), and at the
     final epoch 9 with last.ckpt; it always ends whole."""
-    from polymodal.training import checkpoint
-
     now, rows = [0.0], []
     write_text = checkpoint.atomic_write_text
 
@@ -170,9 +161,9 @@ def test_metrics_csv_is_rewritten_with_each_checkpoint_and_at_most_every_second_
         if path.name == "metrics.csv":
             rows.append(len(text.splitlines()) - 1)
 
+    monkeypatch.setattr(checkpoint.CheckpointSchedule, "clock", staticmethod(lambda: now[0]))
     if engine == "lightning":
         monkeypatch.setenv("POLYMODAL_ENGINE", "lightning")
-        monkeypatch.setattr(run_checkpoints, "time", types.SimpleNamespace(monotonic=lambda: now[0]))
         monkeypatch.setattr(run_checkpoints, "atomic_write_text", record)
         monkeypatch.setattr(run_checkpoints.RunCheckpoints, "_improved", lambda self, score: self.best_score is None)
         epoch_end = run_checkpoints.RunCheckpoints.on_train_epoch_end
@@ -183,10 +174,6 @@ def test_metrics_csv_is_rewritten_with_each_checkpoint_and_at_most_every_second_
 
         monkeypatch.setattr(run_checkpoints.RunCheckpoints, "on_train_epoch_end", timed_epoch_end)
     else:
-        import time
-
-        monkeypatch.setattr(fast_loop, "time", types.SimpleNamespace(monotonic=lambda: now[0],
-                                                                      perf_counter=time.perf_counter))
         monkeypatch.setattr(fast_loop, "atomic_write_text", record)
 
         def constant_validation(*args):  # the same value every epoch: only epoch 0 improves

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 import os
 import re
 import tempfile
 import threading
+import time
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -24,7 +26,7 @@ import torch
 
 from polymodal.errors import CheckpointError
 
-__all__ = ["atomic_save", "atomic_write_text", "BackgroundWriter", "serialize", "seal", "write_sealed", "format_history",
+__all__ = ["atomic_save", "atomic_write_text", "BackgroundWriter", "CheckpointSchedule", "serialize", "seal", "write_sealed", "format_history",
            "link_atomically", "rng_state", "set_rng_state", "load_checkpoint_file", "verify_checkpoint_file",
            "HASH_MEMBER", "RUN_STATE_KEY", "run_state"]
 
@@ -338,6 +340,40 @@ def load_checkpoint_file(path: str | Path, map_location: Any = "cpu", *, require
 # each time (quadratic over a long run of short epochs; ~0.5 ms an epoch on mfeat), and a human or a
 # dashboard reading it does not see a difference below a second
 METRICS_MIN_INTERVAL_S = 1.0
+
+
+class CheckpointSchedule:
+    """When a run writes ``last.ckpt`` and ``logs/metrics.csv``; both engines ask this one object, so
+    their rules cannot drift apart (``best.ckpt`` is written at every improvement, outside it).
+
+    ``last.ckpt``: every ``every_n_epochs`` epochs once ``min_interval_s`` seconds have passed since the
+    previous one (the schedule's creation, at training's start, counts as one), and at the final epoch.
+    ``metrics.csv``: at every epoch that wrote a checkpoint, at the final one, and otherwise at most every
+    :data:`METRICS_MIN_INTERVAL_S` (the first epoch's row at once).
+    """
+
+    clock = staticmethod(time.monotonic)  # tests replace it with a fake clock
+
+    def __init__(self, every_n_epochs: int = 1, min_interval_s: float = 0.0) -> None:
+        self.every_n_epochs, self.min_interval_s = int(every_n_epochs), float(min_interval_s)
+        self.last_written, self.metrics_written = self.clock(), -math.inf  # nothing to lose yet
+
+    def last_due(self, epochs_completed: int, final: bool, agree=bool) -> bool:
+        """Whether this epoch end writes ``last.ckpt`` (and records the write). ``agree`` turns this
+        process's answer into every process's (under DDP the strategy's ``broadcast``: clocks differ); it is
+        not called at the final epoch, which every process knows alike."""
+        due = final or bool(agree(epochs_completed % self.every_n_epochs == 0
+                                  and self.clock() - self.last_written >= self.min_interval_s))
+        if due:
+            self.last_written = self.clock()
+        return due
+
+    def metrics_due(self, wrote_checkpoint: bool, final: bool) -> bool:
+        """Whether this epoch end rewrites ``metrics.csv`` (and records the write)."""
+        due = wrote_checkpoint or final or self.clock() - self.metrics_written >= METRICS_MIN_INTERVAL_S
+        if due:
+            self.metrics_written = self.clock()
+        return due
 
 
 def format_history(history: list[dict[str, float]]) -> str:

@@ -47,7 +47,7 @@ from typing import Any
 import torch
 
 from polymodal.errors import CheckpointError, ConfigError
-from polymodal.training.checkpoint import (METRICS_MIN_INTERVAL_S, RUN_STATE_KEY, BackgroundWriter, atomic_write_text,
+from polymodal.training.checkpoint import (RUN_STATE_KEY, BackgroundWriter, CheckpointSchedule, atomic_write_text,
                                           format_history, link_atomically, rng_state, seal, serialize, set_rng_state,
                                           write_sealed)
 from polymodal.training.flat_params import FlatParameters, flat_reason
@@ -228,7 +228,7 @@ def run_fast_loop(model, task, *, optim: dict[str, Any], train_loader, val_loade
         return serialize(checkpoint)  # on this thread: the bytes are this epoch's state
 
     writer = BackgroundWriter(background=async_checkpoint)
-    last_written, metrics_written = time.monotonic(), -math.inf  # nothing to lose yet; the first epoch's row at once
+    schedule = CheckpointSchedule(every_n_epochs, min_interval_s)
     try:
         loss_sum = torch.zeros((), device=device)
         for epoch in range(state["epochs_completed"], max_epochs):
@@ -269,15 +269,11 @@ def run_fast_loop(model, task, *, optim: dict[str, Any], train_loader, val_loade
             if improved:
                 state["best_score"], state["best_epoch"] = value, epoch
             final = state["epochs_completed"] >= max_epochs or should_stop
-            last_due = final or (state["epochs_completed"] % every_n_epochs == 0
-                                 and time.monotonic() - last_written >= min_interval_s)
-            if last_due:
-                last_written = time.monotonic()
+            last_due = schedule.last_due(state["epochs_completed"], final)
             # serialised here; sealed and written here, or on the writer's thread while the next epoch trains
             data = serialized(epoch) if improved or last_due else None
             jobs = _write_jobs(data, ckpt_dir, improved, last_due)
-            if data is not None or final or time.monotonic() - metrics_written >= METRICS_MIN_INTERVAL_S:
-                metrics_written = time.monotonic()
+            if schedule.metrics_due(data is not None, final):
                 jobs.append(partial(atomic_write_text, format_history(state["history"]), metrics_path, durable=False))
             writer.submit(f"the checkpoints of epoch {epoch} in {ckpt_dir}", *jobs)
             if progress:

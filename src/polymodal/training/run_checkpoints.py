@@ -18,14 +18,13 @@
 from __future__ import annotations
 
 import math
-import time
 from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import Checkpoint, EarlyStopping
 
-from polymodal.training.checkpoint import (METRICS_MIN_INTERVAL_S, RUN_STATE_KEY, atomic_write_text, format_history,
+from polymodal.training.checkpoint import (RUN_STATE_KEY, CheckpointSchedule, atomic_write_text, format_history,
                                           link_atomically)
 
 __all__ = ["RunCheckpoints", "ResumableEarlyStopping"]
@@ -58,8 +57,7 @@ class RunCheckpoints(Checkpoint):
         self.mode = mode
         self.every_n_epochs = int(every_n_epochs)
         self.min_interval_s = float(min_interval_s)
-        self._last_written: float | None = None
-        self._metrics_written = -math.inf
+        self._schedule = CheckpointSchedule(self.every_n_epochs, self.min_interval_s)
         self.best_score: float | None = None
         self.best_epoch: int | None = None
         self.history: list[dict[str, float]] = []
@@ -105,7 +103,7 @@ class RunCheckpoints(Checkpoint):
         return score < self.best_score if self.mode == "min" else score > self.best_score
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._last_written = time.monotonic()  # nothing to lose yet
+        self._schedule = CheckpointSchedule(self.every_n_epochs, self.min_interval_s)  # its clock starts now
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.sanity_checking:
@@ -121,18 +119,13 @@ class RunCheckpoints(Checkpoint):
             self.best_score, self.best_epoch = metrics[self.monitor], epoch
             trainer.save_checkpoint(self.best_path)
         final = self.epochs_completed >= trainer.max_epochs or trainer.should_stop
-        waited = self._last_written is None or time.monotonic() - self._last_written >= self.min_interval_s
-        # one decision for every process (their clocks differ)
-        wrote = improved
-        if final or bool(trainer.strategy.broadcast(self.epochs_completed % self.every_n_epochs == 0 and waited)):
-            self._last_written = time.monotonic()
-            wrote = True
+        last_due = self._schedule.last_due(self.epochs_completed, final, agree=trainer.strategy.broadcast)
+        if last_due:
             # the same state as best.ckpt when it was just written: link it instead of writing it again
             if not (improved and trainer.world_size == 1 and link_atomically(self.best_path, self.last_path)):
                 trainer.save_checkpoint(self.last_path)
-        if trainer.is_global_zero and (wrote or final or
-                                       time.monotonic() - self._metrics_written >= METRICS_MIN_INTERVAL_S):
-            self._metrics_written = time.monotonic()  # re-derivable from the checkpoints: no fsync
+        if trainer.is_global_zero and self._schedule.metrics_due(improved or last_due, final):
+            # re-derivable from the checkpoints: no fsync
             atomic_write_text(format_history(self.history), self.metrics_path, durable=False)
 
 
