@@ -140,14 +140,18 @@ def _check_front_end(manifest: dict[str, Any], root: Path) -> None:
                       "`polymodal datasets build av-digits`", StaleBuildWarning, stacklevel=3)
 
 
-def av_digits_variants(path: str | os.PathLike | None = None) -> dict[str, dict[str, Any]]:
-    """The extra test sets of a built AV-digits folder (from its manifest)."""
-    root = Path(path) if path is not None else av_digits_dir()
+def _manifest(root: Path) -> dict[str, Any]:
+    """The ``manifest.json`` of the build at ``root``; :class:`DatasetError` when there is none."""
     manifest = root / "manifest.json"
     if not manifest.is_file():
         raise DatasetError(f"no AV-digits build at {root} (manifest.json missing): run "
                            "`polymodal datasets build av-digits`")
-    return json.loads(manifest.read_text())["variants"]
+    return json.loads(manifest.read_text())
+
+
+def av_digits_variants(path: str | os.PathLike | None = None) -> dict[str, dict[str, Any]]:
+    """The extra test sets of a built AV-digits folder (from its manifest)."""
+    return _manifest(Path(path) if path is not None else av_digits_dir())["variants"]
 
 
 def _available() -> bool | str:
@@ -180,8 +184,8 @@ def load_av_digits(path: str | os.PathLike | None = None, *, split: str = "all",
     from polymodal.data.avmnist import load_avmnist
 
     root = Path(path) if path is not None else av_digits_dir()
-    variants = av_digits_variants(root)
-    manifest = json.loads((root / "manifest.json").read_text())
+    manifest = _manifest(root)
+    variants = manifest["variants"]
     _check_front_end(manifest, root)
     if variant is not None:
         if variant not in variants:
@@ -210,7 +214,7 @@ def load_av_digits_speech(part: str, path: str | os.PathLike | None = None) -> d
         raise DatasetError(f"no speech/{part}_waveforms.npy in {root}: rebuild with "
                            "`polymodal datasets build av-digits` (version 2 layout)")
     if (root / "manifest.json").is_file():
-        _check_front_end(json.loads((root / "manifest.json").read_text()), root)
+        _check_front_end(_manifest(root), root)
     out = {k: np.load(folder / f"{part}_{k}.npy", allow_pickle=False)
            for k in ("waveforms", "labels", "speakers", "spans")}
     out["waveforms"] = out["waveforms"].astype(np.float32)
