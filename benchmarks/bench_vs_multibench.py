@@ -288,8 +288,9 @@ def main(argv=None) -> int:
                         "off: written, fsynced and renamed before the next epoch, polymodal's default)")
     p.add_argument("--last-every", type=int, default=1, metavar="N",
                    help="polymodal writes last.ckpt every N epochs (trainer.checkpoint_every_n_epochs; default 1, "
-                        "polymodal's default); best.ckpt is written on every improvement either way. A large N is "
-                        "MultiBench's policy: it saves only its best model, and cannot resume a run")
+                        "polymodal's default), once trainer.checkpoint_min_interval_s (left at its default, 10 s) "
+                        "has passed, and at the end; best.ckpt is written on every improvement either way. A large "
+                        "N is MultiBench's policy: it saves only its best model, and cannot resume a run")
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
