@@ -151,10 +151,173 @@ def run_polymodal(config: str, seed: int, max_epochs: int, seq_data: dict, async
         cpu, wall = time.process_time(), time.perf_counter()
         res = fit(_polymodal_config(config, seed, out, max_epochs, async_checkpoint, last_every), dataset=dataset)
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        history = (res.run_dir / "logs" / "metrics.csv").read_text().splitlines()
+    column = history[0].split(",").index("val_accuracy")
     n_train = len(res.datamodule.train_set)
     return {"accuracy": res.test_metrics["accuracy"], "epochs": res.epochs, "params": res.n_parameters,
             "samples_per_s": n_train * res.epochs / res.train_seconds, "cpu_per_epoch": cpu / res.epochs,
-            "wall_s": wall}
+            "wall_s": wall, "val_accuracy": [float(row.split(",")[column]) for row in history[1:]]}
+
+
+# ----------------------------------------------------------------------------- --paired: one start for both
+class PolymodalEpochOrder:
+    """``DataLoader`` sampler whose k-th pass yields polymodal's training order of epoch k,
+    :func:`polymodal.data.loader.epoch_permutation` ``(n, seed, k)`` (MultiBench's ``train`` iterates
+    its loader once per epoch, so pass k is epoch k)."""
+
+    def __init__(self, n: int, seed: int) -> None:
+        self.n, self.seed, self.epoch = int(n), int(seed), 0
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self):
+        from polymodal.data.loader import epoch_permutation
+
+        order = epoch_permutation(self.n, self.seed, self.epoch, True)
+        self.epoch += 1
+        return iter(order.tolist())
+
+
+def polymodal_initial_model(config: str, seed: int, seq_data: dict):
+    """The model ``fit`` starts training from for ``(config, seed)`` and its data module, built
+    by fit's own sequence: the dataset first (``run_polymodal`` loads it before calling ``fit``),
+    then ``seed_everything(seed, workers=True)`` and ``engine._data_task_model``. The global
+    random generators and the two ``PL_*`` environment variables it sets are restored afterwards."""
+    import random
+
+    import torch
+
+    import polymodal.encoders  # noqa: F401
+    import polymodal.fusion  # noqa: F401
+    from polymodal.training import engine
+    from polymodal.training.config import parse_config
+    from polymodal.training.seeding import seed_everything
+
+    dataset = _dataset(config, seed, seq_data)
+    cfg = parse_config(_polymodal_config(config, seed, "unused", 1))
+    saved = (random.getstate(), np.random.get_state(), torch.random.get_rng_state(),
+             {k: os.environ.get(k) for k in ("PL_GLOBAL_SEED", "PL_SEED_WORKERS")})
+    try:
+        seed_everything(cfg.seed, workers=True)
+        datamodule, _, model = engine._data_task_model(cfg, dataset)
+    finally:
+        random.setstate(saved[0])
+        np.random.set_state(saved[1])
+        torch.random.set_rng_state(saved[2])
+        for k, v in saved[3].items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return model, datamodule
+
+
+def write_initial_state(config: str, seed: int, path: Path, seq_data: dict, probe_rows: int = 64) -> None:
+    """``torch.save`` of a plain dict (read with ``weights_only=True``) for MultiBench's side of a
+    ``--paired`` run: ``state`` (polymodal's initial parameters, :func:`polymodal_initial_model`),
+    ``modalities`` (their order), ``train_loader_seed`` and ``drop_last`` (of polymodal's training
+    loader), and ``probe`` / ``probe_logits`` (the first ``probe_rows`` training samples and the
+    initial model's logits on them, in eval mode: MultiBench's side checks its copy against them)."""
+    import torch
+
+    from polymodal.data.batch import Batch
+    from polymodal.errors import ConfigError
+
+    if config not in MFEAT:
+        raise ConfigError(f"--paired maps the mfeat configs {list(MFEAT)} only, not {config!r}")
+    model, dm = polymodal_initial_model(config, seed, seq_data)
+    loader = dm.train_dataloader()
+    names = list(dm.train_set.modalities)
+    probe = {m: torch.as_tensor(np.asarray(x[:probe_rows], dtype=np.float32)) for m, x in dm.train_set.modalities.items()}
+    model.eval()
+    with torch.no_grad():
+        logits = model(Batch(dict(probe))).logits
+    torch.save({"state": {k: v.detach().clone() for k, v in model.state_dict().items()}, "modalities": names,
+                "train_loader_seed": int(loader.seed), "drop_last": bool(getattr(loader, "drop_last", False)),
+                "probe": probe, "probe_logits": logits}, path)
+
+
+def _copy_into(target, value, name: str) -> None:
+    import torch
+
+    from polymodal.errors import ShapeError
+
+    if tuple(target.shape) != tuple(value.shape):
+        raise ShapeError(f"--paired: {name} has shape {tuple(value.shape)} in polymodal's model but "
+                         f"{tuple(target.shape)} in MultiBench's")
+    with torch.no_grad():
+        target.copy_(value)
+
+
+def load_polymodal_state(config: str, names: list[str], encoders, fusion, head, state: dict) -> None:
+    """Copy polymodal's parameters ``state`` (a ``MultimodalModel.state_dict()`` of ``config``) into
+    MultiBench's modules from :func:`_multibench_model`, parameter by parameter by architecture:
+
+    - encoder ``m`` (``names[i]``): ``encoders.m.net.0`` / ``net.2`` -> ``encoders[i].fc`` / ``fc2``;
+    - head: ``head.net.0`` / ``net.2`` -> ``head.fc`` / ``fc2``; after tensor fusion the columns of
+      ``head.net.0.weight`` are permuted, since MultiBench's ``TensorFusion`` puts the constant 1 first
+      (``[1; h]``) and polymodal's last (``[h; 1]``): viewed as ``(out, d_1 + 1, ..., d_M + 1)``, each
+      modality axis is rolled by one (polymodal's index ``d_m`` becomes MultiBench's 0);
+    - low rank: ``fusion.factors.m`` ``(r, d_m + 1, o)`` -> ``fusion.factors[i]``, rolled by one on the
+      middle axis (ones first too), ``fusion_weights`` ``(r,)`` -> ``(1, r)``, ``fusion_bias`` ``(o,)``
+      -> ``(1, o)``.
+
+    Every shape is checked (``ShapeError``) and every polymodal parameter must be used once
+    (``ConfigError`` otherwise).
+    """
+    import torch
+
+    from polymodal.errors import ConfigError, ShapeError
+
+    if config not in MFEAT:
+        raise ConfigError(f"--paired maps the mfeat configs {list(MFEAT)} only, not {config!r}")
+    used = set()
+
+    def take(key):
+        if key not in state:
+            raise ConfigError(f"--paired: polymodal's state has no {key!r} (keys: {sorted(state)})")
+        used.add(key)
+        return state[key]
+
+    def mlp(dst, prefix, first_weight=None):
+        _copy_into(dst.fc.weight, take(f"{prefix}.net.0.weight") if first_weight is None else first_weight,
+                   f"{prefix}.net.0.weight")
+        _copy_into(dst.fc.bias, take(f"{prefix}.net.0.bias"), f"{prefix}.net.0.bias")
+        _copy_into(dst.fc2.weight, take(f"{prefix}.net.2.weight"), f"{prefix}.net.2.weight")
+        _copy_into(dst.fc2.bias, take(f"{prefix}.net.2.bias"), f"{prefix}.net.2.bias")
+
+    if len(encoders) != len(names):
+        raise ConfigError(f"--paired: {len(encoders)} MultiBench encoders for modalities {names}")
+    for i, m in enumerate(names):
+        mlp(encoders[i], f"encoders.{m}")
+    first = None
+    if config == "tensor2":
+        w = take("head.net.0.weight")
+        sizes = [take(f"encoders.{m}.net.2.bias").shape[0] + 1 for m in names]
+        if w.shape[1] != int(np.prod(sizes)):
+            raise ShapeError(f"--paired: head.net.0.weight has {w.shape[1]} input columns, tensor fusion of "
+                             f"{names} has {int(np.prod(sizes))}")
+        first = torch.roll(w.reshape(w.shape[0], *sizes), shifts=[1] * len(sizes),
+                           dims=list(range(1, len(sizes) + 1))).reshape(w.shape)
+    elif config == "lowrank2":
+        if len(fusion.factors) != len(names):
+            raise ConfigError(f"--paired: {len(fusion.factors)} MultiBench low-rank factors for modalities {names}")
+        for i, m in enumerate(names):
+            _copy_into(fusion.factors[i], torch.roll(take(f"fusion.factors.{m}"), 1, dims=1), f"fusion.factors.{m}")
+        _copy_into(fusion.fusion_weights, take("fusion.fusion_weights")[None], "fusion.fusion_weights")
+        _copy_into(fusion.fusion_bias, take("fusion.fusion_bias")[None], "fusion.fusion_bias")
+    mlp(head, "head", first)
+    if set(state) - used:
+        raise ConfigError(f"--paired: polymodal parameters not mapped onto MultiBench's {config}: "
+                         f"{sorted(set(state) - used)}")
+
+
+def _multibench_forward(encoders, fusion, head, inputs):
+    """MultiBench's ``MMDL.forward`` for these modules: encoders, fusion, head."""
+    for module in (*encoders, fusion, head):
+        module.eval()
+    return head(fusion([enc(x) for enc, x in zip(encoders, inputs)]))
 
 
 # ----------------------------------------------------------------------------- MultiBench side
@@ -189,13 +352,10 @@ def _multibench_model(config: str, dims: dict[str, int], steps: int):
     return [Identity() for _ in names], MULTModel(len(names), [dims[m] for m in names], hyp_params=Hyp), Identity()
 
 
-def run_multibench(config: str, seed: int, max_epochs: int, split: str, root: str) -> dict:
-    import contextlib
-    import io
+def import_multibench(root: str) -> None:
+    """Put the MultiBench checkout ``root`` on ``sys.path``, with stand-ins for the two modules it
+    imports but these runs never use (``memory_profiler``, ``torchvision``) when they are absent."""
     import types
-
-    import torch
-    from torch.utils.data import DataLoader, TensorDataset
 
     sys.path.insert(0, str(Path(root).resolve()))
     try:
@@ -206,18 +366,43 @@ def run_multibench(config: str, seed: int, max_epochs: int, split: str, root: st
         import torchvision  # noqa: F401
     except ImportError:  # common_models imports it for its image encoders only, unused here
         sys.modules["torchvision"] = types.SimpleNamespace(models=None)
+
+
+def run_multibench(config: str, seed: int, max_epochs: int, split: str, root: str, init: str | None = None) -> dict:
+    import contextlib
+    import io
+
+    import torch
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from polymodal.errors import ConfigError
+
+    import_multibench(root)
     from training_structures.Supervised_Learning import train
 
     data = np.load(split)
     names = [str(m) for m in data["modalities"]]
+    start = None if init is None else torch.load(init, weights_only=True)
+    if start is not None and start["modalities"] != names:
+        raise ConfigError(f"{init}: modalities {start['modalities']} but the split file has {names}")
 
     def loader(part, shuffle):
         tensors = [torch.from_numpy(data[f"{part}/{m}"]) for m in names] + [torch.from_numpy(data[f"{part}/target"])]
+        if shuffle and start is not None:  # --paired: polymodal's order of every epoch
+            sampler = PolymodalEpochOrder(len(tensors[-1]), start["train_loader_seed"])
+            return DataLoader(TensorDataset(*tensors), batch_size=64, sampler=sampler, drop_last=start["drop_last"])
         return DataLoader(TensorDataset(*tensors), batch_size=64, shuffle=shuffle)
 
     torch.manual_seed(seed)
     dims = {m: data[f"train/{m}"].shape[-1] for m in names}
     encoders, fusion, head = _multibench_model(config, dims, data[f"train/{names[0]}"].shape[1])
+    if start is not None:  # --paired: polymodal's initial weights, checked on its logits before training
+        load_polymodal_state(config, names, encoders, fusion, head, start["state"])
+        with torch.no_grad():
+            logits = _multibench_forward(encoders, fusion, head, [start["probe"][m] for m in names])
+        if not torch.allclose(logits, start["probe_logits"], rtol=0, atol=1e-5):
+            raise ConfigError(f"{config}: MultiBench's modules with polymodal's initial weights give other logits "
+                             f"(max |diff| {float((logits - start['probe_logits']).abs().max()):.2e})")
     n_train = len(data["train/target"])
     with tempfile.TemporaryDirectory() as out:
         save = os.path.join(out, "best.pt")
@@ -228,6 +413,8 @@ def run_multibench(config: str, seed: int, max_epochs: int, split: str, root: st
                   optimtype=torch.optim.RMSprop, lr=1e-3, save=save, clip_val=8, track_complexity=False)
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
         epochs = log.getvalue().count(" train loss: ")
+        val_accuracy = [float(line.rsplit(" acc: ", 1)[1]) for line in log.getvalue().splitlines()
+                        if " valid loss: " in line and " acc: " in line]
         model = torch.load(save, weights_only=False)  # MultiBench pickles whole models
     model.eval()
     correct = 0
@@ -236,7 +423,8 @@ def run_multibench(config: str, seed: int, max_epochs: int, split: str, root: st
             correct += int((model([x.float() for x in batch[:-1]]).argmax(1) == batch[-1]).sum())
     params = sum(p.numel() for p in model.parameters())
     return {"accuracy": correct / len(data["test/target"]), "epochs": epochs, "params": params,
-            "samples_per_s": n_train * epochs / wall, "cpu_per_epoch": cpu / epochs, "wall_s": wall}
+            "samples_per_s": n_train * epochs / wall, "cpu_per_epoch": cpu / epochs, "wall_s": wall,
+            "val_accuracy": val_accuracy}
 
 
 # ----------------------------------------------------------------------------- driver
@@ -250,7 +438,8 @@ def child(spec: dict) -> dict:
         out = run_polymodal(spec["config"], spec["seed"], spec["max_epochs"], spec["seq_data"],
                             spec.get("async_checkpoint", False), spec.get("last_every", 1))
     else:
-        out = run_multibench(spec["config"], spec["seed"], spec["max_epochs"], spec["split"], spec["multibench"])
+        out = run_multibench(spec["config"], spec["seed"], spec["max_epochs"], spec["split"], spec["multibench"],
+                             spec.get("init"))
     out["peak_rss_mib"] = _peak_rss_mib()
     return out
 
@@ -275,7 +464,8 @@ def main(argv=None) -> int:
     p.add_argument("--multibench", help="MultiBench checkout (not installable); without it only polymodal runs")
     p.add_argument("--threads", type=int, nargs="+", default=[1], help="torch threads per run")
     p.add_argument("--reps", type=int, default=3, help="repetitions (seed = repetition)")
-    p.add_argument("--configs", nargs="+", default=list(CONFIGS), choices=CONFIGS, help="which configs")
+    p.add_argument("--configs", nargs="+", choices=CONFIGS,
+                   help="which configs (default: all; with --paired: the mfeat ones)")
     p.add_argument("--max-epochs", type=int, default=50, help="epoch limit (MultiBench's mfeat protocol: 50)")
     p.add_argument("--seq-samples", type=int, default=SEQ_DATA["n"], help="samples of the sequence task")
     p.add_argument("--json", help="write every run's numbers (and the 1-minute load average after it) here")
@@ -291,11 +481,25 @@ def main(argv=None) -> int:
                         "polymodal's default), once trainer.checkpoint_min_interval_s (left at its default, 10 s) "
                         "has passed, and at the end; best.ckpt is written on every improvement either way. A large "
                         "N is MultiBench's policy: it saves only its best model, and cannot resume a run")
+    p.add_argument("--paired", action="store_true",
+                   help="MultiBench's side of each seed starts from polymodal's initial weights for that seed and "
+                        "sees polymodal's batch order (its train() unchanged), so the accuracies differ only by the "
+                        "engines; mfeat configs only; prints each seed's accuracies and epochs")
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
         print("RESULT " + json.dumps(child(json.loads(args.child))), flush=True)
         return 0
+    if args.configs is None:
+        args.configs = list(MFEAT) if args.paired else list(CONFIGS)
+    if args.paired:
+        if not args.multibench:
+            p.error("--paired needs --multibench DIR (it pairs polymodal's runs with MultiBench's)")
+        unpaired = [c for c in args.configs if c not in MFEAT]
+        if unpaired:
+            p.error(f"--paired maps polymodal's initial weights onto MultiBench's modules for the mfeat configs "
+                    f"({' '.join(MFEAT)}) only; not for {' '.join(unpaired)} (their LSTM / MulT modules are not "
+                    "mapped)")
     sides = ["polymodal"] + (["multibench"] if args.multibench else [])
     seq_data = dict(SEQ_DATA, n=args.seq_samples)
     results: dict[tuple, list] = {}
@@ -306,6 +510,8 @@ def main(argv=None) -> int:
                 for seed in range(args.reps):
                     splits[config, seed] = str(Path(tmp) / f"{config}-{seed}.npz")
                     write_split(config, seed, Path(splits[config, seed]), seq_data)
+                    if args.paired:
+                        write_initial_state(config, seed, Path(tmp) / f"{config}-{seed}.init.pt", seq_data)
         for threads in args.threads:
             for rep in range(args.reps):
                 for i, config in enumerate(args.configs):
@@ -315,7 +521,8 @@ def main(argv=None) -> int:
                                 "max_epochs": args.max_epochs, "seq_data": seq_data,
                                 "split": splits.get((config, rep)), "multibench": args.multibench,
                                 "warm_imports": args.warm_imports, "async_checkpoint": args.async_checkpoint,
-                                "last_every": args.last_every}
+                                "last_every": args.last_every,
+                                "init": str(Path(tmp) / f"{config}-{rep}.init.pt") if args.paired else None}
                         out = run_child(spec)
                         out["load1"] = os.getloadavg()[0]
                         print(f"# threads={threads} rep={rep} {config:8s} {side:10s} load {out['load1']:.2f} " +
@@ -327,6 +534,9 @@ def main(argv=None) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps([{"threads": t, "config": c, "side": s, "runs": rows}
                                                for (t, c, s), rows in results.items()], indent=1))
+    if args.paired:
+        print("Paired: on each seed MultiBench's side starts from polymodal's initial weights and sees its batch "
+              "order.\n")
     print("| threads | config | side | accuracy | epochs | params | samples/s | CPU s/epoch | peak RSS MiB |")
     print("|---|---|---|---|---|---|---|---|---|")
     for (threads, config, side), rows in results.items():
@@ -348,7 +558,41 @@ def main(argv=None) -> int:
                 print(f"| {threads} | {config} | {ratio('samples_per_s'):.2f} ({min(per_rep):.2f}-{max(per_rep):.2f}) | "
                       f"{1 / ratio('samples_per_s'):.2f} | {ratio('cpu_per_epoch'):.2f} | {ratio('peak_rss_mib'):.2f} | "
                       f"{_mean(mb, 'accuracy'):.4f} / {_mean(pm, 'accuracy'):.4f} | {load:.1f} |")
+    if args.paired:
+        print(paired_table(results, args.threads, args.configs))
     return 0
+
+
+def _first_difference(a: list, b: list) -> str:
+    for epoch, (x, y) in enumerate(zip(a, b)):
+        if abs(x - y) > 1e-9:
+            return str(epoch)
+    return "-" if len(a) == len(b) else str(min(len(a), len(b)))
+
+
+def paired_table(results: dict, threads: list[int], configs: list[str]) -> str:
+    """Per seed of a ``--paired`` run: both sides' test accuracies and epochs, the first epoch whose
+    validation accuracy differs ("-": none), and per config the largest |difference| of test accuracy."""
+    lines = ["\n| threads | config | seed | accuracy pm | accuracy MB | pm - MB | epochs pm | epochs MB | "
+             "first epoch with other val acc |", "|---|---|---|---|---|---|---|---|---|"]
+    for t in threads:
+        for config in configs:
+            diffs = []
+            for seed, (a, b) in enumerate(zip(results[t, config, "polymodal"], results[t, config, "multibench"])):
+                if "error" in a or "error" in b:
+                    lines.append(f"| {t} | {config} | {seed} | failed | | | | | |")
+                    continue
+                diffs.append(a["accuracy"] - b["accuracy"])
+                lines.append(f"| {t} | {config} | {seed} | {a['accuracy']:.4f} | {b['accuracy']:.4f} | "
+                             f"{diffs[-1]:+.4f} | {a['epochs']} | {b['epochs']} | "
+                             f"{_first_difference(a.get('val_accuracy', []), b.get('val_accuracy', []))} |")
+            worst = max((abs(d) for d in diffs), default=float("nan"))
+            lines.append(f"| {t} | {config} | max abs | | | {worst:.4f} | | | |")
+    if "lowrank2" in configs:
+        lines.append("\nlowrank2 differs by more than the engines: MultiBench's LowRankTensorFusion keeps its factors "
+                     "in a plain list, so its optimiser never trains them (nor clips their gradients); polymodal's "
+                     "LowRankFusion trains them. Both start from the same weights.")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -145,3 +145,165 @@ def test_polymodal_side_trains_as_multibench_loop_from_the_same_start(bench, mon
     np.testing.assert_allclose(fit_accuracy, accuracy, atol=1e-6)
     for name, value in model.state_dict().items():
         torch.testing.assert_close(end[name], value, rtol=0, atol=1e-3, msg=name)
+
+
+# ----------------------------------------------------------------------------- --paired
+@pytest.fixture(scope="module")
+def multibench_root(tmp_path_factory):
+    """A MultiBench checkout: $MULTIBENCH_DIR, /tmp/MultiBench, or one extracted from the fetched
+    mirror; the tests that need it are skipped without any."""
+    import os
+    import subprocess
+
+    for root in (os.environ.get("MULTIBENCH_DIR"), "/tmp/MultiBench"):
+        if root and (Path(root) / "training_structures" / "Supervised_Learning.py").is_file():
+            return root
+    mirror = Path("/work/.mirror/pliang279+MultiBench/repo")
+    if not mirror.is_dir():
+        pytest.skip("no MultiBench checkout (set MULTIBENCH_DIR or extract one to /tmp/MultiBench)")
+    root = tmp_path_factory.mktemp("MultiBench")
+    archive = subprocess.run(["git", f"--git-dir={mirror}", "archive", "HEAD"], capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", str(root)], input=archive.stdout, check=True)
+    return str(root)
+
+
+@pytest.fixture
+def multibench_modules(bench, multibench_root):
+    """MultiBench's ``fusions`` / ``unimodals`` importable in this process, and gone again afterwards
+    (its top-level package names would shadow others)."""
+    path, modules = list(sys.path), set(sys.modules)
+    bench.import_multibench(multibench_root)
+    try:
+        yield
+    finally:
+        sys.path[:] = path
+        root = str(Path(multibench_root).resolve())
+        for name in set(sys.modules) - modules:
+            if name in ("memory_profiler", "torchvision") or str(getattr(sys.modules[name], "__file__", "")).startswith(root):
+                del sys.modules[name]
+
+
+class _Started(Exception):
+    pass
+
+
+@pytest.mark.parametrize("config", ["tensor2", "lowrank2"])
+def test_paired_initial_state_is_the_state_fit_starts_from(bench, monkeypatch, tmp_path, config):
+    """What --paired hands MultiBench is exactly the model (and the loader seed) ``fit``'s loop starts with."""
+    import copy
+
+    import torch
+
+    from polymodal.training import fast_loop
+    from polymodal.training.engine import fit
+
+    seen = {}
+
+    def capture(model, task, **kwargs):
+        seen["state"] = copy.deepcopy(model.state_dict())
+        seen["loader"] = kwargs["train_loader"]
+        raise _Started
+
+    monkeypatch.setattr(fast_loop, "run_fast_loop", capture)
+    with pytest.raises(_Started):
+        fit(bench._polymodal_config(config, 3, str(tmp_path / "runs"), 2), dataset=bench._dataset(config, 3, {}))
+    bench.write_initial_state(config, 3, tmp_path / "init.pt", bench.SEQ_DATA)
+    start = torch.load(tmp_path / "init.pt", weights_only=True)
+    assert list(start["state"]) == list(seen["state"])
+    for name, value in seen["state"].items():
+        assert torch.equal(start["state"][name], value), name
+    assert start["train_loader_seed"] == seen["loader"].seed and start["drop_last"] is False
+    assert start["modalities"] == ["fou", "pix"]
+    bench.write_initial_state(config, 4, tmp_path / "other.pt", bench.SEQ_DATA)
+    other = torch.load(tmp_path / "other.pt", weights_only=True)
+    assert not torch.equal(other["state"]["head.net.0.weight"], start["state"]["head.net.0.weight"])  # seed matters
+
+
+@pytest.mark.filterwarnings("ignore:`nn.init.xavier_normal` is now deprecated:FutureWarning")  # MultiBench's code
+@pytest.mark.parametrize("config", ["concat6", "concat2", "tensor2", "lowrank2"])
+def test_paired_multibench_modules_give_polymodals_logits(bench, multibench_modules, config):
+    """MultiBench's modules holding polymodal's initial weights compute polymodal's logits on the whole
+    training split; for tensor2 / lowrank2 the ones-first permutation is needed (without it they differ)."""
+    import torch
+
+    from polymodal.data.batch import Batch
+
+    model, dm = bench.polymodal_initial_model(config, 0, bench.SEQ_DATA)
+    names = list(dm.train_set.modalities)
+    x = {m: torch.as_tensor(np.asarray(v, dtype=np.float32)) for m, v in dm.train_set.modalities.items()}
+    encoders, fusion, head = bench._multibench_model(config, {m: v.shape[1] for m, v in x.items()}, 0)
+    state = model.state_dict()
+    bench.load_polymodal_state(config, names, encoders, fusion, head, state)
+    model.eval()
+    with torch.no_grad():
+        expected = model(Batch(dict(x))).logits
+        got = bench._multibench_forward(encoders, fusion, head, [x[m] for m in names])
+        torch.testing.assert_close(got, expected, rtol=0, atol=1e-6)
+        if config == "tensor2":  # the same columns without the permutation: other logits
+            head.fc.weight.copy_(state["head.net.0.weight"])
+        elif config == "lowrank2":
+            fusion.factors[0].copy_(state["fusion.factors.fou"])
+        else:
+            return
+        assert (bench._multibench_forward(encoders, fusion, head, [x[m] for m in names]) - expected).abs().max() > 1e-3
+
+
+def test_paired_mapping_refuses_other_shapes_and_leftovers(bench, multibench_modules):
+    import torch
+
+    from polymodal.errors import ConfigError, ShapeError
+
+    model, _ = bench.polymodal_initial_model("concat2", 0, bench.SEQ_DATA)
+    encoders, fusion, head = bench._multibench_model("concat2", {"fou": 76, "pix": 240}, 0)
+    state = dict(model.state_dict())
+    bad = dict(state, **{"encoders.pix.net.0.weight": torch.zeros(128, 239)})
+    with pytest.raises(ShapeError, match=r"encoders\.pix\.net\.0\.weight has shape \(128, 239\).*\(128, 240\)"):
+        bench.load_polymodal_state("concat2", ["fou", "pix"], encoders, fusion, head, bad)
+    with pytest.raises(ConfigError, match="not mapped.*fusion.extra"):
+        bench.load_polymodal_state("concat2", ["fou", "pix"], encoders, fusion, head,
+                                   dict(state, **{"fusion.extra": torch.zeros(1)}))
+    with pytest.raises(ConfigError, match="no 'encoders.pix.net.0.weight'"):
+        bench.load_polymodal_state("concat2", ["fou", "pix"], encoders, fusion, head,
+                                   {k: v for k, v in state.items() if k != "encoders.pix.net.0.weight"})
+
+
+def test_paired_sampler_gives_polymodals_batches(bench):
+    """MultiBench's DataLoader with the --paired sampler draws, pass after pass, the batches
+    polymodal's training loader draws in epochs 0, 1, 2 (the last one short, as polymodal's)."""
+    import torch
+    from torch.utils.data import DataLoader, TensorDataset
+
+    _, dm = bench.polymodal_initial_model("concat2", 1, bench.SEQ_DATA)
+    polymodal_loader = dm.train_dataloader()
+    n = len(dm.train_set)
+    loader = DataLoader(TensorDataset(torch.arange(n)), batch_size=64,
+                        sampler=bench.PolymodalEpochOrder(n, polymodal_loader.seed))
+    orders = []
+    for epoch in range(3):
+        polymodal_loader.set_epoch(epoch)
+        orders.append([batch.ids for batch in polymodal_loader])
+        assert [batch[0].tolist() for batch in loader] == orders[-1] and len(orders[-1][-1]) == n % 64
+    assert orders[0] != orders[2]  # a new order every epoch
+
+
+def test_paired_refuses_sequence_configs(bench, capsys):
+    with pytest.raises(SystemExit):
+        bench.main(["--multibench", "x", "--paired", "--configs", "tensor2", "tf_lstm"])
+    assert "mfeat configs (concat6 concat2 tensor2 lowrank2) only; not for tf_lstm" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        bench.main(["--paired"])
+    assert "--paired needs --multibench" in capsys.readouterr().err
+
+
+def test_paired_tensor2_run_gives_multibench_polymodals_accuracy(bench, multibench_root, capsys):
+    """End to end, one child process per side: from the same start and batch order, MultiBench's
+    own ``train`` and polymodal's ``fit`` reach the same validation accuracy every epoch and the same
+    test accuracy (observed: equal, not just within one test sample)."""
+    bench.main(["--multibench", multibench_root, "--reps", "1", "--configs", "tensor2", "--max-epochs", "3",
+                "--paired"])
+    out = capsys.readouterr().out
+    row = [ln for ln in out.splitlines() if ln.startswith("| 1 | tensor2 | 0 |")]
+    assert len(row) == 1, out
+    cells = [c.strip() for c in row[0].split("|")]
+    assert cells[4] == cells[5] and cells[6] == "+0.0000"  # test accuracy, polymodal == MultiBench
+    assert cells[7] == cells[8] == "3" and cells[9] == "-"  # epochs; no epoch with another val accuracy
