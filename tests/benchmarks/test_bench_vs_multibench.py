@@ -150,8 +150,8 @@ def test_polymodal_side_trains_as_multibench_loop_from_the_same_start(bench, mon
 # ----------------------------------------------------------------------------- --paired
 @pytest.fixture(scope="module")
 def multibench_root(tmp_path_factory):
-    """A MultiBench checkout: $MULTIBENCH_DIR, /tmp/MultiBench, or one extracted from the fetched
-    mirror; the tests that need it are skipped without any."""
+    """A MultiBench checkout: $MULTIBENCH_DIR, /tmp/MultiBench, or its code extracted from the
+    fetched mirror; the tests that need it are skipped without any."""
     import os
     import subprocess
 
@@ -162,7 +162,9 @@ def multibench_root(tmp_path_factory):
     if not mirror.is_dir():
         pytest.skip("no MultiBench checkout (set MULTIBENCH_DIR or extract one to /tmp/MultiBench)")
     root = tmp_path_factory.mktemp("MultiBench")
-    archive = subprocess.run(["git", f"--git-dir={mirror}", "archive", "HEAD"], capture_output=True, check=True)
+    code = ["training_structures", "fusions", "unimodals", "eval_scripts", "utils", "objective_functions"]
+    archive = subprocess.run(["git", f"--git-dir={mirror}", "archive", "HEAD", *code], capture_output=True,
+                             check=True)  # the code only: the mirror lacks some large data files
     subprocess.run(["tar", "-x", "-C", str(root)], input=archive.stdout, check=True)
     return str(root)
 
@@ -179,7 +181,8 @@ def multibench_modules(bench, multibench_root):
         sys.path[:] = path
         root = str(Path(multibench_root).resolve())
         for name in set(sys.modules) - modules:
-            if name in ("memory_profiler", "torchvision") or str(getattr(sys.modules[name], "__file__", "")).startswith(root):
+            where = str(getattr(sys.modules[name], "__file__", None) or "")
+            if name in ("memory_profiler", "torchvision") or where.startswith(root):
                 del sys.modules[name]
 
 
