@@ -1,8 +1,9 @@
 """``trainer.checkpoint_min_interval_s``: ``last.ckpt`` is written every
 ``checkpoint_every_n_epochs`` epochs once that many seconds have passed since the previous one
-(training's start counts as one), and always at the final epoch; ``best.ckpt`` at every
-improvement. Both engines follow the same rule; an interrupted run resumes exactly from
-whichever of the two files is newer."""
+(training's start counts as one), and always at the final epoch; ``best.ckpt`` (the best epoch's
+state, held in memory until then) once that many seconds have passed since the previous one, with
+every ``last.ckpt`` and at the end. Both engines follow the same rule; an interrupted run resumes
+exactly from whichever of the two files is newer."""
 
 import pytest
 import torch
@@ -92,9 +93,9 @@ def test_every_n_epochs_and_the_interval_both_hold(tmp_path, monkeypatch, engine
 
 
 def test_an_interrupted_run_under_the_default_interval_resumes_exactly(tmp_path, monkeypatch):
-    """A short run under the default 10 s writes no last.ckpt before it ends: interrupted in epoch 3
-    it has only best.ckpt, resumes from it and ends with the uninterrupted run's weights and
-    metrics."""
+    """A short run under the default 10 s writes no checkpoint before it ends (its best epoch is held in
+    memory): interrupted in epoch 3 it has none on disk, and the resume restarts it from scratch, ending
+    with the uninterrupted run's weights and metrics."""
     full = fit(_config(tmp_path / "full", 6), dataset=_data())
     forward_loss, steps = fast_loop._forward_loss, [0]
 
@@ -109,42 +110,144 @@ def test_an_interrupted_run_under_the_default_interval_resumes_exactly(tmp_path,
     with pytest.raises(RuntimeError, match="killed"):
         fit(_config(out, 6), dataset=_data())
     folder = out / "run" / "checkpoints"
-    assert sorted(p.name for p in folder.iterdir()) == ["best.ckpt"]
-    best_epoch = load_checkpoint_file(folder / "best.ckpt")["epoch"]
-    assert best_epoch <= 2
+    assert not folder.exists() or not any(folder.iterdir())
     monkeypatch.setattr(fast_loop, "_forward_loss", forward_loss)
     resumed = fit(_config(out, 6), dataset=_data(), resume=True)
-    a = load_checkpoint_file(full.run_dir / "checkpoints" / "last.ckpt")
-    b = load_checkpoint_file(resumed.run_dir / "checkpoints" / "last.ckpt")
-    assert a["epoch"] == b["epoch"] == 5
-    for key, value in a["state_dict"].items():
-        assert torch.equal(value, b["state_dict"][key]), key
+    for name in ("best.ckpt", "last.ckpt"):
+        a = load_checkpoint_file(full.run_dir / "checkpoints" / name)
+        b = load_checkpoint_file(resumed.run_dir / "checkpoints" / name)
+        assert a["epoch"] == b["epoch"]
+        for key, value in a["state_dict"].items():
+            assert torch.equal(value, b["state_dict"][key]), key
     assert (full.run_dir / "logs" / "metrics.csv").read_text() == (resumed.run_dir / "logs" / "metrics.csv").read_text()
 
 
-def test_lightning_resumes_exactly_from_best_when_last_was_not_yet_due(tmp_path, monkeypatch):
-    """The Lightning engine under the default interval: stopped after epoch 3 it has only best.ckpt;
-    the resume from it ends with the uninterrupted run's weights and metrics."""
-    monkeypatch.setenv("POLYMODAL_ENGINE", "lightning")
-    full = fit(_config(tmp_path / "full", 5), dataset=_data())
-    epoch_end = run_checkpoints.RunCheckpoints.on_train_epoch_end
+def _same(a, b) -> bool:
+    """Exact equality of nested checkpoint values (tensors bit for bit)."""
+    if isinstance(a, torch.Tensor):
+        return isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b)
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return type(a) is type(b) and len(a) == len(b) and all(map(_same, a, b))
+    return a == b
 
-    def stop_after_epoch_3(self, trainer, module):
-        epoch_end(self, trainer, module)
-        if trainer.current_epoch == 3:
-            raise RuntimeError("killed")
 
-    monkeypatch.setattr(run_checkpoints.RunCheckpoints, "on_train_epoch_end", stop_after_epoch_3)
+def _epochs_on_disk(tmp_path):
+    folder = tmp_path / "run" / "checkpoints"
+    return tuple(load_checkpoint_file(folder / name)["epoch"] if (folder / name).exists() else None
+                 for name in ("best.ckpt", "last.ckpt"))
+
+
+def _fake_clock_run(tmp_path, monkeypatch, engine, epochs, seconds, improves, *, kill_in=None, first_epoch=0,
+                    **trainer):
+    """Train with a fake clock that gives every epoch ``seconds`` and a monitored value that improves at the
+    epochs where ``improves(epoch)``; returns ``(best epoch, last epoch)`` on disk after every epoch end.
+    ``kill_in``: the run dies in that epoch, before its checkpoints; ``first_epoch`` > 0: resume the run
+    (the clock goes on from that epoch's start)."""
+    now, seen = [first_epoch * seconds], []
+    monkeypatch.setattr(checkpoint.CheckpointSchedule, "clock", staticmethod(lambda: now[0]))
+    if engine == "lightning":
+        monkeypatch.setenv("POLYMODAL_ENGINE", "lightning")
+        epoch_end = run_checkpoints.RunCheckpoints.on_train_epoch_end
+        monkeypatch.setattr(run_checkpoints.RunCheckpoints, "_improved",
+                            lambda self, score: improves(len(self.history) - 1))
+
+        def timed_epoch_end(self, trainer, module):
+            now[0] += seconds
+            if trainer.current_epoch == kill_in:
+                raise RuntimeError("killed")
+            epoch_end(self, trainer, module)
+            seen.append(_epochs_on_disk(tmp_path))
+
+        monkeypatch.setattr(run_checkpoints.RunCheckpoints, "on_train_epoch_end", timed_epoch_end)
+    else:
+        validate, submit, epoch = fast_loop.validate, fast_loop.BackgroundWriter.submit, [first_epoch - 1]
+
+        def timed_validate(model, task, loader, device):  # once per epoch, before its checkpoint decision
+            now[0] += seconds
+            epoch[0] += 1
+            if epoch[0] == kill_in:
+                raise RuntimeError("killed")
+            out = validate(model, task, loader, device)
+            return {**out, "val_loss": 0.5 ** sum(map(improves, range(epoch[0] + 1)))}
+
+        def submit_and_record(self, what, *jobs):  # the epoch's writes (synchronous by default) are done
+            submit(self, what, *jobs)
+            seen.append(_epochs_on_disk(tmp_path))
+
+        monkeypatch.setattr(fast_loop, "validate", timed_validate)
+        monkeypatch.setattr(fast_loop.BackgroundWriter, "submit", submit_and_record)
+    result = fit(_config(tmp_path, epochs, **trainer), dataset=_data(), resume=first_epoch > 0)
+    return seen, result
+
+
+@pytest.mark.parametrize("engine", ["fast", "lightning"])
+def test_best_checkpoint_waits_the_minimum_interval_and_every_last(tmp_path, monkeypatch, engine):
+    """Every epoch improves and takes 5 s; minimum 12 s, last.ckpt every 2 epochs. best.ckpt is written 15 s
+    after the start (epoch 2), with last.ckpt (epoch 3: ``last`` due, 20 s), 15 s after its previous write
+    (epoch 6) and at the end; last.ckpt at epochs 3 and 7, as without the deferral."""
+    seen, _ = _fake_clock_run(tmp_path, monkeypatch, engine, 8, 5.0, lambda epoch: True,
+                              checkpoint_min_interval_s=12, checkpoint_every_n_epochs=2)
+    assert [best for best, _ in seen] == [None, None, 2, 3, 3, 3, 6, 7]
+    assert [last for _, last in seen] == [None, None, None, 3, 3, 3, 3, 7]
+
+
+@pytest.mark.parametrize("engine", ["fast", "lightning"])
+def test_a_held_best_epoch_is_written_exactly_as_at_once(tmp_path, monkeypatch, engine):
+    """Only epochs 0 and 4 improve: epoch 0's state is held 15 s and written at epoch 2; the files equal a
+    run that writes every improvement at once (interval 0): weights, optimiser state, RNG state, history."""
+    improves = {0, 4}.__contains__
+    held, _ = _fake_clock_run(tmp_path / "held", monkeypatch, engine, 6, 5.0, improves, checkpoint_min_interval_s=12)
+    assert [best for best, _ in held] == [None, None, 0, 0, 0, 4]
+    monkeypatch.undo()
+    eager, _ = _fake_clock_run(tmp_path / "eager", monkeypatch, engine, 6, 5.0, improves, checkpoint_min_interval_s=0)
+    assert [best for best, _ in eager] == [0, 0, 0, 0, 4, 4]
+    for name in ("best.ckpt", "last.ckpt"):
+        a = load_checkpoint_file(tmp_path / "held" / "run" / "checkpoints" / name)
+        b = load_checkpoint_file(tmp_path / "eager" / "run" / "checkpoints" / name)
+        for key in ("epoch", "global_step", "state_dict", "optimizer_states", "callbacks"):  # callbacks: history, RNG
+            assert _same(a[key], b[key]), (name, key)
+
+
+def test_a_best_state_above_the_memory_bound_is_written_at_once(tmp_path, monkeypatch):
+    """With the bound at 0 bytes no state is held: every improvement is written at once, as with interval 0."""
+    monkeypatch.setattr(fast_loop, "DEFERRED_BEST_MAX_BYTES", 0)
+    seen, _ = _fake_clock_run(tmp_path, monkeypatch, "fast", 4, 1.0, lambda epoch: True, checkpoint_min_interval_s=12)
+    assert [best for best, _ in seen] == [0, 1, 2, 3]
+
+
+def test_detached_copy_keeps_views_and_is_independent():
+    from collections import OrderedDict
+
+    flat = torch.arange(6.0)
+    state = OrderedDict(a=flat[:2].view(1, 2), b=flat[2:], n=3, rows=[{"x": 1.0}])
+    copy = checkpoint.detached_copy(state)
+    flat.zero_()
+    assert type(copy) is OrderedDict and copy["n"] == 3 and copy["rows"] == [{"x": 1.0}]
+    assert torch.equal(copy["a"], torch.tensor([[0.0, 1.0]])) and torch.equal(copy["b"], torch.arange(2.0, 6.0))
+    assert copy["a"].untyped_storage().data_ptr() == copy["b"].untyped_storage().data_ptr()  # one buffer, saved once
+    assert checkpoint.tensor_bytes(copy) == 24
+
+
+@pytest.mark.parametrize("engine", ["fast", "lightning"])
+def test_a_run_resumes_exactly_from_best_when_it_is_newer_than_last(tmp_path, monkeypatch, engine):
+    """Every epoch improves and takes 5 s, minimum 12 s, last.ckpt every 2 epochs: killed in epoch 3, the run
+    has only best.ckpt (epoch 2); the resume from it ends with the uninterrupted run's files and metrics."""
+    every = {"checkpoint_min_interval_s": 12, "checkpoint_every_n_epochs": 2}
+    _, full = _fake_clock_run(tmp_path / "full", monkeypatch, engine, 6, 5.0, lambda epoch: True, **every)
+    monkeypatch.undo()
     out = tmp_path / "cut"
     with pytest.raises(RuntimeError, match="killed"):
-        fit(_config(out, 5), dataset=_data())
-    assert sorted(p.name for p in (out / "run" / "checkpoints").iterdir()) == ["best.ckpt"]
-    monkeypatch.setattr(run_checkpoints.RunCheckpoints, "on_train_epoch_end", epoch_end)
-    resumed = fit(_config(out, 5), dataset=_data(), resume=True)
-    a = load_checkpoint_file(full.run_dir / "checkpoints" / "last.ckpt")
-    b = load_checkpoint_file(resumed.run_dir / "checkpoints" / "last.ckpt")
-    for key, value in a["state_dict"].items():
-        assert torch.equal(value, b["state_dict"][key]), key
+        _fake_clock_run(out, monkeypatch, engine, 6, 5.0, lambda epoch: True, kill_in=3, **every)
+    assert _epochs_on_disk(out) == (2, None)
+    monkeypatch.undo()
+    _, resumed = _fake_clock_run(out, monkeypatch, engine, 6, 5.0, lambda epoch: True, first_epoch=3, **every)
+    for name in ("best.ckpt", "last.ckpt"):
+        a = load_checkpoint_file(full.run_dir / "checkpoints" / name)
+        b = load_checkpoint_file(resumed.run_dir / "checkpoints" / name)
+        for key in ("epoch", "global_step", "state_dict", "optimizer_states"):
+            assert _same(a[key], b[key]), (name, key)
     assert (full.run_dir / "logs" / "metrics.csv").read_text() == (resumed.run_dir / "logs" / "metrics.csv").read_text()
 
 

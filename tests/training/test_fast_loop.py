@@ -88,6 +88,7 @@ def test_best_checkpoint_is_written_only_on_improvement(tmp_path, monkeypatch):
     monkeypatch.setattr(fast_loop, "write_sealed", write_sealed)
     config = _config(tmp_path, "best", 6)
     config["trainer"]["monitor"] = "val_accuracy"  # plateaus on this toy task: some epochs do not improve
+    config["trainer"]["checkpoint_min_interval_s"] = 0  # every improvement at once (the default holds it <= 10 s)
     result = fit(config, dataset=_data())
     state = load_checkpoint_file(result.run_dir / "checkpoints" / "last.ckpt")["callbacks"]["polymodal.RunCheckpoints"]
     best_epochs = [e for e, name in written if name == "best.ckpt"]

@@ -26,9 +26,9 @@ import torch
 
 from polymodal.errors import CheckpointError
 
-__all__ = ["atomic_save", "atomic_write_text", "BackgroundWriter", "CheckpointSchedule", "serialize", "seal", "write_sealed", "format_history",
+__all__ = ["atomic_save", "atomic_write_text", "BackgroundWriter", "CheckpointSchedule", "detached_copy", "serialize", "seal", "write_sealed", "format_history",
            "link_atomically", "rng_state", "set_rng_state", "load_checkpoint_file", "verify_checkpoint_file",
-           "HASH_MEMBER", "RUN_STATE_KEY", "run_state"]
+           "tensor_bytes", "DEFERRED_BEST_MAX_BYTES", "HASH_MEMBER", "RUN_STATE_KEY", "run_state"]
 
 HASH_MEMBER = ".data/polymodal_sha256"  # under the archive's top folder
 RUN_STATE_KEY = "polymodal.RunCheckpoints"  # where both training loops store the run's state in a checkpoint
@@ -342,12 +342,67 @@ def load_checkpoint_file(path: str | Path, map_location: Any = "cpu", *, require
 METRICS_MIN_INTERVAL_S = 1.0
 
 
+# an improving epoch's state is held in memory until best.ckpt is due (CheckpointSchedule) only up to this size
+# (the tensors of the model and optimiser state); a larger one is written at once, as when epochs are long
+DEFERRED_BEST_MAX_BYTES = 1 << 30
+
+
+def tensor_bytes(obj: Any) -> int:
+    """Bytes of the distinct tensor storages in a nested dict / list / tuple."""
+    seen: dict[int, int] = {}
+
+    def visit(value):
+        if isinstance(value, torch.Tensor):
+            storage = value.untyped_storage()
+            seen[storage.data_ptr() or id(value)] = storage.nbytes()
+        elif isinstance(value, dict):
+            for v in value.values():
+                visit(v)
+        elif isinstance(value, (list, tuple)):
+            for v in value:
+                visit(v)
+
+    visit(obj)
+    return sum(seen.values())
+
+
+def detached_copy(obj: Any) -> Any:
+    """A nested dict / list / tuple with every tensor copied (detached, same device); tensors that share a
+    storage share the copy's, at the same offsets (views of one flat buffer stay views, so ``torch.save``
+    still writes the buffer once). Other values are kept as they are (they must not change later)."""
+    copies: dict[int, Any] = {}
+
+    def copy(value):
+        if isinstance(value, torch.Tensor):
+            storage = value.untyped_storage()
+            key = storage.data_ptr() or id(value)
+            if key not in copies:
+                copies[key] = storage.clone()
+            out = torch.empty(0, dtype=value.dtype, device=value.device)
+            return out.set_(copies[key], value.storage_offset(), value.shape, value.stride())
+        if isinstance(value, dict):
+            out = {k: copy(v) for k, v in value.items()}
+            return out if type(value) is dict else type(value)(out)  # an OrderedDict state_dict stays one
+        if isinstance(value, list):
+            return [copy(v) for v in value]
+        if isinstance(value, tuple):
+            return tuple(copy(v) for v in value)
+        return value
+
+    return copy(obj)
+
+
 class CheckpointSchedule:
-    """When a run writes ``last.ckpt`` and ``logs/metrics.csv``; both engines ask this one object, so
-    their rules cannot drift apart (``best.ckpt`` is written at every improvement, outside it).
+    """When a run writes ``best.ckpt``, ``last.ckpt`` and ``logs/metrics.csv``; both engines ask this one
+    object, so their rules cannot drift apart.
 
     ``last.ckpt``: every ``every_n_epochs`` epochs once ``min_interval_s`` seconds have passed since the
     previous one (the schedule's creation, at training's start, counts as one), and at the final epoch.
+    ``best.ckpt``: the state of the best epoch so far, written once ``min_interval_s`` seconds have passed
+    since the previous ``best.ckpt`` (the start counts), before every ``last.ckpt`` (so a ``last.ckpt`` on disk
+    never names a best epoch that is not), and at the final epoch; until then the engine holds that epoch's
+    state in memory (a copy, up to :data:`DEFERRED_BEST_MAX_BYTES`; a larger state is written at once). With
+    epochs longer than ``min_interval_s``, or ``min_interval_s`` 0, every improvement is written at once.
     ``metrics.csv``: at every epoch that wrote a checkpoint, at the final one, and otherwise at most every
     :data:`METRICS_MIN_INTERVAL_S` (the first epoch's row at once).
     """
@@ -357,6 +412,7 @@ class CheckpointSchedule:
     def __init__(self, every_n_epochs: int = 1, min_interval_s: float = 0.0) -> None:
         self.every_n_epochs, self.min_interval_s = int(every_n_epochs), float(min_interval_s)
         self.last_written, self.metrics_written = self.clock(), -math.inf  # nothing to lose yet
+        self.best_written = self.last_written
 
     def last_due(self, epochs_completed: int, final: bool, agree=bool) -> bool:
         """Whether this epoch end writes ``last.ckpt`` (and records the write). ``agree`` turns this
@@ -366,6 +422,15 @@ class CheckpointSchedule:
                                   and self.clock() - self.last_written >= self.min_interval_s))
         if due:
             self.last_written = self.clock()
+        return due
+
+    def best_due(self, pending: bool, last_due: bool, final: bool, agree=bool) -> bool:
+        """Whether this epoch end writes ``best.ckpt`` (and records the write), given that a best state not yet
+        on disk is ``pending`` (this epoch improved, or an earlier one did) and whether ``last.ckpt`` is written
+        now (:meth:`last_due`, asked first). ``agree`` as in :meth:`last_due`."""
+        due = pending and (last_due or final or bool(agree(self.clock() - self.best_written >= self.min_interval_s)))
+        if due:
+            self.best_written = self.clock()
         return due
 
     def metrics_due(self, wrote_checkpoint: bool, final: bool) -> bool:

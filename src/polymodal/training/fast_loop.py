@@ -5,8 +5,10 @@ one process on one device and asks for nothing the loop lacks; otherwise (DDP,
 several devices or nodes, another precision, trackers other than the CSV log,
 extra callbacks, an LR scheduler, any passthrough ``Trainer`` argument, or
 ``POLYMODAL_ENGINE=lightning`` in the environment) it goes through Lightning's
-``Trainer``. Both write the same run folder: sealed ``best.ckpt`` (only when
-the monitored metric improves), ``last.ckpt`` every
+``Trainer``. Both write the same run folder: sealed ``best.ckpt`` (the best epoch by
+the monitored metric, written once ``trainer.checkpoint_min_interval_s`` seconds have passed
+since the previous one, before every ``last.ckpt`` and at the end, and held in memory until
+then), ``last.ckpt`` every
 ``trainer.checkpoint_every_n_epochs`` epochs once ``trainer.checkpoint_min_interval_s``
 seconds have passed since the previous one, and at the end, ``logs/metrics.csv``
 from the history stored in the checkpoints, the same early-stopping rule
@@ -47,8 +49,9 @@ from typing import Any
 import torch
 
 from polymodal.errors import CheckpointError, ConfigError
-from polymodal.training.checkpoint import (RUN_STATE_KEY, BackgroundWriter, CheckpointSchedule, atomic_write_text,
-                                          format_history, link_atomically, rng_state, seal, serialize, set_rng_state,
+from polymodal.training.checkpoint import (DEFERRED_BEST_MAX_BYTES, RUN_STATE_KEY, BackgroundWriter,
+                                          CheckpointSchedule, atomic_write_text, detached_copy, format_history,
+                                          link_atomically, rng_state, seal, serialize, set_rng_state, tensor_bytes,
                                           write_sealed)
 from polymodal.training.flat_params import FlatParameters, flat_reason
 from polymodal.training.objective import build_optimizer, output_loss
@@ -149,19 +152,35 @@ def validate(model, task, loader, device: torch.device) -> dict[str, float]:
     return out
 
 
-def _write_jobs(data, ckpt_dir: Path, best: bool, last: bool) -> list:
-    """The writer's jobs for one epoch's serialised checkpoint ``data``: seal it, write ``best.ckpt``
-    and/or ``last.ckpt`` (a hard link to ``best.ckpt`` when both are due, else a second write)."""
-    if data is None:
-        return []
-    sealed: list = []
-    jobs = [lambda: sealed.append(seal(data))]
-    if best:
-        jobs.append(lambda: write_sealed(sealed[0], ckpt_dir / "best.ckpt"))
-    if last:
-        jobs.append(lambda: (best and link_atomically(ckpt_dir / "best.ckpt", ckpt_dir / "last.ckpt"))
-                    or write_sealed(sealed[0], ckpt_dir / "last.ckpt"))
+def _write_jobs(best, last, ckpt_dir: Path) -> list:
+    """The writer's jobs for one epoch end: ``best`` / ``last`` are checkpoint dicts (or None), serialised here,
+    on the training thread (``last`` views this epoch's live state); the jobs seal them and write ``best.ckpt``
+    and ``last.ckpt`` (a hard link to ``best.ckpt`` when both are the same state, else a second write)."""
+    jobs: list = []
+    sealed: dict[str, memoryview] = {}
+    for name, checkpoint in (("best", best), ("last", last)):
+        if checkpoint is None:
+            continue
+        target = ckpt_dir / f"{name}.ckpt"
+        if name == "last" and checkpoint is best:
+            jobs.append(partial(_link_or_write, ckpt_dir / "best.ckpt", target, sealed))
+            continue
+        jobs.append(partial(_seal_into, sealed, name, serialize(checkpoint)))
+        jobs.append(partial(_write_named, sealed, name, target))
     return jobs
+
+
+def _seal_into(sealed: dict, name: str, data) -> None:
+    sealed[name] = seal(data)
+
+
+def _write_named(sealed: dict, name: str, path: Path) -> None:
+    write_sealed(sealed[name], path)
+
+
+def _link_or_write(best_path: Path, path: Path, sealed: dict) -> None:
+    if not link_atomically(best_path, path):
+        write_sealed(sealed["best"], path)
 
 
 def _forward_loss(model, task, batch, output_loss):
@@ -213,7 +232,8 @@ def run_fast_loop(model, task, *, optim: dict[str, Any], train_loader, val_loade
         if RNG_KEY in callbacks:
             set_rng_state(callbacks[RNG_KEY])
 
-    def serialized(epoch: int):
+    def checkpoint(epoch: int) -> dict[str, Any]:
+        """This epoch's checkpoint; its tensors view the live state: serialise or copy it before the next step."""
         model_state = {f"model.{k}": v.detach() for k, v in model.state_dict().items()}
         if flat is not None:  # views of the flat buffers: torch.save writes each buffer once
             model_state, optimizer_state = flat.snapshot(model_state)
@@ -225,10 +245,11 @@ def run_fast_loop(model, task, *, optim: dict[str, Any], train_loader, val_loade
                                     FAST_STATE_KEY: {"wait": stopper.wait, "best": stopper.best},
                                     RNG_KEY: rng_state()},
                       **(extra or {})}
-        return serialize(checkpoint)  # on this thread: the bytes are this epoch's state
+        return checkpoint
 
     writer = BackgroundWriter(background=async_checkpoint)
     schedule = CheckpointSchedule(every_n_epochs, min_interval_s)
+    pending_best = None  # the best epoch's checkpoint (a copy) until best.ckpt is due (CheckpointSchedule)
     try:
         loss_sum = torch.zeros((), device=device)
         for epoch in range(state["epochs_completed"], max_epochs):
@@ -270,10 +291,17 @@ def run_fast_loop(model, task, *, optim: dict[str, Any], train_loader, val_loade
                 state["best_score"], state["best_epoch"] = value, epoch
             final = state["epochs_completed"] >= max_epochs or should_stop
             last_due = schedule.last_due(state["epochs_completed"], final)
+            current = checkpoint(epoch) if improved or last_due else None
+            too_big = improved and tensor_bytes(current) > DEFERRED_BEST_MAX_BYTES
+            best_due = schedule.best_due(improved or pending_best is not None, last_due or too_big, final)
+            if improved and not best_due:
+                pending_best = detached_copy(current)  # held until best.ckpt is due
+            best = None
+            if best_due:
+                best, pending_best = (current if improved else pending_best), None
             # serialised here; sealed and written here, or on the writer's thread while the next epoch trains
-            data = serialized(epoch) if improved or last_due else None
-            jobs = _write_jobs(data, ckpt_dir, improved, last_due)
-            if schedule.metrics_due(data is not None, final):
+            jobs = _write_jobs(best, current if last_due else None, ckpt_dir)
+            if schedule.metrics_due(best is not None or last_due, final):
                 jobs.append(partial(atomic_write_text, format_history(state["history"]), metrics_path, durable=False))
             writer.submit(f"the checkpoints of epoch {epoch} in {ckpt_dir}", *jobs)
             if progress:

@@ -3,7 +3,9 @@
 :class:`RunCheckpoints` replaces Lightning's ``ModelCheckpoint`` +
 ``CSVLogger`` pair so that what is on disk is always one consistent state:
 
-- ``best.ckpt``: the best epoch so far by the monitored metric;
+- ``best.ckpt``: the best epoch so far by the monitored metric (written at most
+  ``min_interval_s`` seconds after that epoch, with every ``last.ckpt`` and at the
+  end; held in memory until then: :class:`~polymodal.training.checkpoint.CheckpointSchedule`);
 - ``last.ckpt``: the latest completed epoch (a real file, every
   ``every_n_epochs`` epochs once ``min_interval_s`` seconds have passed since
   the previous one, and at the final epoch), from which a killed run resumes
@@ -24,8 +26,9 @@ from typing import Any
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import Checkpoint, EarlyStopping
 
-from polymodal.training.checkpoint import (RUN_STATE_KEY, CheckpointSchedule, atomic_write_text, format_history,
-                                          link_atomically)
+from polymodal.training.checkpoint import (DEFERRED_BEST_MAX_BYTES, RUN_STATE_KEY, CheckpointSchedule,
+                                          atomic_write_text, detached_copy, format_history, link_atomically,
+                                          tensor_bytes)
 
 __all__ = ["RunCheckpoints", "ResumableEarlyStopping"]
 
@@ -58,6 +61,7 @@ class RunCheckpoints(Checkpoint):
         self.every_n_epochs = int(every_n_epochs)
         self.min_interval_s = float(min_interval_s)
         self._schedule = CheckpointSchedule(self.every_n_epochs, self.min_interval_s)
+        self._pending_best: dict[str, Any] | None = None  # the best epoch's checkpoint until best.ckpt is due
         self.best_score: float | None = None
         self.best_epoch: int | None = None
         self.history: list[dict[str, float]] = []
@@ -104,6 +108,7 @@ class RunCheckpoints(Checkpoint):
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._schedule = CheckpointSchedule(self.every_n_epochs, self.min_interval_s)  # its clock starts now
+        self._pending_best = None
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.sanity_checking:
@@ -115,16 +120,28 @@ class RunCheckpoints(Checkpoint):
         self.epochs_completed = epoch + 1
         self.stopped_early = bool(trainer.should_stop)
         improved = bool(trainer.strategy.broadcast(self._improved(metrics.get(self.monitor))))
-        if improved:
-            self.best_score, self.best_epoch = metrics[self.monitor], epoch
-            trainer.save_checkpoint(self.best_path)
         final = self.epochs_completed >= trainer.max_epochs or trainer.should_stop
         last_due = self._schedule.last_due(self.epochs_completed, final, agree=trainer.strategy.broadcast)
+        current, too_big = None, False
+        if improved:
+            self.best_score, self.best_epoch = metrics[self.monitor], epoch
+            # what Trainer.save_checkpoint writes, taken now (every process, as it), written when due
+            current = trainer._checkpoint_connector.dump_checkpoint(False)
+            too_big = bool(trainer.strategy.broadcast(tensor_bytes(current) > DEFERRED_BEST_MAX_BYTES))
+        best_due = self._schedule.best_due(improved or self._pending_best is not None, last_due or too_big, final,
+                                           agree=trainer.strategy.broadcast)
+        if improved and not best_due:
+            self._pending_best = detached_copy(current)  # held until best.ckpt is due (CheckpointSchedule)
+        if best_due:
+            trainer.strategy.save_checkpoint(current if improved else self._pending_best, self.best_path)
+            trainer.strategy.barrier("RunCheckpoints.best")
+            self._pending_best = None
         if last_due:
             # the same state as best.ckpt when it was just written: link it instead of writing it again
-            if not (improved and trainer.world_size == 1 and link_atomically(self.best_path, self.last_path)):
+            if not (improved and best_due and trainer.world_size == 1
+                    and link_atomically(self.best_path, self.last_path)):
                 trainer.save_checkpoint(self.last_path)
-        if trainer.is_global_zero and self._schedule.metrics_due(improved or last_due, final):
+        if trainer.is_global_zero and self._schedule.metrics_due(best_due or last_due, final):
             # re-derivable from the checkpoints: no fsync
             atomic_write_text(format_history(self.history), self.metrics_path, durable=False)
 
