@@ -6,8 +6,9 @@
 Trains ``bench_vs_multibench.py``'s mfeat configs (the same architectures, splits, optimiser and
 MultiBench's early-stopping rule) through ``polymodal.training.fit`` and times, by wrapping the
 fast loop's own functions, each part of the epoch: ``_forward_loss`` (forward + loss of every
-step), ``validate``, ``serialize`` / ``seal`` / ``write_sealed`` / ``link_atomically`` (the
-checkpoints) and ``atomic_write_text`` (``metrics.csv``); the rest of an epoch is backward,
+step), ``validate``, ``detached_copy`` (holding an improving epoch's state until ``best.ckpt`` is
+due), ``serialize`` / ``seal`` / ``write_sealed`` / ``link_atomically`` (the checkpoints) and
+``atomic_write_text`` (``metrics.csv``); the rest of an epoch is backward,
 clipping, the optimiser step and the loader. ``--min-interval`` gives the
 ``trainer.checkpoint_min_interval_s`` values to compare (0: ``last.ckpt`` every epoch, the
 default before session 9; 10: the default). ``torch._dynamo`` is imported first (steady state,
@@ -23,7 +24,8 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-PARTS = {"_forward_loss": "forward+loss", "validate": "validation", "serialize": "serialise",
+PARTS = {"_forward_loss": "forward+loss", "validate": "validation", "detached_copy": "hold best",
+         "serialize": "serialise",
          "seal": "seal", "write_sealed": "write+fsync", "link_atomically": "link",
          "atomic_write_text": "metrics.csv"}
 
