@@ -367,9 +367,10 @@ def tensor_bytes(obj: Any) -> int:
 
 
 def detached_copy(obj: Any) -> Any:
-    """A nested dict / list / tuple with every tensor copied (detached, same device); tensors that share a
-    storage share the copy's, at the same offsets (views of one flat buffer stay views, so ``torch.save``
-    still writes the buffer once). Other values are kept as they are (they must not change later)."""
+    """A nested dict / list / tuple with every tensor copied to host memory (a held checkpoint does not take
+    accelerator memory; loading moves it back); tensors that share a storage share the copy's, at the same
+    offsets (views of one flat buffer stay views, so ``torch.save`` still writes the buffer once). Other values
+    are kept as they are (they must not change later)."""
     copies: dict[int, Any] = {}
 
     def copy(value):
@@ -377,8 +378,8 @@ def detached_copy(obj: Any) -> Any:
             storage = value.untyped_storage()
             key = storage.data_ptr() or id(value)
             if key not in copies:
-                copies[key] = storage.clone()
-            out = torch.empty(0, dtype=value.dtype, device=value.device)
+                copies[key] = storage.clone() if storage.device.type == "cpu" else storage.cpu()
+            out = torch.empty(0, dtype=value.dtype)
             return out.set_(copies[key], value.storage_offset(), value.shape, value.stride())
         if isinstance(value, dict):
             out = {k: copy(v) for k, v in value.items()}
