@@ -125,9 +125,10 @@ class TrainerConfig(_Strict):
     gradient_clip_val: float | None = Field(None, ge=0)
     checkpoint_every_n_epochs: int = Field(1, gt=0)  # how often last.ckpt is written (and at the final epoch)
     # ... and no sooner than this many seconds after the previous last.ckpt (the final epoch's is always
-    # written; best.ckpt is written at every improvement): a SIGKILL loses at most this much finished training,
-    # and runs whose epochs take less do not pay a durable write per epoch. 0: every due epoch. Left out
-    # of dumps at its default (old runs resume unchanged)
+    # written; best.ckpt likewise: an improving epoch is held in memory until this much time has passed since
+    # the previous best.ckpt, or last.ckpt or the end is written): a SIGKILL loses at most this much finished
+    # training, and runs whose epochs take less do not pay a durable write per epoch. 0: every due epoch and
+    # every improvement at once. Left out of dumps at its default (old runs resume unchanged)
     checkpoint_min_interval_s: float = Field(10.0, ge=0, exclude_if=lambda value: value == 10.0)
     # fast loop only: write each epoch's checkpoint on a background thread while the next epoch trains. A SIGKILL
     # or power loss during that write loses that epoch (resume starts one epoch earlier); off: a completed epoch is
