@@ -242,6 +242,7 @@ from polymodal.encoders.audio import AudioCNN
 from polymodal.encoders.image import LeNet
 from polymodal.encoders.speech import prepare_speech, speech_features
 from polymodal.encoders.speech_augment import SpeechAugment
+from polymodal.errors import ConfigError
 from polymodal.fusion.intermediate import ConcatFusion
 from polymodal.fusion.robust import (
     CalibratedProductOfExperts,
@@ -480,8 +481,23 @@ def noisy_images(x: torch.Tensor, rs: np.random.Generator, gen: torch.Generator,
     return x + torch.as_tensor(sigma, dtype=torch.float32)[:, None, None, None] * torch.randn(x.shape, generator=gen)
 
 
-def train_head(head, data, epochs, seed) -> nn.Module:
+def gate_ood_loss(head: GatedHead, feats, logits, present, quality, ood: torch.Tensor) -> torch.Tensor:
+    """``--gate-ood-penalty``: the mean audio gate of the batch's other-language samples (``ood`` True: their
+    audio is synthetic speech of another language, which carries no information on the label); 0 if none."""
+    if not ood.any():
+        return torch.zeros(())
+    g = head.fusion.gates({m: v[ood] for m, v in feats.items()}, {m: v[ood] for m, v in logits.items()},
+                          {m: v[ood] for m, v in present.items()},
+                          head.gate_quality({m: v[ood] for m, v in quality.items()}))
+    return g[:, head.fusion.modalities.index("audio")].mean()
+
+
+def train_head(head, data, epochs, seed, ood=None, ood_penalty: float = 0.0) -> nn.Module:
+    """Adam 3e-3, batch 128, cross-entropy; with ``ood_penalty`` > 0 (gated experts only) the loss also gets
+    ``ood_penalty * gate_ood_loss`` on the samples where the boolean mask ``ood`` (N,) is True."""
     feats, logits, present, y, quality = data
+    if ood_penalty and (ood is None or not isinstance(head, GatedHead)):
+        raise ConfigError("train_head: ood_penalty needs a GatedHead and the per-sample ood mask")
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(head.parameters(), lr=3e-3)
@@ -491,6 +507,10 @@ def train_head(head, data, epochs, seed) -> nn.Module:
             out = head({m: v[idx] for m, v in feats.items()}, {m: v[idx] for m, v in logits.items()},
                        {m: v[idx] for m, v in present.items()}, {m: v[idx] for m, v in quality.items()})
             loss = F.cross_entropy(out, y[idx])
+            if ood_penalty:
+                loss = loss + ood_penalty * gate_ood_loss(
+                    head, {m: v[idx] for m, v in feats.items()}, {m: v[idx] for m, v in logits.items()},
+                    {m: v[idx] for m, v in present.items()}, {m: v[idx] for m, v in quality.items()}, ood[idx])
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -575,6 +595,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="what the '+ audio abstention' models threshold (keeping 95%% of held-out synthetic "
                              "voices): the audio expert's max softmax, or the gate's audio Mahalanobis score (its last "
                              "column; needs --gate-audio-quality)")
+    parser.add_argument("--gate-ood-penalty", type=float, default=0.0, metavar="LAMBDA",
+                        help="add LAMBDA * (mean audio gate on the corruption's other-language samples) to the "
+                             "gated experts' training loss: teach the gate to switch foreign speech off; 0 = off")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--figure", type=Path, default=None, help="heat-map PNG of the grid")
     parser.add_argument("--warp", choices=["mel", "vtlp", "none"], default=None,
@@ -607,6 +630,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.abstain_score == "mahalanobis" and args.gate_audio_quality == "none":
         parser.error("--abstain-score mahalanobis needs --gate-audio-quality (the score it thresholds)")
+    if args.gate_ood_penalty < 0:
+        parser.error(f"--gate-ood-penalty must be >= 0, got {args.gate_ood_penalty}")
     if args.outlier_exposure < 0:
         parser.error(f"--outlier-exposure must be >= 0, got {args.outlier_exposure}")
     if not 0.0 <= args.channel_p <= 1.0:
@@ -819,13 +844,14 @@ def main(argv: list[str] | None = None) -> int:
             """(features, logits, gate's audio reliability input) of audio inputs ``x``."""
             return encode(experts["audio"], x) + (audio_rel(x) if audio_rel is not None else torch.zeros(len(x), 1),)
 
-        # head training data: clean-augmented pairs, and corrupted pairs
+        # head training data: clean-augmented pairs, and corrupted pairs; also the other-language mask
         def head_data(corrupt: bool):
             y, ii, uu, kk = pairs(args.pairs)
             a = aug.spec_augment(copies[kk, uu].float(), g)
             x_img = img["train"][0][ii].clone()
             p_img = torch.ones(len(y), dtype=torch.bool)
             p_aud = torch.ones(len(y), dtype=torch.bool)
+            ood = torch.zeros(len(y), dtype=torch.bool)
             if corrupt:
                 kind = torch.as_tensor(rs.choice(5, len(y), p=[0.4, 0.2, 0.2, 0.1, 0.1]))
                 hv = torch.as_tensor(kind == 1)
@@ -840,10 +866,10 @@ def main(argv: list[str] | None = None) -> int:
                 x_img[~p_img] = 0.0
             hi, li = encode(experts["image"], x_img)
             ha, la, qa = encode_audio(a)
-            return {"image": hi, "audio": ha}, {"image": li, "audio": la}, {"image": p_img, "audio": p_aud}, y, \
-                {"image": image_quality(x_img), "audio": qa}
+            return ({"image": hi, "audio": ha}, {"image": li, "audio": la}, {"image": p_img, "audio": p_aud}, y,
+                    {"image": image_quality(x_img), "audio": qa}), ood
 
-        clean_data, corrupt_data = head_data(False), head_data(True)
+        (clean_data, _), (corrupt_data, corrupt_ood) = head_data(False), head_data(True)
         heads = {"concat": train_head(FeatureHead("concat"), clean_data, args.head_epochs, seed),
                  "low-rank": train_head(FeatureHead("low_rank"), clean_data, args.head_epochs, seed),
                  "concat + mod. dropout": train_head(FeatureHead("dropout"), clean_data, args.head_epochs, seed),
@@ -851,7 +877,7 @@ def main(argv: list[str] | None = None) -> int:
                  "gated experts (corruption-trained)": train_head(
                      GatedHead(poe.temperatures, quality=not args.no_gate_quality,
                                audio_quality=audio_rel.width if audio_rel else 0), corrupt_data, args.head_epochs,
-                     seed)}
+                     seed, ood=corrupt_ood, ood_penalty=args.gate_ood_penalty)}
 
         @torch.no_grad()
         def fuse(enc_img, p_img, enc_aud, p_aud, q_img) -> dict[str, torch.Tensor]:
