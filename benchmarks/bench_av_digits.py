@@ -962,6 +962,11 @@ def main(argv: list[str] | None = None) -> int:
         v_all = torch.ones(len(valid_labels), dtype=torch.bool)
         note_gates("held-out synthetic voices (valid)", encode(experts["image"], v_img), v_all,
                    encode_audio(valid_feats), v_all, image_quality(v_img))
+        for model, p in predict(v_img, v_all, valid_feats, v_all).items():  # every fusion model on validation
+            note("held-out synthetic voices + valid images (valid)", model,
+                 float((p.argmax(1) == valid_labels).float().mean()))
+            note("ECE held-out synthetic voices + valid images (valid)", model,
+                 expected_calibration_error(p.numpy(), valid_labels.numpy()))
         if audio_rel is not None:
             for where, x in (("held-out synthetic voices (valid)", valid_feats),
                              ("held-out OOD languages (valid)", ood_valid[0]),
