@@ -190,6 +190,22 @@ truth); the old model with the fixed front-end at test time only: real English 0
 0.948 -> 0.944, held-out channels 0.953 -> 0.954, clean validation voices 0.985 -> 0.982; real English
 0.950 -> 0.950).
 
+A direct penalty on the gate for foreign speech (issue 18, session 9; ``--gate-ood-penalty LAMBDA``,
+default 0 = off, bit for bit): the gated experts' loss gets ``LAMBDA`` * the mean audio gate (in [0, 2]) on
+the batch's other-language corruption samples (``gate_ood_loss``; synthetic languages other than fi / hu /
+vi). Seeds 0-1 (``--seeds 2``, one run per LAMBDA), per seed, LAMBDA 0 / 1 / 5; validation: gated experts on
+held-out languages + validation images (image only 0.908, 0.925): 0.858, 0.858 / 0.875, 0.925 / 0.908,
+0.925 (margin -0.050, -0.067 / -0.033, +0.000 / +0.000, +0.000); on held-out synthetic voices + validation
+images (image only 0.900, 0.930; audio only 0.955, 0.945): 0.985, 0.985 / 0.981, 0.969 / 0.900, 0.930,
+ECE 0.009, 0.007 / 0.009, 0.017 / 0.034, 0.025; mean audio gate there 0.35, 0.38 / 0.32, 0.15 / 0.00, on
+held-out languages 0.15, 0.18 / 0.04, 0.02 / 0.00. The penalty is linear in a sigmoid gate: at 5 the
+audio gate saturates at 0 everywhere (the model becomes image only), at 1 it does so in part on seed 1.
+The held-out-language margin improves, English validation accuracy and ECE get worse: not adopted.
+Reported, not selected on (Tux Paint, mean of the seeds; wall 341 / 338 / 333 s, peak RSS 2.3 GB): cells
+met 31 / 30 / 23 of 41 (worst -0.044 / -0.079 / -0.426); other language, clean image -0.031 / -0.019 /
+0.000, noisy image -0.044 / -0.020 / 0.000; speed 0.9, noisy image -0.040 / -0.076 / -0.426; clean real
+English over image only +0.077 / +0.066 / +0.000.
+
 Tried and not kept (chosen on held-out synthetic voices, never on the real
 recordings): pre-emphasis 0.97 + per-utterance CMVN of the log-mel image
 (``speech_features(..., pre_emphasis_coef=0.97, cmvn=True)``; audio expert, 2
