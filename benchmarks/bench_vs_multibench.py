@@ -65,6 +65,12 @@ printed. One exception: MultiBench's ``LowRankTensorFusion`` keeps its factors i
 its optimiser never trains them while polymodal's ``LowRankFusion`` does; lowrank2 runs from the same
 start but its two models differ (the table says so). Timing is measured as without ``--paired``.
 
+A pause before each run (``--settle``, default 2 s, session 10): right after a child exits (and the
+system releases its ~0.5 GB), the next one sometimes ran in a slow mode for its whole run, on both
+sides and mostly at 2 threads (OpenMP's worker threads); lowrank2, 2 threads, 5 interleaved pairs: with
+no pause MultiBench 18-24k and polymodal 25-40k samples/s (bimodal), with a 2 s pause 22-24k and
+38-40k in 9 of 10 pairs. The pause is outside both sides' timing.
+
 Fresh process or steady state: building the first ``torch.optim`` optimiser of a process imports
 ``torch._dynamo`` (1.2-1.5 s). MultiBench's ``train()`` pays it inside its timed part; polymodal's
 fast loop never imports it (``polymodal.training.optimizers``). By default each run is a fresh
@@ -504,6 +510,9 @@ def main(argv=None) -> int:
                         "polymodal's default), once trainer.checkpoint_min_interval_s (left at its default, 10 s) "
                         "has passed, and at the end; best.ckpt is written on every improvement either way. A large "
                         "N is MultiBench's policy: it saves only its best model, and cannot resume a run")
+    p.add_argument("--settle", type=float, default=2.0, metavar="SECONDS",
+                   help="pause before each run, so that the previous run's process has exited and released its "
+                        "memory before the next starts (default 2; 0: none)")
     p.add_argument("--paired", action="store_true",
                    help="MultiBench's side of each seed starts from polymodal's initial weights for that seed and "
                         "sees polymodal's batch order (its train() unchanged), so the accuracies differ only by the "
@@ -546,6 +555,7 @@ def main(argv=None) -> int:
                                 "warm_imports": args.warm_imports, "async_checkpoint": args.async_checkpoint,
                                 "last_every": args.last_every,
                                 "init": str(Path(tmp) / f"{config}-{rep}.init.pt") if args.paired else None}
+                        time.sleep(args.settle)  # the previous child's exit settles first (see the docstring)
                         out = run_child(spec)
                         out["load1"] = os.getloadavg()[0]
                         print(f"# threads={threads} rep={rep} {config:8s} {side:10s} load {out['load1']:.2f} " +

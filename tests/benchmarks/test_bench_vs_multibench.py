@@ -70,7 +70,10 @@ def test_ratio_table_from_interleaved_runs(bench, monkeypatch, capsys, tmp_path)
     monkeypatch.setattr(bench, "run_child", fake_run)
     monkeypatch.setattr(bench, "write_split", lambda *a: None)
     out_json = tmp_path / "runs.json"
+    sleeps = []
+    monkeypatch.setattr(bench.time, "sleep", sleeps.append)
     bench.main(["--multibench", "x", "--reps", "2", "--configs", "concat2", "--json", str(out_json)])
+    assert sleeps == [2.0] * 4  # the default pause before each run
     assert calls == [("polymodal", 0), ("multibench", 0), ("multibench", 1), ("polymodal", 1)]  # interleaved
     row = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("| 1 | concat2 | 1.67")]
     assert len(row) == 1, row  # 250 / 150 samples/s
@@ -303,7 +306,7 @@ def test_paired_tensor2_run_gives_multibench_polymodals_accuracy(bench, multiben
     own ``train`` and polymodal's ``fit`` reach the same validation accuracy every epoch and the same
     test accuracy (observed: equal, not just within one test sample)."""
     bench.main(["--multibench", multibench_root, "--reps", "1", "--configs", "tensor2", "--max-epochs", "3",
-                "--paired"])
+                "--paired", "--settle", "0"])
     out = capsys.readouterr().out
     row = [ln for ln in out.splitlines() if ln.startswith("| 1 | tensor2 | 0 |")]
     assert len(row) == 1, out
