@@ -228,6 +228,9 @@ def test_detached_copy_keeps_views_and_is_independent():
     assert torch.equal(copy["a"], torch.tensor([[0.0, 1.0]])) and torch.equal(copy["b"], torch.arange(2.0, 6.0))
     assert copy["a"].untyped_storage().data_ptr() == copy["b"].untyped_storage().data_ptr()  # one buffer, saved once
     assert checkpoint.tensor_bytes(copy) == 24
+    sparse = torch.eye(3).to_sparse()
+    held = checkpoint.detached_copy({"s": sparse})["s"]
+    assert held.is_sparse and torch.equal(held.to_dense(), torch.eye(3)) and checkpoint.tensor_bytes([sparse]) == 36
 
 
 @pytest.mark.parametrize("engine", ["fast", "lightning"])

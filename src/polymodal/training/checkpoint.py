@@ -353,6 +353,9 @@ def tensor_bytes(obj: Any) -> int:
 
     def visit(value):
         if isinstance(value, torch.Tensor):
+            if value.layout != torch.strided:  # sparse and other layouts have no single storage
+                seen[id(value)] = value.element_size() * value.numel()
+                return
             storage = value.untyped_storage()
             seen[storage.data_ptr() or id(value)] = storage.nbytes()
         elif isinstance(value, dict):
@@ -375,6 +378,8 @@ def detached_copy(obj: Any) -> Any:
 
     def copy(value):
         if isinstance(value, torch.Tensor):
+            if value.layout != torch.strided:  # sparse and other layouts: a plain copy
+                return value.detach().to("cpu", copy=True)
             storage = value.untyped_storage()
             key = storage.data_ptr() or id(value)
             if key not in copies:
