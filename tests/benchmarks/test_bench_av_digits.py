@@ -1,25 +1,17 @@
 """benchmarks/bench_av_digits.py --gate-ood-penalty: the penalty switches the gated experts' audio gate off on
 uninformative (other-language) samples, leaves it on elsewhere, and at 0 changes nothing."""
 
-import importlib
-import sys
-from pathlib import Path
-
 import pytest
 import torch
+from benchmark_scripts import benchmark_script
 
 from polymodal.errors import ConfigError
-
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
 @pytest.fixture(scope="module")
 def bench():
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        return importlib.import_module("bench_av_digits")
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+    with benchmark_script("bench_av_digits") as module:
+        return module
 
 
 def _data(width, n=512):

@@ -2,23 +2,18 @@
 MultiBench's published parameter counts (ANCHORS.md: 183,946 / 58,570 / 189,770), the split
 file handed to MultiBench is the engine's own split, and a run learns and reports its numbers."""
 
-import importlib
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+from benchmark_scripts import benchmark_script
 
 
 @pytest.fixture(scope="module")
 def bench():
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        yield importlib.import_module("bench_vs_multibench")
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+    with benchmark_script("bench_vs_multibench") as module:
+        yield module
 
 
 @pytest.mark.parametrize("config, params", [("concat6", 183_946), ("concat2", 58_570), ("tensor2", 189_770)])

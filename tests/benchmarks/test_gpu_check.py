@@ -3,23 +3,15 @@ every row passes its own check (soft-DTW's GPU wavefront code equals the CPU
 kernel, the torch CCA equals the numpy CCA), a failing row is reported rather
 than fatal, and without CUDA the default run is a clean skip."""
 
-import importlib
-import sys
-from pathlib import Path
-
 import pytest
 import torch
-
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+from benchmark_scripts import benchmark_script
 
 
 @pytest.fixture(scope="module")
 def gpu_check():
-    sys.path.insert(0, str(BENCHMARKS))
-    try:
-        yield importlib.import_module("gpu_check")
-    finally:
-        sys.path.remove(str(BENCHMARKS))
+    with benchmark_script("gpu_check") as module:
+        yield module
 
 
 def _table(out):
