@@ -520,13 +520,10 @@ def train_head(head, data, epochs, seed, ood=None, ood_penalty: float = 0.0) -> 
     for _ in range(epochs):
         head.train()
         for idx in torch.randperm(len(y), generator=g).split(128):
-            out = head({m: v[idx] for m, v in feats.items()}, {m: v[idx] for m, v in logits.items()},
-                       {m: v[idx] for m, v in present.items()}, {m: v[idx] for m, v in quality.items()})
-            loss = F.cross_entropy(out, y[idx])
+            batch = [{m: v[idx] for m, v in part.items()} for part in (feats, logits, present, quality)]
+            loss = F.cross_entropy(head(*batch), y[idx])
             if ood_penalty:
-                loss = loss + ood_penalty * gate_ood_loss(
-                    head, {m: v[idx] for m, v in feats.items()}, {m: v[idx] for m, v in logits.items()},
-                    {m: v[idx] for m, v in present.items()}, {m: v[idx] for m, v in quality.items()}, ood[idx])
+                loss = loss + ood_penalty * gate_ood_loss(head, *batch, ood[idx])
             opt.zero_grad()
             loss.backward()
             opt.step()
