@@ -634,6 +634,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--oe-languages", choices=["all", "unseen"], default="all",
                         help="synthetic other languages the OE term and the gates train on: all but the held-out "
                              "validation languages, or only those not among the Tux Paint test languages")
+    parser.add_argument("--oe-pool", choices=["languages", "fillers", "both"], default="languages",
+                        help="what the OE term trains on: synthetic other-language digits, the build's filler "
+                             "pseudo-words (not digits; English and other-language voices), or both; the "
+                             "held-out validation languages are never used")
+    parser.add_argument("--gate-fillers", action="store_true",
+                        help="the gates' other-language corruption also draws the build's filler pseudo-words")
     parser.add_argument("--audio-only", action="store_true",
                         help="train and evaluate the audio expert only (held-out synthetic voices, clean real "
                              "English, per-digit confusions); no fusion models, no grid")
@@ -696,6 +702,20 @@ def main(argv: list[str] | None = None) -> int:
     log(f"other-language synthetic speech: training languages {sorted(set(ood_lang[ood_pool].tolist()))} "
         f"({int(ood_pool.sum())} utterances), held out for validation {sorted(set(ood_lang[ood_held].tolist()))}")
 
+    fill_w = None
+    if args.oe_pool != "languages" or args.gate_fillers:  # filler pseudo-words, held-out languages' voices left out
+        if not (args.data / "speech" / "fillers_waveforms.npy").is_file():
+            print(f"the AV-digits build at {args.data} has no filler words (--oe-pool / --gate-fillers need them): "
+                  f"rebuild with `polymodal datasets build av-digits --out {args.data}`")
+            return 1
+        fillers = load_av_digits_speech("fillers", args.data)
+        fill_lang_of = {int(s["id"]): s["group"].split(":", 1)[1] for s in manifest["speakers"]
+                        if s.get("split") == "filler"}
+        fill_lang = np.array([fill_lang_of[int(i)] for i in fillers["speakers"]])
+        fill_w = torch.as_tensor(fillers["waveforms"][~np.isin(fill_lang, OOD_VALID_LANGUAGES)])
+        log(f"filler pseudo-words: {len(fill_w)} utterances ({int(np.sum(fill_lang == 'en'))} English voices; "
+            f"{int(np.isin(fill_lang, OOD_VALID_LANGUAGES).sum())} of the held-out languages' voices left out)")
+
     train_w = torch.as_tensor(speech["train"]["waveforms"])
     copies = [speech_features(train_w)]
     for _ in range(args.copies):
@@ -704,6 +724,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.audio_only:
         heavy_feats = torch.cat([render(heavy, train_w[i:i + 512]) for i in range(0, len(train_w), 512)])
         ood_feats = render(aug, ood_w)[torch.as_tensor(ood_pool)]  # the gates' other-language corruption
+        if args.gate_fillers:
+            ood_feats = torch.cat([ood_feats, render(aug, fill_w, torch.Generator().manual_seed(6789),
+                                                     np.random.default_rng(6790))])
     valid_w = torch.as_tensor(speech["valid"]["waveforms"])
     valid_feats = torch.cat([speech_features(valid_w), speech_features(aug(valid_w, g))])
     valid_labels = torch.as_tensor(np.concatenate([speech["valid"]["labels"]] * 2))
@@ -723,15 +746,17 @@ def main(argv: list[str] | None = None) -> int:
     outliers = None
     if args.outlier_exposure > 0:  # pre-rendered like the training copies, own random streams
         oe_g, oe_rng = torch.Generator().manual_seed(5678), np.random.default_rng(5679)
-        oe_copies = torch.stack([speech_features(ood_w[ood_pool])] + [
-            render(aug, ood_w[ood_pool], oe_g, oe_rng) for _ in range(args.copies)]).to(torch.float16)
+        oe_w = torch.cat(([ood_w[ood_pool]] if args.oe_pool != "fillers" else [])
+                         + ([fill_w] if args.oe_pool != "languages" else []))
+        oe_copies = torch.stack([speech_features(oe_w)] + [
+            render(aug, oe_w, oe_g, oe_rng) for _ in range(args.copies)]).to(torch.float16)
 
         def outlier_batch(gen):
             k = torch.randint(0, oe_copies.shape[0], (OE_BATCH,), generator=gen)
             i = torch.randint(0, oe_copies.shape[1], (OE_BATCH,), generator=gen)
             return aug.spec_augment(oe_copies[k, i].float(), gen)
         outliers = outlier_batch
-        log(f"Outlier Exposure: lambda {args.outlier_exposure}, {oe_copies.shape[1]} utterances x "
+        log(f"Outlier Exposure on {args.oe_pool}: lambda {args.outlier_exposure}, {oe_copies.shape[1]} utterances x "
             f"{oe_copies.shape[0]} copies")
     oe = dict(outliers=outliers, oe_weight=args.outlier_exposure)
 
@@ -1108,7 +1133,7 @@ def audio_only(args, aug, copies, train_labels, valid, real_raw, real_y, synth, 
     print(f"\naudio only, channel {args.channel} (share {args.channel_p}), warp {args.warp or 'default'}, "
           f"{args.seeds} seeds, {args.audio_epochs} epochs, "
           f"{args.audio_schedule} schedule, label smoothing {args.audio_label_smoothing}, outlier exposure "
-          f"{args.outlier_exposure} ({args.oe_languages}); "
+          f"{args.outlier_exposure} ({args.oe_pool}, {args.oe_languages}); "
           f"wall {wall:.0f} s, CPU {cpu:.0f} s")
     for key, values in scores.items():
         print(f"- {key}: {np.mean(values):.3f} ± {np.std(values):.3f}  (seeds: "

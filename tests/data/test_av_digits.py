@@ -4,6 +4,7 @@ speech/image loaders."""
 
 import hashlib
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -21,7 +22,19 @@ from polymodal.data.av_digits import (
     missing_sources,
     mix_at_snr,
 )
-from polymodal.data.av_digits_build import AVDigitsConfig, _speakers, build_av_digits, build_av_digits_cli, speech_images
+from polymodal.data.av_digits_build import (
+    DIGIT_PHONEMES,
+    DIGIT_WORDS,
+    FILLER_LABEL,
+    AVDigitsConfig,
+    _filler_speakers,
+    _phonemes,
+    _speakers,
+    build_av_digits,
+    build_av_digits_cli,
+    filler_words,
+    speech_images,
+)
 from polymodal.data.audio import FMAX, FRONT_END_REVISION, N_MELS, WINDOW
 from polymodal.data.catalog import list_datasets
 from polymodal.errors import ConfigError, DatasetError
@@ -117,9 +130,51 @@ def test_speaker_split_is_seeded_and_holds_out_whole_voices():
     assert "train" in natural.values() and len(natural) >= 4  # kal, awb, rms, slt (+ ked with festival)
 
 
+needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="Debian espeak-ng is not installed")
+
+
+@needs_espeak
+def test_digit_phonemes_are_espeaks_pronunciation_of_the_digit_words():
+    # the filter's reference strings are what espeak-ng en-us says for each digit word (stress marks removed)
+    assert _phonemes(list(DIGIT_WORDS)) == list(DIGIT_PHONEMES)
+
+
+@needs_espeak
+def test_filler_words_never_contain_a_digit_and_are_seeded():
+    words = filler_words(300, np.random.default_rng(1))
+    assert len(words) == len(set(words)) == 300 and not set(words) & set(DIGIT_WORDS)
+    assert words == filler_words(300, np.random.default_rng(1)) != filler_words(300, np.random.default_rng(2))
+    for word, ph in zip(words, _phonemes(words)):
+        assert not any(d in ph for d in DIGIT_PHONEMES), (word, ph)
+    # the filter rejects words that contain a digit word's sound, however they are spelled
+    hits = ["threeb", "sixton", "wonder", "ninety", "fiver", "eighty"]
+    assert all(any(d in ph for d in DIGIT_PHONEMES) for ph in _phonemes(hits))
+    syllables = [sum(ch in "aeiouy" and (i == 0 or w[i - 1] not in "aeiouy") for i, ch in enumerate(w)) for w in words]
+    assert np.mean(np.array(syllables) <= 2) > 0.7  # mostly short, as the digit words are
+    with pytest.raises(ConfigError, match="must be >= 0"):
+        filler_words(-1, np.random.default_rng(0))
+
+
+@needs_espeak
+def test_filler_speakers_use_training_voices_only():
+    config = AVDigitsConfig(seed=3, n_filler_speakers=40, filler_words_per_speaker=3)
+    speakers = _speakers(config, np.random.default_rng(3))
+    train = {s["voice"].split("+")[1] for s in speakers if s["engine"] == "espeak-ng" and s["split"] == "train"
+             and "+" in s["voice"]}
+    held = {s["voice"].split("+")[1] for s in speakers if s["engine"] == "espeak-ng" and s["split"] != "train"
+            and "+" in s["voice"]}
+    fillers = _filler_speakers(config, speakers, np.random.default_rng(5))
+    assert len(fillers) == 40 and {s["split"] for s in fillers} == {"filler"}
+    variants = {s["voice"].split("+")[1] for s in fillers if "+" in s["voice"]}
+    assert variants <= train and not variants & (held - train)
+    assert sum(s["group"] == "filler:en" for s in fillers) == 20  # half English voices, half other languages
+    words = [w for s in fillers for w in s["words"]]
+    assert len(words) == len(set(words)) == 120  # every speaker says other words
+
+
 SMALL = dict(n_espeak=4, flite_stretches=(1.0,), flite_pitches=1, use_festival=False, n_ood_speakers=1,
              train_size=30, val_size=10, synthetic_test_size=10, pairs_per_recording=1, pairs_per_other_recording=1,
-             snrs=(0.0,), pca_fit_images=2000)
+             snrs=(0.0,), pca_fit_images=2000, n_filler_speakers=2, filler_words_per_speaker=3)
 
 
 def _digests(root: Path) -> dict[str, str]:
@@ -155,6 +210,10 @@ def test_small_build_is_deterministic_and_reads_as_avmnist(tmp_path):
     assert {speakers[int(i)]["split"] for i in speech["speakers"]} == {"train"}
     for part in ("valid", "test_synthetic", "real_en", "real_other", "ood"):
         assert len(load_av_digits_speech(part, tmp_path / "a")["labels"]) > 0
+    fillers = load_av_digits_speech("fillers", tmp_path / "a")
+    assert fillers["waveforms"].shape == (6, WINDOW) and set(fillers["labels"].tolist()) == {FILLER_LABEL}
+    assert {speakers[int(i)]["split"] for i in fillers["speakers"]} == {"filler"}
+    assert all(np.abs(w).max() > 0.01 for w in fillers["waveforms"])  # speech, not silence
     x, y = load_av_digits_images("test", tmp_path / "a")
     assert x.shape == (10000, 28, 28) and x.dtype == np.uint8 and y.shape == (10000,)
     with pytest.raises(DatasetError, match="unknown AV-digits speech part"):

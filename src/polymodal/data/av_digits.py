@@ -54,7 +54,7 @@ __all__ = ["AV_DIGITS_ENV", "TUXPAINT_MATH", "av_digits_dir",
            "missing_sources", "mix_at_snr", "colored_noise", "load_av_digits", "av_digits_variants",
            "load_av_digits_speech", "load_av_digits_images", "SPEECH_PARTS", "StaleBuildWarning"]
 
-SPEECH_PARTS = ("train", "valid", "test_synthetic", "real_en", "real_other", "ood")
+SPEECH_PARTS = ("train", "valid", "test_synthetic", "real_en", "real_other", "ood", "fillers")
 
 AV_DIGITS_ENV = "POLYMODAL_AV_DIGITS"
 TUXPAINT_MATH = Path("/usr/share/tuxpaint/stamps/symbols/math")
@@ -202,7 +202,7 @@ def load_av_digits_speech(part: str, path: str | os.PathLike | None = None) -> d
 
     ``part`` is one of :data:`SPEECH_PARTS`: ``train``/``valid``/``test_synthetic`` (synthetic voices,
     split by voice group), ``real_en``/``real_other`` (Tux Paint), ``ood`` (espeak-ng digits in other
-    languages). Returns ``waveforms`` float32 ``(N, 16000)`` (output of
+    languages), ``fillers`` (espeak-ng pseudo-words that are not digits, label -1). Returns ``waveforms`` float32 ``(N, 16000)`` (output of
     :func:`polymodal.data.audio.prepare_speech`), ``labels`` ``(N,)``, ``speakers`` ``(N,)`` and
     ``spans`` ``(N, 2)`` (first and last sample of the word in the window).
     """

