@@ -315,10 +315,13 @@ class AudioEncoder(nn.Module):
 
 
 class Expert(nn.Module):
-    def __init__(self, modality: str) -> None:
+    """Encoder + ReLU + linear classifier; with ``unknown_class`` an 11th output, "not a digit word"."""
+
+    def __init__(self, modality: str, unknown_class: bool = False) -> None:
         super().__init__()
         self.encoder = LeNet(784, channels=(8, 16), hidden=(WIDTH,)) if modality == "image" else AudioEncoder()
-        self.head = nn.Sequential(nn.ReLU(), nn.Linear(WIDTH, 10))
+        self.unknown_class = unknown_class
+        self.head = nn.Sequential(nn.ReLU(), nn.Linear(WIDTH, 11 if unknown_class else 10))
 
     def forward(self, x):
         h = self.encoder(x)
@@ -340,15 +343,32 @@ def shift_tta(model: Expert, x: torch.Tensor) -> torch.Tensor:
     return total / (len(SHIFTS) + 1)
 
 
+def digit_logits(logits: torch.Tensor) -> torch.Tensor:
+    """Digit log-probabilities of an 11-way output whose class 10 is "unknown word": an unknown word says
+    nothing about the digit, so its mass is spread evenly, ``p(d) = p11(d) + p11(unknown) / 10``."""
+    logp = F.log_softmax(logits, 1)
+    return torch.logaddexp(logp[:, :10], logp[:, 10:] - float(np.log(10.0)))
+
+
+def unknown_log_odds(logits: torch.Tensor) -> torch.Tensor:
+    """``(N, 1)`` log-odds of the unknown class of an 11-way output, / 4 and clipped to [-3, 3] (gate input
+    scale)."""
+    logp = F.log_softmax(logits, 1)
+    return ((logp[:, 10:] - torch.logsumexp(logp[:, :10], 1, keepdim=True)) / 4.0).clamp(-3.0, 3.0)
+
+
 @torch.no_grad()
-def encode(model: Expert, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def encode(model: Expert, x: torch.Tensor, raw: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """(features, logits) in batches of 1024; an unknown-class expert's logits are its
+    :func:`digit_logits` unless ``raw``."""
     model.eval()
     out = [model(x[i:i + 1024]) for i in range(0, len(x), 1024)]
-    return torch.cat([o[0] for o in out]), torch.cat([o[1] for o in out])
+    logits = torch.cat([o[1] for o in out])
+    return torch.cat([o[0] for o in out]), digit_logits(logits) if model.unknown_class and not raw else logits
 
 
 def train_expert(modality, sample_batch, valid, epochs, seed, log, *, schedule="constant",
-                 label_smoothing=0.0, outliers=None, oe_weight=0.0) -> Expert:
+                 label_smoothing=0.0, outliers=None, oe_weight=0.0, oe_target="uniform") -> Expert:
     """``sample_batch(epoch, generator)`` -> (inputs, labels) of one epoch; ``valid`` = (inputs, labels).
 
     Adam, peak learning rate 2e-3, batch 128; the epoch with the best validation accuracy is kept.
@@ -358,12 +378,17 @@ def train_expert(modality, sample_batch, valid, epochs, seed, log, *, schedule="
     ``label_smoothing``: the cross-entropy target puts ``1 - eps + eps / 10`` on the label and ``eps / 10``
     on every other class (Szegedy et al., "Rethinking the Inception architecture", CVPR 2016);
     ``oe_weight`` > 0: Outlier Exposure (Hendrycks et al., ICLR 2019), ``outliers(generator)`` -> a batch of
-    outlier inputs, passed in the same forward as the batch, adds ``oe_weight * outlier_exposure_loss``.
+    outlier inputs, passed in the same forward as the batch, adds ``oe_weight * outlier_exposure_loss``;
+    with ``oe_target="unknown"`` the expert has an 11th class instead (open-set keyword spotting's
+    "unknown word", as in Speech Commands, Warden 2018) and the outliers add ``oe_weight`` * their
+    cross-entropy with that class.
     """
     if schedule not in ("constant", "one-cycle"):
         raise ValueError(f"schedule must be 'constant' or 'one-cycle', got {schedule!r}")
+    if oe_target not in ("uniform", "unknown"):
+        raise ValueError(f"oe_target must be 'uniform' or 'unknown', got {oe_target!r}")
     torch.manual_seed(seed)
-    model = Expert(modality)
+    model = Expert(modality, unknown_class=oe_weight > 0 and oe_target == "unknown")
     opt = torch.optim.Adam(model.parameters(), lr=2e-3)
     g = torch.Generator().manual_seed(seed)
     best, state, sched = -1.0, None, None
@@ -377,8 +402,10 @@ def train_expert(modality, sample_batch, valid, epochs, seed, log, *, schedule="
         for idx in batches:
             if oe_weight > 0:
                 logits = model(torch.cat([x[idx], outliers(g)]))[1]
+                outlier_loss = F.cross_entropy(logits[len(idx):], torch.full((len(logits) - len(idx),), 10)) \
+                    if model.unknown_class else outlier_exposure_loss(logits[len(idx):])
                 loss = F.cross_entropy(logits[:len(idx)], y[idx], label_smoothing=label_smoothing) \
-                    + oe_weight * outlier_exposure_loss(logits[len(idx):])
+                    + oe_weight * outlier_loss
             else:
                 loss = F.cross_entropy(model(x[idx])[1], y[idx], label_smoothing=label_smoothing)
             opt.zero_grad()
@@ -638,6 +665,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="what the OE term trains on: synthetic other-language digits, the build's filler "
                              "pseudo-words (not digits; English and other-language voices), or both; the "
                              "held-out validation languages are never used")
+    parser.add_argument("--oe-target", choices=["uniform", "unknown"], default="uniform",
+                        help="OE's target for the outliers: a uniform softmax over the digits (Hendrycks et al.), "
+                             "or an 11th 'unknown word' class whose probability is spread over the digits at test "
+                             "time and whose log-odds the gated experts' gate sees")
     parser.add_argument("--gate-fillers", action="store_true",
                         help="the gates' other-language corruption also draws the build's filler pseudo-words")
     parser.add_argument("--audio-only", action="store_true",
@@ -649,6 +680,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.abstain_score == "mahalanobis" and args.gate_audio_quality == "none":
         parser.error("--abstain-score mahalanobis needs --gate-audio-quality (the score it thresholds)")
+    if args.oe_target == "unknown" and args.outlier_exposure <= 0:
+        parser.error("--oe-target unknown needs --outlier-exposure LAMBDA > 0 (the unknown class's weight)")
+    if args.oe_target == "unknown" and args.gate_audio_quality != "none":
+        parser.error("--oe-target unknown gives the gate its own audio input; drop --gate-audio-quality")
     if args.gate_ood_penalty < 0:
         parser.error(f"--gate-ood-penalty must be >= 0, got {args.gate_ood_penalty}")
     if args.outlier_exposure < 0:
@@ -758,7 +793,8 @@ def main(argv: list[str] | None = None) -> int:
         outliers = outlier_batch
         log(f"Outlier Exposure on {args.oe_pool}: lambda {args.outlier_exposure}, {oe_copies.shape[1]} utterances x "
             f"{oe_copies.shape[0]} copies")
-    oe = dict(outliers=outliers, oe_weight=args.outlier_exposure)
+    oe = dict(outliers=outliers, oe_weight=args.outlier_exposure, oe_target=args.oe_target)
+    unknown = args.outlier_exposure > 0 and args.oe_target == "unknown"
 
     # test grid (fixed across seeds)
     tux = Path(manifest["config"]["tuxpaint_dir"])
@@ -880,6 +916,9 @@ def main(argv: list[str] | None = None) -> int:
 
         def encode_audio(x):
             """(features, logits, gate's audio reliability input) of audio inputs ``x``."""
+            if unknown:  # the gate sees the unknown class's log-odds
+                h, raw = encode(experts["audio"], x, raw=True)
+                return h, digit_logits(raw), unknown_log_odds(raw)
             return encode(experts["audio"], x) + (audio_rel(x) if audio_rel is not None else torch.zeros(len(x), 1),)
 
         # head training data: clean-augmented pairs, and corrupted pairs; also the other-language mask
@@ -914,7 +953,8 @@ def main(argv: list[str] | None = None) -> int:
                  "GMU (corruption-trained)": train_head(FeatureHead("gmu"), corrupt_data, args.head_epochs, seed),
                  "gated experts (corruption-trained)": train_head(
                      GatedHead(poe.temperatures, quality=not args.no_gate_quality,
-                               audio_quality=audio_rel.width if audio_rel else 0), corrupt_data, args.head_epochs,
+                               audio_quality=audio_rel.width if audio_rel else int(unknown)), corrupt_data,
+                     args.head_epochs,
                      seed, ood=corrupt_ood, ood_penalty=args.gate_ood_penalty)}
 
         @torch.no_grad()

@@ -62,3 +62,50 @@ def test_gate_ood_penalty_zero_is_the_default_and_needs_a_gated_head(bench):
         bench.train_head(bench.FeatureHead("concat"), data, 1, 0, ood=ood, ood_penalty=1.0)
     with pytest.raises(ConfigError, match="ood mask"):
         bench.train_head(bench.GatedHead(temps), data, 1, 0, ood_penalty=1.0)
+
+
+def test_digit_logits_spread_the_unknown_mass_evenly(bench):
+    logits = torch.randn(64, 11, generator=torch.Generator().manual_seed(0)) * 3
+    p11 = torch.softmax(logits, 1)
+    p10 = torch.exp(bench.digit_logits(logits))
+    torch.testing.assert_close(p10, p11[:, :10] + p11[:, 10:] / 10)
+    torch.testing.assert_close(p10.sum(1), torch.ones(64))
+    sure_unknown = torch.zeros(1, 11)
+    sure_unknown[0, 10] = 50.0
+    torch.testing.assert_close(torch.exp(bench.digit_logits(sure_unknown)), torch.full((1, 10), 0.1))
+    odds = torch.log(p11[:, 10:] / p11[:, :10].sum(1, keepdim=True))
+    torch.testing.assert_close(bench.unknown_log_odds(logits), (odds / 4).clamp(-3, 3))
+
+
+def _stripes(periods, n, g, along_time=False):
+    """Log-mel-shaped inputs (N, 40, 101): stripes of the given periods (in bins) across frequency, or across
+    time, plus noise. The audio CNN pools globally, so a class is a texture, not a position."""
+    axis = torch.arange(101 if along_time else 40).float()
+    wave = 0.5 + 0.5 * torch.cos(2 * torch.pi * axis[None] / periods.float()[:, None])  # (N, L)
+    x = wave[:, None, :].expand(n, 40, 101) if along_time else wave[:, :, None].expand(n, 40, 101)
+    return x + 0.1 * torch.rand(n, 40, 101, generator=g)
+
+
+def test_unknown_class_expert_learns_to_reject_outliers_and_keeps_the_digits(bench):
+    g = torch.Generator().manual_seed(0)
+    y = torch.arange(400) % 10
+    x = _stripes(y + 2, 400, g)  # digit d: stripes across frequency of period d + 2 bins
+    valid = (_stripes(y[:100] + 2, 100, g), y[:100])
+
+    def outliers(gen):  # stripes across time: a texture no digit has
+        return _stripes(torch.randint(2, 12, (bench.OE_BATCH,), generator=gen), bench.OE_BATCH, gen, True)
+
+    model = bench.train_expert("audio", lambda epoch, gen: (x, y), valid, 10, 0, lambda *a: None,
+                               outliers=outliers, oe_weight=1.0, oe_target="unknown")
+    assert model.unknown_class and model.head[-1].out_features == 11
+    _, digits = bench.encode(model, valid[0])
+    assert float((digits.argmax(1) == valid[1]).float().mean()) > 0.9
+    unseen = _stripes(torch.arange(100) % 10 + 2, 100, g, True)
+    _, raw_in = bench.encode(model, valid[0], raw=True)
+    _, raw_out = bench.encode(model, unseen, raw=True)
+    p_in, p_out = torch.softmax(raw_in, 1)[:, 10], torch.softmax(raw_out, 1)[:, 10]
+    assert float(p_out.mean()) > 0.7 and float(p_in.mean()) < 0.2
+    _, spread = bench.encode(model, unseen)
+    assert float(torch.exp(spread).max(1).values.mean()) < 0.5  # the digits of an unknown word are near uniform
+    with pytest.raises(ValueError, match="oe_target"):
+        bench.train_expert("audio", lambda epoch, gen: (x, y), valid, 1, 0, lambda *a: None, oe_target="nope")
