@@ -693,6 +693,11 @@ def main(argv: list[str] | None = None) -> int:
     if not (args.data / "manifest.json").is_file():
         print(f"no AV-digits build at {args.data}: run `polymodal datasets build av-digits --out {args.data}`")
         return 1
+    wants_fillers = (args.outlier_exposure > 0 and args.oe_pool != "languages") or args.gate_fillers
+    if wants_fillers and not (args.data / "speech" / "fillers_waveforms.npy").is_file():
+        print(f"the AV-digits build at {args.data} has no filler words (--oe-pool / --gate-fillers need them): "
+              f"rebuild with `polymodal datasets build av-digits --out {args.data}`")
+        return 1
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
     start = time.perf_counter()
     cpu0 = time.process_time()
@@ -738,11 +743,7 @@ def main(argv: list[str] | None = None) -> int:
         f"({int(ood_pool.sum())} utterances), held out for validation {sorted(set(ood_lang[ood_held].tolist()))}")
 
     fill_w = None
-    if args.oe_pool != "languages" or args.gate_fillers:  # filler pseudo-words, held-out languages' voices left out
-        if not (args.data / "speech" / "fillers_waveforms.npy").is_file():
-            print(f"the AV-digits build at {args.data} has no filler words (--oe-pool / --gate-fillers need them): "
-                  f"rebuild with `polymodal datasets build av-digits --out {args.data}`")
-            return 1
+    if wants_fillers:  # filler pseudo-words; the held-out validation languages' voices are left out
         fillers = load_av_digits_speech("fillers", args.data)
         fill_lang_of = {int(s["id"]): s["group"].split(":", 1)[1] for s in manifest["speakers"]
                         if s.get("split") == "filler"}

@@ -109,3 +109,20 @@ def test_unknown_class_expert_learns_to_reject_outliers_and_keeps_the_digits(ben
     assert float(torch.exp(spread).max(1).values.mean()) < 0.5  # the digits of an unknown word are near uniform
     with pytest.raises(ValueError, match="oe_target"):
         bench.train_expert("audio", lambda epoch, gen: (x, y), valid, 1, 0, lambda *a: None, oe_target="nope")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--oe-target", "unknown"], "needs --outlier-exposure"),
+    (["--oe-target", "unknown", "--outlier-exposure", "1", "--gate-audio-quality", "mahalanobis"],
+     "drop --gate-audio-quality"),
+])
+def test_unknown_class_options_are_checked(bench, argv, message, capsys):
+    with pytest.raises(SystemExit):
+        bench.main(argv)
+    assert message in capsys.readouterr().err
+
+
+def test_fillers_are_asked_for_on_a_build_without_them(bench, tmp_path, capsys):
+    (tmp_path / "manifest.json").write_text('{"speakers": []}')
+    assert bench.main(["--data", str(tmp_path), "--outlier-exposure", "0.5", "--oe-pool", "fillers"]) == 1
+    assert "has no filler words" in capsys.readouterr().out

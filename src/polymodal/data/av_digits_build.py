@@ -609,7 +609,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--espeak-speakers", type=positive_int, default=defaults.n_espeak,
                         help="espeak-ng voices used")
     parser.add_argument("--ood-speakers", type=nonnegative_int, default=defaults.n_ood_speakers,
-                        help="voices held out for the out-of-distribution test")
+                        help="espeak-ng voices saying the digits in other languages (out-of-distribution "
+                             "speech: the fusion gates' corruption and held-out validation languages)")
     parser.add_argument("--filler-speakers", type=nonnegative_int, default=defaults.n_filler_speakers,
                         help="espeak-ng voices speaking non-digit pseudo-words (the 'unknown' words of open-set "
                              "training); 0 = none")
