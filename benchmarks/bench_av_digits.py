@@ -655,13 +655,13 @@ def main(argv: list[str] | None = None) -> int:
                              "'none' = the session-6 recipe")
     parser.add_argument("--channel-p", type=float, default=1.0,
                         help="share of the augmented training copies sent through a channel (with --channel train)")
-    parser.add_argument("--outlier-exposure", type=float, default=0.0, metavar="LAMBDA",
-                        help="weight of the Outlier Exposure term (uniform-target cross-entropy on synthetic "
-                             "other-language speech) in the audio expert's loss; 0 = off")
+    parser.add_argument("--outlier-exposure", type=float, default=1.0, metavar="LAMBDA",
+                        help="weight of the Outlier Exposure term (uniform-target cross-entropy on the --oe-pool "
+                             "speech) in the audio expert's loss; 0 = off (the session-10 default)")
     parser.add_argument("--oe-languages", choices=["all", "unseen"], default="all",
                         help="synthetic other languages the OE term and the gates train on: all but the held-out "
                              "validation languages, or only those not among the Tux Paint test languages")
-    parser.add_argument("--oe-pool", choices=["languages", "fillers", "both"], default="languages",
+    parser.add_argument("--oe-pool", choices=["languages", "fillers", "both"], default="fillers",
                         help="what the OE term trains on: synthetic other-language digits, the build's filler "
                              "pseudo-words (not digits; English and other-language voices), or both; the "
                              "held-out validation languages are never used")
@@ -669,7 +669,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="OE's target for the outliers: a uniform softmax over the digits (Hendrycks et al.), "
                              "or an 11th 'unknown word' class whose probability is spread over the digits at test "
                              "time and whose log-odds the gated experts' gate sees")
-    parser.add_argument("--gate-fillers", action="store_true",
+    parser.add_argument("--gate-fillers", action=argparse.BooleanOptionalAction, default=True,
                         help="the gates' other-language corruption also draws the build's filler pseudo-words")
     parser.add_argument("--audio-only", action="store_true",
                         help="train and evaluate the audio expert only (held-out synthetic voices, clean real "

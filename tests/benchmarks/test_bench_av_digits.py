@@ -112,7 +112,7 @@ def test_unknown_class_expert_learns_to_reject_outliers_and_keeps_the_digits(ben
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--oe-target", "unknown"], "needs --outlier-exposure"),
+    (["--oe-target", "unknown", "--outlier-exposure", "0"], "needs --outlier-exposure"),
     (["--oe-target", "unknown", "--outlier-exposure", "1", "--gate-audio-quality", "mahalanobis"],
      "drop --gate-audio-quality"),
 ])
