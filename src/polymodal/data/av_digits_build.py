@@ -224,7 +224,7 @@ def filler_words(n: int, rng: np.random.Generator) -> list[str]:
     Each word is 1-3 syllables (shares :data:`FILLER_SYLLABLES`; each syllable onset + vowel + coda
     letters of :data:`FILLER_ONSETS`, :data:`FILLER_VOWELS`, :data:`FILLER_CODAS`); a word is
     kept only when its espeak-ng en-us pronunciation contains none of :data:`DIGIT_PHONEMES` (so no
-    "sevenda", "threeb" or "tix"), and is not itself a digit word.
+    "threeb", "wonder" or "sixton"), and is not itself a digit word.
     """
     if n < 0:
         raise ConfigError(f"the number of filler words must be >= 0, got {n}")
