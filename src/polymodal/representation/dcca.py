@@ -258,9 +258,10 @@ class DCCA(TransformerMixin, BaseEstimator):
 
     @torch.no_grad()
     def _features(self, views: list[np.ndarray]) -> list[np.ndarray]:
-        net = self.network_.eval()
-        return [net.encoders[m](torch.tensor(v, dtype=torch.float32)).double().numpy()
-                for m, v in zip(_NAMES, views)]
+        # a float64 copy of the network: in float32 a row's output depends on the batch it is in (BLAS
+        # blocking changes the last bits), which the final CCA's whitening amplifies to ~1e-6
+        net = copy.deepcopy(self.network_).double().eval()
+        return [net.encoders[m](torch.tensor(v, dtype=torch.float64)).numpy() for m, v in zip(_NAMES, views)]
 
     def features(self, X) -> list[np.ndarray]:
         """Network outputs (float64) of each view, before the final linear CCA."""
