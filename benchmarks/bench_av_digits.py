@@ -317,6 +317,13 @@ TUXPAINT_LANGUAGES = ("be", "bg", "ca", "de", "el", "es", "fr", "it", "ja", "ko"
 OE_BATCH = 64  # outlier utterances per training batch of 128 (one forward pass, as in the paper's code)
 
 
+def speaker_languages(manifest: dict, speaker_ids) -> np.ndarray:
+    """The language of each utterance's speaker: its voice group after the colon (``ood:fr`` -> ``fr``,
+    ``filler:en`` -> ``en``), from the build's manifest."""
+    group_of = {int(s["id"]): s["group"] for s in manifest["speakers"]}
+    return np.array([group_of[int(i)].split(":", 1)[1] for i in speaker_ids])
+
+
 # ------------------------------------------------------------------ encoders
 class AudioEncoder(nn.Module):
     """40 x 101 log-mel image -> average-pooled over time to 40 x 50 -> AudioCNN(8, 16, 32, 64) -> 64."""
@@ -749,8 +756,7 @@ def main(argv: list[str] | None = None) -> int:
         return speech_features(w)
 
     # other-language synthetic speech: split by language (see OOD_VALID_LANGUAGES)
-    lang_of = {int(s["id"]): s["group"].split(":", 1)[1] for s in manifest["speakers"] if s.get("split") == "ood"}
-    ood_lang = np.array([lang_of[int(i)] for i in speech["ood"]["speakers"]])
+    ood_lang = speaker_languages(manifest, speech["ood"]["speakers"])
     ood_held = np.isin(ood_lang, OOD_VALID_LANGUAGES)
     ood_pool = ~ood_held & (~np.isin(ood_lang, TUXPAINT_LANGUAGES) if args.oe_languages == "unseen" else True)
     ood_w = torch.as_tensor(speech["ood"]["waveforms"])
@@ -760,9 +766,7 @@ def main(argv: list[str] | None = None) -> int:
     fill_w = None
     if wants_fillers:  # filler pseudo-words; the held-out validation languages' voices are left out
         fillers = load_av_digits_speech("fillers", args.data)
-        fill_lang_of = {int(s["id"]): s["group"].split(":", 1)[1] for s in manifest["speakers"]
-                        if s.get("split") == "filler"}
-        fill_lang = np.array([fill_lang_of[int(i)] for i in fillers["speakers"]])
+        fill_lang = speaker_languages(manifest, fillers["speakers"])
         fill_w = torch.as_tensor(fillers["waveforms"][~np.isin(fill_lang, OOD_VALID_LANGUAGES)])
         log(f"filler pseudo-words: {len(fill_w)} utterances ({int(np.sum(fill_lang == 'en'))} English voices; "
             f"{int(np.isin(fill_lang, OOD_VALID_LANGUAGES).sum())} of the held-out languages' voices left out)")
@@ -810,7 +814,6 @@ def main(argv: list[str] | None = None) -> int:
         log(f"Outlier Exposure on {args.oe_pool}: lambda {args.outlier_exposure}, {oe_copies.shape[1]} utterances x "
             f"{oe_copies.shape[0]} copies")
     oe = dict(outliers=outliers, oe_weight=args.outlier_exposure, oe_target=args.oe_target)
-    unknown = args.outlier_exposure > 0 and args.oe_target == "unknown"
 
     # test grid (fixed across seeds)
     tux = Path(manifest["config"]["tuxpaint_dir"])
@@ -932,7 +935,7 @@ def main(argv: list[str] | None = None) -> int:
 
         def encode_audio(x):
             """(features, logits, gate's audio reliability input) of audio inputs ``x``."""
-            if unknown:  # the gate sees the unknown class's log-odds
+            if experts["audio"].unknown_class:  # the gate sees the unknown class's log-odds
                 h, raw = encode(experts["audio"], x, raw=True)
                 return h, digit_logits(raw), unknown_log_odds(raw)
             return encode(experts["audio"], x) + (audio_rel(x) if audio_rel is not None else torch.zeros(len(x), 1),)
@@ -969,9 +972,8 @@ def main(argv: list[str] | None = None) -> int:
                  "GMU (corruption-trained)": train_head(FeatureHead("gmu"), corrupt_data, args.head_epochs, seed),
                  "gated experts (corruption-trained)": train_head(
                      GatedHead(poe.temperatures, quality=not args.no_gate_quality,
-                               audio_quality=audio_rel.width if audio_rel else int(unknown)), corrupt_data,
-                     args.head_epochs,
-                     seed, ood=corrupt_ood, ood_penalty=args.gate_ood_penalty)}
+                               audio_quality=audio_rel.width if audio_rel else int(experts["audio"].unknown_class)),
+                     corrupt_data, args.head_epochs, seed, ood=corrupt_ood, ood_penalty=args.gate_ood_penalty)}
 
         @torch.no_grad()
         def fuse(enc_img, p_img, enc_aud, p_aud, q_img) -> dict[str, torch.Tensor]:

@@ -126,3 +126,9 @@ def test_fillers_are_asked_for_on_a_build_without_them(bench, tmp_path, capsys):
     (tmp_path / "manifest.json").write_text('{"speakers": []}')
     assert bench.main(["--data", str(tmp_path), "--outlier-exposure", "0.5", "--oe-pool", "fillers"]) == 1
     assert "has no filler words" in capsys.readouterr().out
+
+
+def test_speaker_languages_reads_the_voice_group_of_each_utterance(bench):
+    manifest = {"speakers": [{"id": 10_000, "group": "ood:fr"}, {"id": 40_001, "group": "filler:en"},
+                             {"id": 3, "group": "espeak:adam"}]}
+    assert bench.speaker_languages(manifest, [40_001, 10_000, 10_000]).tolist() == ["en", "fr", "fr"]

@@ -203,8 +203,8 @@ def load_av_digits_speech(part: str, path: str | os.PathLike | None = None) -> d
     ``part`` is one of :data:`SPEECH_PARTS`: ``train``/``valid``/``test_synthetic`` (synthetic voices,
     split by voice group), ``real_en``/``real_other`` (Tux Paint), ``ood`` (espeak-ng digits in other
     languages), ``fillers`` (espeak-ng pseudo-words that are not digits, label -1). Returns ``waveforms``
-    float32 ``(N, 16000)`` (output of :func:`polymodal.data.audio.prepare_speech`), ``labels`` ``(N,)``, ``speakers`` ``(N,)`` and
-    ``spans`` ``(N, 2)`` (first and last sample of the word in the window).
+    float32 ``(N, 16000)`` (output of :func:`polymodal.data.audio.prepare_speech`), ``labels`` ``(N,)``,
+    ``speakers`` ``(N,)`` and ``spans`` ``(N, 2)`` (first and last sample of the word in the window).
     """
     root = Path(path) if path is not None else av_digits_dir()
     if part not in SPEECH_PARTS:
