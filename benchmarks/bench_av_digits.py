@@ -631,6 +631,52 @@ def audio_condition(name, raw, draws, rng) -> list[list[tuple[np.ndarray, int]]]
     return versions
 
 
+# Library modules whose code decides the pre-rendered audio (a cache entry is keyed on their source).
+RENDER_MODULES = ("polymodal.encoders.speech", "polymodal.encoders.speech_augment", "polymodal.data.channel",
+                  "polymodal.data.audio")
+RENDER_ARGS = ("copies", "warp", "warp_p", "warp_range", "channel", "channel_p", "oe_pool", "oe_languages",
+               "gate_fillers", "audio_only")
+
+
+def render_key(args) -> str:
+    """Hash of what the pre-rendered audio depends on: the build (its manifest, which holds every file's
+    digest), the rendering arguments, the source of :data:`RENDER_MODULES` and the torch / numpy versions."""
+    import hashlib
+    import importlib
+    import inspect
+
+    parts = {"manifest": hashlib.sha256((args.data / "manifest.json").read_bytes()).hexdigest(),
+             "args": {k: str(getattr(args, k)) for k in RENDER_ARGS}, "oe": args.outlier_exposure > 0,
+             "versions": [torch.__version__, np.__version__],
+             "modules": {m: hashlib.sha256(inspect.getsource(importlib.import_module(m)).encode()).hexdigest()
+                         for m in RENDER_MODULES}}
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def cached_render(folder: Path | None, key: str, render_all, gen: torch.Generator, rng: np.random.Generator,
+                  log) -> dict[str, torch.Tensor]:
+    """``render_all()``, or its stored result from ``folder / f"render-{key}.pt"`` (``--render-cache``).
+    The random streams the rendering advances (``gen``, ``rng``) are stored with it and restored on a hit,
+    so a cached run is the same run. Written atomically (temporary file + rename); read with
+    ``torch.load(weights_only=True)`` (tensors and strings only, no code from the file)."""
+    if folder is None:
+        return render_all()
+    path = Path(folder) / f"render-{key}.pt"
+    if path.is_file():
+        stored = torch.load(path, weights_only=True)
+        gen.set_state(stored.pop("__gen_state"))
+        rng.bit_generator.state = json.loads(stored.pop("__rng_state"))
+        log(f"pre-rendered audio read from {path}")
+        return stored
+    out = render_all()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save({**out, "__gen_state": gen.get_state(), "__rng_state": json.dumps(rng.bit_generator.state)}, tmp)
+    tmp.replace(path)
+    log(f"pre-rendered audio stored in {path}")
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=av_digits_dir())
@@ -660,6 +706,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gate-ood-penalty", type=float, default=0.0, metavar="LAMBDA",
                         help="add LAMBDA * (mean audio gate on the corruption's other-language samples) to the "
                              "gated experts' training loss: teach the gate to switch foreign speech off; 0 = off")
+    parser.add_argument("--render-cache", type=Path, default=None, metavar="DIR",
+                        help="store the pre-rendered audio (training copies, corruption pools, validation sets) in "
+                             "DIR, keyed on the build, the rendering arguments and the rendering code, and reuse "
+                             "it: a later run with the same key skips ~4 minutes of rendering; off by default")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--figure", type=Path, default=None, help="heat-map PNG of the grid")
     parser.add_argument("--warp", choices=["mel", "vtlp", "none"], default=None,
@@ -772,39 +822,53 @@ def main(argv: list[str] | None = None) -> int:
             f"{int(np.isin(fill_lang, OOD_VALID_LANGUAGES).sum())} of the held-out languages' voices left out)")
 
     train_w = torch.as_tensor(speech["train"]["waveforms"])
-    copies = [speech_features(train_w)]
-    for _ in range(args.copies):
-        copies.append(torch.cat([render(aug, train_w[i:i + 512]) for i in range(0, len(train_w), 512)]))
-    copies = torch.stack(copies).to(torch.float16)  # (K + 1, N_utt, 40, 101)
-    if not args.audio_only:
-        heavy_feats = torch.cat([render(heavy, train_w[i:i + 512]) for i in range(0, len(train_w), 512)])
-        ood_feats = render(aug, ood_w)[torch.as_tensor(ood_pool)]  # the gates' other-language corruption
-        if args.gate_fillers:
-            ood_feats = torch.cat([ood_feats, render(aug, fill_w, torch.Generator().manual_seed(6789),
-                                                     np.random.default_rng(6790))])
     valid_w = torch.as_tensor(speech["valid"]["waveforms"])
-    valid_feats = torch.cat([speech_features(valid_w), speech_features(aug(valid_w, g))])
-    valid_labels = torch.as_tensor(np.concatenate([speech["valid"]["labels"]] * 2))
-    train_labels = torch.as_tensor(speech["train"]["labels"])
-    log(f"{len(train_w)} training utterances x {args.copies} augmentations + clean rendered "
-        f"(recording channels: {args.channel}, share {args.channel_p if channel else 0}); "
-        f"{len(valid_w)} validation utterances (held-out voices)")
     held_channel = RecordingChannel(**HELDOUT_CHANNEL)
-    valid_chan = (through_channel(held_channel, speech["valid"]["waveforms"], 4242),
-                  torch.as_tensor(speech["valid"]["labels"]))
-    synth_chan = (through_channel(held_channel, speech["test_synthetic"]["waveforms"], 4343),
-                  torch.as_tensor(speech["test_synthetic"]["labels"]))
-    log("held-out voices and synthetic test voices through held-out recording channels rendered")
-    ood_valid = (torch.cat([speech_features(ood_w[ood_held]),
-                            through_channel(held_channel, speech["ood"]["waveforms"][ood_held], 4444)]),
-                 torch.as_tensor(np.concatenate([speech["ood"]["labels"][ood_held]] * 2)))
-    outliers = None
-    if args.outlier_exposure > 0:  # pre-rendered like the training copies, own random streams
-        oe_g, oe_rng = torch.Generator().manual_seed(5678), np.random.default_rng(5679)
+    oe_w = None
+    if args.outlier_exposure > 0:
         oe_w = torch.cat(([ood_w[ood_pool]] if args.oe_pool != "fillers" else [])
                          + ([fill_w] if args.oe_pool != "languages" else []))
-        oe_copies = torch.stack([speech_features(oe_w)] + [
-            render(aug, oe_w, oe_g, oe_rng) for _ in range(args.copies)]).to(torch.float16)
+
+    def render_all() -> dict[str, torch.Tensor]:
+        """Every pre-rendered audio input: the training copies, the gates' corruption pools, the validation
+        sets and the OE pool's copies (the OE pool on its own random streams)."""
+        out = {}
+        copies_ = [speech_features(train_w)]
+        for _ in range(args.copies):
+            copies_.append(torch.cat([render(aug, train_w[i:i + 512]) for i in range(0, len(train_w), 512)]))
+        out["copies"] = torch.stack(copies_).to(torch.float16)  # (K + 1, N_utt, 40, 101)
+        if not args.audio_only:
+            out["heavy"] = torch.cat([render(heavy, train_w[i:i + 512]) for i in range(0, len(train_w), 512)])
+            out["ood"] = render(aug, ood_w)[torch.as_tensor(ood_pool)]  # the gates' other-language corruption
+            if args.gate_fillers:
+                out["ood"] = torch.cat([out["ood"], render(aug, fill_w, torch.Generator().manual_seed(6789),
+                                                           np.random.default_rng(6790))])
+        out["valid"] = torch.cat([speech_features(valid_w), speech_features(aug(valid_w, g))])
+        log(f"{len(train_w)} training utterances x {args.copies} augmentations + clean rendered "
+            f"(recording channels: {args.channel}, share {args.channel_p if channel else 0}); "
+            f"{len(valid_w)} validation utterances (held-out voices)")
+        out["valid_chan"] = through_channel(held_channel, speech["valid"]["waveforms"], 4242)
+        out["synth_chan"] = through_channel(held_channel, speech["test_synthetic"]["waveforms"], 4343)
+        log("held-out voices and synthetic test voices through held-out recording channels rendered")
+        out["ood_valid"] = torch.cat([speech_features(ood_w[ood_held]),
+                                      through_channel(held_channel, speech["ood"]["waveforms"][ood_held], 4444)])
+        if oe_w is not None:
+            oe_g, oe_rng = torch.Generator().manual_seed(5678), np.random.default_rng(5679)
+            out["oe_copies"] = torch.stack([speech_features(oe_w)] + [
+                render(aug, oe_w, oe_g, oe_rng) for _ in range(args.copies)]).to(torch.float16)
+        return out
+
+    rendered = cached_render(args.render_cache, render_key(args), render_all, g, channel_rng, log)
+    copies, valid_feats = rendered["copies"], rendered["valid"]
+    heavy_feats, ood_feats = rendered.get("heavy"), rendered.get("ood")
+    valid_labels = torch.as_tensor(np.concatenate([speech["valid"]["labels"]] * 2))
+    train_labels = torch.as_tensor(speech["train"]["labels"])
+    valid_chan = (rendered["valid_chan"], torch.as_tensor(speech["valid"]["labels"]))
+    synth_chan = (rendered["synth_chan"], torch.as_tensor(speech["test_synthetic"]["labels"]))
+    ood_valid = (rendered["ood_valid"], torch.as_tensor(np.concatenate([speech["ood"]["labels"][ood_held]] * 2)))
+    outliers = None
+    if args.outlier_exposure > 0:  # pre-rendered like the training copies, own random streams
+        oe_copies = rendered["oe_copies"]
 
         def outlier_batch(gen):
             k = torch.randint(0, oe_copies.shape[0], (OE_BATCH,), generator=gen)

@@ -1,6 +1,7 @@
 """benchmarks/bench_av_digits.py --gate-ood-penalty: the penalty switches the gated experts' audio gate off on
 uninformative (other-language) samples, leaves it on elsewhere, and at 0 changes nothing."""
 
+import numpy as np
 import pytest
 import torch
 from benchmark_scripts import benchmark_script
@@ -132,3 +133,35 @@ def test_speaker_languages_reads_the_voice_group_of_each_utterance(bench):
     manifest = {"speakers": [{"id": 10_000, "group": "ood:fr"}, {"id": 40_001, "group": "filler:en"},
                              {"id": 3, "group": "espeak:adam"}]}
     assert bench.speaker_languages(manifest, [40_001, 10_000, 10_000]).tolist() == ["en", "fr", "fr"]
+
+
+def test_render_cache_returns_the_same_inputs_and_random_streams(bench, tmp_path):
+    calls = []
+
+    def render_all(gen, rng):
+        calls.append(1)
+        return {"copies": torch.randn(3, 4, generator=gen).half(), "valid": torch.as_tensor(rng.normal(size=5))}
+
+    def run(folder):
+        gen, rng = torch.Generator().manual_seed(1), np.random.default_rng(2)
+        out = bench.cached_render(folder, "k1", lambda: render_all(gen, rng), gen, rng, lambda msg: None)
+        return out, torch.rand(2, generator=gen), rng.random(2)  # the draws after the rendering
+
+    plain, first, second = run(None), run(tmp_path), run(tmp_path)
+    assert len(calls) == 2 and sorted(p.name for p in tmp_path.iterdir()) == ["render-k1.pt"]  # 2nd hit: no render
+    for out, after_g, after_rng in (first, second):
+        assert out.keys() == plain[0].keys() and all(torch.equal(out[k], plain[0][k]) for k in out)
+        assert torch.equal(after_g, plain[1]) and np.array_equal(after_rng, plain[2])
+
+
+def test_render_key_follows_the_build_and_the_rendering_arguments(bench, tmp_path):
+    (tmp_path / "manifest.json").write_text("{}")
+    parse = lambda *extra: bench.argparse.Namespace(**{**dict(  # noqa: E731
+        data=tmp_path, copies=8, warp=None, warp_p=None, warp_range=None, channel="train", channel_p=1.0,
+        oe_pool="fillers", oe_languages="all", gate_fillers=True, audio_only=False, outlier_exposure=1.0),
+        **dict(extra)})
+    base = bench.render_key(parse())
+    assert base == bench.render_key(parse(("outlier_exposure", 2.0)))  # only its sign changes the rendering
+    assert base != bench.render_key(parse(("copies", 4))) != bench.render_key(parse(("outlier_exposure", 0.0)))
+    (tmp_path / "manifest.json").write_text('{"rebuilt": 1}')
+    assert base != bench.render_key(parse())

@@ -26,8 +26,11 @@ from polymodal.data.av_digits_build import (
     DIGIT_PHONEMES,
     DIGIT_WORDS,
     FILLER_LABEL,
+    OOD_EXTRA_LANGUAGES,
+    OOD_LANGUAGES,
     AVDigitsConfig,
     _filler_speakers,
+    _ood_speakers,
     _phonemes,
     _speakers,
     build_av_digits,
@@ -170,6 +173,26 @@ def test_filler_speakers_use_training_voices_only():
     assert sum(s["group"] == "filler:en" for s in fillers) == 20  # half English voices, half other languages
     words = [w for s in fillers for w in s["words"]]
     assert len(words) == len(set(words)) == 120  # every speaker says other words
+
+
+def test_extra_other_language_speakers_come_after_the_others_and_keep_them():
+    base = _ood_speakers(AVDigitsConfig(seed=3), np.random.default_rng(9))
+    more = _ood_speakers(AVDigitsConfig(seed=3, n_ood_extra_speakers=2 * len(OOD_EXTRA_LANGUAGES)),
+                         np.random.default_rng(9))
+    assert more[:len(base)] == base  # a build with the extra voices keeps every other utterance
+    extra = more[len(base):]
+    assert [s["group"] for s in extra] == [f"ood:{lang}" for lang in OOD_EXTRA_LANGUAGES] * 2
+    assert len({s["id"] for s in more}) == len(more) and all(s["split"] == "ood" and s["numeral"] for s in extra)
+    assert not set(OOD_EXTRA_LANGUAGES) & (set(OOD_LANGUAGES) | {"en"})
+
+
+@needs_espeak
+def test_extra_languages_say_the_numerals_in_their_own_language():
+    english = set(_phonemes([str(d) for d in range(10)]))
+    for lang in OOD_EXTRA_LANGUAGES:  # not silence, and not espeak's fallback to English digits
+        said = _phonemes([str(d) for d in (1, 3, 7)], voice=lang)
+        assert all(said) and not set(said) & english and not any("(en)" in x for x in said), (lang, said)
+    assert any("(en)" in x for x in _phonemes(["1"], voice="ne"))  # a voice that falls back is caught
 
 
 SMALL = dict(n_espeak=4, flite_stretches=(1.0,), flite_pitches=1, use_festival=False, n_ood_speakers=1,

@@ -52,7 +52,7 @@ from polymodal.errors import ConfigError, DatasetError
 logger = logging.getLogger("polymodal")
 
 __all__ = ["AVDigitsConfig", "build_av_digits", "build_av_digits_cli", "speech_images", "load_mnist_wheel",
-           "ESPEAK_ACCENTS", "ESPEAK_VARIANTS", "FLITE_VOICES", "FESTIVAL_VOICES", "OOD_LANGUAGES", "DIGIT_WORDS",
+           "ESPEAK_ACCENTS", "ESPEAK_VARIANTS", "FLITE_VOICES", "FESTIVAL_VOICES", "OOD_LANGUAGES", "OOD_EXTRA_LANGUAGES", "DIGIT_WORDS",
            "festival_voices", "filler_words", "FILLER_LABEL"]
 
 DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
@@ -71,6 +71,12 @@ FESTIVAL_VOICES = {"kal_diphone": "kal", "ked_diphone": "ked", "cmu_us_slt_arcti
                    "cmu_us_awb_cg": "awb", "cmu_us_rms_cg": "rms"}  # used where installed (Debian festvox-*)
 OOD_LANGUAGES = ("fr", "de", "es", "it", "pt", "nl", "sv", "pl", "cs", "ru", "tr", "fi", "hu", "el", "ja", "cmn",
                  "ko", "ar", "hi", "vi", "id", "ro")
+# More other languages (``--ood-extra-speakers``): espeak-ng voices that say the numerals in their own language
+# (checked with ``espeak-ng -x``; left out: he and tk say nothing, ne falls back to English, be and si lack a full
+# dictionary). Their speakers come after the OOD_LANGUAGES ones, so a build with them keeps every other utterance.
+OOD_EXTRA_LANGUAGES = ("af", "bg", "ca", "da", "et", "eu", "hr", "is", "lt", "lv", "mk", "nb", "sk", "sl", "sq",
+                       "uk", "fa", "bn", "ta", "th", "ms", "sw", "cy", "ka", "hy", "az", "kk", "yue", "mt", "ga",
+                       "eo", "lb")
 # Filler speech (open-set keyword spotting's "unknown" words, as in Speech Commands, Warden 2018): pseudo-words
 # of 1-3 syllables in English spelling, kept only when their espeak-ng en-us pronunciation contains none of
 # the digit words' phoneme strings (DIGIT_PHONEMES, stress marks removed). Label FILLER_LABEL.
@@ -105,6 +111,7 @@ class AVDigitsConfig:
     pairs_per_recording: int = 50
     pairs_per_other_recording: int = 10
     n_ood_speakers: int = 44
+    n_ood_extra_speakers: int = 0
     n_filler_speakers: int = 64
     filler_words_per_speaker: int = 12
     snrs: tuple[float, ...] = (20.0, 10.0, 0.0, -5.0)
@@ -193,8 +200,10 @@ def _ood_speakers(config: AVDigitsConfig, rng: np.random.Generator) -> list[dict
     """espeak-ng speakers of other languages (digits spoken as numerals), for training fusion to
     distrust speech that is not English."""
     out = []
-    for i in range(config.n_ood_speakers):
-        language = OOD_LANGUAGES[i % len(OOD_LANGUAGES)]
+    for i in range(config.n_ood_speakers + config.n_ood_extra_speakers):
+        extra = i - config.n_ood_speakers
+        language = OOD_LANGUAGES[i % len(OOD_LANGUAGES)] if extra < 0 else \
+            OOD_EXTRA_LANGUAGES[extra % len(OOD_EXTRA_LANGUAGES)]
         variant = ESPEAK_VARIANTS[rng.integers(len(ESPEAK_VARIANTS))]
         out.append({"engine": "espeak-ng", "voice": language + (f"+{variant}" if variant else ""),
                     "group": f"ood:{language}", "speed": int(rng.integers(110, 200)),
@@ -456,7 +465,7 @@ def build_av_digits(out: str | Path | None = None, config: AVDigitsConfig | None
     degrade = _degrader(tx, config.image_energy_removed, config.pca_fit_images)
 
     speakers = _speakers(config, streams["speakers"])
-    ood_speakers = _ood_speakers(config, streams["ood"]) if config.n_ood_speakers > 0 else []
+    ood_speakers = _ood_speakers(config, streams["ood"])
     filler_speakers = _filler_speakers(config, speakers, streams["fillers"]) if config.n_filler_speakers > 0 else []
     prepared: dict[str, list] = {p: [] for p in ("train", "valid", "test", "ood", "filler")}
     with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(4) as pool:
@@ -611,6 +620,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--ood-speakers", type=nonnegative_int, default=defaults.n_ood_speakers,
                         help="espeak-ng voices saying the digits in other languages (out-of-distribution "
                              "speech: the fusion gates' corruption and held-out validation languages)")
+    parser.add_argument("--ood-extra-speakers", type=nonnegative_int, default=defaults.n_ood_extra_speakers,
+                        help="more such voices, in the further languages of OOD_EXTRA_LANGUAGES (after the "
+                             "--ood-speakers ones, which stay the same)")
     parser.add_argument("--filler-speakers", type=nonnegative_int, default=defaults.n_filler_speakers,
                         help="espeak-ng voices speaking non-digit pseudo-words (the 'unknown' words of open-set "
                              "training); 0 = none")
@@ -636,6 +648,7 @@ def run(args: argparse.Namespace) -> int:
     config = AVDigitsConfig(seed=args.seed, n_espeak=args.espeak_speakers, train_size=args.train_size,
                             val_size=args.val_size, synthetic_test_size=args.synthetic_test_size,
                             pairs_per_recording=args.pairs_per_recording, n_ood_speakers=args.ood_speakers,
+                            n_ood_extra_speakers=args.ood_extra_speakers,
                             n_filler_speakers=args.filler_speakers, filler_words_per_speaker=args.filler_words,
                             snrs=tuple(args.snrs), noise=args.noise, use_festival=not args.no_festival,
                             image_energy_removed=args.image_energy_removed)
