@@ -324,6 +324,25 @@ def speaker_languages(manifest: dict, speaker_ids) -> np.ndarray:
     return np.array([group_of[int(i)].split(":", 1)[1] for i in speaker_ids])
 
 
+def cross_fit_split(languages: np.ndarray, pool: np.ndarray) -> tuple[np.ndarray, np.ndarray, set[str]]:
+    """``--cross-fit``: the utterances of ``pool`` (boolean mask over ``languages``, one language per
+    utterance) split by language, every other one in sorted order to the audio expert's Outlier Exposure and
+    the rest to the gates' corruption: ``(oe_mask, gate_mask, expert_languages)``. As in cross-fitting
+    (stacking; Wolpert 1992): the gate is trained on foreign speech the expert was not trained to reject, as
+    the test's foreign speech is; trained on the expert's own OE pool it would only see outputs made flat."""
+    names = sorted(set(languages[pool].tolist()))
+    expert = set(names[0::2])
+    oe = pool & np.isin(languages, sorted(expert))
+    return oe, pool & ~oe, expert
+
+
+def cross_fit_fillers(languages: np.ndarray, speakers: np.ndarray, expert_languages: set[str]) -> np.ndarray:
+    """Which filler utterances go to the expert's OE under ``--cross-fit`` (the rest to the gates): another
+    language's voices follow :func:`cross_fit_split`'s language split; English voices alternate by speaker."""
+    english = sorted(set(speakers[languages == "en"].tolist()))
+    return np.isin(languages, sorted(expert_languages)) | np.isin(speakers, english[0::2])
+
+
 # ------------------------------------------------------------------ encoders
 class AudioEncoder(nn.Module):
     """40 x 101 log-mel image -> average-pooled over time to 40 x 50 -> AudioCNN(8, 16, 32, 64) -> 64."""
@@ -635,7 +654,7 @@ def audio_condition(name, raw, draws, rng) -> list[list[tuple[np.ndarray, int]]]
 RENDER_MODULES = ("polymodal.encoders.speech", "polymodal.encoders.speech_augment", "polymodal.data.channel",
                   "polymodal.data.audio")
 RENDER_ARGS = ("copies", "warp", "warp_p", "warp_range", "channel", "channel_p", "oe_pool", "oe_languages",
-               "gate_fillers", "audio_only")
+               "gate_fillers", "audio_only", "cross_fit")
 
 
 def render_key(args) -> str:
@@ -741,6 +760,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="OE's target for the outliers: a uniform softmax over the digits (Hendrycks et al.), "
                              "or an 11th 'unknown word' class whose probability is spread over the digits at test "
                              "time and whose log-odds the gated experts' gate sees")
+    parser.add_argument("--cross-fit", action="store_true",
+                        help="split the training other languages (and the filler voices) in two halves by "
+                             "language: the audio expert's OE trains on one, the gates' other-language corruption "
+                             "on the other, so the gates learn on foreign speech the expert was never told about, "
+                             "as the test's is (cross_fit_split)")
     parser.add_argument("--gate-fillers", action=argparse.BooleanOptionalAction, default=True,
                         help="the gates' other-language corruption also draws the build's filler pseudo-words")
     parser.add_argument("--audio-only", action="store_true",
@@ -756,6 +780,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--oe-target unknown needs --outlier-exposure LAMBDA > 0 (the unknown class's weight)")
     if args.oe_target == "unknown" and args.gate_audio_quality != "none":
         parser.error("--oe-target unknown gives the gate its own audio input; drop --gate-audio-quality")
+    if args.cross_fit and args.outlier_exposure <= 0:
+        parser.error("--cross-fit splits the foreign speech between OE and the gates: it needs --outlier-exposure > 0")
     if args.gate_ood_penalty < 0:
         parser.error(f"--gate-ood-penalty must be >= 0, got {args.gate_ood_penalty}")
     if args.outlier_exposure < 0:
@@ -814,20 +840,31 @@ def main(argv: list[str] | None = None) -> int:
         f"({int(ood_pool.sum())} utterances), held out for validation {sorted(set(ood_lang[ood_held].tolist()))}")
 
     fill_w = None
+    oe_lang, gate_lang = ood_pool, ood_pool  # which other-language utterances OE / the gates train on
+    oe_fill = gate_fill = slice(None)  # which filler utterances (rows of fill_w) OE / the gates train on
     if wants_fillers:  # filler pseudo-words; the held-out validation languages' voices are left out
         fillers = load_av_digits_speech("fillers", args.data)
         fill_lang = speaker_languages(manifest, fillers["speakers"])
-        fill_w = torch.as_tensor(fillers["waveforms"][~np.isin(fill_lang, OOD_VALID_LANGUAGES)])
+        kept = ~np.isin(fill_lang, OOD_VALID_LANGUAGES)
+        fill_w = torch.as_tensor(fillers["waveforms"][kept])
         log(f"filler pseudo-words: {len(fill_w)} utterances ({int(np.sum(fill_lang == 'en'))} English voices; "
             f"{int(np.isin(fill_lang, OOD_VALID_LANGUAGES).sum())} of the held-out languages' voices left out)")
+    if args.cross_fit:
+        oe_lang, gate_lang, expert_languages = cross_fit_split(ood_lang, ood_pool)
+        if fill_w is not None:
+            oe_fill = cross_fit_fillers(fill_lang[kept], fillers["speakers"][kept], expert_languages)
+            gate_fill = ~oe_fill
+        log(f"cross-fitting: OE on {sorted(expert_languages)} ({int(oe_lang.sum())} utterances"
+            + (f", {int(np.sum(oe_fill))} fillers" if fill_w is not None else "") + "), the gates on the others ("
+            + f"{int(gate_lang.sum())}" + (f", {int(np.sum(gate_fill))} fillers" if fill_w is not None else "") + ")")
 
     train_w = torch.as_tensor(speech["train"]["waveforms"])
     valid_w = torch.as_tensor(speech["valid"]["waveforms"])
     held_channel = RecordingChannel(**HELDOUT_CHANNEL)
     oe_w = None
     if args.outlier_exposure > 0:
-        oe_w = torch.cat(([ood_w[ood_pool]] if args.oe_pool != "fillers" else [])
-                         + ([fill_w] if args.oe_pool != "languages" else []))
+        oe_w = torch.cat(([ood_w[oe_lang]] if args.oe_pool != "fillers" else [])
+                         + ([fill_w[oe_fill]] if args.oe_pool != "languages" else []))
 
     def render_all() -> dict[str, torch.Tensor]:
         """Every pre-rendered audio input: the training copies, the gates' corruption pools, the validation
@@ -839,10 +876,10 @@ def main(argv: list[str] | None = None) -> int:
         out["copies"] = torch.stack(copies_).to(torch.float16)  # (K + 1, N_utt, 40, 101)
         if not args.audio_only:
             out["heavy"] = torch.cat([render(heavy, train_w[i:i + 512]) for i in range(0, len(train_w), 512)])
-            out["ood"] = render(aug, ood_w)[torch.as_tensor(ood_pool)]  # the gates' other-language corruption
+            out["ood"] = render(aug, ood_w)[torch.as_tensor(gate_lang)]  # the gates' other-language corruption
             if args.gate_fillers:
                 out["ood"] = torch.cat([out["ood"], render(aug, fill_w, torch.Generator().manual_seed(6789),
-                                                           np.random.default_rng(6790))])
+                                                           np.random.default_rng(6790))[gate_fill]])
         out["valid"] = torch.cat([speech_features(valid_w), speech_features(aug(valid_w, g))])
         log(f"{len(train_w)} training utterances x {args.copies} augmentations + clean rendered "
             f"(recording channels: {args.channel}, share {args.channel_p if channel else 0}); "

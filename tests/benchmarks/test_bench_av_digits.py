@@ -158,10 +158,30 @@ def test_render_key_follows_the_build_and_the_rendering_arguments(bench, tmp_pat
     (tmp_path / "manifest.json").write_text("{}")
     parse = lambda *extra: bench.argparse.Namespace(**{**dict(  # noqa: E731
         data=tmp_path, copies=8, warp=None, warp_p=None, warp_range=None, channel="train", channel_p=1.0,
-        oe_pool="fillers", oe_languages="all", gate_fillers=True, audio_only=False, outlier_exposure=1.0),
+        oe_pool="fillers", oe_languages="all", gate_fillers=True, audio_only=False, outlier_exposure=1.0,
+        cross_fit=False),
         **dict(extra)})
     base = bench.render_key(parse())
     assert base == bench.render_key(parse(("outlier_exposure", 2.0)))  # only its sign changes the rendering
     assert base != bench.render_key(parse(("copies", 4))) != bench.render_key(parse(("outlier_exposure", 0.0)))
+    assert base != bench.render_key(parse(("cross_fit", True)))
     (tmp_path / "manifest.json").write_text('{"rebuilt": 1}')
     assert base != bench.render_key(parse())
+
+
+def test_cross_fit_splits_the_foreign_speech_by_language_between_oe_and_the_gates(bench):
+    languages = np.array(["de", "de", "fr", "fi", "ja", "ja", "ko", "fr"])
+    pool = languages != "fi"  # a held-out validation language is in neither half
+    oe, gate, expert = bench.cross_fit_split(languages, pool)
+    assert expert == {"de", "ja"} and oe.tolist() == [1, 1, 0, 0, 1, 1, 0, 0]
+    assert gate.tolist() == [0, 0, 1, 0, 0, 0, 1, 1] and not (oe & gate).any() and ((oe | gate) == pool).all()
+    filler_languages = np.array(["en", "en", "en", "en", "de", "fr", "en", "ko"])
+    speakers = np.array([40000, 40000, 40002, 40002, 40001, 40003, 40004, 40005])
+    to_oe = bench.cross_fit_fillers(filler_languages, speakers, expert)
+    assert to_oe.tolist() == [1, 1, 0, 0, 1, 0, 1, 0]  # English voices alternate, the others follow the split
+
+
+def test_cross_fit_needs_outlier_exposure(bench, capsys):
+    with pytest.raises(SystemExit):
+        bench.main(["--cross-fit", "--outlier-exposure", "0"])
+    assert "needs --outlier-exposure" in capsys.readouterr().err

@@ -1,6 +1,7 @@
 """Speech front-end: mel filters and features vs librosa, DC removal, clipping check, the word found in
 long noisy recordings, resampling, one function for files and arrays, augmentation invariants."""
 
+import warnings
 from pathlib import Path
 
 import librosa
@@ -19,6 +20,7 @@ from polymodal.encoders.speech import (
     SR,
     WINDOW,
     ClippingWarning,
+    SilenceWarning,
     SpeechFeatures,
     clipped_fraction,
     detect_speech,
@@ -118,6 +120,24 @@ def test_prepare_speech_long_noisy_recording_keeps_the_word():
     clean = prepare_speech(word, SR)
     corr = np.corrcoef(speech_features(out.waveform[None]).flatten(), speech_features(clean.waveform[None]).flatten())
     assert corr[0, 1] > 0.7  # the same word under 10 dB of noise
+
+
+def test_prepare_speech_refuses_samples_that_are_not_real_numbers_and_warns_on_silence():
+    word = _word()
+    for bad, dtype in ((word.astype(complex), "complex128"), (word > 0, "bool"), (np.array(["a", "b"] * 400), "<U1")):
+        with pytest.raises(ConfigError, match=f"real-valued samples, got dtype {dtype}"):
+            prepare_speech(bad, SR)
+    np.testing.assert_array_equal(prepare_speech(list(word), SR).waveform, prepare_speech(word, SR).waveform)
+    np.testing.assert_array_equal(prepare_speech(word.astype(object), SR).waveform, prepare_speech(word, SR).waveform)
+    for silent in (np.zeros(SR), np.full(SR, 0.25)):  # digital silence, or a constant (DC) level
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            out = prepare_speech(silent, SR)
+        assert [w.category for w in caught] == [SilenceWarning]  # not also "100% clipped"
+        assert "all zeros, as for a missing recording" in str(caught[0].message) and not out.waveform.any()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        prepare_speech(np.zeros(SR), SR, warn=False)
 
 
 def test_prepare_speech_resamples_removes_dc_and_warns(tmp_path):

@@ -65,8 +65,8 @@ import torch
 from polymodal.errors import ConfigError, DatasetError, ShapeError
 
 __all__ = ["SR", "WINDOW_SECONDS", "WINDOW", "N_MELS", "FMAX", "N_FRAMES", "PRE_EMPHASIS", "ClippingWarning",
-           "SpeechSegment", "PreparedSpeech", "check_sample_rate", "detect_speech", "remove_dc", "clipped_fraction",
-           "prepare_speech", "prepare_speech_file", "read_audio_file", "pre_emphasis", "log_mel_image", "utterance_cmvn",
+           "SilenceWarning", "SpeechSegment", "PreparedSpeech", "check_sample_rate", "detect_speech", "remove_dc",
+           "clipped_fraction", "prepare_speech", "prepare_speech_file", "read_audio_file", "pre_emphasis", "log_mel_image", "utterance_cmvn",
            "speech_features", "slaney_mel_filters", "FEATURE_PRE_EMPHASIS", "FEATURE_CMVN", "pcen",
            "pcen_image", "FRONT_END_REVISION"]
 
@@ -106,6 +106,11 @@ class ClippingWarning(UserWarning):
     """The recording is clipped (flat runs at its peak); the share of clipped samples is in the message."""
 
 
+class SilenceWarning(UserWarning):
+    """The recording holds no signal (every sample equal): its model input is all zeros, the input a
+    missing recording gets."""
+
+
 @dataclass(frozen=True)
 class SpeechSegment:
     """Where :func:`detect_speech` found the word: ``start``/``end`` in seconds of the input."""
@@ -141,7 +146,11 @@ class PreparedSpeech:
 
 
 def _as_mono(waveform, name: str = "waveform") -> np.ndarray:
-    x = np.asarray(waveform, dtype=np.float64)
+    raw = np.asarray(waveform)
+    if raw.dtype.kind in "bcmMV" or (raw.dtype.kind in "OSU" and raw.size and not _numeric(raw)):
+        raise ConfigError(f"{name} must hold real-valued samples, got dtype {raw.dtype}"
+                          + (" (pass the real part, or abs(), yourself)" if raw.dtype.kind == "c" else ""))
+    x = raw.astype(np.float64)
     if x.ndim == 2:
         x = x.mean(axis=0 if x.shape[0] <= 8 and x.shape[0] < x.shape[1] else 1)
     if x.ndim != 1:
@@ -149,6 +158,14 @@ def _as_mono(waveform, name: str = "waveform") -> np.ndarray:
     if not np.all(np.isfinite(x)):
         raise ConfigError(f"{name} holds NaN or infinite samples")
     return x
+
+
+def _numeric(raw: np.ndarray) -> bool:
+    try:
+        raw.astype(np.float64)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 @lru_cache(maxsize=8)
@@ -322,7 +339,8 @@ def prepare_speech(waveform, sample_rate: int, *, warn: bool = True) -> Prepared
     waveform : array ``(L,)`` or ``(channels, L)``, any scale.
     sample_rate : int, Hz (1000 to 384000).
     warn : bool
-        Emit :class:`ClippingWarning` (clipped share > 0.1%) and a low-rate warning (< 10 kHz).
+        Emit :class:`ClippingWarning` (clipped share > 0.1%), :class:`SilenceWarning` (every sample equal)
+        and a low-rate warning (< 10 kHz).
 
     Returns
     -------
@@ -332,8 +350,11 @@ def prepare_speech(waveform, sample_rate: int, *, warn: bool = True) -> Prepared
     x = _as_mono(waveform)
     if len(x) < rate // 50:
         raise ShapeError(f"waveform of {len(x)} samples is shorter than 20 ms at {rate} Hz")
-    clipped = clipped_fraction(x)
-    if warn and clipped > CLIP_WARN:
+    clipped, silent = clipped_fraction(x), bool(np.ptp(x) == 0)
+    if warn and silent:
+        warnings.warn("recording is silent (every sample equal): its model input is all zeros, as for a missing "
+                      "recording", SilenceWarning, stacklevel=2)
+    elif warn and clipped > CLIP_WARN:
         warnings.warn(f"recording is clipped: {clipped:.1%} of samples sit on flat runs at the peak",
                       ClippingWarning, stacklevel=2)
     if warn and rate < 10_000:

@@ -25,6 +25,7 @@ from polymodal.data.audio import (
     WINDOW_SECONDS,
     ClippingWarning,
     PreparedSpeech,
+    SilenceWarning,
     SpeechSegment,
     clipped_fraction,
     detect_speech,
@@ -39,8 +40,8 @@ from polymodal.data.audio import (
 )
 from polymodal.errors import ShapeError
 
-__all__ = ["SR", "WINDOW_SECONDS", "N_MELS", "FMAX", "ClippingWarning", "SpeechSegment", "PreparedSpeech",
-           "detect_speech", "remove_dc", "clipped_fraction", "prepare_speech", "prepare_speech_file",
+__all__ = ["SR", "WINDOW_SECONDS", "N_MELS", "FMAX", "ClippingWarning", "SilenceWarning", "SpeechSegment",
+           "PreparedSpeech", "detect_speech", "remove_dc", "clipped_fraction", "prepare_speech", "prepare_speech_file",
            "SpeechFeatures", "speech_features", "slaney_mel_filters", "pre_emphasis", "log_mel_image",
            "utterance_cmvn", "WINDOW", "PRE_EMPHASIS"]
 
