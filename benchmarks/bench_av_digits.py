@@ -63,6 +63,12 @@ machine, 730 s wall, 2.69 GB peak: audio only on real English 0.970 ± 0.024 (se
 image on clean real English, ECE on other languages: audio only 0.212, gated experts 0.027.
 ``--outlier-exposure 0`` is the session-10 recipe behind the numbers below.
 
+Session 12 (options, not defaults; docs/benchmarks.md has the table): ``--cross-fit`` (OE and the gates'
+corruption on disjoint halves of the other languages) and a build with 32 more other languages
+(``polymodal datasets build av-digits --ood-extra-speakers 64``) each leave validation within its noise
+(held-out-language margin -0.027 / -0.037 against -0.028, 5 seeds). ``--render-cache DIR`` stores the
+pre-rendered audio (about 4.5 minutes of a run) and reuses it; the output is the same.
+
 Measured (issue 18, seed-0 build rebuilt with the tight-trim word detection, see "Word detection in
 tightly trimmed recordings" below; defaults incl. the recording channel and the gates' other-language
 corruption without the held-out validation languages fi / hu / vi, 5 seeds, 2-core machine: 623 s wall,

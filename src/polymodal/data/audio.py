@@ -66,7 +66,8 @@ from polymodal.errors import ConfigError, DatasetError, ShapeError
 
 __all__ = ["SR", "WINDOW_SECONDS", "WINDOW", "N_MELS", "FMAX", "N_FRAMES", "PRE_EMPHASIS", "ClippingWarning",
            "SilenceWarning", "SpeechSegment", "PreparedSpeech", "check_sample_rate", "detect_speech", "remove_dc",
-           "clipped_fraction", "prepare_speech", "prepare_speech_file", "read_audio_file", "pre_emphasis", "log_mel_image", "utterance_cmvn",
+           "clipped_fraction", "prepare_speech", "prepare_speech_file", "read_audio_file", "pre_emphasis",
+           "log_mel_image", "utterance_cmvn",
            "speech_features", "slaney_mel_filters", "FEATURE_PRE_EMPHASIS", "FEATURE_CMVN", "pcen",
            "pcen_image", "FRONT_END_REVISION"]
 
@@ -147,7 +148,7 @@ class PreparedSpeech:
 
 def _as_mono(waveform, name: str = "waveform") -> np.ndarray:
     raw = np.asarray(waveform)
-    if raw.dtype.kind in "bcmMV" or (raw.dtype.kind in "OSU" and raw.size and not _numeric(raw)):
+    if raw.dtype.kind in "bcmMVSU" or (raw.dtype.kind == "O" and raw.size and not _numeric(raw)):
         raise ConfigError(f"{name} must hold real-valued samples, got dtype {raw.dtype}"
                           + (" (pass the real part, or abs(), yourself)" if raw.dtype.kind == "c" else ""))
     x = raw.astype(np.float64)

@@ -52,8 +52,8 @@ from polymodal.errors import ConfigError, DatasetError
 logger = logging.getLogger("polymodal")
 
 __all__ = ["AVDigitsConfig", "build_av_digits", "build_av_digits_cli", "speech_images", "load_mnist_wheel",
-           "ESPEAK_ACCENTS", "ESPEAK_VARIANTS", "FLITE_VOICES", "FESTIVAL_VOICES", "OOD_LANGUAGES", "OOD_EXTRA_LANGUAGES", "DIGIT_WORDS",
-           "festival_voices", "filler_words", "FILLER_LABEL"]
+           "ESPEAK_ACCENTS", "ESPEAK_VARIANTS", "FLITE_VOICES", "FESTIVAL_VOICES", "OOD_LANGUAGES",
+           "OOD_EXTRA_LANGUAGES", "DIGIT_WORDS", "festival_voices", "filler_words", "FILLER_LABEL"]
 
 DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 ESPEAK_ACCENTS = ("en-us", "en-gb", "en-gb-scotland", "en-gb-x-gbclan", "en-gb-x-rp", "en-gb-x-gbcwmd",
@@ -621,8 +621,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="espeak-ng voices saying the digits in other languages (out-of-distribution "
                              "speech: the fusion gates' corruption and held-out validation languages)")
     parser.add_argument("--ood-extra-speakers", type=nonnegative_int, default=defaults.n_ood_extra_speakers,
-                        help="more such voices, in the further languages of OOD_EXTRA_LANGUAGES (after the "
-                             "--ood-speakers ones, which stay the same)")
+                        help="more such voices, in the 32 further languages of OOD_EXTRA_LANGUAGES (64 = two per "
+                             "language), after the --ood-speakers ones, which stay the same; 0 = none")
     parser.add_argument("--filler-speakers", type=nonnegative_int, default=defaults.n_filler_speakers,
                         help="espeak-ng voices speaking non-digit pseudo-words (the 'unknown' words of open-set "
                              "training); 0 = none")

@@ -85,8 +85,8 @@ __all__ = [
     "StackedAutoencoder", "TiedAutoencoder", "TiedAutoencoderNetwork", "DenoisingAutoencoderNetwork",
     "StackedAutoencoderNetwork", "WordVectors", "corrupt", "lbp_n_bins", "load_audio",
     "load_glove_wheel", "mel_filters", "normalize_utterance", "read_glove", "smooth_max_pool2d", "tokenize",
-    "train_skipgram", "ClippingWarning", "SilenceWarning", "PreparedSpeech", "SpeechAugment", "SpeechFeatures", "detect_speech",
-    "prepare_speech", "prepare_speech_file", "speech_features",
+    "train_skipgram", "ClippingWarning", "SilenceWarning", "PreparedSpeech", "SpeechAugment", "SpeechFeatures",
+    "detect_speech", "prepare_speech", "prepare_speech_file", "speech_features",
 ]
 
 if TYPE_CHECKING:  # static analysers (type checkers, the API docs) see the eager imports
@@ -111,7 +111,7 @@ if TYPE_CHECKING:  # static analysers (type checkers, the API docs) see the eage
     from polymodal.encoders.mlp import Identity, MLP
     from polymodal.encoders.image import LeNet, ResNetCNN, ResidualBlock, SmoothMaxPool2d, smooth_max_pool2d
     from polymodal.encoders.speech import (
-        ClippingWarning, PreparedSpeech, SilenceWarning, SpeechFeatures, detect_speech, prepare_speech, prepare_speech_file,
-        speech_features,
+        ClippingWarning, PreparedSpeech, SilenceWarning, SpeechFeatures, detect_speech, prepare_speech,
+        prepare_speech_file, speech_features,
     )
     from polymodal.encoders.speech_augment import SpeechAugment
