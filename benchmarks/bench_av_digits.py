@@ -261,6 +261,9 @@ off-distribution synthetic speech it learned to switch off.
 from __future__ import annotations
 
 import argparse
+import hashlib
+import importlib
+import inspect
 import json
 import sys
 import time
@@ -665,14 +668,14 @@ RENDER_ARGS = ("copies", "warp", "warp_p", "warp_range", "channel", "channel_p",
 
 def render_key(args) -> str:
     """Hash of what the pre-rendered audio depends on: the build (its manifest, which holds every file's
-    digest), the rendering arguments, the source of :data:`RENDER_MODULES` and the torch / numpy versions."""
-    import hashlib
-    import importlib
-    import inspect
-
+    digest), the rendering arguments, the source of :data:`RENDER_MODULES`, the source of :func:`main` up to
+    the rendering (augmentation settings, random seeds, pools: an edit there makes a new key; an edit of the
+    models or the grid below it does not) and the torch / numpy versions."""
+    source = inspect.getsource(main)
     parts = {"manifest": hashlib.sha256((args.data / "manifest.json").read_bytes()).hexdigest(),
              "args": {k: str(getattr(args, k)) for k in RENDER_ARGS}, "oe": args.outlier_exposure > 0,
              "versions": [torch.__version__, np.__version__],
+             "bench": hashlib.sha256(source[:source.index("rendered = cached_render(")].encode()).hexdigest(),
              "modules": {m: hashlib.sha256(inspect.getsource(importlib.import_module(m)).encode()).hexdigest()
                          for m in RENDER_MODULES}}
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:20]

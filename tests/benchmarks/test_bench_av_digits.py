@@ -154,7 +154,7 @@ def test_render_cache_returns_the_same_inputs_and_random_streams(bench, tmp_path
         assert torch.equal(after_g, plain[1]) and np.array_equal(after_rng, plain[2])
 
 
-def test_render_key_follows_the_build_and_the_rendering_arguments(bench, tmp_path):
+def test_render_key_follows_the_build_and_the_rendering_arguments(bench, tmp_path, monkeypatch):
     (tmp_path / "manifest.json").write_text("{}")
     parse = lambda *extra: bench.argparse.Namespace(**{**dict(  # noqa: E731
         data=tmp_path, copies=8, warp=None, warp_p=None, warp_range=None, channel="train", channel_p=1.0,
@@ -167,6 +167,15 @@ def test_render_key_follows_the_build_and_the_rendering_arguments(bench, tmp_pat
     assert base != bench.render_key(parse(("cross_fit", True)))
     (tmp_path / "manifest.json").write_text('{"rebuilt": 1}')
     assert base != bench.render_key(parse())
+    rebuilt, original = bench.render_key(parse()), bench.inspect.getsource
+
+    def edited(old, new):
+        monkeypatch.setattr(bench.inspect, "getsource",
+                            lambda obj: original(obj).replace(old, new) if obj is bench.main else original(obj))
+        return bench.render_key(parse())
+
+    assert edited("snr_db=(-10.0, 5.0)", "snr_db=(-12.0, 5.0)") != rebuilt  # the rendering part of main()
+    assert edited("def head_data(", "def head_data_(") == rebuilt  # the models below it are not in the key
 
 
 def test_cross_fit_splits_the_foreign_speech_by_language_between_oe_and_the_gates(bench):
