@@ -736,8 +736,9 @@ def main(argv: list[str] | None = None) -> int:
                              "gated experts' training loss: teach the gate to switch foreign speech off; 0 = off")
     parser.add_argument("--render-cache", type=Path, default=None, metavar="DIR",
                         help="store the pre-rendered audio (training copies, corruption pools, validation sets) in "
-                             "DIR, keyed on the build, the rendering arguments and the rendering code, and reuse "
-                             "it: a later run with the same key skips ~4 minutes of rendering; off by default")
+                             "DIR, keyed on the build, the rendering arguments and the rendering code (render_key), "
+                             "and reuse it: a later run with the same key skips ~4 minutes of rendering; off by "
+                             "default")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--figure", type=Path, default=None, help="heat-map PNG of the grid")
     parser.add_argument("--warp", choices=["mel", "vtlp", "none"], default=None,
