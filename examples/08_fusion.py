@@ -34,12 +34,12 @@ Model-based (Sec. 6.2):
 Writes ``accuracy.png`` (bar chart, unimodal and fused), ``missing_modality.png``
 and ``results.json``.
 
-Measured (full run; 11 s of work, 19 s wall with imports on 2 shared CPU cores,
-12 s CPU): unimodal fou 0.808, zer 0.800, mor 0.702; early 0.892, late (mean)
-0.870, late (learned weights) 0.865, hybrid 0.887, EasyMKL 0.877 (400 test
+Measured (full run, re-run 2026-12-05; 16 s of work, 23 s wall with imports on 2 CPU cores,
+20 s CPU): unimodal fou 0.808, zer 0.800, mor 0.702; early 0.892, late (mean)
+0.870, late (learned weights) 0.865, hybrid 0.887, EasyMKL 0.875 (400 test
 digits). Worst case with one view missing: early 0.748 (without zer), late
 (mean) 0.828, late (learned) 0.843, hybrid 0.835. Interaction sequences (270
-test): early-fusion LSTM 0.978, MV-LSTM 1.000, MV-HCRF (coupled) 0.881; with
+test): early-fusion LSTM 0.978, MV-LSTM 0.996, MV-HCRF (coupled) 0.885; with
 either modality missing all fall to chance (0.46-0.50).
 """
 

@@ -25,10 +25,10 @@ pairs (the upper bound, which sees the pairs the bridge never does).
 Writes ``dbm_bridging.png`` and ``results.json``. ``--fast``: 600 training
 digits for the DBM, smaller layers, fewer epochs, 300 + 300 bridge pairs.
 
-Measured (full run, seed 0; 90 s of work on 2 shared cores, 31 s CPU): fou
-inferred from pix, test MSE: mean imputation 1.019, DBM pretrained only 1.055,
-DBM mean-field 0.837, DBM Gibbs 0.786, DBN 0.854. Joint features -> logistic
-regression: DBM 0.978, DBN 0.973, raw fou + pix 0.980. fou -> kar class mAP
+Measured (full run, seed 0, re-run 2026-12-05; 32 s of work, 37 s wall on 2 cores): fou
+inferred from pix, test MSE: mean imputation 1.019, DBM pretrained only 1.018,
+DBM mean-field 0.844, DBM Gibbs 0.792, DBN 0.852. Joint features -> logistic
+regression: DBM 0.988, DBN 0.973, raw fou + pix 0.980. fou -> kar class mAP
 (never paired): untrained 0.132, linear bridge 0.487, Bridge CorrNet 0.611,
 CorrNet on the 1500 parallel pairs 0.630. (Inferring pix from fou does not
 beat mean imputation, for the DBM or the DBN: ``benchmarks/bench_dbm.py``.)
