@@ -659,23 +659,29 @@ def audio_condition(name, raw, draws, rng) -> list[list[tuple[np.ndarray, int]]]
     return versions
 
 
-# Library modules whose code decides the pre-rendered audio (a cache entry is keyed on their source).
+# Library modules whose code decides the pre-rendered audio (a cache entry is keyed on their source), and this
+# script's helpers and constants that main() renders with.
 RENDER_MODULES = ("polymodal.encoders.speech", "polymodal.encoders.speech_augment", "polymodal.data.channel",
                   "polymodal.data.audio")
+RENDER_HELPERS = (through_channel, prepared_features, speaker_languages, cross_fit_split, cross_fit_fillers)
+RENDER_CONSTANTS = (HELDOUT_CHANNEL, OOD_VALID_LANGUAGES, TUXPAINT_LANGUAGES)
 RENDER_ARGS = ("copies", "warp", "warp_p", "warp_range", "channel", "channel_p", "oe_pool", "oe_languages",
                "gate_fillers", "audio_only", "cross_fit")
 
 
 def render_key(args) -> str:
     """Hash of what the pre-rendered audio depends on: the build (its manifest, which holds every file's
-    digest), the rendering arguments, the source of :data:`RENDER_MODULES`, the source of :func:`main` up to
-    the rendering (augmentation settings, random seeds, pools: an edit there makes a new key; an edit of the
-    models or the grid below it does not) and the torch / numpy versions."""
+    digest), the rendering arguments, the source of :data:`RENDER_MODULES` and :data:`RENDER_HELPERS`, the
+    values of :data:`RENDER_CONSTANTS`, the source of :func:`main` up to the rendering (augmentation settings,
+    random seeds, pools: an edit there makes a new key; an edit of the models or the grid below it does not)
+    and the torch / numpy versions."""
     source = inspect.getsource(main)
+    bench = [source[:source.index("rendered = cached_render(")], repr(RENDER_CONSTANTS)]
     parts = {"manifest": hashlib.sha256((args.data / "manifest.json").read_bytes()).hexdigest(),
              "args": {k: str(getattr(args, k)) for k in RENDER_ARGS}, "oe": args.outlier_exposure > 0,
              "versions": [torch.__version__, np.__version__],
-             "bench": hashlib.sha256(source[:source.index("rendered = cached_render(")].encode()).hexdigest(),
+             "bench": hashlib.sha256("\n".join(bench + [inspect.getsource(f) for f in RENDER_HELPERS]).encode()
+                                     ).hexdigest(),
              "modules": {m: hashlib.sha256(inspect.getsource(importlib.import_module(m)).encode()).hexdigest()
                          for m in RENDER_MODULES}}
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:20]
@@ -864,9 +870,9 @@ def main(argv: list[str] | None = None) -> int:
         if fill_w is not None:
             oe_fill = cross_fit_fillers(fill_lang[kept], fillers["speakers"][kept], expert_languages)
             gate_fill = ~oe_fill
-        log(f"cross-fitting: OE on {sorted(expert_languages)} ({int(oe_lang.sum())} utterances"
-            + (f", {int(np.sum(oe_fill))} fillers" if fill_w is not None else "") + "), the gates on the others ("
-            + f"{int(gate_lang.sum())}" + (f", {int(np.sum(gate_fill))} fillers" if fill_w is not None else "") + ")")
+        fills = [f", {int(np.sum(m))} fillers" if fill_w is not None else "" for m in (oe_fill, gate_fill)]
+        log(f"cross-fitting: OE on {sorted(expert_languages)} ({int(oe_lang.sum())} utterances{fills[0]}), the "
+            f"gates on the others ({int(gate_lang.sum())}{fills[1]})")
 
     train_w = torch.as_tensor(speech["train"]["waveforms"])
     valid_w = torch.as_tensor(speech["valid"]["waveforms"])

@@ -169,13 +169,18 @@ def test_render_key_follows_the_build_and_the_rendering_arguments(bench, tmp_pat
     assert base != bench.render_key(parse())
     rebuilt, original = bench.render_key(parse()), bench.inspect.getsource
 
-    def edited(old, new):
+    def edited(old, new, where=None):
+        where = where or bench.main
         monkeypatch.setattr(bench.inspect, "getsource",
-                            lambda obj: original(obj).replace(old, new) if obj is bench.main else original(obj))
+                            lambda obj: original(obj).replace(old, new) if obj is where else original(obj))
         return bench.render_key(parse())
 
     assert edited("snr_db=(-10.0, 5.0)", "snr_db=(-12.0, 5.0)") != rebuilt  # the rendering part of main()
     assert edited("def head_data(", "def head_data_(") == rebuilt  # the models below it are not in the key
+    assert edited("return prepared_features", "return  prepared_features", bench.through_channel) != rebuilt
+    monkeypatch.setattr(bench.inspect, "getsource", original)
+    monkeypatch.setitem(bench.HELDOUT_CHANNEL, "p_lowpass", 0.6)  # a constant the rendering reads
+    assert bench.render_key(parse()) != rebuilt
 
 
 def test_cross_fit_splits_the_foreign_speech_by_language_between_oe_and_the_gates(bench):

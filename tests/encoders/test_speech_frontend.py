@@ -129,6 +129,8 @@ def test_prepare_speech_refuses_samples_that_are_not_real_numbers_and_warns_on_s
             prepare_speech(bad, SR)
     np.testing.assert_array_equal(prepare_speech(list(word), SR).waveform, prepare_speech(word, SR).waveform)
     np.testing.assert_array_equal(prepare_speech(word.astype(object), SR).waveform, prepare_speech(word, SR).waveform)
+    with pytest.raises(ConfigError, match="real-valued samples, got dtype object"):
+        prepare_speech(np.array([0.1, "a"] * 400, dtype=object), SR)
     for silent in (np.zeros(SR), np.full(SR, 0.25)):  # digital silence, or a constant (DC) level
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")

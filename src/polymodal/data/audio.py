@@ -148,10 +148,13 @@ class PreparedSpeech:
 
 def _as_mono(waveform, name: str = "waveform") -> np.ndarray:
     raw = np.asarray(waveform)
-    if raw.dtype.kind in "bcmMVSU" or (raw.dtype.kind == "O" and raw.size and not _numeric(raw)):
+    if raw.dtype.kind in "bcmMVSU":
         raise ConfigError(f"{name} must hold real-valued samples, got dtype {raw.dtype}"
                           + (" (pass the real part, or abs(), yourself)" if raw.dtype.kind == "c" else ""))
-    x = raw.astype(np.float64)
+    try:
+        x = raw.astype(np.float64)
+    except (TypeError, ValueError) as error:  # an object array of something other than real numbers
+        raise ConfigError(f"{name} must hold real-valued samples, got dtype {raw.dtype} ({error})") from None
     if x.ndim == 2:
         x = x.mean(axis=0 if x.shape[0] <= 8 and x.shape[0] < x.shape[1] else 1)
     if x.ndim != 1:
@@ -159,14 +162,6 @@ def _as_mono(waveform, name: str = "waveform") -> np.ndarray:
     if not np.all(np.isfinite(x)):
         raise ConfigError(f"{name} holds NaN or infinite samples")
     return x
-
-
-def _numeric(raw: np.ndarray) -> bool:
-    try:
-        raw.astype(np.float64)
-    except (TypeError, ValueError):
-        return False
-    return True
 
 
 @lru_cache(maxsize=8)
