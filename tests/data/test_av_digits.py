@@ -25,6 +25,7 @@ from polymodal.data.av_digits import (
 from polymodal.data.av_digits_build import (
     DIGIT_PHONEMES,
     DIGIT_WORDS,
+    FESTIVAL_OOD_VOICES,
     FILLER_LABEL,
     OOD_EXTRA_LANGUAGES,
     OOD_LANGUAGES,
@@ -35,6 +36,7 @@ from polymodal.data.av_digits_build import (
     _speakers,
     build_av_digits,
     build_av_digits_cli,
+    festival_voices,
     filler_words,
     speech_images,
 )
@@ -184,6 +186,36 @@ def test_extra_other_language_speakers_come_after_the_others_and_keep_them():
     assert [s["group"] for s in extra] == [f"ood:{lang}" for lang in OOD_EXTRA_LANGUAGES] * 2
     assert len({s["id"] for s in more}) == len(more) and all(s["split"] == "ood" and s["numeral"] for s in extra)
     assert not set(OOD_EXTRA_LANGUAGES) & (set(OOD_LANGUAGES) | {"en"})
+
+
+def test_festival_other_language_voices_come_after_the_espeak_ones(monkeypatch):
+    from polymodal.data import av_digits_build
+
+    monkeypatch.setattr(av_digits_build, "festival_voices", lambda voices=None: {"lp_diphone": "it", "czech_ph": "cs"})
+    base = _ood_speakers(AVDigitsConfig(seed=3), np.random.default_rng(9))
+    more = _ood_speakers(AVDigitsConfig(seed=3, ood_festival=True, festival_stretches=(0.9, 1.1)),
+                         np.random.default_rng(9))
+    assert more[:len(base)] == base  # no random draw: every espeak-ng speaker stays the same
+    extra = more[len(base):]
+    assert [(s["engine"], s["voice"], s["group"], s["stretch"]) for s in extra] == [
+        ("festival", "lp_diphone", "ood:it", 0.9), ("festival", "lp_diphone", "ood:it", 1.1),
+        ("festival", "czech_ph", "ood:cs", 0.9), ("festival", "czech_ph", "ood:cs", 1.1)]
+    assert len({s["id"] for s in more}) == len(more) and all(s["split"] == "ood" and s["numeral"] for s in extra)
+    monkeypatch.setattr(av_digits_build, "festival_voices", lambda voices=None: {})
+    with pytest.raises(DatasetError, match="apt-get install festvox"):
+        _ood_speakers(AVDigitsConfig(ood_festival=True), np.random.default_rng(9))
+
+
+@pytest.mark.skipif(not festival_voices(FESTIVAL_OOD_VOICES), reason="no festival voice of another language installed")
+def test_festival_other_language_voices_say_the_numerals_in_their_own_language(tmp_path):
+    english = {"three", "seven"}
+    for voice in festival_voices(FESTIVAL_OOD_VOICES):  # festival's own words for the text "3 7"
+        script = tmp_path / "words.scm"
+        script.write_text(f'(voice_{voice})\n(print (mapcar (lambda (w) (item.name w)) '
+                          f'(utt.relation.items (utt.synth (Utterance Text "3 7")) \'Word)))\n')
+        out = subprocess.run(["festival", "--batch", str(script)], capture_output=True, check=True).stdout
+        words = out.decode("utf-8", "replace").strip().strip("()").replace('"', "").split()
+        assert len(words) == 2 and not set(words) & english, (voice, words)
 
 
 @needs_espeak

