@@ -333,6 +333,12 @@ def speaker_languages(manifest: dict, speaker_ids) -> np.ndarray:
     return np.array([group_of[int(i)].split(":", 1)[1] for i in speaker_ids])
 
 
+def speaker_engines(manifest: dict, speaker_ids) -> np.ndarray:
+    """The synthesiser of each utterance's speaker (``espeak-ng``, ``flite``, ``festival``), from the manifest."""
+    engine_of = {int(s["id"]): s["engine"] for s in manifest["speakers"]}
+    return np.array([engine_of[int(i)] for i in speaker_ids])
+
+
 def cross_fit_split(languages: np.ndarray, pool: np.ndarray) -> tuple[np.ndarray, np.ndarray, set[str]]:
     """``--cross-fit``: the utterances of ``pool`` (boolean mask over ``languages``, one language per
     utterance) split by language, every other one in sorted order to the audio expert's Outlier Exposure and
@@ -663,10 +669,11 @@ def audio_condition(name, raw, draws, rng) -> list[list[tuple[np.ndarray, int]]]
 # script's helpers and constants that main() renders with.
 RENDER_MODULES = ("polymodal.encoders.speech", "polymodal.encoders.speech_augment", "polymodal.data.channel",
                   "polymodal.data.audio")
-RENDER_HELPERS = (through_channel, prepared_features, speaker_languages, cross_fit_split, cross_fit_fillers)
+RENDER_HELPERS = (through_channel, prepared_features, speaker_languages, speaker_engines, cross_fit_split,
+                  cross_fit_fillers)
 RENDER_CONSTANTS = (HELDOUT_CHANNEL, OOD_VALID_LANGUAGES, TUXPAINT_LANGUAGES)
 RENDER_ARGS = ("copies", "warp", "warp_p", "warp_range", "channel", "channel_p", "oe_pool", "oe_languages",
-               "gate_fillers", "audio_only", "cross_fit")
+               "gate_fillers", "audio_only", "cross_fit", "ood_engines")
 
 
 def render_key(args) -> str:
@@ -768,6 +775,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--oe-languages", choices=["all", "unseen"], default="all",
                         help="synthetic other languages the OE term and the gates train on: all but the held-out "
                              "validation languages, or only those not among the Tux Paint test languages")
+    parser.add_argument("--ood-engines", choices=["all", "espeak-ng"], default="all",
+                        help="which synthesisers' other-language speech OE and the gates train on: every one in "
+                             "the build (with --ood-festival, festival voices too) or espeak-ng only; validation "
+                             "keeps all")
     parser.add_argument("--oe-pool", choices=["languages", "fillers", "both"], default="fillers",
                         help="what the OE term trains on: synthetic other-language digits, the build's filler "
                              "pseudo-words (not digits; English and other-language voices), or both; the "
@@ -851,6 +862,8 @@ def main(argv: list[str] | None = None) -> int:
     ood_lang = speaker_languages(manifest, speech["ood"]["speakers"])
     ood_held = np.isin(ood_lang, OOD_VALID_LANGUAGES)
     ood_pool = ~ood_held & (~np.isin(ood_lang, TUXPAINT_LANGUAGES) if args.oe_languages == "unseen" else True)
+    if args.ood_engines != "all":  # validation keeps every engine's held-out languages
+        ood_pool &= speaker_engines(manifest, speech["ood"]["speakers"]) == args.ood_engines
     ood_w = torch.as_tensor(speech["ood"]["waveforms"])
     log(f"other-language synthetic speech: training languages {sorted(set(ood_lang[ood_pool].tolist()))} "
         f"({int(ood_pool.sum())} utterances), held out for validation {sorted(set(ood_lang[ood_held].tolist()))}")

@@ -135,6 +135,11 @@ def test_speaker_languages_reads_the_voice_group_of_each_utterance(bench):
     assert bench.speaker_languages(manifest, [40_001, 10_000, 10_000]).tolist() == ["en", "fr", "fr"]
 
 
+def test_speaker_engines_reads_the_synthesiser_of_each_utterance(bench):
+    manifest = {"speakers": [{"id": 10_000, "engine": "espeak-ng"}, {"id": 10_044, "engine": "festival"}]}
+    assert bench.speaker_engines(manifest, [10_044, 10_000, 10_044]).tolist() == ["festival", "espeak-ng", "festival"]
+
+
 def test_render_cache_returns_the_same_inputs_and_random_streams(bench, tmp_path):
     calls = []
 
@@ -159,12 +164,12 @@ def test_render_key_follows_the_build_and_the_rendering_arguments(bench, tmp_pat
     parse = lambda *extra: bench.argparse.Namespace(**{**dict(  # noqa: E731
         data=tmp_path, copies=8, warp=None, warp_p=None, warp_range=None, channel="train", channel_p=1.0,
         oe_pool="fillers", oe_languages="all", gate_fillers=True, audio_only=False, outlier_exposure=1.0,
-        cross_fit=False),
+        cross_fit=False, ood_engines="all"),
         **dict(extra)})
     base = bench.render_key(parse())
     assert base == bench.render_key(parse(("outlier_exposure", 2.0)))  # only its sign changes the rendering
     assert base != bench.render_key(parse(("copies", 4))) != bench.render_key(parse(("outlier_exposure", 0.0)))
-    assert base != bench.render_key(parse(("cross_fit", True)))
+    assert base != bench.render_key(parse(("cross_fit", True))) != bench.render_key(parse(("ood_engines", "espeak-ng")))
     (tmp_path / "manifest.json").write_text('{"rebuilt": 1}')
     assert base != bench.render_key(parse())
     rebuilt, original = bench.render_key(parse()), bench.inspect.getsource
