@@ -178,9 +178,9 @@ def test_filler_speakers_use_training_voices_only():
 
 
 def test_extra_other_language_speakers_come_after_the_others_and_keep_them():
-    base = _ood_speakers(AVDigitsConfig(seed=3), np.random.default_rng(9))
-    more = _ood_speakers(AVDigitsConfig(seed=3, n_ood_extra_speakers=2 * len(OOD_EXTRA_LANGUAGES)),
-                         np.random.default_rng(9))
+    base = _ood_speakers(AVDigitsConfig(seed=3, ood_festival=False), np.random.default_rng(9))
+    more = _ood_speakers(AVDigitsConfig(seed=3, ood_festival=False,
+                                        n_ood_extra_speakers=2 * len(OOD_EXTRA_LANGUAGES)), np.random.default_rng(9))
     assert more[:len(base)] == base  # a build with the extra voices keeps every other utterance
     extra = more[len(base):]
     assert [s["group"] for s in extra] == [f"ood:{lang}" for lang in OOD_EXTRA_LANGUAGES] * 2
@@ -192,8 +192,8 @@ def test_festival_other_language_voices_come_after_the_espeak_ones(monkeypatch):
     from polymodal.data import av_digits_build
 
     monkeypatch.setattr(av_digits_build, "festival_voices", lambda voices=None: {"lp_diphone": "it", "czech_ph": "cs"})
-    base = _ood_speakers(AVDigitsConfig(seed=3), np.random.default_rng(9))
-    more = _ood_speakers(AVDigitsConfig(seed=3, ood_festival=True, festival_stretches=(0.9, 1.1)),
+    base = _ood_speakers(AVDigitsConfig(seed=3, ood_festival=False), np.random.default_rng(9))
+    more = _ood_speakers(AVDigitsConfig(seed=3, ood_festival=True, festival_ood_stretches=(0.9, 1.1)),
                          np.random.default_rng(9))
     assert more[:len(base)] == base  # no random draw: every espeak-ng speaker stays the same
     extra = more[len(base):]
@@ -201,9 +201,14 @@ def test_festival_other_language_voices_come_after_the_espeak_ones(monkeypatch):
         ("festival", "lp_diphone", "ood:it", 0.9), ("festival", "lp_diphone", "ood:it", 1.1),
         ("festival", "czech_ph", "ood:cs", 0.9), ("festival", "czech_ph", "ood:cs", 1.1)]
     assert len({s["id"] for s in more}) == len(more) and all(s["split"] == "ood" and s["numeral"] for s in extra)
-    monkeypatch.setattr(av_digits_build, "festival_voices", lambda voices=None: {})
-    with pytest.raises(DatasetError, match="apt-get install festvox"):
-        _ood_speakers(AVDigitsConfig(ood_festival=True), np.random.default_rng(9))
+    assert _ood_speakers(AVDigitsConfig(seed=3, ood_festival=False), np.random.default_rng(9)) == base
+    monkeypatch.setattr(av_digits_build, "festival_voices", lambda voices=None: {})  # none installed: espeak-ng only
+    assert _ood_speakers(AVDigitsConfig(seed=3, ood_festival=True), np.random.default_rng(9)) == base
+
+
+def test_festival_other_language_stretches_are_checked(tmp_path):
+    with pytest.raises(ConfigError, match=r"--ood-festival-stretches.*\[0.9, 0.0\]"):
+        build_av_digits(tmp_path / "out", AVDigitsConfig(festival_ood_stretches=(0.9, 0.0)))
 
 
 @pytest.mark.skipif(not festival_voices(FESTIVAL_OOD_VOICES), reason="no festival voice of another language installed")
@@ -227,7 +232,8 @@ def test_extra_languages_say_the_numerals_in_their_own_language():
     assert any("(en)" in x for x in _phonemes(["1"], voice="ne"))  # a voice that falls back is caught
 
 
-SMALL = dict(n_espeak=4, flite_stretches=(1.0,), flite_pitches=1, use_festival=False, n_ood_speakers=1,
+SMALL = dict(n_espeak=4, flite_stretches=(1.0,), flite_pitches=1, use_festival=False, ood_festival=False,
+             n_ood_speakers=1,
              train_size=30, val_size=10, synthetic_test_size=10, pairs_per_recording=1, pairs_per_other_recording=1,
              snrs=(0.0,), pca_fit_images=2000, n_filler_speakers=2, filler_words_per_speaker=3)
 

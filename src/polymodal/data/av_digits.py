@@ -16,7 +16,8 @@ see :mod:`polymodal.data.av_digits_build`):
   ``tuxpaint-stamps-default`` (``/usr/share/tuxpaint/stamps/symbols/math``):
   English (``N.ogg``, ``N_en_GB.ogg``) is the main test set, the other
   languages are a separate variant; espeak-ng digits in 22 other languages
-  (``ood``) train fusion models to distrust foreign speech.
+  and, where installed, festival voices of 5 (Catalan, Czech, Finnish,
+  Italian, Russian; ``ood``) train fusion models to distrust foreign speech.
 
 **Pairing is by class, as in AV-MNIST**: an image and a recording share only
 their digit label; there is no natural correspondence between them.

@@ -82,6 +82,9 @@ OOD_EXTRA_LANGUAGES = ("af", "bg", "ca", "da", "et", "eu", "hr", "is", "lt", "lv
 # voices, the same engines as the English festival voices, so "natural-sounding synthetic speech" is no longer
 # English only. Each says the numerals in its own language. Left out: the Hindi, Marathi and Telugu NSK voices
 # (2.2-2.5 s for every numeral, the same length in Hindi and Marathi: not single numerals).
+FESTIVAL_OOD_PACKAGES = ("apt-get install festvox-ca-ona-hts festvox-czech-dita festvox-czech-krb "
+                         "festvox-czech-machac festvox-czech-ph festvox-suopuhe-lj festvox-suopuhe-mv "
+                         "festvox-italp16k festvox-itapc16k festvox-ru")
 FESTIVAL_OOD_VOICES = {"upc_ca_ona_hts": "ca", "czech_dita": "cs", "czech_krb": "cs", "czech_machac": "cs",
                        "czech_ph": "cs", "hy_fi_mv_diphone": "fi", "suo_fi_lj_diphone": "fi", "lp_diphone": "it",
                        "pc_diphone": "it", "msu_ru_nsh_clunits": "ru"}
@@ -120,7 +123,8 @@ class AVDigitsConfig:
     pairs_per_other_recording: int = 10
     n_ood_speakers: int = 44
     n_ood_extra_speakers: int = 0
-    ood_festival: bool = False
+    ood_festival: bool = True
+    festival_ood_stretches: tuple[float, ...] = (0.9, 1.1)
     n_filler_speakers: int = 64
     filler_words_per_speaker: int = 12
     snrs: tuple[float, ...] = (20.0, 10.0, 0.0, -5.0)
@@ -218,15 +222,9 @@ def _ood_speakers(config: AVDigitsConfig, rng: np.random.Generator) -> list[dict
         out.append({"engine": "espeak-ng", "voice": language + (f"+{variant}" if variant else ""),
                     "group": f"ood:{language}", "speed": int(rng.integers(110, 200)),
                     "pitch": int(rng.integers(15, 85)), "numeral": True, "split": "ood", "id": 10_000 + i})
-    if config.ood_festival:  # after the espeak-ng ones (no random draw), so those stay the same
-        installed = festival_voices(FESTIVAL_OOD_VOICES)
-        if not installed:
-            raise DatasetError("--ood-festival: none of the festival voices of FESTIVAL_OOD_VOICES is installed "
-                               "(apt-get install festvox-italp16k festvox-itapc16k festvox-ca-ona-hts "
-                               "festvox-czech-dita festvox-czech-krb festvox-czech-machac festvox-czech-ph "
-                               "festvox-ru festvox-suopuhe-lj festvox-suopuhe-mv)")
-        for voice, language in installed.items():
-            for stretch in config.festival_stretches:
+    if config.ood_festival:  # where installed; after the espeak-ng ones (no random draw), so those stay the same
+        for voice, language in festival_voices(FESTIVAL_OOD_VOICES).items():
+            for stretch in config.festival_ood_stretches:
                 out.append({"engine": "festival", "voice": voice, "group": f"ood:{language}", "stretch": float(stretch),
                             "numeral": True, "split": "ood", "id": 10_000 + len(out)})
     return out
@@ -477,6 +475,9 @@ def build_av_digits(out: str | Path | None = None, config: AVDigitsConfig | None
                           f"{config.image_energy_removed}, {list(config.snrs)}")
     if config.noise not in ("white", "pink", "brown"):
         raise ConfigError(f"noise must be 'white', 'pink' or 'brown', got {config.noise!r}")
+    if not all(0.5 <= s <= 2.0 for s in config.festival_ood_stretches):
+        raise ConfigError(f"festival_ood_stretches (--ood-festival-stretches) must each be in [0.5, 2], got "
+                          f"{list(config.festival_ood_stretches)}")
     check_output_dir(out, "--out")
     root = np.random.default_rng(config.seed)
     streams = dict(zip(["speakers", "train", "valid", "test", "synthetic", "other", "noise", "ood", "fillers"],
@@ -501,6 +502,10 @@ def build_av_digits(out: str | Path | None = None, config: AVDigitsConfig | None
     log(f"synthesised {sum(len(v) for v in prepared.values())} utterances from {len(speakers)} speakers in "
         f"{len({s['group'] for s in speakers})} voice groups (+ {len(ood_speakers)} other-language speakers, "
         f"{len(filler_speakers)} speakers of filler words)")
+    n_festival_ood = sum(s["engine"] == "festival" for s in ood_speakers)
+    if config.ood_festival and not n_festival_ood:
+        log("no festival voice of another language is installed: other-language speech is espeak-ng only "
+            f"({FESTIVAL_OOD_PACKAGES})")
 
     tux = Path(config.tuxpaint_dir)
     real_files = sorted(tux.glob("[0-9].ogg")) + sorted(tux.glob("[0-9]_en_GB.ogg"))
@@ -647,10 +652,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--ood-extra-speakers", type=nonnegative_int, default=defaults.n_ood_extra_speakers,
                         help="more such voices, in the 32 further languages of OOD_EXTRA_LANGUAGES (64 = two per "
                              "language), after the --ood-speakers ones, which stay the same; 0 = none")
-    parser.add_argument("--ood-festival", action="store_true",
+    parser.add_argument("--ood-festival", action=argparse.BooleanOptionalAction, default=defaults.ood_festival,
                         help="also the festival voices of other languages installed here (FESTIVAL_OOD_VOICES: "
-                             "Catalan, Czech, Finnish, Italian, Russian; two stretches each), after the espeak-ng "
-                             "ones, which stay the same")
+                             "Catalan, Czech, Finnish, Italian, Russian; " + FESTIVAL_OOD_PACKAGES + "), after the "
+                             "espeak-ng ones, which stay the same; on by default, espeak-ng only where none is "
+                             "installed")
+    parser.add_argument("--ood-festival-stretches", type=finite_float, nargs="+",
+                        default=list(defaults.festival_ood_stretches),
+                        help="duration stretches of each such festival voice (one speaker per stretch)")
     parser.add_argument("--filler-speakers", type=nonnegative_int, default=defaults.n_filler_speakers,
                         help="espeak-ng voices speaking non-digit pseudo-words (the 'unknown' words of open-set "
                              "training); 0 = none")
@@ -677,6 +686,7 @@ def run(args: argparse.Namespace) -> int:
                             val_size=args.val_size, synthetic_test_size=args.synthetic_test_size,
                             pairs_per_recording=args.pairs_per_recording, n_ood_speakers=args.ood_speakers,
                             n_ood_extra_speakers=args.ood_extra_speakers, ood_festival=args.ood_festival,
+                            festival_ood_stretches=tuple(args.ood_festival_stretches),
                             n_filler_speakers=args.filler_speakers, filler_words_per_speaker=args.filler_words,
                             snrs=tuple(args.snrs), noise=args.noise, use_festival=not args.no_festival,
                             image_energy_removed=args.image_energy_removed)
