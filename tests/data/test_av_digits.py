@@ -177,6 +177,28 @@ def test_filler_speakers_use_training_voices_only():
     assert len(words) == len(set(words)) == 120  # every speaker says other words
 
 
+@needs_espeak
+def test_festival_filler_speakers_come_after_the_espeak_ones_with_new_words(monkeypatch):
+    from polymodal.data import av_digits_build
+
+    monkeypatch.setattr(av_digits_build, "festival_voices",
+                        lambda voices=None: {"lp_diphone": "it", "suo_fi_lj_diphone": "fi", "czech_ph": "cs"})
+    config = AVDigitsConfig(seed=3, n_filler_speakers=4, filler_words_per_speaker=3, festival_ood_stretches=(1.0,))
+    speakers = _speakers(config, np.random.default_rng(3))
+    base = _filler_speakers(config, speakers, np.random.default_rng(5))
+    config.festival_fillers = True
+    more = _filler_speakers(config, speakers, np.random.default_rng(5))
+    assert more[:len(base)] == base  # the espeak-ng filler speakers and their words stay the same
+    extra = more[len(base):]  # Finnish left out (its voices stop on some pseudo-words)
+    assert [(s["engine"], s["voice"], s["group"]) for s in extra] == [("festival", "lp_diphone", "filler:it"),
+                                                                      ("festival", "czech_ph", "filler:cs")]
+    words = [w for s in more for w in s["words"]]
+    assert len(words) == len(set(words)) == 18 and len({s["id"] for s in more}) == 6
+    assert [av_digits_build._festival_text(extra[0], i) for i in range(3)] == extra[0]["words"]
+    assert av_digits_build._festival_text({"numeral": True}, 3) == "3"
+    assert av_digits_build._festival_text({}, 3) == "three"
+
+
 def test_extra_other_language_speakers_come_after_the_others_and_keep_them():
     base = _ood_speakers(AVDigitsConfig(seed=3, ood_festival=False), np.random.default_rng(9))
     more = _ood_speakers(AVDigitsConfig(seed=3, ood_festival=False,

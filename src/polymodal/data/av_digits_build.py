@@ -125,6 +125,7 @@ class AVDigitsConfig:
     n_ood_extra_speakers: int = 0
     ood_festival: bool = True
     festival_ood_stretches: tuple[float, ...] = (0.9, 1.1)
+    festival_fillers: bool = False
     n_filler_speakers: int = 64
     filler_words_per_speaker: int = 12
     snrs: tuple[float, ...] = (20.0, 10.0, 0.0, -5.0)
@@ -246,8 +247,8 @@ def _phonemes(words: list[str], voice: str = "en-us") -> list[str]:
     return [ln.replace("'", "").replace(",", "").replace(" ", "") for ln in lines]
 
 
-def filler_words(n: int, rng: np.random.Generator) -> list[str]:
-    """``n`` distinct pseudo-words that do not sound like a digit word.
+def filler_words(n: int, rng: np.random.Generator, exclude=()) -> list[str]:
+    """``n`` distinct pseudo-words that do not sound like a digit word (nor are in ``exclude``).
 
     Each word is 1-3 syllables (shares :data:`FILLER_SYLLABLES`; each syllable onset + vowel + coda
     letters of :data:`FILLER_ONSETS`, :data:`FILLER_VOWELS`, :data:`FILLER_CODAS`); a word is
@@ -257,7 +258,7 @@ def filler_words(n: int, rng: np.random.Generator) -> list[str]:
     if n < 0:
         raise ConfigError(f"the number of filler words must be >= 0, got {n}")
     kept: list[str] = []
-    seen: set[str] = set(DIGIT_WORDS)
+    seen: set[str] = set(DIGIT_WORDS) | set(exclude)
     while len(kept) < n:
         batch = []
         for _ in range(max(64, 2 * (n - len(kept)))):
@@ -276,7 +277,9 @@ def filler_words(n: int, rng: np.random.Generator) -> list[str]:
 def _filler_speakers(config: AVDigitsConfig, speakers: list[dict], rng: np.random.Generator) -> list[dict]:
     """Speakers of filler words: half espeak-ng English voices of *training* voice groups only (a
     validation or test voice is never heard), half espeak-ng voices of :data:`OOD_LANGUAGES` reading the
-    same pseudo-words with their own letter-to-sound rules (foreign phonology). Split ``filler``."""
+    same pseudo-words with their own letter-to-sound rules (foreign phonology). Split ``filler``. With
+    ``festival_fillers`` the festival voices of other languages (one speaker per voice and stretch) read further
+    pseudo-words, after those."""
     train_variants = sorted({s["voice"].split("+")[1] if "+" in s["voice"] else "" for s in speakers
                              if s["engine"] == "espeak-ng" and s["split"] == "train"})
     words = filler_words(config.n_filler_speakers * config.filler_words_per_speaker, rng)
@@ -291,6 +294,15 @@ def _filler_speakers(config: AVDigitsConfig, speakers: list[dict], rng: np.rando
                     "group": f"filler:{'en' if english else language}", "speed": int(rng.integers(110, 200)),
                     "pitch": int(rng.integers(15, 85)), "words": words[i * per:(i + 1) * per],
                     "split": "filler", "id": 40_000 + i})
+    if config.festival_fillers:  # after the espeak-ng ones, on the same stream: those stay the same
+        # the Finnish suopuhe voices stop on some pseudo-words (SIOD "wrong type of argument to get_c_val")
+        voices = [(v, lang, st) for v, lang in festival_voices(FESTIVAL_OOD_VOICES).items() if lang != "fi"
+                  for st in config.festival_ood_stretches]
+        per = config.filler_words_per_speaker
+        more = filler_words(len(voices) * per, rng, exclude=words)
+        for j, (voice, language, stretch) in enumerate(voices):
+            out.append({"engine": "festival", "voice": voice, "group": f"filler:{language}", "stretch": float(stretch),
+                        "words": more[j * per:(j + 1) * per], "split": "filler", "id": 40_000 + len(out)})
     return out
 
 
@@ -298,6 +310,12 @@ def _run(cmd: list[str], what: str, **kw) -> None:
     result = subprocess.run(cmd, capture_output=True, text=True, check=False, **kw)
     if result.returncode != 0:
         raise DatasetError(f"{cmd[0]} failed for {what}: {result.stderr.strip()[:300]}")
+
+
+def _festival_text(speaker: dict, d: int) -> str:
+    """What a festival speaker says as its ``d``-th utterance: a filler word, the numeral or the English word."""
+    words = speaker.get("words")
+    return words[d] if words else str(d) if speaker.get("numeral") else DIGIT_WORDS[d]
 
 
 def _synthesise(speaker: dict, folder: str) -> list[tuple[np.ndarray, int]]:
@@ -309,9 +327,8 @@ def _synthesise(speaker: dict, folder: str) -> list[tuple[np.ndarray, int]]:
     if speaker["engine"] == "festival":
         stretch = speaker["stretch"]
         script = f"(voice_{speaker['voice']})\n(Parameter.set 'Duration_Stretch {stretch})\n" + "".join(
-            f'(utt.save.wave (utt.synth (Utterance Text "{d if speaker.get("numeral") else DIGIT_WORDS[d]}")) '
-            f'"{paths[d]}" \'riff)\n'
-            for d in range(10))
+            f'(utt.save.wave (utt.synth (Utterance Text "{_festival_text(speaker, d)}")) "{paths[d]}" \'riff)\n'
+            for d in range(len(paths)))
         script_path = f"{folder}/s{speaker['id']}.scm"
         Path(script_path).write_text(script)
         _run(["festival", "--batch", script_path], f"festival voice {speaker['voice']!r}")
@@ -663,6 +680,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--filler-speakers", type=nonnegative_int, default=defaults.n_filler_speakers,
                         help="espeak-ng voices speaking non-digit pseudo-words (the 'unknown' words of open-set "
                              "training); 0 = none")
+    parser.add_argument("--festival-fillers", action="store_true",
+                        help="the festival voices of other languages (FESTIVAL_OOD_VOICES, --ood-festival-stretches) "
+                             "also read filler pseudo-words, after the espeak-ng filler speakers, which stay the same")
     parser.add_argument("--filler-words", type=positive_int, default=defaults.filler_words_per_speaker,
                         help="pseudo-words per filler speaker")
     parser.add_argument("--snrs", type=finite_float, nargs="*", default=list(defaults.snrs),
@@ -687,6 +707,7 @@ def run(args: argparse.Namespace) -> int:
                             pairs_per_recording=args.pairs_per_recording, n_ood_speakers=args.ood_speakers,
                             n_ood_extra_speakers=args.ood_extra_speakers, ood_festival=args.ood_festival,
                             festival_ood_stretches=tuple(args.ood_festival_stretches),
+                            festival_fillers=args.festival_fillers,
                             n_filler_speakers=args.filler_speakers, filler_words_per_speaker=args.filler_words,
                             snrs=tuple(args.snrs), noise=args.noise, use_festival=not args.no_festival,
                             image_energy_removed=args.image_energy_removed)
