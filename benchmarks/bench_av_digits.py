@@ -69,6 +69,14 @@ corruption on disjoint halves of the other languages) and a build with 32 more o
 (held-out-language margin -0.027 / -0.037 against -0.028, 5 seeds). ``--render-cache DIR`` stores the
 pre-rendered audio (about 4.5 minutes of a run) and reuses it; the output is the same.
 
+Session 13 (issue 18): the build's other-language part now also holds festival voices of other languages
+where installed (Catalan, Czech, Finnish, Italian, Russian; ``FESTIVAL_OOD_VOICES``), so the gates' corruption
+holds natural-sounding foreign speech, not only espeak-ng's (every natural-sounding training voice used to be
+English). Paired against ``--ood-engines espeak-ng`` (the same experts and validation set, 5 seeds):
+held-out-language margin -0.027 -> -0.024, held-out English fused 0.991 -> 0.992, gated experts 39 of 41
+cells either way, other-language row -0.021 / -0.070 -> -0.019 / -0.045; audio only on real English 0.960 ±
+0.020 (801 s wall). docs/benchmarks.md has the table.
+
 Measured (issue 18, seed-0 build rebuilt with the tight-trim word detection, see "Word detection in
 tightly trimmed recordings" below; defaults incl. the recording channel and the gates' other-language
 corruption without the held-out validation languages fi / hu / vi, 5 seeds, 2-core machine: 623 s wall,
