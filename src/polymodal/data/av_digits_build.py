@@ -81,7 +81,7 @@ OOD_EXTRA_LANGUAGES = ("af", "bg", "ca", "da", "et", "eu", "hr", "is", "lt", "lv
 # Festival voices of other languages (``--ood-festival``; Debian festvox-*): diphone, unit-selection and HTS
 # voices, the same engines as the English festival voices, so "natural-sounding synthetic speech" is no longer
 # English only. Each says the numerals in its own language. Left out: the Hindi, Marathi and Telugu NSK voices
-# (2.2-2.5 s for every numeral, the same length in Hindi and Marathi: not single numerals).
+# (2.2-2.5 s of continuous sound for every numeral; Hindi and Marathi sample-identical for 6 of the 10).
 FESTIVAL_OOD_PACKAGES = ("apt-get install festvox-ca-ona-hts festvox-czech-dita festvox-czech-krb "
                          "festvox-czech-machac festvox-czech-ph festvox-suopuhe-lj festvox-suopuhe-mv "
                          "festvox-italp16k festvox-itapc16k festvox-ru")
