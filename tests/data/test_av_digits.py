@@ -183,7 +183,8 @@ def test_festival_filler_speakers_come_after_the_espeak_ones_with_new_words(monk
 
     monkeypatch.setattr(av_digits_build, "festival_voices",
                         lambda voices=None: {"lp_diphone": "it", "suo_fi_lj_diphone": "fi", "czech_ph": "cs"})
-    config = AVDigitsConfig(seed=3, n_filler_speakers=4, filler_words_per_speaker=3, festival_ood_stretches=(1.0,))
+    config = AVDigitsConfig(seed=3, n_filler_speakers=4, filler_words_per_speaker=3, festival_ood_stretches=(1.0,),
+                            use_festival=False)
     speakers = _speakers(config, np.random.default_rng(3))
     base = _filler_speakers(config, speakers, np.random.default_rng(5))
     config.festival_fillers = True
