@@ -224,11 +224,17 @@ def _ood_speakers(config: AVDigitsConfig, rng: np.random.Generator) -> list[dict
                     "group": f"ood:{language}", "speed": int(rng.integers(110, 200)),
                     "pitch": int(rng.integers(15, 85)), "numeral": True, "split": "ood", "id": 10_000 + i})
     if config.ood_festival:  # where installed; after the espeak-ng ones (no random draw), so those stay the same
-        for voice, language in festival_voices(FESTIVAL_OOD_VOICES).items():
-            for stretch in config.festival_ood_stretches:
-                out.append({"engine": "festival", "voice": voice, "group": f"ood:{language}", "stretch": float(stretch),
-                            "numeral": True, "split": "ood", "id": 10_000 + len(out)})
+        for voice, language, stretch in _festival_other_language_voices(config):
+            out.append({"engine": "festival", "voice": voice, "group": f"ood:{language}", "stretch": stretch,
+                        "numeral": True, "split": "ood", "id": 10_000 + len(out)})
     return out
+
+
+def _festival_other_language_voices(config: AVDigitsConfig) -> list[tuple[str, str, float]]:
+    """``(voice, language, stretch)`` of each installed :data:`FESTIVAL_OOD_VOICES` voice at each of
+    ``config.festival_ood_stretches``: one speaker each."""
+    return [(voice, language, float(stretch)) for voice, language in festival_voices(FESTIVAL_OOD_VOICES).items()
+            for stretch in config.festival_ood_stretches]
 
 
 def _phonemes(words: list[str], voice: str = "en-us") -> list[str]:
@@ -296,12 +302,11 @@ def _filler_speakers(config: AVDigitsConfig, speakers: list[dict], rng: np.rando
                     "split": "filler", "id": 40_000 + i})
     if config.festival_fillers:  # after the espeak-ng ones, on the same stream: those stay the same
         # the Finnish suopuhe voices stop on some pseudo-words (SIOD "wrong type of argument to get_c_val")
-        voices = [(v, lang, st) for v, lang in festival_voices(FESTIVAL_OOD_VOICES).items() if lang != "fi"
-                  for st in config.festival_ood_stretches]
+        voices = [v for v in _festival_other_language_voices(config) if v[1] != "fi"]
         per = config.filler_words_per_speaker
         more = filler_words(len(voices) * per, rng, exclude=words)
         for j, (voice, language, stretch) in enumerate(voices):
-            out.append({"engine": "festival", "voice": voice, "group": f"filler:{language}", "stretch": float(stretch),
+            out.append({"engine": "festival", "voice": voice, "group": f"filler:{language}", "stretch": stretch,
                         "words": more[j * per:(j + 1) * per], "split": "filler", "id": 40_000 + len(out)})
     return out
 
