@@ -204,3 +204,24 @@ def test_cross_fit_needs_outlier_exposure(bench, capsys):
     with pytest.raises(SystemExit):
         bench.main(["--cross-fit", "--outlier-exposure", "0"])
     assert "needs --outlier-exposure" in capsys.readouterr().err
+
+
+def test_detection_auroc_is_the_probability_that_english_scores_above_foreign(bench):
+    """Brute force over every (English, foreign) pair, ties counting half; 1 / 0.5 / 0 at the extremes."""
+    rng = np.random.default_rng(0)
+    en, fo = torch.as_tensor(rng.integers(0, 6, 40) / 5.0), torch.as_tensor(rng.integers(0, 5, 30) / 5.0)
+    pairs = (en[:, None] > fo[None, :]).double() + 0.5 * (en[:, None] == fo[None, :]).double()
+    assert bench.detection_auroc(en, fo) == pytest.approx(float(pairs.mean()), abs=1e-12)
+    assert bench.detection_auroc(torch.ones(3), torch.zeros(4)) == 1.0
+    assert bench.detection_auroc(torch.zeros(3), torch.ones(4)) == 0.0
+    assert bench.detection_auroc(torch.ones(3), torch.ones(4)) == 0.5
+
+
+def test_gated_head_pools_linearly_on_request(bench):
+    """--gate-pool linear: the untrained gated head is the mean of the temperature-scaled experts."""
+    data, _ = _data(bench.WIDTH, n=16)
+    feats, logits, present, _, quality = data
+    head = bench.GatedHead({"image": 2.0, "audio": 1.0}, pool="linear")
+    mean = (torch.softmax(logits["image"] / 2.0, 1) + torch.softmax(logits["audio"], 1)) / 2
+    with torch.no_grad():
+        torch.testing.assert_close(head(feats, logits, present, quality).exp(), mean)

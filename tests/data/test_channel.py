@@ -168,6 +168,24 @@ def test_recording_channel_draws_within_its_ranges_and_is_seeded():
     assert np.array_equal(channel(x[0], np.random.default_rng(5)), first[0])
 
 
+def test_recording_channel_threads_give_the_same_output_and_random_state():
+    """n_jobs > 1 applies the channels in threads; every channel is drawn first, in row order, so the
+    output and the generator's state afterwards are those of n_jobs=1 (every codec, with and without
+    resampling)."""
+    channel = RecordingChannel(codecs=("vorbis", "mp3", "opus"))
+    x = np.stack([voiced(4000, f0=100.0 + 10 * i) for i in range(12)])
+    serial_rng = np.random.default_rng(3)
+    serial = channel(x, serial_rng)
+    after = serial_rng.random()
+    for n_jobs in (2, -1):
+        rng = np.random.default_rng(3)
+        assert np.array_equal(channel(x, rng, n_jobs=n_jobs), serial)
+        assert rng.random() == after
+    for bad in (0, -2, 1.5, True):
+        with pytest.raises(ConfigError, match="n_jobs"):
+            channel(x, np.random.default_rng(0), n_jobs=bad)
+
+
 @pytest.mark.parametrize("kwargs,match", [
     ({"p_codec": 1.5}, "p_codec"), ({"highpass_hz": (300.0, 100.0)}, "highpass_hz"),
     ({"lowpass_hz": (0.0, 10.0)}, "lowpass_hz"), ({"codecs": ("aac",)}, "codecs"),

@@ -92,6 +92,59 @@ def test_gated_experts_learn_to_switch_off_a_corrupted_modality():
     assert torch.equal(missing.argmax(1), tl["a"].argmax(1))  # b missing: a's decision
 
 
+def test_gated_linear_pool_closed_form_missing_and_learning():
+    """pool="linear": untrained it is the mean of the calibrated experts' probabilities; with given gates
+    it is sum_m w_m p_m, w = g / sum g (closed form); a missing modality drops out exactly, none present
+    gives the uniform distribution, gradients stay finite; and trained on the corrupted task it switches
+    the corrupted expert off as the log-linear pool does, while a confidently wrong expert at the same
+    weight cannot veto the other's answer."""
+    from polymodal.errors import ConfigError
+
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(1)
+    feats, logits, y, bad = _corrupted_task(400, g)
+    fusion = GatedExpertFusion({"a": 3, "b": 3}, 5, hidden=16, pool="linear").set_temperatures({"a": 2.0, "b": 0.5})
+    pa, pb = F.softmax(logits["a"] / 2.0, 1), F.softmax(logits["b"] / 0.5, 1)
+    torch.testing.assert_close(fusion(feats, logits).exp(), (pa + pb) / 2)
+    with torch.no_grad():  # gates 2 sigmoid(z): bias (0, log 3) gives g = (1, 1.5), weights (0.4, 0.6)
+        fusion.gate[-1].bias.copy_(torch.tensor([0.0, float(np.log(3.0))]))
+    torch.testing.assert_close(fusion(feats, logits).exp(), 0.4 * pa + 0.6 * pb)
+    only_a = fusion(feats, logits, {"b": torch.zeros(400, dtype=torch.bool)})
+    torch.testing.assert_close(only_a, F.log_softmax(logits["a"] / 2.0, 1))
+    none = {"a": torch.zeros(400, dtype=torch.bool), "b": torch.zeros(400, dtype=torch.bool)}
+    torch.testing.assert_close(fusion(feats, logits, none), torch.full((400, 5), -float(np.log(5))))
+    present = {"b": torch.arange(400) % 2 == 0}
+    F.nll_loss(fusion(feats, logits, present), y).backward()
+    assert all(torch.isfinite(p.grad).all() for p in fusion.parameters())
+    with pytest.raises(ConfigError, match="log-linear"):
+        fusion.expert_log_probs(feats, logits)
+    with pytest.raises(ConfigError, match="pool"):
+        GatedExpertFusion({"a": 3, "b": 3}, 5, pool="geometric")
+    # no veto: a sure, wrong b (p 0.999 on class 1) at weight 1/2 against a sure a (0.9 on class 0)
+    za, zb = torch.log(torch.tensor([[0.9, 0.025, 0.025, 0.025, 0.025]])), torch.tensor([[0.0, 12.0, 0, 0, 0]])
+    h = {"a": torch.zeros(1, 3), "b": torch.zeros(1, 3)}
+    with torch.no_grad():
+        linear = GatedExpertFusion({"a": 3, "b": 3}, 5, pool="linear")(h, {"a": za, "b": zb})
+        loglinear = GatedExpertFusion({"a": 3, "b": 3}, 5)(h, {"a": za, "b": zb})
+    assert int(linear.argmax()) == 1 and float(linear.exp()[0, 0]) > 0.44  # a keeps its half of the mass
+    assert float(loglinear.exp()[0, 0]) < 1e-3  # the product: b vetoes class 0
+    trained = GatedExpertFusion({"a": 3, "b": 3}, 5, hidden=16, pool="linear")
+    opt = torch.optim.Adam(trained.parameters(), lr=1e-2)
+    train_f, train_l, train_y, _ = _corrupted_task(2000, g)
+    for _ in range(150):
+        loss = F.nll_loss(trained(train_f, train_l), train_y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    tf, tl, ty, tbad = _corrupted_task(2000, g)
+    acc = float((trained(tf, tl).argmax(1) == ty).float().mean())
+    acc_mean = float(((F.softmax(tl["a"], 1) + F.softmax(tl["b"], 1)).argmax(1) == ty).float().mean())
+    assert acc > acc_mean + 0.1
+    w = trained.gates(tf, tl).detach()
+    w = w / w.sum(1, keepdim=True)
+    assert float(w[tbad, 1].mean()) < 0.2 < float(w[~tbad, 1].mean())
+
+
 def test_gmu_gates_missing_modality_and_learns_per_sample_routing():
     torch.manual_seed(0)
     fusion = build("fusion", {"name": "gated", "out_features": 8}, in_features={"a": 2, "b": 2})

@@ -31,6 +31,8 @@ copies once and reuse them, not on every training step.
 from __future__ import annotations
 
 import io
+import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -318,11 +320,24 @@ class RecordingChannel:
         return {"highpass_hz": hp, "lowpass_hz": lp, "shelf_db": shelf, "peaks": tuple(peaks),
                 "via_rate": None if via == rate else via, "codec": codec, "compression": compression}
 
-    def __call__(self, x, rng: np.random.Generator, sample_rate: int = 16_000) -> np.ndarray:
-        """``x`` ``(L,)`` or ``(N, L)``, each row through its own random channel (float64 out)."""
+    def __call__(self, x, rng: np.random.Generator, sample_rate: int = 16_000, n_jobs: int = 1) -> np.ndarray:
+        """``x`` ``(L,)`` or ``(N, L)``, each row through its own random channel (float64 out).
+
+        ``n_jobs``: threads that apply the channels (-1: one per CPU). Every channel is drawn from ``rng``
+        first, in row order, so the output and ``rng``'s state do not depend on ``n_jobs``; the codecs
+        (libsndfile) and filters release the GIL, so threads run them in parallel."""
         x = np.asarray(x, dtype=np.float64)
         if x.ndim not in (1, 2):
             raise ShapeError(f"RecordingChannel expects a waveform (L,) or a batch (N, L), got shape {x.shape}")
+        if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or not (n_jobs == -1 or n_jobs >= 1):
+            raise ConfigError(f"n_jobs must be -1 (every CPU) or a count >= 1, got {n_jobs!r}")
         rows = x[None] if x.ndim == 1 else x
-        out = np.stack([apply_channel(row, sample_rate, **self.draw(rng, sample_rate)) for row in rows])
+        draws = [self.draw(rng, sample_rate) for _ in rows]
+        workers = min(len(rows), (os.cpu_count() or 1) if n_jobs == -1 else int(n_jobs))
+        if workers > 1:
+            with ThreadPoolExecutor(workers) as pool:
+                out = np.stack(list(pool.map(lambda i: apply_channel(rows[i], sample_rate, **draws[i]),
+                                             range(len(rows)))))
+        else:
+            out = np.stack([apply_channel(row, sample_rate, **d) for row, d in zip(rows, draws)])
         return out[0] if x.ndim == 1 else out

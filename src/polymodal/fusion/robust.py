@@ -20,7 +20,12 @@
   where that input's expert is confidently wrong. A mixture-of-experts gate
   (Jacobs, Jordan, Nowlan & Hinton, Neural Computation 1991) acting on a
   log-linear pool; with the gate of a modality at 0 the output is exactly the
-  other expert.
+  other expert. ``pool="linear"``: the same gates weigh a linear opinion pool
+  instead, ``p(y|x) = sum_m w_m softmax(z_m / T_m)``, ``w_m = pi_m g_m / sum_k
+  pi_k g_k`` (Stone 1961; Genest & Zidek, Statistical Science 1986): an expert
+  can add at most its weight's share of probability to a wrong class and can
+  never veto the others' answer, where in the log-linear pool a confidently
+  wrong expert (``log p`` of the true class -> -inf) can.
 * :class:`GatedFusion` (registered ``"gated"``): the Gated Multimodal Unit
   (Arevalo, Solorio, Montes-y-Gomez & Gonzalez, ICLR Workshops 2017),
   ``h = sum_m g_m * tanh(W_m x_m)``, ``g = softmax_m(V_m [x_1; ...; x_M])``
@@ -256,6 +261,10 @@ class GatedExpertFusion(nn.Module):
         conditionally independent given the class and the prior is uniform). Train it with
         :meth:`expert_log_probs` in the loss (each recalibrated expert's own NLL) so that every
         expert is calibrated under corruption, also where the other expert alone would decide.
+    pool : {"log-linear", "linear"}
+        How the gated experts are combined: ``"log-linear"`` (default), ``log softmax(sum_m g_m log
+        p_m)``; ``"linear"``, ``log sum_m w_m p_m`` with ``w_m = g_m / sum_k g_k`` over the present
+        modalities (untrained: the mean of the calibrated experts' probabilities).
 
     ``forward(features, logits, present=None, quality=None)`` -> fused log-probabilities ``(N, C)``;
     ``gates(...)`` -> ``(N, M)``; ``expert_log_probs(...)`` -> ``{m: log_softmax(g_m log p_m)}``.
@@ -273,8 +282,12 @@ class GatedExpertFusion(nn.Module):
     """
 
     def __init__(self, in_features: Mapping[str, int], n_classes: int, hidden: int = 32,
-                 quality_features: Mapping[str, int] | None = None, per_modality: bool = False) -> None:
+                 quality_features: Mapping[str, int] | None = None, per_modality: bool = False,
+                 pool: str = "log-linear") -> None:
         super().__init__()
+        if pool not in ("log-linear", "linear"):
+            raise ConfigError(f"GatedExpertFusion pool must be 'log-linear' or 'linear', got {pool!r}")
+        self.pool = pool
         self.in_features = dict(in_features)
         if len(self.in_features) < 2 or n_classes < 2:
             raise ConfigError(f"GatedExpertFusion needs >= 2 modalities and >= 2 classes, got "
@@ -355,12 +368,21 @@ class GatedExpertFusion(nn.Module):
     def expert_log_probs(self, features, logits, present=None, quality=None) -> dict[str, torch.Tensor]:
         """Each expert recalibrated by its gate, ``{m: log_softmax(g_m log p_m)}`` ``(N, C)`` (uniform
         where ``m`` is missing)."""
+        if self.pool != "log-linear":
+            raise ConfigError("expert_log_probs recalibrates each expert by its gate (log-linear pool); "
+                              f"this GatedExpertFusion pools {self.pool!r}")
         g, experts = self._inputs(features, logits, present, quality)
         return {m: F.log_softmax(g[:, i:i + 1] * experts[m], dim=-1) for i, m in enumerate(self.modalities)}
 
     def forward(self, features: Mapping[str, torch.Tensor], logits: Mapping[str, torch.Tensor],
                 present=None, quality=None) -> torch.Tensor:
         g, experts = self._inputs(features, logits, present, quality)
+        if self.pool == "linear":
+            norm = g.sum(1, keepdim=True)  # missing modalities have g = 0: weight 1e-30, no gradient
+            log_w = torch.log((g / norm.clamp_min(1e-12)).clamp_min(1e-30))
+            mixed = torch.logsumexp(torch.stack([log_w[:, i:i + 1] + experts[m]
+                                                 for i, m in enumerate(self.modalities)]), dim=0)
+            return torch.where(norm > 0, mixed, torch.full_like(mixed, -float(np.log(self.n_classes))))
         total = sum(g[:, i:i + 1] * experts[m] for i, m in enumerate(self.modalities))
         return F.log_softmax(total, dim=-1)
 
