@@ -68,6 +68,16 @@ def _corrupted_task(n, g):
     return feats, {"a": za, "b": zb}, y, bad
 
 
+def _fit_nll(fusion, feats, logits, y, steps=150):
+    """Full-batch Adam (lr 1e-2) on the fused negative log-likelihood."""
+    opt = torch.optim.Adam(fusion.parameters(), lr=1e-2)
+    for _ in range(steps):
+        loss = F.nll_loss(fusion(feats, logits), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+
 def test_gated_experts_learn_to_switch_off_a_corrupted_modality():
     torch.manual_seed(0)
     g = torch.Generator().manual_seed(0)
@@ -75,12 +85,7 @@ def test_gated_experts_learn_to_switch_off_a_corrupted_modality():
     fusion = GatedExpertFusion({"a": 3, "b": 3}, 5, hidden=16)
     poe = CalibratedProductOfExperts(["a", "b"])
     torch.testing.assert_close(fusion(feats, logits), poe(logits))  # zero-initialised gate: the plain product
-    opt = torch.optim.Adam(fusion.parameters(), lr=1e-2)
-    for _ in range(150):
-        loss = F.nll_loss(fusion(feats, logits), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    _fit_nll(fusion, feats, logits, y)
     tf, tl, ty, tbad = _corrupted_task(2000, g)
     acc_gated = float((fusion(tf, tl).argmax(1) == ty).float().mean())
     acc_poe = float((poe(tl).argmax(1) == ty).float().mean())
@@ -129,13 +134,8 @@ def test_gated_linear_pool_closed_form_missing_and_learning():
     assert int(linear.argmax()) == 1 and float(linear.exp()[0, 0]) > 0.44  # a keeps its half of the mass
     assert float(loglinear.exp()[0, 0]) < 1e-3  # the product: b vetoes class 0
     trained = GatedExpertFusion({"a": 3, "b": 3}, 5, hidden=16, pool="linear")
-    opt = torch.optim.Adam(trained.parameters(), lr=1e-2)
     train_f, train_l, train_y, _ = _corrupted_task(2000, g)
-    for _ in range(150):
-        loss = F.nll_loss(trained(train_f, train_l), train_y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    _fit_nll(trained, train_f, train_l, train_y)
     tf, tl, ty, tbad = _corrupted_task(2000, g)
     acc = float((trained(tf, tl).argmax(1) == ty).float().mean())
     acc_mean = float(((F.softmax(tl["a"], 1) + F.softmax(tl["b"], 1)).argmax(1) == ty).float().mean())
