@@ -846,6 +846,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--oe-target unknown gives the gate its own audio input; drop --gate-audio-quality")
     if args.cross_fit and args.outlier_exposure <= 0:
         parser.error("--cross-fit splits the foreign speech between OE and the gates: it needs --outlier-exposure > 0")
+    for name in ("image_epochs", "audio_epochs", "head_epochs", "pairs", "gate_pairs", "gate_epochs", "gate_hidden"):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            parser.error(f"--{name.replace('_', '-')} must be >= 1, got {value}")
     if args.gate_ood_penalty < 0:
         parser.error(f"--gate-ood-penalty must be >= 0, got {args.gate_ood_penalty}")
     if args.outlier_exposure < 0:

@@ -225,3 +225,10 @@ def test_gated_head_pools_linearly_on_request(bench):
     mean = (torch.softmax(logits["image"] / 2.0, 1) + torch.softmax(logits["audio"], 1)) / 2
     with torch.no_grad():
         torch.testing.assert_close(head(feats, logits, present, quality).exp(), mean)
+
+
+@pytest.mark.parametrize("flag", ["--image-epochs", "--gate-pairs", "--gate-epochs", "--gate-hidden"])
+def test_counts_must_be_positive(bench, flag, capsys):
+    with pytest.raises(SystemExit):
+        bench.main([flag, "0"])
+    assert f"{flag} must be >= 1, got 0" in capsys.readouterr().err
