@@ -1076,14 +1076,15 @@ def main(argv: list[str] | None = None) -> int:
         note("temperature image", "calibrated PoE", poe.temperatures["image"])
         note("temperature audio", "calibrated PoE", poe.temperatures["audio"])
         # abstention: max-softmax threshold on held-out synthetic voices (never on the real recordings)
-        tau = fit_abstention_threshold(F.softmax(encode(experts["audio"], valid_feats)[1], 1).numpy(), ABSTAIN_COVERAGE)
+        pv_valid = F.softmax(encode(experts["audio"], valid_feats)[1], 1)  # the audio expert on held-out voices
+        tau = fit_abstention_threshold(pv_valid.numpy(), ABSTAIN_COVERAGE)
         note("audio abstention threshold (max softmax)", "audio only", tau)
         note("held-out synthetic voices (valid)", "audio only",
-             float((encode(experts["audio"], valid_feats)[1].argmax(1) == valid_labels).float().mean()))
+             float((pv_valid.argmax(1) == valid_labels).float().mean()))
         note("held-out synthetic voices (valid)", "audio only + shift TTA",
              float((shift_tta(experts["audio"], valid_feats).argmax(1) == valid_labels).float().mean()))
-        note("ECE held-out synthetic voices (valid)", "audio only", expected_calibration_error(
-            F.softmax(encode(experts["audio"], valid_feats)[1], 1).numpy(), valid_labels.numpy()))
+        note("ECE held-out synthetic voices (valid)", "audio only",
+             expected_calibration_error(pv_valid.numpy(), valid_labels.numpy()))
         pv = F.softmax(encode(experts["audio"], ood_valid[0])[1], 1)
         for key, value in ood_scores(pv, ood_valid[1], tau).items():
             note(key, "audio only", value)
@@ -1239,8 +1240,8 @@ def main(argv: list[str] | None = None) -> int:
         v_all = torch.ones(len(valid_labels), dtype=torch.bool)
         g_english = note_gates("held-out synthetic voices (valid)", encode(experts["image"], v_img), v_all,
                                encode_audio(valid_feats), v_all, image_quality(v_img))
-        detect["valid foreign"] = g_foreign, F.softmax(encode(experts["audio"], ood_valid[0])[1], 1).max(1).values
-        detect["valid English"] = g_english, F.softmax(encode(experts["audio"], valid_feats)[1], 1).max(1).values
+        detect["valid foreign"] = g_foreign, pv.max(1).values
+        detect["valid English"] = g_english, pv_valid.max(1).values
         for where, (en, fo) in (("held-out voices vs held-out languages (valid)", ("valid English", "valid foreign")),
                                 ("real English vs other language (Tux Paint, image clean)",
                                  ("clean", "other language"))):
