@@ -1119,7 +1119,7 @@ def main(argv: list[str] | None = None) -> int:
 
         # head training data: clean-augmented pairs, and corrupted pairs; also the other-language mask
         def head_data(corrupt: bool):
-            y, ii, uu, kk = pairs(args.gate_pairs or args.pairs if corrupt else args.pairs)
+            y, ii, uu, kk = pairs((args.gate_pairs or args.pairs) if corrupt else args.pairs)
             a = aug.spec_augment(copies[kk, uu].float(), g)
             x_img = img["train"][0][ii].clone()
             p_img = torch.ones(len(y), dtype=torch.bool)
