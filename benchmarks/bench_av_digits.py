@@ -304,6 +304,7 @@ from polymodal.encoders.audio import AudioCNN
 from polymodal.encoders.image import LeNet
 from polymodal.encoders.speech import prepare_speech, speech_features
 from polymodal.encoders.speech_augment import SpeechAugment
+from polymodal.encoders.speech_verify import TemplateVerifier
 from polymodal.errors import ConfigError
 from polymodal.fusion.intermediate import ConcatFusion
 from polymodal.fusion.robust import (
@@ -648,6 +649,20 @@ def raw_recordings(files):
     return out
 
 
+def real_description_files(tux_math: Path, languages) -> list[Path]:
+    """Tux Paint's real recordings of stamp descriptions (``*_desc_LANG.ogg``) in ``languages``, from every
+    stamp folder except the digits' own (``tux_math``, the test set); languages of the digit test set are
+    refused, so no test speaker's voice reaches training."""
+    clash = sorted(set(languages) & set(TUXPAINT_LANGUAGES))
+    if clash:
+        raise ConfigError(f"--gate-real-foreign: {clash} are languages of the Tux Paint digit test set")
+    root = tux_math.parent.parent
+    files = sorted(f for lang in languages for f in root.rglob(f"*_desc_{lang}.ogg") if f.parent != tux_math)
+    if not files:
+        raise ConfigError(f"--gate-real-foreign: no *_desc_LANG.ogg recordings for {list(languages)} under {root}")
+    return files
+
+
 def prepared_features(recordings) -> torch.Tensor:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -775,10 +790,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="audio reliability input of the gated experts' gate: none, or the Mahalanobis OOD "
                              "score of the audio expert's features (Lee et al., NeurIPS 2018; relative: Ren et al. "
                              "2021) fitted on its training features")
-    parser.add_argument("--abstain-score", choices=["max-softmax", "mahalanobis"], default="max-softmax",
+    parser.add_argument("--abstain-score", choices=["max-softmax", "mahalanobis", "template"], default="max-softmax",
                         help="what the '+ audio abstention' models threshold (keeping 95%% of held-out synthetic "
                              "voices): the audio expert's max softmax, or the gate's audio Mahalanobis score (its last "
                              "column; needs --gate-audio-quality)")
+    parser.add_argument("--template-coverage", type=float, default=ABSTAIN_COVERAGE,
+                        help="--abstain-score template: share of held-out voices whose template distance passes")
+    parser.add_argument("--gate-real-foreign", nargs="*", default=[], metavar="LANG",
+                        help="add Tux Paint's real recordings of stamp descriptions (*_desc_LANG.ogg, outside the "
+                             "digit folder) in these languages, absent from the digit test set, to the gates' "
+                             "other-language corruption")
     parser.add_argument("--gate-ood-penalty", type=float, default=0.0, metavar="LAMBDA",
                         help="add LAMBDA * (mean audio gate on the corruption's other-language samples) to the "
                              "gated experts' training loss: teach the gate to switch foreign speech off; 0 = off")
@@ -856,6 +877,14 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--outlier-exposure must be >= 0, got {args.outlier_exposure}")
     if not 0.0 <= args.channel_p <= 1.0:
         parser.error(f"--channel-p must be a share in [0, 1], got {args.channel_p}")
+    if not 0.0 < args.template_coverage <= 1.0:
+        parser.error(f"--template-coverage must be a share in (0, 1], got {args.template_coverage}")
+    if args.template_coverage != ABSTAIN_COVERAGE and args.abstain_score != "template":
+        parser.error("--template-coverage sets the threshold of --abstain-score template; add that option")
+    clash = sorted(set(args.gate_real_foreign) & set(TUXPAINT_LANGUAGES))
+    if clash:
+        parser.error(f"--gate-real-foreign {' '.join(clash)}: languages of the Tux Paint digit test set "
+                     "(their speakers may be the test's)")
     if not (args.data / "manifest.json").is_file():
         print(f"no AV-digits build at {args.data}: run `polymodal datasets build av-digits --out {args.data}`")
         return 1
@@ -968,6 +997,11 @@ def main(argv: list[str] | None = None) -> int:
     rendered = cached_render(args.render_cache, render_key(args), render_all, g, channel_rng, log)
     copies, valid_feats = rendered["copies"], rendered["valid"]
     heavy_feats, ood_feats = rendered.get("heavy"), rendered.get("ood")
+    if args.gate_real_foreign and ood_feats is not None:  # real voices of other languages for the gates
+        desc = real_description_files(Path(manifest["config"]["tuxpaint_dir"]), args.gate_real_foreign)
+        ood_feats = torch.cat([ood_feats, prepared_features(raw_recordings(desc))])
+        log(f"gates' other-language corruption: + {len(desc)} real Tux Paint description recordings "
+            f"({', '.join(args.gate_real_foreign)})")
     valid_labels = torch.as_tensor(np.concatenate([speech["valid"]["labels"]] * 2))
     train_labels = torch.as_tensor(speech["train"]["labels"])
     valid_chan = (rendered["valid_chan"], torch.as_tensor(speech["valid"]["labels"]))
@@ -1034,6 +1068,18 @@ def main(argv: list[str] | None = None) -> int:
 
     def note(key, model, value):
         extra.setdefault(key, {}).setdefault(model, []).append(float(value))
+
+    verifier, template_cache = None, {}
+    if args.abstain_score == "template":  # DTW keyword verification against every training utterance
+        verifier = TemplateVerifier().fit(speech_features(torch.as_tensor(speech["train"]["waveforms"])).numpy(),
+                                          speech["train"]["labels"])
+
+    def verified(x, probs):
+        """Each word's DTW template distance to its predicted digit (per-digit distances cached by content)."""
+        key = hashlib.sha1(x.numpy().tobytes()).hexdigest()
+        if key not in template_cache:
+            template_cache[key] = torch.as_tensor(verifier.distances(x.numpy()))
+        return template_cache[key][torch.arange(len(x)), probs.argmax(1)]
 
     for seed in range(args.first_seed, args.first_seed + args.seeds):
         rs = np.random.default_rng(seed)
@@ -1106,9 +1152,21 @@ def main(argv: list[str] | None = None) -> int:
             note("audio abstention rate (Mahalanobis), held-out OOD languages (valid)", "audio only",
                  float((audio_rel(ood_valid[0])[:, -1] > tau_q).float().mean()))
 
-        def answers(pa, qa):
-            """Where the audio expert answers (does not abstain)."""
-            return pa.max(1).values >= tau if tau_q is None else qa[:, -1] <= tau_q
+        tau_t = None
+        if verifier is not None:  # the word must also match the predicted digit's templates as held-out voices do
+            tau_t = float(torch.quantile(verified(valid_feats, pv_valid), args.template_coverage))
+            note("audio abstention threshold (template distance)", "audio only", tau_t)
+
+        def answers(pa, qa, x=None):
+            """Where the audio expert answers (does not abstain); ``x``: the audio, for template verification."""
+            ok = pa.max(1).values >= tau if tau_q is None else qa[:, -1] <= tau_q
+            return ok if tau_t is None else ok & (verified(x, pa) <= tau_t)
+
+        if tau_t is not None:
+            note("audio abstention rate (template rule), held-out OOD languages (valid)", "audio only",
+                 1.0 - float(answers(pv, None, ood_valid[0]).float().mean()))
+            note("audio abstention rate (template rule), held-out synthetic voices (valid)", "audio only",
+                 1.0 - float(answers(pv_valid, None, valid_feats).float().mean()))
 
         def encode_audio(x):
             """(features, logits, gate's audio reliability input) of audio inputs ``x``."""
@@ -1155,7 +1213,7 @@ def main(argv: list[str] | None = None) -> int:
                      ood_penalty=args.gate_ood_penalty)}
 
         @torch.no_grad()
-        def fuse(enc_img, p_img, enc_aud, p_aud, q_img) -> dict[str, torch.Tensor]:
+        def fuse(enc_img, p_img, enc_aud, p_aud, q_img, x_aud=None) -> dict[str, torch.Tensor]:
             (hi, li), (ha, la, qa) = enc_img, enc_aud
             quality = {"image": q_img, "audio": qa}
             feats, logits, present = {"image": hi, "audio": ha}, {"image": li, "audio": la}, \
@@ -1167,7 +1225,7 @@ def main(argv: list[str] | None = None) -> int:
             for name, head in heads.items():
                 out[name] = F.softmax(head(feats, logits, present, quality), 1)
             # audio that abstains counts as missing, unless it is the only modality left
-            kept = {"image": p_img, "audio": p_aud & (answers(pa, qa) | ~p_img)}
+            kept = {"image": p_img, "audio": p_aud & (answers(pa, qa, x_aud) | ~p_img)}
             out["PoE + audio abstention"] = poe(logits, kept).exp()
             out["gated experts + audio abstention"] = F.softmax(
                 heads["gated experts (corruption-trained)"](feats, logits, kept, quality), 1)
@@ -1187,7 +1245,7 @@ def main(argv: list[str] | None = None) -> int:
 
         def predict(x_img, p_img, x_aud, p_aud):
             return fuse(encode(experts["image"], x_img), p_img, encode_audio(x_aud), p_aud,
-                        image_quality(x_img))
+                        image_quality(x_img), x_aud)
 
         image_cache: dict = {}
         detect: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # (audio gate, audio max softmax) per clip
@@ -1208,7 +1266,7 @@ def main(argv: list[str] | None = None) -> int:
                 p_img = torch.full((len(y),), i_name != "missing")
                 p_aud = torch.full((len(y),), a_name != "missing")
                 enc_img, q_img = image_cache[key]
-                probs = fuse(enc_img, p_img, enc_aud, p_aud, q_img)
+                probs = fuse(enc_img, p_img, enc_aud, p_aud, q_img, a_feats)
                 probs["audio only + shift TTA"] = tta
                 for model, p in probs.items():
                     acc = float((p.argmax(1) == y).float().mean())
@@ -1220,7 +1278,7 @@ def main(argv: list[str] | None = None) -> int:
                                       probs["audio only"].max(1).values)
                 if i_name == "clean" and a_name != "missing":
                     pa = probs["audio only"]
-                    kept = answers(pa, enc_aud[2])
+                    kept = answers(pa, enc_aud[2], a_feats)
                     note(f"audio abstention rate, {a_name}", "audio only", 1.0 - float(kept.float().mean()))
                     if kept.any():
                         note(f"audio accuracy where it answers, {a_name}", "audio only",

@@ -232,3 +232,29 @@ def test_counts_must_be_positive(bench, flag, capsys):
     with pytest.raises(SystemExit):
         bench.main([flag, "0"])
     assert f"{flag} must be >= 1, got 0" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--abstain-score", "template", "--template-coverage", "0"], "--template-coverage must be a share in (0, 1]"),
+    (["--template-coverage", "0.99"], "sets the threshold of --abstain-score template"),
+    (["--gate-real-foreign", "da", "fr"], "--gate-real-foreign fr: languages of the Tux Paint digit test set"),
+])
+def test_template_and_real_foreign_options_are_checked(bench, argv, message, capsys):
+    with pytest.raises(SystemExit):
+        bench.main(argv)
+    assert message in capsys.readouterr().err
+
+
+def test_real_description_files_leave_out_the_digit_folder_and_other_languages(bench, tmp_path):
+    math = tmp_path / "stamps" / "symbols" / "math"
+    animals = tmp_path / "stamps" / "animals"
+    for folder, names in ((math, ["0_desc_da.ogg", "0_da.ogg"]),
+                          (animals, ["cat_desc_da.ogg", "cat_desc_fr.ogg", "cat_desc.ogg", "cat_da.ogg"])):
+        folder.mkdir(parents=True, exist_ok=True)
+        for name in names:
+            (folder / name).write_bytes(b"")
+    assert bench.real_description_files(math, ["da"]) == [animals / "cat_desc_da.ogg"]
+    with pytest.raises(ConfigError, match=r"\['fr'\] are languages of the Tux Paint digit test set"):
+        bench.real_description_files(math, ["da", "fr"])
+    with pytest.raises(ConfigError, match="no \\*_desc_LANG.ogg recordings"):
+        bench.real_description_files(math, ["ml"])
