@@ -135,6 +135,11 @@ def test_speaker_languages_reads_the_voice_group_of_each_utterance(bench):
     assert bench.speaker_languages(manifest, [40_001, 10_000, 10_000]).tolist() == ["en", "fr", "fr"]
 
 
+def test_speaker_groups_reads_the_voice_group_of_each_utterance(bench):
+    manifest = {"speakers": [{"id": 0, "group": "espeak:sandro"}, {"id": 1, "group": "flite:kal"}]}
+    assert bench.speaker_groups(manifest, [1, 0, 1]).tolist() == ["flite:kal", "espeak:sandro", "flite:kal"]
+
+
 def test_speaker_engines_reads_the_synthesiser_of_each_utterance(bench):
     manifest = {"speakers": [{"id": 10_000, "engine": "espeak-ng"}, {"id": 10_044, "engine": "festival"}]}
     assert bench.speaker_engines(manifest, [10_044, 10_000, 10_044]).tolist() == ["festival", "espeak-ng", "festival"]
@@ -238,6 +243,7 @@ def test_counts_must_be_positive(bench, flag, capsys):
     (["--abstain-score", "template", "--template-coverage", "0"], "--template-coverage must be a share in (0, 1]"),
     (["--template-coverage", "0.99"], "sets the threshold of --abstain-score template"),
     (["--gate-real-foreign", "da", "fr"], "--gate-real-foreign fr: languages of the Tux Paint digit test set"),
+    (["--abstain-score", "mahalanobis", "--gate-audio-quality", "template"], "needs --gate-audio-quality"),
 ])
 def test_template_and_real_foreign_options_are_checked(bench, argv, message, capsys):
     with pytest.raises(SystemExit):

@@ -121,3 +121,36 @@ def test_errors(shapes):
         word_cepstra(images, n_ceps=41)
     with pytest.raises(ShapeError, match="log-mel images"):
         word_cepstra(images[0])
+
+
+def test_frame_step_averages_runs_of_frames(shapes):
+    image = _word(shapes[:3], (4, 5, 4), lead=3, tail=3)
+    (full,) = word_cepstra(image[None])
+    (half,) = word_cepstra(image[None], frame_step=2)
+    np.testing.assert_allclose(half, full[:12].reshape(6, 2, -1).mean(1))  # 13 frames: the last one dropped
+    (one,) = word_cepstra(_word(shapes[:1], (1,))[None], frame_step=3)  # a one-frame word keeps its frame
+    np.testing.assert_allclose(one, word_cepstra(_word(shapes[:1], (1,))[None])[0])
+    with pytest.raises(ConfigError, match="frame_step"):
+        word_cepstra(image[None], frame_step=0)
+
+
+def test_groups_leave_out_the_querys_own_group(shapes):
+    rng = np.random.default_rng(3)
+    images = _pad([_word(shapes[:2], (5 + i, 6), rng=rng) for i in range(4)]
+                  + [_word(shapes[2:4], (6, 5 + i), rng=rng) for i in range(4)], 40)
+    labels, groups = np.repeat([0, 1], 4), np.tile([0, 1, 2, 3], 2)
+    verifier = TemplateVerifier(k=1).fit(images, labels, groups=groups)
+    plain = verifier.distances(images)
+    assert np.allclose(plain[np.arange(8), labels], 0.0)  # each image is its own nearest template
+    held = verifier.distances(images, groups=groups)
+    cost = TemplateVerifier(k=1).fit(images, np.arange(8)).distances(images)  # every pair's cost
+    cost[groups[:, None] == groups[None, :]] = np.inf
+    for c in (0, 1):
+        np.testing.assert_allclose(held[:, c], cost[:, labels == c].min(1))
+    assert (held[np.arange(8), labels] > 0.01).all()
+    with pytest.raises(ConfigError, match="fitted with groups"):
+        TemplateVerifier(k=1).fit(images, labels).distances(images, groups=groups)
+    with pytest.raises(ShapeError, match="groups must be"):
+        verifier.distances(images, groups=groups[:3])
+    with pytest.raises(ShapeError, match="groups must be"):
+        TemplateVerifier(k=1).fit(images, labels, groups=groups[:3])

@@ -7,7 +7,8 @@
   (SIFT), :class:`FlowHistogram` (optical flow, :func:`optical_flow`)
 - audio: :func:`load_audio`, :class:`Spectrogram`, :class:`MelSpectrogram`, :class:`AudioCNN`,
   :class:`SpectrogramSequenceEncoder`, :class:`ProbabilityEnsemble` (deep ensembles); spoken words: :func:`prepare_speech` (file:
-  :func:`prepare_speech_file`), :class:`SpeechFeatures`, :class:`SpeechAugment`
+  :func:`prepare_speech_file`), :class:`SpeechFeatures`, :class:`SpeechAugment`,
+  :class:`TemplateVerifier` (DTW keyword verification against stored examples)
 - text: :class:`BagOfWords`, :class:`WordVectors`, :class:`EmbeddingEncoder`, :func:`train_skipgram`
 - sequences: :class:`RNNEncoder`, :class:`GRUEncoder`, :class:`LSTMEncoder`, :class:`SequenceSteps`
 - autoencoders: :class:`TiedAutoencoder`, :class:`DenoisingAutoencoder`, :class:`StackedAutoencoder`
@@ -74,6 +75,8 @@ __getattr__, __dir__ = lazy_exports(__name__, {
     "prepare_speech": ".speech",
     "prepare_speech_file": ".speech",
     "speech_features": ".speech",
+    "TemplateVerifier": ".speech_verify",
+    "word_cepstra": ".speech_verify",
 })
 
 __all__ = [
@@ -86,7 +89,7 @@ __all__ = [
     "StackedAutoencoderNetwork", "WordVectors", "corrupt", "lbp_n_bins", "load_audio",
     "load_glove_wheel", "mel_filters", "normalize_utterance", "read_glove", "smooth_max_pool2d", "tokenize",
     "train_skipgram", "ClippingWarning", "SilenceWarning", "PreparedSpeech", "SpeechAugment", "SpeechFeatures",
-    "detect_speech", "prepare_speech", "prepare_speech_file", "speech_features",
+    "detect_speech", "prepare_speech", "prepare_speech_file", "speech_features", "TemplateVerifier", "word_cepstra",
 ]
 
 if TYPE_CHECKING:  # static analysers (type checkers, the API docs) see the eager imports
@@ -115,3 +118,4 @@ if TYPE_CHECKING:  # static analysers (type checkers, the API docs) see the eage
         prepare_speech_file, speech_features,
     )
     from polymodal.encoders.speech_augment import SpeechAugment
+    from polymodal.encoders.speech_verify import TemplateVerifier, word_cepstra
