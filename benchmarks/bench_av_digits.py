@@ -1091,7 +1091,7 @@ def main(argv: list[str] | None = None) -> int:
     gate_template = args.gate_audio_quality == "template"
     if args.abstain_score == "template" or gate_template:  # DTW keyword verification, every training utterance
         groups = speaker_groups(manifest, speech["train"]["speakers"])
-        verifier = TemplateVerifier(frame_step=2 if gate_template else 1).fit(  # the gate needs every copy: 4x faster
+        verifier = TemplateVerifier(frame_step=2 if gate_template else 1).fit(  # 4x cheaper DTW to score every copy
             copies[0].float().numpy(), speech["train"]["labels"], groups=groups)
         if gate_template:  # the gates' training pools, once: a training copy leaves its own speaker's templates out
             pool_d = {"copies": torch.stack([torch.as_tensor(verifier.distances(c.float().numpy(), groups=groups))
@@ -1173,7 +1173,7 @@ def main(argv: list[str] | None = None) -> int:
             note(key, "audio only", float((encode(experts["audio"], x)[1].argmax(1) == y).float().mean()))
 
         audio_rel = None
-        if args.gate_audio_quality not in ("none", "template"):  # fitted on training features: every utterance, 2 copies
+        if args.gate_audio_quality not in ("none", "template"):  # fitted on training features: every utterance x 2
             uu = np.tile(np.arange(n_utt), 2)
             kk = np.random.default_rng(seed + 777).integers(0, len(copies), len(uu))  # own stream: rs unchanged
             audio_rel = AudioReliability(experts["audio"], copies[kk, uu].float(), train_labels[uu],
@@ -1344,7 +1344,8 @@ def main(argv: list[str] | None = None) -> int:
         v_all = torch.ones(len(valid_labels), dtype=torch.bool)
         g_english = note_gates("held-out synthetic voices (valid)", encode(experts["image"], v_img), v_all,
                                encode_audio(valid_feats), v_all, image_quality(v_img))
-        detect["valid foreign"] = g_foreign, pv.max(1).values, -verified(ood_valid[0], pv) if verifier is not None else None
+        detect["valid foreign"] = g_foreign, pv.max(1).values, \
+            -verified(ood_valid[0], pv) if verifier is not None else None
         detect["valid English"] = g_english, pv_valid.max(1).values, \
             -verified(valid_feats, pv_valid) if verifier is not None else None
         for where, (en, fo) in (("held-out voices vs held-out languages (valid)", ("valid English", "valid foreign")),

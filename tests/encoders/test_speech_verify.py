@@ -113,9 +113,9 @@ def test_errors(shapes):
         verifier.distances(images[:, :20])
     with pytest.raises(ShapeError, match="among"):
         verifier.score(images, np.array([3, 5]))
-    bad = images.copy()
-    bad[1, 3, 4] = np.nan
-    with pytest.raises(ShapeError, match="image 1 holds NaN"):
+    bad = images[[0, 0, 1]].copy()
+    bad[2, 3, 4] = np.nan
+    with pytest.raises(ShapeError, match="image 2 holds NaN"):  # the caller's index, not the merged one
         verifier.distances(bad)
     with pytest.raises(ConfigError, match="n_ceps"):
         word_cepstra(images, n_ceps=41)

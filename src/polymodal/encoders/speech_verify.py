@@ -78,7 +78,8 @@ class TemplateVerifier:
     ``fit(images, labels, groups=None)`` stores the templates; ``distances(images, groups=None)`` is
     ``(N, C)``; ``score(images, predicted)`` is each word's distance to the class it was assigned (larger: a
     worse match). Identical query images are aligned once. ``groups`` (e.g. speakers), given to both, leave
-    out the templates of a query's own group (leave-one-group-out distances of the templates' own copies).
+    out the templates of a query's own group (leave-one-group-out distances of the templates' own copies); a
+    class left with fewer than ``k`` templates outside the group is at distance ``inf``.
 
     >>> rng = np.random.default_rng(0)
     >>> words = rng.random((4, 40, 30))
@@ -119,6 +120,9 @@ class TemplateVerifier:
         if x.ndim != 3 or x.shape[1] != self.n_mels_:
             raise ShapeError(f"distances expects log-mel images (N, {self.n_mels_}, T) like the templates, "
                              f"got shape {x.shape}")
+        finite = np.isfinite(x.reshape(len(x), -1)).all(1)
+        if not finite.all():  # before merging identical images, so the index is the caller's
+            raise ShapeError(f"distances: image {int(np.flatnonzero(~finite)[0])} holds NaN or inf")
         if groups is not None:
             if self.template_groups_ is None:
                 raise ConfigError("distances(groups=...) needs templates fitted with groups")
