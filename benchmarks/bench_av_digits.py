@@ -1094,10 +1094,10 @@ def main(argv: list[str] | None = None) -> int:
         verifier = TemplateVerifier(frame_step=2 if gate_template else 1).fit(  # 4x cheaper DTW to score every copy
             copies[0].float().numpy(), speech["train"]["labels"], groups=groups)
         if gate_template:  # the gates' training pools, once: a training copy leaves its own speaker's templates out
-            pool_d = {"copies": torch.stack([torch.as_tensor(verifier.distances(c.float().numpy(), groups=groups))
+            pool_d = {"copies": torch.stack([torch.as_tensor(verifier.transform(c.float().numpy(), groups=groups))
                                              for c in copies]),
-                      "heavy": torch.as_tensor(verifier.distances(heavy_feats.numpy(), groups=groups)),
-                      "ood": torch.as_tensor(verifier.distances(ood_feats.numpy()))}
+                      "heavy": torch.as_tensor(verifier.transform(heavy_feats.numpy(), groups=groups)),
+                      "ood": torch.as_tensor(verifier.transform(ood_feats.numpy()))}
             true = pool_d["copies"][:, torch.arange(n_utt), train_labels]
             t_mean, t_std = float(true.mean()), float(true.std())
             log(f"template distances of the gates' training pools: English to its own digit {t_mean:.2f} ± "
@@ -1108,7 +1108,7 @@ def main(argv: list[str] | None = None) -> int:
         """Each word's DTW template distance to every digit ``(N, 10)``, cached by content."""
         key = hashlib.sha1(x.numpy().tobytes()).hexdigest()
         if key not in template_cache:
-            template_cache[key] = torch.as_tensor(verifier.distances(x.numpy()))
+            template_cache[key] = torch.as_tensor(verifier.transform(x.numpy()))
         return template_cache[key]
 
     def verified(x, probs):

@@ -1,10 +1,11 @@
 """DTW keyword verification: cepstra of the word's frames, distances against an independent DTW, the
 verification mechanism (a word that is the keyword only in part matches worse than the keyword at another
-speed), content caching and errors."""
+speed), content caching and errors. (scikit-learn's estimator checks run in tests/test_estimator_contract.py.)"""
 
 import numpy as np
 import pytest
 from scipy.fft import dct
+from sklearn.exceptions import NotFittedError
 
 from polymodal.encoders.speech_verify import TemplateVerifier, word_cepstra
 from polymodal.errors import ConfigError, ShapeError
@@ -65,13 +66,13 @@ def test_distances_match_an_independent_dtw(shapes):
                    for i in range(7)], 40)
     labels = np.array([0, 1, 0, 1, 0, 1, 1])
     verifier = TemplateVerifier(k=2, n_jobs=1).fit(images[:5], labels[:5])
-    got = verifier.distances(images[5:])
+    got = verifier.transform(images[5:])
     ceps_q, ceps_t = word_cepstra(images[5:]), word_cepstra(images[:5])
     for i, q in enumerate(ceps_q):
         cost = np.array([_dtw_symmetric2(q, t) / (len(q) + len(t)) for t in ceps_t])
         for c in (0, 1):
             np.testing.assert_allclose(got[i, c], np.sort(cost[labels[:5] == c])[:2].mean(), rtol=1e-9)
-    np.testing.assert_allclose(verifier.score(images[5:], np.array([1, 0])), got[[0, 1], [1, 0]])
+    np.testing.assert_allclose(verifier.distance_to(images[5:], np.array([1, 0])), got[[0, 1], [1, 0]])
 
 
 def test_a_partial_keyword_matches_worse_than_the_keyword_at_another_speed(shapes):
@@ -84,7 +85,7 @@ def test_a_partial_keyword_matches_worse_than_the_keyword_at_another_speed(shape
                 [_word([d, e], (8 * s, 8 * s), rng=rng) for s in (1, 2, 3)]
     verifier = TemplateVerifier(k=1).fit(_pad(templates, 80), [0, 0, 0, 1, 1, 1])
     queries = _pad([_word([a, b, c], (9, 8, 9), rng=rng), _word([a, b], (9, 8), rng=rng)], 80)
-    whole, partial = verifier.score(queries, np.array([0, 0]))
+    whole, partial = verifier.distance_to(queries, np.array([0, 0]))
     assert whole < 0.1 * partial
     assert partial > 0.5
 
@@ -93,30 +94,30 @@ def test_identical_queries_are_aligned_once(shapes):
     images = _pad([_word(shapes[:2], (5, 6)), _word(shapes[2:4], (6, 5))], 40)
     verifier = TemplateVerifier(k=1).fit(images, [3, 7])
     repeated = images[[1, 0, 1, 1]]
-    np.testing.assert_array_equal(verifier.distances(repeated), verifier.distances(images)[[1, 0, 1, 1]])
-    assert verifier.distances(images[:1])[0, 0] == pytest.approx(0.0, abs=1e-12)
-    assert verifier.score(images, np.array([7, 3])).min() > 0.0
+    np.testing.assert_array_equal(verifier.transform(repeated), verifier.transform(images)[[1, 0, 1, 1]])
+    assert verifier.transform(images[:1])[0, 0] == pytest.approx(0.0, abs=1e-12)
+    assert verifier.distance_to(images, np.array([7, 3])).min() > 0.0
 
 
 def test_errors(shapes):
     images = _pad([_word(shapes[:2], (5, 6)), _word(shapes[2:4], (6, 5))], 40)
     with pytest.raises(ConfigError, match="k must"):
-        TemplateVerifier(k=0)
+        TemplateVerifier(k=0).fit(images, [3, 7])
     with pytest.raises(ConfigError, match="class 3 has 1 templates, fewer than k=2"):
         TemplateVerifier(k=2).fit(images, [3, 7])
     with pytest.raises(ShapeError, match="labels must be"):
         TemplateVerifier(k=1).fit(images, [3])
-    with pytest.raises(ConfigError, match="not fitted"):
-        TemplateVerifier().distances(images)
+    with pytest.raises(NotFittedError):
+        TemplateVerifier().transform(images)
     verifier = TemplateVerifier(k=1).fit(images, [3, 7])
     with pytest.raises(ShapeError, match=r"\(N, 40, T\)"):
-        verifier.distances(images[:, :20])
-    with pytest.raises(ShapeError, match="among"):
-        verifier.score(images, np.array([3, 5]))
+        verifier.transform(images[:, :20])
+    with pytest.raises(ShapeError, match="classes among"):
+        verifier.distance_to(images, np.array([3, 5]))
     bad = images[[0, 0, 1]].copy()
     bad[2, 3, 4] = np.nan
     with pytest.raises(ShapeError, match="image 2 holds NaN"):  # the caller's index, not the merged one
-        verifier.distances(bad)
+        verifier.transform(bad)
     with pytest.raises(ConfigError, match="n_ceps"):
         word_cepstra(images, n_ceps=41)
     with pytest.raises(ShapeError, match="log-mel images"):
@@ -140,17 +141,38 @@ def test_groups_leave_out_the_querys_own_group(shapes):
                   + [_word(shapes[2:4], (6, 5 + i), rng=rng) for i in range(4)], 40)
     labels, groups = np.repeat([0, 1], 4), np.tile([0, 1, 2, 3], 2)
     verifier = TemplateVerifier(k=1).fit(images, labels, groups=groups)
-    plain = verifier.distances(images)
+    plain = verifier.transform(images)
     assert np.allclose(plain[np.arange(8), labels], 0.0)  # each image is its own nearest template
-    held = verifier.distances(images, groups=groups)
-    cost = TemplateVerifier(k=1).fit(images, np.arange(8)).distances(images)  # every pair's cost
+    held = verifier.transform(images, groups=groups)
+    cost = TemplateVerifier(k=1).fit(images, np.arange(8)).transform(images)  # every pair's cost
     cost[groups[:, None] == groups[None, :]] = np.inf
     for c in (0, 1):
         np.testing.assert_allclose(held[:, c], cost[:, labels == c].min(1))
     assert (held[np.arange(8), labels] > 0.01).all()
     with pytest.raises(ConfigError, match="fitted with groups"):
-        TemplateVerifier(k=1).fit(images, labels).distances(images, groups=groups)
+        TemplateVerifier(k=1).fit(images, labels).transform(images, groups=groups)
     with pytest.raises(ShapeError, match="groups must be"):
-        verifier.distances(images, groups=groups[:3])
+        verifier.transform(images, groups=groups[:3])
     with pytest.raises(ShapeError, match="groups must be"):
         TemplateVerifier(k=1).fit(images, labels, groups=groups[:3])
+
+
+def test_a_scikit_learn_transformer_on_images(shapes):
+    """What the estimator checks cannot test on 2-D tables, on images: clone, pickle, idempotent fit,
+    fit_transform, and no change of the caller's arrays."""
+    import pickle
+
+    from sklearn.base import clone
+
+    rng = np.random.default_rng(4)
+    images = _pad([_word([shapes[i % 5], shapes[(i + 1) % 5]], (5, 6), rng=rng) for i in range(6)], 40)
+    labels = np.array([0, 1, 2, 0, 1, 2])
+    before = images.copy()
+    verifier = TemplateVerifier(k=2, frame_step=2)
+    assert clone(verifier).get_params() == verifier.get_params()
+    out = verifier.fit(images, labels).transform(images)
+    np.testing.assert_array_equal(images, before)
+    np.testing.assert_array_equal(verifier.fit(images, labels).transform(images), out)
+    np.testing.assert_array_equal(clone(verifier).fit_transform(images, labels), out)
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(verifier)).transform(images), out)
+    assert out.shape == (6, 3) and verifier.classes_.tolist() == [0, 1, 2]

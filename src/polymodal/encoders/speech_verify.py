@@ -21,8 +21,12 @@ word (cepstral mean and variance normalisation), so loudness and a fixed channel
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 from scipy.fft import dct
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
 
 from polymodal.alignment.dtw.nearest import cdist_dtw
 from polymodal.errors import ConfigError, ShapeError
@@ -66,8 +70,12 @@ def word_cepstra(images, *, n_ceps: int = 20, floor: float = 0.35, frame_step: i
     return out
 
 
-class TemplateVerifier:
-    """Class-conditional DTW template distances of spoken words (module docstring: the equation).
+_IMAGES = "input: log-mel images (N, n_mels, T), not a 2-D table; bad input gets polymodal's ShapeError message"
+
+
+class TemplateVerifier(TransformerMixin, BaseEstimator):
+    """Class-conditional DTW template distances of spoken words (module docstring: the equation), as a
+    scikit-learn transformer: ``fit(X, y)`` stores the templates, ``transform(X)`` is ``(N, C)``.
 
     Parameters
     ----------
@@ -75,30 +83,49 @@ class TemplateVerifier:
     n_ceps, floor, frame_step : :func:`word_cepstra`'s
     n_jobs : DTW threads (-1: all)
 
-    ``fit(images, labels, groups=None)`` stores the templates; ``distances(images, groups=None)`` is
-    ``(N, C)``; ``score(images, predicted)`` is each word's distance to the class it was assigned (larger: a
-    worse match). Identical query images are aligned once. ``groups`` (e.g. speakers), given to both, leave
+    ``fit(X, y, groups=None)`` stores the templates (log-mel images ``(N, n_mels, T)``) and their classes;
+    ``transform(X, groups=None)`` is ``(N, C)``, the columns in the order of ``classes_``;
+    ``distance_to(X, labels)`` is each word's distance to a given class, e.g. the one a classifier assigned
+    (larger: a worse match). Identical query images are aligned once. ``groups`` (e.g. speakers), given to both, leave
     out the templates of a query's own group (leave-one-group-out distances of the templates' own copies); a
     class left with fewer than ``k`` templates outside the group is at distance ``inf``.
 
     >>> rng = np.random.default_rng(0)
     >>> words = rng.random((4, 40, 30))
     >>> verifier = TemplateVerifier(k=1).fit(words, [0, 0, 1, 1])
-    >>> verifier.distances(words[:1]).round(6).tolist()[0][0]
+    >>> verifier.transform(words[:1]).round(6).tolist()[0][0]
     0.0
     """
 
+    # every check that feeds a 2-D table: the input is a batch of log-mel images (N, n_mels, T)
+    _expected_failed_checks: ClassVar[dict[str, str]] = {c: _IMAGES for c in (
+        "check_fit_score_takes_y", "check_estimators_overwrite_params", "check_dont_overwrite_parameters",
+        "check_estimators_fit_returns_self", "check_readonly_memmap_input", "check_n_features_in_after_fitting",
+        "check_positive_only_tag_during_fit", "check_estimators_dtypes", "check_complex_data", "check_dtype_object",
+        "check_estimators_empty_data_messages", "check_pipeline_consistency", "check_estimators_nan_inf",
+        "check_estimator_sparse_array", "check_estimator_sparse_matrix", "check_estimators_pickle",
+        "check_f_contiguous_array_estimator", "check_transformer_data_not_an_array", "check_transformer_general",
+        "check_transformer_preserve_dtypes", "check_methods_sample_order_invariance",
+        "check_methods_subset_invariance", "check_fit2d_1sample", "check_fit2d_1feature", "check_dict_unchanged",
+        "check_fit_idempotent", "check_fit_check_is_fitted", "check_n_features_in", "check_fit2d_predict1d")}
+
     def __init__(self, k: int = 10, n_ceps: int = 20, floor: float = 0.35, frame_step: int = 1,
                  n_jobs: int = -1) -> None:
-        if int(k) != k or k < 1:
-            raise ConfigError(f"k must be a positive integer, got {k!r}")
-        self.k, self.n_ceps, self.floor, self.frame_step, self.n_jobs = int(k), n_ceps, floor, frame_step, n_jobs
+        self.k = k
+        self.n_ceps = n_ceps
+        self.floor = floor
+        self.frame_step = frame_step
+        self.n_jobs = n_jobs
 
     def _cepstra(self, images) -> list[np.ndarray]:
         return word_cepstra(images, n_ceps=self.n_ceps, floor=self.floor, frame_step=self.frame_step)
 
-    def fit(self, images, labels, groups=None) -> TemplateVerifier:
-        labels = np.asarray(labels)
+    def fit(self, X, y, groups=None) -> TemplateVerifier:
+        """Store the templates ``X`` (log-mel images ``(N, n_mels, T)``) of classes ``y`` (and their
+        ``groups``)."""
+        if int(self.k) != self.k or self.k < 1:
+            raise ConfigError(f"k must be a positive integer, got {self.k!r}")
+        images, labels = X, np.asarray(y)
         if labels.ndim != 1 or len(labels) != len(images):
             raise ShapeError(f"labels must be (N,) with N = {len(images)} templates, got shape {labels.shape}")
         if groups is not None and np.shape(groups) != labels.shape:
@@ -106,26 +133,26 @@ class TemplateVerifier:
         self.template_groups_ = None if groups is None else np.asarray(groups)
         self.classes_, self.template_labels_ = np.unique(labels, return_inverse=True)
         counts = np.bincount(self.template_labels_)
-        if counts.min() < self.k:
+        if counts.min() < int(self.k):
             c = self.classes_[int(counts.argmin())].item()
             raise ConfigError(f"class {c!r} has {counts.min()} templates, fewer than k={self.k}")
+        self.n_mels_ = np.shape(images)[1] if np.ndim(images) == 3 else None
         self.templates_ = self._cepstra(images)
-        self.n_mels_ = np.shape(images)[1]
         return self
 
-    def distances(self, images, groups=None) -> np.ndarray:
-        if not hasattr(self, "templates_"):
-            raise ConfigError("TemplateVerifier is not fitted: call fit(images, labels) first")
-        x = np.asarray(images)
+    def transform(self, X, groups=None) -> np.ndarray:
+        """Distances ``(N, C)`` of the words ``X`` to each class's templates (columns: ``classes_``)."""
+        check_is_fitted(self, "templates_")
+        x = np.asarray(X)
         if x.ndim != 3 or x.shape[1] != self.n_mels_:
-            raise ShapeError(f"distances expects log-mel images (N, {self.n_mels_}, T) like the templates, "
+            raise ShapeError(f"transform expects log-mel images (N, {self.n_mels_}, T) like the templates, "
                              f"got shape {x.shape}")
         finite = np.isfinite(x.reshape(len(x), -1)).all(1)
         if not finite.all():  # before merging identical images, so the index is the caller's
-            raise ShapeError(f"distances: image {int(np.flatnonzero(~finite)[0])} holds NaN or inf")
+            raise ShapeError(f"transform: image {int(np.flatnonzero(~finite)[0])} holds NaN or inf")
         if groups is not None:
             if self.template_groups_ is None:
-                raise ConfigError("distances(groups=...) needs templates fitted with groups")
+                raise ConfigError("transform(groups=...) needs templates fitted with groups")
             if np.shape(groups) != (len(x),):
                 raise ShapeError(f"groups must be (N,) with N = {len(x)} queries, got shape {np.shape(groups)}")
             unique, inverse = x, np.arange(len(x))  # a query's own group is left out: no merging of copies
@@ -137,15 +164,16 @@ class TemplateVerifier:
         cost /= np.add.outer([len(q) for q in queries], [len(t) for t in self.templates_])
         if groups is not None:
             cost[np.asarray(groups)[:, None] == self.template_groups_[None, :]] = np.inf
-        out = np.stack([np.sort(cost[:, self.template_labels_ == c], axis=1)[:, :self.k].mean(1)
+        out = np.stack([np.sort(cost[:, self.template_labels_ == c], axis=1)[:, :int(self.k)].mean(1)
                         for c in range(len(self.classes_))], axis=1)
         return out[inverse.ravel()]
 
-    def score(self, images, predicted) -> np.ndarray:
-        """Distance of each word to the templates of its predicted class ``(N,)``."""
-        predicted = np.asarray(predicted)
-        index = np.searchsorted(self.classes_, predicted)
-        if predicted.shape != (len(images),) or not np.array_equal(self.classes_[np.minimum(
-                index, len(self.classes_) - 1)], predicted):
-            raise ShapeError(f"predicted must be (N,) labels among {self.classes_.tolist()}, N = {len(images)}")
-        return self.distances(images)[np.arange(len(predicted)), index]
+    def distance_to(self, X, labels) -> np.ndarray:
+        """Distance ``(N,)`` of each word to the templates of its class in ``labels`` (e.g. the predicted one)."""
+        check_is_fitted(self, "templates_")
+        labels = np.asarray(labels)
+        index = np.searchsorted(self.classes_, labels)
+        if labels.shape != (len(X),) or not np.array_equal(self.classes_[np.minimum(
+                index, len(self.classes_) - 1)], labels):
+            raise ShapeError(f"labels must be (N,) classes among {self.classes_.tolist()}, N = {len(X)}")
+        return self.transform(X)[np.arange(len(labels)), index]
