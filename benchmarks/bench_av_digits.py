@@ -96,7 +96,8 @@ utterances of its predicted digit). ``--abstain-score template --template-covera
 also abstains where that distance exceeds the 99 % quantile of held-out voices; 5 seeds, paired: 39 cells
 either way, other-language row -0.017 / -0.051 -> -0.015 / -0.043, validation unchanged (665 s from the
 render cache, +57 s). ``--gate-audio-quality template``: the gate sees that distance (training copies scored
-against the other voice groups' templates); 2 seeds: row -0.013 / -0.056 -> -0.014 / -0.040, 39 cells, +156 s.
+against the other voice groups' templates); 5 seeds: row -0.018 / -0.049 -> -0.016 / -0.037, 39 cells, validation
+unchanged, 928 s from the render cache (+320 s).
 ``--gate-real-foreign da``: Tux Paint's 322 real Danish description recordings (a language absent from the
 digit test set) in the gates' corruption; 2 seeds: no change in the row, less trust in every real voice.
 
