@@ -363,8 +363,7 @@ OE_BATCH = 64  # outlier utterances per training batch of 128 (one forward pass,
 def speaker_languages(manifest: dict, speaker_ids) -> np.ndarray:
     """The language of each utterance's speaker: its voice group after the colon (``ood:fr`` -> ``fr``,
     ``filler:en`` -> ``en``), from the build's manifest."""
-    group_of = {int(s["id"]): s["group"] for s in manifest["speakers"]}
-    return np.array([group_of[int(i)].split(":", 1)[1] for i in speaker_ids])
+    return np.array([group.split(":", 1)[1] for group in speaker_groups(manifest, speaker_ids)])
 
 
 def speaker_groups(manifest: dict, speaker_ids) -> np.ndarray:
@@ -667,11 +666,16 @@ def raw_recordings(files):
     return out
 
 
+def digit_test_languages(languages) -> list[str]:
+    """Which of ``languages`` the Tux Paint digit test set speaks (sorted)."""
+    return sorted(set(languages) & set(TUXPAINT_LANGUAGES))
+
+
 def real_description_files(tux_math: Path, languages) -> list[Path]:
     """Tux Paint's real recordings of stamp descriptions (``*_desc_LANG.ogg``) in ``languages``, from every
     stamp folder except the digits' own (``tux_math``, the test set); languages of the digit test set are
     refused, so no test speaker's voice reaches training."""
-    clash = sorted(set(languages) & set(TUXPAINT_LANGUAGES))
+    clash = digit_test_languages(languages)
     if clash:
         raise ConfigError(f"--gate-real-foreign: {clash} are languages of the Tux Paint digit test set")
     root = tux_math.parent.parent
@@ -900,7 +904,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--template-coverage must be a share in (0, 1], got {args.template_coverage}")
     if args.template_coverage != ABSTAIN_COVERAGE and args.abstain_score != "template":
         parser.error("--template-coverage sets the threshold of --abstain-score template; add that option")
-    clash = sorted(set(args.gate_real_foreign) & set(TUXPAINT_LANGUAGES))
+    clash = digit_test_languages(args.gate_real_foreign)
     if clash:
         parser.error(f"--gate-real-foreign {' '.join(clash)}: languages of the Tux Paint digit test set "
                      "(their speakers may be the test's)")
@@ -1092,7 +1096,7 @@ def main(argv: list[str] | None = None) -> int:
     gate_template = args.gate_audio_quality == "template"
     if args.abstain_score == "template" or gate_template:  # DTW keyword verification, every training utterance
         groups = speaker_groups(manifest, speech["train"]["speakers"])
-        verifier = TemplateVerifier(frame_step=2 if gate_template else 1).fit(  # 4x cheaper DTW to score every copy
+        verifier = TemplateVerifier(frame_step=2 if gate_template else 1).fit(  # 4x fewer DTW cells to score every copy
             copies[0].float().numpy(), speech["train"]["labels"], groups=groups)
         if gate_template:  # the gates' training pools, once: a training copy leaves its own speaker's templates out
             pool_d = {"copies": torch.stack([torch.as_tensor(verifier.transform(c.float().numpy(), groups=groups))
@@ -1294,7 +1298,8 @@ def main(argv: list[str] | None = None) -> int:
                         image_quality(x_img), x_aud)
 
         image_cache: dict = {}
-        detect: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # (audio gate, audio max softmax) per clip
+        # per clip: (audio gate, audio max softmax, minus template distance or None)
+        detect: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]] = {}
         for a_name, (a_feats, y, img_idx) in grid_audio.items():
             enc_aud = encode_audio(a_feats)
             tta = shift_tta(experts["audio"], a_feats) if a_name != "missing" else F.softmax(enc_aud[1], 1)

@@ -42,7 +42,7 @@ def word_cepstra(images, *, n_ceps: int = 20, floor: float = 0.35, frame_step: i
     default keeps frames within 21 dB). Each frame's bands go through an orthonormal DCT-II; coefficient 0
     (the frame's level) is dropped and each other coefficient is standardised over the word's frames. With
     ``frame_step > 1`` each run of ``frame_step`` frames is averaged (a word keeps at least one frame), which
-    makes DTW ``frame_step**2`` times cheaper.
+    leaves DTW ``frame_step**2`` times fewer cells to fill.
     """
     x = np.asarray(images, dtype=np.float64)
     if x.ndim != 3:
