@@ -311,6 +311,7 @@ from torch import nn
 from polymodal.data.av_digits import av_digits_dir, colored_noise, load_av_digits_images, load_av_digits_speech, \
     mix_at_snr
 from polymodal.data.channel import RecordingChannel
+from polymodal.data.fsdd import fsdd_dir, load_fsdd
 from polymodal.encoders.audio import AudioCNN
 from polymodal.encoders.image import LeNet
 from polymodal.encoders.speech import prepare_speech, speech_features
@@ -355,6 +356,10 @@ HELDOUT_CHANNEL = dict(highpass_hz=(300.0, 450.0), p_highpass=1.0, lowpass_hz=(3
 # (file suffixes; "cmn" = Mandarin counts as seen through "zh_tw") are left out of training with
 # ``--oe-languages unseen``, a test on languages the models never heard.
 OOD_VALID_LANGUAGES = ("fi", "hu", "vi")
+# Free Spoken Digit Dataset (polymodal.data.fsdd): real English voices of other speakers than the Tux Paint test's.
+# The last three (alphabetically) are test voices only (their test split, indices 0-4); the first three may train.
+FSDD_TRAIN_SPEAKERS = ("george", "jackson", "lucas")
+FSDD_HELD_OUT = ("nicolas", "theo", "yweweler")
 TUXPAINT_LANGUAGES = ("be", "bg", "ca", "de", "el", "es", "fr", "it", "ja", "ko", "lt", "nb", "nl", "nn", "pt", "ro",
                       "ru", "sl", "sv", "zh_tw", "cmn")
 OE_BATCH = 64  # outlier utterances per training batch of 128 (one forward pass, as in the paper's code)
@@ -685,11 +690,46 @@ def real_description_files(tux_math: Path, languages) -> list[Path]:
     return files
 
 
-def prepared_features(recordings) -> torch.Tensor:
+ASTERISK_DIR = Path("/usr/share/asterisk/sounds")
+
+
+def asterisk_voices(root: Path) -> dict[str, Path]:
+    """Asterisk's voice folders under ``root`` by language (``es_MX_f_Allison`` -> ``es``); the language
+    links (``es``, ``es_MX``) are skipped, so each voice counts once."""
+    voices: dict[str, list[Path]] = {}
+    for d in sorted(Path(root).iterdir()) if Path(root).is_dir() else []:
+        if d.is_dir() and not d.is_symlink() and d.name.count("_") >= 3:
+            voices.setdefault(d.name.split("_")[0], []).append(d)
+    return voices
+
+
+def asterisk_files(root: Path, part: str) -> list[Path]:
+    """Asterisk prompts of every non-English voice under ``root``: the number words (``digits/``) or every
+    prompt (``part="all"``), without the ``silence/`` clips, the tones (``beep*``, ``*tone*``) and the clips
+    shorter than 0.1 s (a few are empty)."""
+    import soundfile
+
+    voices = [d for lang, ds in asterisk_voices(root).items() if lang != "en" for d in ds]
+    if not voices:
+        raise ConfigError(f"--gate-asterisk: no non-English Asterisk voice folders under {root} (install Debian "
+                          "asterisk-core-sounds-es-wav, -fr-wav, -it-wav, -ru-wav, or pass --asterisk-dir)")
+    files = []
+    for d in voices:
+        found = (d / "digits").glob("*.wav") if part == "digits" else d.rglob("*.wav")
+        files += sorted(f for f in found if f.parent.name != "silence" and not f.name.startswith("beep")
+                        and "tone" not in f.name and soundfile.info(str(f)).duration >= 0.1)
+    return files
+
+
+def prepared_waveforms(recordings) -> np.ndarray:
+    """``prepare_speech`` of every ``(waveform, rate)``: the words, each centred in 1 s at 16 kHz."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        waves = np.stack([prepare_speech(y, r).waveform for y, r in recordings])
-    return speech_features(waves)
+        return np.stack([prepare_speech(y, r).waveform for y, r in recordings])
+
+
+def prepared_features(recordings) -> torch.Tensor:
+    return speech_features(prepared_waveforms(recordings))
 
 
 def through_channel(channel: RecordingChannel, waveforms, seed: int) -> torch.Tensor:
@@ -729,8 +769,8 @@ def audio_condition(name, raw, draws, rng) -> list[list[tuple[np.ndarray, int]]]
 # script's helpers and constants that main() renders with.
 RENDER_MODULES = ("polymodal.encoders.speech", "polymodal.encoders.speech_augment", "polymodal.data.channel",
                   "polymodal.data.audio")
-RENDER_HELPERS = (through_channel, prepared_features, speaker_languages, speaker_engines, cross_fit_split,
-                  cross_fit_fillers)
+RENDER_HELPERS = (through_channel, prepared_features, prepared_waveforms, speaker_languages, speaker_engines,
+                  cross_fit_split, cross_fit_fillers)
 RENDER_CONSTANTS = (HELDOUT_CHANNEL, OOD_VALID_LANGUAGES, TUXPAINT_LANGUAGES)
 RENDER_ARGS = ("copies", "warp", "warp_p", "warp_range", "channel", "channel_p", "oe_pool", "oe_languages",
                "gate_fillers", "audio_only", "cross_fit", "ood_engines")
@@ -823,6 +863,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="add Tux Paint's real recordings of stamp descriptions (*_desc_LANG.ogg, outside the "
                              "digit folder) in these languages, absent from the digit test set, to the gates' "
                              "other-language corruption")
+    parser.add_argument("--gate-asterisk", choices=["none", "digits", "all"], default="none",
+                        help="add the Asterisk PBX prompts of its non-English voices (real recordings by professional "
+                             "voice talents, none of them a Tux Paint speaker: es_MX, fr_CA, it_IT x 2, ru_RU; Debian "
+                             "asterisk-core-sounds-*-wav, asterisk-prompt-it-menardi-wav) to the gates' other-language "
+                             "corruption: their number words ('digits') or every prompt ('all')")
+    parser.add_argument("--asterisk-dir", type=Path, default=ASTERISK_DIR,
+                        help="the Asterisk sound folder (one folder per voice, e.g. es_MX_f_Allison)")
     parser.add_argument("--gate-ood-penalty", type=float, default=0.0, metavar="LAMBDA",
                         help="add LAMBDA * (mean audio gate on the corruption's other-language samples) to the "
                              "gated experts' training loss: teach the gate to switch foreign speech off; 0 = off")
@@ -878,6 +925,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--audio-only", action="store_true",
                         help="train and evaluate the audio expert only (held-out synthetic voices, clean real "
                              "English, per-digit confusions); no fusion models, no grid")
+    parser.add_argument("--fsdd", type=Path, default=fsdd_dir(), metavar="DIR",
+                        help="the Free Spoken Digit Dataset's recordings (polymodal.data.download_fsdd; default "
+                             "$POLYMODAL_FSDD or ~/.cache/polymodal/fsdd/recordings): real English voices; the test "
+                             f"split (indices 0-4) of {', '.join(FSDD_HELD_OUT)} is scored, never trained on; "
+                             "skipped when absent")
+    parser.add_argument("--fsdd-train", nargs="*", default=[], metavar="SPEAKER",
+                        help="add these FSDD speakers' training split (indices 5-49) to the audio expert's training "
+                             f"utterances, rendered like the synthetic ones (e.g. {' '.join(FSDD_TRAIN_SPEAKERS)})")
     parser.add_argument("--cross-valid", type=Path, default=None, metavar="DIR",
                         help="with --audio-only: also score the expert on the clean validation voices of another "
                              "build (e.g. one made with another front-end), to compare front-ends on one set")
@@ -902,6 +957,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--channel-p must be a share in [0, 1], got {args.channel_p}")
     if not 0.0 < args.template_coverage <= 1.0:
         parser.error(f"--template-coverage must be a share in (0, 1], got {args.template_coverage}")
+    if set(args.fsdd_train) - set(FSDD_TRAIN_SPEAKERS):
+        parser.error(f"--fsdd-train takes speakers among {', '.join(FSDD_TRAIN_SPEAKERS)} (the others, "
+                     f"{', '.join(FSDD_HELD_OUT)}, are the held-out test voices)")
+    if args.fsdd_train and not args.fsdd.is_dir():
+        parser.error(f"--fsdd-train: no FSDD recordings at {args.fsdd} (polymodal.data.download_fsdd, or --fsdd DIR)")
     if args.template_coverage != ABSTAIN_COVERAGE and args.abstain_score != "template":
         parser.error("--template-coverage sets the threshold of --abstain-score template; add that option")
     clash = digit_test_languages(args.gate_real_foreign)
@@ -1020,6 +1080,11 @@ def main(argv: list[str] | None = None) -> int:
     rendered = cached_render(args.render_cache, render_key(args), render_all, g, channel_rng, log)
     copies, valid_feats = rendered["copies"], rendered["valid"]
     heavy_feats, ood_feats = rendered.get("heavy"), rendered.get("ood")
+    if args.gate_asterisk != "none" and ood_feats is not None:  # real foreign voices of other speakers
+        ast = asterisk_files(args.asterisk_dir, args.gate_asterisk)
+        ood_feats = torch.cat([ood_feats, prepared_features(raw_recordings(ast))])
+        log(f"gates' other-language corruption: + {len(ast)} real Asterisk recordings ({args.gate_asterisk}; voices "
+            f"{sorted({f.relative_to(args.asterisk_dir).parts[0] for f in ast})})")
     if args.gate_real_foreign and ood_feats is not None:  # real voices of other languages for the gates
         desc = real_description_files(Path(manifest["config"]["tuxpaint_dir"]), args.gate_real_foreign)
         ood_feats = torch.cat([ood_feats, prepared_features(raw_recordings(desc))])
@@ -1027,6 +1092,18 @@ def main(argv: list[str] | None = None) -> int:
             f"({', '.join(args.gate_real_foreign)})")
     valid_labels = torch.as_tensor(np.concatenate([speech["valid"]["labels"]] * 2))
     train_labels = torch.as_tensor(speech["train"]["labels"])
+    fsdd_groups = np.array([], dtype=str)
+    if args.fsdd_train:  # real voices in training: FSDD speakers' own training split, K + 1 rendered copies
+        f_rec, f_y, f_spk = load_fsdd(args.fsdd, speakers=args.fsdd_train, split="train")
+        fw = torch.as_tensor(prepared_waveforms(f_rec), dtype=train_w.dtype)
+        f_g, f_rng = torch.Generator().manual_seed(3131), np.random.default_rng(3132)
+        extra_copies = torch.stack([speech_features(fw)] + [render(aug, fw, f_g, f_rng) for _ in range(args.copies)])
+        copies = torch.cat([copies, extra_copies.to(copies.dtype)], 1)
+        if heavy_feats is not None:  # the gates' heavy-noise corruption is drawn per utterance too
+            heavy_feats = torch.cat([heavy_feats, render(heavy, fw, f_g, f_rng).to(heavy_feats.dtype)])
+        train_labels = torch.cat([train_labels, torch.as_tensor(f_y)])
+        fsdd_groups = np.array([f"fsdd:{v}" for v in f_spk])
+        log(f"audio expert: + {len(f_y)} FSDD recordings of {', '.join(args.fsdd_train)} x {args.copies + 1} copies")
     valid_chan = (rendered["valid_chan"], torch.as_tensor(speech["valid"]["labels"]))
     synth_chan = (rendered["synth_chan"], torch.as_tensor(speech["test_synthetic"]["labels"]))
     ood_valid = (rendered["ood_valid"], torch.as_tensor(np.concatenate([speech["ood"]["labels"][ood_held]] * 2)))
@@ -1050,9 +1127,21 @@ def main(argv: list[str] | None = None) -> int:
     real_raw, other_raw = raw_recordings(real_files), raw_recordings(other_files)
     real_y = np.array([int(f.name[0]) for f in real_files])
     other_y = np.array([int(f.name[0]) for f in other_files])
+    other_lang = np.array([f.name.split("_", 1)[1][:-len(f.suffix)] for f in other_files])
+    asterisk_langs = sorted(set(asterisk_voices(args.asterisk_dir)) - {"en"})
+    ast_en = [asterisk_voices(args.asterisk_dir)["en"][0] / "digits" / f"{d}.wav" for d in range(10)] \
+        if "en" in asterisk_voices(args.asterisk_dir) else []
+    ast_en = [f for f in ast_en if f.is_file()]
+    fsdd_test = None  # (features, labels, speakers) of the held-out FSDD speakers' test split
+    if args.fsdd.is_dir():
+        f_rec, f_y, f_spk = load_fsdd(args.fsdd, speakers=FSDD_HELD_OUT, split="test")
+        fsdd_test = (prepared_features(f_rec), torch.as_tensor(f_y), f_spk)
+    else:
+        log(f"no FSDD recordings at {args.fsdd}: its rows are skipped (polymodal.data.download_fsdd fetches them)")
     if args.audio_only:
         return audio_only(args, aug, copies, train_labels, (valid_feats, valid_labels), real_raw, real_y,
-                          speech["test_synthetic"], start, cpu0, log, valid_chan, synth_chan, oe, ood_valid)
+                          speech["test_synthetic"], start, cpu0, log, valid_chan, synth_chan, oe, ood_valid,
+                          ast_en, fsdd_test)
     rng = np.random.default_rng(2024)
     per = 50
     r_rec = np.repeat(np.arange(len(real_raw)), per)
@@ -1063,6 +1152,16 @@ def main(argv: list[str] | None = None) -> int:
         return np.array([rng_.choice(np.flatnonzero(sy == c)) for c in labels])
 
     r_img_idx, o_img_idx = pick_images(real_y[r_rec], rng), pick_images(other_y[o_rec], rng)
+    o_unseen = torch.as_tensor(~np.isin(other_lang[o_rec], asterisk_langs))  # languages no Asterisk voice speaks
+    if fsdd_test is not None:  # real English voices never trained on, each clip with 5 test images
+        f_rec5 = np.repeat(np.arange(len(fsdd_test[1])), 5)
+        fsdd_x, fsdd_y = fsdd_test[0][f_rec5], fsdd_test[1][f_rec5]
+        fsdd_img = pick_images(fsdd_y.numpy(), np.random.default_rng(2026))
+    if ast_en:  # another real English speaker (telephone band), each digit with 50 test images, own stream
+        ast_rec = np.repeat(np.arange(len(ast_en)), per)
+        ast_x = prepared_features(raw_recordings(ast_en))[ast_rec]
+        ast_y = torch.as_tensor(np.array([int(f.stem) for f in ast_en])[ast_rec])
+        ast_img = pick_images(ast_y.numpy(), np.random.default_rng(2025))
     grid_audio: dict[str, tuple[torch.Tensor, torch.Tensor, np.ndarray]] = {}
     clean_real = prepared_features(real_raw)
     for name in AUDIO_CONDITIONS:
@@ -1095,9 +1194,9 @@ def main(argv: list[str] | None = None) -> int:
     verifier, template_cache, pool_d = None, {}, None
     gate_template = args.gate_audio_quality == "template"
     if args.abstain_score == "template" or gate_template:  # DTW keyword verification, every training utterance
-        groups = speaker_groups(manifest, speech["train"]["speakers"])
+        groups = np.concatenate([speaker_groups(manifest, speech["train"]["speakers"]), fsdd_groups])
         verifier = TemplateVerifier(frame_step=2 if gate_template else 1).fit(  # 4x fewer DTW cells to score every copy
-            copies[0].float().numpy(), speech["train"]["labels"], groups=groups)
+            copies[0].float().numpy(), train_labels.numpy(), groups=groups)
         if gate_template:  # the gates' training pools, once: a training copy leaves its own speaker's templates out
             pool_d = {"copies": torch.stack([torch.as_tensor(verifier.transform(c.float().numpy(), groups=groups))
                                              for c in copies]),
@@ -1324,6 +1423,9 @@ def main(argv: list[str] | None = None) -> int:
                     results[model].setdefault(f"{a_name} | {i_name}", []).append(acc)
                     if i_name == "clean" and a_name in ("clean", "other language"):
                         note(f"ECE {a_name}", model, expected_calibration_error(p.numpy(), y.numpy()))
+                    if a_name == "other language" and i_name != "missing" and asterisk_langs:
+                        note(f"other language without Asterisk's ({', '.join(asterisk_langs)}), image {i_name}",
+                             model, float((p.argmax(1) == y)[o_unseen].float().mean()))
                 if i_name == "clean" and a_name in ("clean", "other language"):
                     detect[a_name] = (note_gates(a_name, enc_img, p_img, enc_aud, p_aud, q_img),
                                       probs["audio only"].max(1).values,
@@ -1379,6 +1481,18 @@ def main(argv: list[str] | None = None) -> int:
                     layer = f" (layer {j + 1} of {q.shape[1]})" if q.shape[1] > 1 else ""
                     note(f"audio Mahalanobis score (standardised log distance){layer}, {where}", "audio only",
                          float(q[:, j].mean()))
+        if fsdd_test is not None:
+            every = torch.ones(len(fsdd_y), dtype=torch.bool)
+            for i_name in ("clean", "noisy"):
+                x_img = img["test"][0][fsdd_img] + (image_noise[fsdd_img] if i_name == "noisy" else 0.0)
+                for model, p in predict(x_img, every, fsdd_x, every).items():
+                    note(f"FSDD held-out speakers (real English, 8 kHz), image {i_name}", model,
+                         float((p.argmax(1) == fsdd_y).float().mean()))
+        if ast_en:
+            every = torch.ones(len(ast_y), dtype=torch.bool)
+            for model, p in predict(img["test"][0][ast_img], every, ast_x, every).items():
+                note("Asterisk English digits (real, 8 kHz, not a test voice), image clean", model,
+                     float((p.argmax(1) == ast_y).float().mean()))
         a_feats, y, img_idx = grid_audio["clean"]  # image noise levels off the grid (1.5: beyond training)
         ones = torch.ones(len(y), dtype=torch.bool)
         for level in SWEEP_NOISE:
@@ -1461,11 +1575,19 @@ def ood_scores(probs: torch.Tensor, labels: torch.Tensor, tau: float) -> dict[st
 
 
 def audio_only(args, aug, copies, train_labels, valid, real_raw, real_y, synth, start, cpu0, log, valid_chan,
-               synth_chan, oe, ood_valid) -> int:
+               synth_chan, oe, ood_valid, asterisk_english=(), fsdd_test=None) -> int:
     """``--audio-only``: the audio expert of every seed (as in the full run) on held-out synthetic validation
     voices (clean, and through held-out recording channels), the synthetic test voices (likewise) and the
-    clean real English recordings, with per-digit confusions."""
+    clean real English recordings (Tux Paint; and Asterisk's English digits where installed), with per-digit
+    confusions."""
     real_feats, real_t = prepared_features(real_raw), torch.as_tensor(real_y)
+    reals = {"real English": (real_feats, real_t)}
+    import soxr
+    reals["real English at 8 kHz"] = (prepared_features([(soxr.resample(y, r, 8000), 8000) for y, r in real_raw]),
+                                      real_t)  # stored as Asterisk's are: is it the voice or the telephone band?
+    if asterisk_english:
+        reals["Asterisk English"] = (prepared_features(raw_recordings(asterisk_english)),
+                                     torch.as_tensor([int(f.stem) for f in asterisk_english]))
     synth_feats, synth_y = speech_features(torch.as_tensor(synth["waveforms"])), torch.as_tensor(synth["labels"])
     n_utt = len(train_labels)
     valid_clean = (valid[0][:len(valid[1]) // 2], valid[1][:len(valid[1]) // 2])
@@ -1473,12 +1595,22 @@ def audio_only(args, aug, copies, train_labels, valid, real_raw, real_y, synth, 
                      "valid voices, held-out channels": valid_chan, "synthetic test voices": (synth_feats, synth_y),
                      "synthetic test voices, held-out channels": synth_chan,
                      "real English (Tux Paint)": (real_feats, real_t)}
+    if asterisk_english:
+        accuracy_sets["Asterisk English digits (real, 8 kHz)"] = reals["Asterisk English"]
+    accuracy_sets["real English (Tux Paint) at 8 kHz"] = reals["real English at 8 kHz"]
+    if fsdd_test is not None:
+        reals["FSDD"] = fsdd_test[:2]
+        accuracy_sets[f"FSDD held-out speakers ({', '.join(FSDD_HELD_OUT)}), test split, 8 kHz"] = reals["FSDD"]
+        speakers = fsdd_test[2]
+        for who in FSDD_HELD_OUT:
+            keep = torch.as_tensor(speakers == who)
+            accuracy_sets[f"FSDD {who}"] = (reals["FSDD"][0][keep], reals["FSDD"][1][keep])
     if args.cross_valid is not None:
         other = load_av_digits_speech("valid", args.cross_valid)
         accuracy_sets[f"valid voices, clean, build {args.cross_valid}"] = (
             speech_features(torch.as_tensor(other["waveforms"])), torch.as_tensor(other["labels"]))
     scores: dict[str, list[float]] = {key: [] for key in accuracy_sets}
-    confusion, confusion_tta = np.zeros((10, 10), dtype=int), np.zeros((10, 10), dtype=int)
+    confusions = {(r, tta): np.zeros((10, 10), dtype=int) for r in reals for tta in ("", " + shift TTA")}
     for seed in range(args.first_seed, args.first_seed + args.seeds):
         rs = np.random.default_rng(seed)
 
@@ -1498,8 +1630,9 @@ def audio_only(args, aug, copies, train_labels, valid, real_raw, real_y, synth, 
         for key, (x, y) in accuracy_sets.items():  # the same expert, prediction averaged over time shifts
             scores.setdefault(f"{key} + shift TTA", []).append(float((shift_tta(model, x).argmax(1) == y)
                                                                      .float().mean()))
-        np.add.at(confusion, (real_y, encode(model, real_feats)[1].argmax(1).numpy()), 1)
-        np.add.at(confusion_tta, (real_y, shift_tta(model, real_feats).argmax(1).numpy()), 1)
+        for r, (x, y) in reals.items():
+            np.add.at(confusions[r, ""], (y.numpy(), encode(model, x)[1].argmax(1).numpy()), 1)
+            np.add.at(confusions[r, " + shift TTA"], (y.numpy(), shift_tta(model, x).argmax(1).numpy()), 1)
         log(f"seed {seed}: " + ", ".join(f"{k} {v[-1]:.3f}" for k, v in scores.items()))
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu0
     print(f"\naudio only, channel {args.channel} (share {args.channel_p}), warp {args.warp or 'default'}, "
@@ -1510,14 +1643,16 @@ def audio_only(args, aug, copies, train_labels, valid, real_raw, real_y, synth, 
     for key, values in scores.items():
         print(f"- {key}: {np.mean(values):.3f} ± {np.std(values):.3f}  (seeds: "
               + ", ".join(f"{v:.3f}" for v in values) + ")")
-    for name, conf in (("", confusion), (" + shift TTA", confusion_tta)):
+    for (r, name), conf in confusions.items():
         rates = conf / conf.sum(1, keepdims=True).clip(min=1)
         off = [(rates[t, q], t, q) for t in range(10) for q in range(10) if t != q and rates[t, q] > 0]
-        print(f"real English confusions{name} (true -> predicted: share of that digit's trials, all seeds): "
+        print(f"{r} confusions{name} (true -> predicted: share of that digit's trials, all seeds): "
               + (", ".join(f"{t} -> {q}: {r:.2f}" for r, t, q in sorted(off, reverse=True)) or "none"))
     if args.json:
-        args.json.write_text(json.dumps({"audio_only": scores, "confusion": confusion.tolist(),
-                                         "confusion_tta": confusion_tta.tolist(), "wall_s": wall,
+        args.json.write_text(json.dumps({"audio_only": scores, "confusion": confusions["real English", ""].tolist(),
+                                         "confusion_tta": confusions["real English", " + shift TTA"].tolist(),
+                                         "confusions": {f"{r}{t}": c.tolist() for (r, t), c in confusions.items()},
+                                         "wall_s": wall,
                                          "cpu_s": cpu, "args": {k: str(v) for k, v in vars(args).items()}}, indent=1))
     return 0
 

@@ -1,6 +1,8 @@
 """benchmarks/bench_av_digits.py --gate-ood-penalty: the penalty switches the gated experts' audio gate off on
 uninformative (other-language) samples, leaves it on elsewhere, and at 0 changes nothing."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -264,3 +266,76 @@ def test_real_description_files_leave_out_the_digit_folder_and_other_languages(b
         bench.real_description_files(math, ["da", "fr"])
     with pytest.raises(ConfigError, match="no \\*_desc_LANG.ogg recordings"):
         bench.real_description_files(math, ["ml"])
+
+
+def _wav(path, seconds=0.5, rate=8000):
+    import soundfile
+    path.parent.mkdir(parents=True, exist_ok=True)
+    t = np.arange(int(seconds * rate)) / rate
+    soundfile.write(str(path), 0.3 * np.sin(2 * np.pi * 440 * t), rate, subtype="PCM_16")  # Asterisk's format
+
+
+def test_asterisk_files_are_the_foreign_voices_prompts_once_each(bench, tmp_path):
+    for voice in ("en_US_f_Allison", "es_MX_f_Allison", "it_IT_m_Carlo"):
+        for name in ("digits/1.wav", "digits/20.wav", "vm-goodbye.wav", "silence/1.wav", "beep.wav",
+                     "ascending-2tone.wav"):
+            _wav(tmp_path / voice / name)
+    _wav(tmp_path / "it_IT_m_Carlo" / "digits" / "empty.wav", seconds=0.0)  # Asterisk has a few empty clips
+    (tmp_path / "es").symlink_to(tmp_path / "es_MX_f_Allison")  # Debian's language links: not a voice
+    voices = bench.asterisk_voices(tmp_path)
+    assert {lang: [d.name for d in ds] for lang, ds in voices.items()} == \
+        {"en": ["en_US_f_Allison"], "es": ["es_MX_f_Allison"], "it": ["it_IT_m_Carlo"]}
+    digits = bench.asterisk_files(tmp_path, "digits")
+    assert [f.relative_to(tmp_path).as_posix() for f in digits] == [
+        "es_MX_f_Allison/digits/1.wav", "es_MX_f_Allison/digits/20.wav",
+        "it_IT_m_Carlo/digits/1.wav", "it_IT_m_Carlo/digits/20.wav"]
+    every = {f.relative_to(tmp_path).as_posix() for f in bench.asterisk_files(tmp_path, "all")}
+    assert every == {f"{v}/{n}" for v in ("es_MX_f_Allison", "it_IT_m_Carlo")
+                     for n in ("digits/1.wav", "digits/20.wav", "vm-goodbye.wav")}
+    (wave, rate), = bench.raw_recordings(digits[:1])  # 8 kHz 16-bit PCM, as Asterisk ships it
+    assert rate == 8000 and wave.shape == (4000,)
+    assert tuple(bench.prepared_features([(wave, rate)]).shape[1:]) == (40, 101)
+
+
+def test_asterisk_files_name_the_missing_packages(bench, tmp_path):
+    _wav(tmp_path / "en_US_f_Allison" / "digits" / "1.wav")
+    with pytest.raises(ConfigError, match="asterisk-core-sounds-es-wav"):
+        bench.asterisk_files(tmp_path, "digits")
+    with pytest.raises(ConfigError, match="no non-English Asterisk voice"):
+        bench.asterisk_files(tmp_path / "absent", "all")
+
+
+@pytest.mark.skipif(not Path("/usr/share/asterisk/sounds/es_MX_f_Allison/digits/7.wav").is_file(),
+                    reason="Debian asterisk-core-sounds-es-wav is not installed")
+def test_real_asterisk_digits_are_found_and_read():
+    import soundfile
+    f = Path("/usr/share/asterisk/sounds/es_MX_f_Allison/digits/7.wav")
+    data, rate = soundfile.read(str(f))
+    assert rate == 8000 and 0.3 < len(data) / rate < 2.0
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--fsdd-train", "theo"], "--fsdd-train takes speakers among george, jackson, lucas"),
+    (["--fsdd-train", "george", "--fsdd", "/nonexistent/fsdd"], "--fsdd-train: no FSDD recordings at"),
+])
+def test_fsdd_options_are_checked(bench, argv, message, capsys):
+    with pytest.raises(SystemExit):
+        bench.main(argv)
+    assert message in capsys.readouterr().err
+
+
+def test_fsdd_train_and_held_out_speakers_split_the_six_voices(bench):
+    from polymodal.data.fsdd import FSDD_SPEAKERS
+    assert set(bench.FSDD_TRAIN_SPEAKERS) | set(bench.FSDD_HELD_OUT) == set(FSDD_SPEAKERS)
+    assert not set(bench.FSDD_TRAIN_SPEAKERS) & set(bench.FSDD_HELD_OUT)
+
+
+def test_prepared_waveforms_centre_each_word_in_one_second_at_16_khz(bench):
+    rate = 8000
+    t = np.arange(int(0.4 * rate)) / rate
+    word = np.r_[np.zeros(800), 0.5 * np.sin(2 * np.pi * 300 * t), np.zeros(800)]
+    out = bench.prepared_waveforms([(word, rate), (word[::-1].copy(), rate)])
+    assert out.shape == (2, 16000)
+    energy = out[0] ** 2
+    centre = (energy * np.arange(16000)).sum() / energy.sum()
+    assert abs(centre - 8000) < 400
