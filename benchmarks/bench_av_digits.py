@@ -705,7 +705,7 @@ def real_description_files(tux_math: Path, languages) -> list[Path]:
 ASTERISK_DIR = Path("/usr/share/asterisk/sounds")
 
 
-def asterisk_voices(root: Path) -> dict[str, Path]:
+def asterisk_voices(root: Path) -> dict[str, list[Path]]:
     """Asterisk's voice folders under ``root`` by language (``es_MX_f_Allison`` -> ``es``); the language
     links (``es``, ``es_MX``) are skipped, so each voice counts once."""
     voices: dict[str, list[Path]] = {}
@@ -1144,9 +1144,9 @@ def main(argv: list[str] | None = None) -> int:
     real_y = np.array([int(f.name[0]) for f in real_files])
     other_y = np.array([int(f.name[0]) for f in other_files])
     other_lang = np.array([f.name.split("_", 1)[1][:-len(f.suffix)] for f in other_files])
-    asterisk_langs = sorted(set(asterisk_voices(args.asterisk_dir)) - {"en"})
-    ast_en = [asterisk_voices(args.asterisk_dir)["en"][0] / "digits" / f"{d}.wav" for d in range(10)] \
-        if "en" in asterisk_voices(args.asterisk_dir) else []
+    voices = asterisk_voices(args.asterisk_dir)
+    asterisk_langs = sorted(set(voices) - {"en"})
+    ast_en = [voices["en"][0] / "digits" / f"{d}.wav" for d in range(10)] if "en" in voices else []
     ast_en = [f for f in ast_en if f.is_file()]
     fsdd_test = None  # (features, labels, speakers) of the held-out FSDD speakers' test split
     if args.fsdd.is_dir():
@@ -1596,9 +1596,10 @@ def audio_only(args, aug, copies, train_labels, valid, real_raw, real_y, synth, 
     voices (clean, and through held-out recording channels), the synthetic test voices (likewise) and the
     clean real English recordings (Tux Paint; and Asterisk's English digits where installed), with per-digit
     confusions."""
+    import soxr
+
     real_feats, real_t = prepared_features(real_raw), torch.as_tensor(real_y)
     reals = {"real English": (real_feats, real_t)}
-    import soxr
     reals["real English at 8 kHz"] = (prepared_features([(soxr.resample(y, r, 8000), 8000) for y, r in real_raw]),
                                       real_t)  # stored as Asterisk's are: is it the voice or the telephone band?
     if asterisk_english:
@@ -1663,7 +1664,7 @@ def audio_only(args, aug, copies, train_labels, valid, real_raw, real_y, synth, 
         rates = conf / conf.sum(1, keepdims=True).clip(min=1)
         off = [(rates[t, q], t, q) for t in range(10) for q in range(10) if t != q and rates[t, q] > 0]
         print(f"{r} confusions{name} (true -> predicted: share of that digit's trials, all seeds): "
-              + (", ".join(f"{t} -> {q}: {r:.2f}" for r, t, q in sorted(off, reverse=True)) or "none"))
+              + (", ".join(f"{t} -> {q}: {share:.2f}" for share, t, q in sorted(off, reverse=True)) or "none"))
     if args.json:
         args.json.write_text(json.dumps({"audio_only": scores, "confusion": confusions["real English", ""].tolist(),
                                          "confusion_tta": confusions["real English", " + shift TTA"].tolist(),
