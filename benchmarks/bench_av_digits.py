@@ -322,6 +322,7 @@ from torch import nn
 
 from polymodal.data.av_digits import av_digits_dir, colored_noise, load_av_digits_images, load_av_digits_speech, \
     mix_at_snr
+from polymodal.data.audio import read_audio_file
 from polymodal.data.channel import RecordingChannel
 from polymodal.data.fsdd import fsdd_dir, load_fsdd
 from polymodal.encoders.audio import AudioCNN
@@ -674,12 +675,10 @@ def train_head(head, data, epochs, seed, ood=None, ood_penalty: float = 0.0) -> 
 
 # ------------------------------------------------------------------ test grid inputs
 def raw_recordings(files):
-    import soundfile
-
     out = []
     for f in files:
-        data, rate = soundfile.read(str(f), dtype="float64", always_2d=True)
-        out.append((data.mean(axis=1), int(rate)))
+        data, rate = read_audio_file(f)
+        out.append((data.mean(axis=1), rate))
     return out
 
 
@@ -1064,6 +1063,11 @@ def main(argv: list[str] | None = None) -> int:
         oe_w = torch.cat(([ood_w[oe_lang]] if args.oe_pool != "fillers" else [])
                          + ([fill_w[oe_fill]] if args.oe_pool != "languages" else []))
 
+    def copies_of(waves, gen, rng):
+        """The clean features of ``waves`` and ``--copies`` augmented renderings, on their own streams:
+        ``(K + 1, N, 40, 101)``."""
+        return torch.stack([speech_features(waves)] + [render(aug, waves, gen, rng) for _ in range(args.copies)])
+
     def render_all() -> dict[str, torch.Tensor]:
         """Every pre-rendered audio input: the training copies, the gates' corruption pools, the validation
         sets and the OE pool's copies (the OE pool on its own random streams)."""
@@ -1088,9 +1092,8 @@ def main(argv: list[str] | None = None) -> int:
         out["ood_valid"] = torch.cat([speech_features(ood_w[ood_held]),
                                       through_channel(held_channel, speech["ood"]["waveforms"][ood_held], 4444)])
         if oe_w is not None:
-            oe_g, oe_rng = torch.Generator().manual_seed(5678), np.random.default_rng(5679)
-            out["oe_copies"] = torch.stack([speech_features(oe_w)] + [
-                render(aug, oe_w, oe_g, oe_rng) for _ in range(args.copies)]).to(torch.float16)
+            out["oe_copies"] = copies_of(oe_w, torch.Generator().manual_seed(5678),
+                                         np.random.default_rng(5679)).to(torch.float16)
         return out
 
     rendered = cached_render(args.render_cache, render_key(args), render_all, g, channel_rng, log)
@@ -1113,8 +1116,7 @@ def main(argv: list[str] | None = None) -> int:
         f_rec, f_y, f_spk = load_fsdd(args.fsdd, speakers=args.fsdd_train, split="train")
         fw = torch.as_tensor(prepared_waveforms(f_rec), dtype=train_w.dtype)
         f_g, f_rng = torch.Generator().manual_seed(3131), np.random.default_rng(3132)
-        extra_copies = torch.stack([speech_features(fw)] + [render(aug, fw, f_g, f_rng) for _ in range(args.copies)])
-        copies = torch.cat([copies, extra_copies.to(copies.dtype)], 1)
+        copies = torch.cat([copies, copies_of(fw, f_g, f_rng).to(copies.dtype)], 1)
         if heavy_feats is not None:  # the gates' heavy-noise corruption is drawn per utterance too
             heavy_feats = torch.cat([heavy_feats, render(heavy, fw, f_g, f_rng).to(heavy_feats.dtype)])
         train_labels = torch.cat([train_labels, torch.as_tensor(f_y)])

@@ -87,15 +87,13 @@ def load_fsdd(root: str | os.PathLike | None = None, *, speakers=None, split: st
     labels : ndarray (N,) int
     speakers : ndarray (N,) str
     """
-    import soundfile
+    from polymodal.data.audio import read_audio_file
 
     files = fsdd_files(root, speakers=speakers, split=split)
     recordings = []
     for f in files:
-        data, rate = soundfile.read(str(f), dtype="float64", always_2d=True)
-        if len(data) == 0:
-            raise DatasetError(f"FSDD file {f} holds no samples")
-        recordings.append((data.mean(axis=1), int(rate)))
+        data, rate = read_audio_file(f)  # DatasetError for an unreadable or empty file
+        recordings.append((data.mean(axis=1), rate))
     parsed = [_parse(f) for f in files]
     return recordings, np.array([p[0] for p in parsed]), np.array([p[1] for p in parsed])
 
