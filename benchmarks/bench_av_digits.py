@@ -324,7 +324,7 @@ from polymodal.data.av_digits import av_digits_dir, colored_noise, load_av_digit
     mix_at_snr
 from polymodal.data.audio import read_audio_file
 from polymodal.data.channel import RecordingChannel
-from polymodal.data.fsdd import fsdd_dir, load_fsdd
+from polymodal.data.fsdd import fsdd_digest, fsdd_dir, load_fsdd
 from polymodal.encoders.audio import AudioCNN
 from polymodal.encoders.image import LeNet
 from polymodal.encoders.speech import prepare_speech, speech_features
@@ -442,9 +442,19 @@ class Expert(nn.Module):
         return h, self.head(h)
 
 
+def unique_rows(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(distinct, inverse)``: the distinct rows of ``x`` and, per row, its index among them
+    (``distinct[inverse]`` equals ``x``). The test grid repeats each recording with several images: its audio
+    is encoded once per recording."""
+    distinct, inverse = torch.unique(x.reshape(len(x), -1), dim=0, return_inverse=True)
+    return distinct.view(-1, *x.shape[1:]), inverse
+
+
 @torch.no_grad()
 def shift_tta(model: Expert, x: torch.Tensor) -> torch.Tensor:
-    """Mean softmax over the input and its time shifts by ``SHIFTS`` frames (edges filled with the clip's minimum)."""
+    """Mean softmax over the input and its time shifts by ``SHIFTS`` frames (edges filled with the clip's minimum);
+    each distinct input computed once."""
+    x, inverse = unique_rows(x)
     total = F.softmax(encode(model, x)[1], 1)
     floor = x.amin(dim=(1, 2), keepdim=True)
     for s in SHIFTS:
@@ -454,7 +464,7 @@ def shift_tta(model: Expert, x: torch.Tensor) -> torch.Tensor:
         else:
             y[:, :, s:] = floor
         total += F.softmax(encode(model, y)[1], 1)
-    return total / (len(SHIFTS) + 1)
+    return (total / (len(SHIFTS) + 1))[inverse]
 
 
 def digit_logits(logits: torch.Tensor) -> torch.Tensor:
@@ -555,15 +565,18 @@ class FeatureHead(nn.Module):
 
 class GatedHead(nn.Module):
     """Gated experts; with ``quality`` the gate also sees the image noise level (stream reliability), with
-    ``audio_quality`` an audio reliability input (``--gate-audio-quality``: the Mahalanobis OOD score)."""
+    ``audio_quality`` an audio reliability input (``--gate-audio-quality``: the Mahalanobis OOD score); without
+    ``audio_features`` the gate sees the audio expert's calibrated log-probabilities and entropy, not its
+    embedding (``--no-gate-audio-features``)."""
 
     def __init__(self, temperatures, quality: bool = True, audio_quality: int = 0, hidden: int = 32,
-                 pool: str = "log-linear") -> None:
+                 pool: str = "log-linear", audio_features: bool = True) -> None:
         super().__init__()
         wanted = {"image": 1} if quality else {}
         if audio_quality:
             wanted["audio"] = audio_quality
-        self.fusion = GatedExpertFusion({"image": WIDTH, "audio": WIDTH}, 10, hidden=hidden, pool=pool,
+        self.fusion = GatedExpertFusion({"image": WIDTH, "audio": WIDTH if audio_features else 0}, 10, hidden=hidden,
+                                        pool=pool,
                                         quality_features=wanted or None).set_temperatures(temperatures)
         self.quality, self.wanted = quality, list(wanted)
 
@@ -674,6 +687,13 @@ def train_head(head, data, epochs, seed, ood=None, ood_penalty: float = 0.0) -> 
 
 
 # ------------------------------------------------------------------ test grid inputs
+def epoch_utterances(n_synth: int, n_total: int, fsdd_repeats: int) -> np.ndarray:
+    """The training utterances of one audio epoch (each then drawn as a random pre-rendered copy): every
+    synthetic one (``0 .. n_synth - 1``) twice, every FSDD one (``n_synth .. n_total - 1``) ``fsdd_repeats``
+    times."""
+    return np.concatenate([np.tile(np.arange(n_synth), 2), np.tile(np.arange(n_synth, n_total), fsdd_repeats)])
+
+
 def raw_recordings(files):
     out = []
     for f in files:
@@ -784,7 +804,7 @@ RENDER_HELPERS = (through_channel, prepared_features, prepared_waveforms, speake
                   cross_fit_split, cross_fit_fillers)
 RENDER_CONSTANTS = (HELDOUT_CHANNEL, OOD_VALID_LANGUAGES, TUXPAINT_LANGUAGES)
 RENDER_ARGS = ("copies", "warp", "warp_p", "warp_range", "channel", "channel_p", "oe_pool", "oe_languages",
-               "gate_fillers", "audio_only", "cross_fit", "ood_engines")
+               "gate_fillers", "audio_only", "cross_fit", "ood_engines", "fsdd_train", "fsdd_channel")
 
 
 def render_key(args) -> str:
@@ -797,6 +817,7 @@ def render_key(args) -> str:
     bench = [source[:source.index("rendered = cached_render(")], repr(RENDER_CONSTANTS)]
     parts = {"manifest": hashlib.sha256((args.data / "manifest.json").read_bytes()).hexdigest(),
              "args": {k: str(getattr(args, k)) for k in RENDER_ARGS}, "oe": args.outlier_exposure > 0,
+             "fsdd": fsdd_digest(args.fsdd) if args.fsdd_train else None,
              "versions": [torch.__version__, np.__version__],
              "bench": hashlib.sha256("\n".join(bench + [inspect.getsource(f) for f in RENDER_HELPERS]).encode()
                                      ).hexdigest(),
@@ -846,6 +867,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gate-epochs", type=int, default=None,
                         help="epochs of the gated experts' head; default: --head-epochs")
     parser.add_argument("--gate-hidden", type=int, default=32, help="width of the gated experts' gate MLP")
+    parser.add_argument("--gate-audio-features", action=argparse.BooleanOptionalAction, default=True,
+                        help="the gated experts' gate sees the audio expert's embedding (default); with "
+                             "--no-gate-audio-features only its calibrated log-probabilities and entropy, which "
+                             "shift less from synthetic to real voices")
     parser.add_argument("--gate-pool", choices=["log-linear", "linear"], default="log-linear",
                         help="how the gated experts' head combines the two experts: a log-linear pool (weighted "
                              "product, the default) or a linear opinion pool (weighted mixture of probabilities; "
@@ -945,6 +970,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="FSDD speakers whose training split (indices 5-49) joins the audio expert's training "
                              "utterances, rendered like the synthetic ones (session 16; default: "
                              f"{' '.join(FSDD_TRAIN_SPEAKERS)}; none = the synthetic-only recipe of sessions 6-15)")
+    parser.add_argument("--fsdd-repeats", type=int, default=1, metavar="R",
+                        help="draws of each FSDD utterance per audio epoch (a random rendered copy each time; the "
+                             "synthetic utterances are drawn twice; session 16: 2)")
+    parser.add_argument("--fsdd-channel", action=argparse.BooleanOptionalAction, default=False,
+                        help="pass the FSDD copies through the random recording channels too (session 16); they "
+                             "are real recordings that already went through one, and the codec is most of the "
+                             "rendering time")
     parser.add_argument("--cross-valid", type=Path, default=None, metavar="DIR",
                         help="with --audio-only: also score the expert on the clean validation voices of another "
                              "build (e.g. one made with another front-end), to compare front-ends on one set")
@@ -972,6 +1004,8 @@ def main(argv: list[str] | None = None) -> int:
     if set(args.fsdd_train) - set(FSDD_TRAIN_SPEAKERS):
         parser.error(f"--fsdd-train takes speakers among {', '.join(FSDD_TRAIN_SPEAKERS)} (the others, "
                      f"{', '.join(FSDD_HELD_OUT)}, are the held-out test voices)")
+    if args.fsdd_repeats < 1:
+        parser.error(f"--fsdd-repeats must be >= 1, got {args.fsdd_repeats}")
     if args.template_coverage != ABSTAIN_COVERAGE and args.abstain_score != "template":
         parser.error("--template-coverage sets the threshold of --abstain-score template; add that option")
     clash = digit_test_languages(args.gate_real_foreign)
@@ -1017,10 +1051,11 @@ def main(argv: list[str] | None = None) -> int:
     channel = RecordingChannel() if args.channel == "train" else None
     channel_rng = np.random.default_rng(99)  # its own stream: the SpeechAugment draws stay the same with or without
 
-    def render(augment, waves, gen=g, rng=channel_rng):
-        """Features of ``augment(waves)``, a share ``--channel-p`` of them through a random recording channel."""
+    def render(augment, waves, gen=g, rng=channel_rng, recorded=False):
+        """Features of ``augment(waves)``, a share ``--channel-p`` of them through a random recording channel
+        (none if ``recorded``)."""
         w = augment(waves, gen)
-        if channel is not None:
+        if channel is not None and not recorded:
             pick = np.flatnonzero(rng.random(len(w)) < args.channel_p)
             if len(pick):
                 w[pick] = torch.as_tensor(channel(w[pick].numpy(), rng, n_jobs=-1), dtype=w.dtype)
@@ -1063,10 +1098,11 @@ def main(argv: list[str] | None = None) -> int:
         oe_w = torch.cat(([ood_w[oe_lang]] if args.oe_pool != "fillers" else [])
                          + ([fill_w[oe_fill]] if args.oe_pool != "languages" else []))
 
-    def copies_of(waves, gen, rng):
+    def copies_of(waves, gen, rng, recorded=False):
         """The clean features of ``waves`` and ``--copies`` augmented renderings, on their own streams:
-        ``(K + 1, N, 40, 101)``."""
-        return torch.stack([speech_features(waves)] + [render(aug, waves, gen, rng) for _ in range(args.copies)])
+        ``(K + 1, N, 40, 101)``; ``recorded``: real recordings, no simulated recording channel."""
+        return torch.stack([speech_features(waves)] + [render(aug, waves, gen, rng, recorded)
+                                                       for _ in range(args.copies)])
 
     def render_all() -> dict[str, torch.Tensor]:
         """Every pre-rendered audio input: the training copies, the gates' corruption pools, the validation
@@ -1094,6 +1130,15 @@ def main(argv: list[str] | None = None) -> int:
         if oe_w is not None:
             out["oe_copies"] = copies_of(oe_w, torch.Generator().manual_seed(5678),
                                          np.random.default_rng(5679)).to(torch.float16)
+        if args.fsdd_train:  # real voices in training: FSDD speakers' own training split, K + 1 rendered copies
+            f_rec, f_y, _ = load_fsdd(args.fsdd, speakers=args.fsdd_train, split="train")
+            fw = torch.as_tensor(prepared_waveforms(f_rec), dtype=train_w.dtype)
+            f_g, f_rng = torch.Generator().manual_seed(3131), np.random.default_rng(3132)
+            out["fsdd_copies"] = copies_of(fw, f_g, f_rng, not args.fsdd_channel).to(torch.float16)
+            if not args.audio_only:  # the gates' heavy-noise corruption is drawn per utterance too
+                out["fsdd_heavy"] = render(heavy, fw, f_g, f_rng, not args.fsdd_channel)
+            log(f"{len(f_y)} FSDD recordings of {', '.join(args.fsdd_train)} x {args.copies} augmentations + clean "
+                f"rendered ({'through' if args.fsdd_channel else 'without'} the recording channels)")
         return out
 
     rendered = cached_render(args.render_cache, render_key(args), render_all, g, channel_rng, log)
@@ -1112,16 +1157,16 @@ def main(argv: list[str] | None = None) -> int:
     valid_labels = torch.as_tensor(np.concatenate([speech["valid"]["labels"]] * 2))
     train_labels = torch.as_tensor(speech["train"]["labels"])
     fsdd_groups = np.array([], dtype=str)
-    if args.fsdd_train:  # real voices in training: FSDD speakers' own training split, K + 1 rendered copies
-        f_rec, f_y, f_spk = load_fsdd(args.fsdd, speakers=args.fsdd_train, split="train")
-        fw = torch.as_tensor(prepared_waveforms(f_rec), dtype=train_w.dtype)
-        f_g, f_rng = torch.Generator().manual_seed(3131), np.random.default_rng(3132)
-        copies = torch.cat([copies, copies_of(fw, f_g, f_rng).to(copies.dtype)], 1)
-        if heavy_feats is not None:  # the gates' heavy-noise corruption is drawn per utterance too
-            heavy_feats = torch.cat([heavy_feats, render(heavy, fw, f_g, f_rng).to(heavy_feats.dtype)])
+    n_synth = len(train_labels)
+    if args.fsdd_train:  # FSDD's rendered copies join the training utterances
+        _, f_y, f_spk = load_fsdd(args.fsdd, speakers=args.fsdd_train, split="train")
+        copies = torch.cat([copies, rendered["fsdd_copies"]], 1)
+        if heavy_feats is not None:
+            heavy_feats = torch.cat([heavy_feats, rendered["fsdd_heavy"].to(heavy_feats.dtype)])
         train_labels = torch.cat([train_labels, torch.as_tensor(f_y)])
         fsdd_groups = np.array([f"fsdd:{v}" for v in f_spk])
-        log(f"audio expert: + {len(f_y)} FSDD recordings of {', '.join(args.fsdd_train)} x {args.copies + 1} copies")
+        log(f"audio expert: + {len(f_y)} FSDD recordings of {', '.join(args.fsdd_train)}, each drawn "
+            f"{args.fsdd_repeats}x per epoch")
     valid_chan = (rendered["valid_chan"], torch.as_tensor(speech["valid"]["labels"]))
     synth_chan = (rendered["synth_chan"], torch.as_tensor(speech["test_synthetic"]["labels"]))
     ood_valid = (rendered["ood_valid"], torch.as_tensor(np.concatenate([speech["ood"]["labels"][ood_held]] * 2)))
@@ -1159,7 +1204,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.audio_only:
         return audio_only(args, aug, copies, train_labels, (valid_feats, valid_labels), real_raw, real_y,
                           speech["test_synthetic"], start, cpu0, log, valid_chan, synth_chan, oe, ood_valid,
-                          ast_en, fsdd_test)
+                          ast_en, fsdd_test, n_synth)
     rng = np.random.default_rng(2024)
     per = 50
     r_rec = np.repeat(np.arange(len(real_raw)), per)
@@ -1259,8 +1304,8 @@ def main(argv: list[str] | None = None) -> int:
             y, ii, _, _ = pairs(args.pairs, source)
             return noisy_images(img["train"][0][ii], source, gen, args.image_noise_aug), y
 
-        def audio_epoch(epoch, gen):  # every training utterance twice, each time a random pre-rendered copy
-            uu = np.tile(np.arange(n_utt), 2)
+        def audio_epoch(epoch, gen):
+            uu = epoch_utterances(n_synth, n_utt, args.fsdd_repeats)
             kk = rs.integers(0, len(copies), len(uu))
             return aug.spec_augment(copies[kk, uu].float(), gen), train_labels[uu]
 
@@ -1375,7 +1420,7 @@ def main(argv: list[str] | None = None) -> int:
                      GatedHead(poe.temperatures, quality=not args.no_gate_quality,
                                audio_quality=1 if gate_template else audio_rel.width if audio_rel else int(
                                    experts["audio"].unknown_class),
-                               hidden=args.gate_hidden, pool=args.gate_pool),
+                               hidden=args.gate_hidden, pool=args.gate_pool, audio_features=args.gate_audio_features),
                      corrupt_data, args.gate_epochs or args.head_epochs, seed, ood=corrupt_ood,
                      ood_penalty=args.gate_ood_penalty)}
 
@@ -1410,15 +1455,20 @@ def main(argv: list[str] | None = None) -> int:
                 note(f"gate weight of {m}, {where}", "gated experts (corruption-trained)", float(g[:, i].mean()))
             return g[:, head.fusion.modalities.index("audio")]
 
+        def encode_distinct(x):
+            """``encode_audio`` of each distinct recording once (the grid pairs one with several images)."""
+            distinct, inverse = unique_rows(x)
+            return tuple(t[inverse] for t in encode_audio(distinct))
+
         def predict(x_img, p_img, x_aud, p_aud):
-            return fuse(encode(experts["image"], x_img), p_img, encode_audio(x_aud), p_aud,
+            return fuse(encode(experts["image"], x_img), p_img, encode_distinct(x_aud), p_aud,
                         image_quality(x_img), x_aud)
 
         image_cache: dict = {}
         # per clip: (audio gate, audio max softmax, minus template distance or None)
         detect: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]] = {}
         for a_name, (a_feats, y, img_idx) in grid_audio.items():
-            enc_aud = encode_audio(a_feats)
+            enc_aud = encode_distinct(a_feats)
             tta = shift_tta(experts["audio"], a_feats) if a_name != "missing" else F.softmax(enc_aud[1], 1)
             for i_name in IMAGE_CONDITIONS:
                 if a_name == "missing" and i_name == "missing":
@@ -1444,6 +1494,8 @@ def main(argv: list[str] | None = None) -> int:
                     if a_name == "other language" and i_name != "missing" and asterisk_langs:
                         note(f"other language without Asterisk's ({', '.join(asterisk_langs)}), image {i_name}",
                              model, float((p.argmax(1) == y)[o_unseen].float().mean()))
+                if i_name == "noisy" and a_name in ("clean", "other language"):
+                    note_gates(f"{a_name}, image noisy", enc_img, p_img, enc_aud, p_aud, q_img)
                 if i_name == "clean" and a_name in ("clean", "other language"):
                     detect[a_name] = (note_gates(a_name, enc_img, p_img, enc_aud, p_aud, q_img),
                                       probs["audio only"].max(1).values,
@@ -1593,7 +1645,7 @@ def ood_scores(probs: torch.Tensor, labels: torch.Tensor, tau: float) -> dict[st
 
 
 def audio_only(args, aug, copies, train_labels, valid, real_raw, real_y, synth, start, cpu0, log, valid_chan,
-               synth_chan, oe, ood_valid, asterisk_english=(), fsdd_test=None) -> int:
+               synth_chan, oe, ood_valid, asterisk_english=(), fsdd_test=None, n_synth=None) -> int:
     """``--audio-only``: the audio expert of every seed (as in the full run) on held-out synthetic validation
     voices (clean, and through held-out recording channels), the synthetic test voices (likewise) and the
     clean real English recordings (Tux Paint; and Asterisk's English digits where installed), with per-digit
@@ -1609,6 +1661,7 @@ def audio_only(args, aug, copies, train_labels, valid, real_raw, real_y, synth, 
                                      torch.as_tensor([int(f.stem) for f in asterisk_english]))
     synth_feats, synth_y = speech_features(torch.as_tensor(synth["waveforms"])), torch.as_tensor(synth["labels"])
     n_utt = len(train_labels)
+    n_synth = n_utt if n_synth is None else n_synth
     valid_clean = (valid[0][:len(valid[1]) // 2], valid[1][:len(valid[1]) // 2])
     accuracy_sets = {"held-out synthetic voices (valid)": valid, "valid voices, clean": valid_clean,
                      "valid voices, held-out channels": valid_chan, "synthetic test voices": (synth_feats, synth_y),
@@ -1634,7 +1687,7 @@ def audio_only(args, aug, copies, train_labels, valid, real_raw, real_y, synth, 
         rs = np.random.default_rng(seed)
 
         def audio_epoch(epoch, gen):
-            uu = np.tile(np.arange(n_utt), 2)
+            uu = epoch_utterances(n_synth, n_utt, args.fsdd_repeats)
             kk = rs.integers(0, len(copies), len(uu))
             return aug.spec_augment(copies[kk, uu].float(), gen), train_labels[uu]
 
