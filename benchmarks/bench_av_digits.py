@@ -351,6 +351,12 @@ IMAGE_CONDITIONS = ["clean", "noisy", "missing"]
 IMAGE_NOISE = 0.3  # std of Gaussian pixel noise (pixels in [0, 1]) for the "noisy" image condition
 TRAIN_NOISE = (0.02, 1.0)  # image noise std drawn log-uniformly in this range for training (expert and gates)
 SWEEP_NOISE = (0.1, 0.2, 0.5, 1.0, 1.5)  # extra image noise levels evaluated with clean audio (1.5: beyond training)
+# the validation grid (model choice): held-out synthetic voices and held-out languages (fi, hu, vi), each paired
+# with validation images, clean and with the test grid's image noise; noisy key -> which pairs ("v": voices)
+VALID_NOISY = {"held-out synthetic voices + noisy valid images (valid)": "v",
+               "held-out OOD languages + noisy valid images (valid)": "o"}
+VALID_GRID = ("held-out synthetic voices + valid images (valid)", "held-out OOD languages + valid images (valid)",
+              *VALID_NOISY)
 MODELS = ["image only", "audio only", "late (mean)", "calibrated PoE", "concat", "low-rank", "concat + mod. dropout",
           "GMU (corruption-trained)", "gated experts (corruption-trained)", "PoE + audio abstention",
           "gated experts + audio abstention", "audio only + shift TTA"]
@@ -663,20 +669,57 @@ def gate_ood_loss(head: GatedHead, feats, logits, present, quality, ood: torch.T
     return g[:, head.fusion.modalities.index("audio")].mean()
 
 
-def train_head(head, data, epochs, seed, ood=None, ood_penalty: float = 0.0) -> nn.Module:
+def best_expert_loss(head: GatedHead, logits, present, y, groups: torch.Tensor) -> torch.Tensor:
+    """Per group, the smaller of the two calibrated experts' mean cross-entropy (a missing modality's
+    expert is uniform, ``log 10``): ``(G,)``, the reference of :func:`train_head`'s group DRO."""
+    losses = []
+    for i, m in enumerate(head.fusion.modalities):
+        lp = F.log_softmax(logits[m].float() / head.fusion.log_temperature[i].exp(), 1)
+        nll = -lp[torch.arange(len(y)), y]
+        losses.append(torch.where(present[m], nll, torch.full_like(nll, float(np.log(10.0)))))
+    n_groups = int(groups.max()) + 1
+    per = [torch.zeros(n_groups).index_add_(0, groups, v) / torch.bincount(groups, minlength=n_groups).clamp(min=1)
+           for v in losses]
+    return torch.minimum(*per)
+
+
+def train_head(head, data, epochs, seed, ood=None, ood_penalty: float = 0.0, groups=None,
+               dro_eta: float = 0.0) -> nn.Module:
     """Adam 3e-3, batch 128, cross-entropy; with ``ood_penalty`` > 0 (gated experts only) the loss also gets
-    ``ood_penalty * gate_ood_loss`` on the samples where the boolean mask ``ood`` (N,) is True."""
+    ``ood_penalty * gate_ood_loss`` on the samples where the boolean mask ``ood`` (N,) is True.
+
+    ``dro_eta`` > 0 (gated experts only, ``--gate-dro``): group DRO (Sagawa, Koh, Hashimoto & Liang, "Distributionally
+    robust neural networks", ICLR 2020, Algorithm 1) over the corruption groups ``groups`` (N,) int (audio kind x
+    image kind): the loss is ``sum_g q_g L_g`` (``L_g`` the batch's mean cross-entropy in group ``g``) and after each
+    step ``q_g <- q_g exp(eta (L_g - R_g))``, renormalised, where ``R_g`` is the better calibrated expert's loss on
+    the group (:func:`best_expert_loss`): the weight goes to the group where the fusion falls furthest behind its
+    best single modality, the issue's target in loss form."""
     feats, logits, present, y, quality = data
     if ood_penalty and (ood is None or not isinstance(head, GatedHead)):
         raise ConfigError("train_head: ood_penalty needs a GatedHead and the per-sample ood mask")
+    if dro_eta and (groups is None or not isinstance(head, GatedHead)):
+        raise ConfigError("train_head: dro_eta needs a GatedHead and the per-sample corruption groups")
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(head.parameters(), lr=3e-3)
+    if dro_eta:
+        reference = best_expert_loss(head, logits, present, y, groups)
+        q = torch.full_like(reference, 1.0 / len(reference))
     for _ in range(epochs):
         head.train()
         for idx in torch.randperm(len(y), generator=g).split(128):
             batch = [{m: v[idx] for m, v in part.items()} for part in (feats, logits, present, quality)]
-            loss = F.cross_entropy(head(*batch), y[idx])
+            if dro_eta:
+                nll = F.cross_entropy(head(*batch), y[idx], reduction="none")
+                gi = groups[idx]
+                count = torch.bincount(gi, minlength=len(q))
+                group_loss = torch.zeros(len(q)).index_add(0, gi, nll) / count.clamp(min=1)
+                seen = count > 0  # the weights move first, then weigh this batch (Algorithm 1)
+                q[seen] = q[seen] * torch.exp(dro_eta * (group_loss.detach()[seen] - reference[seen]))
+                q = q / q.sum()
+                loss = (q * group_loss).sum()
+            else:
+                loss = F.cross_entropy(head(*batch), y[idx])
             if ood_penalty:
                 loss = loss + ood_penalty * gate_ood_loss(head, *batch, ood[idx])
             opt.zero_grad()
@@ -871,6 +914,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="the gated experts' gate sees the audio expert's embedding (default); with "
                              "--no-gate-audio-features only its calibrated log-probabilities and entropy, which "
                              "shift less from synthetic to real voices")
+    parser.add_argument("--gate-dro", type=float, default=0.0, metavar="ETA",
+                        help="train the gated experts with group DRO over the corruption groups (audio kind x image "
+                             "kind), each group's loss measured against its better single expert's (Sagawa et al. "
+                             "2020); ETA: the group weights' step size (0: plain cross-entropy, the default)")
     parser.add_argument("--gate-pool", choices=["log-linear", "linear"], default="log-linear",
                         help="how the gated experts' head combines the two experts: a log-linear pool (weighted "
                              "product, the default) or a linear opinion pool (weighted mixture of probabilities; "
@@ -890,9 +937,12 @@ def main(argv: list[str] | None = None) -> int:
                              "2021) fitted on its training features, or the DTW template distance of the word to "
                              "its predicted digit (polymodal.encoders.TemplateVerifier)")
     parser.add_argument("--abstain-score", choices=["max-softmax", "mahalanobis", "template"], default="max-softmax",
-                        help="what the '+ audio abstention' models threshold (keeping 95%% of held-out synthetic "
-                             "voices): the audio expert's max softmax, or the gate's audio Mahalanobis score (its last "
-                             "column; needs --gate-audio-quality)")
+                        help="what the '+ audio abstention' models threshold (keeping --abstain-coverage of held-out "
+                             "synthetic voices): the audio expert's max softmax, or the gate's audio Mahalanobis "
+                             "score (its last column; needs --gate-audio-quality)")
+    parser.add_argument("--abstain-coverage", type=float, default=ABSTAIN_COVERAGE, metavar="SHARE",
+                        help="the audio abstention threshold keeps this share of held-out synthetic voices (max "
+                             "softmax, or the Mahalanobis score with --abstain-score mahalanobis; default 0.95)")
     parser.add_argument("--template-coverage", type=float, default=ABSTAIN_COVERAGE,
                         help="--abstain-score template: share of held-out voices whose template distance passes")
     parser.add_argument("--gate-real-foreign", nargs="*", default=[], metavar="LANG",
@@ -993,12 +1043,16 @@ def main(argv: list[str] | None = None) -> int:
         value = getattr(args, name)
         if value is not None and value < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+    if args.gate_dro < 0:
+        parser.error(f"--gate-dro must be >= 0, got {args.gate_dro}")
     if args.gate_ood_penalty < 0:
         parser.error(f"--gate-ood-penalty must be >= 0, got {args.gate_ood_penalty}")
     if args.outlier_exposure < 0:
         parser.error(f"--outlier-exposure must be >= 0, got {args.outlier_exposure}")
     if not 0.0 <= args.channel_p <= 1.0:
         parser.error(f"--channel-p must be a share in [0, 1], got {args.channel_p}")
+    if not 0.0 < args.abstain_coverage <= 1.0:
+        parser.error(f"--abstain-coverage must be a share in (0, 1], got {args.abstain_coverage}")
     if not 0.0 < args.template_coverage <= 1.0:
         parser.error(f"--template-coverage must be a share in (0, 1], got {args.template_coverage}")
     if set(args.fsdd_train) - set(FSDD_TRAIN_SPEAKERS):
@@ -1324,7 +1378,7 @@ def main(argv: list[str] | None = None) -> int:
         note("temperature audio", "calibrated PoE", poe.temperatures["audio"])
         # abstention: max-softmax threshold on held-out synthetic voices (never on the real recordings)
         pv_valid = F.softmax(encode(experts["audio"], valid_feats)[1], 1)  # the audio expert on held-out voices
-        tau = fit_abstention_threshold(pv_valid.numpy(), ABSTAIN_COVERAGE)
+        tau = fit_abstention_threshold(pv_valid.numpy(), args.abstain_coverage)
         note("audio abstention threshold (max softmax)", "audio only", tau)
         note("held-out synthetic voices (valid)", "audio only",
              float((pv_valid.argmax(1) == valid_labels).float().mean()))
@@ -1347,8 +1401,8 @@ def main(argv: list[str] | None = None) -> int:
                                          args.gate_audio_quality)
 
         tau_q = None
-        if args.abstain_score == "mahalanobis":  # larger = further from training: keep 95% of held-out voices
-            tau_q = float(torch.quantile(audio_rel(valid_feats)[:, -1], ABSTAIN_COVERAGE))
+        if args.abstain_score == "mahalanobis":  # larger = further from training
+            tau_q = float(torch.quantile(audio_rel(valid_feats)[:, -1], args.abstain_coverage))
             note("audio abstention threshold (Mahalanobis score)", "audio only", tau_q)
             note("audio abstention rate (Mahalanobis), held-out OOD languages (valid)", "audio only",
                  float((audio_rel(ood_valid[0])[:, -1] > tau_q).float().mean()))
@@ -1390,6 +1444,7 @@ def main(argv: list[str] | None = None) -> int:
             p_aud = torch.ones(len(y), dtype=torch.bool)
             ood = torch.zeros(len(y), dtype=torch.bool)
             dq = pool_d["copies"][torch.as_tensor(kk), torch.as_tensor(uu)].clone() if pool_d is not None else None
+            group = torch.zeros(len(y), dtype=torch.long)  # corruption group: audio kind x image kind
             if corrupt:
                 kind = torch.as_tensor(rs.choice(5, len(y), p=[0.4, 0.2, 0.2, 0.1, 0.1]))
                 hv = torch.as_tensor(kind == 1)
@@ -1406,12 +1461,14 @@ def main(argv: list[str] | None = None) -> int:
                 x_img = torch.where((ikind == 1)[:, None, None, None], noisy_images(x_img, rs, g, 1.0), x_img)
                 p_img[(ikind == 2) & (kind != 3)] = False
                 x_img[~p_img] = 0.0
+                audio_kind = torch.where(kind == 4, 0, kind)  # 0 clean, 1 heavy noise, 2 other language, 3 missing
+                group = audio_kind * 3 + torch.where(p_img, (ikind == 1).long(), 2)  # image clean, noisy, missing
             hi, li = encode(experts["image"], x_img)
             ha, la, qa = encode_audio(a, dq)
             return ({"image": hi, "audio": ha}, {"image": li, "audio": la}, {"image": p_img, "audio": p_aud}, y,
-                    {"image": image_quality(x_img), "audio": qa}), ood
+                    {"image": image_quality(x_img), "audio": qa}), ood, group
 
-        (clean_data, _), (corrupt_data, corrupt_ood) = head_data(False), head_data(True)
+        (clean_data, _, _), (corrupt_data, corrupt_ood, corrupt_groups) = head_data(False), head_data(True)
         heads = {"concat": train_head(FeatureHead("concat"), clean_data, args.head_epochs, seed),
                  "low-rank": train_head(FeatureHead("low_rank"), clean_data, args.head_epochs, seed),
                  "concat + mod. dropout": train_head(FeatureHead("dropout"), clean_data, args.head_epochs, seed),
@@ -1422,7 +1479,7 @@ def main(argv: list[str] | None = None) -> int:
                                    experts["audio"].unknown_class),
                                hidden=args.gate_hidden, pool=args.gate_pool, audio_features=args.gate_audio_features),
                      corrupt_data, args.gate_epochs or args.head_epochs, seed, ood=corrupt_ood,
-                     ood_penalty=args.gate_ood_penalty)}
+                     ood_penalty=args.gate_ood_penalty, groups=corrupt_groups, dro_eta=args.gate_dro)}
 
         @torch.no_grad()
         def fuse(enc_img, p_img, enc_aud, p_aud, q_img, x_aud=None) -> dict[str, torch.Tensor]:
@@ -1541,6 +1598,15 @@ def main(argv: list[str] | None = None) -> int:
                  float((p.argmax(1) == valid_labels).float().mean()))
             note("ECE held-out synthetic voices + valid images (valid)", model,
                  expected_calibration_error(p.numpy(), valid_labels.numpy()))
+        # the validation grid's noisy-image column: the same pairs, the test grid's image noise (own stream)
+        v_noise = np.random.default_rng([seed, 779])
+        for key, which in VALID_NOISY.items():
+            x_img = {"o": o_img, "v": v_img}[which]
+            x_img = x_img + torch.as_tensor(v_noise.normal(0, IMAGE_NOISE, x_img.shape), dtype=torch.float32)
+            x_aud, y_ = {"o": ood_valid, "v": (valid_feats, valid_labels)}[which]
+            every = torch.ones(len(y_), dtype=torch.bool)
+            for model, p in predict(x_img, every, x_aud, every).items():
+                note(key, model, float((p.argmax(1) == y_).float().mean()))
         if audio_rel is not None:
             for where, x in (("held-out synthetic voices (valid)", valid_feats),
                              ("held-out OOD languages (valid)", ood_valid[0]),
@@ -1618,6 +1684,14 @@ def main(argv: list[str] | None = None) -> int:
         gain = np.mean(results[m]['clean | clean']) - np.mean(results['image only']['clean | clean'])
         print(f"- {m}: within 0.005 of the best modality in {met} of {len(margins)} cells; worst "
               f"{margins[worst]:+.3f} at '{worst}'; clean real English vs image only {gain:+.3f}")
+    print("\n## Validation grid (held-out voices / languages x clean / noisy valid images): worst margin vs "
+          "max(image only, audio only), mean over seeds\n")
+    for m in MODELS[2:-1]:
+        margins = {k: np.mean(extra[k][m]) - max(np.mean(extra[k]["image only"]), np.mean(extra[k]["audio only"]))
+                   for k in VALID_GRID}
+        worst = min(margins, key=margins.get)
+        print(f"- {m}: worst {margins[worst]:+.4f} at '{worst}'; "
+              + ", ".join(f"{v:+.4f}" for v in margins.values()))
     if args.json:
         args.json.write_text(json.dumps({"results": results, "extra": extra, "wall_s": wall, "cpu_s": cpu,
                                          "args": {k: str(v) for k, v in vars(args).items()}}, indent=1))
@@ -1693,7 +1767,7 @@ def audio_only(args, aug, copies, train_labels, valid, real_raw, real_y, synth, 
 
         model = train_expert("audio", audio_epoch, valid, args.audio_epochs, seed, log, schedule=args.audio_schedule,
                              label_smoothing=args.audio_label_smoothing, **oe)
-        tau = fit_abstention_threshold(F.softmax(encode(model, valid[0])[1], 1).numpy(), ABSTAIN_COVERAGE)
+        tau = fit_abstention_threshold(F.softmax(encode(model, valid[0])[1], 1).numpy(), args.abstain_coverage)
         for key, value in ood_scores(F.softmax(encode(model, ood_valid[0])[1], 1), ood_valid[1], tau).items():
             scores.setdefault(key, []).append(value)
         for key, (x, y) in accuracy_sets.items():

@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from benchmark_scripts import benchmark_script
 
 from polymodal.errors import ConfigError
@@ -53,6 +54,49 @@ def test_gate_ood_penalty_switches_the_audio_gate_off_on_ood_samples_only(bench)
     feats, logits, present, _, quality = data
     g = penal.fusion.gates(feats, logits, present, penal.gate_quality(quality))[:, 1]
     assert torch.allclose(bench.gate_ood_loss(penal, feats, logits, present, quality, ood), g[ood].mean())
+
+
+def test_best_expert_loss_is_the_better_calibrated_experts_mean_nll_per_group(bench):
+    head = bench.GatedHead({"image": 2.0, "audio": 0.5})
+    y = torch.tensor([0, 1, 1, 2])
+    li, la = torch.randn(4, 10), torch.randn(4, 10)
+    present = {"image": torch.tensor([True, True, True, False]), "audio": torch.ones(4, dtype=torch.bool)}
+    groups = torch.tensor([0, 0, 1, 1])
+    ref = bench.best_expert_loss(head, {"image": li, "audio": la}, present, y, groups)
+    nll_i = -torch.log_softmax(li / 2.0, 1)[torch.arange(4), y]
+    nll_i[3] = np.log(10.0)  # a missing image's expert is uniform
+    nll_a = -torch.log_softmax(la / 0.5, 1)[torch.arange(4), y]
+    expected = torch.minimum(torch.stack([nll_i[:2].mean(), nll_i[2:].mean()]),
+                             torch.stack([nll_a[:2].mean(), nll_a[2:].mean()]))
+    torch.testing.assert_close(ref, expected)
+
+
+def test_group_dro_closes_the_gap_to_the_best_expert_on_a_rare_group(bench):
+    """A rare group (1 in 8) whose confident audio is wrong and only weakly marked: plain cross-entropy
+    trusts the audio there too; group DRO, measured against each group's better expert, trusts it less."""
+    data, _ = _data(bench.WIDTH, n=2048)
+    feats, logits, present, y, quality = data
+    g = torch.Generator().manual_seed(1)
+    rare = torch.arange(len(y)) % 8 == 0
+    logits["audio"] = 4.0 * torch.nn.functional.one_hot(y, 10).float()
+    logits["audio"][rare] = 4.0 * torch.nn.functional.one_hot(torch.randint(0, 10, (int(rare.sum()),), generator=g),
+                                                                10).float()
+    feats["audio"][:, 0] = 0.3 * rare.float() + 0.3 * torch.randn(len(y), generator=g)  # a weak marker
+    groups = rare.long()
+    temps = {"image": 1.0, "audio": 1.0}
+
+    def excess(head):
+        with torch.no_grad():
+            nll = F.cross_entropy(head(feats, logits, present, quality), y, reduction="none")
+        ref = bench.best_expert_loss(head, logits, present, y, groups)
+        return float(nll[rare].mean() - ref[1]), float(nll[~rare].mean() - ref[0])
+
+    plain = excess(bench.train_head(bench.GatedHead(temps), data, 10, 0))
+    dro = excess(bench.train_head(bench.GatedHead(temps), data, 10, 0, groups=groups, dro_eta=0.1))
+    assert max(dro) < max(plain) - 0.1  # the worst group's gap shrinks
+    assert dro[0] < plain[0] and dro[1] > plain[1]  # by giving up some of the common group's gain
+    with pytest.raises(ConfigError, match="dro_eta needs a GatedHead"):
+        bench.train_head(bench.FeatureHead("concat"), data, 1, 0, groups=groups, dro_eta=0.1)
 
 
 def test_gate_ood_penalty_zero_is_the_default_and_needs_a_gated_head(bench):
@@ -171,12 +215,18 @@ def test_render_key_follows_the_build_and_the_rendering_arguments(bench, tmp_pat
     parse = lambda *extra: bench.argparse.Namespace(**{**dict(  # noqa: E731
         data=tmp_path, copies=8, warp=None, warp_p=None, warp_range=None, channel="train", channel_p=1.0,
         oe_pool="fillers", oe_languages="all", gate_fillers=True, audio_only=False, outlier_exposure=1.0,
-        cross_fit=False, ood_engines="all"),
+        cross_fit=False, ood_engines="all", fsdd=tmp_path / "fsdd", fsdd_train=[], fsdd_channel=False),
         **dict(extra)})
     base = bench.render_key(parse())
     assert base == bench.render_key(parse(("outlier_exposure", 2.0)))  # only its sign changes the rendering
     assert base != bench.render_key(parse(("copies", 4))) != bench.render_key(parse(("outlier_exposure", 0.0)))
     assert base != bench.render_key(parse(("cross_fit", True))) != bench.render_key(parse(("ood_engines", "espeak-ng")))
+    (tmp_path / "fsdd").mkdir()
+    (tmp_path / "fsdd" / "0_george_5.wav").write_bytes(b"one")
+    fsdd = bench.render_key(parse(("fsdd_train", ["george"])))
+    assert base != fsdd != bench.render_key(parse(("fsdd_train", ["george"]), ("fsdd_channel", True)))
+    (tmp_path / "fsdd" / "0_george_5.wav").write_bytes(b"two")  # another copy of the recordings
+    assert fsdd != bench.render_key(parse(("fsdd_train", ["george"])))
     (tmp_path / "manifest.json").write_text('{"rebuilt": 1}')
     assert base != bench.render_key(parse())
     rebuilt, original = bench.render_key(parse()), bench.inspect.getsource
@@ -324,6 +374,30 @@ def test_fsdd_options_are_checked(bench, tmp_path, capsys):
     assert bench.main(["--data", str(tmp_path), "--fsdd", str(tmp_path / "absent")]) == 1
     out = capsys.readouterr().out
     assert "no FSDD recordings at" in out and "download_fsdd()" in out and "--fsdd-train and no speaker" in out
+
+
+def test_fsdd_repeats_must_be_positive(bench, capsys):
+    with pytest.raises(SystemExit):
+        bench.main(["--fsdd-repeats", "0"])
+    assert "--fsdd-repeats must be >= 1, got 0" in capsys.readouterr().err
+
+
+def test_an_audio_epoch_draws_synthetic_utterances_twice_and_fsdd_ones_r_times(bench):
+    uu = bench.epoch_utterances(3, 5, 1)
+    assert sorted(uu.tolist()) == [0, 0, 1, 1, 2, 2, 3, 4]
+    assert np.bincount(bench.epoch_utterances(3, 5, 3)).tolist() == [2, 2, 2, 3, 3]
+    assert np.bincount(bench.epoch_utterances(4, 4, 1)).tolist() == [2, 2, 2, 2]  # no FSDD utterance
+
+
+def test_the_grid_encodes_each_distinct_recording_once_with_the_same_answers(bench):
+    torch.manual_seed(0)
+    clips = torch.randn(3, 40, 101)
+    picks = torch.tensor([2, 0, 2, 2, 1, 0])
+    distinct, inverse = bench.unique_rows(clips[picks])
+    assert len(distinct) == 3 and torch.equal(distinct[inverse], clips[picks])
+    model = bench.Expert("audio")
+    per_clip = bench.shift_tta(model, clips)  # three clips, no repeat
+    torch.testing.assert_close(bench.shift_tta(model, clips[picks]), per_clip[picks])
 
 
 def test_fsdd_train_and_held_out_speakers_split_the_six_voices(bench):
