@@ -351,12 +351,11 @@ IMAGE_CONDITIONS = ["clean", "noisy", "missing"]
 IMAGE_NOISE = 0.3  # std of Gaussian pixel noise (pixels in [0, 1]) for the "noisy" image condition
 TRAIN_NOISE = (0.02, 1.0)  # image noise std drawn log-uniformly in this range for training (expert and gates)
 SWEEP_NOISE = (0.1, 0.2, 0.5, 1.0, 1.5)  # extra image noise levels evaluated with clean audio (1.5: beyond training)
-# the validation grid (model choice): held-out synthetic voices and held-out languages (fi, hu, vi), each paired
-# with validation images, clean and with the test grid's image noise; noisy key -> which pairs ("v": voices)
-VALID_NOISY = {"held-out synthetic voices + noisy valid images (valid)": "v",
-               "held-out OOD languages + noisy valid images (valid)": "o"}
-VALID_GRID = ("held-out synthetic voices + valid images (valid)", "held-out OOD languages + valid images (valid)",
-              *VALID_NOISY)
+# the validation grid (model choice): every clip of the held-out synthetic voices and of the held-out languages
+# (fi, hu, vi) with VALID_IMAGES validation images of its digit, clean and with the test grid's image noise
+VALID_IMAGES = 5
+VALID_GRID = tuple(f"validation grid: {audio}, image {image}" for audio in ("held-out voices", "held-out languages")
+                   for image in ("clean", "noisy"))
 MODELS = ["image only", "audio only", "late (mean)", "calibrated PoE", "concat", "low-rank", "concat + mod. dropout",
           "GMU (corruption-trained)", "gated experts (corruption-trained)", "PoE + audio abstention",
           "gated experts + audio abstention", "audio only + shift TTA"]
@@ -914,10 +913,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="the gated experts' gate sees the audio expert's embedding (default); with "
                              "--no-gate-audio-features only its calibrated log-probabilities and entropy, which "
                              "shift less from synthetic to real voices")
-    parser.add_argument("--gate-dro", type=float, default=0.0, metavar="ETA",
+    parser.add_argument("--gate-dro", type=float, default=0.01, metavar="ETA",
                         help="train the gated experts with group DRO over the corruption groups (audio kind x image "
                              "kind), each group's loss measured against its better single expert's (Sagawa et al. "
-                             "2020); ETA: the group weights' step size (0: plain cross-entropy, the default)")
+                             "2020); ETA: the group weights' step size (default 0.01, session 17; 0: plain "
+                             "cross-entropy, the recipe of sessions 5-16)")
     parser.add_argument("--gate-pool", choices=["log-linear", "linear"], default="log-linear",
                         help="how the gated experts' head combines the two experts: a log-linear pool (weighted "
                              "product, the default) or a linear opinion pool (weighted mixture of probabilities; "
@@ -1018,7 +1018,7 @@ def main(argv: list[str] | None = None) -> int:
                              "skipped when absent")
     parser.add_argument("--fsdd-train", nargs="*", default=list(FSDD_TRAIN_SPEAKERS), metavar="SPEAKER",
                         help="FSDD speakers whose training split (indices 5-49) joins the audio expert's training "
-                             "utterances, rendered like the synthetic ones (session 16; default: "
+                             "utterances, rendered with the same augmentation (session 16; default: "
                              f"{' '.join(FSDD_TRAIN_SPEAKERS)}; none = the synthetic-only recipe of sessions 6-15)")
     parser.add_argument("--fsdd-repeats", type=int, default=1, metavar="R",
                         help="draws of each FSDD utterance per audio epoch (a random rendered copy each time; the "
@@ -1598,15 +1598,17 @@ def main(argv: list[str] | None = None) -> int:
                  float((p.argmax(1) == valid_labels).float().mean()))
             note("ECE held-out synthetic voices + valid images (valid)", model,
                  expected_calibration_error(p.numpy(), valid_labels.numpy()))
-        # the validation grid's noisy-image column: the same pairs, the test grid's image noise (own stream)
-        v_noise = np.random.default_rng([seed, 779])
-        for key, which in VALID_NOISY.items():
-            x_img = {"o": o_img, "v": v_img}[which]
-            x_img = x_img + torch.as_tensor(v_noise.normal(0, IMAGE_NOISE, x_img.shape), dtype=torch.float32)
-            x_aud, y_ = {"o": ood_valid, "v": (valid_feats, valid_labels)}[which]
-            every = torch.ones(len(y_), dtype=torch.bool)
-            for model, p in predict(x_img, every, x_aud, every).items():
-                note(key, model, float((p.argmax(1) == y_).float().mean()))
+        grid_rs = np.random.default_rng([seed, 779])  # the validation grid (VALID_GRID) on its own stream
+        for where, (x_aud, y_) in (("held-out voices", (valid_feats, valid_labels)), ("held-out languages", ood_valid)):
+            clip = np.repeat(np.arange(len(y_)), VALID_IMAGES)
+            x_img = img["valid"][0][[grid_rs.choice(np.flatnonzero(img["valid"][1].numpy() == int(c)))
+                                     for c in y_[clip]]]
+            noise = torch.as_tensor(grid_rs.normal(0, IMAGE_NOISE, x_img.shape), dtype=torch.float32)
+            every = torch.ones(len(clip), dtype=torch.bool)
+            for i_name, x in (("clean", x_img), ("noisy", x_img + noise)):
+                for model, p in predict(x, every, x_aud[clip], every).items():
+                    note(f"validation grid: {where}, image {i_name}", model,
+                         float((p.argmax(1) == y_[clip]).float().mean()))
         if audio_rel is not None:
             for where, x in (("held-out synthetic voices (valid)", valid_feats),
                              ("held-out OOD languages (valid)", ood_valid[0]),
@@ -1684,8 +1686,8 @@ def main(argv: list[str] | None = None) -> int:
         gain = np.mean(results[m]['clean | clean']) - np.mean(results['image only']['clean | clean'])
         print(f"- {m}: within 0.005 of the best modality in {met} of {len(margins)} cells; worst "
               f"{margins[worst]:+.3f} at '{worst}'; clean real English vs image only {gain:+.3f}")
-    print("\n## Validation grid (held-out voices / languages x clean / noisy valid images): worst margin vs "
-          "max(image only, audio only), mean over seeds\n")
+    print(f"\n## Validation grid (held-out voices / languages, each clip with {VALID_IMAGES} clean / noisy validation "
+          "images): worst margin vs max(image only, audio only), mean over seeds\n")
     for m in MODELS[2:-1]:
         margins = {k: np.mean(extra[k][m]) - max(np.mean(extra[k]["image only"]), np.mean(extra[k]["audio only"]))
                    for k in VALID_GRID}
