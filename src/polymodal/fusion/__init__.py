@@ -14,6 +14,7 @@ __getattr__, __dir__ = lazy_exports(__name__, {
     "CalibratedProductOfExperts": ".robust",
     "GatedExpertFusion": ".robust",
     "GatedFusion": ".robust",
+    "GroupDRO": ".robust",
     "expected_calibration_error": ".robust",
     "fit_temperature": ".robust",
     "outlier_exposure_loss": ".robust",
@@ -36,8 +37,8 @@ __getattr__, __dir__ = lazy_exports(__name__, {
 
 __all__ = [
     "COMBINE_RULES", "ConcatFusion", "HybridFusion", "LateFusion", "MKLClassifier", "CalibratedProductOfExperts",
-    "GatedExpertFusion", "GatedFusion", "expected_calibration_error", "fit_temperature", "estimate_noise_sigma",
-    "outlier_exposure_loss", "spectrogram_snr", "MahalanobisScore", "EarlyFusionLSTM",
+    "GatedExpertFusion", "GatedFusion", "GroupDRO", "expected_calibration_error", "fit_temperature",
+    "estimate_noise_sigma", "outlier_exposure_loss", "spectrogram_snr", "MahalanobisScore", "EarlyFusionLSTM",
     "LateFusionLSTM", "MVLSTM", "MemoryFusionNetwork", "MultimodalTransformer", "CoupledHMM", "FactorialHMM",
     "HCRF", "HMMClassifier", "LatentDynamicCRF", "MultiStreamHMM", "MultiViewHCRF",
 ]
@@ -48,8 +49,8 @@ if TYPE_CHECKING:  # static analysers (type checkers, the API docs) see the eage
     from polymodal.fusion.mkl import MKLClassifier
     from polymodal.fusion.quality import MahalanobisScore, estimate_noise_sigma, spectrogram_snr
     from polymodal.fusion.robust import (
-        CalibratedProductOfExperts, GatedExpertFusion, GatedFusion, expected_calibration_error, fit_temperature,
-        outlier_exposure_loss,
+        CalibratedProductOfExperts, GatedExpertFusion, GatedFusion, GroupDRO, expected_calibration_error,
+        fit_temperature, outlier_exposure_loss,
     )
     from polymodal.fusion.sequential import (
         EarlyFusionLSTM, LateFusionLSTM, MVLSTM, MemoryFusionNetwork, MultimodalTransformer,

@@ -38,6 +38,9 @@
   confidences; fusion then drops it like a missing modality.
 * :func:`expected_calibration_error` (Naeini, Cooper & Hauskrecht, AAAI
   2015), equal-width confidence bins.
+* :class:`GroupDRO`: the group distributionally robust loss (Sagawa et al., ICLR 2020) for training a
+  fusion model (e.g. the gate) on corrupted data: it weighs the corruption group that does worst,
+  optionally relative to a reference per group such as the best single expert's loss there.
 * :func:`outlier_exposure_loss`: the Outlier Exposure term for a classifier
   (Hendrycks, Mazeika & Dietterich, ICLR 2019), the cross-entropy from the
   uniform distribution to the softmax on outlier inputs, added to the
@@ -60,7 +63,7 @@ from polymodal.errors import ConfigError, ModalityError, ShapeError
 from polymodal.core.registry import register
 
 __all__ = ["fit_temperature", "fit_abstention_threshold", "expected_calibration_error", "CalibratedProductOfExperts",
-           "GatedExpertFusion", "GatedFusion", "outlier_exposure_loss"]
+           "GatedExpertFusion", "GatedFusion", "GroupDRO", "outlier_exposure_loss"]
 
 
 def _scores_and_classes(scores, target, what: str, *, probabilities: bool = False):
@@ -181,6 +184,73 @@ def outlier_exposure_loss(logits: torch.Tensor) -> torch.Tensor:
         raise ShapeError(f"outlier_exposure_loss needs N >= 1 outliers and K >= 2 classes, got logits of shape "
                          f"{tuple(logits.shape)}")
     return -F.log_softmax(logits, dim=1).mean(dim=1).mean()
+
+
+class GroupDRO:
+    """Group distributionally robust loss (Sagawa, Koh, Hashimoto & Liang, "Distributionally Robust Neural
+    Networks for Group Shifts", ICLR 2020, Algorithm 1, online exponentiated-gradient weights).
+
+    The training samples fall into ``n_groups`` groups (e.g. which modality is corrupted, and how). Each
+    call takes the batch's per-sample losses and groups, computes each group's mean loss ``L_g``, moves the
+    group weights ``q_g <- q_g exp(eta (L_g - R_g))`` (groups absent from the batch keep theirs),
+    renormalises them and returns ``sum_g q_g L_g``, so training follows the group that is doing worst.
+    ``reference`` ``R_g`` (default 0: the paper's rule) measures each group against a baseline instead of
+    in absolute terms; e.g. the loss of the best single-modality expert on that group, so that the weight
+    goes where the fusion falls furthest behind its best modality and not to groups no model can solve.
+    ``eta = 0`` leaves the weights uniform: the mean of the group means.
+
+    Parameters
+    ----------
+    n_groups : int >= 1
+    eta : float >= 0, the weights' step size (the paper: 0.01)
+    reference : array-like ``(n_groups,)``, optional
+
+    Attributes
+    ----------
+    weights : Tensor ``(n_groups,)``, the current ``q`` (sums to 1)
+
+    Examples
+    --------
+    >>> dro = GroupDRO(2, eta=1.0)
+    >>> loss = dro(torch.tensor([1.0, 1.0, 3.0]), torch.tensor([0, 0, 1]))  # group 1 does worse
+    >>> [round(float(w), 3) for w in dro.weights]
+    [0.119, 0.881]
+    """
+
+    def __init__(self, n_groups: int, eta: float = 0.01, reference=None) -> None:
+        if isinstance(n_groups, bool) or not float(n_groups).is_integer() or n_groups < 1:
+            raise ConfigError(f"GroupDRO needs n_groups >= 1 (an integer), got {n_groups!r}")
+        if not np.isfinite(eta) or eta < 0:
+            raise ConfigError(f"GroupDRO eta must be a finite number >= 0, got {eta!r}")
+        self.n_groups, self.eta = int(n_groups), float(eta)
+        ref = torch.zeros(self.n_groups) if reference is None else torch.as_tensor(reference, dtype=torch.float32)
+        if ref.shape != (self.n_groups,) or not torch.isfinite(ref).all():
+            raise ShapeError(f"GroupDRO reference must be {self.n_groups} finite numbers (one per group), got shape "
+                             f"{tuple(ref.shape)}")
+        self.reference = ref.detach().clone()
+        self.weights = torch.full((self.n_groups,), 1.0 / self.n_groups)
+
+    def __call__(self, losses: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
+        if not isinstance(losses, torch.Tensor) or losses.ndim != 1 or len(losses) == 0:
+            raise ShapeError(f"GroupDRO needs per-sample losses of shape (N,), N >= 1, got "
+                             f"{tuple(losses.shape) if isinstance(losses, torch.Tensor) else type(losses).__name__}")
+        if not torch.isfinite(losses.detach()).all():
+            raise ShapeError("GroupDRO got non-finite losses (NaN or inf): the group weights would become NaN")
+        groups = torch.as_tensor(groups)
+        if groups.shape != losses.shape or groups.dtype.is_floating_point or groups.dtype == torch.bool:
+            raise ShapeError(f"GroupDRO needs integer groups of the losses' shape {tuple(losses.shape)}, got "
+                             f"{groups.dtype} {tuple(groups.shape)}")
+        if int(groups.min()) < 0 or int(groups.max()) >= self.n_groups:
+            raise ShapeError(f"GroupDRO groups must lie in [0, {self.n_groups - 1}], got "
+                             f"[{int(groups.min())}, {int(groups.max())}]")
+        groups = groups.long()
+        count = torch.bincount(groups, minlength=self.n_groups)
+        group_loss = torch.zeros(self.n_groups, dtype=losses.dtype).index_add(0, groups, losses) / count.clamp(min=1)
+        seen = count > 0  # the weights move first, then weigh this batch (Algorithm 1)
+        weights = self.weights.to(losses.dtype).clone()
+        weights[seen] = weights[seen] * torch.exp(self.eta * (group_loss.detach()[seen] - self.reference[seen]))
+        self.weights = weights / weights.sum()
+        return (self.weights * group_loss).sum()
 
 
 def _present(present, modalities, n, device) -> dict[str, torch.Tensor]:
