@@ -337,7 +337,7 @@ from polymodal.data.av_digits import av_digits_dir, colored_noise, load_av_digit
     mix_at_snr
 from polymodal.data.audio import read_audio_file
 from polymodal.data.channel import RecordingChannel
-from polymodal.data.fsdd import fsdd_digest, fsdd_dir, load_fsdd
+from polymodal.data.fsdd import fsdd_digest, fsdd_dir, fsdd_files, fsdd_labels, load_fsdd
 from polymodal.encoders.audio import AudioCNN
 from polymodal.encoders.image import LeNet
 from polymodal.encoders.speech import prepare_speech, speech_features
@@ -1200,7 +1200,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"rendered ({'through' if args.fsdd_channel else 'without'} the recording channels)")
         return out
 
-    rendered = cached_render(args.render_cache, render_key(args), render_all, g, channel_rng, log)
+    rendered = cached_render(args.render_cache, render_key(args) if args.render_cache else "", render_all, g,
+                             channel_rng, log)
     copies, valid_feats = rendered["copies"], rendered["valid"]
     heavy_feats, ood_feats = rendered.get("heavy"), rendered.get("ood")
     if args.gate_asterisk != "none" and ood_feats is not None:  # real foreign voices of other speakers
@@ -1218,7 +1219,7 @@ def main(argv: list[str] | None = None) -> int:
     fsdd_groups = np.array([], dtype=str)
     n_synth = len(train_labels)
     if args.fsdd_train:  # FSDD's rendered copies join the training utterances
-        _, f_y, f_spk = load_fsdd(args.fsdd, speakers=args.fsdd_train, split="train")
+        f_y, f_spk = fsdd_labels(fsdd_files(args.fsdd, speakers=args.fsdd_train, split="train"))  # names only
         copies = torch.cat([copies, rendered["fsdd_copies"]], 1)
         if heavy_feats is not None:
             heavy_feats = torch.cat([heavy_feats, rendered["fsdd_heavy"].to(heavy_feats.dtype)])
@@ -1269,9 +1270,11 @@ def main(argv: list[str] | None = None) -> int:
     r_rec = np.repeat(np.arange(len(real_raw)), per)
     o_rec = np.repeat(np.arange(len(other_raw)), 5)
 
-    def pick_images(labels, rng_):
-        sx, sy = images["test"]
-        return np.array([rng_.choice(np.flatnonzero(sy == c)) for c in labels])
+    image_classes = {p: [np.flatnonzero(np.asarray(images[p][1]) == c) for c in range(10)] for p in ("valid", "test")}
+
+    def pick_images(labels, rng_, part="test"):
+        """For each label, the index of a random ``part`` image of that digit (one draw of ``rng_`` each)."""
+        return np.array([rng_.choice(image_classes[part][int(c)]) for c in np.asarray(labels)], dtype=np.int64)
 
     r_img_idx, o_img_idx = pick_images(real_y[r_rec], rng), pick_images(other_y[o_rec], rng)
     o_unseen = torch.as_tensor(~np.isin(other_lang[o_rec], asterisk_langs))  # languages no Asterisk voice speaks
@@ -1376,7 +1379,7 @@ def main(argv: list[str] | None = None) -> int:
         # calibration on held-out voices / validation images
         v_n = min(len(valid_labels), 2000)
         vy = valid_labels[:v_n]
-        v_img = img["valid"][0][[rs.choice(np.flatnonzero(img["valid"][1].numpy() == int(c))) for c in vy]]
+        v_img = img["valid"][0][pick_images(vy, rs, "valid")]
         poe = CalibratedProductOfExperts(["image", "audio"]).fit(
             {"image": encode(experts["image"], v_img)[1], "audio": encode(experts["audio"], valid_feats[:v_n])[1]}, vy)
         note("temperature image", "calibrated PoE", poe.temperatures["image"])
@@ -1572,7 +1575,7 @@ def main(argv: list[str] | None = None) -> int:
                     if a_name == "clean":
                         np.add.at(confusion, (y.numpy(), pa.argmax(1).numpy()), 1)
         # validation for OE: held-out OOD languages paired with validation images
-        o_img = img["valid"][0][[rs.choice(np.flatnonzero(img["valid"][1].numpy() == int(c))) for c in ood_valid[1]]]
+        o_img = img["valid"][0][pick_images(ood_valid[1], rs, "valid")]
         o_all = torch.ones(len(ood_valid[1]), dtype=torch.bool)
         for model, p in predict(o_img, o_all, ood_valid[0], o_all).items():
             note("held-out OOD languages + valid images (valid)", model,
@@ -1580,7 +1583,7 @@ def main(argv: list[str] | None = None) -> int:
         g_foreign = note_gates("held-out OOD languages (valid)", encode(experts["image"], o_img), o_all,
                                encode_audio(ood_valid[0]), o_all, image_quality(o_img))
         v_rs = np.random.default_rng(seed + 778)
-        v_img = img["valid"][0][[v_rs.choice(np.flatnonzero(img["valid"][1].numpy() == int(c))) for c in valid_labels]]
+        v_img = img["valid"][0][pick_images(valid_labels, v_rs, "valid")]
         v_all = torch.ones(len(valid_labels), dtype=torch.bool)
         g_english = note_gates("held-out synthetic voices (valid)", encode(experts["image"], v_img), v_all,
                                encode_audio(valid_feats), v_all, image_quality(v_img))
@@ -1606,8 +1609,7 @@ def main(argv: list[str] | None = None) -> int:
         grid_rs = np.random.default_rng([seed, 779])  # the validation grid (VALID_GRID) on its own stream
         for where, (x_aud, y_) in (("held-out voices", (valid_feats, valid_labels)), ("held-out languages", ood_valid)):
             clip = np.repeat(np.arange(len(y_)), VALID_IMAGES)
-            x_img = img["valid"][0][[grid_rs.choice(np.flatnonzero(img["valid"][1].numpy() == int(c)))
-                                     for c in y_[clip]]]
+            x_img = img["valid"][0][pick_images(y_[clip], grid_rs, "valid")]
             noise = torch.as_tensor(grid_rs.normal(0, IMAGE_NOISE, x_img.shape), dtype=torch.float32)
             every = torch.ones(len(clip), dtype=torch.bool)
             for i_name, x in (("clean", x_img), ("noisy", x_img + noise)):

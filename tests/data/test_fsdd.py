@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from polymodal.data import download_fsdd, fsdd_files, load_fsdd
+from polymodal.data import download_fsdd, fsdd_files, fsdd_labels, load_fsdd
 from polymodal.data.fsdd import FSDD_SHA256, fsdd_digest
 from polymodal.errors import DatasetError
 
@@ -53,6 +53,10 @@ def test_load_reads_waveforms_labels_and_speakers_as_stored(tmp_path):
     assert rate == 8000 and wave.dtype == np.float64 and wave.shape == (3040,)
     stored, _ = soundfile.read(str(root / "0_george_4.wav"))
     np.testing.assert_array_equal(wave, stored)
+    names_only = fsdd_labels(fsdd_files(root, speakers=["george"], split="test"))  # the same, no audio read
+    assert names_only[0].tolist() == labels.tolist() and names_only[1].tolist() == speakers.tolist()
+    with pytest.raises(DatasetError, match="is not named"):
+        fsdd_labels([root / "george_0_1.wav"])
 
 
 def test_errors_name_the_folder_the_speaker_and_the_file(tmp_path, monkeypatch):

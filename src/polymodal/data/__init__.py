@@ -11,6 +11,7 @@ __getattr__, __dir__ = lazy_exports(__name__, {
     "load_av_digits": ".av_digits",
     "download_fsdd": ".fsdd",
     "fsdd_files": ".fsdd",
+    "fsdd_labels": ".fsdd",
     "load_fsdd": ".fsdd",
     "mix_at_snr": ".av_digits",
     "RecordingChannel": ".channel",
@@ -57,7 +58,7 @@ __getattr__, __dir__ = lazy_exports(__name__, {
 })
 
 __all__ = [
-    "download_fsdd", "fsdd_files", "load_fsdd",
+    "download_fsdd", "fsdd_files", "fsdd_labels", "load_fsdd",
     "av_digits_variants", "load_av_digits", "mix_at_snr", "RecordingChannel", "apply_channel", "codec_roundtrip",
     "AFFECTIVE_DATASETS", "AVMNISTSplits", "AffectiveSplits",
     "load_affective", "load_avmnist", "make_interaction_sequences", "MoseiSynthetic", "make_shape_fragments",
@@ -73,7 +74,7 @@ if TYPE_CHECKING:  # static analysers (type checkers, the API docs) see the eage
     from polymodal.data.datamodule import MultimodalDataModule
     from polymodal.data.multimodal_splits import MultimodalSplits
     from polymodal.data.av_digits import av_digits_variants, load_av_digits, mix_at_snr
-    from polymodal.data.fsdd import download_fsdd, fsdd_files, load_fsdd
+    from polymodal.data.fsdd import download_fsdd, fsdd_files, fsdd_labels, load_fsdd
     from polymodal.data.channel import RecordingChannel, apply_channel, codec_roundtrip
     from polymodal.data.affective import AFFECTIVE_DATASETS, AffectiveSplits, load_affective, read_affective_pickle
     from polymodal.data.avmnist import AVMNISTSplits, load_avmnist, read_avmnist

@@ -26,8 +26,8 @@ import numpy as np
 
 from polymodal.core.errors import DatasetError
 
-__all__ = ["FSDD_ENV", "FSDD_SPEAKERS", "FSDD_URL", "fsdd_dir", "fsdd_files", "load_fsdd", "download_fsdd",
-           "fsdd_digest"]
+__all__ = ["FSDD_ENV", "FSDD_SPEAKERS", "FSDD_URL", "fsdd_dir", "fsdd_files", "fsdd_labels", "load_fsdd",
+           "download_fsdd", "fsdd_digest"]
 
 FSDD_ENV = "POLYMODAL_FSDD"
 FSDD_SPEAKERS = ("george", "jackson", "lucas", "nicolas", "theo", "yweweler")
@@ -94,8 +94,13 @@ def load_fsdd(root: str | os.PathLike | None = None, *, speakers=None, split: st
     for f in files:
         data, rate = read_audio_file(f)  # DatasetError for an unreadable or empty file
         recordings.append((data.mean(axis=1), rate))
-    parsed = [_parse(f) for f in files]
-    return recordings, np.array([p[0] for p in parsed]), np.array([p[1] for p in parsed])
+    return (recordings, *fsdd_labels(files))
+
+
+def fsdd_labels(files) -> tuple[np.ndarray, np.ndarray]:
+    """``(labels (N,) int, speakers (N,) str)`` of FSDD files, read from their names (no audio is read)."""
+    parsed = [_parse(Path(f)) for f in files]
+    return np.array([p[0] for p in parsed]), np.array([p[1] for p in parsed])
 
 
 def fsdd_digest(root: str | os.PathLike) -> str:
