@@ -12,6 +12,7 @@ __getattr__, __dir__ = lazy_exports(__name__, {
     "LateFusion": ".late",
     "MKLClassifier": ".mkl",
     "CalibratedProductOfExperts": ".robust",
+    "ContaminatedProductOfExperts": ".robust",
     "GatedExpertFusion": ".robust",
     "GatedFusion": ".robust",
     "GroupDRO": ".robust",
@@ -37,10 +38,10 @@ __getattr__, __dir__ = lazy_exports(__name__, {
 
 __all__ = [
     "COMBINE_RULES", "ConcatFusion", "HybridFusion", "LateFusion", "MKLClassifier", "CalibratedProductOfExperts",
-    "GatedExpertFusion", "GatedFusion", "GroupDRO", "expected_calibration_error", "fit_temperature",
-    "estimate_noise_sigma", "outlier_exposure_loss", "spectrogram_snr", "MahalanobisScore", "EarlyFusionLSTM",
-    "LateFusionLSTM", "MVLSTM", "MemoryFusionNetwork", "MultimodalTransformer", "CoupledHMM", "FactorialHMM",
-    "HCRF", "HMMClassifier", "LatentDynamicCRF", "MultiStreamHMM", "MultiViewHCRF",
+    "ContaminatedProductOfExperts", "GatedExpertFusion", "GatedFusion", "GroupDRO", "expected_calibration_error",
+    "fit_temperature", "estimate_noise_sigma", "outlier_exposure_loss", "spectrogram_snr", "MahalanobisScore",
+    "EarlyFusionLSTM", "LateFusionLSTM", "MVLSTM", "MemoryFusionNetwork", "MultimodalTransformer", "CoupledHMM",
+    "FactorialHMM", "HCRF", "HMMClassifier", "LatentDynamicCRF", "MultiStreamHMM", "MultiViewHCRF",
 ]
 
 if TYPE_CHECKING:  # static analysers (type checkers, the API docs) see the eager imports
@@ -49,8 +50,8 @@ if TYPE_CHECKING:  # static analysers (type checkers, the API docs) see the eage
     from polymodal.fusion.mkl import MKLClassifier
     from polymodal.fusion.quality import MahalanobisScore, estimate_noise_sigma, spectrogram_snr
     from polymodal.fusion.robust import (
-        CalibratedProductOfExperts, GatedExpertFusion, GatedFusion, GroupDRO, expected_calibration_error,
-        fit_temperature, outlier_exposure_loss,
+        CalibratedProductOfExperts, ContaminatedProductOfExperts, GatedExpertFusion, GatedFusion, GroupDRO,
+        expected_calibration_error, fit_temperature, outlier_exposure_loss,
     )
     from polymodal.fusion.sequential import (
         EarlyFusionLSTM, LateFusionLSTM, MVLSTM, MemoryFusionNetwork, MultimodalTransformer,

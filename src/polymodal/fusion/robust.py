@@ -7,6 +7,10 @@
   Neural Computation 2002): ``log p(y|x) = sum_m pi_m log softmax(z_m / T_m) + const``.
   A confident (peaked) expert dominates the product, an uncertain (flat) one
   barely moves it; a missing modality (``pi_m = 0``) drops out.
+* :class:`ContaminatedProductOfExperts`: the same product, each expert's likelihood epsilon-contaminated
+  (Huber 1964), ``(1 - eps_m) softmax(z_m / T_m) + eps_m / C``, with the outlier probability ``eps_m`` a
+  logistic function of the calibrated expert's confidence fitted by maximum likelihood on held-out data
+  that holds corrupted samples: a confidently wrong off-distribution expert outvotes the others less.
 * :class:`GatedExpertFusion`: a learned per-sample gate over the experts,
   ``log p(y|x) = log softmax(sum_m pi_m g_m(x) log softmax(z_m / T_m))``,
   ``g(x) = 2 sigmoid(MLP([h_1, ..., h_M, log p_1, ..., log p_M, q_1, ..., q_M]))``
@@ -63,7 +67,7 @@ from polymodal.errors import ConfigError, ModalityError, ShapeError
 from polymodal.core.registry import register
 
 __all__ = ["fit_temperature", "fit_abstention_threshold", "expected_calibration_error", "CalibratedProductOfExperts",
-           "GatedExpertFusion", "GatedFusion", "GroupDRO", "outlier_exposure_loss"]
+           "ContaminatedProductOfExperts", "GatedExpertFusion", "GatedFusion", "GroupDRO", "outlier_exposure_loss"]
 
 
 def _scores_and_classes(scores, target, what: str, *, probabilities: bool = False):
@@ -306,6 +310,151 @@ class CalibratedProductOfExperts(nn.Module):
         experts = self.expert_log_probs(logits)
         total = sum(experts[m] * mask[m][:, None].to(first.dtype) for m in self.modalities)
         return F.log_softmax(total, dim=-1)
+
+
+class ContaminatedProductOfExperts(CalibratedProductOfExperts):
+    """Product of calibrated experts whose likelihoods are epsilon-contaminated (Huber, "Robust Estimation
+    of a Location Parameter", Ann. Math. Stat. 1964): each expert is right about the class with
+    probability ``1 - eps_m(x)`` and otherwise tells nothing (an outlier, e.g. speech in another language
+    that a digit classifier answers confidently and wrongly):
+
+    ``log p(y|x) = log softmax_y( sum_m pi_m log[(1 - eps_m) softmax(z_m / T_m)_y + eps_m / C] )``,
+    ``eps_m = sigmoid(a_m s_m + b_m)``, ``s_m = logit(max_y softmax(z_m / T_m)_y)``
+
+    (``pi_m`` the presence mask, ``C`` classes). The contamination probability follows the calibrated
+    expert's confidence ``s_m``; ``(a_m, b_m)`` start at ``(-1, 0)``, where ``eps_m = 1 - max_y p_m(y)``
+    (an expert is an outlier as often as it doubts), and :meth:`fit_contamination` sets them by
+    maximum likelihood of the fused posterior on held-out samples in which the modality is sometimes
+    corrupted. ``eps_m -> 0`` is :class:`CalibratedProductOfExperts`; ``eps_m -> 1`` drops the modality.
+    Unlike a hard abstention threshold, an expert that is likely an outlier still breaks ties.
+
+    Parameters
+    ----------
+    modalities : sequence of str
+    contaminated : sequence of str, optional
+        The modalities whose likelihood is contaminated (default: all); the others are plain
+        calibrated experts.
+
+    >>> pe = ContaminatedProductOfExperts(["image", "audio"], contaminated=["audio"])
+    >>> z = {"image": torch.tensor([[2.0, 0.0]]), "audio": torch.tensor([[0.0, 4.0]])}
+    >>> [round(v, 3) for v in pe(z).exp().flatten().tolist()]  # eps_audio = 1 - 0.982
+    [0.168, 0.832]
+    >>> [round(v, 3) for v in CalibratedProductOfExperts(["image", "audio"])(z).exp().flatten().tolist()]
+    [0.119, 0.881]
+    """
+
+    def __init__(self, modalities, contaminated=None) -> None:
+        super().__init__(modalities)
+        chosen = list(self.modalities if contaminated is None else contaminated)
+        unknown = [m for m in chosen if m not in self.modalities]
+        if unknown:
+            raise ModalityError(f"contaminated modality {unknown[0]!r} is not one of {self.modalities}")
+        self.contaminated = [m for m in self.modalities if m in chosen]
+        if not self.contaminated:
+            raise ConfigError("ContaminatedProductOfExperts needs at least one contaminated modality "
+                              "(with none it is CalibratedProductOfExperts)")
+        self.register_buffer("contamination_slope", torch.full((len(self.modalities),), -1.0))
+        self.register_buffer("contamination_offset", torch.zeros(len(self.modalities)))
+
+    @property
+    def contamination_parameters(self) -> dict[str, tuple[float, float]]:
+        """``{m: (a_m, b_m)}`` of the contaminated modalities."""
+        return {m: (float(self.contamination_slope[i]), float(self.contamination_offset[i]))
+                for i, m in enumerate(self.modalities) if m in self.contaminated}
+
+    def _logit_eps(self, logits: Mapping[str, torch.Tensor], slope, offset) -> dict[str, torch.Tensor]:
+        out = {}
+        for i, m in enumerate(self.modalities):
+            if m in self.contaminated:
+                z = logits[m] / self.log_temperature[i].exp()
+                top = z.argmax(-1, keepdim=True)  # s = log p_top - log(1 - p_top), exact where p_top -> 1
+                rest = torch.logsumexp(z.scatter(-1, top, float("-inf")), dim=-1)
+                out[m] = slope[i] * (z.gather(-1, top)[:, 0] - rest) + offset[i]
+        return out
+
+    def contamination(self, logits: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """``{m: eps_m}`` ``(N,)`` per contaminated modality."""
+        self._check(logits)
+        return {m: torch.sigmoid(u) for m, u in
+                self._logit_eps(logits, self.contamination_slope, self.contamination_offset).items()}
+
+    def _experts(self, logits, slope, offset) -> dict[str, torch.Tensor]:
+        experts = CalibratedProductOfExperts.expert_log_probs(self, logits)
+        n_classes = next(iter(experts.values())).shape[-1]
+        for m, u in self._logit_eps(logits, slope, offset).items():  # log[(1 - eps) p + eps / C], stably
+            experts[m] = torch.logaddexp(F.logsigmoid(-u)[:, None] + experts[m],
+                                         F.logsigmoid(u)[:, None] - float(np.log(n_classes)))
+        return experts
+
+    def expert_log_probs(self, logits: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Each modality's (contaminated) log-likelihood ``(N, C)``, as it enters the product."""
+        self._check(logits)
+        return self._experts(logits, self.contamination_slope, self.contamination_offset)
+
+    def _check(self, logits) -> None:
+        missing = [m for m in self.modalities if m not in logits]
+        if missing:
+            raise ModalityError(f"no logits for modality {missing[0]!r}")
+        for m in self.modalities:
+            z = logits[m]
+            if not isinstance(z, torch.Tensor) or z.ndim != 2 or z.shape[1] < 2:
+                raise ShapeError(f"modality {m!r}: logits must be a tensor (N, C) with C >= 2, got "
+                                 f"{tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__}")
+            if z.shape != logits[self.modalities[0]].shape:
+                raise ShapeError(f"modality {m!r}: logits {tuple(z.shape)} do not match modality "
+                                 f"{self.modalities[0]!r}'s {tuple(logits[self.modalities[0]].shape)}")
+            if not torch.isfinite(z).all():
+                raise ShapeError(f"modality {m!r}: logits hold NaN or inf")
+
+    def _fused(self, logits, present, slope, offset) -> torch.Tensor:
+        first = logits[self.modalities[0]]
+        mask = _present(present, self.modalities, len(first), first.device)
+        experts = self._experts(logits, slope, offset)
+        total = sum(experts[m] * mask[m][:, None].to(experts[m].dtype) for m in self.modalities)
+        return F.log_softmax(total, dim=-1)
+
+    def forward(self, logits: Mapping[str, torch.Tensor], present=None) -> torch.Tensor:
+        self._check(logits)
+        return self._fused(logits, present, self.contamination_slope, self.contamination_offset)
+
+    def fit_contamination(self, logits: Mapping[str, torch.Tensor], target: torch.Tensor, present=None,
+                          sample_weight=None, max_iter: int = 200) -> ContaminatedProductOfExperts:
+        """Set ``(a_m, b_m)`` by maximum likelihood: minimise the (``sample_weight``-weighted) NLL of the
+        fused posterior on held-out ``logits`` (dict of ``(N, C)``) with integer ``target`` ``(N,)``,
+        temperatures fixed (fit them first with :meth:`fit` on clean held-out data). The held-out samples
+        should hold the corruptions the fusion must survive (e.g. foreign speech next to English), in the
+        proportions that matter; L-BFGS from the current parameters."""
+        self._check(logits)
+        n, n_classes = logits[self.modalities[0]].shape
+        target = torch.as_tensor(target)
+        if target.shape != (n,) or target.dtype.is_floating_point or target.dtype == torch.bool:
+            raise ShapeError(f"fit_contamination: target must be {n} integer class indices, got {target.dtype} "
+                             f"{tuple(target.shape)}")
+        if n and (int(target.min()) < 0 or int(target.max()) >= n_classes):
+            raise ShapeError(f"fit_contamination: target must lie in [0, {n_classes - 1}], got "
+                             f"[{int(target.min())}, {int(target.max())}]")
+        weight = torch.ones(n, dtype=torch.float64) if sample_weight is None else \
+            torch.as_tensor(sample_weight, dtype=torch.float64)
+        if weight.shape != (n,) or not torch.isfinite(weight).all() or (weight < 0).any() or weight.sum() <= 0:
+            raise ShapeError(f"fit_contamination: sample_weight must be {n} finite weights >= 0, not all 0")
+        z = {m: logits[m].detach().double() for m in self.modalities}
+        slope = self.contamination_slope.detach().double().clone().requires_grad_(True)
+        offset = self.contamination_offset.detach().double().clone().requires_grad_(True)
+        opt = torch.optim.LBFGS([slope, offset], max_iter=max_iter, line_search_fn="strong_wolfe")
+        weight = weight / weight.sum()
+
+        def closure():
+            opt.zero_grad()
+            nll = -(self._fused(z, present, slope, offset).gather(1, target.long()[:, None])[:, 0] * weight).sum()
+            nll.backward()
+            return nll
+
+        opt.step(closure)
+        if not (torch.isfinite(slope).all() and torch.isfinite(offset).all()):
+            raise ConfigError("fit_contamination diverged (non-finite parameters)")
+        self.contamination_slope.copy_(slope.detach().float())
+        self.contamination_offset.copy_(offset.detach().float())
+        return self
 
 
 class GatedExpertFusion(nn.Module):

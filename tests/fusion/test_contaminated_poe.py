@@ -1,0 +1,179 @@
+"""ContaminatedProductOfExperts: the epsilon-contaminated product of calibrated experts against its closed
+form, its two limits (the plain product, the other expert alone), a brute-force maximum-likelihood fit, its
+errors, and a task only the contamination solves (a strong expert that is sometimes confidently off
+distribution)."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from polymodal.errors import ConfigError, ModalityError, ShapeError
+from polymodal.fusion import CalibratedProductOfExperts, ContaminatedProductOfExperts
+
+
+def _softmax(z):
+    e = np.exp(z - z.max(1, keepdims=True))
+    return e / e.sum(1, keepdims=True)
+
+
+def _set(pe, temperatures, params):
+    for i, m in enumerate(pe.modalities):
+        pe.log_temperature[i] = float(np.log(temperatures[m]))
+        if m in params:
+            pe.contamination_slope[i], pe.contamination_offset[i] = params[m]
+
+
+def test_matches_the_closed_form_with_a_presence_mask():
+    rng = np.random.default_rng(0)
+    z = {"image": rng.normal(0, 2, (7, 4)), "audio": rng.normal(0, 3, (7, 4))}
+    present = {"audio": torch.tensor([1, 1, 0, 1, 1, 1, 0], dtype=torch.bool)}
+    temps, params = {"image": 1.3, "audio": 0.6}, {"audio": (-0.7, 0.4)}
+    pe = ContaminatedProductOfExperts(["image", "audio"], contaminated=["audio"])
+    _set(pe, temps, params)
+    out = pe({m: torch.tensor(v, dtype=torch.float32) for m, v in z.items()}, present).exp().numpy()
+    p_img, p_aud = _softmax(z["image"] / temps["image"]), _softmax(z["audio"] / temps["audio"])
+    top = p_aud.max(1)
+    eps = 1 / (1 + np.exp(-(params["audio"][0] * np.log(top / (1 - top)) + params["audio"][1])))
+    lik = (1 - eps[:, None]) * p_aud + eps[:, None] / 4
+    lik = np.where(present["audio"].numpy()[:, None], lik, 1.0)
+    want = p_img * lik
+    np.testing.assert_allclose(out, want / want.sum(1, keepdims=True), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(pe.contamination({m: torch.tensor(v, dtype=torch.float32) for m, v in z.items()})
+                               ["audio"].numpy(), eps, rtol=1e-5)
+
+
+def test_initial_contamination_is_the_experts_doubt():
+    z = {"a": torch.tensor([[3.0, 0.0, -1.0], [0.1, 0.0, 0.2]]), "b": torch.zeros(2, 3)}
+    pe = ContaminatedProductOfExperts(["a", "b"])
+    eps = pe.contamination(z)
+    torch.testing.assert_close(eps["a"], 1 - F.softmax(z["a"], 1).max(1).values)
+    torch.testing.assert_close(eps["b"], torch.full((2,), 2 / 3))
+
+
+def test_no_contamination_is_the_calibrated_product_and_full_contamination_drops_the_modality():
+    torch.manual_seed(0)
+    z = {"image": torch.randn(20, 5) * 2, "audio": torch.randn(20, 5) * 4}
+    pe = ContaminatedProductOfExperts(["image", "audio"], contaminated=["audio"])
+    poe = CalibratedProductOfExperts(["image", "audio"])
+    for model in (pe, poe):
+        _set(model, {"image": 0.8, "audio": 1.7}, {})
+    _set(pe, {"image": 0.8, "audio": 1.7}, {"audio": (0.0, -40.0)})  # eps = 4e-18
+    torch.testing.assert_close(pe(z), poe(z), atol=1e-5, rtol=1e-5)
+    _set(pe, {"image": 0.8, "audio": 1.7}, {"audio": (0.0, 40.0)})  # eps = 1: the audio tells nothing
+    torch.testing.assert_close(pe(z), F.log_softmax(z["image"] / 0.8, 1), atol=1e-5, rtol=1e-5)
+    only_image = {"audio": torch.zeros(20, dtype=torch.bool)}
+    torch.testing.assert_close(pe(z, only_image), poe(z, only_image))
+
+
+def _experts(n, foreign_share, rng, strong=8.0, weak=2.5):
+    """A reliable weaker expert (image) and a strong one (audio) that, on a ``foreign_share`` of samples,
+    answers a random class, less confidently than it answers the true one elsewhere."""
+    y = rng.integers(0, 10, n)
+    foreign = rng.random(n) < foreign_share
+    img = rng.normal(0, 1, (n, 10))
+    img[np.arange(n), y] += weak
+    aud = rng.normal(0, 1, (n, 10))
+    said = np.where(foreign, rng.integers(0, 10, n), y)
+    aud[np.arange(n), said] += np.where(foreign, strong * 0.4, strong)
+    return {"image": torch.tensor(img, dtype=torch.float32), "audio": torch.tensor(aud, dtype=torch.float32)}, \
+        torch.tensor(y), torch.tensor(foreign)
+
+
+def test_fit_reaches_the_maximum_likelihood_a_grid_search_finds():
+    rng = np.random.default_rng(1)
+    z, y, _ = _experts(600, 0.3, rng)
+    pe = ContaminatedProductOfExperts(["image", "audio"], contaminated=["audio"]).fit(z, y)
+    weight = torch.tensor(rng.uniform(0.5, 2.0, len(y)))
+    pe.fit_contamination(z, y, sample_weight=weight)
+    (a, b), = pe.contamination_parameters.values()
+    w = (weight / weight.sum()).double()
+    zz = {m: v.double() for m, v in z.items()}
+
+    def nll(slope, offset):
+        return -(pe._fused(zz, None, torch.stack([torch.zeros((), dtype=torch.float64), slope]),
+                           torch.stack([torch.zeros((), dtype=torch.float64), offset])
+                           ).gather(1, y[:, None])[:, 0] * w).sum()
+
+    at = [torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in (a, b)]
+    fitted = nll(*at)
+    fitted.backward()
+    assert max(abs(float(t.grad)) for t in at) < 1e-3  # a stationary point
+    grid = min(float(nll(torch.tensor(s_, dtype=torch.float64), torch.tensor(o_, dtype=torch.float64)))
+               for s_ in np.linspace(-3, 1, 41) for o_ in np.linspace(-5, 25, 61))
+    assert float(fitted.detach()) <= grid + 1e-5  # and no point of a wide grid does better
+
+
+def test_sample_weight_two_is_the_sample_twice():
+    rng = np.random.default_rng(2)
+    z, y, _ = _experts(200, 0.3, rng)
+    w = torch.ones(len(y))
+    w[:50] = 2.0
+    twice = {m: torch.cat([v, v[:50]]) for m, v in z.items()}
+    a = ContaminatedProductOfExperts(["image", "audio"]).fit(z, y).fit_contamination(z, y, sample_weight=w)
+    b = ContaminatedProductOfExperts(["image", "audio"])
+    b.log_temperature.copy_(a.log_temperature)
+    b.fit_contamination(twice, torch.cat([y, y[:50]]))
+    for m in ("image", "audio"):
+        np.testing.assert_allclose(a.contamination_parameters[m], b.contamination_parameters[m], atol=1e-3)
+
+
+def test_a_confidently_off_distribution_expert_no_longer_outvotes_the_reliable_one():
+    """The product trusts the strong expert's confident foreign answers; the fitted contamination learns
+    that its less confident answers are often outliers, and keeps it where it is right."""
+    rng = np.random.default_rng(3)
+    held_z, held_y, held_foreign = _experts(2000, 0.5, rng)
+    clean = ~held_foreign
+    pe = ContaminatedProductOfExperts(["image", "audio"], contaminated=["audio"])
+    pe.fit({m: v[clean] for m, v in held_z.items()}, held_y[clean])  # temperatures on in-distribution data
+    poe = CalibratedProductOfExperts(["image", "audio"]).fit({m: v[clean] for m, v in held_z.items()},
+                                                             held_y[clean])
+    pe.fit_contamination(held_z, held_y)
+    z, y, foreign = _experts(3000, 0.5, np.random.default_rng(4))
+
+    def acc(log_p, mask):
+        return float((log_p.argmax(1) == y)[mask].float().mean())
+
+    image = F.log_softmax(z["image"], 1)
+    audio = F.log_softmax(z["audio"], 1)
+    image_foreign, audio_clean = acc(image, foreign), acc(audio, ~foreign)
+    assert image_foreign < 0.85 and audio_clean > 0.99 and acc(audio, foreign) < 0.15  # each fails a group
+    assert acc(poe(z), foreign) < 0.3  # the plain product follows the confident outlier
+    assert acc(pe(z), foreign) > image_foreign - 0.02
+    assert acc(pe(z), ~foreign) > audio_clean - 0.01
+    eps = pe.contamination(z)["audio"]
+    assert float(eps[foreign].mean()) > 0.5 > 0.1 > float(eps[~foreign].mean())
+
+
+def test_state_dict_round_trip():
+    rng = np.random.default_rng(5)
+    z, y, _ = _experts(300, 0.3, rng)
+    pe = ContaminatedProductOfExperts(["image", "audio"]).fit(z, y).fit_contamination(z, y)
+    other = ContaminatedProductOfExperts(["image", "audio"])
+    other.load_state_dict(pe.state_dict())
+    torch.testing.assert_close(other(z), pe(z))
+
+
+def test_errors_name_the_modality_and_the_problem():
+    with pytest.raises(ModalityError, match="'video'"):
+        ContaminatedProductOfExperts(["image", "audio"], contaminated=["video"])
+    with pytest.raises(ConfigError, match="at least one contaminated"):
+        ContaminatedProductOfExperts(["image", "audio"], contaminated=[])
+    pe = ContaminatedProductOfExperts(["image", "audio"])
+    good = {"image": torch.zeros(3, 4), "audio": torch.zeros(3, 4)}
+    with pytest.raises(ModalityError, match="'audio'"):
+        pe({"image": torch.zeros(3, 4)})
+    with pytest.raises(ShapeError, match="'audio'.*do not match"):
+        pe({"image": torch.zeros(3, 4), "audio": torch.zeros(3, 5)})
+    with pytest.raises(ShapeError, match="'image'.*NaN"):
+        pe({"image": torch.full((3, 4), float("nan")), "audio": torch.zeros(3, 4)})
+    with pytest.raises(ShapeError, match="'image'.*\\(N, C\\)"):
+        pe({"image": torch.zeros(3), "audio": torch.zeros(3, 4)})
+    with pytest.raises(ShapeError, match="target must lie"):
+        pe.fit_contamination(good, torch.tensor([0, 1, 4]))
+    with pytest.raises(ShapeError, match="integer class indices"):
+        pe.fit_contamination(good, torch.tensor([0.0, 1.0, 2.0]))
+    with pytest.raises(ShapeError, match="sample_weight"):
+        pe.fit_contamination(good, torch.tensor([0, 1, 2]), sample_weight=[1.0, -1.0, 1.0])
+    with pytest.raises(ShapeError, match="sample_weight"):
+        pe.fit_contamination(good, torch.tensor([0, 1, 2]), sample_weight=[1.0, 1.0])
