@@ -1034,6 +1034,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="FSDD speakers whose training split (indices 5-49) joins the audio expert's training "
                              "utterances, rendered with the same augmentation (session 16; default: "
                              f"{' '.join(FSDD_TRAIN_SPEAKERS)}; none = the synthetic-only recipe of sessions 6-15)")
+    parser.add_argument("--contamination-real", action="store_true",
+                        help="the contaminated PoE's fit also holds real English: the FSDD training speakers' unused "
+                             "takes (their test split, indices 0-4, never trained on), with clean and noisy "
+                             "validation images (needs --fsdd-train)")
     parser.add_argument("--fsdd-repeats", type=int, default=1, metavar="R",
                         help="draws of each FSDD utterance per audio epoch (a random rendered copy each time; the "
                              "synthetic utterances are drawn twice; session 16: 2)")
@@ -1088,6 +1092,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"the AV-digits build at {args.data} has no filler words (--oe-pool / --gate-fillers need them): "
               f"rebuild with `polymodal datasets build av-digits --out {args.data}`")
         return 1
+    if args.contamination_real and not args.fsdd_train:
+        parser.error("--contamination-real fits on the FSDD training speakers' unused takes: it needs --fsdd-train")
     if args.fsdd_train and not args.fsdd.is_dir():
         print(f"--fsdd-train: no FSDD recordings at {args.fsdd}: fetch them with `python -c 'from polymodal.data "
               f"import download_fsdd; download_fsdd()'` (or pass --fsdd DIR), or run the synthetic-only recipe "
@@ -1291,6 +1297,10 @@ def main(argv: list[str] | None = None) -> int:
         f_rec5 = np.repeat(np.arange(len(fsdd_test[1])), 5)
         fsdd_x, fsdd_y = fsdd_test[0][f_rec5], fsdd_test[1][f_rec5]
         fsdd_img = pick_images(fsdd_y.numpy(), np.random.default_rng(2026))
+    fsdd_takes = ()  # --contamination-real: the FSDD training speakers' unused takes (real English, never trained on)
+    if args.contamination_real:
+        t_rec, t_y, _ = load_fsdd(args.fsdd, speakers=args.fsdd_train, split="test")
+        fsdd_takes = ((prepared_features(t_rec), torch.as_tensor(t_y)),)
     if ast_en:  # another real English speaker (telephone band), each digit with 50 test images, own stream
         ast_rec = np.repeat(np.arange(len(ast_en)), per)
         ast_x = prepared_features(raw_recordings(ast_en))[ast_rec]
@@ -1411,7 +1421,7 @@ def main(argv: list[str] | None = None) -> int:
         # clean and a noisy validation image; the four groups weigh the same), the temperatures the PoE's
         c_rs = np.random.default_rng([seed, 780])  # own stream: rs unchanged
         c_logits, c_y, c_w = {"image": [], "audio": []}, [], []
-        for x_aud, y_ in ((valid_feats, valid_labels), ood_valid):
+        for x_aud, y_ in ((valid_feats, valid_labels), ood_valid) + fsdd_takes:
             if len(y_) == 0:
                 continue
             la_ = encode(experts["audio"], x_aud)[1]

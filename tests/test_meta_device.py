@@ -191,6 +191,9 @@ CASES = {
                                  "forward"),
     "fusion.robust.CalibratedProductOfExperts": (_c("fusion.robust.CalibratedProductOfExperts", modalities=["a", "b"]),
                                                  lambda: (({"a": _r(4, 3), "b": _r(4, 3)},), {}), "forward"),
+    "fusion.robust.ContaminatedProductOfExperts": (
+        _c("fusion.robust.ContaminatedProductOfExperts", modalities=["a", "b"]),
+        lambda: (({"a": _r(4, 3), "b": _r(4, 3)},), {}), "forward"),
     "fusion.robust.GatedExpertFusion": (_c("fusion.robust.GatedExpertFusion", in_features=AB, n_classes=3, hidden=4),
                                         lambda: ((_ab(), {"a": _r(4, 3), "b": _r(4, 3)}), {}), "forward"),
     "fusion.robust.GatedFusion": (_c("fusion.robust.GatedFusion", in_features=AB, out_features=4), lambda: ((_ab(),), {}),

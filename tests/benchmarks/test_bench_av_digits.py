@@ -378,6 +378,12 @@ def test_fsdd_options_are_checked(bench, tmp_path, capsys):
     assert "no FSDD recordings at" in out and "download_fsdd()" in out and "--fsdd-train and no speaker" in out
 
 
+def test_contamination_real_needs_fsdd_training_speakers(bench, capsys):
+    with pytest.raises(SystemExit):
+        bench.main(["--contamination-real", "--fsdd-train"])
+    assert "--contamination-real fits on the FSDD training speakers' unused takes" in capsys.readouterr().err
+
+
 def test_fsdd_repeats_must_be_positive(bench, capsys):
     with pytest.raises(SystemExit):
         bench.main(["--fsdd-repeats", "0"])

@@ -403,7 +403,7 @@ class ContaminatedProductOfExperts(CalibratedProductOfExperts):
             if z.shape != logits[self.modalities[0]].shape:
                 raise ShapeError(f"modality {m!r}: logits {tuple(z.shape)} do not match modality "
                                  f"{self.modalities[0]!r}'s {tuple(logits[self.modalities[0]].shape)}")
-            if not torch.isfinite(z).all():
+            if not z.is_meta and not torch.isfinite(z).all():  # meta tensors (shape tracing) hold no values
                 raise ShapeError(f"modality {m!r}: logits hold NaN or inf")
 
     def _fused(self, logits, present, slope, offset) -> torch.Tensor:
