@@ -80,7 +80,8 @@ likelihood epsilon-contaminated (Huber 1964), ``(1 - eps) p_audio + eps / 10``, 
 the logit ``s`` of its calibrated max softmax, ``(a, b)`` fitted by maximum likelihood on held-out voices and
 held-out languages, each with a clean and a noisy validation image. 5 seeds: worst cell -0.033 (gated experts
 -0.050, late mean -0.052), 31 of 41 cells, other-language row -0.006 / -0.015, validation grid -0.024 (gated
--0.025), ECE on other languages 0.019; no training loop.
+-0.025), ECE on other languages 0.019; no training loop. ``--contamination-real`` (real English in the fit: the
+FSDD training speakers' unused takes): test worst -0.029, 32 cells, but validation -0.032; not the default.
 
 Filler words (issue 18, session 11; the default since): the audio expert's Outlier Exposure term trains on
 the build's ``fillers`` part (``--outlier-exposure 1 --oe-pool fillers``): espeak-ng pseudo-words that do not
