@@ -38,7 +38,8 @@ from polymodal.core.multiview import ColumnBlocks
 # the reason. Keep this short: each entry is a design decision, not a to-do.
 NOT_ESTIMATORS: dict[str, str] = {
     "polymodal.fusion.robust.CalibratedProductOfExperts": "torch module (dict[str, Tensor] in): fit calibrates its temperatures on held-out logits",
-    "polymodal.fusion.robust.ContaminatedProductOfExperts": "torch module (dict[str, Tensor] in): fit calibrates its temperatures, fit_contamination its outlier model, on held-out logits",
+    "polymodal.fusion.robust.ContaminatedProductOfExperts": "torch module (dict[str, Tensor] in): fit and "
+                                                            "fit_contamination work on held-out logits",
 }
 
 # Meta-estimators that need a wrapped estimator: checked through their uses.
