@@ -1400,12 +1400,14 @@ def main(argv: list[str] | None = None) -> int:
         v_n = min(len(valid_labels), 2000)
         vy = valid_labels[:v_n]
         v_img = img["valid"][0][pick_images(vy, rs, "valid")]
+        la_valid = encode(experts["audio"], valid_feats)[1]  # the audio expert on held-out voices, once
+        la_ood = encode(experts["audio"], ood_valid[0])[1]  # and on held-out languages
         poe = CalibratedProductOfExperts(["image", "audio"]).fit(
-            {"image": encode(experts["image"], v_img)[1], "audio": encode(experts["audio"], valid_feats[:v_n])[1]}, vy)
+            {"image": encode(experts["image"], v_img)[1], "audio": la_valid[:v_n]}, vy)
         note("temperature image", "calibrated PoE", poe.temperatures["image"])
         note("temperature audio", "calibrated PoE", poe.temperatures["audio"])
         # abstention: max-softmax threshold on held-out synthetic voices (never on the real recordings)
-        pv_valid = F.softmax(encode(experts["audio"], valid_feats)[1], 1)  # the audio expert on held-out voices
+        pv_valid = F.softmax(la_valid, 1)
         tau = fit_abstention_threshold(pv_valid.numpy(), args.abstain_coverage)
         note("audio abstention threshold (max softmax)", "audio only", tau)
         note("held-out synthetic voices (valid)", "audio only",
@@ -1414,7 +1416,7 @@ def main(argv: list[str] | None = None) -> int:
              float((shift_tta(experts["audio"], valid_feats).argmax(1) == valid_labels).float().mean()))
         note("ECE held-out synthetic voices (valid)", "audio only",
              expected_calibration_error(pv_valid.numpy(), valid_labels.numpy()))
-        pv = F.softmax(encode(experts["audio"], ood_valid[0])[1], 1)
+        pv = F.softmax(la_ood, 1)
         for key, value in ood_scores(pv, ood_valid[1], tau).items():
             note(key, "audio only", value)
         # contaminated PoE: the audio expert's outlier probability, a logistic function of its calibrated
@@ -1422,10 +1424,10 @@ def main(argv: list[str] | None = None) -> int:
         # clean and a noisy validation image; the four groups weigh the same), the temperatures the PoE's
         c_rs = np.random.default_rng([seed, 780])  # own stream: rs unchanged
         c_logits, c_y, c_w = {"image": [], "audio": []}, [], []
-        for x_aud, y_ in ((valid_feats, valid_labels), ood_valid) + fsdd_takes:
+        for la_, y_ in ((la_valid, valid_labels), (la_ood, ood_valid[1])) + tuple(
+                (encode(experts["audio"], x)[1], y) for x, y in fsdd_takes):
             if len(y_) == 0:
                 continue
-            la_ = encode(experts["audio"], x_aud)[1]
             x_img = img["valid"][0][pick_images(y_, c_rs, "valid")]
             for x in (x_img, x_img + torch.as_tensor(c_rs.normal(0, IMAGE_NOISE, x_img.shape), dtype=torch.float32)):
                 c_logits["image"].append(encode(experts["image"], x)[1])
