@@ -1292,6 +1292,12 @@ def main(argv: list[str] | None = None) -> int:
         """For each label, the index of a random ``part`` image of that digit (one draw of ``rng_`` each)."""
         return np.array([rng_.choice(image_classes[part][int(c)]) for c in np.asarray(labels)], dtype=np.int64)
 
+    def valid_image_pairs(labels, rng_):
+        """Validation images of ``labels``' digits (``pick_images``), clean and with the test grid's image noise
+        (drawn next from ``rng_``): the validation grid's and the contaminated PoE fit's pairs."""
+        x = img["valid"][0][pick_images(labels, rng_, "valid")]
+        return x, x + torch.as_tensor(rng_.normal(0, IMAGE_NOISE, x.shape), dtype=torch.float32)
+
     r_img_idx, o_img_idx = pick_images(real_y[r_rec], rng), pick_images(other_y[o_rec], rng)
     o_unseen = torch.as_tensor(~np.isin(other_lang[o_rec], asterisk_langs))  # languages no Asterisk voice speaks
     if fsdd_test is not None:  # real English voices never trained on, each clip with 5 test images
@@ -1428,8 +1434,7 @@ def main(argv: list[str] | None = None) -> int:
                 (encode(experts["audio"], x)[1], y) for x, y in fsdd_takes):
             if len(y_) == 0:
                 continue
-            x_img = img["valid"][0][pick_images(y_, c_rs, "valid")]
-            for x in (x_img, x_img + torch.as_tensor(c_rs.normal(0, IMAGE_NOISE, x_img.shape), dtype=torch.float32)):
+            for x in valid_image_pairs(y_, c_rs):
                 c_logits["image"].append(encode(experts["image"], x)[1])
                 c_logits["audio"].append(la_)
                 c_y.append(y_)
@@ -1654,10 +1659,8 @@ def main(argv: list[str] | None = None) -> int:
         grid_rs = np.random.default_rng([seed, 779])  # the validation grid (VALID_GRID) on its own stream
         for where, (x_aud, y_) in (("held-out voices", (valid_feats, valid_labels)), ("held-out languages", ood_valid)):
             clip = np.repeat(np.arange(len(y_)), VALID_IMAGES)
-            x_img = img["valid"][0][pick_images(y_[clip], grid_rs, "valid")]
-            noise = torch.as_tensor(grid_rs.normal(0, IMAGE_NOISE, x_img.shape), dtype=torch.float32)
             every = torch.ones(len(clip), dtype=torch.bool)
-            for i_name, x in (("clean", x_img), ("noisy", x_img + noise)):
+            for i_name, x in zip(("clean", "noisy"), valid_image_pairs(y_[clip], grid_rs)):
                 for model, p in predict(x, every, x_aud[clip], every).items():
                     note(f"validation grid: {where}, image {i_name}", model,
                          float((p.argmax(1) == y_[clip]).float().mean()))
