@@ -496,6 +496,12 @@ def shift_tta(model: Expert, x: torch.Tensor) -> torch.Tensor:
     return (total / (len(SHIFTS) + 1))[inverse]
 
 
+def energy_score(logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """``logsumexp(z / T)`` per row: the negative free energy of Liu et al., "Energy-based out-of-distribution
+    detection", NeurIPS 2020 (higher: more in distribution)."""
+    return torch.logsumexp(logits / temperature, 1)
+
+
 def digit_logits(logits: torch.Tensor) -> torch.Tensor:
     """Digit log-probabilities of an 11-way output whose class 10 is "unknown word": an unknown word says
     nothing about the digit, so its mass is spread evenly, ``p(d) = p11(d) + p11(unknown) / 10``."""
@@ -1039,6 +1045,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="the contaminated PoE's fit also holds real English: the FSDD training speakers' unused "
                              "takes (their test split, indices 0-4, never trained on), with clean and noisy "
                              "validation images (needs --fsdd-train)")
+    parser.add_argument("--contamination-scores", choices=["none", "energy"], default="none",
+                        help="a detector score the contaminated PoE's outlier probability also reads: none, or the "
+                             "audio expert's energy (logsumexp of its calibrated logits, Liu et al. 2020), "
+                             "standardised on the held-out voices")
+    parser.add_argument("--dump", type=Path, default=None, metavar="FILE",
+                        help="save per-sample logits (torch.save): every grid cell, the validation grid and the "
+                             "contaminated PoE's fit set, per seed, with the temperatures (for "
+                             "benchmarks/av_digits_detection_ceiling.py)")
     parser.add_argument("--fsdd-repeats", type=int, default=1, metavar="R",
                         help="draws of each FSDD utterance per audio epoch (a random rendered copy each time; the "
                              "synthetic utterances are drawn twice; session 16: 2)")
@@ -1335,6 +1349,7 @@ def main(argv: list[str] | None = None) -> int:
     log(f"grid: {len(AUDIO_CONDITIONS)} audio x {len(IMAGE_CONDITIONS)} image conditions prepared")
 
     results: dict[str, dict[str, list[float]]] = {m: {} for m in MODELS}
+    dump: dict[int, dict] = {}  # --dump: per-sample logits per seed
     confusion = np.zeros((10, 10), dtype=int)  # audio only, clean real English, summed over seeds
     extra: dict[str, dict[str, list[float]]] = {}
     n_utt = len(train_labels)
@@ -1429,9 +1444,9 @@ def main(argv: list[str] | None = None) -> int:
         # confidence, fitted by maximum likelihood on held-out voices and held-out languages (each clip with a
         # clean and a noisy validation image; the four groups weigh the same), the temperatures the PoE's
         c_rs = np.random.default_rng([seed, 780])  # own stream: rs unchanged
-        c_logits, c_y, c_w = {"image": [], "audio": []}, [], []
-        for la_, y_ in ((la_valid, valid_labels), (la_ood, ood_valid[1])) + tuple(
-                (encode(experts["audio"], x)[1], y) for x, y in fsdd_takes):
+        c_logits, c_y, c_w, c_foreign = {"image": [], "audio": []}, [], [], []
+        for la_, y_, foreign in ((la_valid, valid_labels, False), (la_ood, ood_valid[1], True)) + tuple(
+                (encode(experts["audio"], x)[1], y, False) for x, y in fsdd_takes):
             if len(y_) == 0:
                 continue
             for x in valid_image_pairs(y_, c_rs):
@@ -1439,12 +1454,27 @@ def main(argv: list[str] | None = None) -> int:
                 c_logits["audio"].append(la_)
                 c_y.append(y_)
                 c_w.append(torch.full((len(y_),), 1.0 / len(y_)))
-        cpoe = ContaminatedProductOfExperts(["image", "audio"], contaminated=["audio"])
+                c_foreign.append(torch.full((len(y_),), foreign))
+        energy_ref = energy_score(la_valid, poe.temperatures["audio"])  # standardised on held-out voices
+        energy_ref = (float(energy_ref.mean()), float(energy_ref.std()))
+
+        def detector(la_) -> dict | None:
+            """``--contamination-scores``: the contaminated PoE's detector scores for audio logits ``la_``."""
+            if args.contamination_scores == "none":
+                return None
+            return {"audio": ((energy_score(la_, poe.temperatures["audio"]) - energy_ref[0]) / energy_ref[1])[:, None]}
+
+        cpoe = ContaminatedProductOfExperts(["image", "audio"], contaminated=["audio"],
+                                            detector_scores=None if detector(la_valid[:1]) is None else {"audio": 1})
         cpoe.log_temperature.copy_(poe.log_temperature)
-        cpoe.fit_contamination({m: torch.cat(v) for m, v in c_logits.items()}, torch.cat(c_y),
-                               sample_weight=torch.cat(c_w))
-        for name, value in zip(("slope", "offset"), cpoe.contamination_parameters["audio"]):
+        c_fit = {m: torch.cat(v) for m, v in c_logits.items()}, torch.cat(c_y), torch.cat(c_w)
+        cpoe.fit_contamination(c_fit[0], c_fit[1], sample_weight=c_fit[2], scores=detector(c_fit[0]["audio"]))
+        for name, value in zip(("slope", "offset", "energy weight"), cpoe.contamination_parameters["audio"]):
             note(f"audio contamination {name}", "contaminated PoE", value)
+        if args.dump:
+            dump[seed] = {"temperatures": dict(poe.temperatures), "grid": {}, "validation grid": {},
+                          "contamination fit": {"logits": c_fit[0], "target": c_fit[1], "weight": c_fit[2],
+                                                "foreign": torch.cat(c_foreign)}}
         for key, (x, y) in (("valid voices, held-out channels", valid_chan),
                             ("synthetic test voices, held-out channels", synth_chan)):
             note(key, "audio only", float((encode(experts["audio"], x)[1].argmax(1) == y).float().mean()))
@@ -1546,7 +1576,8 @@ def main(argv: list[str] | None = None) -> int:
             pi, pa = F.softmax(li, 1), F.softmax(la, 1)
             mean = (pi * p_img[:, None] + pa * p_aud[:, None]) / (p_img.float() + p_aud.float()).clamp(min=1)[:, None]
             out = {"image only": pi, "audio only": pa, "late (mean)": mean,
-                   "calibrated PoE": poe(logits, present).exp(), "contaminated PoE": cpoe(logits, present).exp()}
+                   "calibrated PoE": poe(logits, present).exp(),
+                   "contaminated PoE": cpoe(logits, present, scores=detector(la)).exp()}
             for name, head in heads.items():
                 out[name] = F.softmax(head(feats, logits, present, quality), 1)
             # audio that abstains counts as missing, unless it is the only modality left
@@ -1598,6 +1629,10 @@ def main(argv: list[str] | None = None) -> int:
                 p_aud = torch.full((len(y),), a_name != "missing")
                 enc_img, q_img = image_cache[key]
                 probs = fuse(enc_img, p_img, enc_aud, p_aud, q_img, a_feats)
+                if args.dump:
+                    dump[seed]["grid"][f"{a_name} | {i_name}"] = {
+                        "image": enc_img[1], "audio": enc_aud[1], "image present": p_img, "audio present": p_aud,
+                        "target": y, "foreign": torch.full((len(y),), a_name == "other language")}
                 probs["audio only + shift TTA"] = tta
                 for model, p in probs.items():
                     acc = float((p.argmax(1) == y).float().mean())
@@ -1615,7 +1650,8 @@ def main(argv: list[str] | None = None) -> int:
                                       -verified(a_feats, probs["audio only"]) if verifier is not None else None)
                 if i_name == "clean" and a_name != "missing":
                     note(f"audio contamination (mean eps), {a_name}", "contaminated PoE",
-                         float(cpoe.contamination({"image": enc_img[1], "audio": enc_aud[1]})["audio"].mean()))
+                         float(cpoe.contamination({"image": enc_img[1], "audio": enc_aud[1]},
+                                                  scores=detector(enc_aud[1]))["audio"].mean()))
                     pa = probs["audio only"]
                     kept = answers(pa, enc_aud[2], a_feats)
                     note(f"audio abstention rate, {a_name}", "audio only", 1.0 - float(kept.float().mean()))
@@ -1661,6 +1697,10 @@ def main(argv: list[str] | None = None) -> int:
             clip = np.repeat(np.arange(len(y_)), VALID_IMAGES)
             every = torch.ones(len(clip), dtype=torch.bool)
             for i_name, x in zip(("clean", "noisy"), valid_image_pairs(y_[clip], grid_rs)):
+                if args.dump:
+                    dump[seed]["validation grid"][f"{where}, image {i_name}"] = {
+                        "image": encode(experts["image"], x)[1], "audio": encode(experts["audio"], x_aud[clip])[1],
+                        "target": y_[clip], "foreign": torch.full((len(clip),), where == "held-out languages")}
                 for model, p in predict(x, every, x_aud[clip], every).items():
                     note(f"validation grid: {where}, image {i_name}", model,
                          float((p.argmax(1) == y_[clip]).float().mean()))
@@ -1705,6 +1745,10 @@ def main(argv: list[str] | None = None) -> int:
             note("synthetic held-out voices", model, float((p.argmax(1) == synth_y).float().mean()))
         log(f"seed {seed} done: audio only on real English {results['audio only']['clean | clean'][-1]:.3f}, "
             f"gated experts {results['gated experts (corruption-trained)']['clean | clean'][-1]:.3f}")
+        if args.dump:  # after every seed, atomically: an interrupted run keeps the seeds it finished
+            tmp = args.dump.with_name(args.dump.name + ".tmp")
+            torch.save(dump, tmp)
+            tmp.replace(args.dump)
 
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu0
 

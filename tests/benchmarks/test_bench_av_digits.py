@@ -423,3 +423,18 @@ def test_prepared_waveforms_centre_each_word_in_one_second_at_16_khz(bench):
     energy = out[0] ** 2
     centre = (energy * np.arange(16000)).sum() / energy.sum()
     assert abs(centre - 8000) < 400
+
+
+def test_energy_score_is_the_log_partition_function_of_the_calibrated_logits(bench):
+    z = torch.tensor([[0.0, 0.0, 0.0, 0.0], [4.0, 0.0, -2.0, 1.0]])
+    e = bench.energy_score(z, 2.0)
+    torch.testing.assert_close(e[0], torch.tensor(float(np.log(4.0))))  # uniform logits: log C
+    torch.testing.assert_close(e[1], torch.tensor(float(np.log(np.exp(z[1].numpy() / 2.0).sum()))))
+    # a shift of every logit by c shifts it by c / T: the score reads the logits' level, not their shape
+    torch.testing.assert_close(bench.energy_score(z + 3.0, 2.0), e + 1.5)
+
+
+def test_contamination_scores_and_dump_options_are_listed(bench, capsys):
+    with pytest.raises(SystemExit):
+        bench.main(["--contamination-scores", "mahalanobis"])
+    assert "invalid choice: 'mahalanobis'" in capsys.readouterr().err

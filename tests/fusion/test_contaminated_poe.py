@@ -91,9 +91,9 @@ def test_fit_reaches_the_maximum_likelihood_a_grid_search_finds():
     zz = {m: v.double() for m, v in z.items()}
 
     def nll(slope, offset):
-        return -(pe._fused(zz, None, torch.stack([torch.zeros((), dtype=torch.float64), slope]),
-                           torch.stack([torch.zeros((), dtype=torch.float64), offset])
-                           ).gather(1, y[:, None])[:, 0] * w).sum()
+        return -(pe._fused(zz, None, None, torch.stack([torch.zeros((), dtype=torch.float64), slope]),
+                           torch.stack([torch.zeros((), dtype=torch.float64), offset]),
+                           torch.zeros(2, 0, dtype=torch.float64)).gather(1, y[:, None])[:, 0] * w).sum()
 
     at = [torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in (a, b)]
     fitted = nll(*at)
@@ -169,11 +169,101 @@ def test_errors_name_the_modality_and_the_problem():
         pe({"image": torch.full((3, 4), float("nan")), "audio": torch.zeros(3, 4)})
     with pytest.raises(ShapeError, match="'image'.*\\(N, C\\)"):
         pe({"image": torch.zeros(3), "audio": torch.zeros(3, 4)})
-    with pytest.raises(ShapeError, match="target must lie"):
+    with pytest.raises(ShapeError, match=r"fit_contamination: target must be class indices in \[0, 4\), got 4 "
+                                         r"at sample 2"):
         pe.fit_contamination(good, torch.tensor([0, 1, 4]))
-    with pytest.raises(ShapeError, match="integer class indices"):
-        pe.fit_contamination(good, torch.tensor([0.0, 1.0, 2.0]))
+    with pytest.raises(ShapeError, match="class indices.*0.5 at sample 1"):
+        pe.fit_contamination(good, torch.tensor([0.0, 0.5, 2.0]))
+    with pytest.raises(ShapeError, match="target \\(N,\\)"):
+        pe.fit_contamination(good, torch.tensor([0, 1]))
+    # the rule of fit (fit_temperature): integral floats are class indices
+    a = ContaminatedProductOfExperts(["image", "audio"]).fit_contamination(good, torch.tensor([0.0, 1.0, 2.0]))
+    b = ContaminatedProductOfExperts(["image", "audio"]).fit_contamination(good, torch.tensor([0, 1, 2]))
+    assert a.contamination_parameters == b.contamination_parameters
     with pytest.raises(ShapeError, match="sample_weight"):
         pe.fit_contamination(good, torch.tensor([0, 1, 2]), sample_weight=[1.0, -1.0, 1.0])
     with pytest.raises(ShapeError, match="sample_weight"):
         pe.fit_contamination(good, torch.tensor([0, 1, 2]), sample_weight=[1.0, 1.0])
+
+
+def _foreign_as_confident(n, rng):
+    """As :func:`_experts`, but the strong expert answers foreign samples exactly as confidently as the
+    others, so its confidence tells nothing; a detector score ``d`` (foreign ~ N(5, 1), others ~ N(0, 1))
+    does."""
+    y = rng.integers(0, 10, n)
+    foreign = rng.random(n) < 0.5
+    img = rng.normal(0, 1, (n, 10))
+    img[np.arange(n), y] += 2.5
+    aud = rng.normal(0, 1, (n, 10))
+    aud[np.arange(n), np.where(foreign, rng.integers(0, 10, n), y)] += 6.0
+    d = rng.normal(0, 1, (n, 1)) + 5.0 * foreign[:, None]
+    return {"image": torch.tensor(img, dtype=torch.float32), "audio": torch.tensor(aud, dtype=torch.float32)}, \
+        torch.tensor(y), torch.tensor(foreign), {"audio": torch.tensor(d, dtype=torch.float32)}
+
+
+def test_detector_scores_enter_the_closed_form():
+    rng = np.random.default_rng(6)
+    z = {"image": rng.normal(0, 2, (9, 3)), "audio": rng.normal(0, 3, (9, 3))}
+    d = rng.normal(0, 1, (9, 2))
+    pe = ContaminatedProductOfExperts(["image", "audio"], contaminated=["audio"], detector_scores={"audio": 2})
+    _set(pe, {"image": 0.9, "audio": 1.4}, {"audio": (-0.5, 0.3)})
+    pe.contamination_weights[1] = torch.tensor([0.8, -1.2])
+    zt = {m: torch.tensor(v, dtype=torch.float32) for m, v in z.items()}
+    out = pe(zt, scores={"audio": torch.tensor(d, dtype=torch.float32)}).exp().numpy()
+    p_img, p_aud = _softmax(z["image"] / 0.9), _softmax(z["audio"] / 1.4)
+    top = p_aud.max(1)
+    eps = 1 / (1 + np.exp(-(-0.5 * np.log(top / (1 - top)) + 0.3 + d @ np.array([0.8, -1.2]))))
+    want = p_img * ((1 - eps[:, None]) * p_aud + eps[:, None] / 3)
+    np.testing.assert_allclose(out, want / want.sum(1, keepdims=True), rtol=1e-5, atol=1e-6)
+    assert pe.contamination_parameters["audio"] == pytest.approx((-0.5, 0.3, 0.8, -1.2))
+
+
+def test_a_detector_score_solves_what_confidence_cannot():
+    """Foreign answers as confident as the right ones: the confidence-only contamination must give up one
+    group; with the detector's score the fitted eps follows the detector and both groups keep their best
+    expert's accuracy. The fit is a stationary point in (a, b, w)."""
+    held_z, held_y, _, held_d = _foreign_as_confident(3000, np.random.default_rng(7))
+    z, y, foreign, d = _foreign_as_confident(3000, np.random.default_rng(8))
+    plain = ContaminatedProductOfExperts(["image", "audio"], contaminated=["audio"])
+    plain.fit_contamination(held_z, held_y)
+    scored = ContaminatedProductOfExperts(["image", "audio"], contaminated=["audio"], detector_scores={"audio": 1})
+    scored.fit_contamination(held_z, held_y, scores=held_d)
+
+    def acc(log_p, mask):
+        return float((log_p.argmax(1) == y)[mask].float().mean())
+
+    image_foreign, audio_clean = acc(F.log_softmax(z["image"], 1), foreign), acc(F.log_softmax(z["audio"], 1), ~foreign)
+    worst_plain = min(acc(plain(z), foreign) - image_foreign, acc(plain(z), ~foreign) - audio_clean)
+    fused = scored(z, scores=d)
+    assert worst_plain < -0.03
+    assert acc(fused, foreign) > image_foreign - 0.03 and acc(fused, ~foreign) > audio_clean - 0.01
+    a, b, w = scored.contamination_parameters["audio"]
+    assert w > 1.0  # the detector, not the confidence, drives eps
+    params = [torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in (a, b, w)]
+    zz, dd = {m: v.double() for m, v in held_z.items()}, {"audio": held_d["audio"].double()}
+    zero = torch.zeros((), dtype=torch.float64)
+    nll = -scored._fused(zz, None, dd, torch.stack([zero, params[0]]), torch.stack([zero, params[1]]),
+                         torch.stack([zero, params[2]])[:, None]).gather(1, held_y[:, None]).mean()
+    nll.backward()
+    assert max(abs(float(p.grad)) for p in params) < 1e-3
+
+
+def test_detector_scores_state_dict_and_errors():
+    z, y, _, d = _foreign_as_confident(200, np.random.default_rng(9))
+    pe = ContaminatedProductOfExperts(["image", "audio"], detector_scores={"audio": 1})
+    pe.fit(z, y).fit_contamination(z, y, scores=d)
+    other = ContaminatedProductOfExperts(["image", "audio"], detector_scores={"audio": 1})
+    other.load_state_dict(pe.state_dict())
+    torch.testing.assert_close(other(z, scores=d), pe(z, scores=d))
+    with pytest.raises(ModalityError, match="'audio': no detector scores"):
+        pe(z)
+    with pytest.raises(ShapeError, match="'audio': detector scores must be a tensor \\(200, 1\\)"):
+        pe(z, scores={"audio": torch.zeros(200, 2)})
+    with pytest.raises(ShapeError, match="'audio': detector scores hold NaN"):
+        pe.contamination(z, scores={"audio": torch.full((200, 1), float("nan"))})
+    with pytest.raises(ModalityError, match="'image', which was built without"):
+        pe(z, scores={"audio": d["audio"], "image": d["audio"]})
+    with pytest.raises(ModalityError, match="'image', which is not a contaminated"):
+        ContaminatedProductOfExperts(["image", "audio"], contaminated=["audio"], detector_scores={"image": 1})
+    with pytest.raises(ConfigError, match="number of scores >= 1"):
+        ContaminatedProductOfExperts(["image", "audio"], detector_scores={"audio": 0})

@@ -91,7 +91,7 @@ def _scores_and_classes(scores, target, what: str, *, probabilities: bool = Fals
                          | (target_f >= scores.shape[1]))
     if bad.size:
         raise ShapeError(f"{what}: target must be class indices in [0, {scores.shape[1]}), got "
-                         f"{target[bad[0]]!r} at sample {bad[0]}")
+                         f"{target[bad[0]].item()!r} at sample {bad[0]}")
     if probabilities:
         bad = np.flatnonzero((scores < 0).any(1) | (scores > 1).any(1) | (np.abs(scores.sum(1) - 1) > 1e-4))
         if bad.size:
@@ -319,10 +319,12 @@ class ContaminatedProductOfExperts(CalibratedProductOfExperts):
     that a digit classifier answers confidently and wrongly):
 
     ``log p(y|x) = log softmax_y( sum_m pi_m log[(1 - eps_m) softmax(z_m / T_m)_y + eps_m / C] )``,
-    ``eps_m = sigmoid(a_m s_m + b_m)``, ``s_m = logit(max_y softmax(z_m / T_m)_y)``
+    ``eps_m = sigmoid(a_m s_m + b_m + w_m . d_m)``, ``s_m = logit(max_y softmax(z_m / T_m)_y)``
 
     (``pi_m`` the presence mask, ``C`` classes). The contamination probability follows the calibrated
-    expert's confidence ``s_m``; ``(a_m, b_m)`` start at ``(-1, 0)``, where ``eps_m = 1 - max_y p_m(y)``
+    expert's confidence ``s_m`` and, optionally, ``k_m`` scores ``d_m`` of an out-of-distribution detector
+    of that modality (``detector_scores``; e.g. a Mahalanobis distance, an energy score, a language-ID
+    log-odds), with weights ``w_m`` (start 0); ``(a_m, b_m)`` start at ``(-1, 0)``, where ``eps_m = 1 - max_y p_m(y)``
     (an expert is an outlier as often as it doubts), and :meth:`fit_contamination` sets them by
     maximum likelihood of the fused posterior on held-out samples in which the modality is sometimes
     corrupted. ``eps_m -> 0`` is :class:`CalibratedProductOfExperts`; ``eps_m -> 1`` drops the modality.
@@ -334,6 +336,9 @@ class ContaminatedProductOfExperts(CalibratedProductOfExperts):
     contaminated : sequence of str, optional
         The modalities whose likelihood is contaminated (default: all); the others are plain
         calibrated experts.
+    detector_scores : dict[str, int], optional
+        ``{m: k_m}``: contaminated modality ``m``'s contamination also reads ``k_m`` detector scores,
+        passed as ``scores={m: (N, k_m)}`` to every call (scale them to order 1).
 
     >>> pe = ContaminatedProductOfExperts(["image", "audio"], contaminated=["audio"])
     >>> z = {"image": torch.tensor([[2.0, 0.0]]), "audio": torch.tensor([[0.0, 4.0]])}
@@ -343,7 +348,7 @@ class ContaminatedProductOfExperts(CalibratedProductOfExperts):
     [0.119, 0.881]
     """
 
-    def __init__(self, modalities, contaminated=None) -> None:
+    def __init__(self, modalities, contaminated=None, detector_scores=None) -> None:
         super().__init__(modalities)
         chosen = list(self.modalities if contaminated is None else contaminated)
         unknown = [m for m in chosen if m not in self.modalities]
@@ -355,14 +360,25 @@ class ContaminatedProductOfExperts(CalibratedProductOfExperts):
                               "(with none it is CalibratedProductOfExperts)")
         self.register_buffer("contamination_slope", torch.full((len(self.modalities),), -1.0))
         self.register_buffer("contamination_offset", torch.zeros(len(self.modalities)))
+        self.detector_scores = dict(detector_scores or {})
+        for m, k in self.detector_scores.items():
+            if m not in self.contaminated:
+                raise ModalityError(f"detector_scores for {m!r}, which is not a contaminated modality "
+                                    f"({self.contaminated})")
+            if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+                raise ConfigError(f"detector_scores[{m!r}] must be a number of scores >= 1, got {k!r}")
+        width = max(self.detector_scores.values(), default=0)
+        # w_m in row m, zero-padded to the widest modality's k
+        self.register_buffer("contamination_weights", torch.zeros(len(self.modalities), width))
 
     @property
-    def contamination_parameters(self) -> dict[str, tuple[float, float]]:
-        """``{m: (a_m, b_m)}`` of the contaminated modalities."""
-        return {m: (float(self.contamination_slope[i]), float(self.contamination_offset[i]))
+    def contamination_parameters(self) -> dict[str, tuple[float, ...]]:
+        """``{m: (a_m, b_m, *w_m)}`` of the contaminated modalities (``w_m``: the detector scores' weights)."""
+        return {m: (float(self.contamination_slope[i]), float(self.contamination_offset[i]),
+                    *(float(w) for w in self.contamination_weights[i, :self.detector_scores.get(m, 0)]))
                 for i, m in enumerate(self.modalities) if m in self.contaminated}
 
-    def _logit_eps(self, logits: Mapping[str, torch.Tensor], slope, offset) -> dict[str, torch.Tensor]:
+    def _logit_eps(self, logits: Mapping[str, torch.Tensor], scores, slope, offset, weights) -> dict[str, torch.Tensor]:
         out = {}
         for i, m in enumerate(self.modalities):
             if m in self.contaminated:
@@ -370,28 +386,34 @@ class ContaminatedProductOfExperts(CalibratedProductOfExperts):
                 top = z.argmax(-1, keepdim=True)  # s = log p_top - log(1 - p_top), exact where p_top -> 1
                 rest = torch.logsumexp(z.scatter(-1, top, float("-inf")), dim=-1)
                 out[m] = slope[i] * (z.gather(-1, top)[:, 0] - rest) + offset[i]
+                if m in self.detector_scores:
+                    d = scores[m].to(out[m].dtype)
+                    out[m] = out[m] + d @ weights[i, :d.shape[1]].to(d.dtype)
         return out
 
-    def contamination(self, logits: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def contamination(self, logits: Mapping[str, torch.Tensor], scores=None) -> dict[str, torch.Tensor]:
         """``{m: eps_m}`` ``(N,)`` per contaminated modality."""
-        self._check(logits)
-        return {m: torch.sigmoid(u) for m, u in
-                self._logit_eps(logits, self.contamination_slope, self.contamination_offset).items()}
+        self._check(logits, scores)
+        return {m: torch.sigmoid(u) for m, u in self._logit_eps(logits, scores, *self._contamination_tensors()).items()}
 
-    def _experts(self, logits, slope, offset) -> dict[str, torch.Tensor]:
+    def _contamination_tensors(self):
+        return self.contamination_slope, self.contamination_offset, self.contamination_weights
+
+    def _experts(self, logits, scores, slope, offset, weights) -> dict[str, torch.Tensor]:
         experts = CalibratedProductOfExperts.expert_log_probs(self, logits)
         n_classes = next(iter(experts.values())).shape[-1]
-        for m, u in self._logit_eps(logits, slope, offset).items():  # log[(1 - eps) p + eps / C], stably
+        for m, u in self._logit_eps(logits, scores, slope, offset, weights).items():
+            # log[(1 - eps) p + eps / C], stably
             experts[m] = torch.logaddexp(F.logsigmoid(-u)[:, None] + experts[m],
                                          F.logsigmoid(u)[:, None] - float(np.log(n_classes)))
         return experts
 
-    def expert_log_probs(self, logits: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def expert_log_probs(self, logits: Mapping[str, torch.Tensor], scores=None) -> dict[str, torch.Tensor]:
         """Each modality's (contaminated) log-likelihood ``(N, C)``, as it enters the product."""
-        self._check(logits)
-        return self._experts(logits, self.contamination_slope, self.contamination_offset)
+        self._check(logits, scores)
+        return self._experts(logits, scores, *self._contamination_tensors())
 
-    def _check(self, logits) -> None:
+    def _check(self, logits, scores=None) -> None:
         missing = [m for m in self.modalities if m not in logits]
         if missing:
             raise ModalityError(f"no logits for modality {missing[0]!r}")
@@ -405,55 +427,69 @@ class ContaminatedProductOfExperts(CalibratedProductOfExperts):
                                  f"{self.modalities[0]!r}'s {tuple(logits[self.modalities[0]].shape)}")
             if not z.is_meta and not torch.isfinite(z).all():  # meta tensors (shape tracing) hold no values
                 raise ShapeError(f"modality {m!r}: logits hold NaN or inf")
+        scores = dict(scores or {})
+        extra = [m for m in scores if m not in self.detector_scores]
+        if extra:
+            raise ModalityError(f"detector scores for {extra[0]!r}, which was built without them "
+                                f"(detector_scores={self.detector_scores})")
+        n = logits[self.modalities[0]].shape[0]
+        for m, k in self.detector_scores.items():
+            d = scores.get(m)
+            if d is None:
+                raise ModalityError(f"modality {m!r}: no detector scores (built with detector_scores[{m!r}] = {k}); "
+                                    f"pass scores={{{m!r}: (N, {k})}}")
+            if not isinstance(d, torch.Tensor) or tuple(d.shape) != (n, k):
+                raise ShapeError(f"modality {m!r}: detector scores must be a tensor ({n}, {k}), got "
+                                 f"{tuple(d.shape) if isinstance(d, torch.Tensor) else type(d).__name__}")
+            if not d.is_meta and not torch.isfinite(d).all():
+                raise ShapeError(f"modality {m!r}: detector scores hold NaN or inf")
 
-    def _fused(self, logits, present, slope, offset) -> torch.Tensor:
+    def _fused(self, logits, present, scores, slope, offset, weights) -> torch.Tensor:
         first = logits[self.modalities[0]]
         mask = _present(present, self.modalities, len(first), first.device)
-        experts = self._experts(logits, slope, offset)
+        experts = self._experts(logits, scores, slope, offset, weights)
         total = sum(experts[m] * mask[m][:, None].to(experts[m].dtype) for m in self.modalities)
         return F.log_softmax(total, dim=-1)
 
-    def forward(self, logits: Mapping[str, torch.Tensor], present=None) -> torch.Tensor:
-        self._check(logits)
-        return self._fused(logits, present, self.contamination_slope, self.contamination_offset)
+    def forward(self, logits: Mapping[str, torch.Tensor], present=None, scores=None) -> torch.Tensor:
+        """Fused log-probabilities ``(N, C)``; ``scores={m: (N, k_m)}`` for the modalities built with
+        ``detector_scores``."""
+        self._check(logits, scores)
+        return self._fused(logits, present, scores, *self._contamination_tensors())
 
     def fit_contamination(self, logits: Mapping[str, torch.Tensor], target: torch.Tensor, present=None,
-                          sample_weight=None, max_iter: int = 200) -> ContaminatedProductOfExperts:
-        """Set ``(a_m, b_m)`` by maximum likelihood: minimise the (``sample_weight``-weighted) NLL of the
-        fused posterior on held-out ``logits`` (dict of ``(N, C)``) with integer ``target`` ``(N,)``,
-        temperatures fixed (fit them first with :meth:`fit` on clean held-out data). The held-out samples
-        should hold the corruptions the fusion must survive (e.g. foreign speech next to English), in the
-        proportions that matter; L-BFGS from the current parameters."""
-        self._check(logits)
-        n, n_classes = logits[self.modalities[0]].shape
-        target = torch.as_tensor(target)
-        if target.shape != (n,) or target.dtype.is_floating_point or target.dtype == torch.bool:
-            raise ShapeError(f"fit_contamination: target must be {n} integer class indices, got {target.dtype} "
-                             f"{tuple(target.shape)}")
-        if n and (int(target.min()) < 0 or int(target.max()) >= n_classes):
-            raise ShapeError(f"fit_contamination: target must lie in [0, {n_classes - 1}], got "
-                             f"[{int(target.min())}, {int(target.max())}]")
+                          sample_weight=None, max_iter: int = 200, scores=None) -> ContaminatedProductOfExperts:
+        """Set ``(a_m, b_m, w_m)`` by maximum likelihood: minimise the (``sample_weight``-weighted) NLL of
+        the fused posterior on held-out ``logits`` (dict of ``(N, C)``) with integer ``target`` ``(N,)``
+        (and the detector ``scores``), temperatures fixed (fit them first with :meth:`fit` on clean
+        held-out data). The held-out samples should hold the corruptions the fusion must survive (e.g.
+        foreign speech next to English), in the proportions that matter; L-BFGS from the current
+        parameters."""
+        self._check(logits, scores)
+        n = logits[self.modalities[0]].shape[0]
+        # the target rule of fit_temperature (and so of fit): class indices in [0, C), integral floats allowed
+        target = torch.from_numpy(_scores_and_classes(logits[self.modalities[0]], target, "fit_contamination")[1])
         weight = torch.ones(n, dtype=torch.float64) if sample_weight is None else \
             torch.as_tensor(sample_weight, dtype=torch.float64)
         if weight.shape != (n,) or not torch.isfinite(weight).all() or (weight < 0).any() or weight.sum() <= 0:
             raise ShapeError(f"fit_contamination: sample_weight must be {n} finite weights >= 0, not all 0")
         z = {m: logits[m].detach().double() for m in self.modalities}
-        slope = self.contamination_slope.detach().double().clone().requires_grad_(True)
-        offset = self.contamination_offset.detach().double().clone().requires_grad_(True)
-        opt = torch.optim.LBFGS([slope, offset], max_iter=max_iter, line_search_fn="strong_wolfe")
+        d = {m: v.detach().double() for m, v in (scores or {}).items()}
+        params = [p.detach().double().clone().requires_grad_(True) for p in self._contamination_tensors()]
+        opt = torch.optim.LBFGS(params, max_iter=max_iter, line_search_fn="strong_wolfe")
         weight = weight / weight.sum()
 
         def closure():
             opt.zero_grad()
-            nll = -(self._fused(z, present, slope, offset).gather(1, target.long()[:, None])[:, 0] * weight).sum()
+            nll = -(self._fused(z, present, d, *params).gather(1, target.long()[:, None])[:, 0] * weight).sum()
             nll.backward()
             return nll
 
         opt.step(closure)
-        if not (torch.isfinite(slope).all() and torch.isfinite(offset).all()):
+        if not all(torch.isfinite(p).all() for p in params):
             raise ConfigError("fit_contamination diverged (non-finite parameters)")
-        self.contamination_slope.copy_(slope.detach().float())
-        self.contamination_offset.copy_(offset.detach().float())
+        for buffer, p in zip(self._contamination_tensors(), params):
+            buffer.copy_(p.detach().to(buffer.dtype))
         return self
 
 
