@@ -60,8 +60,8 @@ def test_no_contamination_is_the_calibrated_product_and_full_contamination_drops
         _set(model, {"image": 0.8, "audio": 1.7}, {})
     _set(pe, {"image": 0.8, "audio": 1.7}, {"audio": (0.0, -40.0)})  # eps = 4e-18
     torch.testing.assert_close(pe(z), poe(z), atol=1e-5, rtol=1e-5)
-    _set(pe, {"image": 0.8, "audio": 1.7}, {"audio": (0.0, 40.0)})  # eps = 1: the audio tells nothing
-    torch.testing.assert_close(pe(z), F.log_softmax(z["image"] / 0.8, 1), atol=1e-5, rtol=1e-5)
+    _set(pe, {"image": 0.8, "audio": 1.7}, {"audio": (0.0, 40.0)})  # eps = 1 - 1e-3 (the cap): nearly nothing
+    torch.testing.assert_close(pe(z).exp(), F.softmax(z["image"] / 0.8, 1), atol=2e-3, rtol=0)
     only_image = {"audio": torch.zeros(20, dtype=torch.bool)}
     torch.testing.assert_close(pe(z, only_image), poe(z, only_image))
 
@@ -267,3 +267,19 @@ def test_detector_scores_state_dict_and_errors():
         ContaminatedProductOfExperts(["image", "audio"], contaminated=["audio"], detector_scores={"image": 1})
     with pytest.raises(ConfigError, match="number of scores >= 1"):
         ContaminatedProductOfExperts(["image", "audio"], detector_scores={"audio": 0})
+
+
+def test_a_likely_outlier_alone_still_ranks_the_classes():
+    """eps is capped at MAX_CONTAMINATION: where the contaminated expert is the only modality present, its
+    ranking survives float32 however sure the detector is (uncapped, every class would tie)."""
+    from polymodal.fusion.robust import MAX_CONTAMINATION
+    z = {"image": torch.zeros(2, 4), "audio": torch.tensor([[0.0, 3.0, 1.0, 0.5], [2.0, 0.0, 0.1, 0.2]])}
+    pe = ContaminatedProductOfExperts(["image", "audio"], contaminated=["audio"], detector_scores={"audio": 1})
+    pe.contamination_weights[1, 0] = 50.0
+    scores = {"audio": torch.full((2, 1), 10.0)}  # u = 500: eps would round to 1
+    only_audio = {"image": torch.zeros(2, dtype=torch.bool)}
+    assert pe(z, only_audio, scores=scores).argmax(1).tolist() == [1, 0]
+    torch.testing.assert_close(pe.contamination(z, scores=scores)["audio"], torch.full((2,), MAX_CONTAMINATION))
+    p = F.softmax(z["audio"], 1)
+    want = (1 - MAX_CONTAMINATION) * p + MAX_CONTAMINATION / 4
+    torch.testing.assert_close(pe(z, only_audio, scores=scores).exp(), want / want.sum(1, keepdim=True))

@@ -70,6 +70,10 @@ __all__ = ["fit_temperature", "fit_abstention_threshold", "expected_calibration_
            "ContaminatedProductOfExperts", "GatedExpertFusion", "GatedFusion", "GroupDRO", "outlier_exposure_loss"]
 
 
+MAX_CONTAMINATION = 1.0 - 1e-3  # ContaminatedProductOfExperts' cap on eps: an outlier still breaks ties
+_MAX_LOGIT_EPS = float(np.log(MAX_CONTAMINATION / (1.0 - MAX_CONTAMINATION)))
+
+
 def _scores_and_classes(scores, target, what: str, *, probabilities: bool = False):
     """Held-out ``scores`` ``(N, C)`` (finite; each row a distribution when ``probabilities``)
     and integer class indices ``target`` ``(N,)`` in ``[0, C)``, as float64 and int64 arrays,
@@ -328,7 +332,9 @@ class ContaminatedProductOfExperts(CalibratedProductOfExperts):
     (an expert is an outlier as often as it doubts), and :meth:`fit_contamination` sets them by
     maximum likelihood of the fused posterior on held-out samples in which the modality is sometimes
     corrupted. ``eps_m -> 0`` is :class:`CalibratedProductOfExperts`; ``eps_m -> 1`` drops the modality.
-    Unlike a hard abstention threshold, an expert that is likely an outlier still breaks ties.
+    Unlike a hard abstention threshold, an expert that is likely an outlier still breaks ties: ``eps_m`` is
+    capped at ``1 - 1e-3`` (:data:`MAX_CONTAMINATION`; in float32 a larger one rounds the expert's likelihood
+    to the uniform, and where it is the only modality present every class would tie).
 
     Parameters
     ----------
@@ -389,6 +395,7 @@ class ContaminatedProductOfExperts(CalibratedProductOfExperts):
                 if m in self.detector_scores:
                     d = scores[m].to(out[m].dtype)
                     out[m] = out[m] + d @ weights[i, :d.shape[1]].to(d.dtype)
+                out[m] = out[m].clamp(max=_MAX_LOGIT_EPS)
         return out
 
     def contamination(self, logits: Mapping[str, torch.Tensor], scores=None) -> dict[str, torch.Tensor]:
