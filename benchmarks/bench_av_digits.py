@@ -1045,9 +1045,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="the contaminated PoE's fit also holds real English: the FSDD training speakers' unused "
                              "takes (their test split, indices 0-4, never trained on), with clean and noisy "
                              "validation images (needs --fsdd-train)")
-    parser.add_argument("--contamination-scores", choices=["none", "energy"], default="none",
-                        help="a detector score the contaminated PoE's outlier probability also reads: none, or the "
-                             "audio expert's energy (logsumexp of its calibrated logits, Liu et al. 2020), "
+    parser.add_argument("--contamination-scores", choices=["none", "energy", "template", "energy+template"],
+                        default="none",
+                        help="detector scores the contaminated PoE's outlier probability also reads: the audio "
+                             "expert's energy (logsumexp of its calibrated logits, Liu et al. 2020) and/or the "
+                             "word's DTW distance to its predicted digit's templates (TemplateVerifier), each "
                              "standardised on the held-out voices")
     parser.add_argument("--dump", type=Path, default=None, metavar="FILE",
                         help="save per-sample logits (torch.save): every grid cell, the validation grid and the "
@@ -1359,7 +1361,8 @@ def main(argv: list[str] | None = None) -> int:
 
     verifier, template_cache, pool_d = None, {}, None
     gate_template = args.gate_audio_quality == "template"
-    if args.abstain_score == "template" or gate_template:  # DTW keyword verification, every training utterance
+    if args.abstain_score == "template" or gate_template or "template" in args.contamination_scores:
+        # DTW keyword verification, every training utterance
         groups = np.concatenate([speaker_groups(manifest, speech["train"]["speakers"]), fsdd_groups])
         verifier = TemplateVerifier(frame_step=2 if gate_template else 1).fit(  # 4x fewer DTW cells to score every copy
             copies[0].float().numpy(), train_labels.numpy(), groups=groups)
@@ -1380,6 +1383,11 @@ def main(argv: list[str] | None = None) -> int:
         if key not in template_cache:
             template_cache[key] = torch.as_tensor(verifier.transform(x.numpy()))
         return template_cache[key]
+
+    def template_to_predicted(x, logits):
+        """Each word's DTW template distance to the digit ``logits`` predict, each distinct word once."""
+        distinct, inverse = unique_rows(x)
+        return template_distances(distinct)[inverse][torch.arange(len(x)), logits.argmax(1)]
 
     def verified(x, probs):
         """Each word's DTW template distance to its predicted digit."""
@@ -1444,32 +1452,42 @@ def main(argv: list[str] | None = None) -> int:
         # confidence, fitted by maximum likelihood on held-out voices and held-out languages (each clip with a
         # clean and a noisy validation image; the four groups weigh the same), the temperatures the PoE's
         c_rs = np.random.default_rng([seed, 780])  # own stream: rs unchanged
-        c_logits, c_y, c_w, c_foreign = {"image": [], "audio": []}, [], [], []
-        for la_, y_, foreign in ((la_valid, valid_labels, False), (la_ood, ood_valid[1], True)) + tuple(
-                (encode(experts["audio"], x)[1], y, False) for x, y in fsdd_takes):
+        c_logits, c_x, c_y, c_w, c_foreign = {"image": [], "audio": []}, [], [], [], []
+        for x_, la_, y_, foreign in ((valid_feats, la_valid, valid_labels, False),
+                                     (ood_valid[0], la_ood, ood_valid[1], True)) + tuple(
+                (x, encode(experts["audio"], x)[1], y, False) for x, y in fsdd_takes):
             if len(y_) == 0:
                 continue
             for x in valid_image_pairs(y_, c_rs):
                 c_logits["image"].append(encode(experts["image"], x)[1])
                 c_logits["audio"].append(la_)
+                c_x.append(x_)
                 c_y.append(y_)
                 c_w.append(torch.full((len(y_),), 1.0 / len(y_)))
                 c_foreign.append(torch.full((len(y_),), foreign))
-        energy_ref = energy_score(la_valid, poe.temperatures["audio"])  # standardised on held-out voices
-        energy_ref = (float(energy_ref.mean()), float(energy_ref.std()))
+        raw_scores = {  # --contamination-scores, unstandardised: (audio logits, audio inputs) -> (N,)
+            "energy": lambda la_, x_: energy_score(la_, poe.temperatures["audio"]),
+            "template": lambda la_, x_: template_to_predicted(x_, la_)}
+        chosen = [] if args.contamination_scores == "none" else args.contamination_scores.split("+")
+        score_ref = {k: raw_scores[k](la_valid, valid_feats) for k in chosen}  # standardised on held-out voices
+        score_ref = {k: (float(v.mean()), float(v.std())) for k, v in score_ref.items()}
 
-        def detector(la_) -> dict | None:
-            """``--contamination-scores``: the contaminated PoE's detector scores for audio logits ``la_``."""
-            if args.contamination_scores == "none":
+        def detector(la_, x_) -> dict | None:
+            """``--contamination-scores``: the contaminated PoE's detector scores ``{"audio": (N, k)}`` of audio
+            logits ``la_`` and inputs ``x_``; None without."""
+            if not chosen:
                 return None
-            return {"audio": ((energy_score(la_, poe.temperatures["audio"]) - energy_ref[0]) / energy_ref[1])[:, None]}
+            return {"audio": torch.stack([(raw_scores[k](la_, x_).float() - score_ref[k][0]) / score_ref[k][1]
+                                          for k in chosen], 1)}
 
         cpoe = ContaminatedProductOfExperts(["image", "audio"], contaminated=["audio"],
-                                            detector_scores=None if detector(la_valid[:1]) is None else {"audio": 1})
+                                            detector_scores={"audio": len(chosen)} if chosen else None)
         cpoe.log_temperature.copy_(poe.log_temperature)
         c_fit = {m: torch.cat(v) for m, v in c_logits.items()}, torch.cat(c_y), torch.cat(c_w)
-        cpoe.fit_contamination(c_fit[0], c_fit[1], sample_weight=c_fit[2], scores=detector(c_fit[0]["audio"]))
-        for name, value in zip(("slope", "offset", "energy weight"), cpoe.contamination_parameters["audio"]):
+        cpoe.fit_contamination(c_fit[0], c_fit[1], sample_weight=c_fit[2],
+                               scores=detector(c_fit[0]["audio"], torch.cat(c_x)))
+        for name, value in zip(["slope", "offset"] + [f"{k} weight" for k in chosen],
+                               cpoe.contamination_parameters["audio"]):
             note(f"audio contamination {name}", "contaminated PoE", value)
         if args.dump:
             dump[seed] = {"temperatures": dict(poe.temperatures), "grid": {}, "validation grid": {},
@@ -1577,7 +1595,8 @@ def main(argv: list[str] | None = None) -> int:
             mean = (pi * p_img[:, None] + pa * p_aud[:, None]) / (p_img.float() + p_aud.float()).clamp(min=1)[:, None]
             out = {"image only": pi, "audio only": pa, "late (mean)": mean,
                    "calibrated PoE": poe(logits, present).exp(),
-                   "contaminated PoE": cpoe(logits, present, scores=detector(la)).exp()}
+                   "contaminated PoE": cpoe(logits, present, scores=detector(la, x_aud) if bool(p_aud.any()) or not
+                                            chosen else {"audio": torch.zeros(len(la), len(chosen))}).exp()}
             for name, head in heads.items():
                 out[name] = F.softmax(head(feats, logits, present, quality), 1)
             # audio that abstains counts as missing, unless it is the only modality left
@@ -1651,7 +1670,7 @@ def main(argv: list[str] | None = None) -> int:
                 if i_name == "clean" and a_name != "missing":
                     note(f"audio contamination (mean eps), {a_name}", "contaminated PoE",
                          float(cpoe.contamination({"image": enc_img[1], "audio": enc_aud[1]},
-                                                  scores=detector(enc_aud[1]))["audio"].mean()))
+                                                  scores=detector(enc_aud[1], a_feats))["audio"].mean()))
                     pa = probs["audio only"]
                     kept = answers(pa, enc_aud[2], a_feats)
                     note(f"audio abstention rate, {a_name}", "audio only", 1.0 - float(kept.float().mean()))

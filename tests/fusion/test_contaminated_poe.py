@@ -152,6 +152,13 @@ def test_state_dict_round_trip():
     other = ContaminatedProductOfExperts(["image", "audio"])
     other.load_state_dict(pe.state_dict())
     torch.testing.assert_close(other(z), pe(z))
+    # a state dict of the class before detector scores (no weights buffer) still loads, strictly
+    old = {k: v for k, v in pe.state_dict().items() if k != "contamination_weights"}
+    again = ContaminatedProductOfExperts(["image", "audio"])
+    again.load_state_dict(old)
+    torch.testing.assert_close(again(z), pe(z))
+    with pytest.raises(RuntimeError, match="contamination_weights"):  # but one with scores needs its weights
+        ContaminatedProductOfExperts(["image", "audio"], detector_scores={"audio": 1}).load_state_dict(old)
 
 
 def test_errors_name_the_modality_and_the_problem():

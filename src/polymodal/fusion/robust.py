@@ -377,6 +377,13 @@ class ContaminatedProductOfExperts(CalibratedProductOfExperts):
         # w_m in row m, zero-padded to the widest modality's k
         self.register_buffer("contamination_weights", torch.zeros(len(self.modalities), width))
 
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # a state dict saved before detector scores existed has no weights: without scores it needs none
+        key = prefix + "contamination_weights"
+        if key not in state_dict and prefix + "contamination_slope" in state_dict and not self.detector_scores:
+            state_dict[key] = torch.zeros(len(self.modalities), 0)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     @property
     def contamination_parameters(self) -> dict[str, tuple[float, ...]]:
         """``{m: (a_m, b_m, *w_m)}`` of the contaminated modalities (``w_m``: the detector scores' weights)."""
