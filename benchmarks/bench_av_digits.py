@@ -83,6 +83,14 @@ held-out languages, each with a clean and a noisy validation image. 5 seeds: wor
 -0.025), ECE on other languages 0.019; no training loop. ``--contamination-real`` (real English in the fit: the
 FSDD training speakers' unused takes): test worst -0.029, 32 cells, but validation -0.032; not the default.
 
+Session 19 (issue 18; options, no default changed): ``--contamination-scores energy`` / ``energy+template`` add
+detector scores to the contaminated PoE's outlier probability (``eps = sigmoid(a s + b + w . d)``: the audio
+expert's energy, Liu et al. 2020, and the word's DTW distance to its predicted digit's templates), standardised
+on the held-out voices. 5 seeds: worst cell -0.028 / -0.030 (default -0.033), validation grid -0.0242 / -0.022
+(default -0.0244); energy ties on validation, energy + template takes 946 s from the render cache (over the
+budget). ``--dump FILE`` saves per-sample logits; ``benchmarks/av_digits_detection_ceiling.py`` replays them
+with a simulated detector: every cell within 0.005 needs one of AUROC about 0.9998 on top of the confidence.
+
 Filler words (issue 18, session 11; the default since): the audio expert's Outlier Exposure term trains on
 the build's ``fillers`` part (``--outlier-exposure 1 --oe-pool fillers``): espeak-ng pseudo-words that do not
 contain a digit word's sound, by English training voices and other-language voices (the held-out
