@@ -73,9 +73,12 @@ def test_a_strong_simulated_detector_closes_the_foreign_row_and_a_blind_one_does
 
 def test_main_prints_one_row_per_detector_and_names_a_missing_dump(ceiling, tmp_path, capsys):
     torch.save({0: _run(2, n=200)}, tmp_path / "dump.pt")
-    assert ceiling.main([str(tmp_path / "dump.pt"), "--deltas", "6"]) == 0
+    assert ceiling.main([str(tmp_path / "dump.pt"), "--deltas", "6", "--repeats", "2"]) == 0
     out = capsys.readouterr().out
     assert "| none (the expert's confidence only) |" in out and "| simulated, delta 6 (AUROC 1.0000) |" in out
     with pytest.raises(SystemExit):
         ceiling.main([str(tmp_path / "absent.pt")])
     assert "run bench_av_digits.py --dump" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        ceiling.main([str(tmp_path / "dump.pt"), "--repeats", "0"])
+    assert "--repeats must be >= 1, got 0" in capsys.readouterr().err
