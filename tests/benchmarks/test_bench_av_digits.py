@@ -438,3 +438,6 @@ def test_contamination_scores_and_dump_options_are_listed(bench, capsys):
     with pytest.raises(SystemExit):
         bench.main(["--contamination-scores", "mahalanobis"])
     assert "invalid choice: 'mahalanobis'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        bench.main(["--template-frame-step", "3"])
+    assert "invalid choice: 3" in capsys.readouterr().err
