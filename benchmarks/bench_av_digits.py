@@ -88,8 +88,9 @@ detector scores to the contaminated PoE's outlier probability (``eps = sigmoid(a
 expert's energy, Liu et al. 2020, and the word's DTW distance to its predicted digit's templates), standardised
 on the held-out voices. 5 seeds: worst cell -0.028 / -0.030 (default -0.033), validation grid -0.0242 / -0.022
 (default -0.0244); energy ties on validation, energy + template takes 946 s from the render cache (over the
-budget; with ``--template-frame-step 2`` 746 s, validation -0.022, but test worst -0.036). ``--dump FILE`` saves per-sample logits; ``benchmarks/av_digits_detection_ceiling.py`` replays them
-with a simulated detector: every cell within 0.005 needs one of AUROC about 0.9998 on top of the confidence.
+budget; with ``--template-frame-step 2`` 746 s, validation -0.022, but test worst -0.036). ``--dump FILE``
+saves per-sample logits; ``benchmarks/av_digits_detection_ceiling.py`` replays them with a simulated detector:
+every cell within 0.005 needs one of AUROC about 0.9998 on top of the confidence.
 
 Filler words (issue 18, session 11; the default since): the audio expert's Outlier Exposure term trains on
 the build's ``fillers`` part (``--outlier-exposure 1 --oe-pool fillers``): espeak-ng pseudo-words that do not
@@ -1389,16 +1390,13 @@ def main(argv: list[str] | None = None) -> int:
                 f"{float(pool_d['ood'].min(1).values.mean()):.2f}")
 
     def template_distances(x):
-        """Each word's DTW template distance to every digit ``(N, 10)``, cached by content."""
-        key = hashlib.sha1(x.numpy().tobytes()).hexdigest()
-        if key not in template_cache:
-            template_cache[key] = torch.as_tensor(verifier.transform(x.numpy()))
-        return template_cache[key]
-
-    def template_to_predicted(x, logits):
-        """Each word's DTW template distance to the digit ``logits`` predict, each distinct word once."""
+        """Each word's DTW template distance to every digit ``(N, 10)``, each distinct word once (the grid
+        repeats a recording with many images), cached by content."""
         distinct, inverse = unique_rows(x)
-        return template_distances(distinct)[inverse][torch.arange(len(x)), logits.argmax(1)]
+        key = hashlib.sha1(distinct.numpy().tobytes()).hexdigest()
+        if key not in template_cache:
+            template_cache[key] = torch.as_tensor(verifier.transform(distinct.numpy()))
+        return template_cache[key][inverse]
 
     def verified(x, probs):
         """Each word's DTW template distance to its predicted digit."""
@@ -1478,25 +1476,30 @@ def main(argv: list[str] | None = None) -> int:
                 c_foreign.append(torch.full((len(y_),), foreign))
         raw_scores = {  # --contamination-scores, unstandardised: (audio logits, audio inputs) -> (N,)
             "energy": lambda la_, x_: energy_score(la_, poe.temperatures["audio"]),
-            "template": lambda la_, x_: template_to_predicted(x_, la_)}
+            "template": lambda la_, x_: verified(x_, la_)}
         chosen = [] if args.contamination_scores == "none" else args.contamination_scores.split("+")
         score_ref = {k: raw_scores[k](la_valid, valid_feats) for k in chosen}  # standardised on held-out voices
         score_ref = {k: (float(v.mean()), float(v.std())) for k, v in score_ref.items()}
 
-        def detector(la_, x_) -> dict | None:
+        def detector(la_, x_, present=None) -> dict | None:
             """``--contamination-scores``: the contaminated PoE's detector scores ``{"audio": (N, k)}`` of audio
-            logits ``la_`` and inputs ``x_``; None without."""
+            logits ``la_`` and inputs ``x_``, 0 where the audio is not ``present`` (missing audio has no
+            templates to match); None without."""
             if not chosen:
                 return None
-            return {"audio": torch.stack([(raw_scores[k](la_, x_).float() - score_ref[k][0]) / score_ref[k][1]
-                                          for k in chosen], 1)}
+            rows = torch.ones(len(la_), dtype=torch.bool) if present is None else present
+            out = torch.zeros(len(la_), len(chosen))
+            if rows.any():
+                out[rows] = torch.stack([(raw_scores[k](la_[rows], x_[rows]).float() - score_ref[k][0])
+                                         / score_ref[k][1] for k in chosen], 1)
+            return {"audio": out}
 
         cpoe = ContaminatedProductOfExperts(["image", "audio"], contaminated=["audio"],
                                             detector_scores={"audio": len(chosen)} if chosen else None)
         cpoe.log_temperature.copy_(poe.log_temperature)
         c_fit = {m: torch.cat(v) for m, v in c_logits.items()}, torch.cat(c_y), torch.cat(c_w)
         cpoe.fit_contamination(c_fit[0], c_fit[1], sample_weight=c_fit[2],
-                               scores=detector(c_fit[0]["audio"], torch.cat(c_x)))
+                               scores=detector(c_fit[0]["audio"], torch.cat(c_x)) if chosen else None)
         for name, value in zip(["slope", "offset"] + [f"{k} weight" for k in chosen],
                                cpoe.contamination_parameters["audio"]):
             note(f"audio contamination {name}", "contaminated PoE", value)
@@ -1606,8 +1609,7 @@ def main(argv: list[str] | None = None) -> int:
             mean = (pi * p_img[:, None] + pa * p_aud[:, None]) / (p_img.float() + p_aud.float()).clamp(min=1)[:, None]
             out = {"image only": pi, "audio only": pa, "late (mean)": mean,
                    "calibrated PoE": poe(logits, present).exp(),
-                   "contaminated PoE": cpoe(logits, present, scores=detector(la, x_aud) if bool(p_aud.any()) or not
-                                            chosen else {"audio": torch.zeros(len(la), len(chosen))}).exp()}
+                   "contaminated PoE": cpoe(logits, present, scores=detector(la, x_aud, p_aud)).exp()}
             for name, head in heads.items():
                 out[name] = F.softmax(head(feats, logits, present, quality), 1)
             # audio that abstains counts as missing, unless it is the only modality left
