@@ -393,6 +393,8 @@ MODELS = ["image only", "audio only", "late (mean)", "calibrated PoE", "contamin
           "concat + mod. dropout", "GMU (corruption-trained)", "gated experts (corruption-trained)",
           "PoE + audio abstention", "gated experts + audio abstention", "audio only + shift TTA"]
 SHIFTS = (-6, -3, 3, 6)  # test-time augmentation: time shifts (frames of 10 ms) averaged with the unshifted input
+ASR_FLOOR = -10.0  # --contamination-scores asr: Whisper's digit log-probability floor (a standardised score)
+CONTAMINATION_SCORES = ["none", "energy", "template", "energy+template", "asr", "energy+asr"]
 ABSTAIN_COVERAGE = 0.95  # the audio expert keeps 95% of held-out synthetic voices (max-softmax threshold)
 # Recording channels never used in training (``--channel``): another codec (Opus), other storage rates
 # (12 / 24 kHz) and EQ ranges beyond the training family's (RecordingChannel's defaults): model selection
@@ -835,11 +837,16 @@ def prepared_features(recordings) -> torch.Tensor:
     return speech_features(prepared_waveforms(recordings))
 
 
-def through_channel(channel: RecordingChannel, waveforms, seed: int) -> torch.Tensor:
-    """Features of prepared waveforms passed through random channels and then prepared again, as a real
-    recording is (the channel output goes through ``prepare_speech`` like any recording)."""
+def channel_waveforms(channel: RecordingChannel, waveforms, seed: int) -> np.ndarray:
+    """Prepared waveforms passed through random channels and then prepared again, as a real recording is
+    (the channel output goes through ``prepare_speech`` like any recording)."""
     out = channel(np.asarray(waveforms, dtype=np.float64), np.random.default_rng(seed), n_jobs=-1)
-    return prepared_features([(y, 16_000) for y in out])
+    return prepared_waveforms([(y, 16_000) for y in out])
+
+
+def through_channel(channel: RecordingChannel, waveforms, seed: int) -> torch.Tensor:
+    """Features of :func:`channel_waveforms`."""
+    return speech_features(channel_waveforms(channel, waveforms, seed))
 
 
 def audio_condition(name, raw, draws, rng) -> list[list[tuple[np.ndarray, int]]]:
@@ -872,8 +879,8 @@ def audio_condition(name, raw, draws, rng) -> list[list[tuple[np.ndarray, int]]]
 # script's helpers and constants that main() renders with.
 RENDER_MODULES = ("polymodal.encoders.speech", "polymodal.encoders.speech_augment", "polymodal.data.channel",
                   "polymodal.data.audio")
-RENDER_HELPERS = (through_channel, prepared_features, prepared_waveforms, speaker_languages, speaker_engines,
-                  cross_fit_split, cross_fit_fillers)
+RENDER_HELPERS = (channel_waveforms, through_channel, prepared_features, prepared_waveforms, speaker_languages,
+                  speaker_engines, cross_fit_split, cross_fit_fillers)
 RENDER_CONSTANTS = (HELDOUT_CHANNEL, OOD_VALID_LANGUAGES, TUXPAINT_LANGUAGES)
 RENDER_ARGS = ("copies", "warp", "warp_p", "warp_range", "channel", "channel_p", "oe_pool", "oe_languages",
                "gate_fillers", "audio_only", "cross_fit", "ood_engines", "fsdd_train", "fsdd_channel")
@@ -889,6 +896,7 @@ def render_key(args) -> str:
     bench = [source[:source.index("rendered = cached_render(")], repr(RENDER_CONSTANTS)]
     parts = {"manifest": hashlib.sha256((args.data / "manifest.json").read_bytes()).hexdigest(),
              "args": {k: str(getattr(args, k)) for k in RENDER_ARGS}, "oe": args.outlier_exposure > 0,
+             "asr": "asr" in args.contamination_scores.split("+"),
              "fsdd": fsdd_digest(args.fsdd) if args.fsdd_train else None,
              "versions": [torch.__version__, np.__version__],
              "bench": hashlib.sha256("\n".join(bench + [inspect.getsource(f) for f in RENDER_HELPERS]).encode()
@@ -1057,12 +1065,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="the contaminated PoE's fit also holds real English: the FSDD training speakers' unused "
                              "takes (their test split, indices 0-4, never trained on), with clean and noisy "
                              "validation images (needs --fsdd-train)")
-    parser.add_argument("--contamination-scores", choices=["none", "energy", "template", "energy+template"],
-                        default="none",
+    parser.add_argument("--contamination-scores", choices=CONTAMINATION_SCORES, default="none",
                         help="detector scores the contaminated PoE's outlier probability also reads: the audio "
-                             "expert's energy (logsumexp of its calibrated logits, Liu et al. 2020) and/or the "
-                             "word's DTW distance to its predicted digit's templates (TemplateVerifier), each "
-                             "standardised on the held-out voices")
+                             "expert's energy (logsumexp of its calibrated logits, Liu et al. 2020), the "
+                             "word's DTW distance to its predicted digit's templates (TemplateVerifier), and/or "
+                             "whether Whisper tiny.en hears the digit the audio expert predicts "
+                             "(WhisperDigitRecognizer; needs polymodal[asr]), each standardised on the held-out "
+                             "voices")
     parser.add_argument("--dump", type=Path, default=None, metavar="FILE",
                         help="save per-sample logits (torch.save): every grid cell, the validation grid and the "
                              "contaminated PoE's fit set, per seed, with the temperatures (for "
@@ -1207,6 +1216,13 @@ def main(argv: list[str] | None = None) -> int:
         return torch.stack([speech_features(waves)] + [render(aug, waves, gen, rng, recorded)
                                                        for _ in range(args.copies)])
 
+    asr = None  # --contamination-scores asr: Whisper tiny.en's digit for every word the fusion models see
+    if "asr" in args.contamination_scores.split("+"):
+        from polymodal.encoders.speech_asr import WhisperDigitRecognizer
+
+        asr = WhisperDigitRecognizer(threads=2)
+        log(f"speech recogniser: Whisper tiny.en from {asr.model_dir} ({asr.window_s:g} s window, greedy)")
+
     def render_all() -> dict[str, torch.Tensor]:
         """Every pre-rendered audio input: the training copies, the gates' corruption pools, the validation
         sets and the OE pool's copies (the OE pool on its own random streams)."""
@@ -1221,15 +1237,21 @@ def main(argv: list[str] | None = None) -> int:
             if args.gate_fillers:
                 out["ood"] = torch.cat([out["ood"], render(aug, fill_w, torch.Generator().manual_seed(6789),
                                                            np.random.default_rng(6790))[gate_fill]])
-        out["valid"] = torch.cat([speech_features(valid_w), speech_features(aug(valid_w, g))])
+        valid_aug_w = aug(valid_w, g)
+        out["valid"] = torch.cat([speech_features(valid_w), speech_features(valid_aug_w)])
+        if asr is not None:  # Whisper's digit log-probabilities of each validation word (--contamination-scores asr)
+            out["valid_asr"] = torch.as_tensor(asr.digit_log_probs(torch.cat([valid_w, valid_aug_w]).numpy()))
         log(f"{len(train_w)} training utterances x {args.copies} augmentations + clean rendered "
             f"(recording channels: {args.channel}, share {args.channel_p if channel else 0}); "
             f"{len(valid_w)} validation utterances (held-out voices)")
         out["valid_chan"] = through_channel(held_channel, speech["valid"]["waveforms"], 4242)
         out["synth_chan"] = through_channel(held_channel, speech["test_synthetic"]["waveforms"], 4343)
         log("held-out voices and synthetic test voices through held-out recording channels rendered")
-        out["ood_valid"] = torch.cat([speech_features(ood_w[ood_held]),
-                                      through_channel(held_channel, speech["ood"]["waveforms"][ood_held], 4444)])
+        ood_chan_w = channel_waveforms(held_channel, speech["ood"]["waveforms"][ood_held], 4444)
+        out["ood_valid"] = torch.cat([speech_features(ood_w[ood_held]), speech_features(ood_chan_w)])
+        if asr is not None:
+            out["ood_valid_asr"] = torch.as_tensor(asr.digit_log_probs(np.concatenate([ood_w[ood_held].numpy(),
+                                                                                         ood_chan_w])))
         if oe_w is not None:
             out["oe_copies"] = copies_of(oe_w, torch.Generator().manual_seed(5678),
                                          np.random.default_rng(5679)).to(torch.float16)
@@ -1247,6 +1269,37 @@ def main(argv: list[str] | None = None) -> int:
     rendered = cached_render(args.render_cache, render_key(args) if args.render_cache else "", render_all, g,
                              channel_rng, log)
     copies, valid_feats = rendered["copies"], rendered["valid"]
+    heard_digits: dict[bytes, np.ndarray] = {}  # --contamination-scores asr: a word's features -> Whisper's (10,)
+
+    def word_key(row: torch.Tensor) -> bytes:
+        return hashlib.sha1(row.float().contiguous().numpy().tobytes()).digest()
+
+    def remember_heard(feats: torch.Tensor, log_probs) -> None:
+        for row, lp in zip(feats, np.asarray(log_probs)):
+            heard_digits[word_key(row)] = lp
+
+    def heard(x: torch.Tensor) -> torch.Tensor:
+        """Whisper's digit log-probabilities of each word of ``x`` (features) ``(N, 10)``
+        (WhisperDigitRecognizer.digit_log_probs), each distinct word looked up once."""
+        distinct, inverse = unique_rows(x)
+        try:
+            return torch.as_tensor(np.stack([heard_digits[word_key(r)] for r in distinct]))[inverse]
+        except KeyError:
+            raise RuntimeError("a word reached the ASR score whose waveform was never transcribed") from None
+
+    def features(recordings) -> torch.Tensor:
+        """:func:`prepared_features` of ``(waveform, rate)`` recordings, each word also transcribed with
+        --contamination-scores asr."""
+        if asr is None:
+            return prepared_features(recordings)
+        w = prepared_waveforms(recordings)
+        f = speech_features(w)
+        remember_heard(f, asr.digit_log_probs(w))
+        return f
+
+    if asr is not None:
+        remember_heard(valid_feats, rendered["valid_asr"])
+        remember_heard(rendered["ood_valid"], rendered["ood_valid_asr"])
     heavy_feats, ood_feats = rendered.get("heavy"), rendered.get("ood")
     if args.gate_asterisk != "none" and ood_feats is not None:  # real foreign voices of other speakers
         ast = asterisk_files(args.asterisk_dir, args.gate_asterisk)
@@ -1302,7 +1355,7 @@ def main(argv: list[str] | None = None) -> int:
     fsdd_test = None  # (features, labels, speakers) of the held-out FSDD speakers' test split
     if args.fsdd.is_dir():
         f_rec, f_y, f_spk = load_fsdd(args.fsdd, speakers=FSDD_HELD_OUT, split="test")
-        fsdd_test = (prepared_features(f_rec), torch.as_tensor(f_y), f_spk)
+        fsdd_test = (features(f_rec), torch.as_tensor(f_y), f_spk)
     else:
         log(f"no FSDD recordings at {args.fsdd}: its rows are skipped (polymodal.data.download_fsdd fetches them)")
     if args.audio_only:
@@ -1335,23 +1388,23 @@ def main(argv: list[str] | None = None) -> int:
     fsdd_takes = ()  # --contamination-real: the FSDD training speakers' unused takes (real English, never trained on)
     if args.contamination_real:
         t_rec, t_y, _ = load_fsdd(args.fsdd, speakers=args.fsdd_train, split="test")
-        fsdd_takes = ((prepared_features(t_rec), torch.as_tensor(t_y)),)
+        fsdd_takes = ((features(t_rec), torch.as_tensor(t_y)),)
     if ast_en:  # another real English speaker (telephone band), each digit with 50 test images, own stream
         ast_rec = np.repeat(np.arange(len(ast_en)), per)
-        ast_x = prepared_features(raw_recordings(ast_en))[ast_rec]
+        ast_x = features(raw_recordings(ast_en))[ast_rec]
         ast_y = torch.as_tensor(np.array([int(f.stem) for f in ast_en])[ast_rec])
         ast_img = pick_images(ast_y.numpy(), np.random.default_rng(2025))
     grid_audio: dict[str, tuple[torch.Tensor, torch.Tensor, np.ndarray]] = {}
-    clean_real = prepared_features(real_raw)
+    clean_real = features(real_raw)
     for name in AUDIO_CONDITIONS:
         if name == "clean":
             feats, y, img_idx = clean_real[r_rec], real_y[r_rec], r_img_idx
         elif name == "other language":
-            feats, y, img_idx = prepared_features(other_raw)[o_rec], other_y[o_rec], o_img_idx
+            feats, y, img_idx = features(other_raw)[o_rec], other_y[o_rec], o_img_idx
         elif name == "missing":
             feats, y, img_idx = torch.zeros_like(clean_real[r_rec]), real_y[r_rec], r_img_idx
         else:
-            versions = [prepared_features(v) for v in audio_condition(name, real_raw, args.draws, rng)]
+            versions = [features(v) for v in audio_condition(name, real_raw, args.draws, rng)]
             feats = torch.stack([versions[i % len(versions)][r] for i, r in enumerate(r_rec)])
             y, img_idx = real_y[r_rec], r_img_idx
         grid_audio[name] = (feats, torch.as_tensor(y), img_idx)
@@ -1359,8 +1412,11 @@ def main(argv: list[str] | None = None) -> int:
                                   dtype=torch.float32)
     synth_w = torch.as_tensor(speech["test_synthetic"]["waveforms"])
     synth_feats, synth_y = speech_features(synth_w), torch.as_tensor(speech["test_synthetic"]["labels"])
+    if asr is not None:
+        remember_heard(synth_feats, asr.digit_log_probs(synth_w.numpy()))
     synth_img = pick_images(synth_y.numpy(), rng)
-    log(f"grid: {len(AUDIO_CONDITIONS)} audio x {len(IMAGE_CONDITIONS)} image conditions prepared")
+    log(f"grid: {len(AUDIO_CONDITIONS)} audio x {len(IMAGE_CONDITIONS)} image conditions prepared"
+        + (f" ({len(heard_digits)} distinct words transcribed)" if asr is not None else ""))
 
     results: dict[str, dict[str, list[float]]] = {m: {} for m in MODELS}
     dump: dict[int, dict] = {}  # --dump: per-sample logits per seed
@@ -1476,7 +1532,9 @@ def main(argv: list[str] | None = None) -> int:
                 c_foreign.append(torch.full((len(y_),), foreign))
         raw_scores = {  # --contamination-scores, unstandardised: (audio logits, audio inputs) -> (N,)
             "energy": lambda la_, x_: energy_score(la_, poe.temperatures["audio"]),
-            "template": lambda la_, x_: verified(x_, la_)}
+            "template": lambda la_, x_: verified(x_, la_),
+            # Whisper's log-probability of the digit the audio expert predicts, floored at ASR_FLOOR
+            "asr": lambda la_, x_: heard(x_).gather(1, la_.argmax(1, keepdim=True))[:, 0].clamp(min=ASR_FLOOR)}
         chosen = [] if args.contamination_scores == "none" else args.contamination_scores.split("+")
         score_ref = {k: raw_scores[k](la_valid, valid_feats) for k in chosen}  # standardised on held-out voices
         score_ref = {k: (float(v.mean()), float(v.std())) for k, v in score_ref.items()}

@@ -217,10 +217,14 @@ def test_render_key_follows_the_build_and_the_rendering_arguments(bench, tmp_pat
     parse = lambda *extra: bench.argparse.Namespace(**{**dict(  # noqa: E731
         data=tmp_path, copies=8, warp=None, warp_p=None, warp_range=None, channel="train", channel_p=1.0,
         oe_pool="fillers", oe_languages="all", gate_fillers=True, audio_only=False, outlier_exposure=1.0,
-        cross_fit=False, ood_engines="all", fsdd=tmp_path / "fsdd", fsdd_train=[], fsdd_channel=False),
-        **dict(extra)})
+        cross_fit=False, ood_engines="all", fsdd=tmp_path / "fsdd", fsdd_train=[], fsdd_channel=False,
+        contamination_scores="none"), **dict(extra)})
     base = bench.render_key(parse())
     assert base == bench.render_key(parse(("outlier_exposure", 2.0)))  # only its sign changes the rendering
+    assert base == bench.render_key(parse(("contamination_scores", "energy")))
+    # the rendering also transcribes the validation words when an ASR score is asked for
+    assert base != bench.render_key(parse(("contamination_scores", "asr"))) == bench.render_key(
+        parse(("contamination_scores", "energy+asr")))
     assert base != bench.render_key(parse(("copies", 4))) != bench.render_key(parse(("outlier_exposure", 0.0)))
     assert base != bench.render_key(parse(("cross_fit", True))) != bench.render_key(parse(("ood_engines", "espeak-ng")))
     (tmp_path / "fsdd").mkdir()
@@ -241,7 +245,7 @@ def test_render_key_follows_the_build_and_the_rendering_arguments(bench, tmp_pat
 
     assert edited("snr_db=(-10.0, 5.0)", "snr_db=(-12.0, 5.0)") != rebuilt  # the rendering part of main()
     assert edited("def head_data(", "def head_data_(") == rebuilt  # the models below it are not in the key
-    assert edited("return prepared_features", "return  prepared_features", bench.through_channel) != rebuilt
+    assert edited("return prepared_waveforms", "return  prepared_waveforms", bench.channel_waveforms) != rebuilt
     monkeypatch.setattr(bench.inspect, "getsource", original)
     monkeypatch.setitem(bench.HELDOUT_CHANNEL, "p_lowpass", 0.6)  # a constant the rendering reads
     assert bench.render_key(parse()) != rebuilt

@@ -8,7 +8,8 @@
 - audio: :func:`load_audio`, :class:`Spectrogram`, :class:`MelSpectrogram`, :class:`AudioCNN`,
   :class:`SpectrogramSequenceEncoder`, :class:`ProbabilityEnsemble` (deep ensembles); spoken words: :func:`prepare_speech` (file:
   :func:`prepare_speech_file`), :class:`SpeechFeatures`, :class:`SpeechAugment`,
-  :class:`TemplateVerifier` (DTW keyword verification against stored examples)
+  :class:`TemplateVerifier` (DTW keyword verification against stored examples), :class:`WhisperDigitRecognizer`
+  (a pretrained English recogniser's digit, an independent check on a spoken-digit classifier; ``polymodal[asr]``)
 - text: :class:`BagOfWords`, :class:`WordVectors`, :class:`EmbeddingEncoder`, :func:`train_skipgram`
 - sequences: :class:`RNNEncoder`, :class:`GRUEncoder`, :class:`LSTMEncoder`, :class:`SequenceSteps`
 - autoencoders: :class:`TiedAutoencoder`, :class:`DenoisingAutoencoder`, :class:`StackedAutoencoder`
@@ -77,6 +78,7 @@ __getattr__, __dir__ = lazy_exports(__name__, {
     "speech_features": ".speech",
     "TemplateVerifier": ".speech_verify",
     "word_cepstra": ".speech_verify",
+    "WhisperDigitRecognizer": ".speech_asr",
 })
 
 __all__ = [
@@ -90,6 +92,7 @@ __all__ = [
     "load_glove_wheel", "mel_filters", "normalize_utterance", "read_glove", "smooth_max_pool2d", "tokenize",
     "train_skipgram", "ClippingWarning", "SilenceWarning", "PreparedSpeech", "SpeechAugment", "SpeechFeatures",
     "detect_speech", "prepare_speech", "prepare_speech_file", "speech_features", "TemplateVerifier", "word_cepstra",
+    "WhisperDigitRecognizer",
 ]
 
 if TYPE_CHECKING:  # static analysers (type checkers, the API docs) see the eager imports
@@ -119,3 +122,4 @@ if TYPE_CHECKING:  # static analysers (type checkers, the API docs) see the eage
     )
     from polymodal.encoders.speech_augment import SpeechAugment
     from polymodal.encoders.speech_verify import TemplateVerifier, word_cepstra
+    from polymodal.encoders.speech_asr import WhisperDigitRecognizer

