@@ -13,10 +13,11 @@ independent of the expert's confidence given the language (optimistic: a real de
 correlate with the classifier's). For each ``delta`` the contamination ``(a, b, w)`` is refitted per seed
 exactly as the benchmark fits it (maximum likelihood on its fit set: held-out voices and held-out
 languages, each with a clean and a noisy validation image, the groups weighing the same), and the whole
-test grid is scored. The row "none" is the benchmark's own contaminated PoE, refitted: it reproduces the
-benchmark's numbers of a default run.
+test grid is scored. The row "none" is the benchmark's contaminated PoE from the confidence alone, refitted:
+it reproduces the benchmark's numbers of a ``--contamination-scores none`` run (the default before session
+20, which added Whisper's digit log-probability as a real detector score).
 
-    python benchmarks/bench_av_digits.py --dump /tmp/av.pt
+    python benchmarks/bench_av_digits.py --contamination-scores none --dump /tmp/av.pt
     python benchmarks/av_digits_detection_ceiling.py /tmp/av.pt
 """
 

@@ -445,3 +445,14 @@ def test_contamination_scores_and_dump_options_are_listed(bench, capsys):
     with pytest.raises(SystemExit):
         bench.main(["--template-frame-step", "3"])
     assert "invalid choice: 3" in capsys.readouterr().err
+
+
+def test_asr_score_without_a_whisper_model_names_the_way_out(bench, capsys, tmp_path, monkeypatch):
+    """The default contamination score needs polymodal[asr]: without a model the run stops before any work,
+    naming the install and the option that runs without it."""
+    monkeypatch.setenv("POLYMODAL_WHISPER_DIR", str(tmp_path))  # an empty folder: no model.bin
+    with pytest.raises(SystemExit):
+        bench.main(["--data", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert "--contamination-scores none" in err and ("model.bin" in err or "polymodal[asr]" in err)
+    assert bench.main(["--data", str(tmp_path), "--contamination-scores", "none"]) == 1  # then: no build here
