@@ -20,7 +20,8 @@ to ``window_s`` seconds instead of Whisper's 30 (CTranslate2 accepts a shorter e
 Tux Paint digits and every 20th FSDD recording (``tests/encoders/test_speech_asr.py`` checks the first two):
 with 5 s (the default) all 20 English words are heard right, 4 of 190 foreign words as a wrong digit, 81 % of
 FSDD's (8 kHz) words right, at about 35 ms a word on 2 cores; with 10 s, 20/20, 4/190, 77 %, 99 ms; with the
-full 30 s and beam 5 (``faster_whisper.WhisperModel.transcribe``), 20/20, 1/190, 72 %, 350 ms.
+full 30 s and beam 5 (``faster_whisper.WhisperModel.transcribe``), 20/20, 1/190, 72 %, 372 ms: 10.7x slower
+(``benchmarks/bench_whisper_digits.py`` runs both side by side on the Tux Paint words).
 """
 
 from __future__ import annotations
