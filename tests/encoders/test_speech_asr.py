@@ -2,11 +2,11 @@
 wheel and Tux Paint's recordings are installed) what it hears in real English and foreign digit words."""
 
 import importlib.util
-import re
 from pathlib import Path
 
 import numpy as np
 import pytest
+from benchmark_scripts import benchmark_script
 from sklearn.metrics import roc_auc_score
 
 from polymodal.core.errors import ConfigError, ShapeError
@@ -55,19 +55,10 @@ def test_real_recordings():
     """Tux Paint's real digit recordings: every English one (US and GB) is heard as its digit; of the 190
     words in 20 other languages at most 3 % are heard as a wrong digit (measured: 4 of 190), which is what
     makes agreement with an English classifier a foreign-speech detector."""
-    from polymodal.data.audio import prepare_speech, read_audio_file
-
-    words, labels, english = [], [], []
-    for f in sorted(TUX_MATH.glob("[0-9]*.ogg")):
-        m = re.match(r"^(\d)(?:_(.+))?\.ogg$", f.name)
-        if m is None or (m.group(2) or "").startswith("desc"):
-            continue
-        data, rate = read_audio_file(f)
-        words.append(prepare_speech(data.mean(axis=1), rate, warn=False).waveform)
-        labels.append(int(m.group(1)))
-        english.append((m.group(2) or "en").startswith("en"))
+    with benchmark_script("bench_whisper_digits") as bench:  # the benchmark's loader, shared
+        words, labels, english = bench.tux_words(TUX_MATH)
     rec = WhisperDigitRecognizer()
-    heard, labels, english = rec.digits(words), np.array(labels), np.array(english)
+    heard = rec.digits(words)
     assert english.sum() == 20 and (~english).sum() >= 150
     np.testing.assert_array_equal(heard[english], labels[english])
     wrong = (heard[~english] >= 0) & (heard[~english] != labels[~english])
