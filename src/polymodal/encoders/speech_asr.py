@@ -34,13 +34,16 @@ import numpy as np
 
 from polymodal.core.errors import ConfigError, ShapeError
 
-__all__ = ["WhisperDigitRecognizer", "parse_digit", "DIGIT_WORDS", "WHISPER_DIR_ENV"]
+__all__ = ["WhisperDigitRecognizer", "parse_digit", "DIGIT_WORDS", "DIGIT_PROMPT", "WHISPER_DIR_ENV"]
 
 WHISPER_DIR_ENV = "POLYMODAL_WHISPER_DIR"
 SAMPLE_RATE = 16_000
 # English digit words and the homophones Whisper writes for them
 DIGIT_WORDS = {"zero": 0, "oh": 0, "one": 1, "won": 1, "two": 2, "to": 2, "too": 2, "three": 3, "four": 4, "for": 4,
                "five": 5, "six": 6, "seven": 7, "eight": 8, "ate": 8, "nine": 9}
+# a previous-text prompt that tells Whisper to expect a digit (``WhisperDigitRecognizer(prompt=DIGIT_PROMPT)``)
+DIGIT_PROMPT = "0, 1, 2, 3, 4, 5, 6, 7, 8, 9."
+MAX_PROMPT_TOKENS = 223  # Whisper's decoder context is 448 tokens; faster-whisper keeps half of it for the prompt
 
 
 def parse_digit(text: str) -> int:
@@ -71,10 +74,14 @@ class WhisperDigitRecognizer:
 
     ``window_s``: the log-mel window in seconds (Whisper's own is 30; a word needs far less). ``beam_size``: 1
     is greedy decoding. ``batch_size``: words per CTranslate2 call. ``threads``: CPU threads (0: CTranslate2's
-    default)."""
+    default). ``prompt``: text Whisper reads as the previous segment before each word (``<|startofprev|>``,
+    as faster-whisper's ``initial_prompt``); :data:`DIGIT_PROMPT` lists the digits so that it expects one. On
+    the Tux Paint English words under 20 dB white noise it raises the mean log-probability of the right digit
+    from -0.46 to -0.10 (and at 0 dB from -2.28 to -0.41), but it also lifts foreign words' most likely digit
+    (mean log-probability -5.1 to -2.1): a trade to choose on held-out data."""
 
     def __init__(self, model_dir: str | os.PathLike | None = None, *, window_s: float = 5.0, beam_size: int = 1,
-                 batch_size: int = 32, threads: int = 0) -> None:
+                 batch_size: int = 32, threads: int = 0, prompt: str | None = None) -> None:
         try:
             import ctranslate2
             from faster_whisper.feature_extractor import FeatureExtractor
@@ -94,8 +101,18 @@ class WhisperDigitRecognizer:
                                                  intra_threads=int(threads))
         self._features = FeatureExtractor(feature_size=self._model.n_mels if hasattr(self._model, "n_mels") else 80)
         self._tokenizer = Tokenizer.from_file(str(self.model_dir / "tokenizer.json"))
-        self._prompt = [self._tokenizer.token_to_id("<|startoftranscript|>"),
-                        self._tokenizer.token_to_id("<|notimestamps|>")]
+        self.prompt = prompt
+        previous = []  # <|startofprev|> and the prompt's tokens; CTranslate2's max_length counts them
+        if prompt is not None:
+            if not isinstance(prompt, str) or not prompt.strip():
+                raise ConfigError(f"prompt must be a non-empty string or None, got {prompt!r}")
+            text = self._tokenizer.encode(" " + prompt.strip(), add_special_tokens=False).ids
+            if len(text) > MAX_PROMPT_TOKENS:
+                raise ConfigError(f"prompt is {len(text)} tokens long; Whisper reads at most {MAX_PROMPT_TOKENS}")
+            previous = [self._tokenizer.token_to_id("<|startofprev|>")] + text
+        self._previous = len(previous)
+        self._prompt = previous + [self._tokenizer.token_to_id("<|startoftranscript|>"),
+                                   self._tokenizer.token_to_id("<|notimestamps|>")]
         self._eot = self._tokenizer.token_to_id("<|endoftext|>")
         spellings = [(w, c) for w, c in DIGIT_WORDS.items()] + [(str(c), c) for c in range(10)]
         tokens: list[set[int]] = [set() for _ in range(10)]
@@ -139,7 +156,7 @@ class WhisperDigitRecognizer:
     def transcribe(self, waveforms) -> list[str]:
         """Transcripts of ``waveforms`` ``(N, T)`` (or a list of 1-D arrays) at 16 kHz."""
         return [self._tokenizer.decode([t for t in r.sequences_ids[0] if t < self._eot]).strip()
-                for r in self._generate(waveforms, beam_size=self.beam_size, max_length=16)]
+                for r in self._generate(waveforms, beam_size=self.beam_size, max_length=self._previous + 16)]
 
     def digit_log_probs(self, waveforms) -> np.ndarray:
         """``log P(the transcript starts with digit c)`` ``(N, 10)``: Whisper's first decoded token's
@@ -149,7 +166,7 @@ class WhisperDigitRecognizer:
         English from foreign words with an AUROC of 0.98 and its argmax is right for 20 of 20 English words
         and for 93 % of FSDD's (8 kHz), against 81 % for :meth:`digits`."""
         out = []
-        for r in self._generate(waveforms, beam_size=1, max_length=2, return_logits_vocab=True):
+        for r in self._generate(waveforms, beam_size=1, max_length=self._previous + 2, return_logits_vocab=True):
             z = np.asarray(r.logits[0][0], dtype=np.float64)
             lp = z - np.logaddexp.reduce(z)
             out.append([np.logaddexp.reduce(lp[ids]) for ids in self._digit_tokens])
