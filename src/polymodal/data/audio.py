@@ -189,7 +189,7 @@ def spectral_subtraction(waveform, *, oversubtraction: float = 2.0, floor: float
     speech using spectral subtraction", IEEE TASSP 1979) with over-subtraction and a spectral floor (M. Berouti,
     R. Schwartz and J. Makhoul, ICASSP 1979): per STFT bin ``|S|^2 = max(|X|^2 - alpha N, beta^2 |X|^2)``, the
     noisy phase kept, where ``N`` is the mean power per frequency of the ``noise_quantile`` share of frames
-    with the least energy (the pauses around a word), ``alpha = oversubtraction``, ``beta = floor``. Hann
+    with the least energy (the pauses around a word; frames of digital silence, e.g. zero padding, left out), ``alpha = oversubtraction``, ``beta = floor``. Hann
     window ``n_fft`` (25 ms at 16 kHz), hop ``hop``; the output has the input's length. ``oversubtraction=0``
     returns the input (up to the STFT round trip). Written by hand: the textbook rule is a few lines on
     ``torch.stft``, and the libraries that offer denoising (e.g. noisereduce) implement spectral gating, a
@@ -205,7 +205,10 @@ def spectral_subtraction(waveform, *, oversubtraction: float = 2.0, floor: float
     spec = torch.stft(t, n_fft, hop, window=window, return_complex=True)
     power = spec.abs() ** 2
     energy = power.sum(0)
-    quiet = torch.argsort(energy)[:max(1, int(noise_quantile * len(energy)))]
+    active = torch.nonzero(energy > 1e-12 * energy.max()).flatten()  # digital silence (padding) is not noise
+    if len(active) == 0:
+        return x.copy()
+    quiet = active[torch.argsort(energy[active])[:max(1, int(noise_quantile * len(active)))]]
     noise = power[:, quiet].mean(1, keepdim=True)
     gain = torch.clamp(1.0 - oversubtraction * noise / power.clamp(min=1e-30), min=floor ** 2).sqrt()
     return torch.istft(spec * gain, n_fft, hop, window=window, length=len(t)).numpy()
