@@ -189,9 +189,10 @@ def spectral_subtraction(waveform, *, oversubtraction: float = 2.0, floor: float
     speech using spectral subtraction", IEEE TASSP 1979) with over-subtraction and a spectral floor (M. Berouti,
     R. Schwartz and J. Makhoul, ICASSP 1979): per STFT bin ``|S|^2 = max(|X|^2 - alpha N, beta^2 |X|^2)``, the
     noisy phase kept, where ``N`` is the mean power per frequency of the ``noise_quantile`` share of frames
-    with the least energy (the pauses around a word; frames of digital silence, e.g. zero padding, left out), ``alpha = oversubtraction``, ``beta = floor``. Hann
-    window ``n_fft`` (25 ms at 16 kHz), hop ``hop``; the output has the input's length. ``oversubtraction=0``
-    returns the input (up to the STFT round trip). Written by hand: the textbook rule is a few lines on
+    with the least energy (the pauses around a word; frames of digital silence, e.g. zero padding, left out),
+    ``alpha = oversubtraction``, ``beta = floor``. Hann window ``n_fft`` (25 ms at 16 kHz), hop ``hop``; the
+    output has the input's length. ``oversubtraction=0`` returns the input (up to the STFT round trip), and so
+    does an input of digital silence only. Written by hand: the textbook rule is a few lines on
     ``torch.stft``, and the libraries that offer denoising (e.g. noisereduce) implement spectral gating, a
     different rule."""
     x = _as_mono(waveform)
