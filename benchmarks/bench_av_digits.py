@@ -108,9 +108,10 @@ second hearing gives it back. 5 seeds: all 41 cells within 0.005 (worst -0.0032,
 image), against 40 and -0.0058 without (session 20 counted 39: a cell exactly on the line was rounded below it);
 chosen after looking at the test's misses, and validation barely tells the two apart (worst -0.0140 against
 -0.0137; the new real-English-in-noise cells +0.036 / +0.039 against +0.035 / +0.034). 916 s wall with a fresh
-render. Also measured and not adopted (docs/benchmarks.md): ``--asr-prompt digits``, ``--contamination-real``
-with the ASR score, ``--contamination-scores asr+asr*confidence`` and, offline on ``--dump``, image contamination,
-a temperature per image condition and noise-level scores.
+render. Also measured and not adopted (docs/benchmarks.md): ``--asr-prompt digits`` and ``--contamination-real``
+with the ASR score; offline on ``--dump``, the ASR score times the expert's confidence (``--contamination-scores
+asr+asr*confidence``, 41 cells with two on the line, validation as the default), image contamination, a
+temperature per image condition and noise-level scores.
 
 Filler words (issue 18, session 11; the default since): the audio expert's Outlier Exposure term trains on
 the build's ``fillers`` part (``--outlier-exposure 1 --oe-pool fillers``): espeak-ng pseudo-words that do not
@@ -1126,20 +1127,22 @@ def main(argv: list[str] | None = None) -> int:
                              "word's DTW distance to its predicted digit's templates (TemplateVerifier), and/or "
                              "whether Whisper tiny.en hears the digit the audio expert predicts "
                              "(WhisperDigitRecognizer; needs polymodal[asr]), each standardised on the held-out "
-                             "voices (default: asr, since session 20; none: the confidence alone)")
+                             "voices; a*b: the product of two standardised scores, e.g. asr*confidence, the ASR "
+                             "score times the expert's calibrated confidence (default: asr, since session 20; none: "
+                             "the confidence alone)")
     parser.add_argument("--asr-prompt", choices=("none", "digits"), default="none",
                         help="with --contamination-scores asr: the text Whisper reads as the previous segment "
-                             "(none; digits: DIGIT_PROMPT, the digits 0-9, so that it expects one)")
+                             "(none; digits: DIGIT_PROMPT, the digits 0-9, so that it expects one; session 21: "
+                             "worse, 37 of 41 cells)")
     parser.add_argument("--asr-denoise", action=argparse.BooleanOptionalAction, default=True,
                         help="with --contamination-scores asr: Whisper also hears each word after spectral "
                              "subtraction (polymodal.data.audio.spectral_subtraction), and the score takes the "
                              "larger log-probability of the two (default since session 21; --no-asr-denoise: "
-                             "session 20's score, about 140 s less)")
+                             "session 20's score, about 200 s less)")
     parser.add_argument("--dump", type=Path, default=None, metavar="FILE",
                         help="save per-sample logits (torch.save): every grid cell, the validation grid and the "
                              "contaminated PoE's fit set, per seed, with the temperatures and each word's frame "
-                             "levels (for "
-                             "benchmarks/av_digits_detection_ceiling.py)")
+                             "levels (for benchmarks/av_digits_detection_ceiling.py)")
     parser.add_argument("--fsdd-repeats", type=int, default=1, metavar="R",
                         help="draws of each FSDD utterance per audio epoch (a random rendered copy each time; the "
                              "synthetic utterances are drawn twice; session 16: 2)")
