@@ -393,6 +393,7 @@ from polymodal.fusion.robust import (
     expected_calibration_error,
     fit_abstention_threshold,
     outlier_exposure_loss,
+    top_class_log_odds,
 )
 from polymodal.fusion.quality import MahalanobisScore, estimate_noise_sigma
 from polymodal.representation import LowRankFusion
@@ -544,12 +545,6 @@ def meets_target(margin: float) -> bool:
     are float32 means over whole clips (steps of 1 / 5000 over 5 seeds), so a cell exactly on the line can round
     a few 1e-8 below it; it meets the target."""
     return margin >= TARGET_MARGIN - 1e-6
-
-
-def top_log_odds(logits: torch.Tensor) -> torch.Tensor:
-    """``log p_top - log(1 - p_top)`` of ``softmax(logits)`` per row, exact where ``p_top -> 1``."""
-    top = logits.argmax(1, keepdim=True)
-    return logits.gather(1, top)[:, 0] - torch.logsumexp(logits.scatter(1, top, float("-inf")), 1)
 
 
 def energy_score(logits: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -1615,7 +1610,7 @@ def main(argv: list[str] | None = None) -> int:
             # Whisper's log-probability of the digit the audio expert predicts, floored at ASR_FLOOR
             "asr": lambda la_, x_: heard(x_).gather(1, la_.argmax(1, keepdim=True))[:, 0].clamp(min=ASR_FLOOR),
             # the calibrated audio expert's confidence, the log-odds of its top class (the PoE's own s)
-            "confidence": lambda la_, x_: top_log_odds(la_ / poe.temperatures["audio"])}
+            "confidence": lambda la_, x_: top_class_log_odds(la_ / poe.temperatures["audio"])}
         chosen = [] if args.contamination_scores == "none" else args.contamination_scores.split("+")
         score_ref = {}  # each score standardised on the held-out voices; "a*b": the product of a's and b's
 

@@ -453,17 +453,6 @@ def test_a_cell_exactly_on_the_target_line_meets_it(bench):
     assert not bench.meets_target(margin - 1 / 5000)
 
 
-def test_top_log_odds_is_the_logit_of_the_top_softmax_probability(bench):
-    """The confidence score of ``--contamination-scores asr+asr*confidence``: ``logit(max softmax)``, and exact
-    where the top probability rounds to 1 (where ``log p - log(1 - p)`` of the probabilities is inf)."""
-    z = torch.tensor([[2.0, 0.0, -1.0], [0.0, 0.0, 0.0], [60.0, 0.0, 1.0]], dtype=torch.float64)
-    p = torch.softmax(z, 1).max(1).values
-    torch.testing.assert_close(bench.top_log_odds(z)[:2], torch.log(p / (1 - p))[:2])
-    assert bench.top_log_odds(z)[1] == float(np.log(1 / 2))  # three ties: 1/3 against 2/3
-    torch.testing.assert_close(bench.top_log_odds(z)[2], torch.tensor(60.0 - np.log(1 + np.e), dtype=torch.float64))
-    assert torch.isinf(torch.log(p / (1 - p))[2])
-
-
 def test_contamination_scores_and_dump_options_are_listed(bench, capsys):
     with pytest.raises(SystemExit):
         bench.main(["--contamination-scores", "mahalanobis"])

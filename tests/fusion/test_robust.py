@@ -13,6 +13,7 @@ from polymodal.fusion.robust import (
     GatedFusion,
     expected_calibration_error,
     fit_temperature,
+    top_class_log_odds,
 )
 from polymodal.core.registry import build
 
@@ -187,3 +188,14 @@ def test_abstention_threshold_keeps_the_requested_coverage():
         fit_abstention_threshold(probs, 0.0)
     with pytest.raises(ShapeError):
         fit_abstention_threshold(conf)
+
+
+def test_top_class_log_odds_is_the_logit_of_the_top_softmax_probability():
+    """The contaminated PoE's confidence (and the bench's ``asr*confidence`` score): ``logit(max softmax)``, exact
+    where the top probability rounds to 1 (where ``log p - log(1 - p)`` of the probabilities is inf)."""
+    z = torch.tensor([[2.0, 0.0, -1.0], [0.0, 0.0, 0.0], [60.0, 0.0, 1.0]], dtype=torch.float64)
+    p = torch.softmax(z, 1).max(1).values
+    torch.testing.assert_close(top_class_log_odds(z)[:2], torch.log(p / (1 - p))[:2])
+    assert top_class_log_odds(z)[1] == float(np.log(1 / 2))  # three ties: 1/3 against 2/3
+    torch.testing.assert_close(top_class_log_odds(z)[2], torch.tensor(60.0 - np.log(1 + np.e), dtype=torch.float64))
+    assert torch.isinf(torch.log(p / (1 - p))[2])

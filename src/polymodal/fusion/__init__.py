@@ -19,6 +19,7 @@ __getattr__, __dir__ = lazy_exports(__name__, {
     "expected_calibration_error": ".robust",
     "fit_temperature": ".robust",
     "outlier_exposure_loss": ".robust",
+    "top_class_log_odds": ".robust",
     "estimate_noise_sigma": ".quality",
     "spectrogram_snr": ".quality",
     "MahalanobisScore": ".quality",
@@ -40,8 +41,9 @@ __all__ = [
     "COMBINE_RULES", "ConcatFusion", "HybridFusion", "LateFusion", "MKLClassifier", "CalibratedProductOfExperts",
     "ContaminatedProductOfExperts", "GatedExpertFusion", "GatedFusion", "GroupDRO", "expected_calibration_error",
     "fit_temperature", "estimate_noise_sigma", "outlier_exposure_loss", "spectrogram_snr", "MahalanobisScore",
-    "EarlyFusionLSTM", "LateFusionLSTM", "MVLSTM", "MemoryFusionNetwork", "MultimodalTransformer", "CoupledHMM",
-    "FactorialHMM", "HCRF", "HMMClassifier", "LatentDynamicCRF", "MultiStreamHMM", "MultiViewHCRF",
+    "top_class_log_odds", "EarlyFusionLSTM", "LateFusionLSTM", "MVLSTM", "MemoryFusionNetwork",
+    "MultimodalTransformer", "CoupledHMM", "FactorialHMM", "HCRF", "HMMClassifier", "LatentDynamicCRF",
+    "MultiStreamHMM", "MultiViewHCRF",
 ]
 
 if TYPE_CHECKING:  # static analysers (type checkers, the API docs) see the eager imports
@@ -51,7 +53,7 @@ if TYPE_CHECKING:  # static analysers (type checkers, the API docs) see the eage
     from polymodal.fusion.quality import MahalanobisScore, estimate_noise_sigma, spectrogram_snr
     from polymodal.fusion.robust import (
         CalibratedProductOfExperts, ContaminatedProductOfExperts, GatedExpertFusion, GatedFusion, GroupDRO,
-        expected_calibration_error, fit_temperature, outlier_exposure_loss,
+        expected_calibration_error, fit_temperature, outlier_exposure_loss, top_class_log_odds,
     )
     from polymodal.fusion.sequential import (
         EarlyFusionLSTM, LateFusionLSTM, MVLSTM, MemoryFusionNetwork, MultimodalTransformer,

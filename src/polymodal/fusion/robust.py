@@ -67,7 +67,8 @@ from polymodal.errors import ConfigError, ModalityError, ShapeError
 from polymodal.core.registry import register
 
 __all__ = ["fit_temperature", "fit_abstention_threshold", "expected_calibration_error", "CalibratedProductOfExperts",
-           "ContaminatedProductOfExperts", "GatedExpertFusion", "GatedFusion", "GroupDRO", "outlier_exposure_loss"]
+           "ContaminatedProductOfExperts", "GatedExpertFusion", "GatedFusion", "GroupDRO", "outlier_exposure_loss",
+           "top_class_log_odds"]
 
 
 MAX_CONTAMINATION = 1.0 - 1e-3  # ContaminatedProductOfExperts' cap on eps: an outlier still breaks ties
@@ -158,6 +159,14 @@ def fit_abstention_threshold(probs, coverage: float = 0.95) -> float:
         raise ConfigError(f"coverage must be in (0, 1], got {coverage}")
     conf = np.sort(probs.max(1))
     return float(conf[int(np.floor(round((1.0 - coverage) * len(conf), 9)))])  # round: 1 - 0.9 < 0.1
+
+
+def top_class_log_odds(logits: torch.Tensor) -> torch.Tensor:
+    """``log p_top - log(1 - p_top)`` of ``softmax(logits)`` over the last axis, exact where ``p_top -> 1``
+    (where the probabilities round to 1 and ``logit(p_top)`` is inf): ``z_top - logsumexp(z_rest)``. The
+    confidence ``s_m`` of :class:`ContaminatedProductOfExperts`."""
+    top = logits.argmax(-1, keepdim=True)
+    return logits.gather(-1, top)[..., 0] - torch.logsumexp(logits.scatter(-1, top, float("-inf")), dim=-1)
 
 
 def outlier_exposure_loss(logits: torch.Tensor) -> torch.Tensor:
@@ -395,10 +404,7 @@ class ContaminatedProductOfExperts(CalibratedProductOfExperts):
         out = {}
         for i, m in enumerate(self.modalities):
             if m in self.contaminated:
-                z = logits[m] / self.log_temperature[i].exp()
-                top = z.argmax(-1, keepdim=True)  # s = log p_top - log(1 - p_top), exact where p_top -> 1
-                rest = torch.logsumexp(z.scatter(-1, top, float("-inf")), dim=-1)
-                out[m] = slope[i] * (z.gather(-1, top)[:, 0] - rest) + offset[i]
+                out[m] = slope[i] * top_class_log_odds(logits[m] / self.log_temperature[i].exp()) + offset[i]
                 if m in self.detector_scores:
                     d = scores[m].to(out[m].dtype)
                     out[m] = out[m] + d @ weights[i, :d.shape[1]].to(d.dtype)
