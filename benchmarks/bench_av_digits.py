@@ -113,6 +113,13 @@ with the ASR score; offline on ``--dump``, the ASR score times the expert's conf
 asr+asr*confidence``, 41 cells with two on the line, validation as the default), image contamination, a
 temperature per image condition and noise-level scores.
 
+Session 22 (issue 18; the default since): ``--asr-window 3``: Whisper reads a 3 s log-mel window instead of 5 s.
+Chosen on validation words only (``benchmarks/bench_whisper_window.py``: the FSDD training speakers' unused takes,
+clean and in noise, and the synthetic held-out voices against the held-out languages): as good as 5 s there, at
+17.5 ms a hearing against 31.3. 5 seeds: all 41 cells within 0.005 (worst -0.0030, white 20 dB with a noisy
+image; 5 s: -0.0032), validation grid worst -0.0133 (-0.0140), 865 s wall with a fresh render (916 s): the
+benchmark is back under 15 minutes. Every other model's numbers are bit-identical.
+
 Filler words (issue 18, session 11; the default since): the audio expert's Outlier Exposure term trains on
 the build's ``fillers`` part (``--outlier-exposure 1 --oe-pool fillers``): espeak-ng pseudo-words that do not
 contain a digit word's sound, by English training voices and other-language voices (the held-out
@@ -420,6 +427,7 @@ MODELS = ["image only", "audio only", "late (mean)", "calibrated PoE", "contamin
           "PoE + audio abstention", "gated experts + audio abstention", "audio only + shift TTA"]
 SHIFTS = (-6, -3, 3, 6)  # test-time augmentation: time shifts (frames of 10 ms) averaged with the unshifted input
 TARGET_MARGIN = -0.005  # issue 18: every cell within 0.005 of the better single modality
+ASR_WINDOW_S = 3.0  # --asr-window: Whisper's log-mel window in seconds (benchmarks/bench_whisper_window.py)
 ASR_FLOOR = -10.0  # --contamination-scores asr: Whisper's digit log-probability floor (a standardised score)
 CONTAMINATION_SCORES = ["none", "energy", "template", "energy+template", "asr", "energy+asr", "asr+asr*confidence"]
 ABSTAIN_COVERAGE = 0.95  # the audio expert keeps 95% of held-out synthetic voices (max-softmax threshold)
@@ -947,7 +955,8 @@ def render_key(args) -> str:
     bench = [source[:source.index("rendered = cached_render(")], repr(RENDER_CONSTANTS)]
     parts = {"manifest": hashlib.sha256((args.data / "manifest.json").read_bytes()).hexdigest(),
              "args": {k: str(getattr(args, k)) for k in RENDER_ARGS}, "oe": args.outlier_exposure > 0,
-             "asr": "asr" in args.contamination_scores.split("+") and [args.asr_prompt, args.asr_denoise],
+             "asr": "asr" in args.contamination_scores.split("+") and [args.asr_prompt, args.asr_denoise]
+             + ([] if args.asr_window == 5.0 else [args.asr_window]),
              "fsdd": fsdd_digest(args.fsdd) if args.fsdd_train else None,
              "versions": [torch.__version__, np.__version__],
              "bench": hashlib.sha256("\n".join(bench + [inspect.getsource(f) for f in RENDER_HELPERS]).encode()
@@ -1133,7 +1142,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="with --contamination-scores asr: Whisper also hears each word after spectral "
                              "subtraction (polymodal.data.audio.spectral_subtraction), and the score takes the "
                              "larger log-probability of the two (default since session 21; --no-asr-denoise: "
-                             "session 20's score, about 200 s less)")
+                             "session 20's score, half the Whisper time)")
+    parser.add_argument("--asr-window", type=float, default=ASR_WINDOW_S, metavar="SECONDS",
+                        help="with --contamination-scores asr: Whisper's log-mel window (WhisperDigitRecognizer "
+                             f"window_s; default {ASR_WINDOW_S:g}, chosen on validation words only by "
+                             "benchmarks/bench_whisper_window.py: as good as 5 s there at 0.56x the time; 5: "
+                             "sessions 20-21's window)")
     parser.add_argument("--dump", type=Path, default=None, metavar="FILE",
                         help="save per-sample logits (torch.save): every grid cell, the validation grid and the "
                              "contaminated PoE's fit set, per seed, with the temperatures and each word's frame "
@@ -1189,7 +1203,8 @@ def main(argv: list[str] | None = None) -> int:
         from polymodal.encoders.speech_asr import DIGIT_PROMPT, WhisperDigitRecognizer
 
         try:
-            asr = WhisperDigitRecognizer(threads=2, prompt=DIGIT_PROMPT if args.asr_prompt == "digits" else None)
+            asr = WhisperDigitRecognizer(threads=2, window_s=args.asr_window,
+                                         prompt=DIGIT_PROMPT if args.asr_prompt == "digits" else None)
         except ConfigError as e:
             parser.error(f"{e} (or pass --contamination-scores none: the contaminated PoE from the confidence alone)")
     if not (args.data / "manifest.json").is_file():

@@ -218,7 +218,7 @@ def test_render_key_follows_the_build_and_the_rendering_arguments(bench, tmp_pat
         data=tmp_path, copies=8, warp=None, warp_p=None, warp_range=None, channel="train", channel_p=1.0,
         oe_pool="fillers", oe_languages="all", gate_fillers=True, audio_only=False, outlier_exposure=1.0,
         cross_fit=False, ood_engines="all", fsdd=tmp_path / "fsdd", fsdd_train=[], fsdd_channel=False,
-        contamination_scores="none", asr_prompt="none", asr_denoise=False), **dict(extra)})
+        contamination_scores="none", asr_prompt="none", asr_denoise=False, asr_window=5.0), **dict(extra)})
     base = bench.render_key(parse())
     assert base == bench.render_key(parse(("outlier_exposure", 2.0)))  # only its sign changes the rendering
     assert base == bench.render_key(parse(("contamination_scores", "energy")))
@@ -229,6 +229,9 @@ def test_render_key_follows_the_build_and_the_rendering_arguments(bench, tmp_pat
         parse(("contamination_scores", "asr"), ("asr_prompt", "digits")))  # the prompt changes what Whisper hears
     assert bench.render_key(parse(("contamination_scores", "asr"))) != bench.render_key(
         parse(("contamination_scores", "asr"), ("asr_denoise", True)))
+    asr = bench.render_key(parse(("contamination_scores", "asr")))
+    assert asr != bench.render_key(parse(("contamination_scores", "asr"), ("asr_window", 3.0)))  # what it hears
+    assert base == bench.render_key(parse(("asr_window", 3.0)))  # no ASR score: the window is unused
     assert base == bench.render_key(parse(("asr_prompt", "digits")))  # no ASR score: the prompt is unused
     assert base != bench.render_key(parse(("copies", 4))) != bench.render_key(parse(("outlier_exposure", 0.0)))
     assert base != bench.render_key(parse(("cross_fit", True))) != bench.render_key(parse(("ood_engines", "espeak-ng")))

@@ -163,6 +163,11 @@ def test_prepare_speech_resamples_removes_dc_and_warns(tmp_path):
         prepare_speech(np.zeros(10), SR)
     with pytest.raises(ConfigError, match="sample rate"):
         prepare_speech(word, 500)
+    # a whole number of Hz given as a float (some readers return one) is that rate; a fraction is refused
+    for rate in (float(SR), np.float64(SR), np.float32(SR)):
+        np.testing.assert_array_equal(prepare_speech(word, rate).waveform, prepare_speech(word, SR).waveform)
+    with pytest.raises(ConfigError, match="got 16000.5"):
+        prepare_speech(word, SR + 0.5)
 
 
 def test_colored_noise_torch_slopes():

@@ -97,8 +97,10 @@ MAX_SAMPLE_RATE = 384_000
 
 
 def check_sample_rate(sr, name: str = "sr") -> int:
-    """``sr`` as an int; :class:`~polymodal.errors.ConfigError` unless it is an integer in [1000, 384000] Hz."""
-    if isinstance(sr, bool) or not isinstance(sr, (int, np.integer)) or not 1_000 <= int(sr) <= MAX_SAMPLE_RATE:
+    """``sr`` as an int; :class:`~polymodal.errors.ConfigError` unless it is a whole number of Hz in
+    [1000, 384000]. An integral float (``16000.0``, as some readers return it) is accepted; ``16000.5`` is not."""
+    integral = isinstance(sr, (int, np.integer)) or (isinstance(sr, (float, np.floating)) and float(sr).is_integer())
+    if isinstance(sr, bool) or not integral or not 1_000 <= int(sr) <= MAX_SAMPLE_RATE:
         raise ConfigError(f"{name} must be an integer sample rate in [1000, {MAX_SAMPLE_RATE}] Hz, got {sr!r}")
     return int(sr)
 
