@@ -367,7 +367,7 @@ def prepare_speech(waveform, sample_rate: int, *, warn: bool = True) -> Prepared
     Parameters
     ----------
     waveform : array ``(L,)`` or ``(channels, L)``, any scale.
-    sample_rate : int, Hz (1000 to 384000).
+    sample_rate : int (or a float holding a whole number), Hz (1000 to 384000).
     warn : bool
         Emit :class:`ClippingWarning` (clipped share > 0.1%), :class:`SilenceWarning` (every sample equal)
         and a low-rate warning (< 10 kHz).
