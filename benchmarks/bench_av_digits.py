@@ -116,10 +116,11 @@ temperature per image condition and noise-level scores.
 Session 22 (issue 18; the default since): ``--asr-window 3``: Whisper reads a 3 s log-mel window instead of 5 s.
 Chosen on validation words only (``benchmarks/bench_whisper_window.py``: the FSDD training speakers' unused takes,
 clean and in noise, and the synthetic held-out voices against the held-out languages): as good as 5 s there, at
-17.5 ms a hearing against 31.3. 5 seeds: all 41 cells within 0.005 (worst -0.0030, white 20 dB with a noisy
-image; 5 s: -0.0032), validation grid worst -0.0133 (-0.0140), 865 s wall with a fresh render (916 s): the
-benchmark is back under 15 minutes. Every other model's numbers are bit-identical. On seeds 5-9, which no choice
-saw (``--first-seed 5``): 41 of 41 cells again (worst -0.0015), audio only on real English 0.970 ± 0.024.
+about half the time (15.7-17.5 ms a hearing against 31.3-32.8). 5 seeds: all 41 cells within 0.005 (worst
+-0.0030, white 20 dB with a noisy image; 5 s: -0.0032), validation grid worst -0.0133 (-0.0140), 865 s and 842 s
+wall in two fresh runs (916 s): the benchmark is back under 15 minutes. Every other model's numbers are
+bit-identical. On seeds 5-9, which no recorded choice used (``--first-seed 5``): 41 of 41 cells again (worst
+-0.0015), audio only on real English 0.970 ± 0.024; without the second hearing (``--no-asr-denoise``) also 41.
 
 Filler words (issue 18, session 11; the default since): the audio expert's Outlier Exposure term trains on
 the build's ``fillers`` part (``--outlier-exposure 1 --oe-pool fillers``): espeak-ng pseudo-words that do not
@@ -1147,7 +1148,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--asr-window", type=float, default=ASR_WINDOW_S, metavar="SECONDS",
                         help="with --contamination-scores asr: Whisper's log-mel window (WhisperDigitRecognizer "
                              f"window_s; default {ASR_WINDOW_S:g}, chosen on validation words only by "
-                             "benchmarks/bench_whisper_window.py: as good as 5 s there at 0.56x the time; 5: "
+                             "benchmarks/bench_whisper_window.py: as good as 5 s there at about half the time; 5: "
                              "sessions 20-21's window)")
     parser.add_argument("--dump", type=Path, default=None, metavar="FILE",
                         help="save per-sample logits (torch.save): every grid cell, the validation grid and the "

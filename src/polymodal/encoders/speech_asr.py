@@ -24,7 +24,7 @@ full 30 s and beam 5 (``faster_whisper.WhisperModel.transcribe``), 20/20, 1/190,
 (``benchmarks/bench_whisper_digits.py`` runs both side by side on the Tux Paint words). For
 :meth:`~WhisperDigitRecognizer.digit_log_probs` as a detector score, 3 s does as well as 5 s on validation words
 that are not Tux Paint's (real English takes of FSDD, clean and in noise, and synthetic held-out voices against
-held-out languages) at 0.56x the time, and ``benchmarks/bench_av_digits.py`` uses 3 s
+held-out languages) at about half the time, and ``benchmarks/bench_av_digits.py`` uses 3 s
 (``benchmarks/bench_whisper_window.py``).
 """
 
