@@ -957,8 +957,8 @@ def render_key(args) -> str:
     bench = [source[:source.index("rendered = cached_render(")], repr(RENDER_CONSTANTS)]
     parts = {"manifest": hashlib.sha256((args.data / "manifest.json").read_bytes()).hexdigest(),
              "args": {k: str(getattr(args, k)) for k in RENDER_ARGS}, "oe": args.outlier_exposure > 0,
-             "asr": "asr" in args.contamination_scores.split("+") and [args.asr_prompt, args.asr_denoise]
-             + ([] if args.asr_window == 5.0 else [args.asr_window]),  # 5 s: the key sessions 20-21 wrote
+             "asr": "asr" in args.contamination_scores.split("+") and [args.asr_prompt, args.asr_denoise,
+                                                                        args.asr_window],
              "fsdd": fsdd_digest(args.fsdd) if args.fsdd_train else None,
              "versions": [torch.__version__, np.__version__],
              "bench": hashlib.sha256("\n".join(bench + [inspect.getsource(f) for f in RENDER_HELPERS]).encode()

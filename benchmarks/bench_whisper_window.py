@@ -31,16 +31,6 @@ from pathlib import Path
 import numpy as np
 
 
-def auroc(positive: np.ndarray, negative: np.ndarray) -> float:
-    """Area under the ROC curve of scores ``positive`` against ``negative``: the probability that a random
-    positive scores above a random negative, ties counting one half (Mann-Whitney U / (n_pos n_neg))."""
-    from scipy.stats import rankdata
-
-    ranks = rankdata(np.concatenate([positive, negative]))
-    n_pos, n_neg = len(positive), len(negative)
-    return float((ranks[:n_pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
 def validation_words(data: Path, fsdd: Path) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], np.ndarray]:
     """``({set: (prepared waveforms, digits)}, foreign waveforms)``: the English validation sets and the
     held-out languages' words, as ``bench_av_digits.py`` draws them."""
@@ -86,8 +76,8 @@ def main(argv: list[str] | None = None) -> int:
         recognizers = {w: WhisperDigitRecognizer(window_s=w, threads=args.threads) for w in args.windows}
     except ConfigError as e:
         parser.error(str(e))
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    import bench_av_digits as av
+    import bench_av_digits as av  # benchmarks/ is on sys.path: this script's own folder
+    import torch
 
     sets, foreign = validation_words(data, fsdd)
     print(f"validation words: {', '.join(f'{k} {len(v[1])}' for k, v in sets.items())}; held-out languages "
@@ -101,7 +91,9 @@ def main(argv: list[str] | None = None) -> int:
         ms = (time.perf_counter() - t) / hearings * 1000
         for name, (lp, y) in rows.items():
             print(f"| {window:g} s | {name} | {np.mean(lp.argmax(1) == y):.3f} | "
-                  f"{lp[np.arange(len(y)), y].mean():+.3f} | {auroc(lp.max(1), lp_foreign.max(1)):.3f} | {ms:.1f} |",
+                  f"{lp[np.arange(len(y)), y].mean():+.3f} | "
+                  f"{av.detection_auroc(torch.as_tensor(lp.max(1)), torch.as_tensor(lp_foreign.max(1))):.3f} | "
+                  f"{ms:.1f} |",
                   flush=True)
     return 0
 
