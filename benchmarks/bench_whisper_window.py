@@ -13,7 +13,8 @@ benchmark never tests:
 
 Per window and English set: digit accuracy of the argmax, the mean log-probability of the right digit, and the
 AUROC of ``max_c log P(c)`` English against foreign (the score's job: telling a digit word from another
-language's word); and ms per hearing. No Tux Paint (test) word is used.
+language's word); and ms per hearing, with its ratio to the first window's. No Tux Paint (test) word is
+used.
 
     python benchmarks/bench_whisper_window.py              # 5, 3 and 2 s; about 3 minutes on 2 cores
     python benchmarks/bench_whisper_window.py --windows 5 4 3
@@ -84,17 +85,21 @@ def main(argv: list[str] | None = None) -> int:
           f"{len(foreign)} ({', '.join(av.OOD_VALID_LANGUAGES)})")
     print("| window | set | accuracy | mean log P(right digit) | AUROC vs held-out languages | ms per hearing |")
     print("|---|---|---|---|---|---|")
+    ms_per_window = {}
     for window, asr in recognizers.items():
         t, hearings = time.perf_counter(), 2 * (len(foreign) + sum(len(y) for _, y in sets.values()))
         lp_foreign = av.asr_log_probs(asr, foreign, denoise=True)
         rows = {name: (av.asr_log_probs(asr, w, denoise=True), y) for name, (w, y) in sets.items()}
-        ms = (time.perf_counter() - t) / hearings * 1000
+        ms = ms_per_window[window] = (time.perf_counter() - t) / hearings * 1000
         for name, (lp, y) in rows.items():
             print(f"| {window:g} s | {name} | {np.mean(lp.argmax(1) == y):.3f} | "
                   f"{lp[np.arange(len(y)), y].mean():+.3f} | "
                   f"{av.detection_auroc(torch.as_tensor(lp.max(1)), torch.as_tensor(lp_foreign.max(1))):.3f} | "
                   f"{ms:.1f} |",
                   flush=True)
+    first = args.windows[0]
+    print(f"\ntime per hearing against the {first:g} s window: "
+          + ", ".join(f"{w:g} s {ms / ms_per_window[first]:.2f}x" for w, ms in ms_per_window.items()))
     return 0
 
 
